@@ -1,0 +1,37 @@
+//! The `synack` command: one binary, one subcommand per tool.
+//!
+//! Each subcommand lives in its own module and parses its own arguments, because some of
+//! them (`dump`) must accept exactly the flag syntax of the tool they mirror (`tcpdump -ntS`).
+
+mod dump;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: synack <command> [args...]
+
+commands:
+  dump    print packets from a pcap/pcapng file exactly as tcpdump does
+  help    show this message
+";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let Some(cmd) = args.next() else {
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let rest: Vec<String> = args.collect();
+    match cmd.as_str() {
+        "dump" => dump::main(&rest),
+        "help" | "-h" | "--help" => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        other => {
+            eprintln!("synack: unknown command '{other}'\n");
+            eprint!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! A packetdrill-compatible script parser and runner for synack.

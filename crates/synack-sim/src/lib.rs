@@ -1,0 +1,1 @@
+//! A deterministic network simulator with virtual time for synack hosts.

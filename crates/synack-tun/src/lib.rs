@@ -1,0 +1,1 @@
+//! Linux TUN device and runtime drivers for synack.

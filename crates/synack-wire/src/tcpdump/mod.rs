@@ -1,0 +1,1 @@
+//! tcpdump text format (placeholder).
