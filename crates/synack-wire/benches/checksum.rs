@@ -1,0 +1,2 @@
+//! Checksum throughput benchmark (placeholder until the checksum lands).
+fn main() {}
