@@ -5,5 +5,26 @@
 
 pub mod time;
 
+pub mod buffer;
+pub mod config;
+pub mod conn;
+pub mod error;
+pub mod event;
+pub mod isn;
+pub mod segment;
+pub mod seq;
+pub mod state;
+
 pub use synack_wire::TcpFlags;
 pub use time::{Duration, Instant};
+
+pub use config::{ChallengeAckLimiter, Config, OptionLayout};
+pub use conn::{Connection, Stats, Status};
+pub use error::Error;
+pub use event::{DropReason, Event, SegSummary};
+pub use isn::{FourTuple, IsnGenerator, siphash24};
+pub use segment::{
+    SackBlocks, SegOptions, SegmentIn, SegmentOut, Timestamps, reset_for_no_connection,
+};
+pub use seq::Seq;
+pub use state::State;

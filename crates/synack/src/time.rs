@@ -87,7 +87,12 @@ impl fmt::Debug for Instant {
 impl fmt::Display for Instant {
     /// Seconds with microsecond precision, like tcpdump's `-ttt` style: `12.000345`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:06}", self.0 / 1_000_000_000, (self.0 / 1_000) % 1_000_000)
+        write!(
+            f,
+            "{}.{:06}",
+            self.0 / 1_000_000_000,
+            (self.0 / 1_000) % 1_000_000
+        )
     }
 }
 

@@ -1,0 +1,192 @@
+//! Engine configuration, with Linux defaults (sysctl names in the field docs).
+
+use crate::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// The order in which SYN options are laid out on the wire.
+///
+/// The engine only decides *which* options a segment carries; the serializer honours this
+/// layout so traces match the stack being imitated byte for byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum OptionLayout {
+    /// Linux: `mss,sackOK,TS val ecr,nop,wscale` (SYN); `nop,nop,TS` afterwards.
+    #[default]
+    Linux,
+    /// BSD: `mss,nop,wscale,sackOK,TS val ecr` (SYN); `nop,nop,TS` afterwards.
+    Bsd,
+}
+
+/// A challenge-ACK rate limiter (RFC 5961 §7), like Linux's `tcp_challenge_ack_limit`.
+///
+/// At most `limit` challenge ACKs are allowed per one-second window. The limiter uses only
+/// atomics, so a host can share one (`Arc`) between all its connections without locks.
+#[derive(Debug)]
+pub struct ChallengeAckLimiter {
+    limit: u32,
+    window_start_s: AtomicU64,
+    count: AtomicU32,
+}
+
+impl ChallengeAckLimiter {
+    /// A limiter allowing `limit` challenge ACKs per second.
+    pub fn new(limit: u32) -> ChallengeAckLimiter {
+        ChallengeAckLimiter {
+            limit,
+            window_start_s: AtomicU64::new(u64::MAX),
+            count: AtomicU32::new(0),
+        }
+    }
+
+    /// The configured limit per second.
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// Whether one more challenge ACK may be sent at `now`; counts it if so.
+    pub fn allow(&self, now: Instant) -> bool {
+        let sec = now.as_nanos() / 1_000_000_000;
+        if self.window_start_s.swap(sec, Ordering::Relaxed) != sec {
+            self.count.store(0, Ordering::Relaxed);
+        }
+        let used = self.count.fetch_add(1, Ordering::Relaxed);
+        if used >= self.limit {
+            // Keep the counter from wrapping on a long flood.
+            self.count.store(self.limit, Ordering::Relaxed);
+            false
+        } else {
+            true
+        }
+    }
+}
+
+/// Engine configuration. `Config::default()` gives Linux's defaults.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Link MTU; the advertised MSS is MTU − 40 (IPv4) or MTU − 60 (IPv6).
+    pub mtu: u16,
+    /// `net.ipv4.tcp_syn_retries` (6): SYN retransmissions before ETIMEDOUT.
+    pub syn_retries: u8,
+    /// `net.ipv4.tcp_synack_retries` (5): SYN-ACK retransmissions before giving up.
+    pub synack_retries: u8,
+    /// `net.ipv4.tcp_retries2` (15): retransmissions of data/FIN before ETIMEDOUT.
+    pub retries2: u8,
+    /// `net.ipv4.tcp_fin_timeout` (60 s): FIN_WAIT_2 lifetime of an orphaned connection.
+    pub fin_timeout: Duration,
+    /// MSL; TIME_WAIT lasts 2×MSL (Linux's fixed TIME_WAIT is 60 s, so MSL 30 s).
+    pub msl: Duration,
+    /// Initial retransmission timeout (RFC 6298 §2.1: 1 s).
+    pub rto_initial: Duration,
+    /// Upper bound of the backed-off retransmission timeout (Linux `TCP_RTO_MAX`, 120 s).
+    pub rto_max: Duration,
+    /// `net.ipv4.tcp_window_scaling` (1): offer and honour RFC 7323 window scaling.
+    pub window_scaling: bool,
+    /// `net.ipv4.tcp_sack` (1): offer and honour SACK-permitted (RFC 2018).
+    pub sack: bool,
+    /// `net.ipv4.tcp_timestamps` (1): offer and honour RFC 7323 timestamps.
+    pub timestamps: bool,
+    /// Order of options on the wire.
+    pub option_layout: OptionLayout,
+    /// RFC 5961 mitigations (exact-match RST, challenge ACKs, ACK range check); `false`
+    /// gives RFC 793 behaviour.
+    pub rfc5961: bool,
+    /// `net.ipv4.tcp_rfc1337` (0 on Linux): ignore RST in TIME_WAIT (RFC 1337 TIME-WAIT
+    /// assassination fix). Linux's default 0 lets a RST end TIME_WAIT.
+    pub rfc1337: bool,
+    /// Challenge ACK limiter (`net.ipv4.tcp_challenge_ack_limit`, 1000/s), shareable.
+    pub challenge_ack_limiter: Arc<ChallengeAckLimiter>,
+    /// Send buffer size in bytes (`tcp_wmem` default 16384).
+    pub send_buffer: usize,
+    /// Receive buffer size in bytes (`tcp_rmem` default 131072).
+    pub recv_buffer: usize,
+    /// Largest receive buffer the connection may grow to (`tcp_rmem` max 6291456); the
+    /// window-scale shift is chosen so this fits in a 16-bit window (RFC 7323 §2.3).
+    pub recv_buffer_max: usize,
+    /// Record [`crate::Event`]s (off by default: no cost when unused).
+    pub events: bool,
+    /// Most events kept before the oldest are dropped.
+    pub event_capacity: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            mtu: 1500,
+            syn_retries: 6,
+            synack_retries: 5,
+            retries2: 15,
+            fin_timeout: Duration::from_secs(60),
+            msl: Duration::from_secs(30),
+            rto_initial: Duration::from_secs(1),
+            rto_max: Duration::from_secs(120),
+            window_scaling: true,
+            sack: true,
+            timestamps: true,
+            option_layout: OptionLayout::Linux,
+            rfc5961: true,
+            rfc1337: false,
+            challenge_ack_limiter: Arc::new(ChallengeAckLimiter::new(1000)),
+            send_buffer: 16384,
+            recv_buffer: 131072,
+            recv_buffer_max: 6291456,
+            events: false,
+            event_capacity: 4096,
+        }
+    }
+}
+
+impl Config {
+    /// The MSS we advertise: MTU − 40 for IPv4, MTU − 60 for IPv6 (RFC 9293 §3.7.1).
+    pub fn advertised_mss(&self, ipv6: bool) -> u16 {
+        let overhead = if ipv6 { 60 } else { 40 };
+        self.mtu.saturating_sub(overhead).max(1)
+    }
+
+    /// The send MSS assumed when the peer sends no MSS option: 536 for IPv4 (RFC 9293
+    /// §3.7.1, MUST-15) and 1220 for IPv6 (RFC 8200 minimum MTU 1280 − 60).
+    pub const fn default_peer_mss(ipv6: bool) -> u16 {
+        if ipv6 { 1220 } else { 536 }
+    }
+
+    /// Our window-scale shift: the smallest shift that fits `recv_buffer_max` into 16 bits,
+    /// clamped to 14 (RFC 7323 §2.3).
+    pub fn rcv_wscale(&self) -> u8 {
+        let mut shift = 0u8;
+        while shift < 14 && (self.recv_buffer_max >> shift) > 65535 {
+            shift += 1;
+        }
+        shift
+    }
+
+    /// TIME_WAIT duration: 2×MSL (RFC 9293 §3.4.2).
+    pub fn time_wait(&self) -> Duration {
+        self.msl.saturating_mul(2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linux_defaults() {
+        let c = Config::default();
+        assert_eq!(c.syn_retries, 6);
+        assert_eq!(c.synack_retries, 5);
+        assert_eq!(c.time_wait(), Duration::from_secs(60));
+        assert_eq!(c.advertised_mss(false), 1460);
+        assert_eq!(c.advertised_mss(true), 1440);
+        assert_eq!(c.rcv_wscale(), 7);
+        assert_eq!(Config::default_peer_mss(false), 536);
+    }
+
+    #[test]
+    fn rfc5961_7_limiter_counts_per_second() {
+        let l = ChallengeAckLimiter::new(2);
+        let t = Instant::from_secs(10);
+        assert!(l.allow(t));
+        assert!(l.allow(t + Duration::from_millis(10)));
+        assert!(!l.allow(t + Duration::from_millis(20)));
+        assert!(l.allow(Instant::from_secs(11)));
+    }
+}

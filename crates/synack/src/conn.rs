@@ -1,0 +1,1389 @@
+//! The connection: a TCB (RFC 9293 §3.3.1) and its event processing (RFC 9293 §3.10).
+//!
+//! Sans-IO: every entry point takes `now`; segments enter through
+//! [`Connection::on_segment`] and leave through [`Connection::poll_transmit`]; the next
+//! deadline is [`Connection::poll_timeout`] and expiries are fed to
+//! [`Connection::on_timeout`]. Nothing here allocates per segment, reads a clock or locks.
+//!
+//! Output is kept as *intent* (flags such as "an ACK is owed", "the SYN must go out") and
+//! turned into segments only in `poll_transmit`, so several reasons to ACK collapse into one
+//! segment and a data segment carries the owed ACK (RFC 9293 §3.10.7.4, "piggybacked").
+
+use crate::buffer::{RecvBuffer, SendBuffer};
+use crate::config::Config;
+use crate::error::Error;
+use crate::event::{DropReason, Event, EventQueue, SegSummary};
+use crate::isn::{FourTuple, IsnGenerator};
+use crate::segment::{SegOptions, SegmentIn, SegmentOut, Timestamps, reset_for_no_connection};
+use crate::seq::Seq;
+use crate::state::State;
+use crate::time::{Duration, Instant};
+use synack_wire::TcpFlags;
+
+/// RFC 7323 §5.5: TS.Recent older than 24 days is no longer valid for PAWS.
+const PAWS_IDLE_LIMIT: Duration = Duration::from_secs(24 * 24 * 60 * 60);
+/// Linux's `TCP_MIN_MSS`: a peer's absurdly small MSS option is raised to this.
+const MIN_MSS: u16 = 88;
+
+/// Where the ISS of a connection comes from.
+#[derive(Clone, Copy, Debug)]
+enum IssSource {
+    /// A fixed ISS and TSval offset (tests, SYN cookies, a host's own choice).
+    Fixed { iss: Seq, ts_offset: u32 },
+    /// RFC 6528: computed from the 4-tuple when the SYN is sent or received.
+    Generator(IsnGenerator),
+}
+
+/// A snapshot of a connection, the RFC 9293 §3.10.6 STATUS call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// Current state.
+    pub state: State,
+    /// The 4-tuple.
+    pub tuple: FourTuple,
+    /// Initial send sequence number.
+    pub iss: Seq,
+    /// Oldest unacknowledged sequence number.
+    pub snd_una: Seq,
+    /// Next sequence number to send.
+    pub snd_nxt: Seq,
+    /// Send window (scaled, bytes).
+    pub snd_wnd: u32,
+    /// Initial receive sequence number.
+    pub irs: Seq,
+    /// Next sequence number expected.
+    pub rcv_nxt: Seq,
+    /// Receive window (bytes).
+    pub rcv_wnd: u32,
+    /// Effective send MSS.
+    pub snd_mss: u16,
+    /// Our send window-scale shift (what the peer's windows are multiplied by).
+    pub snd_wscale: u8,
+    /// Our receive window-scale shift.
+    pub rcv_wscale: u8,
+    /// Timestamps negotiated.
+    pub timestamps: bool,
+    /// SACK permitted by both sides.
+    pub sack_permitted: bool,
+    /// Bytes in the send buffer (unacknowledged plus unsent).
+    pub send_queued: usize,
+    /// Bytes waiting to be read.
+    pub recv_queued: usize,
+    /// Retransmissions of the current head since the last forward progress.
+    pub retransmits: u8,
+    /// The pending error, if any.
+    pub error: Option<Error>,
+}
+
+/// Counters for one connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Segments passed to `on_segment`.
+    pub segs_in: u64,
+    /// Segments returned by `poll_transmit`.
+    pub segs_out: u64,
+    /// Segments retransmitted (SYN, SYN-ACK, data, FIN).
+    pub retransmits: u64,
+    /// RST segments sent.
+    pub rsts_out: u64,
+    /// Challenge ACKs sent (RFC 5961).
+    pub challenge_acks: u64,
+    /// Challenge ACKs suppressed by the rate limiter (RFC 5961 §7).
+    pub challenge_acks_limited: u64,
+    /// Segments dropped by PAWS (RFC 7323 §5).
+    pub paws_drops: u64,
+    /// Segments dropped for any reason.
+    pub drops: u64,
+}
+
+/// One TCP connection: the TCB and its state machine.
+#[derive(Debug)]
+pub struct Connection {
+    cfg: Config,
+    state: State,
+    tuple: FourTuple,
+    ipv6: bool,
+    /// Opened with a passive OPEN (decides SYN_RCVD → LISTEN, RFC 9293 §3.10.7.4).
+    passive: bool,
+    iss_source: IssSource,
+
+    // RFC 9293 §3.3.1 send sequence variables.
+    iss: Seq,
+    snd_una: Seq,
+    snd_nxt: Seq,
+    snd_wnd: u32,
+    snd_up: Seq,
+    snd_wl1: Seq,
+    snd_wl2: Seq,
+    /// Largest window the peer has offered (RFC 5961 §5 MAX.SND.WND).
+    max_snd_wnd: u32,
+    /// Sequence number of the first byte in `sndbuf`.
+    snd_buf_seq: Seq,
+
+    // RFC 9293 §3.3.1 receive sequence variables.
+    irs: Seq,
+    rcv_nxt: Seq,
+    rcv_up: Seq,
+
+    // Negotiated options.
+    snd_mss: u16,
+    snd_wscale: u8,
+    rcv_wscale: u8,
+    /// Both SYNs carried the window-scale option (RFC 7323 §2.2).
+    wscale_ok: bool,
+    sack_ok: bool,
+    ts_ok: bool,
+    /// RFC 7323 §4.3 TS.Recent and when it was recorded.
+    ts_recent: u32,
+    ts_recent_at: Instant,
+    ts_offset: u32,
+    /// RFC 7323 §4.3 Last.ACK.sent.
+    last_ack_sent: Seq,
+
+    sndbuf: SendBuffer,
+    rcvbuf: RecvBuffer,
+    /// The user asked for CLOSE: a FIN follows the queued data.
+    fin_queued: bool,
+    /// Sequence number of our FIN once sent.
+    fin_seq: Option<Seq>,
+    /// The peer's FIN has been received (end of stream for `recv`).
+    fin_rcvd: bool,
+    /// The application released the connection (`close`); it lives on as an orphan.
+    orphaned: bool,
+
+    // Output intent.
+    syn_due: bool,
+    ack_due: bool,
+    rtx_due: bool,
+    rst_due: Option<SegmentOut>,
+
+    // Timers.
+    rto: Duration,
+    rtx_count: u8,
+    rtx_deadline: Option<Instant>,
+    time_wait_deadline: Option<Instant>,
+    fin_wait_2_deadline: Option<Instant>,
+
+    error: Option<Error>,
+    events: EventQueue,
+    stats: Stats,
+}
+
+impl Connection {
+    fn new(now: Instant, cfg: Config, tuple: FourTuple, iss_source: IssSource) -> Connection {
+        let ipv6 = tuple.local.is_ipv6();
+        let events = EventQueue::new(cfg.events, cfg.event_capacity);
+        let _ = now;
+        Connection {
+            state: State::Closed,
+            tuple,
+            ipv6,
+            passive: false,
+            iss_source,
+            iss: Seq(0),
+            snd_una: Seq(0),
+            snd_nxt: Seq(0),
+            snd_wnd: 0,
+            snd_up: Seq(0),
+            snd_wl1: Seq(0),
+            snd_wl2: Seq(0),
+            max_snd_wnd: 0,
+            snd_buf_seq: Seq(0),
+            irs: Seq(0),
+            rcv_nxt: Seq(0),
+            rcv_up: Seq(0),
+            snd_mss: Config::default_peer_mss(ipv6),
+            snd_wscale: 0,
+            rcv_wscale: 0,
+            wscale_ok: false,
+            sack_ok: false,
+            ts_ok: false,
+            ts_recent: 0,
+            ts_recent_at: Instant::ZERO,
+            ts_offset: 0,
+            last_ack_sent: Seq(0),
+            sndbuf: SendBuffer::new(cfg.send_buffer),
+            rcvbuf: RecvBuffer::new(cfg.recv_buffer),
+            fin_queued: false,
+            fin_seq: None,
+            fin_rcvd: false,
+            orphaned: false,
+            syn_due: false,
+            ack_due: false,
+            rtx_due: false,
+            rst_due: None,
+            rto: cfg.rto_initial,
+            rtx_count: 0,
+            rtx_deadline: None,
+            time_wait_deadline: None,
+            fin_wait_2_deadline: None,
+            error: None,
+            events,
+            stats: Stats::default(),
+            cfg,
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // RFC 9293 §3.10.1 OPEN
+    // ------------------------------------------------------------------------------------
+
+    /// Active OPEN (RFC 9293 §3.10.1): CLOSED → SYN_SENT, ISS from RFC 6528.
+    pub fn connect(now: Instant, cfg: Config, tuple: FourTuple, isn: &IsnGenerator) -> Connection {
+        let mut c = Connection::new(now, cfg, tuple, IssSource::Generator(*isn));
+        c.open_active(now);
+        c
+    }
+
+    /// Active OPEN with a caller-chosen ISS and TSval offset.
+    pub fn connect_with_iss(
+        now: Instant,
+        cfg: Config,
+        tuple: FourTuple,
+        iss: Seq,
+        ts_offset: u32,
+    ) -> Connection {
+        let mut c = Connection::new(now, cfg, tuple, IssSource::Fixed { iss, ts_offset });
+        c.open_active(now);
+        c
+    }
+
+    /// Passive OPEN (RFC 9293 §3.10.1): CLOSED → LISTEN. `tuple.remote` may be unspecified
+    /// (`0.0.0.0:0`) or name the one peer allowed; the ISS is computed (RFC 6528) when the
+    /// SYN arrives.
+    pub fn listen(now: Instant, cfg: Config, tuple: FourTuple, isn: &IsnGenerator) -> Connection {
+        let mut c = Connection::new(now, cfg, tuple, IssSource::Generator(*isn));
+        c.open_passive(now);
+        c
+    }
+
+    /// Passive OPEN with a caller-chosen ISS and TSval offset for the SYN-ACK.
+    pub fn listen_with_iss(
+        now: Instant,
+        cfg: Config,
+        tuple: FourTuple,
+        iss: Seq,
+        ts_offset: u32,
+    ) -> Connection {
+        let mut c = Connection::new(now, cfg, tuple, IssSource::Fixed { iss, ts_offset });
+        c.open_passive(now);
+        c
+    }
+
+    fn choose_iss(&mut self, now: Instant) {
+        let (iss, ts_offset) = match self.iss_source {
+            IssSource::Fixed { iss, ts_offset } => (iss, ts_offset),
+            IssSource::Generator(g) => (g.isn(now, &self.tuple), g.ts_offset(&self.tuple)),
+        };
+        self.iss = iss;
+        self.ts_offset = ts_offset;
+        // RFC 9293 §3.10.1: SND.UNA <- ISS, SND.NXT <- ISS+1.
+        self.snd_una = iss;
+        self.snd_nxt = iss + 1u32;
+        self.snd_up = iss;
+        self.snd_buf_seq = iss + 1u32;
+    }
+
+    fn open_active(&mut self, now: Instant) {
+        self.choose_iss(now);
+        self.passive = false;
+        self.syn_due = true;
+        self.set_state(now, State::SynSent);
+    }
+
+    fn open_passive(&mut self, now: Instant) {
+        self.passive = true;
+        self.set_state(now, State::Listen);
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Queries
+    // ------------------------------------------------------------------------------------
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The 4-tuple.
+    pub fn tuple(&self) -> FourTuple {
+        self.tuple
+    }
+
+    /// Whether the TCB is gone (CLOSED): the host may drop it once `poll_transmit` is empty.
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// RFC 9293 §3.10.6 STATUS.
+    pub fn status(&self) -> Status {
+        Status {
+            state: self.state,
+            tuple: self.tuple,
+            iss: self.iss,
+            snd_una: self.snd_una,
+            snd_nxt: self.snd_nxt,
+            snd_wnd: self.snd_wnd,
+            irs: self.irs,
+            rcv_nxt: self.rcv_nxt,
+            rcv_wnd: self.rcv_wnd(),
+            snd_mss: self.snd_mss,
+            snd_wscale: self.snd_wscale,
+            rcv_wscale: self.rcv_wscale,
+            timestamps: self.ts_ok,
+            sack_permitted: self.sack_ok,
+            send_queued: self.sndbuf.len(),
+            recv_queued: self.rcvbuf.len(),
+            retransmits: self.rtx_count,
+            error: self.error,
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// The pending error, cleared by reading it (`SO_ERROR`).
+    pub fn take_error(&mut self) -> Option<Error> {
+        self.error.take()
+    }
+
+    /// The next recorded event (empty unless [`Config::events`] is on).
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// RFC 6191 §2 / RFC 9293 §3.10.7.4: whether a SYN arriving for this TIME_WAIT
+    /// connection may open a new incarnation. The host asks before `on_segment`; on `true`
+    /// it drops this TCB and hands the SYN to its listener.
+    ///
+    /// With timestamps on both the old connection and the SYN, the SYN's TSval must be
+    /// greater than TS.Recent; otherwise its sequence number must be greater than RCV.NXT
+    /// (RFC 1122 §4.2.2.13).
+    pub fn time_wait_accepts_syn(&self, seg: &SegmentIn<'_>) -> bool {
+        if self.state != State::TimeWait
+            || !seg.flags.syn()
+            || seg.flags.intersects(TcpFlags::ACK | TcpFlags::RST)
+        {
+            return false;
+        }
+        match (self.ts_ok, seg.options.timestamps) {
+            (true, Some(ts)) => Seq(ts.tsval).gt(Seq(self.ts_recent)),
+            _ => seg.seq.gt(self.rcv_nxt),
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // RFC 9293 §3.10.2 SEND, §3.10.3 RECEIVE
+    // ------------------------------------------------------------------------------------
+
+    /// RFC 9293 §3.10.2 SEND: queues bytes; returns how many were taken.
+    pub fn send(&mut self, now: Instant, data: &[u8]) -> Result<usize, Error> {
+        let _ = now;
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        match self.state {
+            // RFC 9293 §3.10.2 CLOSED: "connection does not exist". LISTEN → SYN_SENT on SEND
+            // is optional and not offered: the host makes an active OPEN instead.
+            State::Closed | State::Listen => Err(Error::NotConnected),
+            // RFC 9293 §3.10.2: queued in SYN-SENT/SYN-RECEIVED until ESTABLISHED.
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait => {
+                if self.fin_queued || self.orphaned {
+                    return Err(Error::BrokenPipe);
+                }
+                if data.is_empty() {
+                    return Ok(0);
+                }
+                match self.sndbuf.write(data) {
+                    0 => Err(Error::WouldBlock),
+                    n => Ok(n),
+                }
+            }
+            // RFC 9293 §3.10.2: "connection closing" — EPIPE.
+            State::FinWait1
+            | State::FinWait2
+            | State::Closing
+            | State::LastAck
+            | State::TimeWait => Err(Error::BrokenPipe),
+        }
+    }
+
+    /// RFC 9293 §3.10.3 RECEIVE: copies in-order bytes into `buf`. `Ok(0)` with a non-empty
+    /// `buf` is end of stream (the peer's FIN has been read).
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        if self.orphaned {
+            return Err(Error::NotConnected);
+        }
+        if !self.rcvbuf.is_empty() {
+            // The window opens; part 2 decides when a window update is worth sending.
+            return Ok(self.rcvbuf.read(buf));
+        }
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.fin_rcvd {
+            return Ok(0);
+        }
+        match self.state {
+            State::Closed | State::Listen => Err(Error::NotConnected),
+            _ => Err(Error::WouldBlock),
+        }
+    }
+
+    /// Bytes ready to read.
+    pub fn recv_queued(&self) -> usize {
+        self.rcvbuf.len()
+    }
+
+    /// Room in the send buffer.
+    pub fn send_capacity(&self) -> usize {
+        self.sndbuf.free()
+    }
+
+    // ------------------------------------------------------------------------------------
+    // RFC 9293 §3.10.4 CLOSE, §3.10.5 ABORT
+    // ------------------------------------------------------------------------------------
+
+    /// `shutdown(SHUT_WR)`: RFC 9293 §3.10.4 CLOSE — no more sends, a FIN follows the queued
+    /// data, and receiving goes on (half-close).
+    pub fn shutdown_write(&mut self, now: Instant) -> Result<(), Error> {
+        match self.state {
+            State::Closed => Err(self.error.unwrap_or(Error::NotConnected)),
+            // RFC 9293 §3.10.4 LISTEN / SYN-SENT: delete the TCB.
+            State::Listen | State::SynSent => {
+                self.enter_closed(now);
+                Ok(())
+            }
+            // RFC 9293 §3.10.4 SYN-RECEIVED: with nothing queued, send FIN, FIN-WAIT-1;
+            // otherwise wait for ESTABLISHED (the FIN follows the data either way here).
+            State::SynReceived => {
+                self.fin_queued = true;
+                if self.sndbuf.is_empty() {
+                    self.set_state(now, State::FinWait1);
+                }
+                Ok(())
+            }
+            // RFC 9293 §3.10.4 ESTABLISHED: FIN after the queued data; FIN-WAIT-1.
+            State::Established => {
+                self.fin_queued = true;
+                self.set_state(now, State::FinWait1);
+                Ok(())
+            }
+            // RFC 9293 §3.10.4 CLOSE-WAIT: FIN after the queued data; LAST-ACK.
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.set_state(now, State::LastAck);
+                Ok(())
+            }
+            // RFC 9293 §3.10.4 FIN-WAIT-1/2: already closing; "ok" (Linux returns 0).
+            State::FinWait1 | State::FinWait2 => Ok(()),
+            // RFC 9293 §3.10.4 CLOSING/LAST-ACK/TIME-WAIT: "connection closing".
+            State::Closing | State::LastAck | State::TimeWait => Err(Error::Already),
+        }
+    }
+
+    /// `close()`: the application releases the connection. It sends a FIN as
+    /// [`Connection::shutdown_write`] does and lives on as an orphan (tcp_fin_timeout bounds
+    /// FIN_WAIT_2) — unless unread data is waiting, in which case RFC 2525 §2.17 (and Linux)
+    /// reset the connection instead.
+    pub fn close(&mut self, now: Instant) -> Result<(), Error> {
+        if self.orphaned {
+            return Err(Error::NotConnected);
+        }
+        if !self.rcvbuf.is_empty() && self.state.is_synchronized() {
+            // RFC 2525 §2.17: closing with unread data sends RST, not FIN.
+            self.rcvbuf.clear();
+            self.abort(now);
+            self.orphaned = true;
+            return Ok(());
+        }
+        let result = match self.state {
+            State::Closed => {
+                self.orphaned = true;
+                return Ok(());
+            }
+            State::Closing | State::LastAck | State::TimeWait => Ok(()),
+            _ => self.shutdown_write(now),
+        };
+        self.orphaned = true;
+        if self.state == State::FinWait2 && self.fin_wait_2_deadline.is_none() {
+            self.fin_wait_2_deadline = Some(now + self.cfg.fin_timeout);
+        }
+        result
+    }
+
+    /// RFC 9293 §3.10.5 ABORT (and `SO_LINGER` with zero timeout): discard queued data, send
+    /// `<SEQ=SND.NXT><CTL=RST>` from SYN_RCVD, ESTABLISHED, FIN_WAIT_1/2 and CLOSE_WAIT, and
+    /// enter CLOSED.
+    pub fn abort(&mut self, now: Instant) {
+        match self.state {
+            State::SynReceived
+            | State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait => {
+                self.rst_due = Some(SegmentOut::bare(self.snd_nxt, Seq(0), TcpFlags::RST, 0));
+            }
+            // RFC 9293 §3.10.5 LISTEN/SYN-SENT/CLOSING/LAST-ACK/TIME-WAIT: no RST.
+            _ => {}
+        }
+        self.sndbuf.clear();
+        self.rcvbuf.clear();
+        self.error = None;
+        if self.state != State::Closed {
+            self.enter_closed(now);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // RFC 9293 §3.10.7 SEGMENT ARRIVES
+    // ------------------------------------------------------------------------------------
+
+    /// Processes an arriving segment (RFC 9293 §3.10.7), in the RFC's order.
+    pub fn on_segment(&mut self, now: Instant, seg: &SegmentIn<'_>) {
+        self.stats.segs_in += 1;
+        self.events.push(Event::Received {
+            at: now,
+            seg: SegSummary::of_in(seg),
+        });
+        match self.state {
+            State::Closed => self.seg_closed(seg),
+            State::Listen => self.seg_listen(now, seg),
+            State::SynSent => self.seg_syn_sent(now, seg),
+            _ => self.seg_other(now, seg),
+        }
+    }
+
+    /// RFC 9293 §3.10.7.1 CLOSED: all data discarded; RST answered per the rules.
+    fn seg_closed(&mut self, seg: &SegmentIn<'_>) {
+        if let Some(rst) = reset_for_no_connection(seg) {
+            self.rst_due = Some(rst);
+        }
+    }
+
+    /// RFC 9293 §3.10.7.2 LISTEN.
+    fn seg_listen(&mut self, now: Instant, seg: &SegmentIn<'_>) {
+        // First, check for a RST: "An incoming RST segment could not be valid ... ignored".
+        if seg.flags.rst() {
+            return self.drop_seg(now, DropReason::Ignored);
+        }
+        // Second, check for an ACK: "<SEQ=SEG.ACK><CTL=RST>".
+        if seg.flags.ack() {
+            self.rst_due = Some(SegmentOut::bare(seg.ack, Seq(0), TcpFlags::RST, 0));
+            return self.drop_seg(now, DropReason::BadAck);
+        }
+        // Third, check for a SYN.
+        if seg.flags.syn() {
+            // RCV.NXT <- SEG.SEQ+1, IRS <- SEG.SEQ; ISS selected; SYN,ACK sent.
+            self.irs = seg.seq;
+            self.rcv_nxt = seg.seq + 1u32;
+            self.rcv_up = self.rcv_nxt;
+            self.choose_iss(now);
+            self.negotiate(now, seg);
+            // RFC 7323 §2.2: the window of a SYN is never scaled.
+            self.snd_wnd = u32::from(seg.wnd);
+            self.max_snd_wnd = self.snd_wnd;
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = self.iss;
+            self.syn_due = true;
+            self.rto = self.cfg.rto_initial;
+            self.rtx_count = 0;
+            // Text or FIN on the SYN is not queued: it is not acknowledged, so the peer
+            // sends it again after the handshake (RFC 9293 §3.10.7.2 allows queueing).
+            return self.set_state(now, State::SynReceived);
+        }
+        // Fourth, other text or control: drop.
+        self.drop_seg(now, DropReason::Ignored)
+    }
+
+    /// RFC 9293 §3.10.7.3 SYN-SENT.
+    fn seg_syn_sent(&mut self, now: Instant, seg: &SegmentIn<'_>) {
+        // First, check the ACK bit: SEG.ACK =< ISS or SEG.ACK > SND.NXT is unacceptable.
+        if seg.flags.ack() && (seg.ack.le(self.iss) || seg.ack.gt(self.snd_nxt)) {
+            if !seg.flags.rst() {
+                self.rst_due = Some(SegmentOut::bare(seg.ack, Seq(0), TcpFlags::RST, 0));
+            }
+            return self.drop_seg(now, DropReason::BadAck);
+        }
+        // Second, check the RST bit: with an acceptable ACK the connection is refused
+        // (RFC 5961 §3.2: a RST in SYN-SENT is valid only if it acknowledges the SYN).
+        if seg.flags.rst() {
+            if seg.flags.ack() {
+                return self.fail(now, Error::ConnectionRefused);
+            }
+            return self.drop_seg(now, DropReason::BadRst);
+        }
+        // Third, security: no IP security compartments are modelled.
+        // Fourth, check the SYN bit.
+        if seg.flags.syn() {
+            self.irs = seg.seq;
+            self.rcv_nxt = seg.seq + 1u32;
+            self.rcv_up = self.rcv_nxt;
+            self.negotiate(now, seg);
+            if seg.flags.ack() {
+                self.snd_una = seg.ack;
+            }
+            // RFC 7323 §2.2: the window of a SYN is never scaled.
+            self.snd_wnd = u32::from(seg.wnd);
+            self.max_snd_wnd = self.snd_wnd;
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+            if self.snd_una.gt(self.iss) {
+                // Our SYN is acknowledged: ESTABLISHED, <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
+                self.syn_due = false;
+                self.rtx_done();
+                self.ack_due = true;
+                self.set_state(now, State::Established);
+                // "continue processing at the sixth step below where the URG bit is
+                // checked" — text and FIN start after the SYN.
+                return self.seg_text_and_fin(now, seg, seg.seq + 1u32);
+            }
+            // Simultaneous open: SYN_RCVD, <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.
+            self.syn_due = true;
+            return self.set_state(now, State::SynReceived);
+        }
+        // Fifth, neither SYN nor RST: drop.
+        self.drop_seg(now, DropReason::Ignored)
+    }
+
+    /// RFC 9293 §3.10.7.4, "Otherwise": SYN-RECEIVED and every synchronized state.
+    fn seg_other(&mut self, now: Instant, seg: &SegmentIn<'_>) {
+        let rst = seg.flags.rst();
+
+        // RFC 9293 §3.10.7.4 TIME-WAIT / Linux: a retransmission of the peer's FIN (it ends
+        // exactly at RCV.NXT) is acknowledged again and restarts the 2 MSL timer.
+        if self.state == State::TimeWait
+            && seg.flags.fin()
+            && !rst
+            && !seg.flags.syn()
+            && seg.seq + seg.seg_len() == self.rcv_nxt
+        {
+            self.ack_due = true;
+            self.time_wait_deadline = Some(now + self.cfg.time_wait());
+            return;
+        }
+
+        if self.ts_ok {
+            match seg.options.timestamps {
+                // RFC 7323 §3.2: once negotiated, a non-RST segment without TSopt is dropped.
+                None if !rst => return self.drop_seg(now, DropReason::MissingTimestamp),
+                // RFC 7323 §5.3 R1 (PAWS): SEG.TSval < TS.Recent with a valid TS.Recent and
+                // no RST: not acceptable — ACK and drop.
+                Some(ts)
+                    if !rst
+                        && Seq(ts.tsval).lt(Seq(self.ts_recent))
+                        && now.saturating_duration_since(self.ts_recent_at) <= PAWS_IDLE_LIMIT =>
+                {
+                    self.stats.paws_drops += 1;
+                    self.ack_due = true;
+                    return self.drop_seg(now, DropReason::Paws);
+                }
+                _ => {}
+            }
+        }
+
+        // First, check the sequence number (the four-case acceptability table).
+        if !self.acceptable(seg) {
+            if !rst {
+                // "<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>" then drop.
+                self.ack_due = true;
+            }
+            return self.drop_seg(now, DropReason::OutOfWindow);
+        }
+
+        // RFC 7323 §4.3 (§5.3 R3): SEG.TSval >= TS.Recent and SEG.SEQ =< Last.ACK.sent.
+        if self.ts_ok
+            && let Some(ts) = seg.options.timestamps
+            && Seq(ts.tsval).ge(Seq(self.ts_recent))
+            && seg.seq.le(self.last_ack_sent)
+        {
+            self.ts_recent = ts.tsval;
+            self.ts_recent_at = now;
+        }
+
+        // Second, check the RST bit.
+        if rst {
+            return self.seg_rst(now, seg);
+        }
+
+        // Third, check security: no IP security compartments are modelled.
+
+        // Fourth, check the SYN bit.
+        if seg.flags.syn() {
+            if self.state == State::SynReceived && self.passive {
+                // "If the connection was initiated with a passive OPEN, then return this
+                // connection to the LISTEN state and return."
+                return self.return_to_listen(now);
+            }
+            if self.cfg.rfc5961 {
+                // RFC 5961 §4.2 / RFC 9293: any SYN in a synchronized state gets a challenge
+                // ACK, whatever its sequence number.
+                self.challenge_ack(now);
+                return self.drop_seg(now, DropReason::UnexpectedSyn);
+            }
+            // RFC 793: a SYN in the window is an error: reset and close.
+            if let Some(r) = reset_for_no_connection(seg) {
+                self.rst_due = Some(r);
+            }
+            return self.fail(now, Error::ConnectionReset);
+        }
+
+        // Fifth, check the ACK field: "if the ACK bit is off, drop the segment and return".
+        if !seg.flags.ack() {
+            return self.drop_seg(now, DropReason::NoAck);
+        }
+
+        if self.state == State::SynReceived {
+            // SYN-RECEIVED: SND.UNA < SEG.ACK =< SND.NXT → ESTABLISHED, else RST.
+            if seg.ack.gt(self.snd_una) && seg.ack.le(self.snd_nxt) {
+                self.snd_wnd = self.scaled_wnd(seg.wnd);
+                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+                self.snd_wl1 = seg.seq;
+                self.snd_wl2 = seg.ack;
+                self.set_state(now, State::Established);
+            } else {
+                self.rst_due = Some(SegmentOut::bare(seg.ack, Seq(0), TcpFlags::RST, 0));
+                return self.drop_seg(now, DropReason::BadAck);
+            }
+        }
+
+        if !self.process_ack(now, seg) {
+            return;
+        }
+
+        match self.state {
+            // FIN-WAIT-1: "if the FIN segment is now acknowledged, enter FIN-WAIT-2".
+            State::FinWait1 if self.our_fin_acked() => {
+                self.set_state(now, State::FinWait2);
+            }
+            // CLOSING: "if the ACK acknowledges our FIN, enter TIME-WAIT; otherwise ignore".
+            State::Closing => {
+                if self.our_fin_acked() {
+                    self.enter_time_wait(now);
+                }
+                return;
+            }
+            // LAST-ACK: "if our FIN is now acknowledged, delete the TCB, enter CLOSED".
+            State::LastAck => {
+                if self.our_fin_acked() {
+                    self.enter_closed(now);
+                }
+                return;
+            }
+            _ => {}
+        }
+
+        self.seg_text_and_fin(now, seg, seg.seq);
+    }
+
+    /// RFC 9293 §3.10.7.4 "Second, check the RST bit" for an in-window RST.
+    fn seg_rst(&mut self, now: Instant, seg: &SegmentIn<'_>) {
+        // RFC 1337 §3 (tcp_rfc1337): ignore RST in TIME-WAIT.
+        if self.state == State::TimeWait && self.cfg.rfc1337 {
+            return self.drop_seg(now, DropReason::RstInTimeWait);
+        }
+        // RFC 5961 §3.2: only SEG.SEQ == RCV.NXT resets; any other in-window RST earns a
+        // challenge ACK. RFC 793 mode: any in-window RST resets.
+        if self.cfg.rfc5961 && seg.seq != self.rcv_nxt {
+            self.challenge_ack(now);
+            return self.drop_seg(now, DropReason::BadRst);
+        }
+        match self.state {
+            // SYN-RECEIVED: passive → back to LISTEN; active → "connection refused".
+            State::SynReceived => {
+                if self.passive {
+                    self.return_to_listen(now)
+                } else {
+                    self.fail(now, Error::ConnectionRefused)
+                }
+            }
+            // ESTABLISHED, FIN-WAIT-1/2, CLOSE-WAIT: "connection reset", flush, CLOSED.
+            State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                self.fail(now, Error::ConnectionReset)
+            }
+            // CLOSING, LAST-ACK, TIME-WAIT: delete the TCB, CLOSED.
+            _ => self.enter_closed(now),
+        }
+    }
+
+    /// The ACK processing shared by ESTABLISHED and the later states (RFC 9293 §3.10.7.4
+    /// "Fifth", ESTABLISHED STATE). Returns `false` when the segment was dropped.
+    fn process_ack(&mut self, now: Instant, seg: &SegmentIn<'_>) -> bool {
+        // "If the ACK acks something not yet sent (SEG.ACK > SND.NXT), then send an ACK,
+        // drop the segment, and return" (RFC 5961 §5.2: rate-limited like a challenge ACK).
+        if seg.ack.gt(self.snd_nxt) {
+            if self.cfg.rfc5961 {
+                self.challenge_ack(now);
+            } else {
+                self.ack_due = true;
+            }
+            self.drop_seg(now, DropReason::BadAck);
+            return false;
+        }
+        // RFC 5961 §5.2: SEG.ACK below SND.UNA - MAX.SND.WND is discarded with an ACK.
+        if self.cfg.rfc5961 && seg.ack.lt(self.snd_una - self.max_snd_wnd) {
+            self.challenge_ack(now);
+            self.drop_seg(now, DropReason::BadAck);
+            return false;
+        }
+        // "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK" and remove what is
+        // acknowledged from the retransmission queue. Duplicates (SEG.ACK =< SND.UNA) are
+        // ignored here; part 2 counts them for fast retransmit.
+        if seg.ack.gt(self.snd_una) {
+            let data_acked = seg
+                .ack
+                .since(self.snd_buf_seq)
+                .min(self.sndbuf.len() as u32);
+            if seg.ack.gt(self.snd_buf_seq) {
+                self.sndbuf.ack(data_acked as usize);
+                self.snd_buf_seq += data_acked;
+            }
+            self.snd_una = seg.ack;
+            // Forward progress: reset the backoff and restart or stop the timer
+            // (RFC 6298 §5.2/§5.3 in its simplest form; part 2 brings the estimator).
+            self.rtx_count = 0;
+            self.rto = self.cfg.rto_initial;
+            self.rtx_due = false;
+            self.rtx_deadline = if self.snd_una == self.snd_nxt {
+                None
+            } else {
+                Some(now + self.rto)
+            };
+        }
+        // Window update: "If SND.UNA =< SEG.ACK =< SND.NXT" and (SND.WL1 < SEG.SEQ or
+        // (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)).
+        if self.snd_una.le(seg.ack)
+            && (self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(seg.ack)))
+        {
+            self.snd_wnd = self.scaled_wnd(seg.wnd);
+            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+        }
+        true
+    }
+
+    /// RFC 9293 §3.10.7.4 "Sixth" (URG), "Seventh" (text) and "Eighth" (FIN); `data_seq` is
+    /// the sequence number of the first payload byte.
+    fn seg_text_and_fin(&mut self, now: Instant, seg: &SegmentIn<'_>, data_seq: Seq) {
+        let receiving = matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        );
+
+        // Sixth, check the URG bit (ESTABLISHED, FIN-WAIT-1/2): RCV.UP <- max(RCV.UP, SEG.UP).
+        if receiving && seg.flags.urg() {
+            self.rcv_up = self.rcv_up.max(data_seq + u32::from(seg.up));
+        }
+
+        // Seventh, process the segment text.
+        let mut fin_seq = data_seq + seg.payload.len();
+        if !seg.payload.is_empty() && receiving {
+            if data_seq.gt(self.rcv_nxt) {
+                // Out of order: part 1 keeps no reassembly queue; a duplicate ACK tells the
+                // peer what is missing (RFC 9293 §3.10.7.4 "send an acknowledgment").
+                self.ack_due = true;
+                return;
+            }
+            if self.orphaned {
+                // Linux (tcp_rcv_state_process): data for a connection the application has
+                // closed cannot be delivered: reset it (RFC 2525 §2.17's spirit).
+                self.rst_due = Some(SegmentOut::bare(self.snd_nxt, Seq(0), TcpFlags::RST, 0));
+                return self.enter_closed(now);
+            }
+            let skip = self.rcv_nxt.since(data_seq) as usize;
+            let fresh = seg.payload.get(skip..).unwrap_or(&[]);
+            let window = self.rcv_wnd() as usize;
+            let take = fresh.len().min(window);
+            let pushed = self.rcvbuf.push(&fresh[..take]);
+            self.rcv_nxt += pushed;
+            // "Send an acknowledgment of the form <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>"
+            // (piggybacked when data is going out; delayed ACK is part 2).
+            self.ack_due = true;
+            if pushed < fresh.len() {
+                // Text beyond the window was trimmed; a FIN after it is not yet in order.
+                fin_seq = self.rcv_nxt + 1u32;
+            }
+        }
+        // CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: text "should not occur, since a FIN has
+        // been received from the remote side. Ignore the segment text."
+
+        // Eighth, check the FIN bit (only when it is the next octet expected).
+        if !seg.flags.fin() || fin_seq != self.rcv_nxt {
+            return;
+        }
+        match self.state {
+            State::SynReceived | State::Established => {
+                self.accept_fin();
+                self.set_state(now, State::CloseWait);
+            }
+            State::FinWait1 => {
+                self.accept_fin();
+                // "If our FIN has been ACKed ... enter TIME-WAIT ...; otherwise, enter CLOSING."
+                if self.our_fin_acked() {
+                    self.enter_time_wait(now);
+                } else {
+                    self.set_state(now, State::Closing);
+                }
+            }
+            State::FinWait2 => {
+                self.accept_fin();
+                self.enter_time_wait(now);
+            }
+            State::TimeWait => {
+                // "Remain in the TIME-WAIT state. Restart the 2 MSL time-wait timeout."
+                self.ack_due = true;
+                self.time_wait_deadline = Some(now + self.cfg.time_wait());
+            }
+            // CLOSE-WAIT, CLOSING, LAST-ACK: remain.
+            _ => {}
+        }
+    }
+
+    /// Advances RCV.NXT over the peer's FIN and owes an ACK for it.
+    fn accept_fin(&mut self) {
+        self.rcv_nxt += 1u32;
+        self.fin_rcvd = true;
+        self.ack_due = true;
+    }
+
+    /// RFC 9293 §3.10.7.4 segment acceptability (the four cases), with the zero-window
+    /// allowance for ACKs, URGs and RSTs at exactly RCV.NXT.
+    fn acceptable(&self, seg: &SegmentIn<'_>) -> bool {
+        let len = seg.seg_len();
+        let wnd = self.rcv_wnd();
+        let end = self.rcv_nxt + wnd;
+        match (len, wnd) {
+            (0, 0) => seg.seq == self.rcv_nxt,
+            (0, _) => seg.seq.in_range(self.rcv_nxt, end),
+            // "If the RCV.WND is zero, no segments will be acceptable, but special allowance
+            // should be made to accept valid ACKs, URGs, and RSTs" — the text is trimmed.
+            (_, 0) => seg.seq == self.rcv_nxt,
+            (_, _) => {
+                seg.seq.in_range(self.rcv_nxt, end)
+                    || (seg.seq + (len - 1)).in_range(self.rcv_nxt, end)
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Output
+    // ------------------------------------------------------------------------------------
+
+    /// The next segment to send, if any; its payload is written to `payload`, which bounds
+    /// the payload size (pass at least the MSS). Call until it returns `None`.
+    pub fn poll_transmit(&mut self, now: Instant, payload: &mut [u8]) -> Option<SegmentOut> {
+        let seg = self.next_segment(now, payload)?;
+        self.stats.segs_out += 1;
+        if seg.flags.rst() {
+            self.stats.rsts_out += 1;
+        }
+        if seg.flags.ack() {
+            // RFC 7323 §4.3 Last.ACK.sent.
+            self.last_ack_sent = seg.ack;
+        }
+        self.events.push(Event::Sent {
+            at: now,
+            seg: SegSummary::of_out(&seg),
+        });
+        Some(seg)
+    }
+
+    fn next_segment(&mut self, now: Instant, payload: &mut [u8]) -> Option<SegmentOut> {
+        if let Some(rst) = self.rst_due.take() {
+            return Some(rst);
+        }
+        match self.state {
+            State::Closed | State::Listen => return None,
+            State::SynSent | State::SynReceived => {
+                if self.syn_due || self.rtx_due {
+                    return Some(self.syn_segment(now));
+                }
+            }
+            _ => {}
+        }
+        // A retransmission timeout with our SYN still unacknowledged (FIN-WAIT-1 reached
+        // from SYN-RECEIVED by CLOSE) resends the SYN-ACK.
+        if self.rtx_due && self.snd_una == self.iss {
+            return Some(self.syn_segment(now));
+        }
+        if self.rtx_due {
+            self.rtx_due = false;
+            if let Some(seg) = self.retransmit_head(now, payload) {
+                self.stats.retransmits += 1;
+                return Some(seg);
+            }
+        }
+        if let Some(seg) = self.new_data(now, payload) {
+            return Some(seg);
+        }
+        if self.ack_due && self.state != State::SynSent {
+            self.ack_due = false;
+            return Some(self.segment(now, self.snd_nxt, TcpFlags::ACK));
+        }
+        None
+    }
+
+    /// SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED and later) with its options.
+    fn syn_segment(&mut self, now: Instant) -> SegmentOut {
+        let retransmission = !self.syn_due;
+        self.syn_due = false;
+        self.rtx_due = false;
+        if retransmission {
+            self.stats.retransmits += 1;
+        }
+        let active = self.state == State::SynSent;
+        let flags = if active {
+            TcpFlags::SYN
+        } else {
+            TcpFlags::SYN | TcpFlags::ACK
+        };
+        let mut seg = self.segment(now, self.iss, flags);
+        let mut opt = SegOptions {
+            mss: Some(self.cfg.advertised_mss(self.ipv6)),
+            ..SegOptions::default()
+        };
+        if active {
+            // RFC 7323 §2.2 / RFC 2018 §2: offer everything enabled.
+            if self.cfg.window_scaling {
+                opt.wscale = Some(self.cfg.rcv_wscale());
+            }
+            opt.sack_permitted = self.cfg.sack;
+            if self.cfg.timestamps {
+                opt.timestamps = Some(Timestamps {
+                    tsval: self.tsval(now),
+                    tsecr: 0,
+                });
+            }
+        } else {
+            // A SYN-ACK only echoes what the peer offered (RFC 7323 §2.2, §3.2).
+            if self.wscale_ok {
+                opt.wscale = Some(self.rcv_wscale);
+            }
+            opt.sack_permitted = self.sack_ok;
+            if self.ts_ok {
+                opt.timestamps = Some(Timestamps {
+                    tsval: self.tsval(now),
+                    tsecr: self.ts_recent,
+                });
+            }
+        }
+        seg.options = opt;
+        // RFC 7323 §2.2: the window in a SYN is not scaled.
+        seg.wnd = self.rcv_wnd().min(65535) as u16;
+        self.arm_rtx(now);
+        seg
+    }
+
+    /// The head of the retransmission queue: data from SND.UNA, and our FIN if it fits.
+    fn retransmit_head(&mut self, now: Instant, payload: &mut [u8]) -> Option<SegmentOut> {
+        let max = payload.len().min(usize::from(self.snd_mss));
+        let n = self.sndbuf.copy_out(0, &mut payload[..max]);
+        let mut flags = TcpFlags::ACK;
+        if n > 0 && n == self.sndbuf.len() {
+            flags |= TcpFlags::PSH;
+        }
+        let fin_here = self
+            .fin_seq
+            .is_some_and(|f| f == self.snd_buf_seq + n && self.snd_una.le(f));
+        if fin_here {
+            flags |= TcpFlags::FIN;
+        }
+        if n == 0 && !fin_here {
+            return None;
+        }
+        let mut seg = self.segment(now, self.snd_una, flags);
+        seg.payload_len = n;
+        self.arm_rtx(now);
+        self.ack_due = false;
+        Some(seg)
+    }
+
+    /// New data from SND.NXT within the peer's window, and the FIN after the last byte.
+    fn new_data(&mut self, now: Instant, payload: &mut [u8]) -> Option<SegmentOut> {
+        let may_send = matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait1 | State::LastAck
+        );
+        if !may_send || self.fin_seq.is_some() || self.snd_una == self.iss {
+            return None;
+        }
+        let offset = self.snd_nxt.since(self.snd_buf_seq) as usize;
+        let unsent = self.sndbuf.len().saturating_sub(offset);
+        let wnd_end = self.snd_una + self.snd_wnd;
+        let usable = if wnd_end.gt(self.snd_nxt) {
+            wnd_end.since(self.snd_nxt) as usize
+        } else {
+            0
+        };
+        let n = unsent
+            .min(usable)
+            .min(usize::from(self.snd_mss))
+            .min(payload.len());
+        let n = self.sndbuf.copy_out(offset, &mut payload[..n]);
+        // The FIN follows the last byte; like Linux it is not held back by the window.
+        let fin = self.fin_queued && n == unsent;
+        if n == 0 && !fin {
+            return None;
+        }
+        let mut flags = TcpFlags::ACK;
+        if n > 0 && n == unsent {
+            flags |= TcpFlags::PSH;
+        }
+        if fin {
+            flags |= TcpFlags::FIN;
+        }
+        let mut seg = self.segment(now, self.snd_nxt, flags);
+        seg.payload_len = n;
+        self.snd_nxt += n;
+        if fin {
+            self.fin_seq = Some(self.snd_nxt);
+            self.snd_nxt += 1u32;
+        }
+        self.ack_due = false;
+        self.arm_rtx(now);
+        Some(seg)
+    }
+
+    /// A segment with the connection's ACK, window and timestamps filled in.
+    fn segment(&self, now: Instant, seq: Seq, flags: TcpFlags) -> SegmentOut {
+        let mut seg = SegmentOut::bare(seq, Seq(0), flags, 0);
+        seg.layout = self.cfg.option_layout;
+        if flags.ack() {
+            seg.ack = self.rcv_nxt;
+        }
+        let wnd = self.rcv_wnd() >> self.rcv_wscale;
+        seg.wnd = wnd.min(65535) as u16;
+        if self.ts_ok {
+            // RFC 7323 §3.2: TSopt on every segment once negotiated.
+            seg.options.timestamps = Some(Timestamps {
+                tsval: self.tsval(now),
+                tsecr: self.ts_recent,
+            });
+        }
+        seg
+    }
+
+    /// The TSval clock: milliseconds plus the per-connection offset (RFC 7323 §5.4).
+    fn tsval(&self, now: Instant) -> u32 {
+        (now.as_millis() as u32).wrapping_add(self.ts_offset)
+    }
+
+    /// RCV.WND: free receive buffer, in whole units of the window scale, at most what a
+    /// 16-bit field can say.
+    fn rcv_wnd(&self) -> u32 {
+        let max = 65535u32 << self.rcv_wscale;
+        let free = u32::try_from(self.rcvbuf.free())
+            .unwrap_or(u32::MAX)
+            .min(max);
+        (free >> self.rcv_wscale) << self.rcv_wscale
+    }
+
+    /// SEG.WND << Snd.Wind.Shift (RFC 7323 §2.3); SYN windows are never scaled.
+    fn scaled_wnd(&self, wnd: u16) -> u32 {
+        u32::from(wnd) << self.snd_wscale
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Timers
+    // ------------------------------------------------------------------------------------
+
+    /// The earliest instant at which [`Connection::on_timeout`] must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.rtx_deadline,
+            self.time_wait_deadline,
+            self.fin_wait_2_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Handles every timer due at `now`.
+    pub fn on_timeout(&mut self, now: Instant) {
+        if self.time_wait_deadline.is_some_and(|d| d <= now) {
+            // RFC 9293 §3.10.8: time-wait timeout — delete the TCB, CLOSED.
+            self.time_wait_deadline = None;
+            return self.enter_closed(now);
+        }
+        if self.fin_wait_2_deadline.is_some_and(|d| d <= now) {
+            // tcp_fin_timeout: an orphan may not wait in FIN-WAIT-2 forever.
+            self.fin_wait_2_deadline = None;
+            return self.enter_closed(now);
+        }
+        if self.rtx_deadline.is_some_and(|d| d <= now) {
+            self.rtx_deadline = None;
+            self.on_rtx_timeout(now);
+        }
+    }
+
+    /// RFC 9293 §3.10.8 retransmission timeout, with exponential backoff (RFC 6298 §5.5)
+    /// and Linux's retry limits (tcp_syn_retries, tcp_synack_retries, tcp_retries2).
+    fn on_rtx_timeout(&mut self, now: Instant) {
+        let syn_unacked = self.snd_una == self.iss;
+        let limit = if syn_unacked {
+            if self.state == State::SynSent {
+                self.cfg.syn_retries
+            } else {
+                self.cfg.synack_retries
+            }
+        } else {
+            self.cfg.retries2
+        };
+        if self.rtx_count >= limit {
+            if self.state == State::SynReceived && self.passive {
+                // The half-open connection is abandoned; the listener keeps listening.
+                return self.return_to_listen(now);
+            }
+            return self.fail(now, Error::TimedOut);
+        }
+        self.rtx_count = self.rtx_count.saturating_add(1);
+        self.rto = self.rto.saturating_mul(2).min(self.cfg.rto_max);
+        self.rtx_due = true;
+        self.rtx_deadline = Some(now + self.rto);
+    }
+
+    /// Starts the retransmission timer if it is not running.
+    fn arm_rtx(&mut self, now: Instant) {
+        if self.rtx_deadline.is_none() {
+            self.rtx_deadline = Some(now + self.rto);
+        }
+    }
+
+    /// Stops the retransmission timer after forward progress.
+    fn rtx_done(&mut self) {
+        self.rtx_deadline = None;
+        self.rtx_due = false;
+        self.rtx_count = 0;
+        self.rto = self.cfg.rto_initial;
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Helpers
+    // ------------------------------------------------------------------------------------
+
+    /// Records the options of the peer's SYN and what both sides agreed on.
+    fn negotiate(&mut self, now: Instant, seg: &SegmentIn<'_>) {
+        let o = &seg.options;
+        // RFC 9293 §3.7.1 (MUST-15): 536 (IPv4) / 1220 (IPv6) when no MSS option came.
+        let peer_mss = o
+            .mss
+            .unwrap_or(Config::default_peer_mss(self.ipv6))
+            .max(MIN_MSS);
+        self.snd_mss = peer_mss.min(self.cfg.advertised_mss(self.ipv6));
+        // RFC 7323 §2.2: scaling only when both SYNs carry the option; §2.3: clamp to 14.
+        match o.wscale {
+            Some(shift) if self.cfg.window_scaling => {
+                self.wscale_ok = true;
+                self.snd_wscale = shift.min(14);
+                self.rcv_wscale = self.cfg.rcv_wscale();
+            }
+            _ => {
+                self.wscale_ok = false;
+                self.snd_wscale = 0;
+                self.rcv_wscale = 0;
+            }
+        }
+        // RFC 2018 §2: SACK only when both sides sent SACK-permitted.
+        self.sack_ok = self.cfg.sack && o.sack_permitted;
+        // RFC 7323 §3.2: timestamps only when both SYNs carry TSopt; TS.Recent <- TSval.
+        match o.timestamps {
+            Some(ts) if self.cfg.timestamps => {
+                self.ts_ok = true;
+                self.ts_recent = ts.tsval;
+                self.ts_recent_at = now;
+            }
+            _ => self.ts_ok = false,
+        }
+    }
+
+    fn our_fin_acked(&self) -> bool {
+        self.fin_seq.is_some_and(|f| self.snd_una.gt(f))
+    }
+
+    fn challenge_ack(&mut self, now: Instant) {
+        // RFC 5961 §7: challenge ACKs are rate-limited (tcp_challenge_ack_limit).
+        if self.cfg.challenge_ack_limiter.allow(now) {
+            self.stats.challenge_acks += 1;
+            self.ack_due = true;
+        } else {
+            self.stats.challenge_acks_limited += 1;
+        }
+    }
+
+    fn drop_seg(&mut self, now: Instant, reason: DropReason) {
+        self.stats.drops += 1;
+        self.events.push(Event::Dropped { at: now, reason });
+    }
+
+    fn set_state(&mut self, now: Instant, to: State) {
+        if self.state == to {
+            return;
+        }
+        let from = self.state;
+        self.state = to;
+        self.events.push(Event::StateChange { at: now, from, to });
+        if to == State::FinWait2 && self.orphaned {
+            // tcp_fin_timeout applies only to connections the application has closed.
+            self.fin_wait_2_deadline = Some(now + self.cfg.fin_timeout);
+        }
+    }
+
+    fn enter_time_wait(&mut self, now: Instant) {
+        // RFC 9293 §3.10.7.4: "Start the time-wait timer, turn off the other timers."
+        self.rtx_deadline = None;
+        self.rtx_due = false;
+        self.fin_wait_2_deadline = None;
+        self.time_wait_deadline = Some(now + self.cfg.time_wait());
+        self.set_state(now, State::TimeWait);
+    }
+
+    fn enter_closed(&mut self, now: Instant) {
+        self.rtx_deadline = None;
+        self.time_wait_deadline = None;
+        self.fin_wait_2_deadline = None;
+        self.syn_due = false;
+        self.ack_due = false;
+        self.rtx_due = false;
+        self.sndbuf.clear();
+        self.set_state(now, State::Closed);
+    }
+
+    /// Ends the connection with an error for the application; queues are flushed
+    /// (RFC 9293 §3.10.7.4: "all segment queues should be flushed").
+    fn fail(&mut self, now: Instant, error: Error) {
+        self.error = Some(error);
+        self.rcvbuf.clear();
+        self.events.push(Event::Failed { at: now, error });
+        self.enter_closed(now);
+    }
+
+    /// SYN-RECEIVED of a passive OPEN goes back to LISTEN (RFC 9293 §3.10.7.4).
+    fn return_to_listen(&mut self, now: Instant) {
+        self.rtx_deadline = None;
+        self.rtx_due = false;
+        self.syn_due = false;
+        self.ack_due = false;
+        self.rtx_count = 0;
+        self.rto = self.cfg.rto_initial;
+        self.sndbuf.clear();
+        self.rcvbuf.clear();
+        self.fin_queued = false;
+        self.fin_seq = None;
+        self.fin_rcvd = false;
+        self.ts_ok = false;
+        self.sack_ok = false;
+        self.wscale_ok = false;
+        self.snd_wscale = 0;
+        self.rcv_wscale = 0;
+        self.set_state(now, State::Listen);
+    }
+}
