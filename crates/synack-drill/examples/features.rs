@@ -24,7 +24,15 @@ fn main() -> ExitCode {
     };
     let mut census = Census::new();
     let mut parsed = 0;
+    let mut suites: std::collections::BTreeMap<String, usize> = Default::default();
     for f in &files {
+        let suite = f
+            .strip_prefix(&root)
+            .ok()
+            .and_then(|p| p.components().next())
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        *suites.entry(suite).or_default() += 1;
         match parse_file(f) {
             Ok(s) => {
                 census.add_script(&s);
@@ -33,13 +41,21 @@ fn main() -> ExitCode {
             Err(e) => eprintln!("{e}"),
         }
     }
-    print!(
-        "{}",
-        census.to_markdown(
-            "Features used by the public packetdrill scripts",
-            parsed,
-            files.len()
-        )
+    let md = census.to_markdown(
+        "Features used by the public packetdrill scripts",
+        parsed,
+        files.len(),
     );
+    let suites: Vec<String> = suites.iter().map(|(k, v)| format!("`{k}/` {v}")).collect();
+    // Insert the per-suite counts after the summary paragraph.
+    match md.split_once("\n## ") {
+        Some((head, rest)) => {
+            print!(
+                "{head}\nScripts per suite: {}.\n\n## {rest}",
+                suites.join(", ")
+            )
+        }
+        None => print!("{md}"),
+    }
     ExitCode::SUCCESS
 }

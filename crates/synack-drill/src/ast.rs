@@ -387,8 +387,8 @@ pub enum Expr {
     Array(Vec<Expr>),
     /// `{name=value, ...}`: a struct.
     Struct(Vec<Field>),
-    /// `a | b`: bitwise or.
-    Or(Box<Expr>, Box<Expr>),
+    /// `a | b | ...`: bitwise or of two or more operands, none of them itself an `Or`.
+    Or(Vec<Expr>),
     /// `name(args)`: a helper such as `htons(8080)` or `inet_addr("192.0.2.1")`.
     Call(String, Vec<Expr>),
 }
@@ -771,7 +771,15 @@ impl fmt::Display for Expr {
                 }
                 f.write_str("}")
             }
-            Expr::Or(a, b) => write!(f, "{a}|{b}"),
+            Expr::Or(items) => {
+                for (i, a) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("|")?;
+                    }
+                    write!(f, "{a}")?;
+                }
+                Ok(())
+            }
             Expr::Call(name, args) => {
                 write!(f, "{name}(")?;
                 write_list(f, args)?;

@@ -225,10 +225,7 @@ impl Census {
             Expr::Symbol(s) => self.add("Symbolic constants in system call arguments", s.clone()),
             Expr::Array(items) => items.iter().for_each(|i| self.symbols(i)),
             Expr::Struct(fields) => fields.iter().for_each(|f| self.symbols(&f.value)),
-            Expr::Or(a, b) => {
-                self.symbols(a);
-                self.symbols(b);
-            }
+            Expr::Or(items) => items.iter().for_each(|i| self.symbols(i)),
             Expr::Call(name, args) => {
                 self.add(
                     "Symbolic constants in system call arguments",

@@ -4,6 +4,23 @@
 //! and timed [`Event`]s (packets, system calls, shell commands, `%{ }%` blocks), each with
 //! its source line. [`features`] counts which syscalls, socket options and packet features
 //! a set of scripts uses.
+//!
+//! ```
+//! use synack_drill::{EventKind, PacketBody, parse_script};
+//!
+//! let script = parse_script(
+//!     "--tolerance_usecs=10000\n\
+//!      0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+//!      +.1 < S 0:0(0) win 32792 <mss 1000,nop,wscale 7>\n",
+//! )?;
+//! assert_eq!(script.tolerance_usecs(), Some(10_000));
+//! let EventKind::Packet(p) = &script.events[1].kind else { unreachable!() };
+//! let PacketBody::Tcp(seg) = &p.body else { unreachable!() };
+//! assert!(seg.flags.syn());
+//! assert_eq!(script.events[1].line, 3);
+//! assert_eq!(script.events[1].to_string(), "+0.1 < S 0:0(0) win 32792 <mss 1000,nop,wscale 7>");
+//! # Ok::<(), synack_drill::ParseError>(())
+//! ```
 
 pub mod ast;
 pub mod features;

@@ -1010,19 +1010,25 @@ impl<'a> Parser<'a> {
     }
 
     fn or_expr(&mut self) -> PResult<Expr> {
-        let mut lhs = self.primary()?;
+        let first = self.primary()?;
+        let mut items = Vec::new();
         loop {
             let save = self.pos;
             self.skip_all()?;
             if self.peek() == Some(b'|') {
                 self.bump();
                 self.skip_all()?;
-                let rhs = self.primary()?;
-                lhs = Expr::Or(Box::new(lhs), Box::new(rhs));
+                items.push(self.primary()?);
             } else {
                 self.pos = save;
-                return Ok(lhs);
+                break;
             }
+        }
+        if items.is_empty() {
+            Ok(first)
+        } else {
+            items.insert(0, first);
+            Ok(Expr::Or(items))
         }
     }
 
