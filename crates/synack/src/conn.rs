@@ -655,6 +655,24 @@ impl Connection {
 
     /// RFC 9293 §3.10.7.4, "Otherwise": SYN-RECEIVED and every synchronized state.
     fn seg_other(&mut self, now: Instant, seg: &SegmentIn<'_>) {
+        // Simultaneous open (RFC 9293 §3.5 figure 7): in SYN-RECEIVED of an active OPEN the
+        // peer's SYN,ACK repeats its SYN (SEG.SEQ = IRS) and acknowledges ours. Like Linux
+        // (RFC 5961 §4.2 exception) it is taken as the ACK completing the handshake, so the
+        // open takes four segments instead of six.
+        if self.state == State::SynReceived
+            && !self.passive
+            && seg.flags.syn()
+            && seg.flags.ack()
+            && !seg.flags.intersects(TcpFlags::RST | TcpFlags::FIN)
+            && seg.payload.is_empty()
+            && seg.seq == self.irs
+            && seg.ack == self.snd_nxt
+        {
+            let mut ack = *seg;
+            ack.flags = seg.flags.without(TcpFlags::SYN);
+            ack.seq = seg.seq + 1u32;
+            return self.seg_other(now, &ack);
+        }
         let rst = seg.flags.rst();
 
         // RFC 9293 §3.10.7.4 TIME-WAIT / Linux: a retransmission of the peer's FIN (it ends
@@ -759,10 +777,9 @@ impl Connection {
         }
 
         match self.state {
-            // FIN-WAIT-1: "if the FIN segment is now acknowledged, enter FIN-WAIT-2".
-            State::FinWait1 if self.our_fin_acked() => {
-                self.set_state(now, State::FinWait2);
-            }
+            // FIN-WAIT-1: "if the FIN segment is now acknowledged, enter FIN-WAIT-2" — done
+            // after the FIN check below, so a FIN+ACK goes straight to TIME-WAIT (step eight:
+            // "If our FIN has been ACKed (perhaps in this segment), then enter TIME-WAIT").
             // CLOSING: "if the ACK acknowledges our FIN, enter TIME-WAIT; otherwise ignore".
             State::Closing => {
                 if self.our_fin_acked() {
@@ -781,6 +798,9 @@ impl Connection {
         }
 
         self.seg_text_and_fin(now, seg, seg.seq);
+        if self.state == State::FinWait1 && self.our_fin_acked() {
+            self.set_state(now, State::FinWait2);
+        }
     }
 
     /// RFC 9293 §3.10.7.4 "Second, check the RST bit" for an in-window RST.
