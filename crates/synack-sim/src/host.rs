@@ -34,9 +34,10 @@ impl fmt::Display for LinkId {
 ///
 /// - [`Host::receive`] when a packet arrives on one of its interfaces;
 /// - [`Host::handle_timeout`] when the deadline from [`Host::poll_timeout`] is reached;
-/// - after each of those calls (and after scenario code touched the host), first
-///   [`Host::poll_transmit`], which must emit every packet the host wants to send now, then
-///   [`Host::poll_annotations`], then [`Host::poll_timeout`] to learn the next deadline.
+/// - after each of those calls (and after scenario code touched the host, and after a
+///   restart): [`Host::poll_annotations`], then [`Host::poll_transmit`], which must emit
+///   every packet the host wants to send now, then [`Host::poll_annotations`] again, then
+///   [`Host::poll_timeout`] to learn the next deadline.
 ///
 /// A host must not rely on being called at any other time: between events, virtual time
 /// jumps.

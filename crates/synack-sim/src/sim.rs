@@ -674,11 +674,14 @@ impl<H: Host> Sim<H> {
             return;
         }
         let now = net.now;
-        let ifaces = &slot.ifaces;
+        let (ifaces, name) = (&slot.ifaces, &slot.name);
+        // Annotations made while handling the event come before the packets it caused;
+        // those made while emitting (a state change on sending a FIN) come after them.
+        slot.host
+            .poll_annotations(&mut |text| net.annotate(Some(id), name, text));
         slot.host.poll_transmit(now, &mut |iface, data| {
             net.transmit(id, ifaces, iface, data);
         });
-        let name = &slot.name;
         slot.host
             .poll_annotations(&mut |text| net.annotate(Some(id), name, text));
         let deadline = slot.host.poll_timeout();
