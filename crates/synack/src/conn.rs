@@ -936,7 +936,14 @@ impl Connection {
         // been received from the remote side. Ignore the segment text."
 
         // Eighth, check the FIN bit (only when it is the next octet expected).
-        if !seg.flags.fin() || fin_seq != self.rcv_nxt {
+        if !seg.flags.fin() {
+            return;
+        }
+        if fin_seq != self.rcv_nxt {
+            if receiving && fin_seq.gt(self.rcv_nxt) {
+                // A FIN beyond a gap: duplicate ACK for what is missing (part 2 queues it).
+                self.ack_due = true;
+            }
             return;
         }
         match self.state {
@@ -1022,10 +1029,8 @@ impl Connection {
         }
         match self.state {
             State::Closed | State::Listen => return None,
-            State::SynSent | State::SynReceived => {
-                if self.syn_due || self.rtx_due {
-                    return Some(self.syn_segment(now));
-                }
+            State::SynSent | State::SynReceived if self.syn_due || self.rtx_due => {
+                return Some(self.syn_segment(now));
             }
             _ => {}
         }
