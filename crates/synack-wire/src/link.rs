@@ -248,9 +248,14 @@ pub fn is_vlan_tpid(ethertype: u16) -> bool {
     )
 }
 
-/// The VLAN tags of a frame, outermost first: a zero-copy view over the 4-byte tags.
+/// The VLAN tags of a frame, outermost first: a zero-copy view.
+///
+/// The first tag's TPID sits in the link header's type field (for SLL2 at the start of
+/// the header); then each tag contributes 4 bytes after the header: its TCI and the type
+/// that follows it (the next tag's TPID, or the innermost ethertype).
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
 pub struct VlanTags<'a> {
+    first_tpid: u16,
     bytes: &'a [u8],
 }
 
@@ -267,13 +272,18 @@ impl<'a> VlanTags<'a> {
 
     /// The tags, outermost first.
     pub fn iter(&self) -> impl Iterator<Item = VlanTag> + 'a {
-        self.bytes.chunks_exact(4).map(|c| VlanTag {
-            tpid: u16::from_be_bytes([c[0], c[1]]),
-            tci: u16::from_be_bytes([c[2], c[3]]),
+        let mut tpid = self.first_tpid;
+        self.bytes.chunks_exact(4).map(move |c| {
+            let tag = VlanTag {
+                tpid,
+                tci: u16::from_be_bytes([c[0], c[1]]),
+            };
+            tpid = u16::from_be_bytes([c[2], c[3]]);
+            tag
         })
     }
 
-    /// The raw tag bytes (4 per tag).
+    /// The bytes the tags occupy after the link header: TCI and following type, 4 per tag.
     pub fn as_bytes(&self) -> &'a [u8] {
         self.bytes
     }
@@ -435,25 +445,28 @@ fn be32(b: &[u8], at: usize) -> u32 {
     }
 }
 
-/// Walks VLAN tags starting at `start`, where `ethertype` was found just before.
-/// Returns (tag bytes, innermost ethertype, payload offset).
+/// Walks VLAN tags starting at `start`, where `ethertype` is the type field of the link
+/// header. Returns (tags, innermost ethertype, payload offset).
 fn walk_vlan_tags(
     link_type: LinkType,
     frame: &[u8],
     start: usize,
-    mut ethertype: u16,
+    first: u16,
 ) -> Result<(VlanTags<'_>, u16, usize), LinkError> {
     let mut off = start;
-    // IEEE 802.1Q §9.5: each tag is TPID (already read as `ethertype`) + TCI, followed by
-    // the next ethertype; the TPID of the first tag sits where the ethertype would be.
+    let mut ethertype = first;
+    // IEEE 802.1Q §9.5: a tag is TPID + TCI; the TPID takes the place of the ethertype
+    // and the real ethertype follows the TCI.
     while is_vlan_tpid(ethertype) {
         need(link_type, frame, off + 4)?;
         ethertype = be16(frame, off + 2);
         off += 4;
     }
-    // The tag bytes are TPID+TCI pairs: they begin 2 bytes before `start`.
-    let tags = frame.get(start - 2..off - 2).unwrap_or(&[]);
-    Ok((VlanTags { bytes: tags }, ethertype, off))
+    let tags = VlanTags {
+        first_tpid: first,
+        bytes: frame.get(start..off).unwrap_or(&[]),
+    };
+    Ok((tags, ethertype, off))
 }
 
 /// Splits a captured frame of the given link type into link header and network payload.
