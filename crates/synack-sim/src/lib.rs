@@ -59,3 +59,4 @@ pub use pcap::PcapSink;
 pub use sim::{Filter, MAX_EVENTS_PER_INSTANT, Sim, SimStats};
 pub use stats::{ChannelStats, DropCounts, DropReason};
 pub use synack::{Duration, Instant};
+pub use synack_wire::pcap::TsPrecision;

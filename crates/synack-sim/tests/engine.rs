@@ -9,7 +9,7 @@ use common::{A, B, numbered};
 use synack_sim::toy::Toy;
 use synack_sim::{
     ChannelConfig, Direction, Duration, End, FnSink, Host, HostId, IfaceId, Instant, LinkConfig,
-    PacketPoint, PcapSink, Sim, Tap,
+    PacketPoint, PcapSink, Sim, Tap, TsPrecision,
 };
 
 fn ms(n: u64) -> Duration {
@@ -213,7 +213,7 @@ fn pcap_file_layout() {
         PcapSink::new(Vec::new(), Tap::LinkEnd(l, End::A)).unwrap(),
     ));
     let ns = Rc::new(RefCell::new(
-        PcapSink::with_options(Vec::new(), Tap::Host(b), true, 40).unwrap(),
+        PcapSink::with_options(Vec::new(), Tap::Host(b), TsPrecision::Nano, 40).unwrap(),
     ));
     sim.add_sink(us.clone());
     sim.add_sink(ns.clone());
@@ -223,11 +223,11 @@ fn pcap_file_layout() {
 
     let f = us.borrow().get_ref().clone();
     assert_eq!(us.borrow().packets(), 2);
-    // Global header: magic (µs), version 2.4, zone 0, sigfigs 0, snaplen 65535, LINKTYPE_RAW.
+    // Global header: magic (µs), version 2.4, zone 0, sigfigs 0, snaplen 262144, LINKTYPE_RAW.
     assert_eq!(&f[..4], &0xa1b2c3d4u32.to_le_bytes());
     assert_eq!(&f[4..8], &[2, 0, 4, 0]);
     assert_eq!(&f[8..16], &[0; 8]);
-    assert_eq!(&f[16..20], &65535u32.to_le_bytes());
+    assert_eq!(&f[16..20], &262_144u32.to_le_bytes());
     assert_eq!(&f[20..24], &101u32.to_le_bytes());
     // First record: sent at 0; second: the echo back at 2.469134 s.
     let rec = |off: usize| {
