@@ -106,6 +106,21 @@ pub struct DropEvent<'a> {
     pub data: &'a [u8],
 }
 
+impl<'a> DropEvent<'a> {
+    /// The dropped packet as a [`PacketPoint::Sent`] event at the time of the drop.
+    pub fn as_sent(&self) -> PacketEvent<'a> {
+        PacketEvent {
+            time: self.time,
+            link: self.link,
+            dir: self.dir,
+            point: PacketPoint::Sent,
+            from: self.from,
+            to: self.to,
+            data: self.data,
+        }
+    }
+}
+
 /// A line of commentary to interleave with a trace: a host's state transition, or a scripted
 /// fault ("link0 down", "host server restarted").
 #[derive(Clone, Copy, Debug)]
@@ -205,23 +220,22 @@ impl Tap {
         }
     }
 
-    /// Whether a drop on the way from `ev.from` concerns this tap: the packet was sent where
-    /// the tap can see it.
+    /// Whether a drop concerns this tap: the tap saw the packet being sent.
     pub fn matches_drop(&self, ev: &DropEvent<'_>) -> bool {
-        self.matches(&PacketEvent {
-            time: ev.time,
-            link: ev.link,
-            dir: ev.dir,
-            point: PacketPoint::Sent,
-            from: ev.from,
-            to: ev.to,
-            data: ev.data,
-        })
+        self.matches(&ev.as_sent())
     }
 }
 
-/// A formatter of one packet for a text trace (without the timestamp).
-pub type PacketFormatter = Box<dyn FnMut(&[u8]) -> String>;
+/// Formats one packet for a text trace: everything after the time stamp. It gets the whole
+/// event, so it can also show the direction or the hosts.
+pub type PacketFormatter = Box<dyn FnMut(&PacketEvent<'_>) -> String>;
+
+/// The default time stamp of a trace line: seconds since the start of the simulation with
+/// microsecond precision, as `tcpdump -tt` prints a capture that starts at the epoch
+/// (`12.000345`).
+pub fn format_time(t: Instant) -> String {
+    t.to_string()
+}
 
 /// A text trace: one line per packet seen by a [`Tap`], stamped with virtual time, with
 /// drops and annotations interleaved in time order.
@@ -230,14 +244,17 @@ pub type PacketFormatter = Box<dyn FnMut(&[u8]) -> String>;
 /// 0.000000 IP 10.0.0.1.40000 > 10.0.0.2.80: tcp [S] length 60
 /// 0.000000 sim: link0 down
 /// 0.010000 client: SYN_SENT -> ESTABLISHED
+/// 0.020000 IP 10.0.0.1.40000 > 10.0.0.2.80: tcp [.] length 40 [dropped: loss]
 /// ```
 ///
-/// The packet text comes from a pluggable formatter (by default [`crate::packet::summary`]);
-/// the tcpdump-identical formatter of `synack-wire` plugs in with
-/// [`TextTrace::with_formatter`].
+/// The packet text comes from a pluggable formatter (by default
+/// [`crate::packet::summary`]); the tcpdump-identical formatter of `synack-wire` plugs in
+/// with [`TextTrace::with_formatter`]. The time stamp comes from [`TextTrace::time_format`].
 pub struct TextTrace {
     tap: Tap,
     format: PacketFormatter,
+    /// How time stamps are written (default [`format_time`]).
+    pub time_format: fn(Instant) -> String,
     /// Whether to include a line for each packet the link dropped (default true).
     pub show_drops: bool,
     /// Whether to include annotations (default true).
@@ -248,18 +265,46 @@ pub struct TextTrace {
 impl TextTrace {
     /// A trace of what `tap` sees, formatted by [`crate::packet::summary`].
     pub fn new(tap: Tap) -> TextTrace {
-        TextTrace::with_formatter(tap, Box::new(|p: &[u8]| crate::packet::summary(p)))
+        TextTrace::with_formatter(
+            tap,
+            Box::new(|ev: &PacketEvent<'_>| crate::packet::summary(ev.data)),
+        )
     }
 
-    /// A trace of what `tap` sees, formatted by `format`.
+    /// A trace of what `tap` sees, each packet formatted by `format`.
     pub fn with_formatter(tap: Tap, format: PacketFormatter) -> TextTrace {
         TextTrace {
             tap,
             format,
+            time_format: format_time,
             show_drops: true,
             show_annotations: true,
             lines: Vec::new(),
         }
+    }
+
+    /// A trace of what `tap` sees, each packet printed as tcpdump 4.99 prints it with
+    /// `opts` (by `synack_wire::tcpdump::Printer`, which keeps tcpdump's per-connection state
+    /// for relative sequence numbers). The time stamp is the trace's own
+    /// ([`TextTrace::time_format`]), so `opts.ts` is ignored. With `-v` a packet may take
+    /// more than one line; the trace keeps them together as one entry.
+    pub fn tcpdump(tap: Tap, opts: synack_wire::tcpdump::Options) -> TextTrace {
+        let mut printer = synack_wire::tcpdump::Printer::new(synack_wire::tcpdump::Options {
+            ts: synack_wire::tcpdump::TimestampFormat::None,
+            ..opts
+        });
+        TextTrace::with_formatter(
+            tap,
+            Box::new(move |ev: &PacketEvent<'_>| {
+                let orig_len = u32::try_from(ev.data.len()).unwrap_or(u32::MAX);
+                let mut line =
+                    printer.format(synack_wire::tcpdump::LINKTYPE_RAW, 0, 0, ev.data, orig_len);
+                while line.ends_with('\n') {
+                    line.pop();
+                }
+                line
+            }),
+        )
     }
 
     /// The lines so far.
@@ -286,23 +331,32 @@ impl TextTrace {
 impl CaptureSink for TextTrace {
     fn packet(&mut self, ev: &PacketEvent<'_>) {
         if self.tap.matches(ev) {
-            let body = (self.format)(ev.data);
-            self.lines.push(format!("{} {}", ev.time, body));
+            let body = (self.format)(ev);
+            self.lines
+                .push(format!("{} {}", (self.time_format)(ev.time), body));
         }
     }
 
     fn dropped(&mut self, ev: &DropEvent<'_>) {
         if self.show_drops && self.tap.matches_drop(ev) {
-            let body = (self.format)(ev.data);
-            self.lines
-                .push(format!("{} {} [dropped: {}]", ev.time, body, ev.reason));
+            let body = (self.format)(&ev.as_sent());
+            self.lines.push(format!(
+                "{} {} [dropped: {}]",
+                (self.time_format)(ev.time),
+                body,
+                ev.reason
+            ));
         }
     }
 
     fn annotation(&mut self, ev: &AnnotationEvent<'_>) {
         if self.show_annotations {
-            self.lines
-                .push(format!("{} {}: {}", ev.time, ev.host_name, ev.text));
+            self.lines.push(format!(
+                "{} {}: {}",
+                (self.time_format)(ev.time),
+                ev.host_name,
+                ev.text
+            ));
         }
     }
 }

@@ -51,7 +51,7 @@ pub mod toy;
 
 pub use capture::{
     AnnotationEvent, CaptureSink, Direction, DropEvent, End, FnSink, PacketEvent, PacketFormatter,
-    PacketPoint, Tap, TextTrace,
+    PacketPoint, Tap, TextTrace, format_time,
 };
 pub use config::{ChannelConfig, EcnMarking, GilbertElliott, LinkConfig, NotEctPolicy};
 pub use host::{Host, HostId, IfaceId, LinkId};

@@ -275,3 +275,48 @@ fn channel_config_can_change_mid_run() {
     assert_eq!(times, [5, 60]);
     assert_eq!(sim.channel_config(l, Direction::AtoB).delay, ms(50));
 }
+
+#[test]
+fn text_trace_formatters_and_time_format() {
+    use synack_sim::TextTrace;
+    use synack_sim::packet::tcp_flag;
+    let mut sim: Sim<Toy> = Sim::new(1);
+    let a = sim.add_host("a", Toy::new());
+    let b = sim.add_host("b", Toy::echo());
+    let l = sim.add_link(a, b, LinkConfig::with_delay(Duration::from_micros(1500)));
+    let custom = Rc::new(RefCell::new(TextTrace::with_formatter(
+        Tap::All,
+        Box::new(|ev: &synack_sim::PacketEvent<'_>| {
+            format!(
+                "{:?} {:?} {}>{} {}",
+                ev.point,
+                ev.dir,
+                ev.from,
+                ev.to,
+                ev.data.len()
+            )
+        }),
+    )));
+    custom.borrow_mut().time_format = |t| format!("{}ms", t.as_micros() as f64 / 1000.0);
+    let tcpdump = Rc::new(RefCell::new(TextTrace::tcpdump(
+        Tap::LinkEnd(l, End::A),
+        synack_wire::tcpdump::Options::default(),
+    )));
+    sim.add_sink(custom.clone());
+    sim.add_sink(tcpdump.clone());
+    let syn = synack_sim::toy::ipv4_tcp(A, B, 40000, 80, tcp_flag::SYN, &[]);
+    sim.with_host(a, |h, _| h.send(IfaceId(0), &syn));
+    sim.run_for(ms(10));
+    assert_eq!(
+        custom.borrow().text(),
+        "0ms Sent AtoB host0>host1 40\n\
+         1.5ms Delivered AtoB host0>host1 40\n\
+         1.5ms Sent BtoA host1>host0 40\n\
+         3ms Delivered BtoA host1>host0 40\n"
+    );
+    assert_eq!(
+        tcpdump.borrow().text(),
+        "0.000000 IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [S], seq 1000, win 65535, length 0\n\
+         0.003000 IP 10.0.0.2.80 > 10.0.0.1.40000: Flags [S], seq 1000, win 65535, length 0\n"
+    );
+}
