@@ -13,6 +13,7 @@ pub mod event;
 pub mod isn;
 pub mod segment;
 pub mod seq;
+pub mod stack;
 pub mod state;
 
 pub use synack_wire::TcpFlags;
