@@ -25,6 +25,8 @@ const POOL_LIMIT: usize = 4096;
 
 /// Seed domain of the per-link-direction random streams (ASCII "LINK").
 const LINK_STREAMS: u64 = 0x4c49_4e4b;
+/// Seed domain of [`Sim::derive_seed`] (ASCII "HOST").
+const HOST_SEEDS: u64 = 0x484f_5354;
 
 /// A scripted packet filter: given the time and the packet, `true` drops it.
 pub type Filter = Box<dyn FnMut(Instant, &[u8]) -> bool>;
@@ -193,8 +195,13 @@ struct Net<H> {
 /// are identical to the byte.
 ///
 /// All hosts have the same type `H`; use an enum or `Box<dyn Host>` to mix kinds.
+///
+/// Ids ([`HostId`], [`LinkId`]) are indices into this simulation; passing one that did not
+/// come from it panics.
 pub struct Sim<H> {
     hosts: Vec<HostSlot<H>>,
+    /// Hosts touched by scenario code since they were last polled, in the order touched.
+    dirty: Vec<HostId>,
     net: Net<H>,
 }
 
@@ -203,6 +210,7 @@ impl<H: Host> Sim<H> {
     pub fn new(seed: u64) -> Sim<H> {
         Sim {
             hosts: Vec::new(),
+            dirty: Vec::new(),
             net: Net {
                 seed,
                 now: Instant::ZERO,
@@ -227,7 +235,7 @@ impl<H: Host> Sim<H> {
     /// ports): the same simulation seed and key always give the same value, and it is
     /// independent of the links' random streams.
     pub fn derive_seed(&self, key: u64) -> u64 {
-        rng::derive_seed(self.net.seed, key)
+        rng::derive_seed(rng::derive_seed(self.net.seed, HOST_SEEDS), key)
     }
 
     /// The current virtual time.
@@ -260,6 +268,7 @@ impl<H: Host> Sim<H> {
             generation: 0,
             dirty: true,
         });
+        self.dirty.push(id);
         id
     }
 
@@ -372,7 +381,10 @@ impl<H: Host> Sim<H> {
     /// packets and its deadline before processing the next event.
     pub fn host_mut(&mut self, id: HostId) -> &mut H {
         let slot = &mut self.hosts[id.0 as usize];
-        slot.dirty = true;
+        if !slot.dirty {
+            slot.dirty = true;
+            self.dirty.push(id);
+        }
         &mut slot.host
     }
 
@@ -501,7 +513,7 @@ impl<H: Host> Sim<H> {
 
     /// True if nothing is scheduled and no host waits to be polled.
     pub fn is_idle(&self) -> bool {
-        self.net.events.is_empty() && self.hosts.iter().all(|h| !h.dirty)
+        self.net.events.is_empty() && self.dirty.is_empty()
     }
 
     /// Processes the next event, jumping the clock to it. Returns its time, or `None` if
@@ -579,9 +591,11 @@ impl<H: Host> Sim<H> {
     }
 
     fn flush_dirty(&mut self) {
-        for i in 0..self.hosts.len() {
-            if self.hosts[i].dirty {
-                self.service(HostId(i as u32));
+        // Only scenario code marks hosts dirty, never polling, so one pass empties the list.
+        // A host polled since it was marked (by `with_host`) is skipped.
+        for id in core::mem::take(&mut self.dirty) {
+            if self.hosts[id.0 as usize].dirty {
+                self.service(id);
             }
         }
     }
@@ -667,7 +681,7 @@ impl<H: Host> Sim<H> {
     /// Polls a host after anything happened to it: its packets go onto links, its
     /// annotations to the sinks, and its deadline into the event queue.
     fn service(&mut self, id: HostId) {
-        let Sim { hosts, net } = self;
+        let Sim { hosts, net, .. } = self;
         let slot = &mut hosts[id.0 as usize];
         slot.dirty = false;
         if !slot.up {
