@@ -55,7 +55,7 @@ pub struct Status {
     pub rcv_nxt: Seq,
     /// Receive window (bytes).
     pub rcv_wnd: u32,
-    /// Effective send MSS.
+    /// Effective send MSS: payload bytes per full segment (RFC 9293 §3.7.1, MUST-16).
     pub snd_mss: u16,
     /// Our send window-scale shift (what the peer's windows are multiplied by).
     pub snd_wscale: u8,
@@ -327,7 +327,7 @@ impl Connection {
             irs: self.irs,
             rcv_nxt: self.rcv_nxt,
             rcv_wnd: self.rcv_wnd(),
-            snd_mss: self.snd_mss,
+            snd_mss: self.eff_snd_mss(),
             snd_wscale: self.snd_wscale,
             rcv_wscale: self.rcv_wscale,
             timestamps: self.ts_ok,
@@ -1109,7 +1109,7 @@ impl Connection {
 
     /// The head of the retransmission queue: data from SND.UNA, and our FIN if it fits.
     fn retransmit_head(&mut self, now: Instant, payload: &mut [u8]) -> Option<SegmentOut> {
-        let max = payload.len().min(usize::from(self.snd_mss));
+        let max = payload.len().min(usize::from(self.eff_snd_mss()));
         let n = self.sndbuf.copy_out(0, &mut payload[..max]);
         let mut flags = TcpFlags::ACK;
         if n > 0 && n == self.sndbuf.len() {
@@ -1150,7 +1150,7 @@ impl Connection {
         };
         let n = unsent
             .min(usable)
-            .min(usize::from(self.snd_mss))
+            .min(usize::from(self.eff_snd_mss()))
             .min(payload.len());
         let n = self.sndbuf.copy_out(offset, &mut payload[..n]);
         // The FIN follows the last byte; like Linux it is not held back by the window.
@@ -1194,6 +1194,14 @@ impl Connection {
             });
         }
         seg
+    }
+
+    /// RFC 9293 §3.7.1 (MUST-16): the effective send MSS, the negotiated MSS less the TCP
+    /// options every segment carries (12 bytes of `nop,nop,TS` once timestamps are on), as
+    /// Linux's `mss_cache` (1448 with timestamps on a 1500-byte path).
+    fn eff_snd_mss(&self) -> u16 {
+        let options = if self.ts_ok { 12 } else { 0 };
+        self.snd_mss.saturating_sub(options).max(1)
     }
 
     /// The TSval clock: milliseconds plus the per-connection offset (RFC 7323 §5.4).

@@ -131,7 +131,8 @@ fn full_negotiation_both_sides_agree_on_everything() {
             st.snd_wscale,
             st.rcv_wscale
         ),
-        (1460, true, true, 7, 7)
+        // MUST-16: 1460 less the 12 bytes of `nop,nop,TS` on every segment, as `ss` shows.
+        (1448, true, true, 7, 7)
     );
 }
 
@@ -291,13 +292,24 @@ fn two_linux_engines_negotiate_and_keep_timestamps_running() {
         assert!(side.timestamps && side.sack_permitted);
         assert_eq!(
             (side.snd_wscale, side.rcv_wscale, side.snd_mss),
-            (7, 7, 1460)
+            (7, 7, 1448)
         );
     }
-    p.a.send(p.now, b"0123456789").unwrap();
+    p.a.send(p.now, &[5u8; 3000]).unwrap();
     p.exchange();
-    let mut buf = [0u8; 16];
-    assert_eq!(p.b.recv(&mut buf), Ok(10));
+    let mut buf = [0u8; 4000];
+    assert_eq!(p.b.recv(&mut buf), Ok(3000));
+    let sizes: Vec<usize> = p
+        .log
+        .iter()
+        .filter(|(_, s, _)| *s == Side::A)
+        .map(|(_, _, o)| o.data.len())
+        .collect();
+    assert_eq!(
+        sizes,
+        [0, 0, 1448, 1448, 104],
+        "full segments are 1448 bytes with timestamps"
+    );
     // Every segment after the SYNs carries timestamps.
     assert!(
         p.log
