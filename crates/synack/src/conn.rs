@@ -34,6 +34,17 @@ enum IssSource {
     Generator(IsnGenerator),
 }
 
+/// The kinds of timer a connection runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TimerKind {
+    /// Retransmission of SYN, SYN-ACK, data or FIN (`ss`: `on`).
+    Retransmit,
+    /// 2×MSL in TIME_WAIT (`ss`: `timewait`).
+    TimeWait,
+    /// tcp_fin_timeout for an orphan in FIN_WAIT_2 (`ss`: `timewait` on Linux too).
+    FinWait2,
+}
+
 /// A snapshot of a connection, the RFC 9293 §3.10.6 STATUS call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Status {
@@ -139,6 +150,8 @@ pub struct Connection {
     ts_offset: u32,
     /// RFC 7323 §4.3 Last.ACK.sent.
     last_ack_sent: Seq,
+    /// The receive window (bytes) in the last segment sent.
+    last_wnd_sent: u32,
 
     sndbuf: SendBuffer,
     rcvbuf: RecvBuffer,
@@ -202,6 +215,7 @@ impl Connection {
             ts_recent_at: Instant::ZERO,
             ts_offset: 0,
             last_ack_sent: Seq(0),
+            last_wnd_sent: 0,
             sndbuf: SendBuffer::new(cfg.send_buffer),
             rcvbuf: RecvBuffer::new(cfg.recv_buffer),
             fin_queued: false,
@@ -422,8 +436,20 @@ impl Connection {
             return Err(Error::NotConnected);
         }
         if !self.rcvbuf.is_empty() {
-            // The window opens; part 2 decides when a window update is worth sending.
-            return Ok(self.rcvbuf.read(buf));
+            let n = self.rcvbuf.read(buf);
+            // RFC 9293 §3.8.6.2.2: announce the opened window once it has grown by
+            // min(half the buffer, one MSS) beyond what was last advertised.
+            let threshold = (self.cfg.recv_buffer / 2)
+                .min(usize::from(self.snd_mss))
+                .max(1) as u32;
+            if matches!(
+                self.state,
+                State::Established | State::FinWait1 | State::FinWait2
+            ) && self.rcv_wnd() >= self.last_wnd_sent.saturating_add(threshold)
+            {
+                self.ack_due = true;
+            }
+            return Ok(n);
         }
         if let Some(e) = self.error {
             return Err(e);
@@ -579,7 +605,11 @@ impl Connection {
             self.rst_due = Some(SegmentOut::bare(seg.ack, Seq(0), TcpFlags::RST, 0));
             return self.drop_seg(now, DropReason::BadAck);
         }
-        // Third, check for a SYN.
+        // Third, check for a SYN. Like Linux, a SYN that also carries FIN is discarded
+        // (no legitimate stack sends one; it is a scanner's probe).
+        if seg.flags.syn() && seg.flags.fin() {
+            return self.drop_seg(now, DropReason::Ignored);
+        }
         if seg.flags.syn() {
             // RCV.NXT <- SEG.SEQ+1, IRS <- SEG.SEQ; ISS selected; SYN,ACK sent.
             self.irs = seg.seq;
@@ -1016,6 +1046,10 @@ impl Connection {
             // RFC 7323 §4.3 Last.ACK.sent.
             self.last_ack_sent = seg.ack;
         }
+        if !seg.flags.rst() {
+            self.last_wnd_sent =
+                u32::from(seg.wnd) << if seg.flags.syn() { 0 } else { self.rcv_wscale };
+        }
         self.events.push(Event::Sent {
             at: now,
             seg: SegSummary::of_out(&seg),
@@ -1227,6 +1261,19 @@ impl Connection {
     // ------------------------------------------------------------------------------------
     // Timers
     // ------------------------------------------------------------------------------------
+
+    /// The running timer as `ss -o` shows it: which kind, and when it fires.
+    pub fn timer(&self) -> Option<(TimerKind, Instant)> {
+        let timers = [
+            (TimerKind::Retransmit, self.rtx_deadline),
+            (TimerKind::TimeWait, self.time_wait_deadline),
+            (TimerKind::FinWait2, self.fin_wait_2_deadline),
+        ];
+        timers
+            .into_iter()
+            .filter_map(|(k, d)| d.map(|d| (k, d)))
+            .min_by_key(|&(_, d)| d)
+    }
 
     /// The earliest instant at which [`Connection::on_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {

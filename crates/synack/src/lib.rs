@@ -20,7 +20,7 @@ pub use synack_wire::TcpFlags;
 pub use time::{Duration, Instant};
 
 pub use config::{ChallengeAckLimiter, Config, OptionLayout};
-pub use conn::{Connection, Stats, Status};
+pub use conn::{Connection, Stats, Status, TimerKind};
 pub use error::Error;
 pub use event::{DropReason, Event, SegSummary};
 pub use isn::{FourTuple, IsnGenerator, siphash24};

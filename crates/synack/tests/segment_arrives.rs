@@ -539,3 +539,43 @@ fn s3_10_5_abort_in_listen_syn_sent_and_time_wait_sends_nothing() {
     none(&mut c, T0);
     assert!(l.is_closed() && c.is_closed());
 }
+
+#[test]
+fn s3_10_7_2_listen_syn_with_fin_is_discarded_like_linux() {
+    let mut s = listener(plain(), T0);
+    s.on_segment(T0, &seg(CLIENT_ISS, 0, S | F, 65535));
+    none(&mut s, T0);
+    assert_eq!(s.state(), State::Listen);
+}
+
+#[test]
+fn s3_8_6_2_2_reading_a_full_buffer_sends_a_window_update() {
+    let mut c = est(Config {
+        recv_buffer: 1000,
+        ..plain()
+    });
+    c.on_segment(T0, &data(S1, C1, A, &[1u8; 1000]));
+    let a = one(&mut c, T0);
+    assert_eq!((a.ack(), a.seg.wnd), (S1 + 1000, 0));
+    let mut buf = [0u8; 100];
+    assert_eq!(c.recv(&mut buf), Ok(100));
+    none(&mut c, T0); // 100 bytes is less than min(buffer/2, MSS) = 500
+    let mut big = [0u8; 900];
+    assert_eq!(c.recv(&mut big), Ok(900));
+    let upd = one(&mut c, T0);
+    assert_eq!((upd.flags(), upd.ack(), upd.seg.wnd), (A, S1 + 1000, 1000));
+}
+
+#[test]
+fn timer_query_names_the_running_timer() {
+    use synack::TimerKind;
+    let mut c = client(plain(), T0);
+    assert_eq!(c.timer(), Some((TimerKind::Retransmit, secs(1))));
+    c.on_segment(T0, &seg(SERVER_ISS, C1, S | A, 65535));
+    one(&mut c, T0);
+    assert_eq!(c.timer(), None);
+    c.close(T0).unwrap();
+    one(&mut c, T0);
+    c.on_segment(T0, &seg(S1, C1 + 1, F | A, 65535));
+    assert_eq!(c.timer(), Some((TimerKind::TimeWait, secs(60))));
+}
