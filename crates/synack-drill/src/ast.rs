@@ -75,7 +75,9 @@ pub struct Event {
     pub column: u32,
     /// When the event happens (or must happen).
     pub time: EventTime,
-    /// For a blocking system call `T...E`: the time `E` at which the call returns.
+    /// For a blocking system call `T...E`: the end time `E` exactly as written (absolute
+    /// or `+`relative). The public scripts write a plain number here (`+0...0.200`); how it
+    /// combines with a relative start is the runner's rule to define.
     pub end: Option<Timestamp>,
     /// The `#ifdef`/`#ifndef`/`#else` conditions enclosing the event, outermost first; the
     /// event is part of the script only when all of them hold.
