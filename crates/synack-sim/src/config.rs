@@ -100,7 +100,9 @@ pub struct ChannelConfig {
     pub mtu: Option<usize>,
     /// Probability that a packet is lost (independently of every other packet).
     pub loss: f64,
-    /// Bursty loss, applied after (and in addition to) `loss`.
+    /// Bursty loss, in addition to `loss`. The chain moves on every packet that passes the
+    /// filters and the MTU check, whether or not random loss took it; a packet lost both
+    /// ways counts as [`crate::DropReason::Loss`].
     pub burst_loss: Option<GilbertElliott>,
     /// Probability that a packet is held back by `reorder_delay`, letting later packets
     /// overtake it.

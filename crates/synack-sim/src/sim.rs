@@ -789,23 +789,33 @@ impl<H> Net<H> {
             Some(DropReason::Filtered)
         } else if ch.cfg.mtu.is_some_and(|mtu| data.len() > mtu) {
             Some(DropReason::Mtu)
-        } else if ch.rng.chance(ch.cfg.loss) {
-            Some(DropReason::Loss)
-        } else if let Some(ge) = ch.cfg.burst_loss {
-            // Gilbert–Elliott: lose by the current state, then move the chain.
-            let lost = ch
-                .rng
-                .chance(if ch.ge_bad { ge.loss_bad } else { ge.loss_good });
-            if ch.ge_bad {
-                if ch.rng.chance(ge.r) {
-                    ch.ge_bad = false;
-                }
-            } else if ch.rng.chance(ge.p) {
-                ch.ge_bad = true;
-            }
-            lost.then_some(DropReason::BurstLoss)
         } else {
-            None
+            let random = ch.rng.chance(ch.cfg.loss);
+            // Gilbert–Elliott: every packet that gets this far is lost or not by the current
+            // state, then moves the chain (whether or not random loss took it too).
+            let burst = match ch.cfg.burst_loss {
+                None => false,
+                Some(ge) => {
+                    let lost = ch
+                        .rng
+                        .chance(if ch.ge_bad { ge.loss_bad } else { ge.loss_good });
+                    if ch.ge_bad {
+                        if ch.rng.chance(ge.r) {
+                            ch.ge_bad = false;
+                        }
+                    } else if ch.rng.chance(ge.p) {
+                        ch.ge_bad = true;
+                    }
+                    lost
+                }
+            };
+            if random {
+                Some(DropReason::Loss)
+            } else if burst {
+                Some(DropReason::BurstLoss)
+            } else {
+                None
+            }
         };
         if let Some(reason) = verdict {
             self.drop_packet(link, dir, reason, data);

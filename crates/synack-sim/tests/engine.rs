@@ -320,3 +320,36 @@ fn text_trace_formatters_and_time_format() {
          0.003000 IP 10.0.0.2.80 > 10.0.0.1.40000: Flags [S], seq 1000, win 65535, length 0\n"
     );
 }
+
+/// A host of another kind, to mix with toys through `Box<dyn Host>`: counts what it gets.
+struct Counter(Rc<RefCell<u32>>);
+
+impl Host for Counter {
+    fn receive(&mut self, _: Instant, _: IfaceId, _: &[u8]) {
+        *self.0.borrow_mut() += 1;
+    }
+    fn poll_transmit(&mut self, _: Instant, _: &mut dyn FnMut(IfaceId, &[u8])) {}
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+    fn handle_timeout(&mut self, _: Instant) {}
+    fn restart(&mut self, _: Instant) {
+        *self.0.borrow_mut() = 0;
+    }
+}
+
+#[test]
+fn different_host_kinds_mix_through_box_dyn_host() {
+    let count = Rc::new(RefCell::new(0));
+    let mut sim: Sim<Box<dyn Host>> = Sim::new(1);
+    let a = sim.add_host(
+        "pinger",
+        Box::new(Toy::pinger(IfaceId(0), ms(10), A, B, Some(4))),
+    );
+    let b = sim.add_host("counter", Box::new(Counter(count.clone())));
+    sim.add_link(a, b, LinkConfig::with_delay(ms(1)));
+    sim.schedule_restart(Instant::from_millis(25), b);
+    assert!(sim.run_until_idle(Instant::from_secs(1)));
+    // Pings at 0, 10, 20 arrive, the count is reset at 25, ping 30 arrives.
+    assert_eq!(*count.borrow(), 1);
+}
