@@ -14,9 +14,16 @@
 //! | `IPV4` (228), `IPV6` (229) | none; the version is fixed by the link type |
 //! | `LINUX_SLL2` (276) | Linux "cooked" header v2, 20 bytes |
 //!
-//! On Linux, libpcap (and so tcpdump 4.99) reads link type 12 as `DLT_RAW` but link type 14
-//! as `DLT_PPP_BSDOS`; only OpenBSD's `DLT_RAW` is 14. We decapsulate both as raw IP, as
-//! asked, but a capture written with link type 14 will not print as IP in tcpdump on Linux.
+//! On Linux, libpcap reads link type 12 as `DLT_RAW`, but 14 is not raw IP there: tcpdump
+//! 4.99.3 stops with `unknown data link type 14` (only OpenBSD numbers `DLT_RAW` 14). We
+//! decapsulate both as raw IP, as asked; test corpora compared with tcpdump should avoid 14.
+//!
+//! Without `-e`, tcpdump 4.99.3 prints nothing of the link header for these types except
+//! SLL2: each line starts with the interface *name* of the ifindex as looked up on the
+//! reading host (`if_indextoname`: ifindex 1 is `lo` on Linux, an unknown one is `?`;
+//! stderr warns `interface names might be incorrect`), left-aligned in 5 columns and a
+//! space, then the direction (`In  `, `Out `, `B   `, `M   `, `P   `), e.g.
+//! `lo    In  IP ...` and `?     Out IP ...` (checked by hand).
 //!
 //! [`decapsulate`] never panics: a frame shorter than its link header is an error value.
 

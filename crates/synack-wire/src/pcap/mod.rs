@@ -38,6 +38,12 @@
 //! - libpcap 1.10.3 refuses pcapng files whose interfaces have different link types or
 //!   snapshot lengths (`an interface has a type N different from the type of the first
 //!   interface`); this reader accepts them and reports each packet's own link type.
+//!   libpcap compares its `DLT_` value with each later IDB's `LINKTYPE_` value, so even
+//!   two IDBs of `LINKTYPE_RAW` (101; `DLT_RAW` is 12) make tcpdump fail after the header
+//!   line; one IDB, or link types whose two numbers agree (0, 1, 113, 276), are fine.
+//! - For pcapng (any `if_tsresol`, powers of 10 or 2) and `--nano`, the nanoseconds are
+//!   `floor(fraction * 10^9 / units_per_second)`, which is [`Timestamp::nanos`] here
+//!   (checked against tcpdump in `tests/pcap_tcpdump.rs`).
 //! - A classic record longer than the header's snapshot length (but at most 262144 bytes)
 //!   is cut to the snapshot length, as libpcap does; longer than 262144 is an error.
 //! - Link type 14 (OpenBSD's `DLT_RAW`) is rejected by tcpdump on Linux (`unknown data
