@@ -3,7 +3,9 @@
 //! Each subcommand lives in its own module and parses its own arguments, because some of
 //! them (`dump`) must accept exactly the flag syntax of the tool they mirror (`tcpdump -ntS`).
 
+mod drill;
 mod dump;
+mod lab;
 
 use std::process::ExitCode;
 
@@ -12,6 +14,8 @@ usage: synack <command> [args...]
 
 commands:
   dump    print packets from a pcap/pcapng file exactly as tcpdump does
+  drill   run packetdrill scripts against the synack stack
+  lab     replay the TCP notes' experiments on the simulated network
   help    show this message
 ";
 
@@ -24,6 +28,8 @@ fn main() -> ExitCode {
     let rest: Vec<String> = args.collect();
     match cmd.as_str() {
         "dump" => dump::main(&rest),
+        "drill" => drill::main(&rest),
+        "lab" => lab::main(&rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             ExitCode::SUCCESS
