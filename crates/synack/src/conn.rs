@@ -796,6 +796,11 @@ impl Connection {
                 self.snd_wl1 = seg.seq;
                 self.snd_wl2 = seg.ack;
                 self.set_state(now, State::Established);
+                if self.fin_queued {
+                    // RFC 9293 §3.10.4: a CLOSE issued in SYN-RECEIVED with data queued is
+                    // processed once ESTABLISHED: the FIN follows the data, FIN-WAIT-1.
+                    self.set_state(now, State::FinWait1);
+                }
             } else {
                 self.rst_due = Some(SegmentOut::bare(seg.ack, Seq(0), TcpFlags::RST, 0));
                 return self.drop_seg(now, DropReason::BadAck);

@@ -579,3 +579,34 @@ fn timer_query_names_the_running_timer() {
     c.on_segment(T0, &seg(S1, C1 + 1, F | A, 65535));
     assert_eq!(c.timer(), Some((TimerKind::TimeWait, secs(60))));
 }
+
+#[test]
+fn s3_10_4_close_in_syn_received_with_queued_data_waits_for_established() {
+    let mut s = listener(plain(), T0);
+    s.on_segment(T0, &seg(CLIENT_ISS, 0, S, 65535));
+    one(&mut s, T0);
+    assert_eq!(s.send(T0, b"hello"), Ok(5));
+    s.shutdown_write(T0).unwrap();
+    assert_eq!(s.state(), State::SynReceived);
+    none(&mut s, T0);
+    s.on_segment(T0, &seg(C1, S1, A, 65535));
+    assert_eq!(s.state(), State::FinWait1);
+    let d = one(&mut s, T0);
+    assert_eq!(
+        (d.flags(), d.seq(), d.data.as_slice()),
+        (F | P | A, S1, &b"hello"[..])
+    );
+    assert_eq!(
+        trail_text(&mut s),
+        "CLOSED→LISTEN→SYN_RCVD→ESTABLISHED→FIN_WAIT_1"
+    );
+}
+
+#[test]
+fn s3_5_2_rst_carrying_data_is_accepted() {
+    // SHLD-2: a RST may carry data (a diagnostic); it still resets at RCV.NXT.
+    let mut c = est(plain());
+    c.on_segment(T0, &data(S1, 0, R, b"diagnostic"));
+    assert_eq!(c.state(), State::Closed);
+    assert_eq!(c.take_error(), Some(Error::ConnectionReset));
+}

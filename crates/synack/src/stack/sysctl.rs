@@ -1,0 +1,464 @@
+//! Host configuration by Linux sysctl names (`net.ipv4.tcp_syn_retries`, ...), with Linux's
+//! defaults and a FreeBSD-like profile, readable and settable at run time with validation.
+
+use crate::config::OptionLayout;
+use core::fmt;
+
+/// Why a sysctl could not be read or written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SysctlError {
+    /// No such key (Linux: `cannot stat /proc/sys/...: No such file or directory`).
+    UnknownKey(String),
+    /// The value does not parse or is out of range (Linux: `Invalid argument`).
+    InvalidValue {
+        /// The key.
+        key: String,
+        /// The value given.
+        value: String,
+        /// What was expected.
+        expected: String,
+    },
+}
+
+impl fmt::Display for SysctlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SysctlError::UnknownKey(k) => write!(f, "sysctl: unknown key \"{k}\""),
+            SysctlError::InvalidValue {
+                key,
+                value,
+                expected,
+            } => write!(
+                f,
+                "sysctl: setting key \"{key}\" to \"{value}\": Invalid argument (expected {expected})"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SysctlError {}
+
+/// The stack profile whose defaults a [`Sysctl`] starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Profile {
+    /// Linux's defaults (the default).
+    #[default]
+    Linux,
+    /// FreeBSD-like: BSD option order, 64 KiB buffers advertising 65535, window scale 6.
+    FreeBsd,
+}
+
+/// The host's TCP/IP settings, named after Linux's sysctls (`net.ipv4.*`, `net.core.*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sysctl {
+    /// The profile the defaults came from.
+    pub profile: Profile,
+    /// `net.ipv4.tcp_syn_retries` (6): SYN retransmissions before ETIMEDOUT (1..=127).
+    pub tcp_syn_retries: u8,
+    /// `net.ipv4.tcp_synack_retries` (5): SYN-ACK retransmissions (1..=255).
+    pub tcp_synack_retries: u8,
+    /// `net.ipv4.tcp_retries1` (3): retransmissions before the path is suspected.
+    pub tcp_retries1: u8,
+    /// `net.ipv4.tcp_retries2` (15): data retransmissions before ETIMEDOUT.
+    pub tcp_retries2: u8,
+    /// `net.ipv4.tcp_orphan_retries` (0, meaning 8 on Linux): retries for orphans.
+    pub tcp_orphan_retries: u8,
+    /// `net.ipv4.tcp_fin_timeout` (60 s): FIN_WAIT_2 lifetime of an orphan.
+    pub tcp_fin_timeout: u32,
+    /// `net.ipv4.tcp_max_orphans` (65536 here; Linux scales it with memory).
+    pub tcp_max_orphans: u32,
+    /// `net.ipv4.tcp_window_scaling` (1).
+    pub tcp_window_scaling: bool,
+    /// `net.ipv4.tcp_sack` (1).
+    pub tcp_sack: bool,
+    /// `net.ipv4.tcp_dsack` (1); stored for the byte-stream work (RFC 2883).
+    pub tcp_dsack: bool,
+    /// `net.ipv4.tcp_timestamps` (1; Linux also accepts 2, timestamps without random offsets).
+    pub tcp_timestamps: u8,
+    /// `net.ipv4.tcp_syncookies` (1): 0 never, 1 when the SYN queue overflows, 2 always.
+    pub tcp_syncookies: u8,
+    /// `net.ipv4.tcp_max_syn_backlog` (4096 here; Linux scales it with memory).
+    pub tcp_max_syn_backlog: u32,
+    /// `net.core.somaxconn` (4096): the cap on a `listen` backlog.
+    pub somaxconn: u32,
+    /// `net.ipv4.tcp_rmem` (4096 131072 6291456): min, default and max receive buffer.
+    pub tcp_rmem: [u32; 3],
+    /// `net.ipv4.tcp_wmem` (4096 16384 4194304): min, default and max send buffer.
+    pub tcp_wmem: [u32; 3],
+    /// `net.ipv4.tcp_keepalive_time` (7200 s); stored for the byte-stream work.
+    pub tcp_keepalive_time: u32,
+    /// `net.ipv4.tcp_keepalive_intvl` (75 s); stored for the byte-stream work.
+    pub tcp_keepalive_intvl: u32,
+    /// `net.ipv4.tcp_keepalive_probes` (9); stored for the byte-stream work.
+    pub tcp_keepalive_probes: u32,
+    /// `net.ipv4.tcp_ecn` (2: accept ECN when asked, never ask); stored (the engine has no ECN).
+    pub tcp_ecn: u8,
+    /// `net.ipv4.tcp_congestion_control` (`cubic`); stored for the byte-stream work.
+    pub tcp_congestion_control: String,
+    /// `net.ipv4.tcp_rfc1337` (0): ignore RST in TIME_WAIT when 1.
+    pub tcp_rfc1337: bool,
+    /// `net.ipv4.tcp_challenge_ack_limit` (1000 per second, RFC 5961 §7).
+    pub tcp_challenge_ack_limit: u32,
+    /// `net.ipv4.tcp_abort_on_overflow` (0): RST instead of dropping when the accept queue is full.
+    pub tcp_abort_on_overflow: bool,
+    /// `net.ipv4.tcp_tw_reuse` (2): connect() may reuse a TIME_WAIT 4-tuple (1 always, 2
+    /// loopback only) when timestamps were negotiated and the TIME_WAIT is over 1 s old.
+    pub tcp_tw_reuse: u8,
+    /// `net.ipv4.ip_local_port_range` (32768 60999): the ephemeral ports.
+    pub ip_local_port_range: (u16, u16),
+    /// `net.ipv4.icmp_echo_ignore_all` (0): ignore ICMP echo requests when 1.
+    pub icmp_echo_ignore_all: bool,
+    /// `net.ipv4.tcp_msl_ms` (synack extension; FreeBSD `net.inet.tcp.msl`, 30000 ms):
+    /// TIME_WAIT lasts 2×MSL.
+    pub tcp_msl_ms: u32,
+    /// `net.ipv4.tcp_rfc5961` (synack extension, 1): RFC 5961 mitigations; FreeBSD's
+    /// `net.inet.tcp.insecure_rst=1` turns them off.
+    pub tcp_rfc5961: bool,
+    /// `net.ipv4.tcp_option_layout` (synack extension): `linux` or `bsd` option order.
+    pub tcp_option_layout: OptionLayout,
+    /// `net.ipv4.tcp_mtu` (synack extension, 1500): the link MTU the MSS is derived from.
+    pub tcp_mtu: u16,
+}
+
+impl Default for Sysctl {
+    fn default() -> Sysctl {
+        Sysctl::linux()
+    }
+}
+
+/// Every key [`Sysctl::get`] and [`Sysctl::set`] know, in `sysctl -a` order.
+pub const KEYS: &[&str] = &[
+    "net.core.somaxconn",
+    "net.ipv4.icmp_echo_ignore_all",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.tcp_abort_on_overflow",
+    "net.ipv4.tcp_challenge_ack_limit",
+    "net.ipv4.tcp_congestion_control",
+    "net.ipv4.tcp_dsack",
+    "net.ipv4.tcp_ecn",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_max_orphans",
+    "net.ipv4.tcp_max_syn_backlog",
+    "net.ipv4.tcp_msl_ms",
+    "net.ipv4.tcp_mtu",
+    "net.ipv4.tcp_option_layout",
+    "net.ipv4.tcp_orphan_retries",
+    "net.ipv4.tcp_retries1",
+    "net.ipv4.tcp_retries2",
+    "net.ipv4.tcp_rfc1337",
+    "net.ipv4.tcp_rfc5961",
+    "net.ipv4.tcp_rmem",
+    "net.ipv4.tcp_sack",
+    "net.ipv4.tcp_syn_retries",
+    "net.ipv4.tcp_synack_retries",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.tcp_timestamps",
+    "net.ipv4.tcp_tw_reuse",
+    "net.ipv4.tcp_window_scaling",
+    "net.ipv4.tcp_wmem",
+];
+
+/// Congestion control names accepted by `tcp_congestion_control`.
+pub const CONGESTION_CONTROLS: &[&str] = &["reno", "cubic", "newreno"];
+
+impl Sysctl {
+    /// Linux's defaults.
+    pub fn linux() -> Sysctl {
+        Sysctl {
+            profile: Profile::Linux,
+            tcp_syn_retries: 6,
+            tcp_synack_retries: 5,
+            tcp_retries1: 3,
+            tcp_retries2: 15,
+            tcp_orphan_retries: 0,
+            tcp_fin_timeout: 60,
+            tcp_max_orphans: 65536,
+            tcp_window_scaling: true,
+            tcp_sack: true,
+            tcp_dsack: true,
+            tcp_timestamps: 1,
+            tcp_syncookies: 1,
+            tcp_max_syn_backlog: 4096,
+            somaxconn: 4096,
+            tcp_rmem: [4096, 131072, 6291456],
+            tcp_wmem: [4096, 16384, 4194304],
+            tcp_keepalive_time: 7200,
+            tcp_keepalive_intvl: 75,
+            tcp_keepalive_probes: 9,
+            tcp_ecn: 2,
+            tcp_congestion_control: "cubic".to_string(),
+            tcp_rfc1337: false,
+            tcp_challenge_ack_limit: 1000,
+            tcp_abort_on_overflow: false,
+            tcp_tw_reuse: 2,
+            ip_local_port_range: (32768, 60999),
+            icmp_echo_ignore_all: false,
+            tcp_msl_ms: 30_000,
+            tcp_rfc5961: true,
+            tcp_option_layout: OptionLayout::Linux,
+            tcp_mtu: 1500,
+        }
+    }
+
+    /// A FreeBSD-like profile: BSD option order, 64 KiB send and receive buffers (the SYN
+    /// advertises 65535), window scale 6 (from `kern.ipc.maxsockbuf` 2 MiB), ephemeral ports
+    /// 49152–65535, `newreno`.
+    pub fn freebsd() -> Sysctl {
+        Sysctl {
+            profile: Profile::FreeBsd,
+            tcp_rmem: [4096, 65536, 2097152],
+            tcp_wmem: [4096, 32768, 2097152],
+            tcp_congestion_control: "newreno".to_string(),
+            tcp_option_layout: OptionLayout::Bsd,
+            ip_local_port_range: (49152, 65535),
+            tcp_ecn: 2,
+            tcp_max_syn_backlog: 512,
+            somaxconn: 128,
+            ..Sysctl::linux()
+        }
+    }
+
+    /// The defaults of `profile`.
+    pub fn for_profile(profile: Profile) -> Sysctl {
+        match profile {
+            Profile::Linux => Sysctl::linux(),
+            Profile::FreeBsd => Sysctl::freebsd(),
+        }
+    }
+
+    /// Normalises a key: `net/ipv4/tcp_sack` and `net.ipv4.tcp_sack` are the same; a bare
+    /// `tcp_sack` is looked up under `net.ipv4`; FreeBSD names (`net.inet.tcp.sack.enable`)
+    /// map onto the Linux key they correspond to.
+    pub fn canonical_key(key: &str) -> Option<&'static str> {
+        let dotted = key.trim().replace('/', ".");
+        let k = dotted.strip_prefix("proc.sys.").unwrap_or(&dotted);
+        let linux = match k {
+            "net.inet.tcp.sack.enable" => "net.ipv4.tcp_sack",
+            "net.inet.tcp.syncookies" | "net.inet.tcp.syncookies_only" => {
+                "net.ipv4.tcp_syncookies"
+            }
+            "net.inet.tcp.msl" => "net.ipv4.tcp_msl_ms",
+            "net.inet.tcp.ecn.enable" => "net.ipv4.tcp_ecn",
+            "net.inet.tcp.recvspace" => "net.ipv4.tcp_rmem",
+            "net.inet.tcp.sendspace" => "net.ipv4.tcp_wmem",
+            "net.inet.tcp.insecure_rst" | "net.inet.tcp.insecure_syn" => "net.ipv4.tcp_rfc5961",
+            "net.inet.tcp.cc.algorithm" => "net.ipv4.tcp_congestion_control",
+            "net.inet.tcp.keepidle" => "net.ipv4.tcp_keepalive_time",
+            "net.inet.tcp.keepintvl" => "net.ipv4.tcp_keepalive_intvl",
+            "net.inet.tcp.keepcnt" => "net.ipv4.tcp_keepalive_probes",
+            "kern.ipc.somaxconn" => "net.core.somaxconn",
+            "net.inet.icmp.drop_redirect" => return None,
+            other => other,
+        };
+        let full = if linux.contains('.') {
+            linux.to_string()
+        } else if linux == "somaxconn" {
+            "net.core.somaxconn".to_string()
+        } else {
+            format!("net.ipv4.{linux}")
+        };
+        KEYS.iter().copied().find(|k| *k == full)
+    }
+
+    /// Reads a key, formatted as `sysctl -n` prints it (`4096\t131072\t6291456` for triples).
+    pub fn get(&self, key: &str) -> Result<String, SysctlError> {
+        let k = Sysctl::canonical_key(key).ok_or_else(|| SysctlError::UnknownKey(key.into()))?;
+        let b = |v: bool| u8::from(v).to_string();
+        Ok(match k {
+            "net.core.somaxconn" => self.somaxconn.to_string(),
+            "net.ipv4.icmp_echo_ignore_all" => b(self.icmp_echo_ignore_all),
+            "net.ipv4.ip_local_port_range" => format!(
+                "{}\t{}",
+                self.ip_local_port_range.0, self.ip_local_port_range.1
+            ),
+            "net.ipv4.tcp_abort_on_overflow" => b(self.tcp_abort_on_overflow),
+            "net.ipv4.tcp_challenge_ack_limit" => self.tcp_challenge_ack_limit.to_string(),
+            "net.ipv4.tcp_congestion_control" => self.tcp_congestion_control.clone(),
+            "net.ipv4.tcp_dsack" => b(self.tcp_dsack),
+            "net.ipv4.tcp_ecn" => self.tcp_ecn.to_string(),
+            "net.ipv4.tcp_fin_timeout" => self.tcp_fin_timeout.to_string(),
+            "net.ipv4.tcp_keepalive_intvl" => self.tcp_keepalive_intvl.to_string(),
+            "net.ipv4.tcp_keepalive_probes" => self.tcp_keepalive_probes.to_string(),
+            "net.ipv4.tcp_keepalive_time" => self.tcp_keepalive_time.to_string(),
+            "net.ipv4.tcp_max_orphans" => self.tcp_max_orphans.to_string(),
+            "net.ipv4.tcp_max_syn_backlog" => self.tcp_max_syn_backlog.to_string(),
+            "net.ipv4.tcp_msl_ms" => self.tcp_msl_ms.to_string(),
+            "net.ipv4.tcp_mtu" => self.tcp_mtu.to_string(),
+            "net.ipv4.tcp_option_layout" => match self.tcp_option_layout {
+                OptionLayout::Linux => "linux".into(),
+                OptionLayout::Bsd => "bsd".into(),
+            },
+            "net.ipv4.tcp_orphan_retries" => self.tcp_orphan_retries.to_string(),
+            "net.ipv4.tcp_retries1" => self.tcp_retries1.to_string(),
+            "net.ipv4.tcp_retries2" => self.tcp_retries2.to_string(),
+            "net.ipv4.tcp_rfc1337" => b(self.tcp_rfc1337),
+            "net.ipv4.tcp_rfc5961" => b(self.tcp_rfc5961),
+            "net.ipv4.tcp_rmem" => triple(self.tcp_rmem),
+            "net.ipv4.tcp_sack" => b(self.tcp_sack),
+            "net.ipv4.tcp_syn_retries" => self.tcp_syn_retries.to_string(),
+            "net.ipv4.tcp_synack_retries" => self.tcp_synack_retries.to_string(),
+            "net.ipv4.tcp_syncookies" => self.tcp_syncookies.to_string(),
+            "net.ipv4.tcp_timestamps" => self.tcp_timestamps.to_string(),
+            "net.ipv4.tcp_tw_reuse" => self.tcp_tw_reuse.to_string(),
+            "net.ipv4.tcp_window_scaling" => b(self.tcp_window_scaling),
+            "net.ipv4.tcp_wmem" => triple(self.tcp_wmem),
+            _ => return Err(SysctlError::UnknownKey(key.into())),
+        })
+    }
+
+    /// Sets a key from its text form, validating it; on error nothing changes. FreeBSD
+    /// keys with different meanings are translated (`net.inet.tcp.insecure_rst=1` turns
+    /// RFC 5961 off; `net.inet.tcp.recvspace=N` sets the default receive buffer).
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), SysctlError> {
+        let k = Sysctl::canonical_key(key).ok_or_else(|| SysctlError::UnknownKey(key.into()))?;
+        let v = value.trim();
+        let bad = |expected: &str| SysctlError::InvalidValue {
+            key: k.to_string(),
+            value: value.to_string(),
+            expected: expected.to_string(),
+        };
+        let num = |lo: u64, hi: u64| -> Result<u64, SysctlError> {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| (lo..=hi).contains(n))
+                .ok_or_else(|| bad(&format!("an integer in {lo}..={hi}")))
+        };
+        let boolean = || -> Result<bool, SysctlError> {
+            match v {
+                "0" => Ok(false),
+                "1" => Ok(true),
+                _ => Err(bad("0 or 1")),
+            }
+        };
+        let freebsd = key.trim().starts_with("net.inet.") || key.trim().starts_with("kern.");
+        match k {
+            "net.core.somaxconn" => self.somaxconn = num(0, i32::MAX as u64)? as u32,
+            "net.ipv4.icmp_echo_ignore_all" => self.icmp_echo_ignore_all = boolean()?,
+            "net.ipv4.ip_local_port_range" => {
+                let mut it = v.split_whitespace().map(str::parse::<u16>);
+                let (Some(Ok(lo)), Some(Ok(hi)), None) = (it.next(), it.next(), it.next()) else {
+                    return Err(bad("two ports \"LOW HIGH\""));
+                };
+                // Linux (ipv4_local_port_range): low <= high, both non-zero.
+                if lo == 0 || lo > hi {
+                    return Err(bad("1 <= LOW <= HIGH <= 65535"));
+                }
+                self.ip_local_port_range = (lo, hi);
+            }
+            "net.ipv4.tcp_abort_on_overflow" => self.tcp_abort_on_overflow = boolean()?,
+            "net.ipv4.tcp_challenge_ack_limit" => {
+                self.tcp_challenge_ack_limit = num(0, u32::MAX as u64)? as u32
+            }
+            "net.ipv4.tcp_congestion_control" => {
+                if !CONGESTION_CONTROLS.contains(&v) {
+                    return Err(bad(&format!("one of {}", CONGESTION_CONTROLS.join(", "))));
+                }
+                self.tcp_congestion_control = v.to_string();
+            }
+            "net.ipv4.tcp_dsack" => self.tcp_dsack = boolean()?,
+            "net.ipv4.tcp_ecn" => self.tcp_ecn = num(0, 2)? as u8,
+            "net.ipv4.tcp_fin_timeout" => self.tcp_fin_timeout = num(1, 86400)? as u32,
+            "net.ipv4.tcp_keepalive_intvl" => self.tcp_keepalive_intvl = num(1, 32767)? as u32,
+            "net.ipv4.tcp_keepalive_probes" => self.tcp_keepalive_probes = num(1, 127)? as u32,
+            "net.ipv4.tcp_keepalive_time" => self.tcp_keepalive_time = num(1, 32767)? as u32,
+            "net.ipv4.tcp_max_orphans" => self.tcp_max_orphans = num(0, i32::MAX as u64)? as u32,
+            "net.ipv4.tcp_max_syn_backlog" => {
+                self.tcp_max_syn_backlog = num(1, i32::MAX as u64)? as u32
+            }
+            "net.ipv4.tcp_msl_ms" => self.tcp_msl_ms = num(1, 3_600_000)? as u32,
+            "net.ipv4.tcp_mtu" => self.tcp_mtu = num(128, 65535)? as u16,
+            "net.ipv4.tcp_option_layout" => {
+                self.tcp_option_layout = match v {
+                    "linux" => OptionLayout::Linux,
+                    "bsd" | "freebsd" => OptionLayout::Bsd,
+                    _ => return Err(bad("linux or bsd")),
+                }
+            }
+            "net.ipv4.tcp_orphan_retries" => self.tcp_orphan_retries = num(0, 255)? as u8,
+            "net.ipv4.tcp_retries1" => self.tcp_retries1 = num(0, 255)? as u8,
+            "net.ipv4.tcp_retries2" => self.tcp_retries2 = num(0, 255)? as u8,
+            "net.ipv4.tcp_rfc1337" => self.tcp_rfc1337 = boolean()?,
+            "net.ipv4.tcp_rfc5961" => {
+                let on = boolean()?;
+                // FreeBSD's insecure_rst/insecure_syn say the opposite of "mitigations on".
+                self.tcp_rfc5961 = if freebsd { !on } else { on };
+            }
+            "net.ipv4.tcp_rmem" => {
+                self.tcp_rmem = if freebsd {
+                    let n = num(1, i32::MAX as u64)? as u32;
+                    [self.tcp_rmem[0].min(n), n, self.tcp_rmem[2].max(n)]
+                } else {
+                    parse_triple(v).ok_or_else(|| bad("three sizes \"MIN DEFAULT MAX\""))?
+                }
+            }
+            "net.ipv4.tcp_sack" => self.tcp_sack = boolean()?,
+            // Linux: tcp_syn_retries is limited to 127 (MAX_TCP_SYNCNT).
+            "net.ipv4.tcp_syn_retries" => self.tcp_syn_retries = num(1, 127)? as u8,
+            "net.ipv4.tcp_synack_retries" => self.tcp_synack_retries = num(0, 255)? as u8,
+            "net.ipv4.tcp_syncookies" => self.tcp_syncookies = num(0, 2)? as u8,
+            "net.ipv4.tcp_timestamps" => self.tcp_timestamps = num(0, 2)? as u8,
+            "net.ipv4.tcp_tw_reuse" => self.tcp_tw_reuse = num(0, 2)? as u8,
+            "net.ipv4.tcp_window_scaling" => self.tcp_window_scaling = boolean()?,
+            "net.ipv4.tcp_wmem" => {
+                self.tcp_wmem = if freebsd {
+                    let n = num(1, i32::MAX as u64)? as u32;
+                    [self.tcp_wmem[0].min(n), n, self.tcp_wmem[2].max(n)]
+                } else {
+                    parse_triple(v).ok_or_else(|| bad("three sizes \"MIN DEFAULT MAX\""))?
+                }
+            }
+            _ => return Err(SysctlError::UnknownKey(key.into())),
+        }
+        Ok(())
+    }
+
+    /// Every key with its value, as `sysctl -a` lists them.
+    pub fn all(&self) -> Vec<(&'static str, String)> {
+        KEYS.iter()
+            .filter_map(|k| self.get(k).ok().map(|v| (*k, v)))
+            .collect()
+    }
+}
+
+fn triple(t: [u32; 3]) -> String {
+    format!("{}\t{}\t{}", t[0], t[1], t[2])
+}
+
+/// `MIN DEFAULT MAX`, each at least 1 and in non-decreasing order.
+fn parse_triple(v: &str) -> Option<[u32; 3]> {
+    let mut out = [0u32; 3];
+    let mut it = v.split_whitespace();
+    for slot in &mut out {
+        *slot = it.next()?.parse().ok()?;
+    }
+    if it.next().is_some() || out[0] == 0 || out[0] > out[1] || out[1] > out[2] {
+        return None;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linux_defaults_read_back() {
+        let s = Sysctl::linux();
+        assert_eq!(s.get("net.ipv4.tcp_syn_retries").unwrap(), "6");
+        assert_eq!(s.get("net/ipv4/tcp_rmem").unwrap(), "4096\t131072\t6291456");
+        assert_eq!(s.get("ip_local_port_range").unwrap(), "32768\t60999");
+        assert_eq!(s.all().len(), KEYS.len());
+    }
+
+    #[test]
+    fn freebsd_names_translate() {
+        let mut s = Sysctl::freebsd();
+        s.set("net.inet.tcp.insecure_rst", "1").unwrap();
+        assert!(!s.tcp_rfc5961);
+        s.set("net.inet.tcp.recvspace", "32768").unwrap();
+        assert_eq!(s.tcp_rmem[1], 32768);
+    }
+}
