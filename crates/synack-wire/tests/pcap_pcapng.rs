@@ -239,11 +239,11 @@ fn sections_interfaces_resolutions_and_skipped_blocks() {
     be.spb(b"abcdefgh", 8); // cut to the snaplen, 4
     be.epb(0, 2_000_000, b"v6", 2);
     be.skippable_blocks();
-    // A third section, little-endian again, with an SPB longer than the block holds.
+    // A third section, little-endian again, with an SPB cut by the snapshot length.
     let mut le2 = new(ByteOrder::Little);
     le2.shb(false);
-    le2.idb(1, 0, None, None);
-    le2.spb(b"xy", 1000);
+    le2.idb(1, 4, None, None);
+    le2.spb(b"wxyz", 1000);
 
     let mut file = le.out;
     file.extend(be.out);
@@ -280,7 +280,7 @@ fn sections_interfaces_resolutions_and_skipped_blocks() {
         seen(Timestamp::new(5, 1), Nano, 101, 1, b"old", 3),
         seen(Timestamp::new(0, 0), Micro, 229, 0, b"abcd", 8),
         seen(Timestamp::new(2, 0), Micro, 229, 0, b"v6", 2),
-        seen(Timestamp::new(0, 0), Micro, 1, 0, b"xy\0\0", 1000),
+        seen(Timestamp::new(0, 0), Micro, 1, 0, b"wxyz", 1000),
     ];
     assert_eq!(got, want);
 }
@@ -338,6 +338,16 @@ fn structural_errors() {
         Some(Err(PcapError::UnknownInterface { id: 1, .. }))
     ));
     assert!(r.next_packet().is_none());
+    // An SPB holding fewer bytes than min(original length, snaplen).
+    let mut f = new(ByteOrder::Little);
+    f.shb(false);
+    f.idb(1, 0, None, None);
+    f.spb(b"xy", 1000);
+    let mut r = CaptureReader::from_slice(&f.out).unwrap();
+    assert!(matches!(
+        r.next_packet(),
+        Some(Err(PcapError::Malformed { .. }))
+    ));
     // Resolution finer than 64 bits of units.
     for resol in [20u8, 0x80 | 64] {
         let mut f = new(ByteOrder::Big);

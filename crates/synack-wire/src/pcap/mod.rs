@@ -44,6 +44,8 @@
 //! - For pcapng (any `if_tsresol`, powers of 10 or 2) and `--nano`, the nanoseconds are
 //!   `floor(fraction * 10^9 / units_per_second)`, which is [`Timestamp::nanos`] here
 //!   (checked against tcpdump in `tests/pcap_tcpdump.rs`).
+//! - A pcapng EPB whose captured length exceeds the interface's snapshot length is an
+//!   error in libpcap; this reader hands the bytes out (at most 262144 of them).
 //! - A classic record longer than the header's snapshot length (but at most 262144 bytes)
 //!   is cut to the snapshot length, as libpcap does; longer than 262144 is an error.
 //! - Link type 14 (OpenBSD's `DLT_RAW`) is rejected by tcpdump on Linux (`unknown data
@@ -388,7 +390,6 @@ impl<S: Source> CaptureReader<S> {
     }
 
     /// The next packet, `None` at the end of the file (or after an error was returned).
-    #[allow(clippy::should_implement_trait)]
     pub fn next_packet(&mut self) -> Option<Result<Packet<'_>, PcapError>> {
         if self.done {
             return None;

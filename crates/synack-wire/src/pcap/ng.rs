@@ -386,8 +386,13 @@ impl Reader {
                 if snaplen != 0 {
                     caplen = caplen.min(snaplen);
                 }
-                let avail = &body[4..];
-                let data = avail.get(..caplen as usize).unwrap_or(avail);
+                // caplen <= MAX_SNAPLEN fits usize.
+                let Some(data) = body.get(4..4 + caplen as usize) else {
+                    return Err(malformed(
+                        head.offset,
+                        "simple packet block shorter than its captured length",
+                    ));
+                };
                 (0, 0, data, orig_len)
             }
         };
