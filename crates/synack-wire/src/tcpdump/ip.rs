@@ -526,11 +526,18 @@ fn ip6_finddst(bp: &[u8]) -> [u8; 16] {
 }
 
 /// IPv6 hop-by-hop/destination options: `Ok(false)` stops the packet (malformed).
-fn ip6_opt_process(cx: &mut Ctx<'_>, bp: &[u8], len: usize) -> R<bool> {
+fn ip6_opt_process(
+    cx: &mut Ctx<'_>,
+    bp: &[u8],
+    len: usize,
+    hop_by_hop: bool,
+    payload_len: u32,
+) -> R<bool> {
     if len == 0 {
         return Ok(true);
     }
     let v = cx.opts.verbose > 0;
+    let mut jumbo_seen = false;
     let mut i = 0;
     while i < len {
         let t = u8_at(bp, i)?;
@@ -572,6 +579,34 @@ fn ip6_opt_process(cx: &mut Ctx<'_>, bp: &[u8], len: usize) -> R<bool> {
                 if v {
                     let _ = write!(cx.out, "(rtalert: 0x{:04x}) ", be16_at(bp, i + 2)?);
                 }
+            }
+            0xc2 => {
+                // RFC 2675 Jumbo Payload: valid only as a hop-by-hop option with a zero
+                // payload length in the IPv6 header.
+                if len - i < 6 {
+                    cx.p("(jumbo: trunc)");
+                    return Ok(false);
+                }
+                let l = u8_at(bp, i + 1)?;
+                if l != 4 {
+                    let _ = write!(cx.out, "(jumbo: invalid len {l})");
+                    return Ok(false);
+                }
+                let jl = be32_at(bp, i + 2)?;
+                if v {
+                    if jumbo_seen {
+                        let _ = write!(cx.out, "(jumbo: {jl} - already seen) ");
+                    } else if !hop_by_hop {
+                        let _ = write!(cx.out, "(jumbo: {jl} - not a hop-by-hop option) ");
+                    } else if payload_len != 0 {
+                        let _ = write!(cx.out, "(jumbo: {jl} - payload len != 0) ");
+                    } else if jl < 65536 {
+                        let _ = write!(cx.out, "(jumbo: {jl} - < 65536) ");
+                    } else {
+                        let _ = write!(cx.out, "(jumbo: {jl}) ");
+                    }
+                }
+                jumbo_seen = true;
             }
             _ => {
                 if len - i < 2 {
@@ -673,7 +708,7 @@ pub(crate) fn ip6_print(cx: &mut Ctx<'_>, bp: &[u8], length: u32) -> R {
                     return Err(Trunc);
                 }
                 cx.p("HBH ");
-                if !ip6_opt_process(cx, &bp[cp + 2..cp + hl], hl - 2)? {
+                if !ip6_opt_process(cx, &bp[cp + 2..cp + hl], hl - 2, true, payload_len)? {
                     return Err(Trunc);
                 }
                 if payload_len == 0 {
@@ -692,7 +727,9 @@ pub(crate) fn ip6_print(cx: &mut Ctx<'_>, bp: &[u8], length: u32) -> R {
                     return Err(Trunc);
                 }
                 cx.p("DSTOPT ");
-                if cx.opts.verbose > 0 && !ip6_opt_process(cx, &bp[cp + 2..cp + hl], hl - 2)? {
+                if cx.opts.verbose > 0
+                    && !ip6_opt_process(cx, &bp[cp + 2..cp + hl], hl - 2, false, payload_len)?
+                {
                     return Err(Trunc);
                 }
                 advance = hl;
