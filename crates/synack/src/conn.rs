@@ -547,7 +547,8 @@ impl Connection {
 
     /// RFC 9293 §3.10.5 ABORT (and `SO_LINGER` with zero timeout): discard queued data, send
     /// `<SEQ=SND.NXT><CTL=RST>` from SYN_RCVD, ESTABLISHED, FIN_WAIT_1/2 and CLOSE_WAIT, and
-    /// enter CLOSED.
+    /// enter CLOSED. As on Linux the RST also carries ACK (`<ACK=RCV.NXT>`), the window and,
+    /// once negotiated, timestamps.
     pub fn abort(&mut self, now: Instant) {
         match self.state {
             State::SynReceived
@@ -555,7 +556,9 @@ impl Connection {
             | State::FinWait1
             | State::FinWait2
             | State::CloseWait => {
-                self.rst_due = Some(SegmentOut::bare(self.snd_nxt, Seq(0), TcpFlags::RST, 0));
+                // Linux (tcp_send_active_reset) also sets ACK, with RCV.NXT, the current
+                // window and timestamps: `Flags [R.], seq SND.NXT, ack RCV.NXT`.
+                self.rst_due = Some(self.segment(now, self.snd_nxt, TcpFlags::RST | TcpFlags::ACK));
             }
             // RFC 9293 §3.10.5 LISTEN/SYN-SENT/CLOSING/LAST-ACK/TIME-WAIT: no RST.
             _ => {}
@@ -949,8 +952,9 @@ impl Connection {
             }
             if self.orphaned {
                 // Linux (tcp_rcv_state_process): data for a connection the application has
-                // closed cannot be delivered: reset it (RFC 2525 §2.17's spirit).
-                self.rst_due = Some(SegmentOut::bare(self.snd_nxt, Seq(0), TcpFlags::RST, 0));
+                // closed cannot be delivered: reset it (RFC 2525 §2.17's spirit), answering
+                // the segment as RFC 9293 §3.10.7.1 does (`R`, seq = SEG.ACK).
+                self.rst_due = reset_for_no_connection(seg);
                 return self.enter_closed(now);
             }
             let skip = self.rcv_nxt.since(data_seq) as usize;

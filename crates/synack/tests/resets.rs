@@ -67,8 +67,8 @@ fn rfc9293_3_10_5_abort_sends_rst_and_discards_queued_data() {
     c.abort(now); // SO_LINGER {on, 0} + close() does the same
     let rst = one(&mut c, now);
     assert_eq!(
-        (flag_text(rst.flags()), rst.seq(), rst.data.len()),
-        ("[R]".into(), CLIENT_ISS + 1, 0)
+        (flag_text(rst.flags()), rst.seq(), rst.ack(), rst.data.len()),
+        ("[R.]".into(), CLIENT_ISS + 1, SERVER_ISS + 1, 0)
     );
     assert_eq!(c.state(), State::Closed);
     assert_eq!(c.status().send_queued, 0);
@@ -83,7 +83,11 @@ fn rfc2525_2_17_close_with_unread_data_sends_rst_not_fin() {
     one(&mut s, now); // ACK
     s.close(now).unwrap();
     let rst = one(&mut s, now);
-    assert_eq!((rst.flags(), rst.seq()), (R, SERVER_ISS + 1));
+    // Linux's active reset: `[R.]` at SND.NXT acknowledging what was received.
+    assert_eq!(
+        (rst.flags(), rst.seq(), rst.ack()),
+        (R | A, SERVER_ISS + 1, CLIENT_ISS + 7)
+    );
     assert_eq!(s.state(), State::Closed);
 }
 

@@ -1,0 +1,330 @@
+//! Wire conversion: inbound IP/TCP validation into a [`SegmentIn`], and a [`SegmentOut`]
+//! back into a whole IP datagram in the caller's buffer (no allocation).
+
+use super::observe::DropReason;
+use crate::config::OptionLayout;
+use crate::segment::{SegOptions, SegmentIn, SegmentOut, Timestamps};
+use crate::seq::Seq;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use synack_wire::checksum::{Checksum, PseudoHeader, checksum};
+use synack_wire::ipv4::{self, Ipv4Packet};
+use synack_wire::ipv6::{self, Ipv6Packet};
+use synack_wire::tcp::{TcpHeader, TcpRepr, fill_checksum};
+use synack_wire::tcp_options::{SynOptions, TcpOptionsSummary, established_layout};
+
+/// The TTL / hop limit of datagrams we originate (Linux `ip_default_ttl` 64).
+pub const DEFAULT_TTL: u8 = 64;
+
+/// Room the TCP header may take (60 bytes); payload is staged after the largest headers.
+pub const MAX_HEADERS: usize = ipv6::HEADER_LEN + synack_wire::tcp::MAX_HEADER_LEN;
+
+/// A validated IP datagram addressed to us.
+#[derive(Clone, Copy, Debug)]
+pub struct IpIn<'a> {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address (one of ours).
+    pub dst: IpAddr,
+    /// Upper-layer protocol.
+    pub protocol: u8,
+    /// Upper-layer bytes, trimmed to the IP length.
+    pub payload: &'a [u8],
+    /// The IPv4 fragment fields `(id, offset in bytes, more)` when this is a fragment.
+    pub fragment: Option<(u16, usize, bool)>,
+    /// The IP header bytes (IPv4; empty for IPv6), for ICMP errors quoting it.
+    pub header: &'a [u8],
+}
+
+/// Whether `a` may never appear as the source of a datagram (RFC 1122 §3.2.1.3, RFC 4291).
+pub fn martian_source(a: IpAddr, dst: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(a) => {
+            a.is_unspecified()
+                || a.is_broadcast()
+                || a.is_multicast()
+                || a.octets()[0] >= 240
+                || (a.is_loopback() && !dst.is_loopback())
+        }
+        IpAddr::V6(a) => {
+            a.is_unspecified() || a.is_multicast() || (a.is_loopback() && !dst.is_loopback())
+        }
+    }
+}
+
+/// Parses and validates an IP datagram (RFC 791 §3.1 / RFC 1122 §3.2.1, RFC 8200 §3).
+pub fn parse_ip(pkt: &[u8]) -> Result<IpIn<'_>, DropReason> {
+    match pkt.first().map(|b| b >> 4) {
+        Some(4) => parse_v4(pkt),
+        Some(6) => parse_v6(pkt),
+        Some(_) => Err(DropReason::BadIpVersion),
+        None => Err(DropReason::Truncated),
+    }
+}
+
+fn parse_v4(pkt: &[u8]) -> Result<IpIn<'_>, DropReason> {
+    let p = Ipv4Packet::new_checked(pkt).map_err(|e| match e {
+        synack_wire::ipv4::Ipv4Error::BadHeaderLength(_) => DropReason::BadIpHeader,
+        synack_wire::ipv4::Ipv4Error::BadVersion(_) => DropReason::BadIpVersion,
+        _ => DropReason::Truncated,
+    })?;
+    // RFC 1122 §3.2.1.2: a datagram with a bad header checksum MUST be silently discarded.
+    if !p.checksum_ok() {
+        return Err(DropReason::BadIpChecksum);
+    }
+    let total = usize::from(p.total_len());
+    if total < p.header_len() || total > pkt.len() {
+        return Err(DropReason::BadIpLength);
+    }
+    let (src, dst) = (IpAddr::V4(p.src()), IpAddr::V4(p.dst()));
+    let fragment = if p.is_fragment() {
+        Some((p.id(), usize::from(p.frag_offset()) * 8, p.mf()))
+    } else {
+        None
+    };
+    Ok(IpIn {
+        src,
+        dst,
+        protocol: p.protocol(),
+        payload: p.payload(),
+        fragment,
+        header: p.header(),
+    })
+}
+
+fn parse_v6(pkt: &[u8]) -> Result<IpIn<'_>, DropReason> {
+    let p = Ipv6Packet::new_checked(pkt).map_err(|_| DropReason::Truncated)?;
+    if ipv6::HEADER_LEN + usize::from(p.payload_len()) > pkt.len() {
+        return Err(DropReason::BadIpLength);
+    }
+    let ul = p.upper_layer().map_err(|_| DropReason::BadIpHeader)?;
+    if ul.fragment.is_some() {
+        // IPv6 fragments are not reassembled (synack sends none: DF-like PMTU).
+        return Err(DropReason::Fragment);
+    }
+    Ok(IpIn {
+        src: IpAddr::V6(p.src()),
+        dst: IpAddr::V6(p.dst()),
+        protocol: ul.protocol,
+        payload: ul.payload,
+        fragment: None,
+        header: &[],
+    })
+}
+
+/// The pseudo-header of a TCP/ICMPv6 checksum for `src → dst`.
+pub fn pseudo(src: IpAddr, dst: IpAddr) -> PseudoHeader {
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => PseudoHeader::v4(s, d),
+        (IpAddr::V6(s), IpAddr::V6(d)) => PseudoHeader::v6(s, d),
+        (IpAddr::V4(s), IpAddr::V6(d)) => PseudoHeader::v6(s.to_ipv6_mapped(), d),
+        (IpAddr::V6(s), IpAddr::V4(d)) => PseudoHeader::v6(s, d.to_ipv6_mapped()),
+    }
+}
+
+/// A validated TCP segment with its addresses.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpIn<'a> {
+    /// Our address and port (the destination).
+    pub local: SocketAddr,
+    /// The peer's address and port (the source).
+    pub remote: SocketAddr,
+    /// The segment as the engine sees it.
+    pub seg: SegmentIn<'a>,
+    /// Whether the SYN asked for ECN (ECE and CWR set, RFC 3168 §6.1.1).
+    pub ecn_setup: bool,
+}
+
+/// Parses a TCP segment and checks its checksum (RFC 9293 §3.1, MUST-2/3).
+pub fn parse_tcp<'a>(ip: &IpIn<'a>) -> Result<TcpIn<'a>, DropReason> {
+    let h = TcpHeader::parse(ip.payload).map_err(|_| DropReason::BadTcpHeader)?;
+    if !h.verify_checksum(&pseudo(ip.src, ip.dst)) {
+        return Err(DropReason::BadTcpChecksum);
+    }
+    if h.src_port() == 0 || h.dst_port() == 0 {
+        return Err(DropReason::BadPort);
+    }
+    let sum = TcpOptionsSummary::parse(h.options_bytes());
+    let mut options = SegOptions {
+        mss: sum.mss,
+        wscale: sum.window_scale,
+        sack_permitted: sum.sack_permitted,
+        timestamps: sum
+            .timestamps
+            .map(|(tsval, tsecr)| Timestamps { tsval, tsecr }),
+        ..SegOptions::default()
+    };
+    for &(l, r) in sum.sack_blocks.as_slice() {
+        options.sack_blocks.push(Seq(l), Seq(r));
+    }
+    let flags = h.flags();
+    let seg = SegmentIn {
+        seq: Seq(h.seq()),
+        ack: Seq(h.ack()),
+        flags,
+        wnd: h.window(),
+        up: h.urgent_ptr(),
+        options,
+        payload: h.payload(),
+    };
+    Ok(TcpIn {
+        local: SocketAddr::new(ip.dst, h.dst_port()),
+        remote: SocketAddr::new(ip.src, h.src_port()),
+        seg,
+        ecn_setup: flags.syn()
+            && flags.contains(synack_wire::TcpFlags::ECE | synack_wire::TcpFlags::CWR),
+    })
+}
+
+/// The encoded options of an outgoing segment in its layout.
+fn encode_options(seg: &SegmentOut) -> synack_wire::tcp_options::TcpOptionBuf {
+    let o = &seg.options;
+    let ts = o.timestamps.map(|t| (t.tsval, t.tsecr));
+    if seg.flags.syn() {
+        let syn = SynOptions {
+            mss: o.mss,
+            window_scale: o.wscale,
+            sack_permitted: o.sack_permitted,
+            timestamps: ts,
+        };
+        match seg.layout {
+            OptionLayout::Linux => syn.linux_layout(),
+            OptionLayout::Bsd => syn.bsd_layout(),
+        }
+    } else {
+        let mut blocks = [(0u32, 0u32); 4];
+        let n = o.sack_blocks.as_slice().len();
+        for (b, s) in blocks.iter_mut().zip(o.sack_blocks.as_slice()) {
+            *b = (s.0.0, s.1.0);
+        }
+        established_layout(ts, &blocks[..n])
+    }
+}
+
+/// Writes an IPv4 header (RFC 791 §3.1): DF set, no options.
+pub fn write_ipv4(buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, proto: u8, total: u16, id: u16) {
+    let h = &mut buf[..ipv4::MIN_HEADER_LEN];
+    h[0] = 0x45;
+    h[1] = 0;
+    h[2..4].copy_from_slice(&total.to_be_bytes());
+    h[4..6].copy_from_slice(&id.to_be_bytes());
+    h[6..8].copy_from_slice(&ipv4::FLAG_DF.to_be_bytes());
+    h[8] = DEFAULT_TTL;
+    h[9] = proto;
+    h[10..12].copy_from_slice(&[0, 0]);
+    h[12..16].copy_from_slice(&src.octets());
+    h[16..20].copy_from_slice(&dst.octets());
+    let ck = checksum(h);
+    h[10..12].copy_from_slice(&ck.to_be_bytes());
+}
+
+/// Writes an IPv6 header (RFC 8200 §3).
+pub fn write_ipv6(buf: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr, proto: u8, payload_len: u16) {
+    let h = &mut buf[..ipv6::HEADER_LEN];
+    h[0..4].copy_from_slice(&[0x60, 0, 0, 0]);
+    h[4..6].copy_from_slice(&payload_len.to_be_bytes());
+    h[6] = proto;
+    h[7] = DEFAULT_TTL;
+    h[8..24].copy_from_slice(&src.octets());
+    h[24..40].copy_from_slice(&dst.octets());
+}
+
+/// Length of the IP header we write for `addr`'s family.
+pub fn ip_header_len(addr: IpAddr) -> usize {
+    if addr.is_ipv4() {
+        ipv4::MIN_HEADER_LEN
+    } else {
+        ipv6::HEADER_LEN
+    }
+}
+
+/// Writes `local → remote` carrying `seg` into `buf`; the `seg.payload_len` payload bytes
+/// must already sit at `buf[payload_at..]` and are moved behind the headers. Returns the
+/// datagram length, or `None` when `buf` is too small.
+pub fn emit_tcp(
+    buf: &mut [u8],
+    local: SocketAddr,
+    remote: SocketAddr,
+    seg: &SegmentOut,
+    payload_at: usize,
+    ip_id: u16,
+) -> Option<usize> {
+    let ip_len = ip_header_len(local.ip());
+    let repr = TcpRepr {
+        src_port: local.port(),
+        dst_port: remote.port(),
+        seq: seg.seq.0,
+        ack: seg.ack.0,
+        flags: seg.flags,
+        reserved: 0,
+        window: seg.wnd,
+        urgent_ptr: seg.up,
+        options: encode_options(seg),
+    };
+    let start = ip_len + repr.header_len();
+    let end = start.checked_add(seg.payload_len)?;
+    if end > buf.len() || payload_at.checked_add(seg.payload_len)? > buf.len() {
+        return None;
+    }
+    if seg.payload_len > 0 && payload_at != start {
+        buf.copy_within(payload_at..payload_at + seg.payload_len, start);
+    }
+    repr.emit_header(&mut buf[ip_len..]).ok()?;
+    fill_checksum(&mut buf[ip_len..end], &pseudo(local.ip(), remote.ip())).ok()?;
+    let tcp_len = u16::try_from(end - ip_len).ok()?;
+    match (local.ip(), remote.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            write_ipv4(buf, s, d, ipv4::PROTO_TCP, u16::try_from(end).ok()?, ip_id)
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => write_ipv6(buf, s, d, ipv4::PROTO_TCP, tcp_len),
+        _ => return None,
+    }
+    Some(end)
+}
+
+/// Writes an ICMP (v4) or ICMPv6 message `src → dst` whose body (everything after the
+/// 4-byte type/code/checksum) is `body`. Returns the datagram length.
+pub fn emit_icmp(
+    buf: &mut [u8],
+    src: IpAddr,
+    dst: IpAddr,
+    msg_type: u8,
+    code: u8,
+    body: &[u8],
+    ip_id: u16,
+) -> Option<usize> {
+    let ip_len = ip_header_len(src);
+    let end = ip_len.checked_add(4)?.checked_add(body.len())?;
+    if end > buf.len() {
+        return None;
+    }
+    let icmp_len = end - ip_len;
+    {
+        let m = &mut buf[ip_len..end];
+        m[0] = msg_type;
+        m[1] = code;
+        m[2] = 0;
+        m[3] = 0;
+        m[4..].copy_from_slice(body);
+    }
+    let ck = match (src, dst) {
+        (IpAddr::V4(_), IpAddr::V4(_)) => checksum(&buf[ip_len..end]),
+        (IpAddr::V6(_), IpAddr::V6(_)) => {
+            let mut c: Checksum =
+                pseudo(src, dst).checksum(ipv4::PROTO_ICMPV6, u32::try_from(icmp_len).ok()?);
+            c.add_bytes(&buf[ip_len..end]);
+            c.finish()
+        }
+        _ => return None,
+    };
+    buf[ip_len + 2..ip_len + 4].copy_from_slice(&ck.to_be_bytes());
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            write_ipv4(buf, s, d, ipv4::PROTO_ICMP, u16::try_from(end).ok()?, ip_id)
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            write_ipv6(buf, s, d, ipv4::PROTO_ICMPV6, u16::try_from(icmp_len).ok()?)
+        }
+        _ => return None,
+    }
+    Some(end)
+}
