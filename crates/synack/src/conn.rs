@@ -284,6 +284,46 @@ impl Connection {
         c
     }
 
+    /// Completes a passive open that kept no SYN_RCVD state (SYN cookies, RFC 4987 §3.6):
+    /// `syn` is the SYN as the host reconstructs it from the cookie (SEG.SEQ = IRS and the
+    /// options the cookie encodes), `iss` the cookie our SYN-ACK carried, and `ack` the
+    /// segment that came back. Returns the connection (ESTABLISHED, or CLOSE_WAIT if `ack`
+    /// also carried FIN, with any text delivered), or `None` when `ack` does not complete the
+    /// handshake; nothing is sent for the SYN-ACK, which already left.
+    pub fn from_syn_cookie(
+        now: Instant,
+        cfg: Config,
+        tuple: FourTuple,
+        iss: Seq,
+        ts_offset: u32,
+        syn: &SegmentIn<'_>,
+        ack: &SegmentIn<'_>,
+    ) -> Option<Connection> {
+        if !syn.flags.syn()
+            || syn
+                .flags
+                .intersects(TcpFlags::ACK | TcpFlags::RST | TcpFlags::FIN)
+        {
+            return None;
+        }
+        let mut c = Connection::listen_with_iss(now, cfg, tuple, iss, ts_offset);
+        c.on_segment(now, syn);
+        if c.state != State::SynReceived {
+            return None;
+        }
+        // The SYN-ACK was sent statelessly: record it as sent (RFC 7323 Last.ACK.sent) and
+        // start no retransmission timer for it.
+        c.syn_due = false;
+        c.last_ack_sent = c.rcv_nxt;
+        c.last_wnd_sent = c.rcv_wnd().min(65535);
+        c.on_segment(now, ack);
+        if c.state.is_synchronized() {
+            Some(c)
+        } else {
+            None
+        }
+    }
+
     fn choose_iss(&mut self, now: Instant) {
         let (iss, ts_offset) = match self.iss_source {
             IssSource::Fixed { iss, ts_offset } => (iss, ts_offset),

@@ -324,3 +324,38 @@ fn two_linux_engines_negotiate_and_keep_timestamps_running() {
         (State::TimeWait, State::TimeWait)
     );
 }
+
+#[test]
+fn syn_cookie_completion_rebuilds_the_negotiated_connection() {
+    let now = ms(10);
+    let cookie = Seq(0x1234_5678);
+    // The SYN as the host reconstructs it from the cookie: IRS, MSS, wscale, SACK, TS.
+    let mut syn = seg(CLIENT_ISS, 0, S, 65535);
+    syn.options = linux_syn_options(777);
+    let ack = with_ts(
+        data(CLIENT_ISS + 1, cookie.get() + 1, P | A, b"GET"),
+        778,
+        10,
+    );
+    let mut s = Connection::from_syn_cookie(now, linux(), server_tuple(), cookie, 0, &syn, &ack)
+        .expect("handshake completes");
+    assert_eq!(s.state(), State::Established);
+    let st = s.status();
+    assert_eq!(
+        (st.iss, st.snd_una, st.irs, st.rcv_nxt),
+        (cookie, cookie + 1u32, Seq(CLIENT_ISS), Seq(CLIENT_ISS + 4))
+    );
+    assert!(st.timestamps && st.sack_permitted && st.snd_wscale == 7);
+    assert_eq!(s.poll_timeout(), None);
+    // The first thing sent is the ACK of the text, echoing the ACK's TSval.
+    let a = one(&mut s, now);
+    assert_eq!((a.flags(), a.ack()), (A, CLIENT_ISS + 4));
+    assert_eq!(a.seg.options.timestamps.unwrap().tsecr, 778);
+    let mut buf = [0u8; 8];
+    assert_eq!(s.recv(&mut buf), Ok(3));
+    // A wrong cookie (ACK not acknowledging ISS+1) does not complete it.
+    let bad = with_ts(seg(CLIENT_ISS + 1, cookie.get() + 9, A, 100), 778, 10);
+    assert!(
+        Connection::from_syn_cookie(now, linux(), server_tuple(), cookie, 0, &syn, &bad).is_none()
+    );
+}
