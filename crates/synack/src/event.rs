@@ -49,6 +49,44 @@ impl SegSummary {
     }
 }
 
+impl core::fmt::Display for SegSummary {
+    /// tcpdump's absolute-sequence (`-S`) style without options:
+    /// `Flags [P.], seq 1:4, ack 1, win 229, length 3`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // tcpdump's flag order (F S R P . U E W).
+        let letters = [
+            (TcpFlags::FIN, 'F'),
+            (TcpFlags::SYN, 'S'),
+            (TcpFlags::RST, 'R'),
+            (TcpFlags::PSH, 'P'),
+            (TcpFlags::ACK, '.'),
+            (TcpFlags::URG, 'U'),
+            (TcpFlags::ECE, 'E'),
+            (TcpFlags::CWR, 'W'),
+        ];
+        f.write_str("Flags [")?;
+        for (flag, letter) in letters {
+            if self.flags.contains(flag) {
+                write!(f, "{letter}")?;
+            }
+        }
+        f.write_str("]")?;
+        let has_seq = self.len > 0
+            || self
+                .flags
+                .intersects(TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST);
+        if self.len > 0 {
+            write!(f, ", seq {}:{}", self.seq, self.seq + self.len)?;
+        } else if has_seq {
+            write!(f, ", seq {}", self.seq)?;
+        }
+        if self.flags.ack() {
+            write!(f, ", ack {}", self.ack)?;
+        }
+        write!(f, ", win {}, length {}", self.wnd, self.len)
+    }
+}
+
 /// Why an arriving segment was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DropReason {
@@ -162,5 +200,66 @@ impl EventQueue {
     /// Whether recording is on.
     pub fn enabled(&self) -> bool {
         self.enabled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(seq: u32, ack: u32, flags: TcpFlags, wnd: u16, len: usize) -> String {
+        SegSummary {
+            seq: Seq(seq),
+            ack: Seq(ack),
+            flags,
+            wnd,
+            len,
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn tcpdump_style_lines_of_the_seed_traces() {
+        assert_eq!(
+            summary(21621375, 0, TcpFlags::SYN, 14600, 0),
+            "Flags [S], seq 21621375, win 14600, length 0"
+        );
+        assert_eq!(
+            summary(0, 21621376, TcpFlags::RST | TcpFlags::ACK, 0, 0),
+            "Flags [R.], seq 0, ack 21621376, win 0, length 0"
+        );
+        assert_eq!(
+            summary(
+                3093809366,
+                1495337792,
+                TcpFlags::PSH | TcpFlags::ACK,
+                229,
+                3
+            ),
+            "Flags [P.], seq 3093809366:3093809369, ack 1495337792, win 229, length 3"
+        );
+        assert_eq!(
+            summary(7, 9, TcpFlags::ACK, 92, 0),
+            "Flags [.], ack 9, win 92, length 0"
+        );
+    }
+
+    #[test]
+    fn disabled_queue_records_nothing_and_full_queue_drops_oldest() {
+        let ev = |s| Event::Dropped {
+            at: Instant::from_secs(s),
+            reason: DropReason::Ignored,
+        };
+        let mut off = EventQueue::new(false, 10);
+        off.push(ev(1));
+        assert_eq!(off.pop(), None);
+        let mut q = EventQueue::new(true, 2);
+        q.push(ev(1));
+        q.push(ev(2));
+        q.push(ev(3));
+        assert_eq!(
+            (q.pop(), q.pop(), q.pop(), q.lost()),
+            (Some(ev(2)), Some(ev(3)), None, 1)
+        );
     }
 }

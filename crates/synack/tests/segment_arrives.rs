@@ -610,3 +610,34 @@ fn s3_5_2_rst_carrying_data_is_accepted() {
     assert_eq!(c.state(), State::Closed);
     assert_eq!(c.take_error(), Some(Error::ConnectionReset));
 }
+
+#[test]
+fn s3_10_7_4_fourth_syn_in_time_wait_gets_a_challenge_ack() {
+    let mut c = est(plain());
+    c.close(T0).unwrap();
+    one(&mut c, T0);
+    c.on_segment(T0, &seg(S1, C1 + 1, F | A, 65535));
+    one(&mut c, T0);
+    assert_eq!(c.state(), State::TimeWait);
+    // The host asks time_wait_accepts_syn first; a SYN it does not take over gets a
+    // challenge ACK (RFC 5961 §4) and TIME_WAIT goes on.
+    c.on_segment(secs(1), &seg(S1 + 5, 0, S, 65535));
+    let a = one(&mut c, secs(1));
+    assert_eq!((a.flags(), a.seq(), a.ack()), (A, C1 + 1, S1 + 1));
+    assert_eq!(c.state(), State::TimeWait);
+}
+
+#[test]
+fn s3_10_7_4_fifth_close_wait_processes_acks_like_established() {
+    let mut c = est(plain());
+    c.on_segment(T0, &seg(S1, C1, F | A, 65535));
+    one(&mut c, T0);
+    c.send(T0, b"answer").unwrap();
+    one(&mut c, T0);
+    c.on_segment(T0, &seg(S1 + 1, C1 + 6, A, 4000));
+    let st = c.status();
+    assert_eq!(
+        (st.state, st.snd_una, st.snd_wnd),
+        (State::CloseWait, Seq(C1 + 6), 4000)
+    );
+}
