@@ -71,6 +71,9 @@ pub struct Config {
     pub synack_retries: u8,
     /// `net.ipv4.tcp_retries2` (15): retransmissions of data/FIN before ETIMEDOUT.
     pub retries2: u8,
+    /// `net.ipv4.tcp_orphan_retries` as Linux applies it (0 means 8): the retransmission
+    /// limit for data/FIN of a connection the application has closed.
+    pub orphan_retries: u8,
     /// `net.ipv4.tcp_fin_timeout` (60 s): FIN_WAIT_2 lifetime of an orphaned connection.
     pub fin_timeout: Duration,
     /// MSL; TIME_WAIT lasts 2×MSL (Linux's fixed TIME_WAIT is 60 s, so MSL 30 s).
@@ -115,6 +118,7 @@ impl Default for Config {
             syn_retries: 6,
             synack_retries: 5,
             retries2: 15,
+            orphan_retries: 8,
             fin_timeout: Duration::from_secs(60),
             msl: Duration::from_secs(30),
             rto_initial: Duration::from_secs(1),

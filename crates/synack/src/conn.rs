@@ -8,6 +8,42 @@
 //! Output is kept as *intent* (flags such as "an ACK is owed", "the SYN must go out") and
 //! turned into segments only in `poll_transmit`, so several reasons to ACK collapse into one
 //! segment and a data segment carries the owed ACK (RFC 9293 §3.10.7.4, "piggybacked").
+//!
+//! Two engines back to back, the way a driver uses them:
+//!
+//! ```
+//! use synack::{Config, Connection, FourTuple, Instant, IsnGenerator, State};
+//!
+//! let isn = IsnGenerator::new([7; 16]);
+//! let client = FourTuple::new("10.0.0.1:40000".parse().unwrap(), "10.0.0.2:80".parse().unwrap());
+//! let server = FourTuple::new(client.remote, client.local);
+//! let now = Instant::ZERO;
+//! let mut a = Connection::connect(now, Config::default(), client, &isn);
+//! let mut b = Connection::listen(now, Config::default(), server, &isn);
+//! a.send(now, b"hello").unwrap();
+//! let mut buf = [0u8; 1500];
+//! // Deliver segments until both sides are quiet (a real driver serialises them).
+//! loop {
+//!     let mut moved = false;
+//!     while let Some(seg) = a.poll_transmit(now, &mut buf) {
+//!         b.on_segment(now, &seg.as_segment_in(&buf[..seg.payload_len]));
+//!         moved = true;
+//!     }
+//!     while let Some(seg) = b.poll_transmit(now, &mut buf) {
+//!         a.on_segment(now, &seg.as_segment_in(&buf[..seg.payload_len]));
+//!         moved = true;
+//!     }
+//!     if !moved {
+//!         break;
+//!     }
+//! }
+//! assert_eq!((a.state(), b.state()), (State::Established, State::Established));
+//! let mut got = [0u8; 16];
+//! assert_eq!(b.recv(&mut got), Ok(5));
+//! assert_eq!(&got[..5], b"hello");
+//! // The driver sleeps until the earliest deadline, then calls `on_timeout`.
+//! assert_eq!(a.poll_timeout(), None);
+//! ```
 
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::config::Config;
@@ -1364,6 +1400,9 @@ impl Connection {
             } else {
                 self.cfg.synack_retries
             }
+        } else if self.orphaned {
+            // Linux tcp_orphan_retries: an orphan gives up sooner.
+            self.cfg.retries2.min(self.cfg.orphan_retries)
         } else {
             self.cfg.retries2
         };

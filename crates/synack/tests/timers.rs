@@ -225,3 +225,20 @@ fn events_off_by_default_record_nothing() {
     one(&mut c, Instant::ZERO);
     assert_eq!(c.poll_event(), None);
 }
+
+#[test]
+fn an_orphan_gives_up_after_tcp_orphan_retries() {
+    let now = Instant::ZERO;
+    let cfg = Config {
+        orphan_retries: 2,
+        ..plain()
+    };
+    let mut c = Connection::connect_with_iss(now, cfg, client_tuple(), Seq(CLIENT_ISS), 0);
+    one(&mut c, now);
+    c.on_segment(now, &seg(SERVER_ISS, CLIENT_ISS + 1, S | A, 65535));
+    one(&mut c, now);
+    c.close(now).unwrap(); // orphaned: the FIN is retried twice, not 15 times
+    let (sent, closed) = run_silent(&mut c, secs(1000));
+    assert_eq!(sent, [0.0, 1.0, 3.0]);
+    assert_eq!(closed, Some(secs(7)));
+}
