@@ -439,7 +439,15 @@ pub(crate) fn ip_print(cx: &mut Ctx<'_>, bp: &[u8], length: u32) -> R {
         if !matches!(proto, 6 | 17 | 33 | 132) {
             let _ = write!(cx.out, "{} > {}: ", net.src(), net.dst());
         }
-        let payload = bp.get(hlen as usize..).unwrap_or(&[]);
+        if bp.len() < hlen as usize {
+            let _ = write!(
+                cx.out,
+                " [remaining caplen({}) < header length({hlen})]",
+                bp.len()
+            );
+            return Err(Trunc);
+        }
+        let payload = &bp[hlen as usize..];
         let fragmented = off & 0x3fff != 0;
         demux(cx, net, proto, payload, plen, fragmented)
     } else {
@@ -463,10 +471,27 @@ fn demux(cx: &mut Ctx<'_>, net: Net<'_>, nh: u8, bp: &[u8], len: u32, fragmented
         17 => l4::udp_print(cx, bp, len, net, fragmented),
         1 if !net.is_v6() => l4::icmp_print(cx, bp, len, fragmented),
         58 if net.is_v6() => l4::icmp6_print(cx, bp, len, net, fragmented),
+        1 => {
+            cx.p("[ICMP requires IPv4] (invalid)");
+            Ok(())
+        }
+        2 if net.is_v6() => {
+            cx.p("[IGMP requires IPv4] (invalid)");
+            Ok(())
+        }
+        58 => {
+            cx.p("[ICMPv6 requires IPv6] (invalid)");
+            Ok(())
+        }
         59 => {
             cx.p("no next header");
             Ok(())
         }
+        // IP in IP (RFC 2003) and IPv6 in IP (RFC 4213).
+        4 => ip_print(cx, bp, len),
+        41 => ip6_print(cx, bp, len),
+        // RFC 8986 Ethernet payload (next header 143).
+        143 if net.is_v6() => super::ether_payload(cx, bp, len),
         _ => {
             match netdb_proto_name(nh) {
                 Some(n) if !cx.opts.numeric => {
@@ -770,11 +795,12 @@ pub(crate) fn ip6_print(cx: &mut Ctx<'_>, bp: &[u8], length: u32) -> R {
                 let _ = write!(cx.out, ", segleft={}", u8_at(bp, cp + 3)?);
                 match t {
                     0 | 2 => {
-                        if cx.opts.verbose > 0 {
-                            let _ = write!(cx.out, ", rsv=0x{:x}", be32_at(bp, cp + 4)?);
+                        let rsv = be32_at(bp, cp + 4)?;
+                        if cx.opts.verbose > 0 || rsv != 0 {
+                            let _ = write!(cx.out, ", rsv=0x{rsv:x}");
                         }
                         if l % 2 == 1 {
-                            cx.p(" (invalid)");
+                            let _ = write!(cx.out, " (invalid length {l}) (invalid)");
                             return Ok(());
                         }
                         for i in 0..usize::from(l / 2) {
@@ -786,7 +812,7 @@ pub(crate) fn ip6_print(cx: &mut Ctx<'_>, bp: &[u8], length: u32) -> R {
                         advance = (usize::from(l) + 1) * 8;
                     }
                     _ => {
-                        cx.p(" (invalid)");
+                        cx.p(" (unknown type) (invalid)");
                         return Ok(());
                     }
                 }

@@ -212,6 +212,27 @@ impl Printer {
         data: &[u8],
         orig_len: u32,
     ) -> String {
+        // tcpdump's sanity checks on the record header come before anything else.
+        const MAXIMUM_SNAPLEN: usize = 262_144;
+        let caplen = data.len();
+        let mut bad = Vec::new();
+        if caplen == 0 {
+            bad.push(" caplen==0".to_string());
+        }
+        if orig_len == 0 {
+            bad.push(" len==0".to_string());
+        } else if (orig_len as usize) < caplen {
+            bad.push(format!(" len({orig_len}) < caplen({caplen})"));
+        }
+        if caplen > MAXIMUM_SNAPLEN {
+            bad.push(format!(" caplen({caplen}) > {MAXIMUM_SNAPLEN}"));
+        }
+        if orig_len as usize > MAXIMUM_SNAPLEN {
+            bad.push(format!(" len({orig_len}) > {MAXIMUM_SNAPLEN}"));
+        }
+        if !bad.is_empty() {
+            return format!("[Invalid header:{}]\n", bad.join(","));
+        }
         let opts = self.opts;
         let mut cx = Ctx {
             out: String::new(),
@@ -296,7 +317,7 @@ fn hex_ascii_print(out: &mut String, data: &[u8]) {
         let _ = write!(out, "{hex:<40}");
         out.push_str("  ");
         for &b in chunk {
-            out.push(if (0x20..0x7f).contains(&b) {
+            out.push(if (0x21..0x7f).contains(&b) {
                 b as char
             } else {
                 '.'
@@ -338,26 +359,25 @@ fn link_print(
             if data.len() < 4 {
                 return Err(Trunc);
             }
-            let fam = if linktype == LINKTYPE_NULL {
-                let raw = [data[0], data[1], data[2], data[3]];
-                // DLT_NULL's family is in the capturing host's byte order; tcpdump
-                // byte-swaps when the upper half is set.
-                let v = u32::from_le_bytes(raw);
-                if v & 0xffff_0000 != 0 {
-                    u32::from_be_bytes(raw)
-                } else {
-                    v
-                }
+            let raw = [data[0], data[1], data[2], data[3]];
+            // DLT_NULL's family is in the capturing host's byte order (read here as
+            // little-endian, byte-swapped when the upper half is set, as tcpdump does);
+            // DLT_LOOP's is in network order.
+            let mut fam = if linktype == LINKTYPE_NULL {
+                u32::from_le_bytes(raw)
             } else {
-                u32::from_be_bytes([data[0], data[1], data[2], data[3]])
+                u32::from_be_bytes(raw)
             };
+            if linktype == LINKTYPE_NULL && fam & 0xffff_0000 != 0 {
+                fam = fam.swap_bytes();
+            }
             let rest = &data[4..];
             let len = orig_len.saturating_sub(4);
             let r = match fam {
                 2 => ip::ip_print(cx, rest, len),
                 24 | 28 | 30 => ip::ip6_print(cx, rest, len),
                 _ => {
-                    let _ = write!(cx.out, "AF {fam}, length {orig_len}: ");
+                    let _ = write!(cx.out, "AF Unknown ({fam}), length {orig_len}: ");
                     if !cx.opts.hex {
                         hex_ascii_print(&mut cx.out, rest);
                     }
@@ -406,6 +426,11 @@ fn link_print(
             Ok(0)
         }
     }
+}
+
+/// An Ethernet frame carried inside IPv6 (next header 143).
+pub(crate) fn ether_payload(cx: &mut Ctx<'_>, data: &[u8], len: u32) -> R {
+    ether_print(cx, data, len).map(|_| ())
 }
 
 fn ether_print(cx: &mut Ctx<'_>, data: &[u8], orig_len: u32) -> LinkResult {
@@ -498,20 +523,21 @@ fn ethertype_print(
                     4 => "Out",
                     _ => "?",
                 };
-                let alen = usize::from(be16_at(link, 4).unwrap_or(0)).min(8);
-                let _ = write!(
-                    cx.out,
-                    " {dir} {} ethertype {} (0x{et:04x}), length {orig_len}: ",
-                    ether_addr(&link[6..6 + alen]),
-                    ethertype_name(et)
-                );
+                let _ = write!(cx.out, "{dir:>3} ");
+                if be16_at(link, 4).unwrap_or(0) == 6 {
+                    let _ = write!(cx.out, "{} ", ether_addr(&link[6..12]));
+                }
             } else {
-                let _ = write!(
-                    cx.out,
-                    "ethertype {} (0x{et:04x}), length {orig_len}: ",
-                    ethertype_name(et)
-                );
+                let _ = write!(cx.out, "ifindex {} ", be32_at(link, 4).unwrap_or(0));
+                if link.get(11) == Some(&6) {
+                    let _ = write!(cx.out, "{} ", ether_addr(&link[12..18]));
+                }
             }
+            let _ = write!(
+                cx.out,
+                "ethertype {} (0x{et:04x}), length {orig_len}: ",
+                ethertype_name(et)
+            );
             if !cx.opts.hex {
                 hex_ascii_print(&mut cx.out, rest);
             }
