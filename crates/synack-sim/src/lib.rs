@@ -42,6 +42,8 @@
 mod capture;
 mod config;
 mod host;
+pub mod lab;
+pub mod svg;
 pub mod packet;
 mod pcap;
 pub mod rng;

@@ -1,0 +1,3 @@
+//! lab
+mod seg;
+pub use seg::{Note, Recorder, Seg};
