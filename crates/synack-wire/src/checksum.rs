@@ -56,6 +56,7 @@ impl Checksum {
 
     /// Adds bytes to the stream, continuing where the previous call left off (including
     /// mid-word after an odd-length call).
+    #[inline]
     pub fn add_bytes(&mut self, mut data: &[u8]) -> &mut Self {
         if let Some(hi) = self.pending {
             let Some((&lo, rest)) = data.split_first() else {
@@ -73,6 +74,7 @@ impl Checksum {
 
     /// Adds a 16-bit value, as if its two bytes (network order) were added with
     /// [`Checksum::add_bytes`].
+    #[inline]
     pub fn add_u16(&mut self, value: u16) -> &mut Self {
         if self.pending.is_some() {
             return self.add_bytes(&value.to_be_bytes());
@@ -83,6 +85,7 @@ impl Checksum {
 
     /// Adds a 32-bit value, as if its four bytes (network order) were added with
     /// [`Checksum::add_bytes`].
+    #[inline]
     pub fn add_u32(&mut self, value: u32) -> &mut Self {
         if self.pending.is_some() {
             return self.add_bytes(&value.to_be_bytes());
@@ -93,6 +96,7 @@ impl Checksum {
 
     /// The folded (uncomplemented) 16-bit one's-complement sum of everything added so far;
     /// a trailing odd byte is padded with a zero byte (RFC 1071 §4.1).
+    #[inline]
     pub fn sum(&self) -> u16 {
         let mut acc = self.acc;
         if let Some(hi) = self.pending {
@@ -106,6 +110,7 @@ impl Checksum {
 
     /// The checksum: the one's complement of [`Checksum::sum`]. This is the value to store
     /// in a header's checksum field, and 0 when verifying data that includes a correct one.
+    #[inline]
     pub fn finish(&self) -> u16 {
         !self.sum()
     }
@@ -146,9 +151,14 @@ impl Checksum {
 
 /// The Internet checksum of `data`: the complement of its one's-complement sum, the
 /// value to store in a checksum field (RFC 1071).
+#[inline]
 pub fn checksum(data: &[u8]) -> u16 {
-    let mut c = Checksum::new();
-    c.add_bytes(data);
+    // The accumulator's logic without its state: no pending byte can precede `data`.
+    let (sum, odd) = sum_native(data);
+    let c = Checksum {
+        acc: sum as u128,
+        pending: odd,
+    };
     c.finish()
 }
 
@@ -256,6 +266,7 @@ fn word(data: &[u8], at: usize) -> u64 {
 
 /// Sums `data` as native-order 16-bit words (in wide lanes), returning the sum folded to
 /// 64 bits and a trailing odd byte, if any.
+#[inline]
 fn sum_native(data: &[u8]) -> (u64, Option<u8>) {
     let mut acc: u128 = 0;
     let mut acc2: u128 = 0;
