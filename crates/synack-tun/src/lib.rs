@@ -1,1 +1,23 @@
 //! Linux TUN device and runtime drivers for synack.
+//!
+//! - [`tun`]: a TUN device (`IFF_TUN | IFF_NO_PI`) carrying raw IPv4 and IPv6 packets, with
+//!   an optional pcap capture of both directions.
+//! - [`driver`]: the loop that moves packets between a device and a sans-IO
+//!   [`PacketHandler`] (the host stack), on a monotonic clock, with a stop handle.
+//! - [`echo`]: a tiny handler answering ICMP/ICMPv6 echo, to prove a device path.
+//! - [`netns`]: the network-namespace test harness (root only; hidden from the docs, for
+//!   this workspace's own tests).
+//!
+//! Future work: the virtio-net header (`IFF_VNET_HDR`) with TSO/GSO and checksum offloads,
+//! and multi-queue devices (`IFF_MULTI_QUEUE`).
+#![cfg(target_os = "linux")]
+
+pub mod driver;
+pub mod echo;
+#[doc(hidden)]
+pub mod netns;
+pub mod tun;
+
+pub use driver::{Clock, Driver, DriverStats, Exit, Limits, PacketHandler, StopHandle};
+pub use echo::EchoResponder;
+pub use tun::Tun;

@@ -1,0 +1,368 @@
+//! Real-network tests: each runs in a network namespace of its own with a TUN device
+//! inside, addresses only from 198.18.0.0/15 and fd00::/8, and removes it afterwards.
+//! Without root, `/dev/net/tun` or `ip`, each prints `SKIP: ...` and passes.
+
+use std::io::{self, Write};
+use std::mem::size_of;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use synack_tun::netns::{self, Netns, TunNet};
+use synack_tun::{Driver, EchoResponder, Exit, Limits};
+use synack_wire::checksum::checksum;
+use synack_wire::icmp::{self, EchoRepr, IcmpPacket};
+use synack_wire::ipv4::Ipv4Packet;
+use synack_wire::ipv6::Ipv6Packet;
+use synack_wire::pcap::{CaptureReader, LinkType};
+
+/// A `Write` into a shared buffer, to read a capture back after the driver is done.
+#[derive(Clone, Default)]
+struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for SharedBuf {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn raw_socket(domain: libc::c_int, proto: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: socket has no memory preconditions.
+    let fd = unsafe { libc::socket(domain, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptor owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 200_000,
+    };
+    // SAFETY: SO_RCVTIMEO takes a timeval of the given size.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&raw const tv).cast(),
+            size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+fn send_to(fd: &OwnedFd, msg: &[u8], addr: *const libc::sockaddr, len: usize) -> io::Result<()> {
+    // SAFETY: `msg` is live for its length; `addr` points to a live sockaddr of `len` bytes.
+    let r = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            msg.as_ptr().cast(),
+            msg.len(),
+            0,
+            addr,
+            len as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn recv(fd: &OwnedFd, buf: &mut [u8]) -> Option<usize> {
+    // SAFETY: `buf` is live and writable for its length.
+    let r = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    usize::try_from(r).ok()
+}
+
+/// Pings `dst` `count` times from the calling thread's namespace with a raw ICMP socket
+/// (the kernel's IPv4 stack builds and routes the packets); returns the matching replies.
+/// Bounded: each request waits at most 1 s and reads at most 50 packets.
+fn ping_v4(dst: Ipv4Addr, count: u16, payload: &[u8]) -> io::Result<u16> {
+    let fd = raw_socket(libc::AF_INET, libc::IPPROTO_ICMP)?;
+    // SAFETY: all-zero is a valid sockaddr_in.
+    let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    sa.sin_family = libc::AF_INET as libc::sa_family_t;
+    sa.sin_addr.s_addr = u32::from(dst).to_be();
+    let id = (std::process::id() & 0xffff) as u16;
+    let mut got = 0;
+    for seq in 1..=count {
+        let req = EchoRepr {
+            msg_type: icmp::ECHO_REQUEST,
+            id,
+            seq,
+        }
+        .emit_v4(payload);
+        send_to(
+            &fd,
+            &req,
+            (&raw const sa).cast(),
+            size_of::<libc::sockaddr_in>(),
+        )?;
+        let start = Instant::now();
+        let mut buf = [0u8; 2048];
+        for _ in 0..50 {
+            if start.elapsed() > Duration::from_secs(1) {
+                break;
+            }
+            let Some(n) = recv(&fd, &mut buf) else {
+                continue;
+            };
+            // A raw IPv4 socket delivers the IP header too.
+            let Ok(ip) = Ipv4Packet::new_checked(&buf[..n]) else {
+                continue;
+            };
+            let Ok(m) = IcmpPacket::new_checked(ip.payload()) else {
+                continue;
+            };
+            if ip.src() == dst
+                && m.msg_type() == icmp::ECHO_REPLY
+                && m.echo_id() == Some(id)
+                && m.echo_seq() == Some(seq)
+                && m.payload() == payload
+                && checksum(ip.payload()) == 0
+            {
+                got += 1;
+                break;
+            }
+        }
+    }
+    Ok(got)
+}
+
+/// As [`ping_v4`] for IPv6 (the kernel fills in the ICMPv6 checksum of a raw socket).
+fn ping_v6(dst: Ipv6Addr, count: u16, payload: &[u8]) -> io::Result<u16> {
+    let fd = raw_socket(libc::AF_INET6, libc::IPPROTO_ICMPV6)?;
+    // SAFETY: all-zero is a valid sockaddr_in6.
+    let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+    sa.sin6_addr.s6_addr = dst.octets();
+    let id = (std::process::id() & 0xffff) as u16 ^ 0x5a5a;
+    let mut got = 0;
+    for seq in 1..=count {
+        // Checksum left zero: the kernel computes it for ICMPv6 raw sockets (RFC 3542 §3.1).
+        let mut req = vec![icmp::ECHO6_REQUEST, 0, 0, 0];
+        req.extend_from_slice(&id.to_be_bytes());
+        req.extend_from_slice(&seq.to_be_bytes());
+        req.extend_from_slice(payload);
+        send_to(
+            &fd,
+            &req,
+            (&raw const sa).cast(),
+            size_of::<libc::sockaddr_in6>(),
+        )?;
+        let start = Instant::now();
+        let mut buf = [0u8; 2048];
+        for _ in 0..50 {
+            if start.elapsed() > Duration::from_secs(1) {
+                break;
+            }
+            let Some(n) = recv(&fd, &mut buf) else {
+                continue;
+            };
+            // A raw IPv6 socket delivers the ICMPv6 message alone (the kernel has already
+            // verified its checksum).
+            let Ok(m) = IcmpPacket::new_checked(&buf[..n]) else {
+                continue;
+            };
+            if m.msg_type() == icmp::ECHO6_REPLY
+                && m.echo_id() == Some(id)
+                && m.echo_seq() == Some(seq)
+                && m.payload() == payload
+            {
+                got += 1;
+                break;
+            }
+        }
+    }
+    Ok(got)
+}
+
+/// Counts (echo requests in, echo replies out) in a LINKTYPE_RAW capture.
+fn count_echo(capture: &[u8]) -> (usize, usize) {
+    let mut r = CaptureReader::from_slice(capture).expect("capture parses");
+    assert_eq!(r.link_type(), Some(LinkType::RAW));
+    let (mut req, mut rep) = (0, 0);
+    while let Some(p) = r.next_packet() {
+        let p = p.expect("record parses");
+        let kind = match p.data.first().map(|b| b >> 4) {
+            Some(4) => Ipv4Packet::new_checked(p.data)
+                .ok()
+                .and_then(|ip| IcmpPacket::new_checked(ip.payload()).ok())
+                .map(|m| m.msg_type()),
+            Some(6) => Ipv6Packet::new_checked(p.data)
+                .ok()
+                .and_then(|ip| ip.upper_layer().ok())
+                .filter(|u| u.protocol == 58)
+                .and_then(|u| IcmpPacket::new_checked(u.payload).ok())
+                .map(|m| m.msg_type()),
+            _ => None,
+        };
+        match kind {
+            Some(icmp::ECHO_REQUEST | icmp::ECHO6_REQUEST) => req += 1,
+            Some(icmp::ECHO_REPLY | icmp::ECHO6_REPLY) => rep += 1,
+            _ => {}
+        }
+    }
+    (req, rep)
+}
+
+#[test]
+fn kernel_pings_our_echo_responder_over_tun() {
+    if !netns::can_run("kernel_pings_our_echo_responder_over_tun") {
+        return;
+    }
+    let ns = Netns::new("echo").expect("create namespace");
+    let cfg = TunNet::default();
+    let mut tun = ns.tun_network(&cfg).expect("TUN up with addresses");
+    assert_eq!(tun.mtu().unwrap(), cfg.mtu);
+    let cap = SharedBuf::default();
+    tun.capture_to(Box::new(cap.clone())).unwrap();
+    let kernel6 = cfg.kernel_v6.expect("IPv6 configured");
+    let responder = EchoResponder::new(&[cfg.ours_v4], &[cfg.ours_v6]);
+    let mut driver = Driver::new(tun, responder).expect("driver");
+    let stop = driver.stop_handle();
+
+    let (v4, v6, tool) = std::thread::scope(|s| {
+        let d = s.spawn(|| {
+            driver.run(Limits::duration(Duration::from_secs(30)), |_, _| {
+                std::ops::ControlFlow::Continue(())
+            })
+        });
+        let result = ns.run_in(|| {
+            let v4 = ping_v4(cfg.ours_v4, 3, b"synack-tun v4 echo");
+            let v6 = ping_v6(cfg.ours_v6, 3, b"synack-tun v6 echo");
+            (v4, v6)
+        });
+        // The system `ping`, when installed, must see the same.
+        let tool = netns::have_command("ping").then(|| {
+            let addr = cfg.ours_v4.to_string();
+            ns.exec(
+                &["ping", "-c", "3", "-W", "1", &addr],
+                Duration::from_secs(15),
+            )
+        });
+        stop.stop();
+        let exit = d.join().expect("driver thread").expect("driver ran");
+        assert_eq!(exit, Exit::Stopped);
+        let (v4, v6) = result.expect("enter namespace");
+        (v4, v6, tool)
+    });
+    assert_eq!(v4.expect("ping v4"), 3, "IPv4 echo replies");
+    assert_eq!(v6.expect("ping v6"), 3, "IPv6 echo replies");
+    if let Some(out) = tool {
+        let out = out.expect("ping ran");
+        assert!(out.status.success(), "ping: {}", out.stdout_text());
+        assert!(
+            out.stdout_text().contains("3 received"),
+            "{}",
+            out.stdout_text()
+        );
+    } else {
+        println!("note: no `ping` command; raw-socket pings only");
+    }
+    let stats = driver.handler().stats().clone();
+    let expected_v4 = if netns::have_command("ping") { 6 } else { 3 };
+    assert_eq!(stats.replies_v4, expected_v4);
+    assert_eq!(stats.replies_v6, 3);
+    let d = driver.stats().clone();
+    assert!(d.packets_out >= 3 + expected_v4, "{d:?}");
+    assert_eq!(d.send_errors, 0, "{d:?}");
+    driver.tun_mut().finish_capture().unwrap();
+    let bytes = cap.0.lock().unwrap().clone();
+    let (req, rep) = count_echo(&bytes);
+    assert_eq!((req as u64, rep as u64), (3 + expected_v4, 3 + expected_v4));
+    // The kernel's own IPv6 chatter (router solicitations, MLD reports) reached us too
+    // and was ignored.
+    println!(
+        "echo: {stats:?}; driver: {d:?}; kernel {} / {kernel6}",
+        cfg.kernel_v4
+    );
+}
+
+#[test]
+fn tun_device_basics_inside_a_namespace() {
+    if !netns::can_run("tun_device_basics_inside_a_namespace") {
+        return;
+    }
+    let ns = Netns::new("basics").expect("create namespace");
+    let mut tun = ns.open_tun("synk%d").expect("open TUN");
+    assert!(tun.name().starts_with("synk"), "{}", tun.name());
+    assert_eq!(tun.mtu().unwrap(), 1500, "Linux's default TUN MTU");
+    tun.set_mtu(1280).unwrap();
+    assert_eq!(tun.mtu().unwrap(), 1280);
+    tun.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 2048];
+    let e = tun.recv(&mut buf).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+    tun.set_up().unwrap();
+    // The device exists only in its namespace.
+    let dev = tun.name().to_owned();
+    let out = ns
+        .exec(
+            &["ip", "link", "show", "dev", &dev],
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    assert!(out.status.success(), "{}", out.stderr_text());
+    assert!(out.stdout_text().contains(",UP"), "{}", out.stdout_text());
+    assert!(
+        !Path::new(&format!("/sys/class/net/{dev}")).exists(),
+        "{dev} leaked into the root namespace"
+    );
+    // IFF_NO_PI: the kernel checks the version nibble of what we write (Linux
+    // drivers/net/tun.c refuses anything but 4 or 6 with EINVAL).
+    let e = tun.send(&[0x00; 20]).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
+}
+
+#[test]
+fn namespace_is_removed_on_panic_and_stale_ones_are_cleaned() {
+    if !netns::can_run("namespace_is_removed_on_panic_and_stale_ones_are_cleaned") {
+        return;
+    }
+    let name = Arc::new(Mutex::new(String::new()));
+    let n2 = name.clone();
+    let r = std::thread::spawn(move || {
+        let ns = Netns::new("panic").unwrap();
+        *n2.lock().unwrap() = ns.name().to_owned();
+        assert!(ns.path().exists());
+        panic!("deliberate panic with a namespace alive");
+    })
+    .join();
+    assert!(r.is_err());
+    let name = name.lock().unwrap().clone();
+    assert!(name.starts_with("synack-panic-"), "{name}");
+    assert!(
+        !Path::new(netns::NETNS_DIR).join(&name).exists(),
+        "{name} left behind"
+    );
+
+    // A namespace named for a process that has exited is stale and gets removed.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let stale = format!("synack-stale-{dead}-0");
+    let st = std::process::Command::new("ip")
+        .args(["netns", "add", &stale])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let removed = netns::cleanup_stale();
+    let gone = !Path::new(netns::NETNS_DIR).join(&stale).exists();
+    if !gone {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &stale])
+            .status();
+    }
+    assert!(gone && removed.contains(&stale), "{removed:?}");
+}
