@@ -1,2 +1,1281 @@
-//! The host: one `Stack` serving many connections (demultiplexing, listeners, ports, the
-//! socket API and sysctl-style configuration).
+//! The host: one [`Stack`] serving many connections.
+//!
+//! A `Stack` owns any number of IPv4/IPv6 addresses, validates inbound datagrams, demultiplexes
+//! TCP segments by 4-tuple in O(1) (a slab of [`Connection`]s plus a keyed hash map), runs
+//! listeners with a SYN queue, an accept queue and SYN cookies, allocates ports, and offers a
+//! non-blocking, readiness-based socket API with `errno`-style errors, configured by Linux
+//! sysctl names ([`Sysctl`]).
+//!
+//! Sans-IO like the engine: [`Stack::receive`] takes a datagram, [`Stack::poll_transmit`]
+//! writes one whole datagram into the caller's buffer, [`Stack::poll_timeout`] and
+//! [`Stack::handle_timeout`] drive time. Secrets are injected; no clock is read; no table
+//! the stack iterates depends on process-random hashing.
+
+mod errno;
+mod hash;
+mod icmp;
+mod observe;
+mod ports;
+mod socket;
+mod syncookie;
+mod sysctl;
+mod wire;
+
+pub use errno::Errno;
+pub use observe::{Counters, DropReason, SS_HEADER, SsRow};
+pub use socket::{
+    Family, IPPROTO_TCP, Linger, Readiness, RecvFlags, SOL_SOCKET, Shutdown, SockOpt, SockOptName,
+    SockOptValue, TcpInfo,
+};
+pub use syncookie::{CookieJar, CookieOptions};
+pub use sysctl::{KEYS as SYSCTL_KEYS, Profile, Sysctl, SysctlError};
+pub use wire::MAX_HEADERS;
+
+use crate::config::{ChallengeAckLimiter, Config};
+use crate::conn::Connection;
+use crate::isn::{FourTuple, IsnGenerator, siphash24};
+use crate::segment::{SegmentIn, SegmentOut, reset_for_no_connection};
+use crate::state::State;
+use crate::time::{Duration, Instant};
+use core::net::{IpAddr, SocketAddr};
+use hash::SeededState;
+use socket::{SockOpts, Socket};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
+
+/// Most stack-generated replies (RSTs, cookie SYN-ACKs, ICMP) queued before more are dropped.
+const CTRL_QUEUE_MAX: usize = 4096;
+
+/// A socket handle (like a file descriptor): a slab index and a generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketId {
+    index: u32,
+    generation: u32,
+}
+
+impl SocketId {
+    /// The slab index (small, reused after close, like an fd number).
+    pub fn index(self) -> u32 {
+        self.index
+    }
+}
+
+/// A connection handle inside the stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId {
+    index: u32,
+    generation: u32,
+}
+
+/// A slab with generation-checked handles.
+#[derive(Debug)]
+struct Slab<T> {
+    items: Vec<(u32, Option<T>)>,
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl<T> Slab<T> {
+    fn new() -> Slab<T> {
+        Slab {
+            items: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+        }
+    }
+
+    fn insert(&mut self, v: T) -> (u32, u32) {
+        self.len += 1;
+        if let Some(i) = self.free.pop() {
+            let e = &mut self.items[i as usize];
+            e.0 = e.0.wrapping_add(1);
+            e.1 = Some(v);
+            return (i, e.0);
+        }
+        self.items.push((0, Some(v)));
+        ((self.items.len() - 1) as u32, 0)
+    }
+
+    fn get(&self, index: u32, generation: u32) -> Option<&T> {
+        match self.items.get(index as usize) {
+            Some((g, Some(v))) if *g == generation => Some(v),
+            _ => None,
+        }
+    }
+
+    fn get_mut(&mut self, index: u32, generation: u32) -> Option<&mut T> {
+        match self.items.get_mut(index as usize) {
+            Some((g, Some(v))) if *g == generation => Some(v),
+            _ => None,
+        }
+    }
+
+    fn remove(&mut self, index: u32, generation: u32) -> Option<T> {
+        match self.items.get_mut(index as usize) {
+            Some((g, slot @ Some(_))) if *g == generation => {
+                self.len -= 1;
+                self.free.push(index);
+                slot.take()
+            }
+            _ => None,
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u32, u32, &T)> {
+        self.items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (g, v))| v.as_ref().map(|v| (i as u32, *g, v)))
+    }
+}
+
+/// Who holds a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Owner {
+    /// An application socket.
+    Socket(SocketId),
+    /// Half-open, in a listener's SYN queue.
+    SynQueue(SocketId),
+    /// Established, waiting in a listener's accept queue.
+    AcceptQueue(SocketId),
+    /// Closed by the application; finishing its teardown inside the stack.
+    Orphan,
+}
+
+/// A connection and the stack's bookkeeping about it.
+#[derive(Debug)]
+struct ConnSlot {
+    conn: Connection,
+    owner: Owner,
+    /// In the demux map under its tuple.
+    in_map: bool,
+    /// The deadline last pushed to the timer heap.
+    deadline: Option<Instant>,
+    /// Queued for `poll_transmit`.
+    queued_tx: bool,
+    /// The state at the last look, to see transitions.
+    last_state: State,
+    /// When it entered TIME_WAIT.
+    time_wait_since: Option<Instant>,
+    /// The soft error from ICMP (RFC 1122 §4.2.3.9), reported if the connection times out.
+    soft_error: Option<Errno>,
+    /// A hard ICMP error that aborted the opening connection (RFC 1122 §4.2.3.9).
+    hard_error: Option<Errno>,
+    /// Path MTU learnt from ICMP (RFC 1191 / RFC 8201).
+    pmtu: Option<u16>,
+    /// Retransmission counter seen last (for `TcpRetransSegs`).
+    seen_retrans: u64,
+}
+
+/// Holder of a port binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Holder {
+    Sock(SocketId),
+    Conn(ConnId),
+}
+
+/// One binding of a local port.
+#[derive(Clone, Copy, Debug)]
+struct Binding {
+    ip: IpAddr,
+    reuseaddr: bool,
+    reuseport: bool,
+    /// Chosen by the stack at connect time (shareable between different 4-tuples).
+    auto: bool,
+}
+
+/// A stack-generated datagram waiting for `poll_transmit`.
+#[derive(Debug)]
+enum Ctrl {
+    /// A TCP segment with no payload (RST, cookie SYN-ACK).
+    Tcp {
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: SegmentOut,
+    },
+    /// An ICMP message: addresses, type, code and body (after the 4-byte header).
+    Icmp {
+        src: IpAddr,
+        dst: IpAddr,
+        msg_type: u8,
+        code: u8,
+        body: Vec<u8>,
+    },
+}
+
+/// One synack host: addresses, connections, listeners, ports and sockets.
+pub struct Stack {
+    sysctl: Sysctl,
+    secret: [u8; 16],
+    isn: IsnGenerator,
+    cookies: CookieJar,
+    limiter: Arc<ChallengeAckLimiter>,
+    addrs: Vec<IpAddr>,
+    conns: Slab<ConnSlot>,
+    demux: HashMap<FourTuple, ConnId, SeededState>,
+    listeners: HashMap<SocketAddr, Vec<SocketId>, SeededState>,
+    ports: HashMap<u16, BTreeMap<Holder, Binding>, SeededState>,
+    sockets: Slab<Socket>,
+    timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    tx: VecDeque<ConnId>,
+    ctrl: VecDeque<Ctrl>,
+    orphans: VecDeque<ConnId>,
+    orphan_count: usize,
+    counters: Counters,
+    ip_id: u16,
+    port_perturb: u32,
+    annotations: Option<VecDeque<String>>,
+    events: bool,
+    now: Instant,
+    frag: icmp::Reassembly,
+}
+
+impl core::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Stack")
+            .field("addrs", &self.addrs)
+            .field("connections", &self.conns.len)
+            .field("sockets", &self.sockets.len)
+            .finish_non_exhaustive()
+    }
+}
+
+fn derive_keys(secret: &[u8; 16], label: &[u8]) -> (u64, u64) {
+    let mut lo = [0u8; 8];
+    let mut hi = [0u8; 8];
+    lo.copy_from_slice(&secret[..8]);
+    hi.copy_from_slice(&secret[8..]);
+    let (a, b) = (u64::from_le_bytes(lo), u64::from_le_bytes(hi));
+    (siphash24(a, b, label), siphash24(b, a, label))
+}
+
+impl Stack {
+    /// A host with no addresses, keyed by the 128-bit `secret` (ISNs, cookies, hashing,
+    /// port choice all derive from it, so the same secret gives the same run).
+    pub fn new(secret: [u8; 16], sysctl: Sysctl) -> Stack {
+        let st = |label: &[u8]| {
+            let (a, b) = derive_keys(&secret, label);
+            SeededState::new(a, b)
+        };
+        Stack {
+            isn: IsnGenerator::new(secret),
+            cookies: CookieJar::new(secret),
+            limiter: Arc::new(ChallengeAckLimiter::new(sysctl.tcp_challenge_ack_limit)),
+            sysctl,
+            secret,
+            addrs: Vec::new(),
+            conns: Slab::new(),
+            demux: HashMap::with_hasher(st(b"demux")),
+            listeners: HashMap::with_hasher(st(b"listeners")),
+            ports: HashMap::with_hasher(st(b"ports")),
+            sockets: Slab::new(),
+            timers: BinaryHeap::new(),
+            tx: VecDeque::new(),
+            ctrl: VecDeque::new(),
+            orphans: VecDeque::new(),
+            orphan_count: 0,
+            counters: Counters::default(),
+            ip_id: 0,
+            port_perturb: 0,
+            annotations: None,
+            events: false,
+            now: Instant::ZERO,
+            frag: icmp::Reassembly::default(),
+        }
+    }
+
+    /// A host with Linux defaults and one address.
+    pub fn with_address(secret: [u8; 16], addr: IpAddr) -> Stack {
+        let mut s = Stack::new(secret, Sysctl::linux());
+        s.add_address(addr);
+        s
+    }
+
+    /// Adds a local address (idempotent).
+    pub fn add_address(&mut self, addr: IpAddr) {
+        if !self.addrs.contains(&addr) {
+            self.addrs.push(addr);
+        }
+    }
+
+    /// Removes a local address; connections using it stay until they end.
+    pub fn remove_address(&mut self, addr: IpAddr) {
+        self.addrs.retain(|a| *a != addr);
+    }
+
+    /// The local addresses, in the order they were added.
+    pub fn addresses(&self) -> &[IpAddr] {
+        &self.addrs
+    }
+
+    /// Whether `addr` is one of ours.
+    pub fn is_local(&self, addr: IpAddr) -> bool {
+        self.addrs.contains(&addr)
+    }
+
+    /// The configuration.
+    pub fn sysctl(&self) -> &Sysctl {
+        &self.sysctl
+    }
+
+    /// Reads a sysctl by name (`net.ipv4.tcp_syn_retries`).
+    pub fn sysctl_get(&self, key: &str) -> Result<String, SysctlError> {
+        self.sysctl.get(key)
+    }
+
+    /// Sets a sysctl by name; it applies to connections opened afterwards (and, for the
+    /// host-wide ones such as `tcp_challenge_ack_limit` and `tcp_max_orphans`, at once).
+    pub fn sysctl_set(&mut self, key: &str, value: &str) -> Result<(), SysctlError> {
+        self.sysctl.set(key, value)?;
+        if self.limiter.limit() != self.sysctl.tcp_challenge_ack_limit {
+            self.limiter = Arc::new(ChallengeAckLimiter::new(
+                self.sysctl.tcp_challenge_ack_limit,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Replaces the whole configuration (e.g. `Sysctl::freebsd()`).
+    pub fn set_sysctl(&mut self, sysctl: Sysctl) {
+        self.sysctl = sysctl;
+        self.limiter = Arc::new(ChallengeAckLimiter::new(
+            self.sysctl.tcp_challenge_ack_limit,
+        ));
+    }
+
+    /// Records engine events ([`crate::Event`]) on connections opened from now on.
+    pub fn set_events(&mut self, on: bool) {
+        self.events = on;
+    }
+
+    /// Collects state-transition annotations for [`Stack::poll_annotation`] (off by default).
+    pub fn set_annotations(&mut self, on: bool) {
+        self.annotations = if on { Some(VecDeque::new()) } else { None };
+    }
+
+    /// The next annotation (`"10.0.0.1.1234 > 10.0.0.2.80 SYN_SENT -> ESTABLISHED"`).
+    pub fn poll_annotation(&mut self) -> Option<String> {
+        self.annotations.as_mut()?.pop_front()
+    }
+
+    /// The host-wide counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Live connections (every state, orphans and half-open ones included).
+    pub fn connection_count(&self) -> usize {
+        self.conns.len
+    }
+
+    /// Open sockets.
+    pub fn socket_count(&self) -> usize {
+        self.sockets.len
+    }
+
+    /// The engine configuration for a new connection with socket options `opts`.
+    fn conn_config(&self, opts: &SockOpts, ipv6: bool) -> Config {
+        let s = &self.sysctl;
+        let rcv = opts.rcvbuf.map_or(s.tcp_rmem[1] as usize, |b| b as usize);
+        let mut mtu = s.tcp_mtu;
+        if let Some(mss) = opts.maxseg {
+            // TCP_MAXSEG clamps the MSS we advertise and use (via the engine's MTU).
+            let overhead = if ipv6 { 60 } else { 40 };
+            mtu = mtu.min(mss.saturating_add(overhead));
+        }
+        Config {
+            mtu,
+            syn_retries: opts.syncnt.unwrap_or(s.tcp_syn_retries),
+            synack_retries: s.tcp_synack_retries,
+            retries2: s.tcp_retries2,
+            fin_timeout: Duration::from_secs(u64::from(opts.linger2.unwrap_or(s.tcp_fin_timeout))),
+            msl: Duration::from_millis(u64::from(s.tcp_msl_ms)),
+            window_scaling: s.tcp_window_scaling,
+            sack: s.tcp_sack,
+            timestamps: s.tcp_timestamps != 0,
+            option_layout: s.tcp_option_layout,
+            rfc5961: s.tcp_rfc5961,
+            rfc1337: s.tcp_rfc1337,
+            challenge_ack_limiter: self.limiter.clone(),
+            send_buffer: opts.sndbuf.map_or(s.tcp_wmem[1] as usize, |b| b as usize),
+            recv_buffer: rcv,
+            // SO_RCVBUF locks the buffer: the window scale follows it (Linux).
+            recv_buffer_max: if opts.rcvbuf.is_some() {
+                rcv
+            } else {
+                s.tcp_rmem[2] as usize
+            },
+            events: self.events,
+            ..Config::default()
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Input
+    // ------------------------------------------------------------------------------------
+
+    /// A datagram arrived at `now` (raw IPv4 or IPv6, no link header). Malformed input is
+    /// dropped and counted ([`Counters::drops`]), never a panic.
+    pub fn receive(&mut self, now: Instant, packet: &[u8]) {
+        self.now = now;
+        self.counters.ip_in_receives += 1;
+        let ip = match wire::parse_ip(packet) {
+            Ok(ip) => ip,
+            Err(r) => {
+                self.counters.ip_in_hdr_errors += 1;
+                return self.counters.drop(r);
+            }
+        };
+        if wire::martian_source(ip.src, ip.dst)
+            || ip.dst.is_multicast()
+            || ip.dst.is_unspecified()
+            || matches!(ip.dst, IpAddr::V4(d) if d.is_broadcast())
+        {
+            self.counters.ip_in_addr_errors += 1;
+            return self.counters.drop(DropReason::Martian);
+        }
+        // RFC 1122 §3.2.1.3 / §3.3.4.2: a host silently discards datagrams not for it.
+        if !self.is_local(ip.dst) {
+            self.counters.ip_in_addr_errors += 1;
+            return self.counters.drop(DropReason::NotLocal);
+        }
+        if let Some((id, offset, more)) = ip.fragment {
+            // RFC 791 §3.2 / RFC 815: bounded reassembly; the whole datagram comes back.
+            let key = (ip.src, ip.dst, ip.protocol, id);
+            match self.frag.add(now, key, offset, more, ip.payload) {
+                icmp::FragResult::Pending => return,
+                icmp::FragResult::Dropped => {
+                    self.counters.ip_reasm_fails += 1;
+                    return self.counters.drop(DropReason::Fragment);
+                }
+                icmp::FragResult::Complete(data) => {
+                    self.counters.ip_reasm_oks += 1;
+                    let whole = wire::IpIn {
+                        payload: &data,
+                        fragment: None,
+                        ..ip
+                    };
+                    self.deliver(now, &whole);
+                    self.frag.recycle(data);
+                    return self.after_mutation();
+                }
+            }
+        }
+        self.deliver(now, &ip);
+        self.after_mutation();
+    }
+
+    fn deliver(&mut self, now: Instant, ip: &wire::IpIn<'_>) {
+        match ip.protocol {
+            synack_wire::ipv4::PROTO_TCP => {
+                self.counters.ip_in_delivers += 1;
+                match wire::parse_tcp(ip) {
+                    Ok(t) => {
+                        self.counters.in_segs += 1;
+                        self.tcp_input(now, &t);
+                    }
+                    Err(r) => {
+                        self.counters.in_errs += 1;
+                        if r == DropReason::BadTcpChecksum {
+                            self.counters.in_csum_errors += 1;
+                        }
+                        self.counters.drop(r);
+                    }
+                }
+            }
+            synack_wire::ipv4::PROTO_ICMP if ip.src.is_ipv4() => {
+                self.counters.ip_in_delivers += 1;
+                self.icmp_input(now, ip);
+            }
+            synack_wire::ipv4::PROTO_ICMPV6 if ip.src.is_ipv6() => {
+                self.counters.ip_in_delivers += 1;
+                self.icmp_input(now, ip);
+            }
+            _ => {
+                self.counters.ip_in_unknown_protos += 1;
+                self.counters.drop(DropReason::UnknownProtocol);
+            }
+        }
+    }
+
+    fn tcp_input(&mut self, now: Instant, t: &wire::TcpIn<'_>) {
+        let tuple = FourTuple::new(t.local, t.remote);
+        if let Some(&id) = self.demux.get(&tuple) {
+            let has_listener = self.find_listener(t.local, t.remote).is_some();
+            let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
+                self.demux.remove(&tuple);
+                return self.tcp_input(now, t);
+            };
+            // RFC 6191 / RFC 9293 §3.10.7.4: a SYN may reopen a TIME_WAIT tuple when its
+            // ISN or timestamp is higher; the old incarnation goes and a listener answers.
+            if slot.conn.state() == State::TimeWait
+                && slot.conn.time_wait_accepts_syn(&t.seg)
+                && has_listener
+            {
+                slot.conn.abort(now);
+                self.counters.tcp_time_wait_reuse += 1;
+                self.touch(now, id);
+                return self.listener_input(now, t);
+            }
+            // Linux: an ACK completing the handshake while the accept queue is full is
+            // dropped (the SYN-ACK will be retransmitted) unless tcp_abort_on_overflow.
+            if let Owner::SynQueue(l) = slot.owner
+                && slot.conn.state() == State::SynReceived
+                && t.seg.flags.ack()
+                && !t
+                    .seg
+                    .flags
+                    .intersects(crate::TcpFlags::RST | crate::TcpFlags::SYN)
+                && self.accept_queue_full(l)
+            {
+                self.counters.listen_overflows += 1;
+                self.counters.listen_drops += 1;
+                self.counters.drop(DropReason::ListenOverflow);
+                if self.sysctl.tcp_abort_on_overflow
+                    && let Some(slot) = self.conns.get_mut(id.index, id.generation)
+                {
+                    slot.conn.abort(now);
+                    self.touch(now, id);
+                }
+                return;
+            }
+            if let Some(slot) = self.conns.get_mut(id.index, id.generation) {
+                slot.conn.on_segment(now, &t.seg);
+            }
+            return self.touch(now, id);
+        }
+        if self.find_listener(t.local, t.remote).is_some() {
+            return self.listener_input(now, t);
+        }
+        self.no_socket(t);
+    }
+
+    /// RFC 9293 §3.10.7.1: a segment for no connection is answered per the engine's rules.
+    fn no_socket(&mut self, t: &wire::TcpIn<'_>) {
+        self.counters.drop(DropReason::NoSocket);
+        if let Some(rst) = reset_for_no_connection(&t.seg) {
+            self.push_ctrl(Ctrl::Tcp {
+                local: t.local,
+                remote: t.remote,
+                seg: rst,
+            });
+        }
+    }
+
+    fn push_ctrl(&mut self, c: Ctrl) {
+        if self.ctrl.len() >= CTRL_QUEUE_MAX {
+            self.counters.drop(DropReason::TxQueueFull);
+            return;
+        }
+        self.ctrl.push_back(c);
+    }
+
+    /// The listener for `local`: the specific address first, then the wildcard; among
+    /// SO_REUSEPORT listeners one is chosen by a hash of the peer.
+    fn find_listener(&self, local: SocketAddr, remote: SocketAddr) -> Option<SocketId> {
+        let wildcard = SocketAddr::new(
+            match local.ip() {
+                IpAddr::V4(_) => IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
+                IpAddr::V6(_) => IpAddr::V6(core::net::Ipv6Addr::UNSPECIFIED),
+            },
+            local.port(),
+        );
+        let group = self
+            .listeners
+            .get(&local)
+            .filter(|g| !g.is_empty())
+            .or_else(|| self.listeners.get(&wildcard).filter(|g| !g.is_empty()))?;
+        if group.len() == 1 {
+            return group.first().copied();
+        }
+        let h = self.isn.offset(&FourTuple::new(local, remote)) as usize;
+        group.get(h % group.len()).copied()
+    }
+
+    /// Whether the listener's accept queue is full (Linux: more than `backlog` waiting).
+    fn accept_queue_full(&self, l: SocketId) -> bool {
+        match self
+            .sockets
+            .get(l.index, l.generation)
+            .and_then(Socket::listener)
+        {
+            Some(ls) => ls.accept.len() > ls.backlog as usize,
+            None => true,
+        }
+    }
+
+    /// RFC 9293 §3.10.7.2 LISTEN, with Linux's SYN queue, accept queue and SYN cookies.
+    fn listener_input(&mut self, now: Instant, t: &wire::TcpIn<'_>) {
+        let Some(lid) = self.find_listener(t.local, t.remote) else {
+            return self.no_socket(t);
+        };
+        let seg = &t.seg;
+        let flags = seg.flags;
+        // First, an incoming RST to a listener is ignored.
+        if flags.rst() {
+            return self.counters.drop(DropReason::ListenerIgnored);
+        }
+        // Second, an ACK: a SYN-cookie handshake completing, or <SEQ=SEG.ACK><CTL=RST>.
+        if flags.ack() {
+            if !flags.syn() && self.cookie_ack(now, lid, t) {
+                return;
+            }
+            return self.no_socket(t);
+        }
+        // Third, a SYN.
+        if !flags.syn() {
+            return self.counters.drop(DropReason::ListenerIgnored);
+        }
+        let (backlog, syn_queue, accept_len, opts) = match self
+            .sockets
+            .get(lid.index, lid.generation)
+            .and_then(|s| s.listener().map(|l| (l, s.opts)))
+        {
+            Some((l, o)) => (l.backlog, l.syn_queue, l.accept.len(), o),
+            None => return self.no_socket(t),
+        };
+        // Linux (tcp_conn_request): a full accept queue drops the SYN outright.
+        if accept_len > backlog as usize {
+            self.counters.listen_overflows += 1;
+            self.counters.listen_drops += 1;
+            return self.counters.drop(DropReason::ListenOverflow);
+        }
+        let queue_full = syn_queue >= backlog;
+        let cookies = self.sysctl.tcp_syncookies;
+        let want_cookie = cookies == 2 || (cookies == 1 && queue_full);
+        if want_cookie {
+            if let Some(l) = self
+                .sockets
+                .get_mut(lid.index, lid.generation)
+                .and_then(Socket::listener_mut)
+            {
+                l.last_overflow = Some(now);
+            }
+            return self.send_cookie(now, t);
+        }
+        let max_syn = self.sysctl.tcp_max_syn_backlog;
+        if queue_full || syn_queue >= max_syn - max_syn / 4 {
+            // RFC 4987 §2: without cookies a flood fills the queue and real SYNs are lost.
+            self.counters.listen_drops += 1;
+            return self.counters.drop(DropReason::SynQueueFull);
+        }
+        let tuple = FourTuple::new(t.local, t.remote);
+        let cfg = self.conn_config(&opts, t.local.is_ipv6());
+        let mut conn = Connection::listen(now, cfg, tuple, &self.isn);
+        conn.on_segment(now, seg);
+        if let Some(l) = self
+            .sockets
+            .get_mut(lid.index, lid.generation)
+            .and_then(Socket::listener_mut)
+        {
+            l.syn_queue += 1;
+        }
+        let id = self.insert_conn(conn, Owner::SynQueue(lid), &opts, State::Listen);
+        self.touch(now, id);
+    }
+
+    /// Answers a SYN statelessly with a cookie SYN-ACK.
+    fn send_cookie(&mut self, now: Instant, t: &wire::TcpIn<'_>) {
+        let seg = &t.seg;
+        let tuple = FourTuple::new(t.local, t.remote);
+        let ipv6 = t.local.is_ipv6();
+        let peer_mss = seg.options.mss.unwrap_or(Config::default_peer_mss(ipv6));
+        let idx = CookieJar::mss_index(peer_mss, ipv6);
+        let iss = self.cookies.make(now, &tuple, seg.seq, idx);
+        let cfg = self.conn_config(&SockOpts::default(), ipv6);
+        let mut opts = crate::segment::SegOptions {
+            mss: Some(cfg.advertised_mss(ipv6)),
+            ..Default::default()
+        };
+        // Linux: without timestamps a cookie cannot carry wscale or SACK, so they are lost.
+        if let (Some(ts), true) = (seg.options.timestamps, cfg.timestamps) {
+            let co = CookieOptions {
+                wscale: seg.options.wscale.filter(|_| cfg.window_scaling),
+                sack: seg.options.sack_permitted && cfg.sack,
+                ecn: false,
+            };
+            if co.wscale.is_some() {
+                opts.wscale = Some(cfg.rcv_wscale());
+            }
+            opts.sack_permitted = co.sack;
+            let ts_now = (now.as_millis() as u32).wrapping_add(self.isn.ts_offset(&tuple));
+            opts.timestamps = Some(crate::segment::Timestamps {
+                tsval: syncookie::encode_ts(ts_now, co),
+                tsecr: ts.tsval,
+            });
+        }
+        let mut out = SegmentOut::bare(
+            iss,
+            seg.seq + 1u32,
+            crate::TcpFlags::SYN | crate::TcpFlags::ACK,
+            cfg.recv_buffer.min(65535) as u16,
+        );
+        out.options = opts;
+        out.layout = cfg.option_layout;
+        self.counters.syncookies_sent += 1;
+        self.push_ctrl(Ctrl::Tcp {
+            local: t.local,
+            remote: t.remote,
+            seg: out,
+        });
+    }
+
+    /// A final ACK to a listener: if it carries a valid cookie, the connection is created
+    /// ESTABLISHED and queued for accept. Returns whether the segment was consumed.
+    fn cookie_ack(&mut self, now: Instant, lid: SocketId, t: &wire::TcpIn<'_>) -> bool {
+        let seg = &t.seg;
+        let Some(ls) = self.sockets.get(lid.index, lid.generation) else {
+            return false;
+        };
+        let Some(l) = ls.listener() else {
+            return false;
+        };
+        let opts = ls.opts;
+        // Linux (tcp_synq_no_recent_overflow): cookies are only checked within two
+        // minutes of an overflow (or always with tcp_syncookies = 2).
+        let recent = l
+            .last_overflow
+            .is_some_and(|at| now.saturating_duration_since(at) < Duration::from_secs(120));
+        if self.sysctl.tcp_syncookies == 0 || (self.sysctl.tcp_syncookies == 1 && !recent) {
+            return false;
+        }
+        let tuple = FourTuple::new(t.local, t.remote);
+        let peer_isn = seg.seq - 1u32;
+        let iss = seg.ack - 1u32;
+        let ipv6 = t.local.is_ipv6();
+        let Some(idx) = self.cookies.check(now, &tuple, peer_isn, iss) else {
+            self.counters.syncookies_failed += 1;
+            self.counters.drop(DropReason::BadCookie);
+            return false;
+        };
+        if self.accept_queue_full(lid) {
+            self.counters.listen_overflows += 1;
+            self.counters.listen_drops += 1;
+            self.counters.drop(DropReason::ListenOverflow);
+            return true;
+        }
+        let cfg = self.conn_config(&opts, ipv6);
+        // Rebuild the SYN the cookie stands for. Engine gap: there is no constructor for
+        // an already-synchronized passive connection, so the listener-side TCB is driven
+        // through LISTEN → SYN_RCVD with this synthetic SYN, its SYN-ACK discarded.
+        let mut syn = SegmentIn::new(peer_isn, crate::Seq(0), crate::TcpFlags::SYN, seg.wnd);
+        syn.options.mss = Some(CookieJar::mss_of(idx, ipv6));
+        if let Some(ts) = seg.options.timestamps {
+            if !cfg.timestamps {
+                self.counters.syncookies_failed += 1;
+                self.counters.drop(DropReason::BadCookie);
+                return false;
+            }
+            let co = syncookie::decode_ts(ts.tsecr);
+            syn.options.wscale = co.wscale.filter(|_| cfg.window_scaling);
+            syn.options.sack_permitted = co.sack && cfg.sack;
+            syn.options.timestamps = Some(crate::segment::Timestamps {
+                tsval: ts.tsval,
+                tsecr: 0,
+            });
+        }
+        let ts_offset = self.isn.ts_offset(&tuple);
+        let mut conn = Connection::listen_with_iss(now, cfg, tuple, iss, ts_offset);
+        conn.on_segment(now, &syn);
+        let mut scratch = [0u8; 0];
+        while conn.poll_transmit(now, &mut scratch).is_some() {}
+        conn.on_segment(now, seg);
+        if conn.state() == State::SynReceived || conn.is_closed() {
+            self.counters.syncookies_failed += 1;
+            self.counters.drop(DropReason::BadCookie);
+            return false;
+        }
+        self.counters.syncookies_recv += 1;
+        if let Some(l) = self
+            .sockets
+            .get_mut(lid.index, lid.generation)
+            .and_then(Socket::listener_mut)
+        {
+            l.syn_queue += 1; // moved to the accept queue by `touch` below
+        }
+        let id = self.insert_conn(conn, Owner::SynQueue(lid), &opts, State::SynReceived);
+        self.touch(now, id);
+        true
+    }
+
+    /// Adds a connection to the slab, the demux map and the port table.
+    fn insert_conn(
+        &mut self,
+        conn: Connection,
+        owner: Owner,
+        opts: &SockOpts,
+        last_state: State,
+    ) -> ConnId {
+        let tuple = conn.tuple();
+        let (index, generation) = self.conns.insert(ConnSlot {
+            conn,
+            owner,
+            in_map: true,
+            deadline: None,
+            queued_tx: false,
+            last_state,
+            time_wait_since: None,
+            soft_error: None,
+            hard_error: None,
+            pmtu: None,
+            seen_retrans: 0,
+        });
+        let id = ConnId { index, generation };
+        self.demux.insert(tuple, id);
+        if !matches!(owner, Owner::Socket(_)) {
+            self.ports.entry(tuple.local.port()).or_default().insert(
+                Holder::Conn(id),
+                Binding {
+                    ip: tuple.local.ip(),
+                    reuseaddr: opts.reuseaddr,
+                    reuseport: opts.reuseport,
+                    auto: false,
+                },
+            );
+        }
+        id
+    }
+
+    /// After anything touched a connection: note state transitions, re-arm its timer and
+    /// queue it for transmission.
+    fn touch(&mut self, now: Instant, id: ConnId) {
+        let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
+            return;
+        };
+        let state = slot.conn.state();
+        let from = slot.last_state;
+        if state != from {
+            slot.last_state = state;
+            self.transition(now, id, from, state);
+        }
+        let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
+            return;
+        };
+        let d = slot.conn.poll_timeout();
+        if d != slot.deadline {
+            slot.deadline = d;
+            if let Some(d) = d {
+                self.timers.push(Reverse((d, id.index, id.generation)));
+            }
+        }
+        if !slot.queued_tx {
+            slot.queued_tx = true;
+            self.tx.push_back(id);
+        }
+    }
+
+    fn transition(&mut self, now: Instant, id: ConnId, from: State, to: State) {
+        let c = &mut self.counters;
+        let estab = |s: State| matches!(s, State::Established | State::CloseWait);
+        if estab(to) && !estab(from) {
+            c.curr_estab += 1;
+        }
+        if estab(from) && !estab(to) {
+            c.curr_estab = c.curr_estab.saturating_sub(1);
+            if to == State::Closed {
+                c.estab_resets += 1;
+            }
+        }
+        if matches!(from, State::SynSent | State::SynReceived)
+            && matches!(to, State::Closed | State::Listen)
+        {
+            c.attempt_fails += 1;
+        }
+        let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
+            return;
+        };
+        if to == State::TimeWait {
+            slot.time_wait_since = Some(now);
+        }
+        let tuple = slot.conn.tuple();
+        if let Some(a) = self.annotations.as_mut() {
+            a.push_back(format!(
+                "{}.{} > {}.{} {} -> {}",
+                tuple.local.ip(),
+                tuple.local.port(),
+                tuple.remote.ip(),
+                tuple.remote.port(),
+                from,
+                to
+            ));
+        }
+        let owner = slot.owner;
+        if owner == Owner::Orphan && to == State::Closed {
+            self.orphan_count = self.orphan_count.saturating_sub(1);
+        }
+        // A half-open child that completed the handshake moves to the accept queue.
+        if let Owner::SynQueue(l) = owner {
+            if to.is_synchronized() {
+                slot.owner = Owner::AcceptQueue(l);
+                self.counters.passive_opens += 1;
+                if let Some(ls) = self
+                    .sockets
+                    .get_mut(l.index, l.generation)
+                    .and_then(Socket::listener_mut)
+                {
+                    ls.syn_queue = ls.syn_queue.saturating_sub(1);
+                    ls.accept.push_back(id);
+                }
+            } else if matches!(to, State::Closed | State::Listen) {
+                // RST or SYN-ACK retries exhausted: the request goes (RFC 9293 §3.10.7.4).
+                slot.owner = Owner::Orphan;
+                if to == State::Listen {
+                    slot.conn.abort(now);
+                    slot.last_state = State::Closed;
+                }
+                if let Some(ls) = self
+                    .sockets
+                    .get_mut(l.index, l.generation)
+                    .and_then(Socket::listener_mut)
+                {
+                    ls.syn_queue = ls.syn_queue.saturating_sub(1);
+                }
+            }
+        }
+        if to == State::Closed || to == State::Listen {
+            self.unhash(id);
+        }
+    }
+
+    /// Takes a closed connection out of the demux map and the port table (its tuple is
+    /// free again); the slot itself lives until its output is drained and nobody holds it.
+    fn unhash(&mut self, id: ConnId) {
+        let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
+            return;
+        };
+        let tuple = slot.conn.tuple();
+        if slot.in_map {
+            slot.in_map = false;
+            if self.demux.get(&tuple) == Some(&id) {
+                self.demux.remove(&tuple);
+            }
+        }
+        self.release_port(tuple.local.port(), Holder::Conn(id));
+    }
+
+    fn release_port(&mut self, port: u16, h: Holder) {
+        if let Some(m) = self.ports.get_mut(&port) {
+            m.remove(&h);
+            if m.is_empty() {
+                self.ports.remove(&port);
+            }
+        }
+    }
+
+    /// Frees a connection slot for good.
+    fn free_conn(&mut self, id: ConnId) {
+        self.unhash(id);
+        self.conns.remove(id.index, id.generation);
+    }
+
+    /// Whether a drained, closed connection can be freed (nobody refers to it).
+    fn reapable(slot: &ConnSlot) -> bool {
+        slot.conn.is_closed() && matches!(slot.owner, Owner::Orphan | Owner::SynQueue(_))
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Output
+    // ------------------------------------------------------------------------------------
+
+    /// Writes the next datagram to send into `buf` and returns its length, or `None` when
+    /// nothing is pending. `buf` should hold an MTU (1500 bytes); datagrams that do not
+    /// fit are dropped. Call until `None`.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.now = now;
+        let out = self.next_datagram(now, buf);
+        self.after_mutation();
+        if out.is_some() {
+            self.counters.ip_out_requests += 1;
+        }
+        out
+    }
+
+    fn next_ip_id(&mut self) -> u16 {
+        self.ip_id = self.ip_id.wrapping_add(1);
+        self.ip_id
+    }
+
+    fn next_datagram(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        while let Some(c) = self.ctrl.pop_front() {
+            let id = self.next_ip_id();
+            let n = match c {
+                Ctrl::Tcp { local, remote, seg } => {
+                    self.counters.out_segs += 1;
+                    if seg.flags.rst() {
+                        self.counters.out_rsts += 1;
+                    }
+                    wire::emit_tcp(buf, local, remote, &seg, 0, id)
+                }
+                Ctrl::Icmp {
+                    src,
+                    dst,
+                    msg_type,
+                    code,
+                    body,
+                } => {
+                    self.counters.icmp_out_msgs += 1;
+                    wire::emit_icmp(buf, src, dst, msg_type, code, &body, id)
+                }
+            };
+            if n.is_some() {
+                return n;
+            }
+        }
+        while let Some(&id) = self.tx.front() {
+            let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
+                self.tx.pop_front();
+                continue;
+            };
+            let tuple = slot.conn.tuple();
+            let stage = wire::MAX_HEADERS.min(buf.len());
+            let room = buf.len().saturating_sub(stage);
+            let seg = slot.conn.poll_transmit(now, &mut buf[stage..stage + room]);
+            let retrans = slot.conn.stats().retransmits;
+            let delta = retrans.saturating_sub(slot.seen_retrans);
+            slot.seen_retrans = retrans;
+            match seg {
+                Some(seg) => {
+                    self.counters.retrans_segs += delta;
+                    self.counters.out_segs += 1;
+                    if seg.flags.rst() {
+                        self.counters.out_rsts += 1;
+                    }
+                    let ipid = self.next_ip_id();
+                    let n = wire::emit_tcp(buf, tuple.local, tuple.remote, &seg, stage, ipid);
+                    // Sending changes timers (and maybe state): re-examine.
+                    self.touch_after_send(now, id);
+                    if n.is_some() {
+                        return n;
+                    }
+                }
+                None => {
+                    self.tx.pop_front();
+                    slot.queued_tx = false;
+                    if Stack::reapable(slot) {
+                        self.free_conn(id);
+                    } else {
+                        let d = slot.conn.poll_timeout();
+                        if d != slot.deadline {
+                            slot.deadline = d;
+                            if let Some(d) = d {
+                                self.timers.push(Reverse((d, id.index, id.generation)));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Like `touch` but leaves the connection at the head of the transmit queue.
+    fn touch_after_send(&mut self, now: Instant, id: ConnId) {
+        let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
+            return;
+        };
+        let state = slot.conn.state();
+        let from = slot.last_state;
+        if state != from {
+            slot.last_state = state;
+            self.transition(now, id, from, state);
+        }
+        if let Some(slot) = self.conns.get_mut(id.index, id.generation) {
+            let d = slot.conn.poll_timeout();
+            if d != slot.deadline {
+                slot.deadline = d;
+                if let Some(d) = d {
+                    self.timers.push(Reverse((d, id.index, id.generation)));
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Time
+    // ------------------------------------------------------------------------------------
+
+    /// The next instant at which [`Stack::handle_timeout`] must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let t = self.timers.peek().map(|Reverse((t, _, _))| *t);
+        match (t, self.frag.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        let mut budget = self.timers.len() + 16;
+        while budget > 0 {
+            budget -= 1;
+            let Some(&Reverse((t, index, generation))) = self.timers.peek() else {
+                break;
+            };
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            let id = ConnId { index, generation };
+            let Some(slot) = self.conns.get_mut(index, generation) else {
+                continue;
+            };
+            if slot.deadline != Some(t) {
+                continue;
+            }
+            slot.deadline = None;
+            slot.conn.on_timeout(now);
+            self.touch(now, id);
+        }
+        if self.frag.expire(now) > 0 {
+            self.counters.ip_reasm_fails += 1;
+        }
+        self.after_mutation();
+    }
+
+    /// Housekeeping after every entry point: drop stale timer entries from the top of the
+    /// heap (so `poll_timeout` is exact), rebuild it when stale entries pile up, and enforce
+    /// `tcp_max_orphans`.
+    fn after_mutation(&mut self) {
+        let now = self.now;
+        self.enforce_orphan_limit(now);
+        while let Some(&Reverse((t, index, generation))) = self.timers.peek() {
+            match self.conns.get(index, generation) {
+                Some(s) if s.deadline == Some(t) => break,
+                _ => {
+                    self.timers.pop();
+                }
+            }
+        }
+        if self.timers.len() > 2 * self.conns.len + 64 {
+            let live: Vec<_> = self
+                .conns
+                .iter()
+                .filter_map(|(i, g, s)| s.deadline.map(|d| Reverse((d, i, g))))
+                .collect();
+            self.timers = BinaryHeap::from(live);
+        }
+    }
+
+    /// tcp_max_orphans: beyond the limit the oldest orphans are reset (RFC 9293 §3.10.5).
+    fn enforce_orphan_limit(&mut self, now: Instant) {
+        let max = self.sysctl.tcp_max_orphans as usize;
+        while self.orphan_count > max {
+            let Some(id) = self.orphans.pop_front() else {
+                break;
+            };
+            let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
+                continue;
+            };
+            if slot.owner != Owner::Orphan || slot.conn.is_closed() {
+                continue;
+            }
+            slot.conn.abort(now);
+            self.counters.tcp_abort_on_memory += 1;
+            self.touch(now, id);
+        }
+        self.counters.tcp_orphans = self.orphan_count as u64;
+        if self.orphans.len() > 2 * self.orphan_count + 64 {
+            let conns = &self.conns;
+            self.orphans.retain(|id| {
+                conns
+                    .get(id.index, id.generation)
+                    .is_some_and(|s| s.owner == Owner::Orphan && !s.conn.is_closed())
+            });
+        }
+    }
+
+    /// The host reboots at `now`: every connection, socket, timer and queued datagram is
+    /// lost; addresses and sysctls stay.
+    pub fn restart(&mut self, now: Instant) {
+        let keep = (self.sysctl.clone(), self.addrs.clone(), self.secret);
+        let annotations = self.annotations.is_some();
+        let events = self.events;
+        *self = Stack::new(keep.2, keep.0);
+        self.addrs = keep.1;
+        self.events = events;
+        self.set_annotations(annotations);
+        self.now = now;
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Observability
+    // ------------------------------------------------------------------------------------
+
+    /// The connection table in the style of `ss -tani`: listeners, then connections (in
+    /// slab order, deterministic).
+    pub fn ss(&self) -> Vec<SsRow> {
+        let mut rows = Vec::new();
+        for (_, _, s) in self.sockets.iter() {
+            if let (Some(l), Some(local)) = (s.listener(), s.local) {
+                rows.push(SsRow {
+                    state: State::Listen,
+                    recv_q: l.accept.len(),
+                    send_q: l.backlog as usize,
+                    local,
+                    peer: local,
+                    timer: None,
+                    mss: 0,
+                    retrans: 0,
+                    total_retrans: 0,
+                    wscale: None,
+                    ts: false,
+                    sack: false,
+                    orphan: false,
+                });
+            }
+        }
+        for (_, _, slot) in self.conns.iter() {
+            let st = slot.conn.status();
+            if st.state == State::Closed {
+                continue;
+            }
+            let timer = slot.conn.poll_timeout().map(|at| {
+                let name = match st.state {
+                    State::TimeWait => "timewait",
+                    State::FinWait2 => "timewait",
+                    _ => "on",
+                };
+                (name, at)
+            });
+            rows.push(SsRow {
+                state: st.state,
+                recv_q: st.recv_queued,
+                send_q: st.send_queued,
+                local: st.tuple.local,
+                peer: st.tuple.remote,
+                timer,
+                mss: st.snd_mss,
+                retrans: st.retransmits,
+                total_retrans: slot.conn.stats().retransmits,
+                wscale: (st.snd_wscale > 0 || st.rcv_wscale > 0)
+                    .then_some((st.snd_wscale, st.rcv_wscale)),
+                ts: st.timestamps,
+                sack: st.sack_permitted,
+                orphan: slot.owner == Owner::Orphan,
+            });
+        }
+        rows
+    }
+
+    /// The `ss -tani` table as text.
+    pub fn ss_text(&self) -> String {
+        let mut s = String::from(SS_HEADER);
+        s.push('\n');
+        for r in self.ss() {
+            s.push_str(&r.to_string());
+            s.push('\n');
+        }
+        s
+    }
+
+    /// The counters as `nstat -az` prints them (`name value` lines).
+    pub fn nstat_text(&self) -> String {
+        let mut s = String::new();
+        for (name, v) in self.counters.nstat() {
+            s.push_str(&format!("{name:<32}{v}\n"));
+        }
+        s
+    }
+}

@@ -217,5 +217,4 @@ impl fmt::Display for SsRow {
 }
 
 /// The `ss -tani` header line.
-pub const SS_HEADER: &str =
-    "State      Recv-Q Send-Q Local Address:Port        Peer Address:Port";
+pub const SS_HEADER: &str = "State      Recv-Q Send-Q Local Address:Port        Peer Address:Port";

@@ -212,6 +212,9 @@ mod tests {
         let ts = encode_ts(1_000_000, o);
         assert!(Seq(ts).le(Seq(1_000_000)));
         assert_eq!(decode_ts(ts), o);
-        assert_eq!(decode_ts(encode_ts(5, CookieOptions::default())).wscale, None);
+        assert_eq!(
+            decode_ts(encode_ts(5, CookieOptions::default())).wscale,
+            None
+        );
     }
 }

@@ -237,9 +237,7 @@ impl Sysctl {
         let k = dotted.strip_prefix("proc.sys.").unwrap_or(&dotted);
         let linux = match k {
             "net.inet.tcp.sack.enable" => "net.ipv4.tcp_sack",
-            "net.inet.tcp.syncookies" | "net.inet.tcp.syncookies_only" => {
-                "net.ipv4.tcp_syncookies"
-            }
+            "net.inet.tcp.syncookies" | "net.inet.tcp.syncookies_only" => "net.ipv4.tcp_syncookies",
             "net.inet.tcp.msl" => "net.ipv4.tcp_msl_ms",
             "net.inet.tcp.ecn.enable" => "net.ipv4.tcp_ecn",
             "net.inet.tcp.recvspace" => "net.ipv4.tcp_rmem",

@@ -31,8 +31,6 @@ pub struct IpIn<'a> {
     pub payload: &'a [u8],
     /// The IPv4 fragment fields `(id, offset in bytes, more)` when this is a fragment.
     pub fragment: Option<(u16, usize, bool)>,
-    /// The IP header bytes (IPv4; empty for IPv6), for ICMP errors quoting it.
-    pub header: &'a [u8],
 }
 
 /// Whether `a` may never appear as the source of a datagram (RFC 1122 §3.2.1.3, RFC 4291).
@@ -87,7 +85,6 @@ fn parse_v4(pkt: &[u8]) -> Result<IpIn<'_>, DropReason> {
         protocol: p.protocol(),
         payload: p.payload(),
         fragment,
-        header: p.header(),
     })
 }
 
@@ -107,7 +104,6 @@ fn parse_v6(pkt: &[u8]) -> Result<IpIn<'_>, DropReason> {
         protocol: ul.protocol,
         payload: ul.payload,
         fragment: None,
-        header: &[],
     })
 }
 
@@ -130,8 +126,6 @@ pub struct TcpIn<'a> {
     pub remote: SocketAddr,
     /// The segment as the engine sees it.
     pub seg: SegmentIn<'a>,
-    /// Whether the SYN asked for ECN (ECE and CWR set, RFC 3168 §6.1.1).
-    pub ecn_setup: bool,
 }
 
 /// Parses a TCP segment and checks its checksum (RFC 9293 §3.1, MUST-2/3).
@@ -170,8 +164,6 @@ pub fn parse_tcp<'a>(ip: &IpIn<'a>) -> Result<TcpIn<'a>, DropReason> {
         local: SocketAddr::new(ip.dst, h.dst_port()),
         remote: SocketAddr::new(ip.src, h.src_port()),
         seg,
-        ecn_setup: flags.syn()
-            && flags.contains(synack_wire::TcpFlags::ECE | synack_wire::TcpFlags::CWR),
     })
 }
 

@@ -1,0 +1,163 @@
+//! Ports: bind conflicts (EADDRINUSE, SO_REUSEADDR, SO_REUSEPORT) and the randomized,
+//! collision-free choice of ephemeral ports from `ip_local_port_range`.
+
+use super::{Binding, ConnId, Holder, Stack};
+use crate::isn::{FourTuple, siphash24};
+use crate::state::State;
+use crate::time::Duration;
+use core::net::{IpAddr, SocketAddr};
+
+/// Whether two local addresses overlap: equal, or one is the wildcard of the same family.
+fn overlap(a: IpAddr, b: IpAddr) -> bool {
+    a.is_ipv4() == b.is_ipv4() && (a == b || a.is_unspecified() || b.is_unspecified())
+}
+
+impl Stack {
+    /// The state a port holder is in, or `None` when it no longer holds the port.
+    fn holder_state(&self, h: Holder) -> Option<State> {
+        match h {
+            Holder::Sock(s) => {
+                let sock = self.sockets.get(s.index, s.generation)?;
+                if sock.listener().is_some() {
+                    return Some(State::Listen);
+                }
+                match sock.conn() {
+                    Some(c) => Some(
+                        self.conns
+                            .get(c.index, c.generation)
+                            .map_or(State::Closed, |s| s.conn.state()),
+                    ),
+                    None => Some(State::Closed),
+                }
+            }
+            Holder::Conn(c) => {
+                let st = self.conns.get(c.index, c.generation)?.conn.state();
+                (st != State::Closed).then_some(st)
+            }
+        }
+    }
+
+    /// Whether binding `ip:port` with these options conflicts with an existing holder.
+    ///
+    /// - SO_REUSEPORT on both sides never conflicts (Linux also requires the same user).
+    /// - With SO_REUSEADDR, holders in TIME_WAIT do not conflict (the notes' `nc -p`
+    ///   experiment), nor do non-listening holders that set SO_REUSEADDR too (Linux).
+    /// - `listening`: the check made by `listen()`: only other listeners conflict.
+    pub(super) fn port_conflict(
+        &self,
+        me: Holder,
+        ip: IpAddr,
+        port: u16,
+        reuseaddr: bool,
+        reuseport: bool,
+        listening: bool,
+    ) -> bool {
+        let Some(m) = self.ports.get(&port) else {
+            return false;
+        };
+        for (&h, b) in m {
+            if h == me || !overlap(ip, b.ip) {
+                continue;
+            }
+            let Some(st) = self.holder_state(h) else {
+                continue;
+            };
+            if reuseport && b.reuseport {
+                continue;
+            }
+            if listening {
+                if st == State::Listen {
+                    return true;
+                }
+                continue;
+            }
+            if reuseaddr && st == State::TimeWait {
+                continue;
+            }
+            if reuseaddr && b.reuseaddr && st != State::Listen {
+                continue;
+            }
+            return true;
+        }
+        false
+    }
+
+    /// A keyed, per-call pseudo-random start inside the ephemeral range.
+    fn port_start(&mut self, salt: &[u8]) -> (u16, u32) {
+        let (lo, hi) = self.sysctl.ip_local_port_range;
+        let n = u32::from(hi - lo) + 1;
+        self.port_perturb = self.port_perturb.wrapping_add(1);
+        let mut buf = [0u8; 64];
+        let take = salt.len().min(60);
+        buf[..take].copy_from_slice(&salt[..take]);
+        buf[take..take + 4].copy_from_slice(&self.port_perturb.to_le_bytes());
+        let (k0, k1) = super::derive_keys(&self.secret, b"ephemeral ports");
+        let h = siphash24(k0, k1, &buf[..take + 4]) as u32;
+        (lo, h % n)
+    }
+
+    /// An unused port for `bind(port 0)` / `listen()` without bind: one nobody holds.
+    pub(super) fn ephemeral_for_bind(&mut self) -> Option<u16> {
+        let (lo, start) = self.port_start(b"bind");
+        let n = u32::from(self.sysctl.ip_local_port_range.1 - lo) + 1;
+        (0..n)
+            .map(|i| lo + ((start + i) % n) as u16)
+            .find(|p| !self.ports.contains_key(p))
+    }
+
+    /// A port for `connect()` (RFC 6056 §3.3.4-style: a keyed offset per destination and a
+    /// linear scan): one whose only holders are other connect()-chosen ports, such that the
+    /// 4-tuple is unused. `None` is EADDRNOTAVAIL.
+    pub(super) fn ephemeral_for_connect(
+        &mut self,
+        local: IpAddr,
+        remote: SocketAddr,
+    ) -> Option<u16> {
+        let mut salt = [0u8; 36];
+        let r = match remote.ip() {
+            IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+            IpAddr::V6(a) => a.octets(),
+        };
+        let l = match local {
+            IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+            IpAddr::V6(a) => a.octets(),
+        };
+        salt[..16].copy_from_slice(&r);
+        salt[16..32].copy_from_slice(&l);
+        salt[32..34].copy_from_slice(&remote.port().to_be_bytes());
+        let (lo, start) = self.port_start(&salt);
+        let n = u32::from(self.sysctl.ip_local_port_range.1 - lo) + 1;
+        (0..n).map(|i| lo + ((start + i) % n) as u16).find(|&p| {
+            let all_auto = self.ports.get(&p).is_none_or(|m| {
+                m.values()
+                    .all(|b: &Binding| b.auto || !overlap(local, b.ip))
+            });
+            all_auto
+                && !self
+                    .demux
+                    .contains_key(&FourTuple::new(SocketAddr::new(local, p), remote))
+        })
+    }
+
+    /// Linux `tcp_tw_reuse`: may connect() take over this TIME_WAIT tuple? Timestamps must
+    /// have been negotiated (PAWS protects the new incarnation) and the TIME_WAIT must be
+    /// at least one second old; 2 allows it on loopback only.
+    pub(super) fn tw_reusable(&self, id: ConnId) -> bool {
+        let Some(slot) = self.conns.get(id.index, id.generation) else {
+            return false;
+        };
+        let st = slot.conn.status();
+        let loopback = st.tuple.local.ip().is_loopback() && st.tuple.remote.ip().is_loopback();
+        let allowed = match self.sysctl.tcp_tw_reuse {
+            1 => true,
+            2 => loopback,
+            _ => false,
+        };
+        allowed
+            && st.state == State::TimeWait
+            && st.timestamps
+            && slot
+                .time_wait_since
+                .is_some_and(|t| self.now.saturating_duration_since(t) >= Duration::from_secs(1))
+    }
+}

@@ -1,0 +1,1237 @@
+//! The socket API: non-blocking, readiness-based, with Linux `errno` values.
+
+use super::{Binding, ConnId, Errno, Holder, Owner, SocketId, Stack};
+use crate::conn::Connection;
+use crate::error::Error;
+use crate::isn::FourTuple;
+use crate::state::State;
+use crate::time::Instant;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::collections::VecDeque;
+
+/// Linux's `SOCK_MIN_RCVBUF` / `SOCK_MIN_SNDBUF` (for 4 KiB pages, roughly).
+const MIN_RCVBUF: u32 = 2304;
+const MIN_SNDBUF: u32 = 4608;
+/// `net.core.rmem_max` / `wmem_max` (212992): the cap on SO_RCVBUF/SO_SNDBUF before doubling.
+const BUF_MAX: u32 = 212_992;
+/// Linux `TCP_MSS_DEFAULT`: what TCP_MAXSEG reads before a connection has an MSS.
+const TCP_MSS_DEFAULT: u16 = 536;
+
+/// `SO_LINGER`'s `struct linger`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Linger {
+    /// `l_onoff`.
+    pub on: bool,
+    /// `l_linger` in seconds (0 with `on`: close() aborts with RST).
+    pub secs: u32,
+}
+
+/// Socket options as stored on a socket (inherited by accepted connections).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(super) struct SockOpts {
+    pub reuseaddr: bool,
+    pub reuseport: bool,
+    pub linger: Linger,
+    /// SO_RCVBUF as stored (doubled, like Linux), if set.
+    pub rcvbuf: Option<u32>,
+    /// SO_SNDBUF as stored (doubled), if set.
+    pub sndbuf: Option<u32>,
+    pub keepalive: bool,
+    pub oobinline: bool,
+    pub nodelay: bool,
+    pub cork: bool,
+    pub maxseg: Option<u16>,
+    pub keepidle: Option<u32>,
+    pub keepintvl: Option<u32>,
+    pub keepcnt: Option<u32>,
+    pub user_timeout: u32,
+    pub syncnt: Option<u8>,
+    pub linger2: Option<u32>,
+}
+
+/// A socket option with its value, for [`Stack::setsockopt`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SockOpt {
+    /// `SO_REUSEADDR`.
+    ReuseAddr(bool),
+    /// `SO_REUSEPORT`.
+    ReusePort(bool),
+    /// `SO_LINGER`.
+    Linger(Linger),
+    /// `SO_RCVBUF` (stored doubled, as Linux does).
+    RcvBuf(i32),
+    /// `SO_SNDBUF` (stored doubled).
+    SndBuf(i32),
+    /// `SO_KEEPALIVE` (stored; probes are the byte-stream work).
+    KeepAlive(bool),
+    /// `SO_OOBINLINE` (stored; urgent data is the byte-stream work).
+    OobInline(bool),
+    /// `TCP_NODELAY` (stored; Nagle is the byte-stream work).
+    NoDelay(bool),
+    /// `TCP_CORK` (stored; corking is the byte-stream work).
+    Cork(bool),
+    /// `TCP_MAXSEG`: clamps the MSS advertised and used (88..=65535).
+    MaxSeg(i32),
+    /// `TCP_KEEPIDLE` seconds (1..=32767; stored).
+    KeepIdle(i32),
+    /// `TCP_KEEPINTVL` seconds (1..=32767; stored).
+    KeepIntvl(i32),
+    /// `TCP_KEEPCNT` (1..=127; stored).
+    KeepCnt(i32),
+    /// `TCP_USER_TIMEOUT` milliseconds (≥ 0; stored).
+    UserTimeout(i32),
+    /// `TCP_SYNCNT`: SYN retries for this socket (1..=127).
+    SynCnt(i32),
+    /// `TCP_LINGER2`: FIN_WAIT_2 lifetime of this socket's orphan, seconds (0: sysctl).
+    Linger2(i32),
+}
+
+/// A socket option name, for [`Stack::getsockopt`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SockOptName {
+    /// `SO_REUSEADDR`.
+    ReuseAddr,
+    /// `SO_REUSEPORT`.
+    ReusePort,
+    /// `SO_LINGER`.
+    Linger,
+    /// `SO_RCVBUF`.
+    RcvBuf,
+    /// `SO_SNDBUF`.
+    SndBuf,
+    /// `SO_KEEPALIVE`.
+    KeepAlive,
+    /// `SO_ERROR` (reading clears it).
+    Error,
+    /// `SO_OOBINLINE`.
+    OobInline,
+    /// `SO_TYPE` (always `SOCK_STREAM`, 1).
+    Type,
+    /// `SO_ACCEPTCONN`.
+    AcceptConn,
+    /// `TCP_NODELAY`.
+    NoDelay,
+    /// `TCP_CORK`.
+    Cork,
+    /// `TCP_MAXSEG`.
+    MaxSeg,
+    /// `TCP_KEEPIDLE`.
+    KeepIdle,
+    /// `TCP_KEEPINTVL`.
+    KeepIntvl,
+    /// `TCP_KEEPCNT`.
+    KeepCnt,
+    /// `TCP_USER_TIMEOUT`.
+    UserTimeout,
+    /// `TCP_SYNCNT`.
+    SynCnt,
+    /// `TCP_LINGER2`.
+    Linger2,
+    /// `TCP_INFO`.
+    Info,
+}
+
+/// Linux `SOL_SOCKET`.
+pub const SOL_SOCKET: i32 = 1;
+/// Linux `IPPROTO_TCP`.
+pub const IPPROTO_TCP: i32 = 6;
+
+impl SockOptName {
+    /// The option for a Linux `(level, optname)` pair (`(SOL_SOCKET, 2)` is SO_REUSEADDR).
+    pub fn from_linux(level: i32, name: i32) -> Option<SockOptName> {
+        use SockOptName::*;
+        Some(match (level, name) {
+            (SOL_SOCKET, 2) => ReuseAddr,
+            (SOL_SOCKET, 3) => Type,
+            (SOL_SOCKET, 4) => Error,
+            (SOL_SOCKET, 7) => SndBuf,
+            (SOL_SOCKET, 8) => RcvBuf,
+            (SOL_SOCKET, 9) => KeepAlive,
+            (SOL_SOCKET, 10) => OobInline,
+            (SOL_SOCKET, 13) => Linger,
+            (SOL_SOCKET, 15) => ReusePort,
+            (SOL_SOCKET, 30) => AcceptConn,
+            (IPPROTO_TCP, 1) => NoDelay,
+            (IPPROTO_TCP, 2) => MaxSeg,
+            (IPPROTO_TCP, 3) => Cork,
+            (IPPROTO_TCP, 4) => KeepIdle,
+            (IPPROTO_TCP, 5) => KeepIntvl,
+            (IPPROTO_TCP, 6) => KeepCnt,
+            (IPPROTO_TCP, 7) => SynCnt,
+            (IPPROTO_TCP, 8) => Linger2,
+            (IPPROTO_TCP, 11) => Info,
+            (IPPROTO_TCP, 18) => UserTimeout,
+            _ => return None,
+        })
+    }
+
+    /// The option `name` set to the integer `v` (boolean options take `v != 0`); `None`
+    /// for options that do not take an int (SO_LINGER, TCP_INFO) or cannot be set.
+    pub fn with_int(self, v: i32) -> Option<SockOpt> {
+        use SockOptName::*;
+        Some(match self {
+            ReuseAddr => SockOpt::ReuseAddr(v != 0),
+            ReusePort => SockOpt::ReusePort(v != 0),
+            RcvBuf => SockOpt::RcvBuf(v),
+            SndBuf => SockOpt::SndBuf(v),
+            KeepAlive => SockOpt::KeepAlive(v != 0),
+            OobInline => SockOpt::OobInline(v != 0),
+            NoDelay => SockOpt::NoDelay(v != 0),
+            Cork => SockOpt::Cork(v != 0),
+            MaxSeg => SockOpt::MaxSeg(v),
+            KeepIdle => SockOpt::KeepIdle(v),
+            KeepIntvl => SockOpt::KeepIntvl(v),
+            KeepCnt => SockOpt::KeepCnt(v),
+            UserTimeout => SockOpt::UserTimeout(v),
+            SynCnt => SockOpt::SynCnt(v),
+            Linger2 => SockOpt::Linger2(v),
+            Linger | Error | Type | AcceptConn | Info => return None,
+        })
+    }
+}
+
+/// A value read by [`Stack::getsockopt`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SockOptValue {
+    /// An `int` option.
+    Int(i32),
+    /// `SO_LINGER`.
+    Linger(Linger),
+    /// `TCP_INFO`.
+    Info(TcpInfo),
+}
+
+impl SockOptValue {
+    /// The integer, for `Int` values.
+    pub fn as_int(&self) -> Option<i32> {
+        match self {
+            SockOptValue::Int(v) => Some(*v),
+            _ => None,
+        }
+    }
+}
+
+/// `TCP_INFO`, filled from what the engine exposes. Fields the engine does not track yet
+/// are `None`: `rto`, `rtt`, `rttvar`, `rcv_mss`, `snd_cwnd`, `snd_ssthresh`, `sacked`,
+/// `lost` (RFC 6298 estimator, congestion control and SACK scoreboard arrive with the
+/// byte-stream work).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpInfo {
+    /// `tcpi_state`.
+    pub state: State,
+    /// `tcpi_retransmits`: retransmissions of the current head.
+    pub retransmits: u8,
+    /// `tcpi_options`: 1 timestamps, 2 SACK, 4 window scale.
+    pub options: u8,
+    /// `tcpi_snd_wscale`.
+    pub snd_wscale: u8,
+    /// `tcpi_rcv_wscale`.
+    pub rcv_wscale: u8,
+    /// `tcpi_rto` (µs).
+    pub rto_us: Option<u32>,
+    /// `tcpi_rtt` (µs).
+    pub rtt_us: Option<u32>,
+    /// `tcpi_rttvar` (µs).
+    pub rttvar_us: Option<u32>,
+    /// `tcpi_snd_mss`.
+    pub snd_mss: u32,
+    /// `tcpi_rcv_mss`.
+    pub rcv_mss: Option<u32>,
+    /// `tcpi_snd_cwnd` (segments).
+    pub snd_cwnd: Option<u32>,
+    /// `tcpi_snd_ssthresh`.
+    pub snd_ssthresh: Option<u32>,
+    /// `tcpi_unacked`: segments in flight (bytes in flight over the MSS, rounded up).
+    pub unacked: u32,
+    /// `tcpi_sacked`.
+    pub sacked: Option<u32>,
+    /// `tcpi_lost`.
+    pub lost: Option<u32>,
+    /// `tcpi_total_retrans`.
+    pub total_retrans: u32,
+    /// `tcpi_bytes_acked` (SND.UNA − ISS − 1, less a FIN).
+    pub bytes_acked: u64,
+    /// `tcpi_bytes_received` (RCV.NXT − IRS − 1, less a FIN).
+    pub bytes_received: u64,
+    /// `tcpi_snd_wnd`: the peer's window (scaled).
+    pub snd_wnd: u32,
+    /// `tcpi_rcv_wnd`... our advertised window.
+    pub rcv_wnd: u32,
+    /// `tcpi_segs_in`.
+    pub segs_in: u64,
+    /// `tcpi_segs_out`.
+    pub segs_out: u64,
+}
+
+/// What a socket is ready for (`poll`'s `revents`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Readiness {
+    /// `POLLIN`: data, end of stream, an error, or (listener) a connection to accept.
+    pub readable: bool,
+    /// `POLLOUT`: room in the send buffer (or sending is shut down, as Linux reports).
+    pub writable: bool,
+    /// `POLLERR`: an error is pending (`SO_ERROR`).
+    pub error: bool,
+    /// `POLLHUP`: both directions are shut down, or the connection is closed.
+    pub hangup: bool,
+    /// `POLLRDHUP`: the peer's FIN arrived or reading was shut down.
+    pub read_hangup: bool,
+    /// `POLLPRI`: urgent data is pending (the engine does not expose it yet: always false).
+    pub urgent: bool,
+}
+
+/// `recv` flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct RecvFlags {
+    /// `MSG_PEEK`: look without consuming.
+    pub peek: bool,
+    /// `MSG_OOB`: read the urgent byte (EINVAL: the engine does not deliver urgent data yet).
+    pub oob: bool,
+}
+
+/// `shutdown`'s `how`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    /// `SHUT_RD`.
+    Read,
+    /// `SHUT_WR`.
+    Write,
+    /// `SHUT_RDWR`.
+    Both,
+}
+
+/// Where a non-blocking connect() stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// `EINPROGRESS` was returned; a later connect() reports the outcome.
+    InProgress,
+    /// Connected and reported (connect() now says EISCONN).
+    Done,
+}
+
+/// A listening socket's queues.
+#[derive(Debug)]
+pub(super) struct Listener {
+    /// The backlog (capped by somaxconn).
+    pub backlog: u32,
+    /// Half-open connections in SYN_RCVD.
+    pub syn_queue: u32,
+    /// Established connections waiting for accept().
+    pub accept: VecDeque<ConnId>,
+    /// The last SYN queue overflow (cookies are only honoured within 2 minutes of one).
+    pub last_overflow: Option<Instant>,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Fresh,
+    Listener(Listener),
+    Stream(ConnId, Phase),
+}
+
+/// A socket.
+#[derive(Debug)]
+pub(super) struct Socket {
+    ipv6: bool,
+    pub opts: SockOpts,
+    pub local: Option<SocketAddr>,
+    /// Holds its own port binding (bind, listen, or connect's autobind).
+    bound: bool,
+    kind: Kind,
+    shut_rd: bool,
+    shut_wr: bool,
+    /// Bytes read from the engine by MSG_PEEK and not yet consumed (engine gap: no peek).
+    peeked: Vec<u8>,
+    /// A connection reset or failure was already reported once.
+    error_reported: bool,
+}
+
+impl Socket {
+    pub fn listener(&self) -> Option<&Listener> {
+        match &self.kind {
+            Kind::Listener(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    pub fn listener_mut(&mut self) -> Option<&mut Listener> {
+        match &mut self.kind {
+            Kind::Listener(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    pub fn conn(&self) -> Option<ConnId> {
+        match self.kind {
+            Kind::Stream(c, _) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// The address family of a socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// `AF_INET`.
+    V4,
+    /// `AF_INET6`.
+    V6,
+}
+
+fn unspecified(ipv6: bool) -> IpAddr {
+    if ipv6 {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    }
+}
+
+impl Stack {
+    fn sock(&self, s: SocketId) -> Result<&Socket, Errno> {
+        self.sockets.get(s.index, s.generation).ok_or(Errno::EBADF)
+    }
+
+    fn sock_mut(&mut self, s: SocketId) -> Result<&mut Socket, Errno> {
+        self.sockets
+            .get_mut(s.index, s.generation)
+            .ok_or(Errno::EBADF)
+    }
+
+    /// `socket(family, SOCK_STREAM, 0)`.
+    pub fn socket(&mut self, family: Family) -> Result<SocketId, Errno> {
+        let (index, generation) = self.sockets.insert(Socket {
+            ipv6: family == Family::V6,
+            opts: SockOpts::default(),
+            local: None,
+            bound: false,
+            kind: Kind::Fresh,
+            shut_rd: false,
+            shut_wr: false,
+            peeked: Vec::new(),
+            error_reported: false,
+        });
+        Ok(SocketId { index, generation })
+    }
+
+    /// `bind(addr)`: EINVAL if already bound, EAFNOSUPPORT for the other family,
+    /// EADDRNOTAVAIL for an address that is not ours, EADDRINUSE on a conflict; port 0
+    /// picks a free ephemeral port.
+    pub fn bind(&mut self, s: SocketId, addr: SocketAddr) -> Result<(), Errno> {
+        let sock = self.sock(s)?;
+        if sock.bound || !matches!(sock.kind, Kind::Fresh) {
+            return Err(Errno::EINVAL);
+        }
+        if addr.is_ipv6() != sock.ipv6 {
+            return Err(Errno::EAFNOSUPPORT);
+        }
+        if !addr.ip().is_unspecified() && !self.is_local(addr.ip()) {
+            return Err(Errno::EADDRNOTAVAIL);
+        }
+        let (reuseaddr, reuseport) = (sock.opts.reuseaddr, sock.opts.reuseport);
+        let me = Holder::Sock(s);
+        let port = if addr.port() == 0 {
+            self.ephemeral_for_bind().ok_or(Errno::EADDRINUSE)?
+        } else {
+            if self.port_conflict(me, addr.ip(), addr.port(), reuseaddr, reuseport, false) {
+                return Err(Errno::EADDRINUSE);
+            }
+            addr.port()
+        };
+        self.hold_port(s, SocketAddr::new(addr.ip(), port), false);
+        Ok(())
+    }
+
+    fn hold_port(&mut self, s: SocketId, local: SocketAddr, auto: bool) {
+        let Ok(sock) = self.sock_mut(s) else {
+            return;
+        };
+        sock.local = Some(local);
+        sock.bound = true;
+        let b = Binding {
+            ip: local.ip(),
+            reuseaddr: sock.opts.reuseaddr,
+            reuseport: sock.opts.reuseport,
+            auto,
+        };
+        self.ports
+            .entry(local.port())
+            .or_default()
+            .insert(Holder::Sock(s), b);
+    }
+
+    /// `listen(backlog)`: the backlog is capped by `net.core.somaxconn` (a negative one
+    /// means the cap); an unbound socket gets an ephemeral port; EADDRINUSE if another
+    /// socket listens on the same address (without SO_REUSEPORT on both).
+    pub fn listen(&mut self, s: SocketId, backlog: i32) -> Result<(), Errno> {
+        let somaxconn = self.sysctl.somaxconn;
+        let backlog = u32::try_from(backlog).map_or(somaxconn, |b| b.min(somaxconn));
+        let sock = self.sock_mut(s)?;
+        match &mut sock.kind {
+            Kind::Listener(l) => {
+                l.backlog = backlog;
+                return Ok(());
+            }
+            Kind::Stream(..) => return Err(Errno::EINVAL),
+            Kind::Fresh => {}
+        }
+        let ipv6 = sock.ipv6;
+        let (reuseaddr, reuseport) = (sock.opts.reuseaddr, sock.opts.reuseport);
+        let local = match sock.local {
+            Some(l) => l,
+            None => {
+                let port = self.ephemeral_for_bind().ok_or(Errno::EADDRINUSE)?;
+                let l = SocketAddr::new(unspecified(ipv6), port);
+                self.hold_port(s, l, false);
+                l
+            }
+        };
+        if self.port_conflict(
+            Holder::Sock(s),
+            local.ip(),
+            local.port(),
+            reuseaddr,
+            reuseport,
+            true,
+        ) {
+            return Err(Errno::EADDRINUSE);
+        }
+        let sock = self.sock_mut(s)?;
+        sock.kind = Kind::Listener(Listener {
+            backlog,
+            syn_queue: 0,
+            accept: VecDeque::new(),
+            last_overflow: None,
+        });
+        self.listeners.entry(local).or_default().push(s);
+        Ok(())
+    }
+
+    /// `accept()`: the next established connection and its peer, or EAGAIN.
+    pub fn accept(&mut self, s: SocketId) -> Result<(SocketId, SocketAddr), Errno> {
+        let sock = self.sock(s)?;
+        let opts = sock.opts;
+        let ipv6 = sock.ipv6;
+        if sock.listener().is_none() {
+            return Err(Errno::EINVAL);
+        }
+        loop {
+            let next = self
+                .sock_mut(s)?
+                .listener_mut()
+                .and_then(|l| l.accept.pop_front());
+            let Some(id) = next else {
+                return Err(Errno::EAGAIN);
+            };
+            let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
+                continue;
+            };
+            let tuple = slot.conn.tuple();
+            let (index, generation) = self.sockets.insert(Socket {
+                ipv6,
+                opts,
+                local: Some(tuple.local),
+                bound: false,
+                kind: Kind::Stream(id, Phase::Done),
+                shut_rd: false,
+                shut_wr: false,
+                peeked: Vec::new(),
+                error_reported: false,
+            });
+            let new = SocketId { index, generation };
+            slot.owner = Owner::Socket(new);
+            return Ok((new, tuple.remote));
+        }
+    }
+
+    /// `connect(addr)`, non-blocking: the first call sends the SYN and returns
+    /// `EINPROGRESS`; while the handshake runs, `EALREADY`; once established, the next
+    /// call returns `Ok` and later ones `EISCONN`; a failed attempt reports its error
+    /// (ECONNREFUSED, ETIMEDOUT, ...) once and the socket may connect again. Without a
+    /// bound port an ephemeral one is chosen (EADDRNOTAVAIL when none is free).
+    pub fn connect(&mut self, now: Instant, s: SocketId, addr: SocketAddr) -> Result<(), Errno> {
+        self.now = now;
+        let sock = self.sock(s)?;
+        if addr.is_ipv6() != sock.ipv6 {
+            return Err(Errno::EAFNOSUPPORT);
+        }
+        match sock.kind {
+            Kind::Listener(_) => return Err(Errno::EISCONN),
+            Kind::Stream(id, phase) => {
+                let state = self
+                    .conns
+                    .get(id.index, id.generation)
+                    .map_or(State::Closed, |c| c.conn.state());
+                match state {
+                    State::SynSent | State::SynReceived => return Err(Errno::EALREADY),
+                    State::Closed => {
+                        let err = self.take_conn_error(id);
+                        self.detach_conn(s);
+                        if let Some(e) = err {
+                            return Err(e);
+                        }
+                    }
+                    _ => {
+                        if phase == Phase::InProgress {
+                            if let Ok(sock) = self.sock_mut(s) {
+                                sock.kind = Kind::Stream(id, Phase::Done);
+                            }
+                            return Ok(());
+                        }
+                        return Err(Errno::EISCONN);
+                    }
+                }
+            }
+            Kind::Fresh => {}
+        }
+        let r = self.start_connect(now, s, addr);
+        self.after_mutation();
+        r
+    }
+
+    fn start_connect(&mut self, now: Instant, s: SocketId, addr: SocketAddr) -> Result<(), Errno> {
+        if addr.ip().is_unspecified() || addr.port() == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let sock = self.sock(s)?;
+        let opts = sock.opts;
+        let bound = sock.local;
+        let local_ip = match bound.map(|b| b.ip()) {
+            Some(ip) if !ip.is_unspecified() => ip,
+            _ => self.source_address(addr.ip()).ok_or(Errno::ENETUNREACH)?,
+        };
+        let port = match bound {
+            Some(b) => {
+                let tuple = FourTuple::new(SocketAddr::new(local_ip, b.port()), addr);
+                if let Some(&old) = self.demux.get(&tuple) {
+                    // The 4-tuple is taken: reuse a TIME_WAIT one only as tcp_tw_reuse allows.
+                    if !self.tw_reusable(old) {
+                        return Err(Errno::EADDRNOTAVAIL);
+                    }
+                    if let Some(slot) = self.conns.get_mut(old.index, old.generation) {
+                        slot.conn.abort(now);
+                    }
+                    self.counters.tcp_time_wait_reuse += 1;
+                    self.touch(now, old);
+                }
+                b.port()
+            }
+            None => self
+                .ephemeral_for_connect(local_ip, addr)
+                .ok_or(Errno::EADDRNOTAVAIL)?,
+        };
+        let local = SocketAddr::new(local_ip, port);
+        // The socket's binding now names the chosen source address.
+        let auto = bound.is_none();
+        if let Some(b) = self.sock_mut(s).ok().map(|x| x.local) {
+            let _ = b;
+        }
+        self.release_port(port, Holder::Sock(s));
+        self.hold_port(s, local, auto);
+        let tuple = FourTuple::new(local, addr);
+        let cfg = self.conn_config(&opts, local.is_ipv6());
+        let conn = Connection::connect(now, cfg, tuple, &self.isn);
+        let id = self.insert_conn(conn, Owner::Socket(s), &opts, State::Closed);
+        if let Ok(sock) = self.sock_mut(s) {
+            sock.kind = Kind::Stream(id, Phase::InProgress);
+        }
+        self.counters.active_opens += 1;
+        self.touch(now, id);
+        Err(Errno::EINPROGRESS)
+    }
+
+    /// The source address for a destination: the destination itself if it is ours, else
+    /// the first address of its family (loopback preferred for loopback destinations).
+    fn source_address(&self, dst: IpAddr) -> Option<IpAddr> {
+        if self.is_local(dst) {
+            return Some(dst);
+        }
+        let same = |a: &&IpAddr| a.is_ipv4() == dst.is_ipv4();
+        if dst.is_loopback()
+            && let Some(a) = self.addrs.iter().filter(same).find(|a| a.is_loopback())
+        {
+            return Some(*a);
+        }
+        self.addrs
+            .iter()
+            .filter(same)
+            .find(|a| !a.is_loopback())
+            .or_else(|| self.addrs.iter().find(same))
+            .copied()
+    }
+
+    /// Turns a socket whose connection ended back into a fresh (bound) socket.
+    fn detach_conn(&mut self, s: SocketId) {
+        let Ok(sock) = self.sock_mut(s) else { return };
+        let Kind::Stream(id, _) = sock.kind else {
+            return;
+        };
+        sock.kind = Kind::Fresh;
+        sock.peeked.clear();
+        sock.error_reported = false;
+        if let Some(slot) = self.conns.get_mut(id.index, id.generation) {
+            slot.owner = Owner::Orphan;
+            if slot.conn.is_closed() && !slot.queued_tx {
+                self.free_conn(id);
+            }
+        }
+    }
+
+    /// The pending error of a connection, taken (reported once): a hard ICMP error, else
+    /// the engine's error (ETIMEDOUT is reported as the soft ICMP error that explains it,
+    /// like Linux).
+    fn take_conn_error(&mut self, id: ConnId) -> Option<Errno> {
+        let slot = self.conns.get_mut(id.index, id.generation)?;
+        if let Some(e) = slot.hard_error.take() {
+            return Some(e);
+        }
+        let e = slot.conn.take_error()?;
+        if e == Error::TimedOut
+            && let Some(soft) = slot.soft_error
+        {
+            return Some(soft);
+        }
+        Some(e.into())
+    }
+
+    fn peek_conn_error(&self, id: ConnId) -> Option<Errno> {
+        let slot = self.conns.get(id.index, id.generation)?;
+        slot.hard_error
+            .or(slot.conn.status().error.map(Errno::from))
+    }
+
+    /// `send(data)`: bytes queued, or EAGAIN (buffer full or still connecting), EPIPE
+    /// (shut down, or never connected — Linux), or the connection's error once.
+    pub fn send(&mut self, now: Instant, s: SocketId, data: &[u8]) -> Result<usize, Errno> {
+        self.now = now;
+        let sock = self.sock(s)?;
+        if sock.shut_wr {
+            return Err(Errno::EPIPE);
+        }
+        let Kind::Stream(id, _) = sock.kind else {
+            return Err(Errno::EPIPE);
+        };
+        let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
+            return Err(Errno::EPIPE);
+        };
+        match slot.conn.state() {
+            // Linux: a non-blocking send waits for the handshake (EAGAIN).
+            State::SynSent | State::SynReceived => return Err(Errno::EAGAIN),
+            State::Closed => {
+                return Err(self.take_conn_error(id).unwrap_or(Errno::EPIPE));
+            }
+            _ => {}
+        }
+        let r = slot.conn.send(now, data);
+        let r = match r {
+            Ok(n) => Ok(n),
+            Err(Error::WouldBlock) => Err(Errno::EAGAIN),
+            Err(Error::NotConnected) => Err(Errno::EPIPE),
+            Err(e) => {
+                let _ = slot.conn.take_error();
+                Err(e.into())
+            }
+        };
+        self.touch(now, id);
+        self.after_mutation();
+        r
+    }
+
+    /// `recv(buf, flags)`: bytes read; `Ok(0)` at end of stream (or after SHUT_RD); EAGAIN
+    /// when nothing is there yet; ENOTCONN before a connection; the connection's error
+    /// once (ECONNRESET, ...), then `Ok(0)`.
+    pub fn recv(
+        &mut self,
+        now: Instant,
+        s: SocketId,
+        buf: &mut [u8],
+        flags: RecvFlags,
+    ) -> Result<usize, Errno> {
+        self.now = now;
+        let sock = self.sock_mut(s)?;
+        let Kind::Stream(id, _) = sock.kind else {
+            return Err(Errno::ENOTCONN);
+        };
+        if flags.oob {
+            // Urgent data is the byte-stream work; Linux says EINVAL when none is pending.
+            return Err(Errno::EINVAL);
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        // Bytes already pulled by MSG_PEEK come first.
+        if !sock.peeked.is_empty() {
+            let n = buf.len().min(sock.peeked.len());
+            buf[..n].copy_from_slice(&sock.peeked[..n]);
+            if !flags.peek {
+                sock.peeked.drain(..n);
+            }
+            return Ok(n);
+        }
+        if sock.shut_rd {
+            return Ok(0);
+        }
+        let error_reported = sock.error_reported;
+        let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
+            return Ok(0);
+        };
+        let r = slot.conn.recv(buf);
+        let r = match r {
+            Ok(n) => Ok(n),
+            Err(Error::WouldBlock) => Err(Errno::EAGAIN),
+            Err(Error::NotConnected) if slot.conn.is_closed() => {
+                // Reset or failed earlier: report a hard ICMP error once, then EOF.
+                match slot.hard_error.take() {
+                    Some(e) => Err(e),
+                    None if error_reported => Ok(0),
+                    None => Ok(0),
+                }
+            }
+            Err(Error::NotConnected) => Err(Errno::ENOTCONN),
+            Err(e) => {
+                let _ = self.take_conn_error(id);
+                if let Ok(sock) = self.sock_mut(s) {
+                    sock.error_reported = true;
+                }
+                Err(e.into())
+            }
+        };
+        if flags.peek
+            && let Ok(n) = r
+            && let Ok(sock) = self.sock_mut(s)
+        {
+            // Engine gap (needs `Connection::peek`): the bytes were consumed from the
+            // engine, so keep them here for the next recv.
+            sock.peeked.extend_from_slice(&buf[..n]);
+        }
+        self.touch(now, id);
+        self.after_mutation();
+        r
+    }
+
+    /// `shutdown(how)`: SHUT_WR sends a FIN after queued data (half-close); SHUT_RD makes
+    /// further reads return 0. ENOTCONN without a connection.
+    pub fn shutdown(&mut self, now: Instant, s: SocketId, how: Shutdown) -> Result<(), Errno> {
+        self.now = now;
+        let sock = self.sock_mut(s)?;
+        let Kind::Stream(id, _) = sock.kind else {
+            return Err(Errno::ENOTCONN);
+        };
+        if matches!(how, Shutdown::Read | Shutdown::Both) {
+            sock.shut_rd = true;
+        }
+        let mut r = Ok(());
+        if matches!(how, Shutdown::Write | Shutdown::Both) && !sock.shut_wr {
+            sock.shut_wr = true;
+            if let Some(slot) = self.conns.get_mut(id.index, id.generation) {
+                r = match slot.conn.shutdown_write(now) {
+                    Ok(()) | Err(Error::Already) => Ok(()),
+                    Err(Error::NotConnected) => Err(Errno::ENOTCONN),
+                    Err(e) => Err(e.into()),
+                };
+            }
+        }
+        self.touch(now, id);
+        self.after_mutation();
+        r
+    }
+
+    /// `close()`: the socket goes. A connection finishes its teardown as an orphan (FIN
+    /// after queued data; RST with unread data per RFC 2525 §2.17, or with SO_LINGER 0);
+    /// a listener resets its queued connections.
+    pub fn close(&mut self, now: Instant, s: SocketId) -> Result<(), Errno> {
+        self.now = now;
+        let sock = self
+            .sockets
+            .remove(s.index, s.generation)
+            .ok_or(Errno::EBADF)?;
+        let port = sock.local.map(|l| l.port());
+        match sock.kind {
+            Kind::Fresh => {}
+            Kind::Listener(l) => {
+                if let Some(local) = sock.local
+                    && let Some(g) = self.listeners.get_mut(&local)
+                {
+                    g.retain(|x| *x != s);
+                    if g.is_empty() {
+                        self.listeners.remove(&local);
+                    }
+                }
+                // Linux (inet_csk_listen_stop): queued children are reset, half-open ones
+                // dropped.
+                let mut children: Vec<ConnId> = l.accept.into_iter().collect();
+                children.extend(self.conns.iter().filter_map(|(i, g, c)| {
+                    (c.owner == Owner::SynQueue(s)).then_some(ConnId {
+                        index: i,
+                        generation: g,
+                    })
+                }));
+                for id in children {
+                    if let Some(slot) = self.conns.get_mut(id.index, id.generation) {
+                        slot.owner = Owner::Orphan;
+                        slot.conn.abort(now);
+                        self.touch(now, id);
+                    }
+                }
+            }
+            Kind::Stream(id, _) => {
+                if let Some(slot) = self.conns.get_mut(id.index, id.generation) {
+                    let unread = !sock.peeked.is_empty();
+                    if sock.opts.linger.on && sock.opts.linger.secs == 0 {
+                        // SO_LINGER 0: abortive close (RFC 9293 §3.10.5 ABORT).
+                        slot.conn.abort(now);
+                        self.counters.tcp_abort_on_linger += 1;
+                    } else if unread && slot.conn.state().is_synchronized() {
+                        slot.conn.abort(now);
+                        self.counters.tcp_abort_on_close += 1;
+                    } else {
+                        let had_unread = slot.conn.recv_queued() > 0;
+                        let _ = slot.conn.close(now);
+                        if had_unread {
+                            self.counters.tcp_abort_on_close += 1;
+                        }
+                    }
+                    slot.owner = Owner::Orphan;
+                    let alive = !slot.conn.is_closed();
+                    if alive {
+                        self.orphan_count += 1;
+                        self.orphans.push_back(id);
+                        // The port binding passes from the socket to its connection.
+                        if sock.bound
+                            && let Some(b) = port
+                                .and_then(|p| self.ports.get(&p))
+                                .and_then(|m| m.get(&Holder::Sock(s)))
+                                .copied()
+                        {
+                            self.ports
+                                .entry(slot.conn.tuple().local.port())
+                                .or_default()
+                                .insert(Holder::Conn(id), b);
+                        }
+                    }
+                    self.touch(now, id);
+                }
+            }
+        }
+        if let Some(p) = port {
+            self.release_port(p, Holder::Sock(s));
+        }
+        self.after_mutation();
+        Ok(())
+    }
+
+    /// Readiness of a socket, as Linux's `tcp_poll` reports it.
+    pub fn poll(&self, s: SocketId) -> Result<Readiness, Errno> {
+        let sock = self.sock(s)?;
+        let mut r = Readiness::default();
+        match sock.kind {
+            Kind::Fresh => {
+                r.writable = true;
+                r.hangup = true;
+            }
+            Kind::Listener(ref l) => r.readable = !l.accept.is_empty(),
+            Kind::Stream(id, _) => {
+                let Some(slot) = self.conns.get(id.index, id.generation) else {
+                    r.hangup = true;
+                    return Ok(r);
+                };
+                let st = slot.conn.state();
+                let closed = st == State::Closed;
+                let rcv_shut = sock.shut_rd || st.fin_received() || closed;
+                let snd_shut = sock.shut_wr || closed;
+                r.error = self.peek_conn_error(id).is_some();
+                r.hangup = closed || (rcv_shut && snd_shut);
+                r.read_hangup = rcv_shut;
+                r.readable =
+                    rcv_shut || r.error || !sock.peeked.is_empty() || slot.conn.recv_queued() > 0;
+                if !matches!(st, State::SynSent | State::SynReceived) {
+                    r.writable = snd_shut || slot.conn.send_capacity() > 0;
+                }
+            }
+        }
+        Ok(r)
+    }
+
+    /// The local address (`getsockname`).
+    pub fn local_addr(&self, s: SocketId) -> Result<SocketAddr, Errno> {
+        let sock = self.sock(s)?;
+        Ok(sock
+            .local
+            .unwrap_or(SocketAddr::new(unspecified(sock.ipv6), 0)))
+    }
+
+    /// The peer address (`getpeername`); ENOTCONN without a connection.
+    pub fn peer_addr(&self, s: SocketId) -> Result<SocketAddr, Errno> {
+        let id = self.sock(s)?.conn().ok_or(Errno::ENOTCONN)?;
+        let slot = self
+            .conns
+            .get(id.index, id.generation)
+            .ok_or(Errno::ENOTCONN)?;
+        if slot.conn.state() == State::Closed {
+            return Err(Errno::ENOTCONN);
+        }
+        Ok(slot.conn.tuple().remote)
+    }
+
+    /// The path MTU learnt from ICMP for a socket's connection (RFC 1191 / RFC 8201).
+    /// Engine gap: it is recorded but cannot lower a live connection's MSS yet.
+    pub fn path_mtu(&self, s: SocketId) -> Result<Option<u16>, Errno> {
+        let id = self.sock(s)?.conn().ok_or(Errno::ENOTCONN)?;
+        Ok(self.conns.get(id.index, id.generation).and_then(|c| c.pmtu))
+    }
+
+    /// The TCP state of a socket (`LISTEN` for listeners, `CLOSED` when unconnected).
+    pub fn state(&self, s: SocketId) -> Result<State, Errno> {
+        let sock = self.sock(s)?;
+        Ok(match sock.kind {
+            Kind::Fresh => State::Closed,
+            Kind::Listener(_) => State::Listen,
+            Kind::Stream(id, _) => self
+                .conns
+                .get(id.index, id.generation)
+                .map_or(State::Closed, |c| c.conn.state()),
+        })
+    }
+
+    /// The engine's view of a socket's connection (RFC 9293 STATUS), if it has one.
+    pub fn status(&self, s: SocketId) -> Result<crate::conn::Status, Errno> {
+        let id = self.sock(s)?.conn().ok_or(Errno::ENOTCONN)?;
+        let slot = self
+            .conns
+            .get(id.index, id.generation)
+            .ok_or(Errno::ENOTCONN)?;
+        Ok(slot.conn.status())
+    }
+
+    /// The next engine event of a socket's connection (see [`Stack::set_events`]).
+    pub fn poll_event(&mut self, s: SocketId) -> Option<crate::Event> {
+        let id = self.sock(s).ok()?.conn()?;
+        self.conns
+            .get_mut(id.index, id.generation)?
+            .conn
+            .poll_event()
+    }
+
+    /// `FIONREAD` / `SIOCINQ`: bytes ready to read (listeners: EINVAL, as Linux).
+    pub fn ioctl_inq(&self, s: SocketId) -> Result<usize, Errno> {
+        let sock = self.sock(s)?;
+        match sock.kind {
+            Kind::Listener(_) => Err(Errno::EINVAL),
+            Kind::Fresh => Ok(0),
+            Kind::Stream(id, _) => Ok(sock.peeked.len()
+                + self
+                    .conns
+                    .get(id.index, id.generation)
+                    .map_or(0, |c| c.conn.recv_queued())),
+        }
+    }
+
+    /// `SIOCOUTQ`: bytes in the send queue not yet acknowledged (sent or not).
+    pub fn ioctl_outq(&self, s: SocketId) -> Result<usize, Errno> {
+        let sock = self.sock(s)?;
+        match sock.kind {
+            Kind::Listener(_) => Err(Errno::EINVAL),
+            Kind::Fresh => Ok(0),
+            Kind::Stream(id, _) => Ok(self
+                .conns
+                .get(id.index, id.generation)
+                .map_or(0, |c| c.conn.status().send_queued)),
+        }
+    }
+
+    /// `setsockopt`. Values are validated as Linux does (EINVAL); options that affect the
+    /// engine apply to connections opened afterwards.
+    pub fn setsockopt(&mut self, s: SocketId, opt: SockOpt) -> Result<(), Errno> {
+        let sock = self.sock_mut(s)?;
+        let o = &mut sock.opts;
+        let range = |v: i32, lo: i32, hi: i32| {
+            if (lo..=hi).contains(&v) {
+                Ok(v as u32)
+            } else {
+                Err(Errno::EINVAL)
+            }
+        };
+        match opt {
+            SockOpt::ReuseAddr(v) => o.reuseaddr = v,
+            SockOpt::ReusePort(v) => o.reuseport = v,
+            SockOpt::Linger(l) => o.linger = l,
+            // Linux (sock_setsockopt): the value is doubled for bookkeeping overhead and
+            // clamped to [SOCK_MIN_RCVBUF, 2 × rmem_max].
+            SockOpt::RcvBuf(v) => {
+                let v = (v.max(0) as u32).min(BUF_MAX);
+                o.rcvbuf = Some((v * 2).max(MIN_RCVBUF));
+            }
+            SockOpt::SndBuf(v) => {
+                let v = (v.max(0) as u32).min(BUF_MAX);
+                o.sndbuf = Some((v * 2).max(MIN_SNDBUF));
+            }
+            SockOpt::KeepAlive(v) => o.keepalive = v,
+            SockOpt::OobInline(v) => o.oobinline = v,
+            SockOpt::NoDelay(v) => o.nodelay = v,
+            SockOpt::Cork(v) => o.cork = v,
+            // Linux: TCP_MIN_MSS (88) ..= MAX_TCP_WINDOW; 0 restores the default.
+            SockOpt::MaxSeg(0) => o.maxseg = None,
+            SockOpt::MaxSeg(v) => o.maxseg = Some(range(v, 88, 65535)? as u16),
+            SockOpt::KeepIdle(v) => o.keepidle = Some(range(v, 1, 32767)?),
+            SockOpt::KeepIntvl(v) => o.keepintvl = Some(range(v, 1, 32767)?),
+            SockOpt::KeepCnt(v) => o.keepcnt = Some(range(v, 1, 127)?),
+            SockOpt::UserTimeout(v) => o.user_timeout = range(v, 0, i32::MAX)?,
+            SockOpt::SynCnt(v) => o.syncnt = Some(range(v, 1, 127)? as u8),
+            SockOpt::Linger2(v) => o.linger2 = (v > 0).then_some(v as u32),
+        }
+        Ok(())
+    }
+
+    /// `getsockopt`. `SockOptName::Error` reads and clears the pending error.
+    pub fn getsockopt(&mut self, s: SocketId, name: SockOptName) -> Result<SockOptValue, Errno> {
+        let sock = self.sock(s)?;
+        let o = sock.opts;
+        let conn = sock.conn();
+        let listening = sock.listener().is_some();
+        let int = |v: i64| {
+            Ok(SockOptValue::Int(
+                v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+            ))
+        };
+        let b = |v: bool| int(i64::from(v));
+        let s_ = &self.sysctl;
+        match name {
+            SockOptName::ReuseAddr => b(o.reuseaddr),
+            SockOptName::ReusePort => b(o.reuseport),
+            SockOptName::Linger => Ok(SockOptValue::Linger(o.linger)),
+            SockOptName::RcvBuf => int(i64::from(o.rcvbuf.unwrap_or(s_.tcp_rmem[1]))),
+            SockOptName::SndBuf => int(i64::from(o.sndbuf.unwrap_or(s_.tcp_wmem[1]))),
+            SockOptName::KeepAlive => b(o.keepalive),
+            SockOptName::OobInline => b(o.oobinline),
+            SockOptName::Type => int(1),
+            SockOptName::AcceptConn => b(listening),
+            SockOptName::NoDelay => b(o.nodelay),
+            SockOptName::Cork => b(o.cork),
+            SockOptName::MaxSeg => {
+                let live = conn
+                    .and_then(|id| self.conns.get(id.index, id.generation))
+                    .map(|c| c.conn.status())
+                    .filter(|st| st.state.is_synchronized());
+                int(i64::from(match live {
+                    Some(st) => st.snd_mss,
+                    None => o.maxseg.unwrap_or(TCP_MSS_DEFAULT),
+                }))
+            }
+            SockOptName::KeepIdle => int(i64::from(o.keepidle.unwrap_or(s_.tcp_keepalive_time))),
+            SockOptName::KeepIntvl => int(i64::from(o.keepintvl.unwrap_or(s_.tcp_keepalive_intvl))),
+            SockOptName::KeepCnt => int(i64::from(o.keepcnt.unwrap_or(s_.tcp_keepalive_probes))),
+            SockOptName::UserTimeout => int(i64::from(o.user_timeout)),
+            SockOptName::SynCnt => int(i64::from(o.syncnt.unwrap_or(s_.tcp_syn_retries))),
+            SockOptName::Linger2 => int(i64::from(o.linger2.unwrap_or(s_.tcp_fin_timeout))),
+            SockOptName::Error => {
+                let e = match conn {
+                    Some(id) => self.take_conn_error(id),
+                    None => None,
+                };
+                int(i64::from(e.map_or(0, |e| e.0)))
+            }
+            SockOptName::Info => Ok(SockOptValue::Info(self.tcp_info(s)?)),
+        }
+    }
+
+    /// `SO_ERROR`: the pending error, cleared by reading.
+    pub fn take_error(&mut self, s: SocketId) -> Result<Option<Errno>, Errno> {
+        let id = self.sock(s)?.conn();
+        Ok(id.and_then(|id| self.take_conn_error(id)))
+    }
+
+    /// `TCP_INFO` (see [`TcpInfo`] for the fields the engine does not expose yet).
+    pub fn tcp_info(&self, s: SocketId) -> Result<TcpInfo, Errno> {
+        let sock = self.sock(s)?;
+        let conn = sock
+            .conn()
+            .and_then(|id| self.conns.get(id.index, id.generation));
+        let Some(slot) = conn else {
+            let state = if sock.listener().is_some() {
+                State::Listen
+            } else {
+                State::Closed
+            };
+            return Ok(TcpInfo {
+                state,
+                retransmits: 0,
+                options: 0,
+                snd_wscale: 0,
+                rcv_wscale: 0,
+                rto_us: None,
+                rtt_us: None,
+                rttvar_us: None,
+                snd_mss: u32::from(TCP_MSS_DEFAULT),
+                rcv_mss: None,
+                snd_cwnd: None,
+                snd_ssthresh: None,
+                unacked: 0,
+                sacked: None,
+                lost: None,
+                total_retrans: 0,
+                bytes_acked: 0,
+                bytes_received: 0,
+                snd_wnd: 0,
+                rcv_wnd: 0,
+                segs_in: 0,
+                segs_out: 0,
+            });
+        };
+        let st = slot.conn.status();
+        let stats = slot.conn.stats();
+        let synced = st.state.is_synchronized();
+        let mut options = 0u8;
+        if st.timestamps {
+            options |= 1;
+        }
+        if st.sack_permitted {
+            options |= 2;
+        }
+        if st.snd_wscale > 0 || st.rcv_wscale > 0 {
+            options |= 4;
+        }
+        let in_flight = st.snd_nxt.since(st.snd_una);
+        let mss = u32::from(st.snd_mss.max(1));
+        let fin_out = st.state.fin_sent() && st.snd_una == st.snd_nxt;
+        let fin_in = st.state.fin_received();
+        Ok(TcpInfo {
+            state: st.state,
+            retransmits: st.retransmits,
+            options,
+            snd_wscale: st.snd_wscale,
+            rcv_wscale: st.rcv_wscale,
+            rto_us: None,
+            rtt_us: None,
+            rttvar_us: None,
+            snd_mss: u32::from(st.snd_mss),
+            rcv_mss: None,
+            snd_cwnd: None,
+            snd_ssthresh: None,
+            unacked: if synced { in_flight.div_ceil(mss) } else { 0 },
+            sacked: None,
+            lost: None,
+            total_retrans: u32::try_from(stats.retransmits).unwrap_or(u32::MAX),
+            bytes_acked: if synced {
+                u64::from(
+                    st.snd_una
+                        .since(st.iss)
+                        .saturating_sub(1 + u32::from(fin_out)),
+                )
+            } else {
+                0
+            },
+            bytes_received: if synced {
+                u64::from(
+                    st.rcv_nxt
+                        .since(st.irs)
+                        .saturating_sub(1 + u32::from(fin_in)),
+                )
+            } else {
+                0
+            },
+            snd_wnd: st.snd_wnd,
+            rcv_wnd: st.rcv_wnd,
+            segs_in: stats.segs_in,
+            segs_out: stats.segs_out,
+        })
+    }
+}

@@ -1,0 +1,105 @@
+//! Stack basics: listen/accept/connect/echo, RST to closed ports, malformed input, ports
+//! and SO_REUSEADDR, sysctls, socket options, ICMP.
+
+mod stack_common;
+
+use stack_common::*;
+use synack::stack::{Errno, Family, RecvFlags, Shutdown};
+use synack::{Duration, State};
+
+#[test]
+fn listen_accept_connect_echo_close() {
+    let mut net = Net::new();
+    let l = listener(&mut net.b, B, 80, 16);
+    let c = net.a.socket(Family::V4).unwrap();
+    assert_eq!(
+        net.a.connect(net.now, c, addr(B, 80)),
+        Err(Errno::EINPROGRESS)
+    );
+    assert_eq!(net.a.connect(net.now, c, addr(B, 80)), Err(Errno::EALREADY));
+    net.pump();
+    assert_eq!(net.a.state(c).unwrap(), State::Established);
+    // Linux: the first connect() after completion returns 0, then EISCONN.
+    assert_eq!(net.a.connect(net.now, c, addr(B, 80)), Ok(()));
+    assert_eq!(net.a.connect(net.now, c, addr(B, 80)), Err(Errno::EISCONN));
+    assert!(net.b.poll(l).unwrap().readable);
+    let (s, peer) = net.b.accept(l).unwrap();
+    assert_eq!(peer, net.a.local_addr(c).unwrap());
+    let port = peer.port();
+    assert!((32768..=60999).contains(&port), "ephemeral port {port}");
+    assert_eq!(net.b.accept(l), Err(Errno::EAGAIN));
+
+    assert_eq!(net.a.send(net.now, c, b"hello, world"), Ok(12));
+    net.pump();
+    assert_eq!(net.b.ioctl_inq(s), Ok(12));
+    let mut buf = [0u8; 64];
+    // MSG_PEEK leaves the bytes in place.
+    let peek = RecvFlags {
+        peek: true,
+        ..RecvFlags::default()
+    };
+    assert_eq!(net.b.recv(net.now, s, &mut buf[..5], peek), Ok(5));
+    assert_eq!(&buf[..5], b"hello");
+    let n = net
+        .b
+        .recv(net.now, s, &mut buf, RecvFlags::default())
+        .unwrap();
+    // The peeked bytes come first, then the rest.
+    let mut got = buf[..n].to_vec();
+    if n < 12 {
+        let m = net
+            .b
+            .recv(net.now, s, &mut buf, RecvFlags::default())
+            .unwrap();
+        got.extend_from_slice(&buf[..m]);
+    }
+    assert_eq!(got, b"hello, world");
+    assert_eq!(
+        net.b.recv(net.now, s, &mut buf, RecvFlags::default()),
+        Err(Errno::EAGAIN)
+    );
+    net.b.send(net.now, s, &got).unwrap();
+    net.pump();
+    let n = net
+        .a
+        .recv(net.now, c, &mut buf, RecvFlags::default())
+        .unwrap();
+    assert_eq!(&buf[..n], b"hello, world");
+
+    // Client closes first: FIN_WAIT_2 → TIME_WAIT; server reads EOF and closes.
+    net.a.shutdown(net.now, c, Shutdown::Write).unwrap();
+    net.pump();
+    assert_eq!(
+        net.b.recv(net.now, s, &mut buf, RecvFlags::default()),
+        Ok(0)
+    );
+    assert!(net.b.poll(s).unwrap().read_hangup);
+    assert_eq!(net.a.state(c).unwrap(), State::FinWait2);
+    net.b.close(net.now, s).unwrap();
+    net.pump();
+    assert_eq!(net.a.state(c).unwrap(), State::TimeWait);
+    net.a.close(net.now, c).unwrap();
+    assert_eq!(net.a.connection_count(), 1, "TIME_WAIT orphan stays");
+    net.advance(Duration::from_secs(61));
+    assert_eq!(net.a.connection_count(), 0);
+    assert_eq!(net.b.connection_count(), 0);
+    let ca = net.a.counters();
+    assert_eq!(ca.active_opens, 1);
+    assert_eq!(net.b.counters().passive_opens, 1);
+    assert_eq!(ca.curr_estab, 0);
+}
+
+#[test]
+fn rst_for_closed_port_gives_econnrefused() {
+    let mut net = Net::new();
+    let c = net.a.socket(Family::V4).unwrap();
+    let _ = net.a.connect(net.now, c, addr(B, 54321));
+    net.pump();
+    assert_eq!(net.b.counters().out_rsts, 1);
+    assert!(net.a.poll(c).unwrap().error);
+    assert_eq!(
+        net.a.connect(net.now, c, addr(B, 54321)),
+        Err(Errno::ECONNREFUSED)
+    );
+    assert_eq!(net.a.counters().attempt_fails, 1);
+}
