@@ -99,6 +99,12 @@ impl StopHandle {
         };
     }
 
+    /// A guard that calls [`StopHandle::stop`] when dropped, so a driver thread ends soon
+    /// even when the code waiting on it panics.
+    pub fn stop_on_drop(&self) -> StopGuard {
+        StopGuard(self.clone())
+    }
+
     /// Whether [`StopHandle::stop`] was called.
     pub fn is_stopped(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
@@ -114,6 +120,16 @@ impl StopHandle {
                 8,
             )
         };
+    }
+}
+
+/// Stops a driver when dropped; see [`StopHandle::stop_on_drop`].
+#[derive(Debug)]
+pub struct StopGuard(StopHandle);
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        self.0.stop();
     }
 }
 

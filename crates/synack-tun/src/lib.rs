@@ -18,6 +18,6 @@ pub mod echo;
 pub mod netns;
 pub mod tun;
 
-pub use driver::{Clock, Driver, DriverStats, Exit, Limits, PacketHandler, StopHandle};
+pub use driver::{Clock, Driver, DriverStats, Exit, Limits, PacketHandler, StopGuard, StopHandle};
 pub use echo::EchoResponder;
 pub use tun::Tun;
