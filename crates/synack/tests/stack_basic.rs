@@ -103,3 +103,35 @@ fn rst_for_closed_port_gives_econnrefused() {
     );
     assert_eq!(net.a.counters().attempt_fails, 1);
 }
+
+#[test]
+fn orphans_finish_teardown_and_are_reaped() {
+    let mut net = Net::new();
+    let l = listener(&mut net.b, B, 80, 16);
+    let c = net.a.socket(Family::V4).unwrap();
+    let _ = net.a.connect(net.now, c, addr(B, 80));
+    net.pump();
+    let (s, _) = net.b.accept(l).unwrap();
+    net.a.send(net.now, c, b"last words").unwrap();
+    net.a.close(net.now, c).unwrap();
+    assert_eq!(net.a.socket_count(), 0);
+    assert_eq!(net.a.counters().tcp_orphans, 1);
+    net.pump();
+    let mut buf = [0u8; 32];
+    let n = net
+        .b
+        .recv(net.now, s, &mut buf, RecvFlags::default())
+        .unwrap();
+    assert_eq!(&buf[..n], b"last words");
+    assert_eq!(
+        net.b.recv(net.now, s, &mut buf, RecvFlags::default()),
+        Ok(0)
+    );
+    net.b.close(net.now, s).unwrap();
+    net.pump();
+    assert!(net.a.ss_text().contains("TIME-WAIT"), "{}", net.a.ss_text());
+    assert_eq!(net.b.connection_count(), 0);
+    net.advance(Duration::from_secs(61));
+    assert_eq!(net.a.connection_count(), 0);
+    assert_eq!(net.a.counters().tcp_orphans, 0);
+}
