@@ -16,6 +16,7 @@ pub mod driver;
 pub mod echo;
 #[doc(hidden)]
 pub mod netns;
+mod ping;
 pub mod tun;
 
 pub use driver::{Clock, Driver, DriverStats, Exit, Limits, PacketHandler, StopGuard, StopHandle};

@@ -12,7 +12,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+pub use crate::ping::ping;
 use crate::tun::Tun;
 
 /// Prefix of every namespace this harness creates.
@@ -253,6 +254,14 @@ impl Netns {
                 Err(p) => std::panic::resume_unwind(p),
             }
         })
+    }
+
+    /// Pings `dst` `count` times from inside the namespace with raw ICMP sockets (see
+    /// [`ping`]); returns the matching replies.
+    pub fn ping(&self, dst: impl Into<IpAddr>, count: u16) -> io::Result<u16> {
+        let dst = dst.into();
+        let payload = format!("synack ping {dst}");
+        self.run_in(|| ping(dst, count, payload.as_bytes()))?
     }
 
     /// Opens a TUN device called `name` inside the namespace (not yet up or addressed).
