@@ -70,7 +70,22 @@ fn base_packets() -> Vec<Vec<u8>> {
         u.extend_from_slice(&[8, 0, 0, 0, 0, 1, 0, 2, 9, 9]);
         u
     };
-    vec![v4, v6, udp, icmp]
+    // IPv4 with source-route, record-route and timestamp options.
+    let mut opts = v4[..20].to_vec();
+    opts[0] = 0x4f;
+    opts.extend_from_slice(&[131, 11, 4, 10, 0, 0, 1, 10, 0, 0, 2, 1]);
+    opts.extend_from_slice(&[7, 7, 8, 10, 0, 0, 3, 1]);
+    opts.extend_from_slice(&[68, 12, 5, 0x11, 0, 0, 0, 1, 0, 0, 0, 2]);
+    opts.extend_from_slice(&[1, 1, 1, 0]);
+    opts.extend_from_slice(&v4[20..]);
+    // IPv6 with a routing header carrying one address, then a fragment header.
+    let mut rt = v6[..40].to_vec();
+    rt[6] = 43;
+    rt.extend_from_slice(&[44, 2, 0, 1, 0, 0, 0, 0]);
+    rt.extend_from_slice(&v6[8..24]);
+    rt.extend_from_slice(&[6, 0, 0, 0, 0, 0, 0, 9]);
+    rt.extend_from_slice(&v6[48..]);
+    vec![v4, v6, udp, icmp, opts, rt]
 }
 
 /// splitmix64.
@@ -102,7 +117,7 @@ fn mutated_packets_never_panic() {
     let mut printers = printers();
     let mut rng = Rng(42);
     let bases = base_packets();
-    for round in 0..20_000u32 {
+    for round in 0..40_000u32 {
         let mut pkt = bases[(rng.next() % bases.len() as u64) as usize].clone();
         let link = LINKS[(rng.next() % LINKS.len() as u64) as usize];
         let header: Vec<u8> = match link {

@@ -112,7 +112,7 @@ pub(crate) fn proto_name(p: u8) -> &'static str {
         113 => "PGM",
         132 => "SCTP",
         135 => "Mobility",
-        240 => "pfsync",
+        143 => "Ethernet",
         _ => "unknown",
     }
 }
@@ -202,15 +202,17 @@ fn ip_printroute(cx: &mut Ctx<'_>, cp: &[u8], length: usize) -> R {
         let _ = write!(cx.out, " [bad length {length}]");
     }
     let p = u8_at(cp, 2)?;
-    let ptr = usize::from(p).wrapping_sub(1);
-    if ptr < 3 || ((ptr + 1) & 3) != 0 || ptr > length + 1 {
+    // tcpdump's unsigned arithmetic: a zero pointer wraps to a huge value.
+    let ptr = u32::from(p).wrapping_sub(1);
+    let length32 = length as u32;
+    if ptr < 3 || (ptr.wrapping_add(1) & 3) != 0 || ptr > length32 + 1 {
         let _ = write!(cx.out, " [bad ptr {p}]");
     }
     let mut len = 3;
     while len < length {
         let a = cp.get(len..len + 4).ok_or(Trunc)?;
         let _ = write!(cx.out, " {}", addr_string(a));
-        if ptr > len {
+        if ptr > len as u32 {
             cx.p(",");
         }
         len += 4;
@@ -230,9 +232,9 @@ fn ip_printts(cx: &mut Ctx<'_>, cp: &[u8], length: usize) -> R {
         let _ = write!(cx.out, "[bad length {length}]");
     }
     let p = u8_at(cp, 2)?;
-    let ptr = usize::from(p).wrapping_sub(1);
+    let ptr = u32::from(p).wrapping_sub(1);
     let mut len = 0;
-    if ptr < 4 || ((ptr.wrapping_sub(4)) & (hoplen - 1)) != 0 || ptr > length + 1 {
+    if ptr < 4 || (ptr.wrapping_sub(4) & (hoplen as u32 - 1)) != 0 || ptr > length as u32 + 1 {
         let _ = write!(cx.out, "[bad ptr {p}]");
     }
     let ok = match flg & 0xf {
@@ -257,7 +259,7 @@ fn ip_printts(cx: &mut Ctx<'_>, cp: &[u8], length: usize) -> R {
         let mut ty = " ";
         len = 4;
         while len < length {
-            if ptr == len {
+            if ptr == len as u32 {
                 ty = " ^ ";
             }
             let hop = cp.get(len..len + hoplen).ok_or(Trunc)?;
@@ -272,7 +274,7 @@ fn ip_printts(cx: &mut Ctx<'_>, cp: &[u8], length: usize) -> R {
             len += hoplen;
         }
     }
-    if ptr == len {
+    if ptr == len as u32 {
         cx.p(" ^ ");
     }
     if flg >> 4 != 0 {
@@ -283,8 +285,10 @@ fn ip_printts(cx: &mut Ctx<'_>, cp: &[u8], length: usize) -> R {
     Ok(())
 }
 
-/// IPv4 options in `-v` output; `Err` when the options run past the capture.
-fn ip_optprint(cx: &mut Ctx<'_>, cp: &[u8], length: usize) -> R {
+/// IPv4 options in `-v` output. `cp` runs from the first option to the end of the
+/// capture; `Ok(false)` is tcpdump's `[truncated-option]` (an option not wholly captured),
+/// `Err` a read past the capture elsewhere.
+fn ip_optprint(cx: &mut Ctx<'_>, cp: &[u8], length: usize) -> R<bool> {
     let mut i = 0;
     let mut sep = "";
     while i < length {
@@ -310,17 +314,21 @@ fn ip_optprint(cx: &mut Ctx<'_>, cp: &[u8], length: usize) -> R {
             let l = usize::from(u8_at(cp, i + 1)?);
             if l < 2 {
                 let _ = write!(cx.out, " [bad length {l}]");
-                return Ok(());
+                return Ok(true);
             }
             l
         };
         if olen > length - i {
             let _ = write!(cx.out, " [bad length {olen}]");
-            return Ok(());
+            return Ok(true);
         }
-        let opt = cp.get(i..i + olen).ok_or(Trunc)?;
+        if cp.len() < i + olen {
+            return Ok(false);
+        }
+        // Sub-printers may read past the option (tcpdump checks only the capture).
+        let opt = &cp[i..];
         match code {
-            0 => return Ok(()),
+            0 => return Ok(true),
             68 => ip_printts(cx, opt, olen)?,
             7 | 137 | 131 => ip_printroute(cx, opt, olen)?,
             148 => {
@@ -337,7 +345,7 @@ fn ip_optprint(cx: &mut Ctx<'_>, cp: &[u8], length: usize) -> R {
         }
         i += olen;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// tcpdump's `ip_print`.
@@ -416,7 +424,7 @@ pub(crate) fn ip_print(cx: &mut Ctx<'_>, bp: &[u8], length: u32) -> R {
         let mut truncated = false;
         if hlen > 20 {
             cx.p(", options (");
-            if ip_optprint(cx, &bp[20..], hlen as usize - 20).is_err() {
+            if !ip_optprint(cx, &bp[20..], hlen as usize - 20)? {
                 cx.p(" [truncated-option]");
                 truncated = true;
             }
@@ -490,6 +498,10 @@ fn demux(cx: &mut Ctx<'_>, net: Net<'_>, nh: u8, bp: &[u8], len: u32, fragmented
         // IP in IP (RFC 2003) and IPv6 in IP (RFC 4213).
         4 => ip_print(cx, bp, len),
         41 => ip6_print(cx, bp, len),
+        77 => {
+            let _ = write!(cx.out, " nd {len}");
+            Ok(())
+        }
         // RFC 8986 Ethernet payload (next header 143).
         143 if net.is_v6() => super::ether_payload(cx, bp, len),
         _ => {
@@ -729,15 +741,21 @@ pub(crate) fn ip6_print(cx: &mut Ctx<'_>, bp: &[u8], length: u32) -> R {
                 }
                 cx.proto = "hbhopt";
                 let hl = (usize::from(u8_at(bp, cp + 1)?) + 1) * 8;
-                if bp.len() < cp + hl {
-                    return Err(Trunc);
+                let ok = if bp.len() < cp + hl {
+                    false
+                } else {
+                    cx.p("HBH ");
+                    ip6_opt_process(cx, &bp[cp + 2..cp + hl], hl - 2, true, payload_len)?
+                };
+                if !ok {
+                    cx.local_trunc()?;
                 }
-                cx.p("HBH ");
-                if !ip6_opt_process(cx, &bp[cp + 2..cp + hl], hl - 2, true, payload_len)? {
-                    return Err(Trunc);
-                }
+                // RFC 2675: a zero payload length needs a Jumbo Payload option.
                 if payload_len == 0 {
                     cx.p("[No valid Jumbo Payload Hop-by-Hop option found] (invalid)");
+                    return Ok(());
+                }
+                if !ok {
                     return Ok(());
                 }
                 advance = hl;
@@ -785,10 +803,15 @@ pub(crate) fn ip6_print(cx: &mut Ctx<'_>, bp: &[u8], length: u32) -> R {
                 fragmented = true;
             }
             43 => {
+                if bp.len() <= cp {
+                    return cx.local_trunc();
+                }
                 cx.proto = "rt6";
+                cx.p("RT6");
                 let l = u8_at(bp, cp + 1)?;
+                let _ = write!(cx.out, " (len={l}");
                 let t = u8_at(bp, cp + 2)?;
-                let _ = write!(cx.out, "RT6 (len={l}, type={t}");
+                let _ = write!(cx.out, ", type={t}");
                 if t == 0 {
                     cx.p(" [Deprecated]");
                 }

@@ -3,7 +3,7 @@
 use core::fmt::Write;
 
 use super::ip::{Net, shouldbe};
-use super::{Ctx, R, be16_at, u8_at};
+use super::{Ctx, R, Trunc, be16_at, u8_at};
 use crate::checksum::checksum;
 
 fn udpipaddr(cx: &mut Ctx<'_>, net: Net<'_>, ports: Option<(u16, u16)>) {
@@ -169,22 +169,94 @@ pub(crate) fn icmp6_print(
             cx.p("[icmp6 sum ok] ");
         }
     }
+    let v = cx.opts.verbose > 0;
     match t {
         128 | 129 => {
             let _ = write!(
                 cx.out,
-                "ICMP6, echo {}, id {}, seq {}",
-                if t == 128 { "request" } else { "reply" },
-                be16_at(bp, 4)?,
-                be16_at(bp, 6)?
+                "ICMP6, echo {}",
+                if t == 128 { "request" } else { "reply" }
             );
+            let id = be16_at(bp, 4)?;
+            let seq = be16_at(bp, 6)?;
+            let _ = write!(cx.out, ", id {id}, seq {seq}");
+            if !v {
+                let _ = write!(cx.out, ", length {length}");
+            }
+        }
+        // RFC 4861 neighbor discovery, without its options.
+        133 | 134 if !v => {
+            let name = if t == 133 {
+                "router solicitation"
+            } else {
+                "router advertisement"
+            };
+            let _ = write!(cx.out, "ICMP6, {name}, length {length}");
+        }
+        135 | 136 if v => {
+            let (name, what) = if t == 135 {
+                ("neighbor solicitation", "who has")
+            } else {
+                ("neighbor advertisement", "tgt is")
+            };
+            let _ = write!(cx.out, "ICMP6, {name}, length {length}");
+            let a = bp.get(8..24).ok_or(Trunc)?;
+            let _ = write!(cx.out, ", {what} {}", super::ip::addr_string(a));
+            if t == 136 {
+                // RFC 4861 §4.4: Router, Solicited, Override.
+                let f = u8_at(bp, 4)?;
+                let mut names = Vec::new();
+                for (bit, n) in [(0x80, "router"), (0x40, "solicited"), (0x20, "override")] {
+                    if f & bit != 0 {
+                        names.push(n);
+                    }
+                }
+                let s = if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                };
+                let _ = write!(cx.out, ", Flags [{s}]");
+            }
+        }
+        135 | 136 => {
+            let (name, what) = if t == 135 {
+                ("neighbor solicitation", "who has")
+            } else {
+                ("neighbor advertisement", "tgt is")
+            };
+            let _ = write!(cx.out, "ICMP6, {name}");
+            let a = bp.get(8..24).ok_or(Trunc)?;
+            let _ = write!(
+                cx.out,
+                ", {what} {}, length {length}",
+                super::ip::addr_string(a)
+            );
+        }
+        // Types tcpdump decodes further: named here, body not decoded.
+        1 | 2 | 3 | 4 | 130 | 131 | 132 | 133 | 134 | 137 | 143 => {
+            let name = match t {
+                1 => "destination unreachable",
+                2 => "packet too big",
+                3 => "time exceeded",
+                4 => "parameter problem",
+                130 => "multicast listener query",
+                131 => "multicast listener report",
+                132 => "multicast listener done",
+                133 => "router solicitation",
+                134 => "router advertisement",
+                137 => "redirect",
+                _ => "multicast listener report v2",
+            };
+            let _ = write!(cx.out, "ICMP6, {name}, length {length}");
         }
         _ => {
             let _ = write!(cx.out, "ICMP6, unknown icmp6 type ({t}), length {length}");
+            if cx.opts.verbose <= 1 {
+                let n = (length as usize).min(bp.len());
+                super::hex_print(&mut cx.out, &bp[..n]);
+            }
         }
-    }
-    if cx.opts.verbose == 0 {
-        let _ = write!(cx.out, ", length {length}");
     }
     Ok(())
 }

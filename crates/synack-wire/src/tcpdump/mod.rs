@@ -291,7 +291,7 @@ impl Printer {
 }
 
 /// `-x`: lines of eight 16-bit groups, `\n\t0xOOOO:  hhhh hhhh ...`.
-fn hex_print(out: &mut String, data: &[u8]) {
+pub(crate) fn hex_print(out: &mut String, data: &[u8]) {
     for (i, chunk) in data.chunks(16).enumerate() {
         let _ = write!(out, "\n\t0x{:04x}: ", i * 16);
         for pair in chunk.chunks(2) {
@@ -395,6 +395,13 @@ fn link_print(
             let proto = u16::from_be_bytes([data[14], data[15]]);
             let rest = &data[16..];
             let len = orig_len.saturating_sub(16);
+            if proto <= 1500 {
+                // Linux's pseudo-protocols for non-Ethernet-II frames: printed raw.
+                if !cx.opts.hex {
+                    hex_ascii_print(&mut cx.out, rest);
+                }
+                return Ok(16);
+            }
             ethertype_print(cx, proto, rest, len, data, orig_len, true)?;
             Ok(16)
         }
@@ -418,6 +425,12 @@ fn link_print(
             let proto = u16::from_be_bytes([data[0], data[1]]);
             let rest = &data[20..];
             let len = orig_len.saturating_sub(20);
+            if proto <= 1500 {
+                if !cx.opts.hex {
+                    hex_ascii_print(&mut cx.out, rest);
+                }
+                return Ok(20);
+            }
             ethertype_print(cx, proto, rest, len, data, orig_len, false)?;
             Ok(20)
         }

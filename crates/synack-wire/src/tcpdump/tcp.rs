@@ -213,7 +213,8 @@ pub(crate) fn tcp_print(
                 return Ok(());
             }
             Err(OptEnd::Short) => {
-                cx.p(" [|tcp]");
+                let proto = cx.proto;
+                let _ = write!(cx.out, " [|{proto}]");
                 if ch {
                     cx.p(">");
                 }
@@ -406,13 +407,12 @@ fn options(
                 datalen = len - 2;
                 lencheck(cp, hlen, datalen)?;
                 let optb = &bp[cp - 2..cp + datalen as usize];
-                let saved = cx.proto;
+                // tcpdump leaves its protocol name at "mptcp" from here on.
                 match mptcp(cx, optb, len, flags) {
                     Ok(true) => {}
                     Ok(false) => return Err(OptEnd::Bad),
                     Err(Trunc) => return Err(OptEnd::Trunc),
                 }
-                cx.proto = saved;
             }
             34 => {
                 datalen = len - 2;
