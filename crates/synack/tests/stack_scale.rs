@@ -109,7 +109,7 @@ fn flood(cookies: u8) -> (usize, Net, usize) {
         timestamps: Some((1, 0)),
     };
     // 100,000 spoofed SYNs over 10 s (10 per ms), real clients connecting meanwhile.
-    for ms in 0..10_000u32 {
+    for ms in 0..FLOOD / 10 {
         for k in 0..10 {
             let i = ms * 10 + k;
             let pkt = tcp_packet(
@@ -134,7 +134,6 @@ fn flood(cookies: u8) -> (usize, Net, usize) {
         }
         max_conns = max_conns.max(net.b.connection_count());
     }
-    assert!(FLOOD == 100_000);
     // Give the real clients a further minute without flood.
     for _ in 0..60 {
         net.run_until(net.now + Duration::from_secs(1));
