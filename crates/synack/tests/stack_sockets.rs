@@ -12,8 +12,11 @@ use synack::{Duration, State, TcpFlags};
 use synack_wire::ipv4::Ipv4Packet;
 use synack_wire::tcp::TcpHeader;
 
-/// Every TCP segment `from_a` (or from b) seen on the wire: (flags, options summary, window).
-fn capture(net: &mut Net) -> std::rc::Rc<std::cell::RefCell<Vec<(bool, Vec<u8>)>>> {
+/// Records every datagram moved between the hosts.
+/// Captured datagrams: (sent by a, bytes).
+type Log = std::rc::Rc<std::cell::RefCell<Vec<(bool, Vec<u8>)>>>;
+
+fn capture(net: &mut Net) -> Log {
     let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
     let l2 = log.clone();
     net.tap = Some(Box::new(move |from_a, pkt| {
