@@ -25,6 +25,7 @@
 pub mod ast;
 pub mod features;
 pub mod parser;
+pub mod run;
 
 pub use ast::{
     Direction, Ecn, Event, EventKind, EventTime, Expr, Field, Guard, IcmpMessage, IcmpName,
