@@ -30,6 +30,22 @@ pub trait PacketHandler {
     fn handle_timeout(&mut self, now: Instant);
 }
 
+/// The host stack is driven as it is: its sans-IO surface is this trait's.
+impl PacketHandler for synack::stack::Stack {
+    fn receive(&mut self, now: Instant, packet: &[u8]) {
+        synack::stack::Stack::receive(self, now, packet);
+    }
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        synack::stack::Stack::poll_transmit(self, now, buf)
+    }
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        synack::stack::Stack::poll_timeout(self)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        synack::stack::Stack::handle_timeout(self, now);
+    }
+}
+
 /// A monotonic clock read as [`synack::Instant`]: nanoseconds since the clock was made.
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
