@@ -1,0 +1,548 @@
+//! Inbound processing: malformed datagrams dropped and counted (never a panic), RST to a
+//! closed port, ICMP (echo, unreachable, packet too big), IPv4 reassembly, IPv6, SYN
+//! cookies in detail, sysctl validation, determinism and restart.
+
+mod stack_common;
+
+use stack_common::*;
+use std::net::{IpAddr, Ipv6Addr};
+use synack::stack::{DropReason, Errno, Family, RecvFlags, Stack, Sysctl, SysctlError};
+use synack::{Duration, Instant, State, TcpFlags};
+use synack_wire::checksum::PseudoHeader;
+use synack_wire::icmp::{EchoRepr, IcmpPacket};
+use synack_wire::ipv4::{Ipv4Packet, Ipv4Repr};
+use synack_wire::ipv6::{Ipv6Packet, Ipv6Repr};
+use synack_wire::tcp::TcpHeader;
+use synack_wire::tcp_options::SynOptions;
+
+fn drain(s: &mut Stack, now: Instant) -> Vec<Vec<u8>> {
+    let mut buf = [0u8; 2048];
+    let mut out = Vec::new();
+    while let Some(n) = s.poll_transmit(now, &mut buf) {
+        out.push(buf[..n].to_vec());
+    }
+    out
+}
+
+fn host() -> Stack {
+    let mut s = Stack::new([9; 16], Sysctl::linux());
+    s.add_address(B);
+    s
+}
+
+fn syn_to(port: u16) -> Vec<u8> {
+    tcp_packet(
+        addr(A, 42001),
+        addr(B, port),
+        21621375,
+        0,
+        TcpFlags::SYN,
+        None,
+        &[],
+    )
+}
+
+#[test]
+fn rst_to_closed_port_matches_the_notes() {
+    let mut b = host();
+    let now = Instant::from_secs(1);
+    b.receive(now, &syn_to(54321));
+    let out = drain(&mut b, now);
+    assert_eq!(out.len(), 1);
+    let ip = Ipv4Packet::new_checked(&out[0]).unwrap();
+    assert!(ip.checksum_ok());
+    let h = TcpHeader::parse(ip.payload()).unwrap();
+    // `Flags [R.], seq 0, ack 21621376, win 0, length 0`
+    assert_eq!(h.flags(), TcpFlags::RST | TcpFlags::ACK);
+    assert_eq!((h.seq(), h.ack(), h.window()), (0, 21621376, 0));
+    assert!(h.verify_checksum(&PseudoHeader::v4(
+        std::net::Ipv4Addr::new(10, 0, 0, 2),
+        std::net::Ipv4Addr::new(10, 0, 0, 1)
+    )));
+    assert_eq!(b.counters().dropped(DropReason::NoSocket), 1);
+    assert_eq!(b.counters().out_rsts, 1);
+    // A RST is never answered.
+    b.receive(
+        now,
+        &tcp_packet(addr(A, 1), addr(B, 2), 5, 0, TcpFlags::RST, None, &[]),
+    );
+    assert!(drain(&mut b, now).is_empty());
+}
+
+#[test]
+fn malformed_datagrams_are_dropped_and_counted() {
+    let mut b = host();
+    let now = Instant::from_secs(1);
+    let good = syn_to(80);
+    let mut cases: Vec<(Vec<u8>, DropReason)> = Vec::new();
+    cases.push((vec![], DropReason::Truncated));
+    cases.push((good[..10].to_vec(), DropReason::Truncated));
+    let mut v = good.clone();
+    v[0] = 0x55;
+    cases.push((v, DropReason::BadIpVersion));
+    let mut v = good.clone();
+    v[0] = 0x44; // IHL 4
+    cases.push((v, DropReason::BadIpHeader));
+    let mut v = good.clone();
+    v[8] ^= 1; // TTL changed, checksum now wrong
+    cases.push((v, DropReason::BadIpChecksum));
+    let mut r = Ipv4Repr::new([10, 0, 0, 1].into(), [10, 0, 0, 2].into(), 6);
+    r.total_len = Some(500);
+    cases.push((r.emit(&good[20..]), DropReason::BadIpLength));
+    let r = Ipv4Repr::new([224, 0, 0, 1].into(), [10, 0, 0, 2].into(), 6);
+    cases.push((r.emit(&good[20..]), DropReason::Martian));
+    let r = Ipv4Repr::new([10, 0, 0, 1].into(), [10, 0, 0, 3].into(), 6);
+    cases.push((r.emit(&good[20..]), DropReason::NotLocal));
+    let r = Ipv4Repr::new([10, 0, 0, 1].into(), [10, 0, 0, 2].into(), 17);
+    cases.push((r.emit(&[0; 8]), DropReason::UnknownProtocol));
+    let r = Ipv4Repr::new([10, 0, 0, 1].into(), [10, 0, 0, 2].into(), 6);
+    cases.push((r.emit(&good[20..30]), DropReason::BadTcpHeader));
+    let mut seg = good[20..].to_vec();
+    seg[12] = 0xf0; // data offset 60 > length
+    cases.push((r.emit(&seg), DropReason::BadTcpHeader));
+    let mut v = good.clone();
+    v[30] ^= 0xff; // sequence number changed: TCP checksum wrong
+    cases.push((v, DropReason::BadTcpChecksum));
+    cases.push((
+        tcp_packet(addr(A, 0), addr(B, 80), 1, 0, TcpFlags::SYN, None, &[]),
+        DropReason::BadPort,
+    ));
+    for (pkt, reason) in &cases {
+        let before = b.counters().dropped(*reason);
+        b.receive(now, pkt);
+        assert_eq!(b.counters().dropped(*reason), before + 1, "{reason:?}");
+        assert!(drain(&mut b, now).is_empty(), "{reason:?} answered");
+    }
+    assert_eq!(b.counters().in_csum_errors, 1);
+    assert!(b.nstat_text().contains("SynackDropBadTcpChecksum"));
+}
+
+/// A deterministic xorshift generator for the mutation loop.
+fn rng(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+#[test]
+fn random_mutations_never_panic() {
+    let mut b = host();
+    let l = b.socket(Family::V4).unwrap();
+    b.bind(l, addr(B, 80)).unwrap();
+    b.listen(l, 8).unwrap();
+    let seeds = [
+        syn_to(80),
+        tcp_packet(
+            addr(A, 5),
+            addr(B, 80),
+            7,
+            9,
+            TcpFlags::ACK | TcpFlags::PSH,
+            Some(SynOptions {
+                mss: Some(1460),
+                window_scale: Some(14),
+                sack_permitted: true,
+                timestamps: Some((5, 6)),
+            }),
+            b"payload",
+        ),
+        Ipv4Repr::new([10, 0, 0, 1].into(), [10, 0, 0, 2].into(), 1).emit(
+            &EchoRepr {
+                msg_type: 8,
+                id: 1,
+                seq: 1,
+            }
+            .emit_v4(b"ping"),
+        ),
+    ];
+    let mut st = 0x9e37_79b9_7f4a_7c15u64;
+    let mut now = Instant::from_secs(1);
+    for i in 0..30_000u64 {
+        let mut p = seeds[(i % 3) as usize].clone();
+        let flips = 1 + rng(&mut st) % 4;
+        for _ in 0..flips {
+            let at = (rng(&mut st) as usize) % p.len();
+            p[at] ^= 1 << (rng(&mut st) % 8);
+        }
+        if rng(&mut st) % 8 == 0 {
+            let cut = (rng(&mut st) as usize) % (p.len() + 1);
+            p.truncate(cut);
+        }
+        b.receive(now, &p);
+        let _ = drain(&mut b, now);
+        now += Duration::from_millis(1);
+        if let Some(t) = b.poll_timeout()
+            && t <= now
+        {
+            b.handle_timeout(now);
+        }
+    }
+    let c = b.counters();
+    let drops: u64 = c.drops.iter().sum();
+    assert!(drops > 10_000, "{drops}");
+}
+
+#[test]
+fn icmp_echo_reply_v4_and_v6() {
+    let mut b = host();
+    let v6 = IpAddr::V6("fd00::2".parse().unwrap());
+    b.add_address(v6);
+    let now = Instant::from_secs(1);
+    let req = Ipv4Repr::new([10, 0, 0, 1].into(), [10, 0, 0, 2].into(), 1).emit(
+        &EchoRepr {
+            msg_type: 8,
+            id: 0x1234,
+            seq: 7,
+        }
+        .emit_v4(b"abcdefgh"),
+    );
+    b.receive(now, &req);
+    let out = drain(&mut b, now);
+    assert_eq!(out.len(), 1);
+    let ip = Ipv4Packet::new_checked(&out[0]).unwrap();
+    assert_eq!(ip.dst(), std::net::Ipv4Addr::new(10, 0, 0, 1));
+    let icmp = IcmpPacket::new_checked(ip.payload()).unwrap();
+    assert_eq!(
+        (icmp.msg_type(), icmp.echo_id(), icmp.echo_seq()),
+        (0, Some(0x1234), Some(7))
+    );
+    assert_eq!(icmp.payload(), b"abcdefgh");
+    assert_eq!(synack_wire::checksum::checksum(ip.payload()), 0);
+
+    let (s6, d6): (Ipv6Addr, Ipv6Addr) = ("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap());
+    let msg = EchoRepr {
+        msg_type: 128,
+        id: 9,
+        seq: 1,
+    }
+    .emit_v6(&PseudoHeader::v6(s6, d6), b"v6");
+    b.receive(now, &Ipv6Repr::new(s6, d6, 58).emit(&msg));
+    let out = drain(&mut b, now);
+    assert_eq!(out.len(), 1);
+    let p = Ipv6Packet::new_checked(&out[0]).unwrap();
+    assert_eq!(p.dst(), s6);
+    let icmp = IcmpPacket::new_checked(p.payload()).unwrap();
+    assert_eq!((icmp.msg_type(), icmp.echo_id()), (129, Some(9)));
+    assert_eq!(b.counters().icmp_out_echo_reps, 2);
+    b.sysctl_set("net.ipv4.icmp_echo_ignore_all", "1").unwrap();
+    b.receive(now, &req);
+    assert!(drain(&mut b, now).is_empty());
+}
+
+/// An ICMP error from `from` quoting `quoted` (our datagram).
+fn icmp_error(
+    from: [u8; 4],
+    to: [u8; 4],
+    ty: u8,
+    code: u8,
+    rest: [u8; 4],
+    quoted: &[u8],
+) -> Vec<u8> {
+    let mut m = vec![ty, code, 0, 0];
+    m.extend_from_slice(&rest);
+    m.extend_from_slice(&quoted[..quoted.len().min(28)]);
+    let ck = synack_wire::checksum::checksum(&m);
+    m[2..4].copy_from_slice(&ck.to_be_bytes());
+    Ipv4Repr::new(from.into(), to.into(), 1).emit(&m)
+}
+
+#[test]
+fn icmp_port_unreachable_refuses_a_connect_after_the_rfc5927_check() {
+    let mut a = Stack::new([1; 16], Sysctl::linux());
+    a.add_address(A);
+    let now = Instant::from_secs(1);
+    let c = a.socket(Family::V4).unwrap();
+    let _ = a.connect(now, c, addr(B, 80));
+    let syn = drain(&mut a, now).remove(0);
+    // Quoting a sequence number outside SND.UNA..SND.NXT: ignored (RFC 5927 §4.1).
+    let mut forged = syn.clone();
+    forged[24] ^= 0x80;
+    a.receive(
+        now,
+        &icmp_error([10, 0, 0, 2], [10, 0, 0, 1], 3, 3, [0; 4], &forged),
+    );
+    assert_eq!(a.counters().dropped(DropReason::IcmpOutOfWindow), 1);
+    assert_eq!(a.state(c), Ok(State::SynSent));
+    // The real one: a hard error while opening aborts with ECONNREFUSED.
+    a.receive(
+        now,
+        &icmp_error([10, 0, 0, 2], [10, 0, 0, 1], 3, 3, [0; 4], &syn),
+    );
+    assert_eq!(a.state(c), Ok(State::Closed));
+    assert_eq!(a.connect(now, c, addr(B, 80)), Err(Errno::ECONNREFUSED));
+}
+
+#[test]
+fn icmp_host_unreachable_is_soft_and_explains_the_timeout() {
+    let mut a = Stack::new([1; 16], Sysctl::linux());
+    a.add_address(A);
+    a.sysctl_set("net.ipv4.tcp_syn_retries", "2").unwrap();
+    let mut now = Instant::from_secs(1);
+    let c = a.socket(Family::V4).unwrap();
+    let _ = a.connect(now, c, addr(B, 80));
+    let syn = drain(&mut a, now).remove(0);
+    a.receive(
+        now,
+        &icmp_error([10, 0, 0, 254], [10, 0, 0, 1], 3, 1, [0; 4], &syn),
+    );
+    assert_eq!(a.state(c), Ok(State::SynSent), "soft error: still trying");
+    while let Some(t) = a.poll_timeout() {
+        now = t;
+        a.handle_timeout(now);
+        let _ = drain(&mut a, now);
+    }
+    assert_eq!(now, Instant::from_secs(8));
+    assert_eq!(a.take_error(c), Ok(Some(Errno::EHOSTUNREACH)));
+    // Frag-needed records the path MTU.
+    let d = a.socket(Family::V4).unwrap();
+    let _ = a.connect(now, d, addr(B, 81));
+    let syn = drain(&mut a, now).remove(0);
+    a.receive(
+        now,
+        &icmp_error(
+            [10, 0, 0, 254],
+            [10, 0, 0, 1],
+            3,
+            4,
+            [0, 0, 0x05, 0x78],
+            &syn,
+        ),
+    );
+    assert_eq!(a.path_mtu(d), Ok(Some(1400)));
+}
+
+#[test]
+fn fragmented_syn_is_reassembled() {
+    let mut b = host();
+    let l = b.socket(Family::V4).unwrap();
+    b.bind(l, addr(B, 80)).unwrap();
+    b.listen(l, 8).unwrap();
+    let now = Instant::from_secs(1);
+    let whole = tcp_packet(
+        addr(A, 4000),
+        addr(B, 80),
+        1000,
+        0,
+        TcpFlags::SYN,
+        Some(SynOptions {
+            mss: Some(1460),
+            ..SynOptions::default()
+        }),
+        &[],
+    );
+    let seg = &whole[20..];
+    let mut r = Ipv4Repr::new([10, 0, 0, 1].into(), [10, 0, 0, 2].into(), 6);
+    r.id = 77;
+    r.df = false;
+    r.mf = true;
+    let first = r.emit(&seg[..8]);
+    r.mf = false;
+    r.frag_offset = 1;
+    let second = r.emit(&seg[8..]);
+    b.receive(now, &second);
+    assert!(drain(&mut b, now).is_empty());
+    b.receive(now, &first);
+    let out = drain(&mut b, now);
+    assert_eq!(out.len(), 1);
+    let ip = Ipv4Packet::new_checked(&out[0]).unwrap();
+    let h = TcpHeader::parse(ip.payload()).unwrap();
+    assert_eq!(h.flags(), TcpFlags::SYN | TcpFlags::ACK);
+    assert_eq!(b.counters().ip_reasm_oks, 1);
+    // A lone fragment times out after 30 s.
+    r.id = 78;
+    b.receive(now, &r.emit(&seg[8..]));
+    assert_eq!(
+        b.poll_timeout().map(|t| t <= now + Duration::from_secs(30)),
+        Some(true)
+    );
+    b.handle_timeout(now + Duration::from_secs(31));
+    assert_eq!(b.counters().ip_reasm_fails, 1);
+}
+
+#[test]
+fn ipv6_connection_end_to_end() {
+    let (a6, b6): (IpAddr, IpAddr) = (
+        "fd00::1".parse::<Ipv6Addr>().unwrap().into(),
+        "fd00::2".parse::<Ipv6Addr>().unwrap().into(),
+    );
+    let mut a = Stack::with_address([1; 16], a6);
+    let mut b = Stack::with_address([2; 16], b6);
+    let now = Instant::from_secs(1);
+    let l = b.socket(Family::V6).unwrap();
+    b.bind(l, addr(b6, 80)).unwrap();
+    b.listen(l, 8).unwrap();
+    let c = a.socket(Family::V6).unwrap();
+    assert_eq!(a.connect(now, c, addr(b6, 80)), Err(Errno::EINPROGRESS));
+    let pump = |a: &mut Stack, b: &mut Stack| {
+        for _ in 0..10 {
+            for p in drain(a, now) {
+                b.receive(now, &p);
+            }
+            for p in drain(b, now) {
+                a.receive(now, &p);
+            }
+        }
+    };
+    pump(&mut a, &mut b);
+    let (s, peer) = b.accept(l).unwrap();
+    assert_eq!(peer.ip(), a6);
+    assert_eq!(b.status(s).unwrap().snd_mss, 1440 - 12);
+    a.send(now, c, b"over v6").unwrap();
+    pump(&mut a, &mut b);
+    let mut buf = [0u8; 16];
+    let n = b.recv(now, s, &mut buf, RecvFlags::default()).unwrap();
+    assert_eq!(&buf[..n], b"over v6");
+}
+
+#[test]
+fn syn_cookies_keep_window_scale_sack_and_timestamps() {
+    let mut sb = Sysctl::linux();
+    sb.tcp_syncookies = 2; // always
+    let mut net = Net::with(Sysctl::linux(), sb);
+    let l = listener(&mut net.b, B, 80, 16);
+    let c = net.a.socket(Family::V4).unwrap();
+    let _ = net.a.connect(net.now, c, addr(B, 80));
+    net.pump();
+    assert_eq!(net.b.counters().syncookies_sent, 1);
+    assert_eq!(net.b.counters().syncookies_recv, 1);
+    let (s, _) = net.b.accept(l).unwrap();
+    let st = net.b.status(s).unwrap();
+    assert!(st.timestamps && st.sack_permitted);
+    assert_eq!((st.snd_wscale, st.rcv_wscale), (7, 7));
+    assert_eq!(st.snd_mss, 1460 - 12, "MSS 1460 from the cookie table");
+    let data = vec![7u8; 100_000];
+    let mut sent = 0;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while got.len() < data.len() {
+        if sent < data.len()
+            && let Ok(n) = net.a.send(net.now, c, &data[sent..])
+        {
+            sent += n;
+        }
+        net.pump();
+        while let Ok(n) = net.b.recv(net.now, s, &mut buf, RecvFlags::default()) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        net.pump();
+    }
+    assert_eq!(got, data);
+    // A forged ACK with a wrong cookie is answered with RST and counted.
+    let bogus = tcp_packet(
+        addr(A, 999),
+        addr(B, 80),
+        5,
+        12345,
+        TcpFlags::ACK,
+        None,
+        &[],
+    );
+    net.b.receive(net.now, &bogus);
+    assert_eq!(net.b.counters().syncookies_failed, 1);
+    assert_eq!(net.b.counters().dropped(DropReason::BadCookie), 1);
+}
+
+#[test]
+fn sysctl_validation_errors_and_effects() {
+    let mut s = host();
+    assert_eq!(s.sysctl_get("net.ipv4.tcp_syn_retries").unwrap(), "6");
+    assert!(matches!(
+        s.sysctl_set("net.ipv4.tcp_syn_retries", "0"),
+        Err(SysctlError::InvalidValue { .. })
+    ));
+    assert!(matches!(
+        s.sysctl_set("net.ipv4.tcp_syn_retries", "abc"),
+        Err(SysctlError::InvalidValue { .. })
+    ));
+    assert!(matches!(
+        s.sysctl_set("net.ipv4.tcp_no_such_thing", "1"),
+        Err(SysctlError::UnknownKey(_))
+    ));
+    let e = s
+        .sysctl_set("net.ipv4.ip_local_port_range", "60000 1000")
+        .unwrap_err();
+    assert!(e.to_string().contains("ip_local_port_range"), "{e}");
+    assert!(s.sysctl_set("net.ipv4.tcp_rmem", "4096 100 200").is_err());
+    assert!(
+        s.sysctl_set("net.ipv4.tcp_congestion_control", "vegas")
+            .is_err()
+    );
+    assert!(s.sysctl_set("net.ipv4.tcp_sack", "2").is_err());
+    assert_eq!(
+        s.sysctl_get("net.ipv4.tcp_syn_retries").unwrap(),
+        "6",
+        "unchanged"
+    );
+    s.sysctl_set("net/ipv4/tcp_syn_retries", "5").unwrap();
+    s.sysctl_set("net.ipv4.tcp_congestion_control", "reno")
+        .unwrap();
+    assert_eq!(s.sysctl_get("tcp_congestion_control").unwrap(), "reno");
+    // tcp_syn_retries = 5: SYNs at 0, 1, 3, 7, 15, 31 s and ETIMEDOUT at 63 s.
+    let c = s.socket(Family::V4).unwrap();
+    let t0 = Instant::from_secs(100);
+    let _ = s.connect(t0, c, addr(A, 80));
+    let mut times = Vec::new();
+    let mut now = t0;
+    loop {
+        for _ in drain(&mut s, now) {
+            times.push((now - t0).as_secs());
+        }
+        let Some(t) = s.poll_timeout() else { break };
+        now = t;
+        s.handle_timeout(now);
+    }
+    assert_eq!(times, [0, 1, 3, 7, 15, 31]);
+    assert_eq!(now - t0, Duration::from_secs(63));
+    assert_eq!(s.take_error(c), Ok(Some(Errno::ETIMEDOUT)));
+}
+
+#[test]
+fn same_seed_same_bytes() {
+    let run = || {
+        let mut net = Net::new();
+        let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let l2 = log.clone();
+        net.tap = Some(Box::new(move |_, p| {
+            l2.borrow_mut().push(p.to_vec());
+            true
+        }));
+        let l = listener(&mut net.b, B, 80, 16);
+        for i in 0..20u8 {
+            let c = net.a.socket(Family::V4).unwrap();
+            let _ = net.a.connect(net.now, c, addr(B, 80));
+            net.pump();
+            net.a.send(net.now, c, &[i; 10]).unwrap();
+            net.a.close(net.now, c).unwrap();
+            net.pump();
+            let (s, _) = net.b.accept(l).unwrap();
+            net.b.close(net.now, s).unwrap();
+            net.advance(Duration::from_millis(7));
+        }
+        net.run_until(net.now + Duration::from_secs(100));
+        log.take()
+    };
+    let (x, y) = (run(), run());
+    assert!(x.len() > 100);
+    assert_eq!(x, y);
+}
+
+#[test]
+fn restart_loses_state_and_the_peer_gets_rst() {
+    let mut net = Net::new();
+    let l = listener(&mut net.b, B, 80, 16);
+    let c = net.a.socket(Family::V4).unwrap();
+    let _ = net.a.connect(net.now, c, addr(B, 80));
+    net.pump();
+    let _ = net.b.accept(l).unwrap();
+    net.b.restart(net.now);
+    assert_eq!(net.b.connection_count(), 0);
+    assert!(net.b.is_local(B));
+    // Half-open: the client's data is answered with RST (the notes' `[R]` case).
+    net.a.send(net.now, c, b"ls\n").unwrap();
+    net.pump();
+    assert_eq!(net.a.take_error(c), Ok(Some(Errno::ECONNRESET)));
+}
