@@ -5,7 +5,8 @@
 //! pcapng writers) from a fixed seed: every TCP flag combination, every option kind with
 //! well-formed and malformed lengths, interleaved connections (relative sequence numbers),
 //! each link type, snaplen-truncated captures and wrong checksums. For each file and each
-//! of `-nt`, `-ntS`, `-ntv`, `-n`, `-ntt`, the two programs must print identical stdout.
+//! of `-nt`, `-ntS`, `-ntv`, `-n`, `-ntt` (and `-nttt`, `-ntttt`, `-ntx`, `-ntvv`, `-nvSx`),
+//! the two programs must print identical stdout.
 //!
 //! Without tcpdump the test is skipped, unless `CI` is set: CI installs tcpdump, so its
 //! absence there is a failure.
@@ -28,7 +29,10 @@ use synack_wire::tcp::{EmitOverrides, TcpRepr};
 use synack_wire::tcp_options::{SynOptions, TcpOption, TcpOptionBuf};
 use synack_wire::udp::UdpRepr;
 
-const FLAG_SETS: [&str; 5] = ["-nt", "-ntS", "-ntv", "-n", "-ntt"];
+/// The five flag sets, then the other forms `synack dump` supports.
+const FLAG_SETS: [&str; 10] = [
+    "-nt", "-ntS", "-ntv", "-n", "-ntt", "-nttt", "-ntttt", "-ntx", "-ntvv", "-nvSx",
+];
 
 /// splitmix64: a small deterministic generator.
 struct Rng(u64);
@@ -242,11 +246,49 @@ fn tcp_bytes(repr: &TcpRepr, payload: &[u8], ph: PseudoHeader, ov: EmitOverrides
     buf
 }
 
+/// Changes a few bytes of an IP/TCP packet, leaving the version, protocol and ports
+/// alone (tcpdump decodes some ports as applications, which synack does not).
+fn mutate(rng: &mut Rng, ip: &mut [u8]) {
+    let v6 = ip[0] >> 4 == 6;
+    let l4 = if v6 {
+        40
+    } else {
+        usize::from(ip[0] & 0x0f) * 4
+    };
+    let tcp_hlen = ip
+        .get(l4 + 12)
+        .map_or(20, |b| usize::from(b >> 4) * 4)
+        .max(20);
+    for _ in 0..rng.range(1, 3) {
+        let pos = if rng.chance(25) {
+            // IP header, skipping version/IHL, protocol/next header and addresses.
+            let cands: &[usize] = if v6 {
+                &[1, 2, 3, 4, 5, 7]
+            } else {
+                &[1, 2, 3, 4, 5, 6, 7, 8, 10, 11]
+            };
+            rng.pick(cands)
+        } else {
+            // TCP header after the ports, options included.
+            l4 + 4 + rng.below(tcp_hlen as u64 - 4) as usize
+        };
+        if let Some(b) = ip.get_mut(pos) {
+            *b = if rng.chance(50) {
+                rng.next() as u8
+            } else {
+                *b ^ (1 << rng.below(8))
+            };
+        }
+    }
+}
+
 /// One packet of the corpus: network-layer bytes, time, and how much of it to capture.
 #[derive(Clone, Debug)]
 struct Pkt {
     ip: Vec<u8>,
     ts: Timestamp,
+    /// Capture only this many bytes of the frame (a per-packet snaplen).
+    cut: Option<usize>,
 }
 
 /// A capture file to write.
@@ -338,25 +380,29 @@ fn write_file(dir: &Path, f: &CapFile) -> PathBuf {
     } else {
         TsPrecision::Micro
     };
-    let frames: Vec<(Timestamp, Vec<u8>)> = f
+    let frames: Vec<(Timestamp, Vec<u8>, Option<usize>)> = f
         .pkts
         .iter()
         .enumerate()
-        .map(|(i, p)| (p.ts, encapsulate(f.link, i, &p.ip).1))
+        .map(|(i, p)| (p.ts, encapsulate(f.link, i, &p.ip).1, p.cut))
         .collect();
     let lt = encapsulate(f.link, 0, &f.pkts[0].ip).0;
     let bytes = if f.pcapng {
         let mut w = PcapngWriter::new(Vec::new()).unwrap();
         let id = w.add_interface(lt, f.snaplen, prec).unwrap();
-        for (ts, fr) in &frames {
-            let cut = &fr[..fr.len().min(f.snaplen as usize)];
-            w.write_packet(id, *ts, cut, fr.len() as u32).unwrap();
+        for (ts, fr, cut) in &frames {
+            let n = fr
+                .len()
+                .min(f.snaplen as usize)
+                .min(cut.unwrap_or(usize::MAX));
+            w.write_packet(id, *ts, &fr[..n], fr.len() as u32).unwrap();
         }
         w.into_inner()
     } else {
         let mut w = PcapWriter::new(Vec::new(), lt, f.snaplen, prec).unwrap();
-        for (ts, fr) in &frames {
-            w.write_packet(*ts, fr, fr.len() as u32).unwrap();
+        for (ts, fr, cut) in &frames {
+            let n = fr.len().min(cut.unwrap_or(usize::MAX));
+            w.write_packet(*ts, &fr[..n], fr.len() as u32).unwrap();
         }
         w.into_inner()
     };
@@ -684,7 +730,7 @@ fn rng_window(step: usize) -> u16 {
 
 /// Builds one file's packets from a theme.
 fn build_file(rng: &mut Rng, idx: usize) -> CapFile {
-    let theme = idx % 12;
+    let theme = idx % 13;
     let link = match (theme, idx % LINKS) {
         (7, 2) => 1,
         (8, 1) => 2,
@@ -713,6 +759,7 @@ fn build_file(rng: &mut Rng, idx: usize) -> CapFile {
             pkts.push(Pkt {
                 ip,
                 ts: clock.tick(rng),
+                cut: None,
             });
         }
     };
@@ -996,6 +1043,7 @@ fn build_file(rng: &mut Rng, idx: usize) -> CapFile {
                         pkts.push(Pkt {
                             ip,
                             ts: clock.tick(rng),
+                            cut: None,
                         });
                     }
                 }
@@ -1041,6 +1089,7 @@ fn build_file(rng: &mut Rng, idx: usize) -> CapFile {
                             pkts.push(Pkt {
                                 ip,
                                 ts: clock.tick(rng),
+                                cut: None,
                             });
                         }
                     }
@@ -1072,6 +1121,7 @@ fn build_file(rng: &mut Rng, idx: usize) -> CapFile {
                             pkts.push(Pkt {
                                 ip,
                                 ts: clock.tick(rng),
+                                cut: None,
                             });
                         }
                     }
@@ -1106,6 +1156,56 @@ fn build_file(rng: &mut Rng, idx: usize) -> CapFile {
                     _ => {}
                 }
                 push_segment(&mut pkts, &mut clock, rng, a, &r, &payload, ov, &t);
+            }
+        }
+        // Conversations whose IP and TCP headers (never ports or protocol) are mutated at
+        // random, some captured short: tcpdump's handling of garbage, byte for byte.
+        12 => {
+            let mut convs: Vec<Conv> = (0..3)
+                .map(|_| {
+                    let v = want_v6(rng);
+                    Conv::new(rng, v)
+                })
+                .collect();
+            let cat = option_catalog(rng);
+            while !convs.is_empty() {
+                let i = rng.below(convs.len() as u64) as usize;
+                let Some((from_client, mut r, payload)) = convs[i].next(rng) else {
+                    convs.swap_remove(i);
+                    continue;
+                };
+                if rng.chance(40) {
+                    let o = &cat[rng.below(cat.len() as u64) as usize];
+                    r.options = TcpOptionBuf::from_options(&[TcpOption::Raw(o)]).unwrap();
+                }
+                let a = if from_client {
+                    convs[i].a
+                } else {
+                    convs[i].a.rev()
+                };
+                let t = IpTweak {
+                    df: true,
+                    v4_options: if rng.chance(20) {
+                        vec![131, 7, 4, 10, 9, 9, 9, 1]
+                    } else {
+                        vec![]
+                    },
+                    ..IpTweak::default()
+                };
+                let seg = tcp_bytes(&r, &payload, pseudo_for(a, &t), EmitOverrides::default());
+                for mut ip in ip_wrap(a, 6, &seg, &t) {
+                    mutate(rng, &mut ip);
+                    let cut = if rng.chance(25) {
+                        Some(rng.below(ip.len() as u64 + 20) as usize)
+                    } else {
+                        None
+                    };
+                    pkts.push(Pkt {
+                        ip,
+                        ts: clock.tick(rng),
+                        cut,
+                    });
+                }
             }
         }
         // Conversations again, captured with short snaplens (set below).
@@ -1209,7 +1309,7 @@ fn dump_matches_tcpdump_on_generated_corpus() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let mut rng = Rng(0x005e_ed0f_7cbd_u64);
-    let files: Vec<CapFile> = (0..66).map(|i| build_file(&mut rng, i)).collect();
+    let files: Vec<CapFile> = (0..78).map(|i| build_file(&mut rng, i)).collect();
     let total: usize = files.iter().map(|f| f.pkts.len()).sum();
     assert!(files.len() >= 50, "{} files", files.len());
     assert!(total >= 2000, "only {total} packets");

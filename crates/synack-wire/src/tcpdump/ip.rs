@@ -720,7 +720,7 @@ pub(crate) fn ip6_print(cx: &mut Ctx<'_>, bp: &[u8], length: u32) -> R {
     let mut ph: u16 = 255;
     while cp < bp.len() && advance > 0 {
         if (len as usize) < advance {
-            return Err(Trunc);
+            return cx.local_trunc();
         }
         cp += advance;
         len -= advance as u32;
@@ -767,13 +767,13 @@ pub(crate) fn ip6_print(cx: &mut Ctx<'_>, bp: &[u8], length: u32) -> R {
                 cx.proto = "dstopt";
                 let hl = (usize::from(u8_at(bp, cp + 1)?) + 1) * 8;
                 if bp.len() < cp + hl {
-                    return Err(Trunc);
+                    return cx.local_trunc();
                 }
                 cx.p("DSTOPT ");
                 if cx.opts.verbose > 0
                     && !ip6_opt_process(cx, &bp[cp + 2..cp + hl], hl - 2, false, payload_len)?
                 {
-                    return Err(Trunc);
+                    return cx.local_trunc();
                 }
                 advance = hl;
                 found_ext = true;
@@ -845,7 +845,7 @@ pub(crate) fn ip6_print(cx: &mut Ctx<'_>, bp: &[u8], length: u32) -> R {
             _ => {
                 if payload_len == 0 {
                     if found_ext {
-                        return Err(Trunc);
+                        return cx.local_trunc();
                     }
                     len = 0;
                     bp = &bp[..bp.len().min(40)];
