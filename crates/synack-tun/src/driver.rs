@@ -3,7 +3,7 @@
 //!
 //! One turn of the loop: hand every queued outgoing packet to the device; wait with
 //! `ppoll(2)` until the device is readable, the handler's next deadline passes, or a
-//! [`StopHandle`] is used; feed every readable packet to the handler; run its timers; and
+//! [`DriverHandle`] is used; feed every readable packet to the handler; run its timers; and
 //! flush again. Time is a monotonic clock ([`Clock`]) mapped onto [`synack::Instant`].
 
 use std::io;
@@ -78,22 +78,22 @@ impl Default for Clock {
     }
 }
 
-/// Stops a running [`Driver`] from any thread: sets a flag and wakes the driver's `ppoll`
-/// through an eventfd.
+/// Stops or wakes a running [`Driver`] from any thread (a flag, and an eventfd the
+/// driver's `ppoll` watches).
 #[derive(Clone, Debug)]
-pub struct StopHandle {
+pub struct DriverHandle {
     flag: Arc<AtomicBool>,
     wake: Arc<OwnedFd>,
 }
 
-impl StopHandle {
-    fn new() -> io::Result<StopHandle> {
+impl DriverHandle {
+    fn new() -> io::Result<DriverHandle> {
         // SAFETY: eventfd has no memory preconditions.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(StopHandle {
+        Ok(DriverHandle {
             flag: Arc::new(AtomicBool::new(false)),
             // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
             wake: Arc::new(unsafe { OwnedFd::from_raw_fd(fd) }),
@@ -103,6 +103,12 @@ impl StopHandle {
     /// Asks the driver to return from [`Driver::run`] at its next turn.
     pub fn stop(&self) {
         self.flag.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// Wakes the driver from its wait so that it makes a turn, and calls the application
+    /// callback of [`Driver::run`], now (after another thread changed what it acts on).
+    pub fn wake(&self) {
         let one: u64 = 1;
         // SAFETY: writes 8 bytes from a live u64 to the eventfd. A full counter (EAGAIN)
         // already means "wake up", so the result is not needed.
@@ -115,13 +121,13 @@ impl StopHandle {
         };
     }
 
-    /// A guard that calls [`StopHandle::stop`] when dropped, so a driver thread ends soon
+    /// A guard that calls [`DriverHandle::stop`] when dropped, so a driver thread ends soon
     /// even when the code waiting on it panics.
     pub fn stop_on_drop(&self) -> StopGuard {
         StopGuard(self.clone())
     }
 
-    /// Whether [`StopHandle::stop`] was called.
+    /// Whether [`DriverHandle::stop`] was called.
     pub fn is_stopped(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
     }
@@ -139,9 +145,9 @@ impl StopHandle {
     }
 }
 
-/// Stops a driver when dropped; see [`StopHandle::stop_on_drop`].
+/// Stops a driver when dropped; see [`DriverHandle::stop_on_drop`].
 #[derive(Debug)]
-pub struct StopGuard(StopHandle);
+pub struct StopGuard(DriverHandle);
 
 impl Drop for StopGuard {
     fn drop(&mut self) {
@@ -171,7 +177,7 @@ impl Limits {
 /// Why [`Driver::run`] returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
-    /// A [`StopHandle`] was used.
+    /// A [`DriverHandle`] was used.
     Stopped,
     /// The application callback returned [`ControlFlow::Break`].
     Done,
@@ -213,7 +219,7 @@ pub struct Driver<H> {
     tun: Tun,
     handler: H,
     clock: Clock,
-    stop: StopHandle,
+    stop: DriverHandle,
     rx: Vec<u8>,
     tx: Vec<u8>,
     stats: DriverStats,
@@ -234,15 +240,15 @@ impl<H: PacketHandler> Driver<H> {
             tun,
             handler,
             clock,
-            stop: StopHandle::new()?,
+            stop: DriverHandle::new()?,
             rx: vec![0; MAX_PACKET],
             tx: vec![0; mtu],
             stats: DriverStats::default(),
         })
     }
 
-    /// A handle that stops [`Driver::run`] from another thread.
-    pub fn stop_handle(&self) -> StopHandle {
+    /// A handle that stops or wakes [`Driver::run`] from another thread.
+    pub fn handle(&self) -> DriverHandle {
         self.stop.clone()
     }
 
@@ -461,7 +467,7 @@ mod tests {
 
     #[test]
     fn stop_handle_sets_flag_and_wakes() {
-        let h = StopHandle::new().unwrap();
+        let h = DriverHandle::new().unwrap();
         assert!(!h.is_stopped());
         h.clone().stop();
         assert!(h.is_stopped());

@@ -19,6 +19,8 @@ pub mod netns;
 mod ping;
 pub mod tun;
 
-pub use driver::{Clock, Driver, DriverStats, Exit, Limits, PacketHandler, StopGuard, StopHandle};
+pub use driver::{
+    Clock, Driver, DriverHandle, DriverStats, Exit, Limits, PacketHandler, StopGuard,
+};
 pub use echo::EchoResponder;
 pub use tun::Tun;

@@ -130,7 +130,7 @@ fn kernel_pings_the_stack_over_tun() {
         return;
     }
     let (ns, cfg, mut driver) = setup("stkping");
-    let stop = driver.stop_handle();
+    let stop = driver.handle();
     let (v4, v6) = std::thread::scope(|s| {
         let _guard = stop.stop_on_drop();
         let d = s.spawn(|| {
@@ -253,7 +253,7 @@ fn linux_client_to_synack_server(ipv6: bool) {
         closed: false,
         error: None,
     };
-    let stop = driver.stop_handle();
+    let stop = driver.handle();
     let script = py_client();
     let out = std::thread::scope(|s| {
         let _guard = stop.stop_on_drop();
@@ -465,4 +465,103 @@ fn synack_client_to_linux_server_v4() {
 #[test]
 fn synack_client_to_linux_server_v6() {
     synack_client_to_linux_server(true);
+}
+
+/// Linux's view of a connection to our stack shows the options our side says were
+/// negotiated: `TCP_INFO` (timestamps, SACK, window scaling and both scales) read by the
+/// client, and the scales in `ss -tin` inside the namespace. (ss 6.1 on a 6.18 kernel
+/// prints no `ts`/`sack` even between two Linux sockets, so those come from `TCP_INFO`.)
+#[test]
+fn linux_view_of_a_connection_matches_ours() {
+    let test = "linux_view_of_a_connection_matches_ours";
+    if !can_run(test) {
+        return;
+    }
+    let (ns, cfg, mut driver) = setup("ssview");
+    let st = driver.handler_mut();
+    let l = st.socket(Family::V4).unwrap();
+    st.bind(l, SocketAddr::new(cfg.ours_v4.into(), 7)).unwrap();
+    st.listen(l, 4).unwrap();
+    // The client holds the connection open until we close it (or 15 s pass).
+    let script = r#"
+import socket, sys
+s = socket.create_connection((sys.argv[1], 7), timeout=15)
+b = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+# struct tcp_info: byte 5 tcpi_options; byte 6 snd_wscale (low nibble), rcv_wscale (high).
+print("options", b[5] & 7, "wscale", b[6] & 15, b[6] >> 4, flush=True)
+while s.recv(4096):
+    pass
+print("closed")
+"#;
+    let host = cfg.ours_v4.to_string();
+    let client = ns
+        .spawn(&["python3", "-c", script, &host])
+        .expect("start python client");
+    let stop = driver.handle();
+    let (info_tx, info_rx) = std::sync::mpsc::channel();
+    let close = std::sync::atomic::AtomicBool::new(false);
+    let (ss, client_out) = std::thread::scope(|s| {
+        let _guard = stop.stop_on_drop();
+        let drv = &mut driver;
+        let close = &close;
+        let d = s.spawn(move || {
+            let (mut conn, mut closed) = (None, false);
+            // Runs until stopped: after our close the kernel's FIN still needs an ACK.
+            drv.run(Limits::duration(RUN_LIMIT), |st, now| {
+                match conn {
+                    None if !closed => {
+                        if let Ok((c, _)) = st.accept(l) {
+                            conn = Some(c);
+                            let _ = info_tx.send(st.tcp_info(c));
+                        }
+                    }
+                    Some(c) if close.load(std::sync::atomic::Ordering::SeqCst) => {
+                        let _ = st.close(now, c);
+                        (conn, closed) = (None, true);
+                    }
+                    _ => {}
+                }
+                ControlFlow::Continue(())
+            })
+        });
+        let info = info_rx.recv_timeout(Duration::from_secs(15));
+        let ss = ns.exec(
+            &["ss", "-tin", "state", "established", "dport", "=", ":7"],
+            Duration::from_secs(10),
+        );
+        close.store(true, std::sync::atomic::Ordering::SeqCst);
+        stop.wake();
+        let client_out = client.wait_timeout(Duration::from_secs(15));
+        // Answer the kernel's last ACKs, then stop.
+        std::thread::sleep(Duration::from_millis(200));
+        stop.stop();
+        assert_eq!(
+            d.join().expect("driver thread").expect("driver ran"),
+            Exit::Stopped
+        );
+        ((info, ss), client_out)
+    });
+    let (info, ss) = ss;
+    let info = info.expect("accepted").expect("tcp_info");
+    let ss = ss.expect("ss ran").stdout_text();
+    println!("ours: {info:?}\nss -tin:\n{ss}");
+    assert!(
+        ss.contains(&format!("{}:7", cfg.ours_v4)),
+        "no connection: {ss}"
+    );
+    // Linux prints its send scale first: our receive scale, then our send scale.
+    let ws = format!("wscale:{},{}", info.rcv_wscale, info.snd_wscale);
+    assert!(ss.contains(&ws), "expected {ws}: {ss}");
+    let out = client_out.expect("python client finished");
+    assert!(out.status.success(), "{}", out.stderr_text());
+    // RFC 7323 / RFC 2018 options as tcpi_options has them (1 TS, 2 SACK, 4 WS), and
+    // Linux's scales are ours swapped.
+    let linux = format!(
+        "options {} wscale {} {}\nclosed",
+        info.options & 7,
+        info.rcv_wscale,
+        info.snd_wscale
+    );
+    assert_eq!(out.stdout_text().trim(), linux);
+    assert_eq!(info.options & 7, 7, "TS, SACK and WS with Linux defaults");
 }

@@ -71,7 +71,7 @@ fn kernel_pings_our_echo_responder_over_tun() {
     let kernel6 = cfg.kernel_v6.expect("IPv6 configured");
     let responder = EchoResponder::new(&[cfg.ours_v4], &[cfg.ours_v6]);
     let mut driver = Driver::new(tun, responder).expect("driver");
-    let stop = driver.stop_handle();
+    let stop = driver.handle();
 
     let (v4, v6, tool) = std::thread::scope(|s| {
         // Inside the scope: a panic below stops the driver before the scope joins it.
