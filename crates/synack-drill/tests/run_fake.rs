@@ -207,9 +207,9 @@ impl Target for Fake {
         let state = self.conn.as_ref().map_or(State::Listen, |c| c.state);
         Ok(TcpInfo {
             state,
-            snd_cwnd_bytes: 10_000,
+            snd_cwnd_bytes: Some(10_000),
             snd_mss: 1000,
-            advmss: 1460,
+            advmss: None,
             options: 0,
         })
     }

@@ -59,15 +59,17 @@ fn term(t: &str, info: &TcpInfo, profile: Profile) -> Result<Value, String> {
         return Ok(Value::State(s));
     }
     let int = |v: u32| Ok(Value::Int(i64::from(v)));
+    let missing = |f: &str| Err(format!("`{f}` (not exposed by the target)"));
     match t {
         "tcpi_state" => Ok(Value::State(info.state)),
         // Linux counts the window in segments, FreeBSD in bytes.
-        "tcpi_snd_cwnd" => match profile {
-            Profile::Linux => int(info.snd_cwnd_bytes / info.snd_mss.max(1)),
-            Profile::FreeBsd => int(info.snd_cwnd_bytes),
+        "tcpi_snd_cwnd" => match (info.snd_cwnd_bytes, profile) {
+            (None, _) => missing(t),
+            (Some(b), Profile::Linux) => int(b / info.snd_mss.max(1)),
+            (Some(b), Profile::FreeBsd) => int(b),
         },
         "tcpi_snd_mss" => int(info.snd_mss),
-        "tcpi_advmss" => int(info.advmss),
+        "tcpi_advmss" => info.advmss.map_or_else(|| missing(t), int),
         "tcpi_options" => int(u32::from(info.options)),
         "TCPI_OPT_TIMESTAMPS" => Ok(Value::Int(1)),
         "TCPI_OPT_SACK" => Ok(Value::Int(2)),
@@ -163,9 +165,9 @@ mod tests {
     fn info() -> TcpInfo {
         TcpInfo {
             state: State::Established,
-            snd_cwnd_bytes: 14600,
+            snd_cwnd_bytes: Some(14600),
             snd_mss: 1460,
-            advmss: 1460,
+            advmss: Some(1460),
             options: 7,
         }
     }

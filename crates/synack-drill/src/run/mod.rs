@@ -26,11 +26,13 @@
 
 mod code;
 mod shell;
+pub mod stack;
 mod suite;
 mod syscall;
 pub mod target;
 mod wire;
 
+pub use stack::StackTarget;
 pub use suite::{
     DirStats, ScriptResult, Suite, SuiteReport, check_passing, read_passing, result_line,
 };

@@ -227,12 +227,12 @@ pub struct MsgFlags {
 pub struct TcpInfo {
     /// The connection state.
     pub state: State,
-    /// The congestion window in bytes.
-    pub snd_cwnd_bytes: u32,
+    /// The congestion window in bytes, when the target exposes it.
+    pub snd_cwnd_bytes: Option<u32>,
     /// The send MSS.
     pub snd_mss: u32,
-    /// The MSS we advertised.
-    pub advmss: u32,
+    /// The MSS we advertised, when the target exposes it.
+    pub advmss: Option<u32>,
     /// `TCPI_OPT_*` bits: timestamps 1, SACK 2, window scale 4, ECN 8.
     pub options: u8,
 }
