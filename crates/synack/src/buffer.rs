@@ -1,132 +1,349 @@
-//! In-order send and receive byte buffers.
+//! Send and receive byte buffers: bounded ring buffers, allocated lazily.
 //!
-//! Part 1 of the engine needs a real byte stream for FIN-with-data and half-close; the
-//! buffers are bounded, allocate lazily (a `VecDeque` allocates on first write, never per
-//! segment once grown) and are deliberately small types so part 2 (reassembly, SACK,
-//! lazily grown ring buffers) can replace them behind the same methods.
+//! Both buffers are byte streams (字节流): writes and reads of any size, unrelated to segment
+//! boundaries. Each allocates its ring once, on first use, at its configured capacity
+//! (SO_SNDBUF / SO_RCVBUF); nothing is allocated per segment afterwards.
+//!
+//! The receive buffer also holds out-of-order data (RFC 9293 §3.10.7.4 "Seventh": segments
+//! beyond RCV.NXT "may be held for later processing"): it is written straight into the ring
+//! at its offset past the in-order bytes, and a small bounded range set remembers which
+//! parts are present, so reassembly needs no per-segment storage.
 
-use std::collections::VecDeque;
+/// Most disjoint out-of-order ranges kept; a segment that would create more is dropped
+/// (bounded bookkeeping against a peer sending one byte per hole).
+pub const MAX_OOO_RANGES: usize = 32;
+
+/// A fixed-capacity byte ring with lazily allocated storage.
+#[derive(Debug, Default)]
+struct Ring {
+    buf: Vec<u8>,
+    head: usize,
+    capacity: usize,
+}
+
+impl Ring {
+    fn new(capacity: usize) -> Ring {
+        Ring {
+            buf: Vec::new(),
+            head: 0,
+            capacity,
+        }
+    }
+
+    fn ensure(&mut self) {
+        if self.buf.len() != self.capacity {
+            self.buf = vec![0; self.capacity];
+            self.head = 0;
+        }
+    }
+
+    /// Writes `bytes` at logical offset `at` (from the head); the caller keeps it in bounds.
+    fn write_at(&mut self, at: usize, bytes: &[u8]) {
+        if bytes.is_empty() || self.capacity == 0 {
+            return;
+        }
+        self.ensure();
+        let start = (self.head + at) % self.capacity;
+        let first = bytes.len().min(self.capacity - start);
+        self.buf[start..start + first].copy_from_slice(&bytes[..first]);
+        let rest = &bytes[first..];
+        self.buf[..rest.len()].copy_from_slice(rest);
+    }
+
+    /// Copies from logical offset `at` into `dst`; the caller keeps it in bounds.
+    fn read_at(&self, at: usize, dst: &mut [u8]) {
+        if dst.is_empty() || self.buf.is_empty() {
+            return;
+        }
+        let start = (self.head + at) % self.capacity;
+        let first = dst.len().min(self.capacity - start);
+        dst[..first].copy_from_slice(&self.buf[start..start + first]);
+        let n = dst.len() - first;
+        dst[first..].copy_from_slice(&self.buf[..n]);
+    }
+
+    fn advance(&mut self, n: usize) {
+        if self.capacity > 0 {
+            self.head = (self.head + n) % self.capacity;
+        }
+    }
+
+    /// Changes the capacity, keeping the first `keep` bytes (which must fit).
+    fn resize(&mut self, capacity: usize, keep: usize) {
+        if self.buf.is_empty() {
+            self.capacity = capacity;
+            self.head = 0;
+            return;
+        }
+        let mut tmp = vec![0; keep];
+        self.read_at(0, &mut tmp);
+        self.capacity = capacity;
+        self.buf = Vec::new();
+        self.head = 0;
+        self.write_at(0, &tmp);
+    }
+}
 
 /// The send buffer: every byte from SND.UNA onward, sent or not yet sent.
 #[derive(Debug, Default)]
 pub struct SendBuffer {
-    data: VecDeque<u8>,
-    capacity: usize,
+    ring: Ring,
+    len: usize,
 }
 
 impl SendBuffer {
-    /// An empty buffer holding at most `capacity` bytes.
+    /// An empty buffer holding at most `capacity` bytes (no memory until the first write).
     pub fn new(capacity: usize) -> SendBuffer {
         SendBuffer {
-            data: VecDeque::new(),
-            capacity,
+            ring: Ring::new(capacity),
+            len: 0,
         }
     }
 
     /// Appends as much of `bytes` as fits; returns how many were taken.
     pub fn write(&mut self, bytes: &[u8]) -> usize {
         let n = bytes.len().min(self.free());
-        self.data.extend(&bytes[..n]);
+        self.ring.write_at(self.len, &bytes[..n]);
+        self.len += n;
         n
     }
 
     /// Bytes held (unacknowledged plus unsent).
     pub fn len(&self) -> usize {
-        self.data.len()
+        self.len
     }
 
     /// Whether the buffer is empty.
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.len == 0
     }
 
     /// Room left.
     pub fn free(&self) -> usize {
-        self.capacity.saturating_sub(self.data.len())
+        self.ring.capacity.saturating_sub(self.len)
+    }
+
+    /// The configured capacity (SO_SNDBUF).
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity
+    }
+
+    /// Whether the ring has been allocated yet.
+    pub fn is_allocated(&self) -> bool {
+        !self.ring.buf.is_empty()
+    }
+
+    /// Changes the capacity; never below the bytes already held.
+    pub fn set_capacity(&mut self, capacity: usize) {
+        let capacity = capacity.max(self.len);
+        self.ring.resize(capacity, self.len);
     }
 
     /// Drops `n` acknowledged bytes from the front (fewer if fewer are held).
     pub fn ack(&mut self, n: usize) {
-        let n = n.min(self.data.len());
-        self.data.drain(..n);
+        let n = n.min(self.len);
+        self.ring.advance(n);
+        self.len -= n;
     }
 
     /// Copies bytes starting `offset` bytes after SND.UNA into `dst`; returns the count.
     pub fn copy_out(&self, offset: usize, dst: &mut [u8]) -> usize {
-        if offset >= self.data.len() {
+        if offset >= self.len {
             return 0;
         }
-        let n = dst.len().min(self.data.len() - offset);
-        let (a, b) = self.data.as_slices();
-        let mut copied = 0;
-        for (i, slot) in dst[..n].iter_mut().enumerate() {
-            let idx = offset + i;
-            *slot = if idx < a.len() {
-                a[idx]
-            } else {
-                b[idx - a.len()]
-            };
-            copied += 1;
-        }
-        copied
+        let n = dst.len().min(self.len - offset);
+        self.ring.read_at(offset, &mut dst[..n]);
+        n
     }
 
     /// Discards everything (abort).
     pub fn clear(&mut self) {
-        self.data.clear();
+        self.ring.advance(self.len);
+        self.len = 0;
     }
 }
 
-/// The receive buffer: in-order bytes not yet read by the application.
+/// The receive buffer: in-order bytes not yet read, followed (inside the same ring) by
+/// out-of-order bytes waiting for the gap before them to fill.
 #[derive(Debug, Default)]
 pub struct RecvBuffer {
-    data: VecDeque<u8>,
-    capacity: usize,
+    ring: Ring,
+    /// In-order bytes waiting to be read.
+    len: usize,
+    /// Bytes ever consumed by the reader: the stream offset of the ring's head.
+    base: u64,
+    /// Out-of-order ranges `[start, end)` as offsets past the in-order end, sorted and
+    /// disjoint (never adjacent).
+    ooo: Vec<(usize, usize)>,
 }
 
 impl RecvBuffer {
-    /// An empty buffer holding at most `capacity` bytes.
+    /// An empty buffer holding at most `capacity` bytes (no memory until the first byte).
     pub fn new(capacity: usize) -> RecvBuffer {
         RecvBuffer {
-            data: VecDeque::new(),
-            capacity,
+            ring: Ring::new(capacity),
+            len: 0,
+            base: 0,
+            ooo: Vec::new(),
         }
     }
 
-    /// Appends as much of `bytes` as fits; returns how many were taken.
+    /// Appends in-order bytes, as much as fits; returns how many were taken. Out-of-order
+    /// bytes the append reaches become in order too (see [`RecvBuffer::insert`]).
     pub fn push(&mut self, bytes: &[u8]) -> usize {
         let n = bytes.len().min(self.free());
-        self.data.extend(&bytes[..n]);
+        self.insert(0, &bytes[..n]);
         n
     }
 
-    /// Moves up to `dst.len()` bytes to `dst`; returns the count.
-    pub fn read(&mut self, dst: &mut [u8]) -> usize {
-        let n = dst.len().min(self.data.len());
-        for (slot, byte) in dst.iter_mut().zip(self.data.drain(..n)) {
-            *slot = byte;
+    /// Stores `bytes` starting `offset` bytes past the in-order end (offset 0 is RCV.NXT),
+    /// trimmed to the capacity. Returns how far the in-order end advanced (RCV.NXT moves by
+    /// this), or `None` when the bytes were not stored (no room, or the range set is full).
+    ///
+    /// RFC 9293 §3.10.7.4: overlapping and duplicate bytes are merged, so each byte is
+    /// delivered once.
+    pub fn insert(&mut self, offset: usize, bytes: &[u8]) -> Option<usize> {
+        let room = self.free();
+        if offset >= room && !bytes.is_empty() {
+            return None;
         }
+        let n = bytes.len().min(room.saturating_sub(offset));
+        if n == 0 {
+            return Some(0);
+        }
+        let (start, end) = (offset, offset + n);
+        if start > 0 && !self.can_add_range(start, end) {
+            return None;
+        }
+        self.ring.write_at(self.len + start, &bytes[..n]);
+        if start > 0 {
+            self.add_range(start, end);
+            return Some(0);
+        }
+        // In order: the in-order end moves to `end`, then over every range it now reaches.
+        let mut advance = end;
+        let mut drop = 0;
+        for &(s, e) in &self.ooo {
+            if s <= advance {
+                advance = advance.max(e);
+                drop += 1;
+            } else {
+                break;
+            }
+        }
+        self.ooo.drain(..drop);
+        for r in &mut self.ooo {
+            r.0 -= advance;
+            r.1 -= advance;
+        }
+        self.len += advance;
+        Some(advance)
+    }
+
+    fn can_add_range(&self, start: usize, end: usize) -> bool {
+        if self.ooo.len() < MAX_OOO_RANGES {
+            return true;
+        }
+        // Full: only a range touching or overlapping an existing one (no new entry).
+        self.ooo.iter().any(|&(s, e)| start <= e && end >= s)
+    }
+
+    fn add_range(&mut self, start: usize, end: usize) {
+        if self.ooo.capacity() == 0 {
+            // One allocation for the connection's lifetime, never per segment.
+            self.ooo.reserve_exact(MAX_OOO_RANGES + 1);
+        }
+        let (mut s, mut e) = (start, end);
+        let first = self.ooo.partition_point(|&(_, re)| re < s);
+        let mut last = first;
+        while last < self.ooo.len() && self.ooo[last].0 <= e {
+            s = s.min(self.ooo[last].0);
+            e = e.max(self.ooo[last].1);
+            last += 1;
+        }
+        self.ooo.splice(first..last, [(s, e)]);
+    }
+
+    /// The out-of-order ranges held, as `(start, end)` offsets past RCV.NXT (for SACK).
+    pub fn ooo_ranges(&self) -> &[(usize, usize)] {
+        &self.ooo
+    }
+
+    /// Whether out-of-order data is held (a gap exists).
+    pub fn has_gap(&self) -> bool {
+        !self.ooo.is_empty()
+    }
+
+    /// Moves up to `dst.len()` in-order bytes to `dst`; returns the count.
+    pub fn read(&mut self, dst: &mut [u8]) -> usize {
+        let n = dst.len().min(self.len);
+        self.ring.read_at(0, &mut dst[..n]);
+        self.discard(n);
         n
+    }
+
+    /// Drops `n` in-order bytes unread (fewer if fewer are held).
+    pub fn discard(&mut self, n: usize) {
+        let n = n.min(self.len);
+        self.ring.advance(n);
+        self.len -= n;
+        self.base += n as u64;
+    }
+
+    /// The in-order byte `offset` bytes past the read position, if held.
+    pub fn peek(&self, offset: usize) -> Option<u8> {
+        if offset >= self.len {
+            return None;
+        }
+        let mut b = [0u8; 1];
+        self.ring.read_at(offset, &mut b);
+        Some(b[0])
+    }
+
+    /// The stream offset of the next byte to read (bytes consumed so far).
+    pub fn read_offset(&self) -> u64 {
+        self.base
     }
 
     /// Bytes waiting to be read.
     pub fn len(&self) -> usize {
-        self.data.len()
+        self.len
     }
 
     /// Whether nothing is waiting.
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.len == 0
     }
 
-    /// Room left: the receive window we can offer.
+    /// Room left past the in-order bytes: the most receive window we can offer.
     pub fn free(&self) -> usize {
-        self.capacity.saturating_sub(self.data.len())
+        self.ring.capacity.saturating_sub(self.len)
+    }
+
+    /// The configured capacity (SO_RCVBUF).
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity
+    }
+
+    /// Whether the ring has been allocated yet.
+    pub fn is_allocated(&self) -> bool {
+        !self.ring.buf.is_empty()
+    }
+
+    /// Changes the capacity; never below the bytes already held (out-of-order data beyond
+    /// the new capacity is forgotten; the peer retransmits it).
+    pub fn set_capacity(&mut self, capacity: usize) {
+        let capacity = capacity.max(self.len);
+        let room = capacity - self.len;
+        self.ooo.retain(|&(_, e)| e <= room);
+        let keep = self.len + self.ooo.last().map_or(0, |r| r.1);
+        self.ring.resize(capacity, keep);
     }
 
     /// Discards everything.
     pub fn clear(&mut self) {
-        self.data.clear();
+        self.discard(self.len);
+        self.ooo.clear();
     }
 }
 
@@ -137,7 +354,9 @@ mod tests {
     #[test]
     fn send_buffer_bounds_and_offsets() {
         let mut b = SendBuffer::new(5);
+        assert!(!b.is_allocated());
         assert_eq!(b.write(b"hello world"), 5);
+        assert!(b.is_allocated());
         let mut out = [0u8; 3];
         assert_eq!(b.copy_out(2, &mut out), 3);
         assert_eq!(&out, b"llo");
@@ -145,6 +364,11 @@ mod tests {
         assert_eq!(b.copy_out(0, &mut out), 3);
         assert_eq!(&out, b"llo");
         assert_eq!(b.copy_out(9, &mut out), 0);
+        // Wraps around the ring.
+        assert_eq!(b.write(b"XYZ"), 2);
+        let mut all = [0u8; 5];
+        assert_eq!(b.copy_out(0, &mut all), 5);
+        assert_eq!(&all, b"lloXY");
         b.ack(100);
         assert!(b.is_empty());
     }
@@ -158,5 +382,61 @@ mod tests {
         assert_eq!(r.read(&mut out), 3);
         assert_eq!(&out, b"abc");
         assert_eq!(r.free(), 3);
+        assert_eq!(r.read_offset(), 3);
+    }
+
+    #[test]
+    fn rfc9293_3_10_7_4_reassembly_merges_overlaps_and_fills_gaps() {
+        let mut r = RecvBuffer::new(16);
+        assert_eq!(r.insert(4, b"efg"), Some(0));
+        assert_eq!(r.insert(9, b"jk"), Some(0));
+        assert_eq!(r.ooo_ranges(), &[(4, 7), (9, 11)]);
+        // Overlapping duplicate of part of a range and a bridge between the two.
+        assert_eq!(r.insert(6, b"ghij"), Some(0));
+        assert_eq!(r.ooo_ranges(), &[(4, 11)]);
+        // The gap fills: the in-order end jumps over everything held.
+        assert_eq!(r.insert(0, b"abcde"), Some(11));
+        assert!(!r.has_gap());
+        let mut out = [0u8; 16];
+        assert_eq!(r.read(&mut out), 11);
+        assert_eq!(&out[..11], b"abcdefghijk");
+        // Beyond the capacity: not stored.
+        assert_eq!(r.insert(16, b"z"), None);
+        assert_eq!(r.insert(14, b"xyz"), Some(0));
+        assert_eq!(r.ooo_ranges(), &[(14, 16)]);
+    }
+
+    #[test]
+    fn reassembly_range_set_is_bounded() {
+        let mut r = RecvBuffer::new(1000);
+        for i in 0..MAX_OOO_RANGES {
+            assert_eq!(r.insert(2 + 2 * i, b"x"), Some(0));
+        }
+        assert_eq!(
+            r.insert(900, b"y"),
+            None,
+            "a new hole beyond the bound is dropped"
+        );
+        assert_eq!(
+            r.insert(3, b"x"),
+            Some(0),
+            "merging into held ranges still works"
+        );
+        assert_eq!(r.ooo_ranges().len(), MAX_OOO_RANGES - 1);
+    }
+
+    #[test]
+    fn resize_keeps_data() {
+        let mut r = RecvBuffer::new(4);
+        r.push(b"ab");
+        r.set_capacity(8);
+        assert_eq!(r.push(b"cdefgh"), 6);
+        let mut out = [0u8; 8];
+        assert_eq!(r.read(&mut out), 8);
+        assert_eq!(&out, b"abcdefgh");
+        let mut s = SendBuffer::new(2);
+        s.write(b"ab");
+        s.set_capacity(4);
+        assert_eq!(s.write(b"cde"), 2);
     }
 }

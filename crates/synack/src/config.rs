@@ -82,6 +82,30 @@ pub struct Config {
     pub rto_initial: Duration,
     /// Upper bound of the backed-off retransmission timeout (Linux `TCP_RTO_MAX`, 120 s).
     pub rto_max: Duration,
+    /// Lower bound of the computed RTO (RFC 6298 §2.4 says 1 s; Linux `TCP_RTO_MIN` 200 ms).
+    pub rto_min: Duration,
+    /// Shortest delayed-ACK timeout (Linux `TCP_ATO_MIN`, 40 ms).
+    pub delack_min: Duration,
+    /// Longest delayed-ACK timeout (Linux `TCP_DELACK_MAX`, 200 ms; RFC 9293 §3.8.6.3
+    /// MUST-40 allows at most 0.5 s).
+    pub delack_max: Duration,
+    /// Segments acknowledged at once at the start of a connection (Linux
+    /// `TCP_MAX_QUICKACKS`, 16).
+    pub quickacks: u8,
+    /// `TCP_NODELAY` for new connections (off: Nagle's algorithm on).
+    pub nodelay: bool,
+    /// `SO_KEEPALIVE` for new connections (off).
+    pub keepalive: bool,
+    /// `net.ipv4.tcp_keepalive_time` (7200 s): idle time before the first probe.
+    pub keepalive_time: Duration,
+    /// `net.ipv4.tcp_keepalive_intvl` (75 s): time between unanswered probes.
+    pub keepalive_intvl: Duration,
+    /// `net.ipv4.tcp_keepalive_probes` (9): unanswered probes before ETIMEDOUT.
+    pub keepalive_probes: u8,
+    /// `TCP_USER_TIMEOUT` for new connections (`None`: off, `tcp_retries2` decides).
+    pub user_timeout: Option<Duration>,
+    /// `SO_OOBINLINE` for new connections (off: the urgent byte is read out of band).
+    pub oobinline: bool,
     /// `net.ipv4.tcp_window_scaling` (1): offer and honour RFC 7323 window scaling.
     pub window_scaling: bool,
     /// `net.ipv4.tcp_sack` (1): offer and honour SACK-permitted (RFC 2018).
@@ -98,9 +122,9 @@ pub struct Config {
     pub rfc1337: bool,
     /// Challenge ACK limiter (`net.ipv4.tcp_challenge_ack_limit`, 1000/s), shareable.
     pub challenge_ack_limiter: Arc<ChallengeAckLimiter>,
-    /// Send buffer size in bytes (`tcp_wmem` default 16384).
+    /// Send buffer size in bytes (`tcp_wmem` default 16384), allocated on first write.
     pub send_buffer: usize,
-    /// Receive buffer size in bytes (`tcp_rmem` default 131072).
+    /// Receive buffer size in bytes (`tcp_rmem` default 131072), allocated on first byte.
     pub recv_buffer: usize,
     /// Largest receive buffer the connection may grow to (`tcp_rmem` max 6291456); the
     /// window-scale shift is chosen so this fits in a 16-bit window (RFC 7323 §2.3).
@@ -123,6 +147,17 @@ impl Default for Config {
             msl: Duration::from_secs(30),
             rto_initial: Duration::from_secs(1),
             rto_max: Duration::from_secs(120),
+            rto_min: Duration::from_millis(200),
+            delack_min: Duration::from_millis(40),
+            delack_max: Duration::from_millis(200),
+            quickacks: 16,
+            nodelay: false,
+            keepalive: false,
+            keepalive_time: Duration::from_secs(7200),
+            keepalive_intvl: Duration::from_secs(75),
+            keepalive_probes: 9,
+            user_timeout: None,
+            oobinline: false,
             window_scaling: true,
             sack: true,
             timestamps: true,

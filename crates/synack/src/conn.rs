@@ -46,10 +46,12 @@
 //! ```
 
 use crate::buffer::{RecvBuffer, SendBuffer};
+use crate::cc::{CongestionControl, Reno};
 use crate::config::Config;
 use crate::error::Error;
 use crate::event::{DropReason, Event, EventQueue, SegSummary};
 use crate::isn::{FourTuple, IsnGenerator};
+use crate::rtt::RttEstimator;
 use crate::segment::{SegOptions, SegmentIn, SegmentOut, Timestamps, reset_for_no_connection};
 use crate::seq::Seq;
 use crate::state::State;
@@ -60,6 +62,10 @@ use synack_wire::TcpFlags;
 const PAWS_IDLE_LIMIT: Duration = Duration::from_secs(24 * 24 * 60 * 60);
 /// Linux's `TCP_MIN_MSS`: a peer's absurdly small MSS option is raised to this.
 const MIN_MSS: u16 = 88;
+/// Linux: output corked by `TCP_CORK` is held at most 200 ms.
+const CORK_TIMEOUT: Duration = Duration::from_millis(200);
+/// RFC 5681 §3.2: duplicate ACKs that trigger fast retransmit.
+const DUPACK_THRESHOLD: u32 = 3;
 
 /// Where the ISS of a connection comes from.
 #[derive(Clone, Copy, Debug)]
@@ -79,6 +85,53 @@ pub enum TimerKind {
     TimeWait,
     /// tcp_fin_timeout for an orphan in FIN_WAIT_2 (`ss`: `timewait` on Linux too).
     FinWait2,
+    /// Zero-window probing (RFC 9293 §3.8.6.1; `ss`: `persist`).
+    Persist,
+    /// Keepalive probing (RFC 9293 §3.8.4; `ss`: `keepalive`).
+    Keepalive,
+}
+
+/// TCP_INFO-style figures of one connection (`ss -i`, `getsockopt(TCP_INFO)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Info {
+    /// Current state.
+    pub state: State,
+    /// Retransmission timeout in force (with backoff).
+    pub rto: Duration,
+    /// Smoothed RTT (zero before the first sample).
+    pub rtt: Duration,
+    /// RTT variation.
+    pub rttvar: Duration,
+    /// Smallest RTT sample.
+    pub min_rtt: Duration,
+    /// Effective send MSS.
+    pub snd_mss: u32,
+    /// Largest segment received (the receive MSS estimate).
+    pub rcv_mss: u32,
+    /// Congestion window, bytes.
+    pub cwnd: u32,
+    /// Slow-start threshold, bytes (`u32::MAX` until the first loss).
+    pub ssthresh: u32,
+    /// Consecutive retransmissions of the head (`tcpi_retransmits`).
+    pub retransmits: u8,
+    /// Segments retransmitted over the connection's life (`tcpi_total_retrans`).
+    pub total_retrans: u64,
+    /// Bytes sent and not yet acknowledged (`tcpi_unacked`, in bytes here).
+    pub unacked: u32,
+    /// Bytes acknowledged by the peer (`tcpi_bytes_acked`).
+    pub bytes_acked: u64,
+    /// Bytes received in order (`tcpi_bytes_received`).
+    pub bytes_received: u64,
+    /// The peer's send window, bytes.
+    pub snd_wnd: u32,
+    /// Our receive window, bytes.
+    pub rcv_wnd: u32,
+    /// Unanswered zero-window or keepalive probes (`tcpi_probes`).
+    pub probes: u8,
+    /// Backoff exponent of the retransmission or persist timer (`tcpi_backoff`).
+    pub backoff: u8,
+    /// Congestion-control algorithm.
+    pub congestion: &'static str,
 }
 
 /// A snapshot of a connection, the RFC 9293 §3.10.6 STATUS call.
@@ -141,6 +194,18 @@ pub struct Stats {
     pub paws_drops: u64,
     /// Segments dropped for any reason.
     pub drops: u64,
+    /// Out-of-order segments queued for reassembly.
+    pub ooo_queued: u64,
+    /// Fast retransmits (RFC 5681 §3.2).
+    pub fast_retransmits: u64,
+    /// Retransmission timeouts.
+    pub timeouts: u64,
+    /// Zero-window probes sent.
+    pub window_probes: u64,
+    /// Keepalive probes sent.
+    pub keepalive_probes: u64,
+    /// Delayed ACKs sent when their timer fired.
+    pub delayed_acks: u64,
 }
 
 /// One TCP connection: the TCB and its state machine.
@@ -207,11 +272,89 @@ pub struct Connection {
     rst_due: Option<SegmentOut>,
 
     // Timers.
-    rto: Duration,
+    /// RFC 6298 estimator.
+    rtt: RttEstimator,
+    /// Karn's rule: the one segment being timed (its end, when sent); dropped when
+    /// anything is retransmitted (RFC 6298 §3).
+    rtt_timed: Option<(Seq, Instant)>,
+    /// Retransmissions of the head since the last forward progress (the backoff exponent).
     rtx_count: u8,
     rtx_deadline: Option<Instant>,
     time_wait_deadline: Option<Instant>,
     fin_wait_2_deadline: Option<Instant>,
+
+    // Retransmission and congestion control.
+    cc: Box<dyn CongestionControl>,
+    /// After a timeout: the next sequence number to resend, going back over everything
+    /// outstanding (up to SND.NXT) segment by segment as the window allows.
+    rtx_nxt: Option<Seq>,
+    /// Fast retransmit of the head segment is owed (RFC 5681 §3.2, RFC 6582).
+    fast_rtx_due: bool,
+    dupacks: u32,
+    /// NewReno recovery point (RFC 6582): SND.NXT when fast retransmit began.
+    recover: Option<Seq>,
+    /// When the head was first retransmitted (TCP_USER_TIMEOUT).
+    rtx_start: Option<Instant>,
+    user_timeout: Option<Duration>,
+
+    // Interactive flow.
+    nodelay: bool,
+    cork: bool,
+    /// A partial segment held by TCP_CORK goes out at this time.
+    cork_deadline: Option<Instant>,
+    /// Minshall's Nagle: the end of the last small segment sent (RFC 896, RFC 9293 §3.7.4).
+    snd_sml: Seq,
+    /// RFC 9293 §3.8.6.3 delayed ACK timer.
+    delack_deadline: Option<Instant>,
+    /// Linux's ACK timeout estimate (`ato`), 40–200 ms.
+    ato: Duration,
+    /// Segments still to be acknowledged at once (Linux quick-ACK mode).
+    quickacks: u8,
+    /// Interactive mode: ACKs wait to ride on the reply (Linux `pingpong`).
+    pingpong: bool,
+    last_data_at: Option<Instant>,
+    /// Largest payload received: the receive-MSS estimate (RFC 9293 §3.8.6.3).
+    rcv_mss: u32,
+    /// RFC 9293 §3.8.6.2.2: the right edge of the window last advertised (never moved back).
+    rcv_adv: Seq,
+    /// A PSH arrived with data not yet read (the push signal, RFC 9293 §3.9.1.2).
+    push_seen: bool,
+
+    // Zero-window probing (RFC 9293 §3.8.6.1).
+    persist_deadline: Option<Instant>,
+    persist_backoff: u32,
+    /// Probes sent since the peer last answered.
+    persist_unanswered: u8,
+    probe_due: bool,
+
+    // Keepalive (RFC 9293 §3.8.4).
+    keepalive: bool,
+    ka_idle: Duration,
+    ka_intvl: Duration,
+    ka_cnt: u8,
+    ka_unanswered: u8,
+    ka_deadline: Option<Instant>,
+    ka_probe_due: bool,
+    last_rcv_at: Instant,
+
+    // Urgent data (RFC 9293 §3.8.5, RFC 6093).
+    oobinline: bool,
+    /// Urgent mode on the sending side: SND.UP, the byte after the urgent data.
+    snd_urg: Option<Seq>,
+    /// The urgent pointer arrived; the urgent byte (this sequence number) has not.
+    urg_pending: Option<Seq>,
+    /// The last urgent byte, readable out of band until read.
+    oob_byte: Option<u8>,
+    /// Stream offset of the urgent byte (the mark) while the reader has not passed it.
+    urg_mark: Option<u64>,
+    /// The peer entered urgent mode since the application last asked (SIGURG).
+    urgent_signal: bool,
+    /// A FIN received beyond a gap, held until the gap fills (RFC 9293 §3.10.7.4).
+    fin_pending: Option<Seq>,
+
+    // TCP_INFO counters.
+    bytes_acked: u64,
+    bytes_received: u64,
 
     error: Option<Error>,
     events: EventQueue,
@@ -222,7 +365,6 @@ impl Connection {
     fn new(now: Instant, cfg: Config, tuple: FourTuple, iss_source: IssSource) -> Connection {
         let ipv6 = tuple.local.is_ipv6();
         let events = EventQueue::new(cfg.events, cfg.event_capacity);
-        let _ = now;
         Connection {
             state: State::Closed,
             tuple,
@@ -262,11 +404,52 @@ impl Connection {
             ack_due: false,
             rtx_due: false,
             rst_due: None,
-            rto: cfg.rto_initial,
+            rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
+            rtt_timed: None,
             rtx_count: 0,
             rtx_deadline: None,
             time_wait_deadline: None,
             fin_wait_2_deadline: None,
+            cc: Box::new(Reno::default()),
+            rtx_nxt: None,
+            fast_rtx_due: false,
+            dupacks: 0,
+            recover: None,
+            rtx_start: None,
+            user_timeout: cfg.user_timeout,
+            nodelay: cfg.nodelay,
+            cork: false,
+            cork_deadline: None,
+            snd_sml: Seq(0),
+            delack_deadline: None,
+            ato: cfg.delack_min,
+            quickacks: cfg.quickacks,
+            pingpong: false,
+            last_data_at: None,
+            rcv_mss: u32::from(Config::default_peer_mss(ipv6)),
+            rcv_adv: Seq(0),
+            push_seen: false,
+            persist_deadline: None,
+            persist_backoff: 0,
+            persist_unanswered: 0,
+            probe_due: false,
+            keepalive: cfg.keepalive,
+            ka_idle: cfg.keepalive_time,
+            ka_intvl: cfg.keepalive_intvl,
+            ka_cnt: cfg.keepalive_probes,
+            ka_unanswered: 0,
+            ka_deadline: None,
+            ka_probe_due: false,
+            last_rcv_at: now,
+            oobinline: cfg.oobinline,
+            snd_urg: None,
+            urg_pending: None,
+            oob_byte: None,
+            urg_mark: None,
+            urgent_signal: false,
+            fin_pending: None,
+            bytes_acked: 0,
+            bytes_received: 0,
             error: None,
             events,
             stats: Stats::default(),
@@ -371,6 +554,7 @@ impl Connection {
         self.snd_una = iss;
         self.snd_nxt = iss + 1u32;
         self.snd_up = iss;
+        self.snd_sml = iss;
         self.snd_buf_seq = iss + 1u32;
     }
 
@@ -507,24 +691,39 @@ impl Connection {
 
     /// RFC 9293 §3.10.3 RECEIVE: copies in-order bytes into `buf`. `Ok(0)` with a non-empty
     /// `buf` is end of stream (the peer's FIN has been read).
+    ///
+    /// As on BSD and Linux, a read stops at the urgent mark (RFC 6093 §2); unless
+    /// `SO_OOBINLINE` is set, the urgent byte itself is skipped (it is read with
+    /// [`Connection::recv_urgent`]).
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
         if self.orphaned {
             return Err(Error::NotConnected);
         }
-        if !self.rcvbuf.is_empty() {
-            let n = self.rcvbuf.read(buf);
-            // RFC 9293 §3.8.6.2.2: announce the opened window once it has grown by
-            // min(half the buffer, one MSS) beyond what was last advertised.
-            let threshold = (self.cfg.recv_buffer / 2)
-                .min(usize::from(self.snd_mss))
-                .max(1) as u32;
-            if matches!(
-                self.state,
-                State::Established | State::FinWait1 | State::FinWait2
-            ) && self.rcv_wnd() >= self.last_wnd_sent.saturating_add(threshold)
-            {
-                self.ack_due = true;
+        if !buf.is_empty() && !self.rcvbuf.is_empty() {
+            let base = self.rcvbuf.read_offset();
+            if self.urg_mark == Some(base) && !self.oobinline {
+                // The urgent byte was taken out of band: skip it.
+                self.rcvbuf.discard(1);
+                self.urg_mark = None;
             }
+        }
+        if !self.rcvbuf.is_empty() {
+            let base = self.rcvbuf.read_offset();
+            let mut limit = buf.len();
+            if let Some(mark) = self.urg_mark
+                && mark > base
+            {
+                limit = limit.min(usize::try_from(mark - base).unwrap_or(usize::MAX));
+            }
+            let n = self.rcvbuf.read(&mut buf[..limit]);
+            if self.urg_mark.is_some_and(|m| m < self.rcvbuf.read_offset()) {
+                // Read past the (inline) urgent byte.
+                self.urg_mark = None;
+            }
+            if self.rcvbuf.is_empty() {
+                self.push_seen = false;
+            }
+            self.window_update_check();
             return Ok(n);
         }
         if let Some(e) = self.error {
@@ -536,6 +735,181 @@ impl Connection {
         match self.state {
             State::Closed | State::Listen => Err(Error::NotConnected),
             _ => Err(Error::WouldBlock),
+        }
+    }
+
+    /// RFC 9293 §3.8.6.2.2: after the application reads, announce the opened window once the
+    /// right edge can move by min(half the buffer, one receive MSS).
+    fn window_update_check(&mut self) {
+        if matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        ) && (self.rcv_nxt + self.rcv_wnd()).gt(self.rcv_adv)
+        {
+            self.ack_due = true;
+        }
+    }
+
+    /// Whether a PSH arrived with the data now waiting (the push signal of RFC 9293
+    /// §3.9.1.2: the reader should hand the data on without waiting for more).
+    pub fn pushed(&self) -> bool {
+        self.push_seen
+    }
+
+    /// `send(MSG_OOB)`: queues `data` as urgent data (RFC 9293 §3.8.5). The urgent pointer
+    /// of every segment up to it points to the byte after its last byte (RFC 6093 §4, as
+    /// deployed stacks do), and it is pushed at once, past Nagle and TCP_CORK.
+    pub fn send_urgent(&mut self, now: Instant, data: &[u8]) -> Result<usize, Error> {
+        let n = self.send(now, data)?;
+        if n > 0 {
+            self.snd_urg = Some(self.snd_buf_seq + self.sndbuf.len());
+        }
+        Ok(n)
+    }
+
+    /// `recv(MSG_OOB)`: the last urgent byte out of band. `EINVAL` with SO_OOBINLINE set or
+    /// when no urgent byte is readable (none came, or it was read); `EAGAIN` while the
+    /// urgent pointer has arrived and the byte has not (Linux's answers).
+    pub fn recv_urgent(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        if self.oobinline {
+            return Err(Error::InvalidState);
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        match self.oob_byte.take() {
+            Some(b) => {
+                buf[0] = b;
+                Ok(1)
+            }
+            None if self.urg_pending.is_some() => Err(Error::WouldBlock),
+            None => Err(Error::InvalidState),
+        }
+    }
+
+    /// `SIOCATMARK`: whether the next byte to read is at the urgent mark.
+    pub fn at_mark(&self) -> bool {
+        self.urg_mark == Some(self.rcvbuf.read_offset())
+    }
+
+    /// Whether the peer signalled urgent data since the last call (SIGURG); clears it.
+    pub fn take_urgent_signal(&mut self) -> bool {
+        core::mem::take(&mut self.urgent_signal)
+    }
+
+    /// `TCP_NODELAY`: `true` turns Nagle's algorithm off (RFC 9293 §3.7.4 MUST-17 lets
+    /// the application do so).
+    pub fn set_nodelay(&mut self, on: bool) {
+        self.nodelay = on;
+    }
+
+    /// `TCP_NODELAY` in force.
+    pub fn nodelay(&self) -> bool {
+        self.nodelay
+    }
+
+    /// `TCP_CORK`: while on, partial segments are held until the cork is removed or for at
+    /// most 200 ms (Linux).
+    pub fn set_cork(&mut self, on: bool) {
+        self.cork = on;
+        if !on {
+            self.cork_deadline = None;
+        }
+    }
+
+    /// `TCP_CORK` in force.
+    pub fn cork(&self) -> bool {
+        self.cork
+    }
+
+    /// `SO_KEEPALIVE` (RFC 9293 §3.8.4, off by default as MUST-24 requires).
+    pub fn set_keepalive(&mut self, now: Instant, on: bool) {
+        self.keepalive = on;
+        self.ka_unanswered = 0;
+        self.ka_deadline = None;
+        if on {
+            self.last_rcv_at = now;
+            self.rearm_keepalive(now);
+        }
+    }
+
+    /// `TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT` (Linux defaults 7200 s, 75 s, 9).
+    pub fn set_keepalive_params(&mut self, now: Instant, idle: Duration, intvl: Duration, cnt: u8) {
+        self.ka_idle = idle;
+        self.ka_intvl = intvl;
+        self.ka_cnt = cnt.max(1);
+        if self.keepalive && self.ka_unanswered == 0 {
+            self.ka_deadline = None;
+            self.rearm_keepalive(now);
+        }
+    }
+
+    /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged (and probes
+    /// unanswered) before the connection fails with ETIMEDOUT; `None` leaves it to
+    /// `tcp_retries2`.
+    pub fn set_user_timeout(&mut self, timeout: Option<Duration>) {
+        self.user_timeout = timeout.filter(|d| !d.is_zero());
+    }
+
+    /// `SO_OOBINLINE`: leave the urgent byte in the stream.
+    pub fn set_oobinline(&mut self, on: bool) {
+        self.oobinline = on;
+    }
+
+    /// `SO_SNDBUF`: the send buffer size (never below the bytes it holds).
+    pub fn set_send_buffer(&mut self, bytes: usize) {
+        self.sndbuf.set_capacity(bytes);
+    }
+
+    /// `SO_RCVBUF`: the receive buffer size (never below the bytes it holds). The window
+    /// already advertised is honoured even if the buffer shrinks (RFC 9293 §3.8.6.2.2).
+    pub fn set_recv_buffer(&mut self, bytes: usize) {
+        self.rcvbuf.set_capacity(bytes);
+    }
+
+    /// Send buffer size.
+    pub fn send_buffer(&self) -> usize {
+        self.sndbuf.capacity()
+    }
+
+    /// Receive buffer size.
+    pub fn recv_buffer(&self) -> usize {
+        self.rcvbuf.capacity()
+    }
+
+    /// Replaces the congestion-control algorithm (the default is [`Reno`]).
+    pub fn set_congestion_control(&mut self, cc: Box<dyn CongestionControl>) {
+        self.cc = cc;
+        if self.state.is_synchronized() {
+            let mss = u32::from(self.eff_snd_mss());
+            self.cc.on_established(mss);
+        }
+    }
+
+    /// TCP_INFO-style figures.
+    pub fn info(&self) -> Info {
+        Info {
+            state: self.state,
+            rto: self.current_rto(),
+            rtt: self.rtt.srtt().unwrap_or(Duration::ZERO),
+            rttvar: self.rtt.rttvar(),
+            min_rtt: self.rtt.min_rtt().unwrap_or(Duration::ZERO),
+            snd_mss: u32::from(self.eff_snd_mss()),
+            rcv_mss: self.rcv_mss,
+            cwnd: self.cc.cwnd(),
+            ssthresh: self.cc.ssthresh(),
+            retransmits: self.rtx_count,
+            total_retrans: self.stats.retransmits,
+            unacked: self.snd_nxt.since(self.snd_una),
+            bytes_acked: self.bytes_acked,
+            bytes_received: self.bytes_received,
+            snd_wnd: self.snd_wnd,
+            rcv_wnd: self.rcv_wnd(),
+            probes: self.persist_unanswered.max(self.ka_unanswered),
+            backoff: u8::try_from(self.persist_backoff)
+                .unwrap_or(u8::MAX)
+                .max(self.rtx_count),
+            congestion: self.cc.name(),
         }
     }
 
@@ -658,6 +1032,14 @@ impl Connection {
             at: now,
             seg: SegSummary::of_in(seg),
         });
+        // Any segment from the peer shows it is alive (keepalive, RFC 9293 §3.8.4).
+        self.last_rcv_at = now;
+        if self.keepalive && self.state.is_synchronized() {
+            self.ka_unanswered = 0;
+            self.ka_probe_due = false;
+            self.ka_deadline = None;
+            self.rearm_keepalive(now);
+        }
         match self.state {
             State::Closed => self.seg_closed(seg),
             State::Listen => self.seg_listen(now, seg),
@@ -702,7 +1084,6 @@ impl Connection {
             self.snd_wl1 = seg.seq;
             self.snd_wl2 = self.iss;
             self.syn_due = true;
-            self.rto = self.cfg.rto_initial;
             self.rtx_count = 0;
             // Text or FIN on the SYN is not queued: it is not acknowledged, so the peer
             // sends it again after the handshake (RFC 9293 §3.10.7.2 allows queueing).
@@ -737,6 +1118,7 @@ impl Connection {
             self.rcv_up = self.rcv_nxt;
             self.negotiate(now, seg);
             if seg.flags.ack() {
+                self.rtt_on_ack(now, seg);
                 self.snd_una = seg.ack;
             }
             // RFC 7323 §2.2: the window of a SYN is never scaled.
@@ -967,10 +1349,11 @@ impl Connection {
             self.drop_seg(now, DropReason::BadAck);
             return false;
         }
+        let mss = u32::from(self.eff_snd_mss());
         // "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK" and remove what is
-        // acknowledged from the retransmission queue. Duplicates (SEG.ACK =< SND.UNA) are
-        // ignored here; part 2 counts them for fast retransmit.
+        // acknowledged from the retransmission queue.
         if seg.ack.gt(self.snd_una) {
+            let acked = seg.ack.since(self.snd_una);
             let data_acked = seg
                 .ack
                 .since(self.snd_buf_seq)
@@ -978,19 +1361,67 @@ impl Connection {
             if seg.ack.gt(self.snd_buf_seq) {
                 self.sndbuf.ack(data_acked as usize);
                 self.snd_buf_seq += data_acked;
+                self.bytes_acked += u64::from(data_acked);
             }
+            self.rtt_on_ack(now, seg);
             self.snd_una = seg.ack;
-            // Forward progress: reset the backoff and restart or stop the timer
-            // (RFC 6298 §5.2/§5.3 in its simplest form; part 2 brings the estimator).
+            if self.snd_urg.is_some_and(|up| self.snd_una.ge(up)) {
+                // RFC 9293 §3.8.5: urgent mode ends once the urgent data is acknowledged.
+                self.snd_urg = None;
+            }
+            if let Some(p) = self.rtx_nxt
+                && p.lt(self.snd_una)
+            {
+                self.rtx_nxt = Some(self.snd_una);
+            }
+            if self.rtx_nxt == Some(self.snd_nxt) {
+                self.rtx_nxt = None;
+            }
+            match self.recover {
+                // RFC 6582 §3.2 step 3: a partial ACK retransmits the next hole at once.
+                Some(rec) if self.snd_una.lt(rec) => {
+                    self.cc.on_partial_ack(acked, mss);
+                    self.fast_rtx_due = true;
+                }
+                // RFC 5681 §3.2 step 6 / RFC 6582 full ACK: leave recovery, deflate.
+                Some(_) => {
+                    self.recover = None;
+                    self.cc.on_recovery_end();
+                }
+                None => self.cc.on_ack(now, data_acked, mss),
+            }
+            self.dupacks = 0;
+            // RFC 6298 §5.2 (all acknowledged: stop) and §5.3 (new data acknowledged: restart
+            // with the current RTO); the backoff ends with forward progress.
             self.rtx_count = 0;
-            self.rto = self.cfg.rto_initial;
             self.rtx_due = false;
-            self.rtx_deadline = if self.snd_una == self.snd_nxt {
-                None
-            } else {
-                Some(now + self.rto)
-            };
+            self.rtx_start = None;
+            self.rtx_deadline = None;
+            if self.snd_una != self.snd_nxt {
+                self.arm_rtx(now);
+            }
+        } else if seg.ack == self.snd_una
+            && seg.payload.is_empty()
+            && !seg.flags.intersects(TcpFlags::SYN | TcpFlags::FIN)
+            && self.snd_una != self.snd_nxt
+            && self.scaled_wnd(seg.wnd) == self.snd_wnd
+        {
+            // RFC 5681 §2: a duplicate ACK.
+            self.dupacks = self.dupacks.saturating_add(1);
+            if self.recover.is_some() {
+                // RFC 5681 §3.2 step 4: each further duplicate inflates cwnd by one SMSS.
+                self.cc.on_dup_ack_in_recovery(mss);
+            } else if self.dupacks == DUPACK_THRESHOLD && self.rtx_nxt.is_none() {
+                // RFC 5681 §3.2 steps 2-3: fast retransmit of the presumed lost segment.
+                let flight = self.snd_nxt.since(self.snd_una);
+                self.cc.on_fast_retransmit(flight, mss);
+                self.recover = Some(self.snd_nxt);
+                self.fast_rtx_due = true;
+                self.stats.fast_retransmits += 1;
+            }
         }
+        // An ACK answers our zero-window probes: the peer is alive (RFC 9293 §3.8.6.1).
+        self.persist_unanswered = 0;
         // Window update: "If SND.UNA =< SEG.ACK =< SND.NXT" and (SND.WL1 < SEG.SEQ or
         // (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)).
         if self.snd_una.le(seg.ack)
@@ -1013,19 +1444,14 @@ impl Connection {
         );
 
         // Sixth, check the URG bit (ESTABLISHED, FIN-WAIT-1/2): RCV.UP <- max(RCV.UP, SEG.UP).
-        if receiving && seg.flags.urg() {
-            self.rcv_up = self.rcv_up.max(data_seq + u32::from(seg.up));
+        if receiving && seg.flags.urg() && seg.up > 0 {
+            self.urgent_pointer(now, data_seq + u32::from(seg.up));
         }
 
         // Seventh, process the segment text.
-        let mut fin_seq = data_seq + seg.payload.len();
+        let fin_seq = data_seq + seg.payload.len();
+        let mut fin_ok = true;
         if !seg.payload.is_empty() && receiving {
-            if data_seq.gt(self.rcv_nxt) {
-                // Out of order: part 1 keeps no reassembly queue; a duplicate ACK tells the
-                // peer what is missing (RFC 9293 §3.10.7.4 "send an acknowledgment").
-                self.ack_due = true;
-                return;
-            }
             if self.orphaned {
                 // Linux (tcp_rcv_state_process): data for a connection the application has
                 // closed cannot be delivered: reset it (RFC 2525 §2.17's spirit), answering
@@ -1033,30 +1459,71 @@ impl Connection {
                 self.rst_due = reset_for_no_connection(seg);
                 return self.enter_closed(now);
             }
-            let skip = self.rcv_nxt.since(data_seq) as usize;
-            let fresh = seg.payload.get(skip..).unwrap_or(&[]);
+            let len = u32::try_from(seg.payload.len()).unwrap_or(u32::MAX);
+            self.rcv_mss = self.rcv_mss.max(len.min(65535));
+            // Bytes before RCV.NXT were received already (RFC 9293 §3.10.7.4: duplicates
+            // are trimmed); the rest goes in at its offset past RCV.NXT.
+            let (offset, fresh) = if data_seq.lt(self.rcv_nxt) {
+                let skip = self.rcv_nxt.since(data_seq) as usize;
+                (0usize, seg.payload.get(skip..).unwrap_or(&[]))
+            } else {
+                (data_seq.since(self.rcv_nxt) as usize, seg.payload)
+            };
+            // "Trim ... to the window": text beyond RCV.NXT + RCV.WND is not kept.
             let window = self.rcv_wnd() as usize;
-            let take = fresh.len().min(window);
-            let pushed = self.rcvbuf.push(&fresh[..take]);
-            self.rcv_nxt += pushed;
-            // "Send an acknowledgment of the form <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>"
-            // (piggybacked when data is going out; delayed ACK is part 2).
-            self.ack_due = true;
-            if pushed < fresh.len() {
-                // Text beyond the window was trimmed; a FIN after it is not yet in order.
-                fin_seq = self.rcv_nxt + 1u32;
+            let take = fresh.len().min(window.saturating_sub(offset));
+            let had_gap = self.rcvbuf.has_gap();
+            match self.rcvbuf.insert(offset, &fresh[..take]) {
+                Some(advance) if offset == 0 => {
+                    self.rcv_nxt += advance;
+                    self.bytes_received += advance as u64;
+                    if seg.flags.psh() {
+                        self.push_seen = true;
+                    }
+                    if had_gap {
+                        // RFC 5681 §4.2: ACK at once when a segment fills a gap.
+                        self.ack_due = true;
+                    } else {
+                        self.data_ack(now);
+                    }
+                }
+                Some(_) => {
+                    // RFC 9293 §3.10.7.4: held for later processing; RFC 5681 §4.2: an
+                    // out-of-order segment is acknowledged at once (a duplicate ACK).
+                    self.stats.ooo_queued += 1;
+                    self.ack_due = true;
+                }
+                None => {
+                    fin_ok = false;
+                    self.ack_due = true;
+                }
             }
+            if take < fresh.len() {
+                // Text beyond the window was trimmed (a zero-window probe, or a peer
+                // overrunning the window): a FIN after it is not acceptable; ACK at once so
+                // the sender learns the window (RFC 9293 §3.8.6.1).
+                fin_ok = false;
+                self.ack_due = true;
+            }
+            self.capture_urgent(now);
         }
         // CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: text "should not occur, since a FIN has
         // been received from the remote side. Ignore the segment text."
 
-        // Eighth, check the FIN bit (only when it is the next octet expected).
-        if !seg.flags.fin() {
-            return;
-        }
-        if fin_seq != self.rcv_nxt {
-            if receiving && fin_seq.gt(self.rcv_nxt) {
-                // A FIN beyond a gap: duplicate ACK for what is missing (part 2 queues it).
+        // Eighth, check the FIN bit (only when it is the next octet expected). A FIN beyond
+        // a gap is held until the gap fills.
+        let fin_now = if seg.flags.fin() && fin_ok && fin_seq == self.rcv_nxt {
+            true
+        } else if receiving && self.fin_pending == Some(self.rcv_nxt) {
+            self.fin_pending = None;
+            true
+        } else {
+            false
+        };
+        if !fin_now {
+            if seg.flags.fin() && fin_ok && receiving && fin_seq.gt(self.rcv_nxt) {
+                // Beyond a gap: remember it and send a duplicate ACK for what is missing.
+                self.fin_pending = Some(fin_seq);
                 self.ack_due = true;
             }
             return;
@@ -1086,6 +1553,114 @@ impl Connection {
             }
             // CLOSE-WAIT, CLOSING, LAST-ACK: remain.
             _ => {}
+        }
+    }
+
+    /// RFC 9293 §3.8.6.3 delayed ACK for in-order data: quick-ACK at the start (Linux),
+    /// an ACK at least every second full-sized segment (SHLD-19), otherwise within `ato`
+    /// (40–200 ms as Linux, MUST-40's 0.5 s at most), unless data carries it sooner.
+    fn data_ack(&mut self, now: Instant) {
+        // Linux's ato estimate (tcp_event_data_recv) from the gap between data arrivals.
+        let min = self.cfg.delack_min;
+        if let Some(last) = self.last_data_at {
+            let m = now - last;
+            if m <= min / 2 {
+                self.ato = self.ato / 2 + min / 2;
+            } else if m < self.ato {
+                self.ato = (self.ato / 2 + m).min(self.current_rto());
+            }
+        }
+        self.ato = self.ato.clamp(min, self.cfg.delack_max.max(min));
+        self.last_data_at = Some(now);
+        let unacked = self.rcv_nxt.since(self.last_ack_sent);
+        if self.quickacks > 0 && !self.pingpong {
+            self.quickacks -= 1;
+            self.ack_due = true;
+        } else if unacked >= self.rcv_mss.saturating_mul(2) {
+            self.ack_due = true;
+        } else if self.delack_deadline.is_none() {
+            self.delack_deadline = Some(now + self.ato);
+        }
+    }
+
+    /// RFC 9293 §3.8.5 / RFC 6093: the urgent pointer `ptr` (the byte after the urgent data)
+    /// arrived. RCV.UP <- max(RCV.UP, SEG.UP); a new pointer signals the application.
+    fn urgent_pointer(&mut self, now: Instant, ptr: Seq) {
+        let byte = ptr - 1u32;
+        if !ptr.gt(self.rcv_up) {
+            return;
+        }
+        self.rcv_up = ptr;
+        if byte.lt(self.rcv_nxt) {
+            // Points into data already received; Linux ignores such a pointer too.
+            return;
+        }
+        self.urg_pending = Some(byte);
+        self.urgent_signal = true;
+        self.events.push(Event::Urgent { at: now, seq: byte });
+    }
+
+    /// Once the urgent byte is in order, takes it out of band (or marks it inline).
+    fn capture_urgent(&mut self, now: Instant) {
+        let _ = now;
+        let Some(byte) = self.urg_pending else {
+            return;
+        };
+        if !byte.lt(self.rcv_nxt) {
+            return;
+        }
+        self.urg_pending = None;
+        let behind = self.rcv_nxt.since(byte) as usize;
+        let Some(offset) = self.rcvbuf.len().checked_sub(behind) else {
+            // Already read (the pointer trailed its data): nothing to mark.
+            return;
+        };
+        if let Some(b) = self.rcvbuf.peek(offset) {
+            // An earlier urgent byte not yet passed stays in the stream (one mark at a time).
+            self.oob_byte = if self.oobinline { None } else { Some(b) };
+            self.urg_mark = Some(self.rcvbuf.read_offset() + offset as u64);
+        }
+    }
+
+    /// RFC 6298 / RFC 7323 §4: an RTT sample from an ACK of new data — from the echoed
+    /// timestamp when negotiated, else from the one timed segment (Karn's rule).
+    fn rtt_on_ack(&mut self, now: Instant, seg: &SegmentIn<'_>) {
+        if self.ts_ok
+            && let Some(ts) = seg.options.timestamps
+            && ts.tsecr != 0
+        {
+            let ms = self.tsval(now).wrapping_sub(ts.tsecr);
+            // A TSecr from the future or absurdly old is no sample.
+            if ms < 1 << 30 {
+                self.rtt.sample(Duration::from_millis(u64::from(ms)));
+                self.rtt_timed = None;
+                return;
+            }
+        }
+        if let Some((end, sent)) = self.rtt_timed
+            && seg.ack.ge(end)
+        {
+            self.rtt.sample(now - sent);
+            self.rtt_timed = None;
+        }
+    }
+
+    /// The retransmission timeout in force, with backoff (RFC 6298 §5.5).
+    fn current_rto(&self) -> Duration {
+        self.rtt.backed_off(u32::from(self.rtx_count))
+    }
+
+    /// Starts the keepalive idle timer (RFC 9293 §3.8.4) if keepalive is on and idle.
+    fn rearm_keepalive(&mut self, now: Instant) {
+        if self.keepalive
+            && self.ka_deadline.is_none()
+            && matches!(
+                self.state,
+                State::Established | State::CloseWait | State::FinWait1 | State::FinWait2
+            )
+        {
+            let _ = now;
+            self.ka_deadline = Some(self.last_rcv_at + self.ka_idle);
         }
     }
 
@@ -1122,7 +1697,10 @@ impl Connection {
     /// The next segment to send, if any; its payload is written to `payload`, which bounds
     /// the payload size (pass at least the MSS). Call until it returns `None`.
     pub fn poll_transmit(&mut self, now: Instant, payload: &mut [u8]) -> Option<SegmentOut> {
-        let seg = self.next_segment(now, payload)?;
+        let Some(seg) = self.next_segment(now, payload) else {
+            self.arm_persist(now);
+            return None;
+        };
         self.stats.segs_out += 1;
         if seg.flags.rst() {
             self.stats.rsts_out += 1;
@@ -1130,10 +1708,18 @@ impl Connection {
         if seg.flags.ack() {
             // RFC 7323 §4.3 Last.ACK.sent.
             self.last_ack_sent = seg.ack;
+            // Any segment carrying the ACK satisfies a delayed ACK (piggybacking).
+            self.delack_deadline = None;
+            self.ack_due = false;
         }
         if !seg.flags.rst() {
-            self.last_wnd_sent =
-                u32::from(seg.wnd) << if seg.flags.syn() { 0 } else { self.rcv_wscale };
+            let wnd = u32::from(seg.wnd) << if seg.flags.syn() { 0 } else { self.rcv_wscale };
+            self.last_wnd_sent = wnd;
+            // RFC 9293 §3.8.6.2.2: the right edge offered; it never moves back.
+            let edge = self.rcv_nxt + wnd;
+            if edge.gt(self.rcv_adv) {
+                self.rcv_adv = edge;
+            }
         }
         self.events.push(Event::Sent {
             at: now,
@@ -1158,18 +1744,54 @@ impl Connection {
         if self.rtx_due && self.snd_una == self.iss {
             return Some(self.syn_segment(now));
         }
-        if self.rtx_due {
-            self.rtx_due = false;
-            if let Some(seg) = self.retransmit_head(now, payload) {
-                self.stats.retransmits += 1;
+        self.rtx_due = false;
+        if self.fast_rtx_due {
+            // RFC 5681 §3.2: the segment at SND.UNA, now.
+            self.fast_rtx_due = false;
+            if let Some(seg) = self.resend(now, self.snd_una, payload) {
                 return Some(seg);
             }
         }
-        if let Some(seg) = self.new_data(now, payload) {
+        if let Some(from) = self.rtx_nxt {
+            // After a timeout everything outstanding is resent, oldest first, as the
+            // congestion window allows (slow start from one segment, RFC 5681 §3.1).
+            let flight = from.since(self.snd_una);
+            if flight == 0 || flight < self.cc.cwnd() {
+                if let Some(seg) = self.resend(now, from, payload) {
+                    let next = from + seg.seg_len();
+                    self.rtx_nxt = if next.lt(self.snd_nxt) {
+                        Some(next)
+                    } else {
+                        None
+                    };
+                    return Some(seg);
+                }
+                self.rtx_nxt = None;
+            }
+        }
+        if let Some(seg) = self.new_data(now, payload, false) {
             return Some(seg);
         }
+        if self.probe_due {
+            self.probe_due = false;
+            // The window may have opened just enough: send what fits, SWS rules overridden
+            // (RFC 9293 §3.8.6.2.1 case 4) ...
+            if let Some(seg) = self.new_data(now, payload, true) {
+                return Some(seg);
+            }
+            // ... otherwise a zero-window probe. Like Linux it carries no new data: SEQ =
+            // SND.UNA - 1 is below the peer's window, so the peer answers with an ACK
+            // carrying its window (RFC 9293 §3.10.7.4).
+            self.stats.window_probes += 1;
+            return Some(self.segment(now, self.snd_una - 1u32, TcpFlags::ACK));
+        }
+        if self.ka_probe_due {
+            self.ka_probe_due = false;
+            // RFC 9293 §3.8.4 (and Linux): SEG.SEQ = SND.NXT - 1, no data; the peer ACKs.
+            self.stats.keepalive_probes += 1;
+            return Some(self.segment(now, self.snd_una - 1u32, TcpFlags::ACK));
+        }
         if self.ack_due && self.state != State::SynSent {
-            self.ack_due = false;
             return Some(self.segment(now, self.snd_nxt, TcpFlags::ACK));
         }
         None
@@ -1182,6 +1804,10 @@ impl Connection {
         self.rtx_due = false;
         if retransmission {
             self.stats.retransmits += 1;
+            // Karn's rule (RFC 6298 §3): no sample from a retransmitted SYN.
+            self.rtt_timed = None;
+        } else {
+            self.rtt_timed = Some((self.iss + 1u32, now));
         }
         let active = self.state == State::SynSent;
         let flags = if active {
@@ -1226,32 +1852,48 @@ impl Connection {
         seg
     }
 
-    /// The head of the retransmission queue: data from SND.UNA, and our FIN if it fits.
-    fn retransmit_head(&mut self, now: Instant, payload: &mut [u8]) -> Option<SegmentOut> {
-        let max = payload.len().min(usize::from(self.eff_snd_mss()));
-        let n = self.sndbuf.copy_out(0, &mut payload[..max]);
+    /// A retransmission starting at `from` (SND.UNA =< from < SND.NXT): at most one MSS of
+    /// data, with our FIN if it is next.
+    fn resend(&mut self, now: Instant, from: Seq, payload: &mut [u8]) -> Option<SegmentOut> {
+        if !from.lt(self.snd_nxt) || from.lt(self.snd_buf_seq) {
+            return None;
+        }
+        let offset = from.since(self.snd_buf_seq) as usize;
+        let data_end = self.fin_seq.unwrap_or(self.snd_nxt);
+        let outstanding = if data_end.gt(from) {
+            data_end.since(from) as usize
+        } else {
+            0
+        };
+        let max = payload
+            .len()
+            .min(usize::from(self.eff_snd_mss()))
+            .min(outstanding);
+        let n = self.sndbuf.copy_out(offset, &mut payload[..max]);
         let mut flags = TcpFlags::ACK;
-        if n > 0 && n == self.sndbuf.len() {
+        if n > 0 && offset + n == self.sndbuf.len() {
             flags |= TcpFlags::PSH;
         }
-        let fin_here = self
-            .fin_seq
-            .is_some_and(|f| f == self.snd_buf_seq + n && self.snd_una.le(f));
+        let fin_here = self.fin_seq.is_some_and(|f| f == from + n);
         if fin_here {
             flags |= TcpFlags::FIN;
         }
         if n == 0 && !fin_here {
             return None;
         }
-        let mut seg = self.segment(now, self.snd_una, flags);
+        let mut seg = self.segment(now, from, flags);
         seg.payload_len = n;
+        // Karn's rule (RFC 6298 §3): a retransmission is never timed.
+        self.rtt_timed = None;
+        self.stats.retransmits += 1;
         self.arm_rtx(now);
-        self.ack_due = false;
         Some(seg)
     }
 
-    /// New data from SND.NXT within the peer's window, and the FIN after the last byte.
-    fn new_data(&mut self, now: Instant, payload: &mut [u8]) -> Option<SegmentOut> {
+    /// New data from SND.NXT within the peer's window and the congestion window, and the
+    /// FIN after the last byte. `force` is the override of RFC 9293 §3.8.6.2.1 (persist
+    /// timer): send whatever fits.
+    fn new_data(&mut self, now: Instant, payload: &mut [u8], force: bool) -> Option<SegmentOut> {
         let may_send = matches!(
             self.state,
             State::Established | State::CloseWait | State::FinWait1 | State::LastAck
@@ -1267,16 +1909,40 @@ impl Connection {
         } else {
             0
         };
+        let flight = self.snd_nxt.since(self.snd_una) as usize;
+        let cwnd_room = (self.cc.cwnd() as usize).saturating_sub(flight);
+        let mss = usize::from(self.eff_snd_mss());
         let n = unsent
             .min(usable)
-            .min(usize::from(self.eff_snd_mss()))
+            .min(cwnd_room)
+            .min(mss)
             .min(payload.len());
-        let n = self.sndbuf.copy_out(offset, &mut payload[..n]);
         // The FIN follows the last byte; like Linux it is not held back by the window.
         let fin = self.fin_queued && n == unsent;
         if n == 0 && !fin {
             return None;
         }
+        if n < mss && !fin && !force {
+            // RFC 9293 §3.8.6.2.1 sender SWS avoidance with Nagle (§3.7.4, RFC 896) in
+            // Minshall's form as Linux has it: a partial segment goes when all queued
+            // data fits and no other small segment is unacknowledged, or when it is at
+            // least half the largest window the peer offered; TCP_CORK holds it (200 ms
+            // at most); urgent data is pushed at once.
+            let urgent = self.snd_urg.is_some_and(|up| up.gt(self.snd_nxt));
+            let nagle_ok = self.nodelay || !self.snd_sml.gt(self.snd_una);
+            let half_window = self.max_snd_wnd > 0 && n >= (self.max_snd_wnd / 2) as usize;
+            let cork_expired = self.cork_deadline.is_some_and(|d| d <= now);
+            let send =
+                urgent || cork_expired || (!self.cork && nagle_ok && (n == unsent || half_window));
+            if !send {
+                if self.cork && self.cork_deadline.is_none() {
+                    self.cork_deadline = Some(now + CORK_TIMEOUT);
+                }
+                return None;
+            }
+        }
+        self.cork_deadline = None;
+        let n = self.sndbuf.copy_out(offset, &mut payload[..n]);
         let mut flags = TcpFlags::ACK;
         if n > 0 && n == unsent {
             flags |= TcpFlags::PSH;
@@ -1284,19 +1950,57 @@ impl Connection {
         if fin {
             flags |= TcpFlags::FIN;
         }
+        if n > 0 && self.ack_due && self.last_data_at.is_some_and(|t| now - t < self.ato) {
+            // Linux: data answering data within `ato` means an interactive (ping-pong)
+            // exchange; ACKs then wait for the reply instead of going at once.
+            self.pingpong = true;
+        }
         let mut seg = self.segment(now, self.snd_nxt, flags);
         seg.payload_len = n;
         self.snd_nxt += n;
+        if n < mss {
+            self.snd_sml = self.snd_nxt;
+        }
         if fin {
             self.fin_seq = Some(self.snd_nxt);
             self.snd_nxt += 1u32;
         }
-        self.ack_due = false;
+        if self.rtt_timed.is_none() && self.rtx_nxt.is_none() && self.recover.is_none() {
+            self.rtt_timed = Some((self.snd_nxt, now));
+        }
+        // Sending resets the persist timer (RFC 9293 §3.8.6.1).
+        self.persist_deadline = None;
+        self.persist_backoff = 0;
         self.arm_rtx(now);
         Some(seg)
     }
 
-    /// A segment with the connection's ACK, window and timestamps filled in.
+    /// Starts the persist timer when data waits, nothing is in flight and the window (or
+    /// SWS avoidance) keeps it from going out (RFC 9293 §3.8.6.1).
+    fn arm_persist(&mut self, now: Instant) {
+        let may_send = matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait1 | State::LastAck
+        );
+        let unsent = self
+            .sndbuf
+            .len()
+            .saturating_sub(self.snd_nxt.since(self.snd_buf_seq) as usize);
+        if !may_send
+            || unsent == 0
+            || self.fin_seq.is_some()
+            || self.snd_una != self.snd_nxt
+            || self.rtx_deadline.is_some()
+            || self.persist_deadline.is_some()
+            || self.cork
+        {
+            return;
+        }
+        let backoff = self.rtt.backed_off(self.persist_backoff);
+        self.persist_deadline = Some(now + backoff);
+    }
+
+    /// A segment with the connection's ACK, window, urgent pointer and timestamps.
     fn segment(&self, now: Instant, seq: Seq, flags: TcpFlags) -> SegmentOut {
         let mut seg = SegmentOut::bare(seq, Seq(0), flags, 0);
         seg.layout = self.cfg.option_layout;
@@ -1305,6 +2009,15 @@ impl Connection {
         }
         let wnd = self.rcv_wnd() >> self.rcv_wscale;
         seg.wnd = wnd.min(65535) as u16;
+        if let Some(up) = self.snd_urg
+            && up.gt(seq)
+            && !flags.rst()
+        {
+            // RFC 9293 §3.8.5 / RFC 6093: URG with the pointer to the byte after the
+            // urgent data, as far as 16 bits reach (Linux sends 0xFFFF beyond that).
+            seg.flags |= TcpFlags::URG;
+            seg.up = up.since(seq).min(65535) as u16;
+        }
         if self.ts_ok {
             // RFC 7323 §3.2: TSopt on every segment once negotiated.
             seg.options.timestamps = Some(Timestamps {
@@ -1328,14 +2041,29 @@ impl Connection {
         (now.as_millis() as u32).wrapping_add(self.ts_offset)
     }
 
-    /// RCV.WND: free receive buffer, in whole units of the window scale, at most what a
-    /// 16-bit field can say.
+    /// RCV.WND (RFC 9293 §3.8.6.2.2): the window offered never moves its right edge back,
+    /// and moves it forward only by at least min(half the buffer, one receive MSS) (receiver
+    /// SWS avoidance); in whole units of the window scale, at most what 16 bits can say.
     fn rcv_wnd(&self) -> u32 {
         let max = 65535u32 << self.rcv_wscale;
         let free = u32::try_from(self.rcvbuf.free())
             .unwrap_or(u32::MAX)
             .min(max);
-        (free >> self.rcv_wscale) << self.rcv_wscale
+        let free = (free >> self.rcv_wscale) << self.rcv_wscale;
+        let offered = if self.rcv_adv.gt(self.rcv_nxt) {
+            self.rcv_adv.since(self.rcv_nxt)
+        } else {
+            0
+        };
+        let threshold = u32::try_from(self.rcvbuf.capacity() / 2)
+            .unwrap_or(u32::MAX)
+            .min(self.rcv_mss)
+            .max(1);
+        if free >= offered.saturating_add(threshold) {
+            free
+        } else {
+            offered
+        }
     }
 
     /// SEG.WND << Snd.Wind.Shift (RFC 7323 §2.3); SYN windows are never scaled.
@@ -1353,6 +2081,8 @@ impl Connection {
             (TimerKind::Retransmit, self.rtx_deadline),
             (TimerKind::TimeWait, self.time_wait_deadline),
             (TimerKind::FinWait2, self.fin_wait_2_deadline),
+            (TimerKind::Persist, self.persist_deadline),
+            (TimerKind::Keepalive, self.ka_deadline),
         ];
         timers
             .into_iter()
@@ -1366,6 +2096,10 @@ impl Connection {
             self.rtx_deadline,
             self.time_wait_deadline,
             self.fin_wait_2_deadline,
+            self.persist_deadline,
+            self.ka_deadline,
+            self.delack_deadline,
+            self.cork_deadline,
         ]
         .into_iter()
         .flatten()
@@ -1387,11 +2121,58 @@ impl Connection {
         if self.rtx_deadline.is_some_and(|d| d <= now) {
             self.rtx_deadline = None;
             self.on_rtx_timeout(now);
+            if self.state == State::Closed {
+                return;
+            }
+        }
+        if self.persist_deadline.is_some_and(|d| d <= now) {
+            self.persist_deadline = None;
+            self.on_persist_timeout(now);
+            if self.state == State::Closed {
+                return;
+            }
+        }
+        if self.ka_deadline.is_some_and(|d| d <= now) {
+            self.ka_deadline = None;
+            self.on_keepalive_timeout(now);
+            if self.state == State::Closed {
+                return;
+            }
+        }
+        if self.delack_deadline.is_some_and(|d| d <= now) {
+            self.delack_deadline = None;
+            self.ack_due = true;
+            self.stats.delayed_acks += 1;
+            if self.pingpong {
+                // Linux: the reply did not come in time; leave interactive mode.
+                self.pingpong = false;
+                self.ato = self.cfg.delack_min;
+            } else {
+                self.ato = (self.ato * 2).min(self.cfg.delack_max);
+            }
+        }
+        if self.cork_deadline.is_some_and(|d| d <= now) {
+            // Left set: `new_data` sees the expired cork deadline and sends the partial
+            // segment, then clears it.
+            if !self.cork || self.sndbuf.is_empty() {
+                self.cork_deadline = None;
+            } else {
+                self.cork_deadline = Some(now);
+            }
+        }
+    }
+
+    /// Whether TCP_USER_TIMEOUT has run out for data or probes outstanding since `since`.
+    fn user_timeout_expired(&self, now: Instant, since: Option<Instant>) -> bool {
+        match (self.user_timeout, since) {
+            (Some(ut), Some(t)) => now - t >= ut,
+            _ => false,
         }
     }
 
     /// RFC 9293 §3.10.8 retransmission timeout, with exponential backoff (RFC 6298 §5.5)
-    /// and Linux's retry limits (tcp_syn_retries, tcp_synack_retries, tcp_retries2).
+    /// and Linux's retry limits (tcp_syn_retries, tcp_synack_retries, tcp_retries2) or
+    /// TCP_USER_TIMEOUT.
     fn on_rtx_timeout(&mut self, now: Instant) {
         let syn_unacked = self.snd_una == self.iss;
         let limit = if syn_unacked {
@@ -1406,7 +2187,12 @@ impl Connection {
         } else {
             self.cfg.retries2
         };
-        if self.rtx_count >= limit {
+        let timed_out = if self.user_timeout.is_some() && !syn_unacked {
+            self.user_timeout_expired(now, self.rtx_start)
+        } else {
+            self.rtx_count >= limit
+        };
+        if timed_out {
             if self.state == State::SynReceived && self.passive {
                 // The half-open connection is abandoned; the listener keeps listening.
                 return self.return_to_listen(now);
@@ -1414,15 +2200,86 @@ impl Connection {
             return self.fail(now, Error::TimedOut);
         }
         self.rtx_count = self.rtx_count.saturating_add(1);
-        self.rto = self.rto.saturating_mul(2).min(self.cfg.rto_max);
+        self.stats.timeouts += 1;
         self.rtx_due = true;
-        self.rtx_deadline = Some(now + self.rto);
+        if !syn_unacked && self.snd_una != self.snd_nxt {
+            // RFC 5681 §3.1: cwnd to one segment; RFC 6298 §5.4: retransmit the earliest
+            // unacknowledged segment — and, going back, everything after it.
+            let flight = self.snd_nxt.since(self.snd_una);
+            let mss = u32::from(self.eff_snd_mss());
+            self.cc.on_rto(flight, mss);
+            self.rtx_nxt = Some(self.snd_una);
+            self.recover = None;
+            self.fast_rtx_due = false;
+            self.dupacks = 0;
+            self.rtt_timed = None;
+        }
+        // RFC 6298 §5.6: restart the timer with the backed-off RTO.
+        let mut deadline = now + self.current_rto();
+        if let (Some(ut), Some(start)) = (self.user_timeout, self.rtx_start)
+            && !syn_unacked
+        {
+            deadline = deadline.min(start + ut);
+        }
+        self.rtx_deadline = Some(deadline);
     }
 
-    /// Starts the retransmission timer if it is not running.
+    /// RFC 9293 §3.8.6.1 persist timer: probe the zero window, backing off exponentially;
+    /// give up only when the peer stops answering (tcp_retries2 unanswered probes, or
+    /// TCP_USER_TIMEOUT since the last segment from the peer).
+    fn on_persist_timeout(&mut self, now: Instant) {
+        let unsent = self
+            .sndbuf
+            .len()
+            .saturating_sub(self.snd_nxt.since(self.snd_buf_seq) as usize);
+        if unsent == 0 || self.snd_una != self.snd_nxt {
+            self.persist_backoff = 0;
+            return;
+        }
+        let gave_up = match self.user_timeout {
+            Some(ut) => self.persist_unanswered > 0 && now - self.last_rcv_at >= ut,
+            None => self.persist_unanswered >= self.cfg.retries2,
+        };
+        if gave_up {
+            return self.fail(now, Error::TimedOut);
+        }
+        self.probe_due = true;
+        self.persist_unanswered = self.persist_unanswered.saturating_add(1);
+        self.persist_backoff = self.persist_backoff.saturating_add(1).min(31);
+        self.persist_deadline = Some(now + self.rtt.backed_off(self.persist_backoff));
+    }
+
+    /// RFC 9293 §3.8.4 keepalive: after `idle` without a segment from the peer, probe every
+    /// `intvl`; after `cnt` unanswered probes the connection fails with ETIMEDOUT.
+    fn on_keepalive_timeout(&mut self, now: Instant) {
+        if !self.keepalive {
+            return;
+        }
+        let unsent = !self.sndbuf.is_empty() || self.snd_una != self.snd_nxt;
+        if unsent && self.ka_unanswered == 0 {
+            // Linux: data in flight is watched by the retransmission timer instead.
+            self.ka_deadline = Some(now + self.ka_idle);
+            return;
+        }
+        let expired = match self.user_timeout {
+            Some(ut) => self.ka_unanswered > 0 && now - self.last_rcv_at >= ut,
+            None => self.ka_unanswered >= self.ka_cnt,
+        };
+        if expired {
+            return self.fail(now, Error::TimedOut);
+        }
+        self.ka_probe_due = true;
+        self.ka_unanswered = self.ka_unanswered.saturating_add(1);
+        self.ka_deadline = Some(now + self.ka_intvl);
+    }
+
+    /// Starts the retransmission timer if it is not running (RFC 6298 §5.1).
     fn arm_rtx(&mut self, now: Instant) {
         if self.rtx_deadline.is_none() {
-            self.rtx_deadline = Some(now + self.rto);
+            self.rtx_deadline = Some(now + self.current_rto());
+        }
+        if self.rtx_start.is_none() {
+            self.rtx_start = Some(now);
         }
     }
 
@@ -1431,7 +2288,22 @@ impl Connection {
         self.rtx_deadline = None;
         self.rtx_due = false;
         self.rtx_count = 0;
-        self.rto = self.cfg.rto_initial;
+        self.rtx_start = None;
+    }
+
+    /// Stops every timer but TIME-WAIT's and forgets owed output.
+    fn stop_timers(&mut self) {
+        self.rtx_deadline = None;
+        self.rtx_due = false;
+        self.fin_wait_2_deadline = None;
+        self.persist_deadline = None;
+        self.probe_due = false;
+        self.ka_deadline = None;
+        self.ka_probe_due = false;
+        self.delack_deadline = None;
+        self.cork_deadline = None;
+        self.fast_rtx_due = false;
+        self.rtx_nxt = None;
     }
 
     // ------------------------------------------------------------------------------------
@@ -1471,6 +2343,8 @@ impl Connection {
             }
             _ => self.ts_ok = false,
         }
+        // RFC 9293 §3.8.6.2.2: the window's right edge starts at RCV.NXT.
+        self.rcv_adv = self.rcv_nxt;
     }
 
     fn our_fin_acked(&self) -> bool {
@@ -1499,6 +2373,12 @@ impl Connection {
         let from = self.state;
         self.state = to;
         self.events.push(Event::StateChange { at: now, from, to });
+        if to == State::Established {
+            // RFC 6928: the initial window is counted in segments of the agreed MSS.
+            let mss = u32::from(self.eff_snd_mss());
+            self.cc.on_established(mss);
+            self.rearm_keepalive(now);
+        }
         if to == State::FinWait2 && self.orphaned {
             // tcp_fin_timeout applies only to connections the application has closed.
             self.fin_wait_2_deadline = Some(now + self.cfg.fin_timeout);
@@ -1507,17 +2387,14 @@ impl Connection {
 
     fn enter_time_wait(&mut self, now: Instant) {
         // RFC 9293 §3.10.7.4: "Start the time-wait timer, turn off the other timers."
-        self.rtx_deadline = None;
-        self.rtx_due = false;
-        self.fin_wait_2_deadline = None;
+        self.stop_timers();
         self.time_wait_deadline = Some(now + self.cfg.time_wait());
         self.set_state(now, State::TimeWait);
     }
 
     fn enter_closed(&mut self, now: Instant) {
-        self.rtx_deadline = None;
+        self.stop_timers();
         self.time_wait_deadline = None;
-        self.fin_wait_2_deadline = None;
         self.syn_due = false;
         self.ack_due = false;
         self.rtx_due = false;
@@ -1536,12 +2413,13 @@ impl Connection {
 
     /// SYN-RECEIVED of a passive OPEN goes back to LISTEN (RFC 9293 §3.10.7.4).
     fn return_to_listen(&mut self, now: Instant) {
-        self.rtx_deadline = None;
-        self.rtx_due = false;
+        self.stop_timers();
         self.syn_due = false;
         self.ack_due = false;
         self.rtx_count = 0;
-        self.rto = self.cfg.rto_initial;
+        self.rtx_start = None;
+        self.rtt = RttEstimator::new(self.cfg.rto_initial, self.cfg.rto_min, self.cfg.rto_max);
+        self.rtt_timed = None;
         self.sndbuf.clear();
         self.rcvbuf.clear();
         self.fin_queued = false;

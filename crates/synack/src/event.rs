@@ -143,6 +143,14 @@ pub enum Event {
         /// Why.
         reason: DropReason,
     },
+    /// The peer signalled urgent data (RFC 9293 §3.8.5): the urgent byte is `seq`
+    /// (SIGURG for the application).
+    Urgent {
+        /// When.
+        at: Instant,
+        /// Sequence number of the urgent byte (the byte before the urgent pointer).
+        seq: Seq,
+    },
     /// The connection failed with an error for the application.
     Failed {
         /// When.

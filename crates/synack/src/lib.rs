@@ -6,11 +6,13 @@
 pub mod time;
 
 pub mod buffer;
+pub mod cc;
 pub mod config;
 pub mod conn;
 pub mod error;
 pub mod event;
 pub mod isn;
+pub mod rtt;
 pub mod segment;
 pub mod seq;
 pub mod stack;
@@ -19,11 +21,13 @@ pub mod state;
 pub use synack_wire::TcpFlags;
 pub use time::{Duration, Instant};
 
+pub use cc::{CongestionControl, Reno};
 pub use config::{ChallengeAckLimiter, Config, OptionLayout};
-pub use conn::{Connection, Stats, Status, TimerKind};
+pub use conn::{Connection, Info, Stats, Status, TimerKind};
 pub use error::Error;
 pub use event::{DropReason, Event, SegSummary};
 pub use isn::{FourTuple, IsnGenerator, siphash24};
+pub use rtt::RttEstimator;
 pub use segment::{
     SackBlocks, SegOptions, SegmentIn, SegmentOut, Timestamps, reset_for_no_connection,
 };

@@ -121,8 +121,10 @@ fn fin_is_retransmitted_with_backoff_and_gives_up_after_retries2() {
         c
     };
     let (sent, closed) = run_silent(&mut c2, secs(1000));
-    assert_eq!(sent, [0.0, 1.0, 3.0, 7.0]);
-    assert_eq!(closed, Some(secs(15)));
+    // The SYN-ACK came back at once: RFC 6298 §2.2 takes that RTT sample and §2.4's
+    // minimum (Linux's 200 ms) sets the RTO, which then doubles (§5.5).
+    assert_eq!(sent, [0.0, 0.2, 0.6, 1.4]);
+    assert_eq!(closed, Some(ms(3000)));
     assert_eq!(c2.take_error(), Some(Error::TimedOut));
     // The retransmitted FIN is the same segment.
     c.on_timeout(secs(1));
@@ -239,6 +241,7 @@ fn an_orphan_gives_up_after_tcp_orphan_retries() {
     one(&mut c, now);
     c.close(now).unwrap(); // orphaned: the FIN is retried twice, not 15 times
     let (sent, closed) = run_silent(&mut c, secs(1000));
-    assert_eq!(sent, [0.0, 1.0, 3.0]);
-    assert_eq!(closed, Some(secs(7)));
+    // RTO 200 ms from the handshake's RTT sample, doubling (RFC 6298 §2.4, §5.5).
+    assert_eq!(sent, [0.0, 0.2, 0.6]);
+    assert_eq!(closed, Some(ms(1400)));
 }

@@ -267,8 +267,9 @@ fn rfc9293_3_10_8_time_wait_reacks_retransmitted_fin_and_restarts_timer() {
     p.a.on_segment(p.now, &fin.as_in());
     assert_eq!(p.a.state(), State::TimeWait);
     let _lost_ack = one(&mut p.a, p.now);
-    // The server retransmits its FIN after its RTO (1 s).
-    p.advance(Duration::from_millis(999));
+    // The server retransmits its FIN after its RTO: 200 ms, RFC 6298 §2.4's minimum as
+    // Linux has it, since the handshake measured a zero RTT.
+    p.advance(Duration::from_millis(199));
     assert_eq!(p.b.state(), State::LastAck);
     p.drop_from_a = true; // lose the re-ACK too, once
     p.advance(Duration::from_millis(1));
@@ -286,17 +287,17 @@ fn rfc9293_3_10_8_time_wait_reacks_retransmitted_fin_and_restarts_timer() {
         (reack.1, reack.2.flags(), reack.2.ack()),
         (Side::A, A, SERVER_ISS + 2)
     );
-    // The server's second retransmission (t = 3 s, RTO doubled) is re-ACKed and restarts
-    // TIME_WAIT once more: still there at 62.5 s, gone at 63 s (not at 60 s).
+    // The server's second retransmission (t = 0.6 s, RTO doubled) is re-ACKed and restarts
+    // TIME_WAIT once more: still there at 60.5 s, gone at 60.6 s (not at 60 s).
     p.drop_from_a = false;
-    p.run_until(ms(3_000));
+    p.run_until(ms(600));
     assert_eq!(
         p.b.state(),
         State::Closed,
         "the server got the re-ACK and closed"
     );
-    p.run_until(ms(62_500));
+    p.run_until(ms(60_500));
     assert_eq!(p.a.state(), State::TimeWait);
-    p.run_until(secs(63));
+    p.run_until(ms(60_600));
     assert_eq!(p.a.state(), State::Closed);
 }
