@@ -43,12 +43,13 @@ mod capture;
 mod config;
 mod host;
 pub mod lab;
-pub mod svg;
 pub mod packet;
 mod pcap;
 pub mod rng;
 mod sim;
+pub mod stack_host;
 mod stats;
+pub mod svg;
 pub mod toy;
 
 pub use capture::{
