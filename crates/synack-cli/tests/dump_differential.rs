@@ -1062,6 +1062,74 @@ fn build_file(rng: &mut Rng, idx: usize) -> CapFile {
                 };
                 let ph = pseudo_for(a, &t);
                 match k % 4 {
+                    // ICMP errors quoting a TCP or UDP datagram (RFC 792, RFC 1191).
+                    3 if !a.is_v6() => {
+                        let quoted_a = a.rev();
+                        let seg = if rng.chance(50) {
+                            let r = TcpRepr {
+                                src_port: rng.range(32768, 60999) as u16,
+                                dst_port: rng.pick(&SERVER_PORTS),
+                                seq: rng.u32(),
+                                ack: rng.u32(),
+                                flags: TcpFlags::SYN,
+                                reserved: 0,
+                                window: 64240,
+                                urgent_ptr: 0,
+                                options: TcpOptionBuf::new(),
+                            };
+                            let n = rng.below(300) as usize;
+                            let body = rng.bytes(n);
+                            let ph = pseudo_for(quoted_a, &IpTweak::default());
+                            let seg = tcp_bytes(&r, &body, ph, EmitOverrides::default());
+                            (6, seg)
+                        } else {
+                            let u = UdpRepr {
+                                src_port: rng.range(40000, 40999) as u16,
+                                dst_port: rng.range(50000, 50999) as u16,
+                                checksum: None,
+                            };
+                            let n = rng.below(100) as usize;
+                            let body = rng.bytes(n);
+                            let ph = pseudo_for(quoted_a, &IpTweak::default());
+                            (17, u.emit(&ph, &body))
+                        };
+                        let mut quoted =
+                            ip_wrap(quoted_a, seg.0, &seg.1, &IpTweak::default()).remove(0);
+                        if rng.chance(60) {
+                            quoted.truncate(28);
+                        }
+                        let (ty, code) = rng.pick(&[
+                            (3u8, 3u8),
+                            (3, 1),
+                            (3, 0),
+                            (3, 2),
+                            (3, 4),
+                            (3, 10),
+                            (3, 13),
+                            (11, 0),
+                            (11, 1),
+                            (12, 0),
+                            (5, 1),
+                            (4, 0),
+                        ]);
+                        let mut m = vec![ty, code, 0, 0];
+                        match (ty, code) {
+                            (3, 4) => m.extend_from_slice(&[0, 0, 0x05, 0xdc]),
+                            (5, _) => m.extend_from_slice(&[10, 0, 0, 254]),
+                            (12, _) => m.extend_from_slice(&[8, 0, 0, 0]),
+                            _ => m.extend_from_slice(&[0, 0, 0, 0]),
+                        }
+                        m.extend_from_slice(&quoted);
+                        let ck = synack_wire::checksum::checksum(&m);
+                        m[2..4].copy_from_slice(&ck.to_be_bytes());
+                        for ip in ip_wrap(a, 1, &m, &t) {
+                            pkts.push(Pkt {
+                                ip,
+                                ts: clock.tick(rng),
+                                cut: None,
+                            });
+                        }
+                    }
                     0 | 1 => {
                         let payload = {
                             let n = rng.below(120) as usize;

@@ -3,7 +3,7 @@
 use core::fmt::Write;
 
 use super::ip::{Net, shouldbe};
-use super::{Ctx, R, Trunc, be16_at, u8_at};
+use super::{Ctx, R, Trunc, be16_at, be32_at, u8_at};
 use crate::checksum::checksum;
 
 fn udpipaddr(cx: &mut Ctx<'_>, net: Net<'_>, ports: Option<(u16, u16)>) {
@@ -112,23 +112,170 @@ pub(crate) fn udp_print(
 }
 
 /// tcpdump's `icmp_print` for echo messages and types without further detail.
-pub(crate) fn icmp_print(cx: &mut Ctx<'_>, bp: &[u8], plen: u32, fragmented: bool) -> R {
-    cx.proto = "icmp";
-    let t = u8_at(bp, 0)?;
-    let _code = u8_at(bp, 1)?;
-    let s = match t {
+fn ip4_at(bp: &[u8], at: usize) -> R<String> {
+    let a = bp.get(at..at + 4).ok_or(Trunc)?;
+    Ok(super::ip::addr_string(a))
+}
+
+/// tcpdump's `icmp_tstamp_print`: milliseconds since midnight as `hh:mm:ss.mmm`.
+fn tstamp(t: u32) -> String {
+    let msec = t % 1000;
+    let mut sec = t / 1000;
+    let mut min = sec / 60;
+    sec -= min * 60;
+    let hrs = min / 60;
+    min -= hrs * 60;
+    format!("{hrs:02}:{min:02}:{sec:02}.{msec:03}")
+}
+
+/// The one-line text of an ICMP message (RFC 792), as tcpdump builds it.
+fn icmp_text(bp: &[u8], t: u8, code: u8) -> R<String> {
+    // Offsets: the quoted IP header starts at 8; its destination at 8 + 16.
+    const QDST: usize = 24;
+    Ok(match t {
         0 | 8 => format!(
             "echo {}, id {}, seq {}",
             if t == 8 { "request" } else { "reply" },
             be16_at(bp, 4)?,
             be16_at(bp, 6)?
         ),
+        3 => match code {
+            0 => format!("net {} unreachable", ip4_at(bp, QDST)?),
+            1 => format!("host {} unreachable", ip4_at(bp, QDST)?),
+            2 => {
+                let d = ip4_at(bp, QDST)?;
+                format!("{d} protocol {} unreachable", u8_at(bp, 17)?)
+            }
+            3 => {
+                u8_at(bp, 17)?;
+                let hlen = usize::from(u8_at(bp, 8)? & 0x0f) * 4;
+                let dport = be16_at(bp, 8 + hlen + 2)?;
+                let proto = u8_at(bp, 17)?;
+                let d = ip4_at(bp, QDST)?;
+                match proto {
+                    6 => format!("{d} tcp port {dport} unreachable"),
+                    17 => format!("{d} udp port {dport} unreachable"),
+                    _ => format!("{d} protocol {proto} port {dport} unreachable"),
+                }
+            }
+            4 => {
+                // RFC 1191: the next-hop MTU is in the low half of the second word.
+                let mtu = be16_at(bp, 6)?;
+                let d = ip4_at(bp, QDST)?;
+                if mtu != 0 {
+                    format!("{d} unreachable - need to frag (mtu {mtu})")
+                } else {
+                    format!("{d} unreachable - need to frag")
+                }
+            }
+            5 => format!("{} unreachable - source route failed", ip4_at(bp, QDST)?),
+            6 => format!("net {} unreachable - unknown", ip4_at(bp, QDST)?),
+            7 => format!("host {} unreachable - unknown", ip4_at(bp, QDST)?),
+            8 => format!("{} unreachable - source host isolated", ip4_at(bp, QDST)?),
+            9 => format!("net {} unreachable - admin prohibited", ip4_at(bp, QDST)?),
+            10 => format!("host {} unreachable - admin prohibited", ip4_at(bp, QDST)?),
+            11 => format!("net {} unreachable - tos prohibited", ip4_at(bp, QDST)?),
+            12 => format!("host {} unreachable - tos prohibited", ip4_at(bp, QDST)?),
+            13 => format!(
+                "host {} unreachable - admin prohibited filter",
+                ip4_at(bp, QDST)?
+            ),
+            14 => format!(
+                "host {} unreachable - host precedence violation",
+                ip4_at(bp, QDST)?
+            ),
+            15 => format!("host {} unreachable - precedence cutoff", ip4_at(bp, QDST)?),
+            c => format!("{} unreachable - #{c}", ip4_at(bp, QDST)?),
+        },
+        5 => {
+            let d = ip4_at(bp, QDST)?;
+            let g = ip4_at(bp, 4)?;
+            match code {
+                0 => format!("redirect {d} to net {g}"),
+                1 => format!("redirect {d} to host {g}"),
+                2 => format!("redirect-tos {d} to net {g}"),
+                3 => format!("redirect-tos {d} to host {g}"),
+                c => format!("redirect-#{c} {d} to {g}"),
+            }
+        }
+        9 => {
+            let mut s = "router advertisement".to_string();
+            if bp.len() < 8 {
+                return Err(Trunc);
+            }
+            s.push_str(" lifetime ");
+            let lt = be16_at(bp, 6)?;
+            if lt < 60 {
+                let _ = write!(s, "{lt}");
+            } else if lt < 3600 {
+                let _ = write!(s, "{}:{:02}", lt / 60, lt % 60);
+            } else {
+                let _ = write!(s, "{}:{:02}:{:02}", lt / 3600, (lt % 3600) / 60, lt % 60);
+            }
+            let num = u8_at(bp, 4)?;
+            let _ = write!(s, " {num}:");
+            let size = u8_at(bp, 5)?;
+            if size != 2 {
+                let _ = write!(s, " [size {size}]");
+            } else {
+                for i in 0..usize::from(num) {
+                    let at = 8 + i * 8;
+                    if bp.len() < at + 8 {
+                        return Err(Trunc);
+                    }
+                    let _ = write!(s, " {{{} {}}}", ip4_at(bp, at)?, be32_at(bp, at + 4)?);
+                }
+            }
+            s
+        }
+        11 => {
+            bp.get(QDST..QDST + 4).ok_or(Trunc)?;
+            match code {
+                0 => "time exceeded in-transit".to_string(),
+                1 => "ip reassembly time exceeded".to_string(),
+                c => format!("time exceeded-#{c}"),
+            }
+        }
+        12 => {
+            if code != 0 {
+                format!("parameter problem - code {code}")
+            } else {
+                format!("parameter problem - octet {}", u8_at(bp, 4)?)
+            }
+        }
+        18 => format!("address mask is 0x{:08x}", be32_at(bp, 8)?),
+        13 => format!(
+            "time stamp query id {} seq {}",
+            be16_at(bp, 4)?,
+            be16_at(bp, 6)?
+        ),
+        14 => {
+            be32_at(bp, 16)?;
+            format!(
+                "time stamp reply id {} seq {}: org {}, recv {}, xmit {}",
+                be16_at(bp, 4)?,
+                be16_at(bp, 6)?,
+                tstamp(be32_at(bp, 8)?),
+                tstamp(be32_at(bp, 12)?),
+                tstamp(be32_at(bp, 16)?)
+            )
+        }
         4 => "source quench".to_string(),
         10 => "router solicitation".to_string(),
         15 => "information request".to_string(),
         16 => "information reply".to_string(),
+        17 => "address mask request".to_string(),
         _ => format!("type-#{t}"),
-    };
+    })
+}
+
+/// tcpdump's `icmp_print` (RFC 792): the message summary, the checksum verdict with
+/// `-v`, and with `-v` the quoted datagram of an error message.
+pub(crate) fn icmp_print(cx: &mut Ctx<'_>, bp: &[u8], plen: u32, fragmented: bool) -> R {
+    cx.proto = "icmp";
+    let t = u8_at(bp, 0)?;
+    let code = u8_at(bp, 1)?;
+    let s = icmp_text(bp, t, code)?;
     let _ = write!(cx.out, "ICMP {s}, length {plen}");
     if cx.opts.verbose > 0 && !fragmented && bp.len() >= plen as usize {
         let sum = checksum(&bp[..plen as usize]);
@@ -138,6 +285,31 @@ pub(crate) fn icmp_print(cx: &mut Ctx<'_>, bp: &[u8], plen: u32, fragmented: boo
                 cx.out,
                 " (wrong icmp cksum {f:x} (->{:x})!)",
                 shouldbe(f, sum)
+            );
+        }
+    }
+    if cx.opts.verbose > 0 && matches!(t, 3 | 4 | 5 | 11 | 12) {
+        cx.p("\n\t");
+        let inner_len = be16_at(bp, 8 + 2)?;
+        let inner = bp.get(8..).unwrap_or(&[]);
+        let inner = &inner[..inner.len().min(usize::from(inner_len))];
+        super::ip::ip_print(cx, inner, u32::from(inner_len))?;
+        cx.proto = "icmp";
+        // RFC 4884 extensions: tcpdump looks for them only in long messages and stays
+        // silent when the checksum over the would-be extension does not verify.
+        const EXTD_MINLEN: usize = 136;
+        let plen = plen as usize;
+        if matches!(t, 3 | 11 | 12) && plen > EXTD_MINLEN {
+            if bp.len() < 8 {
+                return Err(Trunc);
+            }
+            if u8_at(bp, 5)? == 0 && bp.len() >= plen && checksum(&bp[EXTD_MINLEN..plen]) != 0 {
+                return Ok(());
+            }
+            let _ = write!(
+                cx.out,
+                "\n\tICMP Multi-Part extension v{}",
+                u8_at(bp, EXTD_MINLEN)? >> 4
             );
         }
     }
