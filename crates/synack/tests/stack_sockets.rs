@@ -411,3 +411,57 @@ fn freebsd_profile_lays_out_options_bsd_style_with_65535_window() {
     );
     let _: SocketAddr = addr(A, 1);
 }
+
+#[test]
+fn full_sized_segments_fill_the_mtu() {
+    let mut net = Net::new();
+    let log = capture(&mut net);
+    let (c, s) = connect_pair(&mut net, 80);
+    let data = vec![0x5au8; 10_000];
+    assert_eq!(net.a.send(net.now, c, &data), Ok(10_000));
+    net.pump();
+    let max = log
+        .borrow()
+        .iter()
+        .filter(|(from_a, _)| *from_a)
+        .map(|(_, p)| p.len())
+        .max()
+        .unwrap();
+    // 20 (IP) + 32 (TCP with timestamps) + 1448.
+    assert_eq!(max, 1500);
+    let mut buf = vec![0u8; 20_000];
+    let mut got = 0;
+    while let Ok(n) = net
+        .b
+        .recv(net.now, s, &mut buf[got..], RecvFlags::default())
+    {
+        got += n;
+        net.pump();
+    }
+    assert_eq!(&buf[..got], &data[..]);
+}
+
+#[test]
+fn a_host_connects_to_itself_over_loopback() {
+    let mut s = Stack::new([5; 16], Sysctl::linux());
+    let lo: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    s.add_address(lo);
+    let now = synack::Instant::from_secs(1);
+    let l = s.socket(Family::V4).unwrap();
+    s.bind(l, addr(lo, 80)).unwrap();
+    s.listen(l, 4).unwrap();
+    let c = s.socket(Family::V4).unwrap();
+    assert_eq!(s.connect(now, c, addr(lo, 80)), Err(Errno::EINPROGRESS));
+    let mut buf = [0u8; 1500];
+    assert_eq!(
+        s.poll_transmit(now, &mut buf),
+        None,
+        "nothing leaves the host"
+    );
+    let (srv, _) = s.accept(l).unwrap();
+    s.send(now, c, b"self").unwrap();
+    assert_eq!(s.poll_transmit(now, &mut buf), None);
+    let mut r = [0u8; 8];
+    assert_eq!(s.recv(now, srv, &mut r, RecvFlags::default()), Ok(4));
+    assert_eq!(&r[..4], b"self");
+}

@@ -981,13 +981,22 @@ impl Stack {
     /// Writes the next datagram to send into `buf` and returns its length, or `None` when
     /// nothing is pending. `buf` should hold an MTU (1500 bytes); datagrams that do not
     /// fit are dropped. Call until `None`.
+    ///
+    /// Datagrams addressed to one of our own addresses (a connection to ourselves) are
+    /// delivered internally, as a loopback interface would, and not returned.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.now = now;
-        let out = self.next_datagram(now, buf);
-        self.after_mutation();
-        if out.is_some() {
+        let out = loop {
+            let Some(n) = self.next_datagram(now, buf) else {
+                break None;
+            };
             self.counters.ip_out_requests += 1;
-        }
+            match wire::parse_ip(&buf[..n]) {
+                Ok(ip) if self.is_local(ip.dst) => self.receive(now, &buf[..n]),
+                _ => break Some(n),
+            }
+        };
+        self.after_mutation();
         out
     }
 
@@ -1028,9 +1037,12 @@ impl Stack {
                 continue;
             };
             let tuple = slot.conn.tuple();
-            let stage = wire::MAX_HEADERS.min(buf.len());
-            let room = buf.len().saturating_sub(stage);
-            let seg = slot.conn.poll_transmit(now, &mut buf[stage..stage + room]);
+            // The payload is staged right after a bare TCP header, so a full-sized segment
+            // (MSS already net of options) fits an MTU-sized buffer; `emit_tcp` moves it
+            // behind the options.
+            let stage = (wire::ip_header_len(tuple.local.ip()) + synack_wire::tcp::HEADER_LEN)
+                .min(buf.len());
+            let seg = slot.conn.poll_transmit(now, &mut buf[stage..]);
             let retrans = slot.conn.stats().retransmits;
             let delta = retrans.saturating_sub(slot.seen_retrans);
             slot.seen_retrans = retrans;

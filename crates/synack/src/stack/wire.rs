@@ -15,7 +15,7 @@ use synack_wire::tcp_options::{SynOptions, TcpOptionsSummary, established_layout
 /// The TTL / hop limit of datagrams we originate (Linux `ip_default_ttl` 64).
 pub const DEFAULT_TTL: u8 = 64;
 
-/// Room the TCP header may take (60 bytes); payload is staged after the largest headers.
+/// The largest IP plus TCP header synack writes (IPv6 40 + TCP 60 bytes).
 pub const MAX_HEADERS: usize = ipv6::HEADER_LEN + synack_wire::tcp::MAX_HEADER_LEN;
 
 /// A validated IP datagram addressed to us.
@@ -230,7 +230,8 @@ pub fn ip_header_len(addr: IpAddr) -> usize {
 }
 
 /// Writes `local → remote` carrying `seg` into `buf`; the `seg.payload_len` payload bytes
-/// must already sit at `buf[payload_at..]` and are moved behind the headers. Returns the
+/// must already sit at `buf[payload_at..]` (at or before their final place) and are moved
+/// behind the headers. Returns the
 /// datagram length, or `None` when `buf` is too small.
 pub fn emit_tcp(
     buf: &mut [u8],
