@@ -229,15 +229,23 @@ impl TimeSeqGraph {
             s_min = s_min.min(d.lo);
             s_max = s_max.max(d.hi);
         }
+        let mut wnd_max = i64::MIN;
         for a in &self.acks {
             t_min = t_min.min(a.t);
             t_max = t_max.max(a.t);
             s_min = s_min.min(a.ack);
-            s_max = s_max.max(a.ack).max(a.wnd_edge);
+            s_max = s_max.max(a.ack);
+            wnd_max = wnd_max.max(a.wnd_edge);
             for &(l, r) in &a.sack {
                 s_min = s_min.min(l);
                 s_max = s_max.max(r);
             }
+        }
+        // The window line may lie far above the data (a 128 KiB window over a few bytes):
+        // show at most half the data's height above it, and clip the line there.
+        if wnd_max > s_max && s_min <= s_max {
+            let room = ((s_max - s_min) / 2).max(1);
+            s_max = wnd_max.min(s_max.saturating_add(room));
         }
         if !t_min.is_finite() {
             t_min = 0.0;
@@ -326,6 +334,7 @@ impl TimeSeqGraph {
             let mut prev: Option<f64> = None;
             for a in &self.acks {
                 let v = if pick == 0 { a.ack } else { a.wnd_edge } as f64;
+                let v = v.min(s_hi);
                 match prev {
                     None => {
                         let _ = write!(d, "M{:.1} {:.1}", x(a.t), y(v));

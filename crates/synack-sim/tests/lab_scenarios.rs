@@ -1,0 +1,185 @@
+//! Every lab scenario runs and behaves as the notes describe; the checkers can fail; runs
+//! are deterministic; captures open cleanly in tshark.
+
+use std::process::Command;
+
+use synack_sim::lab::{self, RunOptions, SCENARIOS};
+
+fn opts(seed: u64, sets: &[(&str, &str)]) -> RunOptions {
+    RunOptions {
+        seed,
+        sets: sets
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+fn failures(out: &lab::Outcome) -> String {
+    let mut s = String::new();
+    for c in out.checks.failures() {
+        s.push_str(&c.text);
+        s.push('\n');
+    }
+    s
+}
+
+#[test]
+fn every_scenario_passes_its_checks() {
+    assert!(SCENARIOS.len() >= 11);
+    for sc in SCENARIOS {
+        for seed in [0, 1, 0xdead_beef] {
+            let out = lab::run(sc, &opts(seed, &[])).unwrap();
+            assert!(
+                out.passed(),
+                "{} (seed {seed}) failed:\n{}\ntrace:\n{}",
+                sc.name,
+                failures(&out),
+                out.trace_text()
+            );
+            assert!(!out.trace.is_empty(), "{}: empty trace", sc.name);
+            assert!(!out.segs.is_empty(), "{}: no segments", sc.name);
+        }
+    }
+}
+
+#[test]
+fn names_are_unique_and_findable() {
+    for (i, a) in SCENARIOS.iter().enumerate() {
+        assert_eq!(lab::find(a.name).map(|s| s.name), Some(a.name));
+        assert!(!a.explain.trim().is_empty() && !a.title.is_empty());
+        for b in &SCENARIOS[i + 1..] {
+            assert_ne!(a.name, b.name);
+        }
+    }
+    assert!(lab::find("no-such-scenario").is_none());
+}
+
+#[test]
+fn connect_timeout_check_fails_with_other_syn_retries() {
+    let sc = lab::find("connect-timeout").unwrap();
+    let out = lab::run(sc, &opts(0, &[("net.ipv4.tcp_syn_retries", "3")])).unwrap();
+    assert!(
+        !out.passed(),
+        "syn_retries 3 must not pass:\n{}",
+        out.trace_text()
+    );
+    let f = failures(&out);
+    // Four SYNs (0, 1, 3, 7 s) and ETIMEDOUT at 15 s instead of 63 s.
+    assert!(f.contains("got [0.0, 1.0, 3.0, 7.0]"), "{f}");
+    assert!(f.contains("ETIMEDOUT at 63 s: Some(15.0)"), "{f}");
+}
+
+#[test]
+fn synack_retries_check_fails_with_fewer_retries() {
+    let sc = lab::find("synack-retries").unwrap();
+    let out = lab::run(sc, &opts(0, &[("net.ipv4.tcp_synack_retries", "2")])).unwrap();
+    assert!(!out.passed());
+    assert!(
+        failures(&out).contains("got [1.0, 2.0]"),
+        "{}",
+        failures(&out)
+    );
+}
+
+#[test]
+fn time_wait_check_fails_with_a_short_msl() {
+    // With a 1 s TIME_WAIT, the port is free again when `nc -p` retries at 2 s.
+    let sc = lab::find("time-wait-reuseaddr").unwrap();
+    let out = lab::run(sc, &opts(0, &[("net.ipv4.tcp_msl_ms", "500")]));
+    match out {
+        Ok(out) => {
+            assert!(!out.passed(), "{}", out.trace_text());
+            assert!(failures(&out).contains("EADDRINUSE"), "{}", failures(&out));
+        }
+        Err(e) => panic!("tcp_msl_ms should be settable: {e}"),
+    }
+}
+
+#[test]
+fn a_bad_set_is_an_error() {
+    let sc = lab::find("handshake").unwrap();
+    assert!(lab::run(sc, &opts(0, &[("net.ipv4.no_such_knob", "1")])).is_err());
+    assert!(lab::run(sc, &opts(0, &[("net.ipv4.tcp_syn_retries", "many")])).is_err());
+}
+
+#[test]
+fn same_seed_same_pcap_and_trace() {
+    for sc in SCENARIOS {
+        let a = lab::run(sc, &opts(42, &[])).unwrap();
+        let b = lab::run(sc, &opts(42, &[])).unwrap();
+        assert_eq!(a.pcap, b.pcap, "{}: pcaps differ", sc.name);
+        assert_eq!(a.trace, b.trace, "{}: traces differ", sc.name);
+        assert!(a.pcap.len() > 24, "{}: empty pcap", sc.name);
+        // Another seed changes ISNs and ports, hence the bytes.
+        let c = lab::run(sc, &opts(43, &[])).unwrap();
+        assert_ne!(a.pcap, c.pcap, "{}: the seed has no effect", sc.name);
+    }
+}
+
+#[test]
+fn every_scenario_has_a_time_sequence_graph() {
+    for sc in SCENARIOS {
+        let out = lab::run(sc, &opts(0, &[])).unwrap();
+        let svg = out.svg().unwrap_or_else(|| panic!("{}: no graph", sc.name));
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains(sc.name));
+    }
+}
+
+fn have(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn pcaps_open_in_tshark_without_warnings() {
+    if !have("tshark") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "tshark is required when CI is set"
+        );
+        eprintln!("SKIP pcaps_open_in_tshark_without_warnings: tshark not installed");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("synack-lab-tshark-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for sc in SCENARIOS {
+        let out = lab::run(sc, &opts(0, &[])).unwrap();
+        let path = dir.join(format!("{}.pcap", sc.name));
+        std::fs::write(&path, &out.pcap).unwrap();
+        let o = Command::new("tshark")
+            .arg("-r")
+            .arg(&path)
+            .args([
+                "-o",
+                "tcp.check_checksum:TRUE",
+                "-o",
+                "ip.check_checksum:TRUE",
+                "-V",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{}: tshark failed: {err}", sc.name);
+        for bad in [
+            "Malformed",
+            " incorrect",
+            "Checksum Status: Bad",
+            "Bad checksum",
+            "Expert Info (Error/",
+        ] {
+            assert!(
+                !text.contains(bad),
+                "{}: tshark says {bad}:\n{text}",
+                sc.name
+            );
+        }
+        let frames = text.matches("\nFrame ").count() + usize::from(text.starts_with("Frame "));
+        assert!(frames > 0, "{}: tshark saw no frames", sc.name);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
