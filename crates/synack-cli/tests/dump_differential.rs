@@ -319,7 +319,11 @@ fn encapsulate(link: usize, i: usize, ip: &[u8]) -> (LinkType, Vec<u8>) {
             tci: 0x0014,
         },
     ];
-    let proto = NetworkProtocol::of_ip_packet(ip);
+    // ARP (RFC 826) frames start with hardware type 1, so a zero version nibble.
+    let proto = match ip.first() {
+        Some(b) if b >> 4 == 0 => NetworkProtocol::Other(0x0806),
+        _ => NetworkProtocol::of_ip_packet(ip),
+    };
     let mac1 = [0x02, 0, 0, 0, 0, 1];
     let mac2 = [0x02, 0, 0, 0, 0, 2];
     let inet6 = [24u32, 28, 30][i % 3];
@@ -1314,6 +1318,36 @@ fn build_file(rng: &mut Rng, idx: usize) -> CapFile {
                     }
                 }
             }
+        }
+    }
+    // ARP requests and replies between the hosts, on link types with an ethertype.
+    if theme == 9 && (3..=7).contains(&link) {
+        for _ in 0..12 {
+            let op = rng.pick(&[1u16, 1, 2, 2, 3, 4]);
+            let mut a = vec![0, 1, 8, 0, 6, 4];
+            a.extend_from_slice(&op.to_be_bytes());
+            let sha = [2, 0, 0, 0, rng.below(4) as u8, rng.range(1, 9) as u8];
+            let tha = if op == 1 && rng.chance(70) {
+                [0u8; 6]
+            } else {
+                [2, 0, 0, 0, 0, rng.range(1, 9) as u8]
+            };
+            a.extend_from_slice(&sha);
+            a.extend_from_slice(&v4(rng).octets());
+            a.extend_from_slice(&tha);
+            a.extend_from_slice(&v4(rng).octets());
+            if rng.chance(30) {
+                a.extend_from_slice(&[0; 18]);
+            }
+            let at = rng.below(pkts.len() as u64 + 1) as usize;
+            pkts.insert(
+                at,
+                Pkt {
+                    ip: a,
+                    ts: clock.tick(rng),
+                    cut: None,
+                },
+            );
         }
     }
     // Raw IPv4/IPv6 link types carry only their own version.

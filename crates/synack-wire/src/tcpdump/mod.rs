@@ -19,6 +19,7 @@
 //! assert_eq!(line, "IP truncated-ip - 20 bytes missing! 10.0.0.1 > 10.0.0.2: [|tcp]\n");
 //! ```
 
+mod arp;
 mod ip;
 mod l4;
 mod tcp;
@@ -304,7 +305,7 @@ pub(crate) fn hex_print(out: &mut String, data: &[u8]) {
 }
 
 /// tcpdump's hex-and-ASCII form, used for payloads it cannot decode.
-fn hex_ascii_print(out: &mut String, data: &[u8]) {
+pub(crate) fn hex_ascii_print(out: &mut String, data: &[u8]) {
     for (i, chunk) in data.chunks(16).enumerate() {
         let _ = write!(out, "\n\t0x{:04x}: ", i * 16);
         let mut hex = String::new();
@@ -483,6 +484,7 @@ fn ether_print(cx: &mut Ctx<'_>, data: &[u8], orig_len: u32) -> LinkResult {
     match et {
         0x0800 => ip::ip_print(cx, rest, len)?,
         0x86dd => ip::ip6_print(cx, rest, len)?,
+        0x0806 | 0x8035 => arp::arp_print(cx, rest, len)?,
         _ => {
             let _ = write!(
                 cx.out,
@@ -526,6 +528,7 @@ fn ethertype_print(
     match et {
         0x0800 => ip::ip_print(cx, rest, len),
         0x86dd => ip::ip6_print(cx, rest, len),
+        0x0806 | 0x8035 => arp::arp_print(cx, rest, len),
         _ => {
             if sll1 {
                 let dir = match be16_at(link, 0).unwrap_or(0xffff) {
