@@ -687,7 +687,15 @@ impl<'a, T: Target + ?Sized> Runner<'a, T> {
                     secs(live.time),
                     wire::script_form(&t, &self.flow)
                 )),
-                actual_tcpdump: Some(live.tcpdump()),
+                actual_tcpdump: Some(if live.parts.is_empty() {
+                    live.tcpdump()
+                } else {
+                    format!(
+                        "{} (aggregated with: {})",
+                        live.tcpdump(),
+                        live.parts.join(" | ")
+                    )
+                }),
                 time_usecs: live.time,
             };
             if self.non_fatal_packet {
@@ -757,7 +765,9 @@ impl<'a, T: Target + ?Sized> Runner<'a, T> {
                 fb = fb.without(f);
             }
             let contiguous = n.seq == agg.seq.wrapping_add(agg.payload.len() as u32);
+            // A TSO burst leaves at one instant; segments sent apart are not one line.
             if fa != fb
+                || next.time != first.time
                 || !contiguous
                 || n.ack != agg.ack
                 || n.payload.is_empty()
@@ -771,6 +781,8 @@ impl<'a, T: Target + ?Sized> Runner<'a, T> {
             agg.window = n.window;
             agg.payload.extend_from_slice(&n.payload);
             parts += 1;
+            let line = next.tcpdump();
+            merged.parts.push(line);
         }
         if parts == 1 {
             return Ok(first);

@@ -398,6 +398,8 @@ pub(crate) struct Live {
     pub tcp: Option<LiveTcp>,
     /// ICMP (type, code).
     pub icmp: Option<(u8, u8)>,
+    /// tcpdump lines of the segments aggregated into this one after the first.
+    pub parts: Vec<String>,
 }
 
 impl Live {
@@ -442,6 +444,7 @@ impl Live {
             ip_options,
             tcp: None,
             icmp: None,
+            parts: Vec::new(),
         };
         if protocol == PROTO_TCP {
             let h = TcpHeader::parse(&l4).ok()?;
