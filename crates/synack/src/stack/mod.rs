@@ -652,7 +652,7 @@ impl Stack {
             {
                 l.last_overflow = Some(now);
             }
-            return self.send_cookie(now, t);
+            return self.send_cookie(now, t, &opts);
         }
         let max_syn = self.sysctl.tcp_max_syn_backlog;
         if queue_full || syn_queue >= max_syn - max_syn / 4 {
@@ -676,14 +676,14 @@ impl Stack {
     }
 
     /// Answers a SYN statelessly with a cookie SYN-ACK.
-    fn send_cookie(&mut self, now: Instant, t: &wire::TcpIn<'_>) {
+    fn send_cookie(&mut self, now: Instant, t: &wire::TcpIn<'_>, lopts: &SockOpts) {
         let seg = &t.seg;
         let tuple = FourTuple::new(t.local, t.remote);
         let ipv6 = t.local.is_ipv6();
         let peer_mss = seg.options.mss.unwrap_or(Config::default_peer_mss(ipv6));
         let idx = CookieJar::mss_index(peer_mss, ipv6);
         let iss = self.cookies.make(now, &tuple, seg.seq, idx);
-        let cfg = self.conn_config(&SockOpts::default(), ipv6);
+        let cfg = self.conn_config(lopts, ipv6);
         let mut opts = crate::segment::SegOptions {
             mss: Some(cfg.advertised_mss(ipv6)),
             ..Default::default()
@@ -1289,5 +1289,18 @@ impl Stack {
             s.push_str(&format!("{name:<32}{v}\n"));
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The stack's own per-connection bookkeeping stays small next to the engine's TCB
+    /// (demux entry: a 64-byte tuple and an 8-byte id; slot: the fields above).
+    #[test]
+    fn per_connection_overhead_is_small() {
+        let slot = core::mem::size_of::<super::ConnSlot>();
+        let conn = core::mem::size_of::<crate::conn::Connection>();
+        assert!(slot - conn <= 96, "slot overhead {}", slot - conn);
+        assert!(core::mem::size_of::<crate::isn::FourTuple>() <= 64);
     }
 }

@@ -82,9 +82,17 @@ impl Stack {
         false
     }
 
+    /// `ip_local_port_range`, made well-formed (the fields are public, so a caller may have
+    /// bypassed [`super::Sysctl::set`]'s validation).
+    fn port_range(&self) -> (u16, u16) {
+        let (lo, hi) = self.sysctl.ip_local_port_range;
+        let lo = lo.max(1);
+        (lo, hi.max(lo))
+    }
+
     /// A keyed, per-call pseudo-random start inside the ephemeral range.
     fn port_start(&mut self, salt: &[u8]) -> (u16, u32) {
-        let (lo, hi) = self.sysctl.ip_local_port_range;
+        let (lo, hi) = self.port_range();
         let n = u32::from(hi - lo) + 1;
         self.port_perturb = self.port_perturb.wrapping_add(1);
         let mut buf = [0u8; 64];
@@ -99,7 +107,7 @@ impl Stack {
     /// An unused port for `bind(port 0)` / `listen()` without bind: one nobody holds.
     pub(super) fn ephemeral_for_bind(&mut self) -> Option<u16> {
         let (lo, start) = self.port_start(b"bind");
-        let n = u32::from(self.sysctl.ip_local_port_range.1 - lo) + 1;
+        let n = u32::from(self.port_range().1 - lo) + 1;
         (0..n)
             .map(|i| lo + ((start + i) % n) as u16)
             .find(|p| !self.ports.contains_key(p))
@@ -126,7 +134,7 @@ impl Stack {
         salt[16..32].copy_from_slice(&l);
         salt[32..34].copy_from_slice(&remote.port().to_be_bytes());
         let (lo, start) = self.port_start(&salt);
-        let n = u32::from(self.sysctl.ip_local_port_range.1 - lo) + 1;
+        let n = u32::from(self.port_range().1 - lo) + 1;
         (0..n).map(|i| lo + ((start + i) % n) as u16).find(|&p| {
             let all_auto = self.ports.get(&p).is_none_or(|m| {
                 m.values()
