@@ -1,15 +1,19 @@
 //! Linux TUN device and runtime drivers for synack.
 //!
 //! - [`tun`]: a TUN device (`IFF_TUN | IFF_NO_PI`) carrying raw IPv4 and IPv6 packets, with
-//!   an optional pcap capture of both directions.
+//!   an optional pcap capture of both directions and optional offloads
+//!   ([`TunOptions::offload`]).
+//! - [`vnet`]: the virtio-net header; partial checksums and TCP super-packets cut into
+//!   segments.
 //! - [`driver`]: the loop that moves packets between a device and a sans-IO
 //!   [`PacketHandler`] (the host stack), on a monotonic clock, with a stop handle.
 //! - [`echo`]: a tiny handler answering ICMP/ICMPv6 echo, to prove a device path.
 //! - [`netns`]: the network-namespace test harness (root only; hidden from the docs, for
 //!   this workspace's own tests).
 //!
-//! Future work: the virtio-net header (`IFF_VNET_HDR`) with TSO/GSO and checksum offloads,
-//! and multi-queue devices (`IFF_MULTI_QUEUE`).
+//! Future work: sending super-packets to the kernel (TSO out: one write per window of
+//! segments, once the stack can emit them), GRO-like coalescing of received segments for
+//! the stack, and multi-queue devices (`IFF_MULTI_QUEUE`).
 #![cfg(target_os = "linux")]
 
 pub mod driver;
@@ -18,9 +22,10 @@ pub mod echo;
 pub mod netns;
 mod ping;
 pub mod tun;
+pub mod vnet;
 
 pub use driver::{
     Clock, Driver, DriverHandle, DriverStats, Exit, Limits, PacketHandler, StopGuard,
 };
 pub use echo::EchoResponder;
-pub use tun::Tun;
+pub use tun::{OffloadStats, Tun, TunOptions};

@@ -22,7 +22,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 pub use crate::ping::ping;
-use crate::tun::Tun;
+use crate::tun::{Tun, TunOptions};
 
 /// Prefix of every namespace this harness creates.
 pub const PREFIX: &str = "synack-";
@@ -266,14 +266,22 @@ impl Netns {
 
     /// Opens a TUN device called `name` inside the namespace (not yet up or addressed).
     pub fn open_tun(&self, name: &str) -> io::Result<Tun> {
+        self.open_tun_with(name, TunOptions::default())
+    }
+
+    /// Like [`Netns::open_tun`], with options.
+    pub fn open_tun_with(&self, name: &str, options: TunOptions) -> io::Result<Tun> {
         let name = name.to_owned();
-        self.run_in(move || Tun::open(&name))?
+        self.run_in(move || Tun::open_with(&name, options))?
     }
 
     /// Opens a TUN device and configures the kernel's side of a point-to-point test
     /// network on it as `cfg` says: addresses, MTU, link up.
     pub fn tun_network(&self, cfg: &TunNet) -> io::Result<Tun> {
-        let tun = self.open_tun(&cfg.tun_name)?;
+        let options = TunOptions {
+            offload: cfg.offload,
+        };
+        let tun = self.open_tun_with(&cfg.tun_name, options)?;
         let dev = tun.name().to_owned();
         let v4 = format!("{}/{}", cfg.kernel_v4, cfg.prefix_v4);
         self.ip(&["addr", "add", &v4, "dev", &dev])?;
@@ -326,10 +334,13 @@ pub struct TunNet {
     pub prefix_v6: u8,
     /// Device MTU.
     pub mtu: u32,
+    /// Open the device with [`TunOptions::offload`].
+    pub offload: bool,
 }
 
 impl Default for TunNet {
-    /// `syn0`; kernel 198.18.0.1/24 and fd00::1/64, ours 198.18.0.2 and fd00::2; MTU 1500.
+    /// `syn0`; kernel 198.18.0.1/24 and fd00::1/64, ours 198.18.0.2 and fd00::2; MTU 1500;
+    /// no offloads.
     fn default() -> TunNet {
         TunNet {
             tun_name: "syn0".into(),
@@ -340,6 +351,7 @@ impl Default for TunNet {
             ours_v6: Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2),
             prefix_v6: 64,
             mtu: 1500,
+            offload: false,
         }
     }
 }

@@ -13,6 +13,8 @@ use std::time::SystemTime;
 
 use synack_wire::pcap::{LinkType, PcapWriter, Timestamp, TsPrecision};
 
+use crate::vnet;
+
 /// Longest interface name the kernel accepts, without the terminating NUL.
 pub const MAX_NAME_LEN: usize = libc::IFNAMSIZ - 1;
 
@@ -32,6 +34,7 @@ pub struct Tun {
     ctl: OwnedFd,
     name: String,
     capture: Option<Capture>,
+    vnet: Option<Box<Vnet>>,
 }
 
 struct Capture {
@@ -84,13 +87,107 @@ fn ifreq_name(ifr: &libc::ifreq) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+/// `TUN_F_TSO6` (Linux `if_tun.h`).
+const TUN_F_TSO6: libc::c_uint = 0x04;
+/// `TUN_F_TSO_ECN`.
+const TUN_F_TSO_ECN: libc::c_uint = 0x08;
+
+/// How to open a [`Tun`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TunOptions {
+    /// Put a virtio-net header before every packet (`IFF_VNET_HDR`) and let the kernel
+    /// hand us TCP super-packets of up to 64 KiB with partial checksums (`TUNSETOFFLOAD`
+    /// with `TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN`). [`Tun::recv`] still
+    /// returns one MTU-sized packet per call: the super-packets are cut here (see
+    /// [`crate::vnet`]), which saves the kernel's segmentation and one read per segment.
+    pub offload: bool,
+}
+
+/// Counters of the virtio-net path (all zero without [`TunOptions::offload`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OffloadStats {
+    /// TCP super-packets read.
+    pub super_packets: u64,
+    /// Segments cut from them.
+    pub segments: u64,
+    /// Partial checksums completed on ordinary packets.
+    pub checksums_completed: u64,
+    /// Packets dropped as malformed (bad virtio header, GSO or checksum position).
+    pub malformed: u64,
+}
+
+/// Read state of the virtio-net path: the last raw read and how far it has been cut.
+struct Vnet {
+    raw: Vec<u8>,
+    /// Length of the packet in `raw` after the header, and the GSO layout being cut.
+    gso: Option<(usize, vnet::TcpLayout, usize)>,
+    stats: OffloadStats,
+}
+
+impl std::fmt::Debug for Vnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vnet")
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `read(2)` retried on EINTR.
+fn read_fd(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
+        let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast::<libc::c_void>(), buf.len()) };
+        if r >= 0 {
+            return Ok(r as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// `writev(2)` of up to two parts, retried on EINTR.
+fn write_fd(fd: RawFd, head: &[u8], packet: &[u8]) -> io::Result<usize> {
+    let iov = [
+        libc::iovec {
+            iov_base: head.as_ptr() as *mut libc::c_void,
+            iov_len: head.len(),
+        },
+        libc::iovec {
+            iov_base: packet.as_ptr() as *mut libc::c_void,
+            iov_len: packet.len(),
+        },
+    ];
+    loop {
+        // SAFETY: both iovecs describe live slices that the kernel only reads.
+        let r = unsafe { libc::writev(fd, iov.as_ptr(), 2) };
+        if r >= 0 {
+            return Ok((r as usize).saturating_sub(head.len()));
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
 impl Tun {
     /// Creates (or attaches to) the TUN device `name` in the calling thread's network
     /// namespace. An empty name lets the kernel choose (`tun0`, `tun1`, ...); a name with
     /// `%d` is numbered by the kernel. The descriptor is close-on-exec and blocking.
     pub fn open(name: &str) -> io::Result<Tun> {
+        Tun::open_with(name, TunOptions::default())
+    }
+
+    /// Like [`Tun::open`], with options.
+    pub fn open_with(name: &str, options: TunOptions) -> io::Result<Tun> {
         let mut ifr = ifreq_named(name)?;
-        ifr.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+        let mut flags = libc::IFF_TUN | libc::IFF_NO_PI;
+        if options.offload {
+            flags |= libc::IFF_VNET_HDR;
+        }
+        ifr.ifr_ifru.ifru_flags = flags as libc::c_short;
         let path = c"/dev/net/tun";
         // SAFETY: `path` is a NUL-terminated string; open has no other preconditions.
         let raw = check(unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) })?;
@@ -98,6 +195,24 @@ impl Tun {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         // SAFETY: TUNSETIFF reads and writes one `struct ifreq`, which `ifr` is.
         check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF as _, &mut ifr) })?;
+        let vnet = if options.offload {
+            let off = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+            // SAFETY: TUNSETOFFLOAD takes the flags as the integer argument itself.
+            check(unsafe {
+                libc::ioctl(
+                    fd.as_raw_fd(),
+                    libc::TUNSETOFFLOAD as _,
+                    libc::c_ulong::from(off),
+                )
+            })?;
+            Some(Box::new(Vnet {
+                raw: vec![0; vnet::HDR_LEN + MAX_PACKET + 1],
+                gso: None,
+                stats: OffloadStats::default(),
+            }))
+        } else {
+            None
+        };
         let name = ifreq_name(&ifr);
         // SAFETY: socket has no memory preconditions.
         let s =
@@ -115,7 +230,21 @@ impl Tun {
             ctl,
             name,
             capture: None,
+            vnet,
         })
+    }
+
+    /// Whether the device was opened with [`TunOptions::offload`].
+    pub fn offload(&self) -> bool {
+        self.vnet.is_some()
+    }
+
+    /// Counters of the offload path.
+    pub fn offload_stats(&self) -> OffloadStats {
+        self.vnet
+            .as_ref()
+            .map(|v| v.stats.clone())
+            .unwrap_or_default()
     }
 
     /// The interface name the kernel gave the device.
@@ -142,47 +271,82 @@ impl Tun {
     /// Reads one packet into `buf` and returns its length. A packet longer than `buf` is
     /// cut (the rest is lost), so pass at least the MTU, or [`MAX_PACKET`] bytes.
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = loop {
-            // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
-            let r = unsafe {
-                libc::read(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr().cast::<libc::c_void>(),
-                    buf.len(),
-                )
-            };
-            if r >= 0 {
-                break r as usize;
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
+        let n = match self.vnet.as_deref_mut() {
+            None => read_fd(self.fd.as_raw_fd(), buf)?,
+            Some(v) => Tun::recv_vnet(self.fd.as_raw_fd(), v, buf)?,
         };
         let pkt = buf.get(..n).unwrap_or(buf);
         self.record(pkt);
         Ok(n)
     }
 
-    /// Writes one packet (a whole IPv4 or IPv6 packet) to the kernel.
-    pub fn send(&mut self, packet: &[u8]) -> io::Result<usize> {
-        let n = loop {
-            // SAFETY: `packet` is valid for reads of `packet.len()` bytes.
-            let r = unsafe {
-                libc::write(
-                    self.fd.as_raw_fd(),
-                    packet.as_ptr().cast::<libc::c_void>(),
-                    packet.len(),
-                )
+    /// The offload path of [`Tun::recv`]: the next segment of a super-packet being cut,
+    /// or the next read, its checksum completed if the kernel left it partial. Malformed
+    /// packets are counted and skipped (at most 64 per call).
+    fn recv_vnet(fd: RawFd, v: &mut Vnet, buf: &mut [u8]) -> io::Result<usize> {
+        for _ in 0..64 {
+            if let Some((len, lay, next)) = v.gso {
+                let pkt = v.raw.get(vnet::HDR_LEN..vnet::HDR_LEN + len).unwrap_or(&[]);
+                let r = vnet::tcp_segment(pkt, &lay, next, buf);
+                v.gso = (next + 1 < lay.segments).then_some((len, lay, next + 1));
+                match r {
+                    Ok(n) => {
+                        v.stats.segments += 1;
+                        return Ok(n);
+                    }
+                    Err(_) => {
+                        // One bad segment spoils the rest of the super-packet.
+                        v.stats.malformed += 1;
+                        v.gso = None;
+                        continue;
+                    }
+                }
+            }
+            let n = read_fd(fd, &mut v.raw)?;
+            let Ok(hdr) = vnet::VnetHdr::parse(&v.raw[..n.min(v.raw.len())]) else {
+                v.stats.malformed += 1;
+                continue;
             };
-            if r >= 0 {
-                break r as usize;
+            let len = n - vnet::HDR_LEN;
+            let pkt = &mut v.raw[vnet::HDR_LEN..n];
+            if hdr.gso_kind() != vnet::GSO_NONE {
+                match vnet::tcp_layout(&hdr, pkt) {
+                    Ok(lay) => {
+                        v.stats.super_packets += 1;
+                        v.gso = Some((len, lay, 0));
+                    }
+                    Err(_) => v.stats.malformed += 1,
+                }
+                continue;
             }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
+            if hdr.flags & vnet::F_NEEDS_CSUM != 0 {
+                let start = usize::from(hdr.csum_start);
+                let off = usize::from(hdr.csum_offset);
+                if vnet::complete_checksum(pkt, start, off).is_err() {
+                    v.stats.malformed += 1;
+                    continue;
+                }
+                v.stats.checksums_completed += 1;
             }
+            let m = len.min(buf.len());
+            buf[..m].copy_from_slice(&pkt[..m]);
+            return Ok(m);
+        }
+        Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "64 malformed packets in a row; try again",
+        ))
+    }
+
+    /// Writes one packet (a whole IPv4 or IPv6 packet) to the kernel. With offloads, a
+    /// virtio-net header saying "no GSO, checksum complete" goes first.
+    pub fn send(&mut self, packet: &[u8]) -> io::Result<usize> {
+        let head: &[u8] = if self.vnet.is_some() {
+            &[0u8; vnet::HDR_LEN]
+        } else {
+            &[]
         };
+        let n = write_fd(self.fd.as_raw_fd(), head, packet)?;
         self.record(packet);
         Ok(n)
     }

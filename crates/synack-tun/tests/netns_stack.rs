@@ -15,6 +15,8 @@ use synack_tun::{Driver, Exit, Limits};
 
 /// Bytes each way in the TCP tests.
 const LEN: usize = 256 * 1024;
+/// Bytes each way with offloads (enough for the kernel to build super-packets).
+const LEN_OFFLOAD: usize = 2 * 1024 * 1024;
 /// Every driver run is bounded by this.
 const RUN_LIMIT: Duration = Duration::from_secs(40);
 
@@ -111,9 +113,12 @@ fn stack_for(cfg: &TunNet) -> Stack {
 }
 
 /// A namespace with a TUN network and a driver for a fresh stack on it.
-fn setup(tag: &str) -> (Netns, TunNet, Driver<Stack>) {
+fn setup(tag: &str, offload: bool) -> (Netns, TunNet, Driver<Stack>) {
     let ns = Netns::new(tag).expect("create namespace");
-    let cfg = TunNet::default();
+    let cfg = TunNet {
+        offload,
+        ..TunNet::default()
+    };
     let mut tun = ns.tun_network(&cfg).expect("TUN up with addresses");
     // For a look with tcpdump/Wireshark: SYNACK_TEST_PCAP_DIR=/some/dir cargo test ...
     if let Some(dir) = std::env::var_os("SYNACK_TEST_PCAP_DIR") {
@@ -129,7 +134,7 @@ fn kernel_pings_the_stack_over_tun() {
     if !netns::can_run("kernel_pings_the_stack_over_tun") {
         return;
     }
-    let (ns, cfg, mut driver) = setup("stkping");
+    let (ns, cfg, mut driver) = setup("stkping", false);
     let stop = driver.handle();
     let (v4, v6) = std::thread::scope(|s| {
         let _guard = stop.stop_on_drop();
@@ -224,15 +229,24 @@ impl EchoServer {
     }
 }
 
-fn linux_client_to_synack_server(ipv6: bool) {
+fn linux_client_to_synack_server(ipv6: bool, offload: bool) {
+    let len = if offload { LEN_OFFLOAD } else { LEN };
     let test = format!(
         "linux_client_to_synack_server_{}",
         if ipv6 { "v6" } else { "v4" }
-    );
+    ) + if offload { "_offload" } else { "" };
     if !can_run(&test) {
         return;
     }
-    let (ns, cfg, mut driver) = setup(if ipv6 { "srv6" } else { "srv4" });
+    let (ns, cfg, mut driver) = setup(
+        match (ipv6, offload) {
+            (false, false) => "srv4",
+            (true, false) => "srv6",
+            (false, true) => "srv4o",
+            (true, true) => "srv6o",
+        },
+        offload,
+    );
     let addr: IpAddr = if ipv6 {
         cfg.ours_v6.into()
     } else {
@@ -266,7 +280,7 @@ fn linux_client_to_synack_server(ipv6: bool) {
             })
         });
         let host = addr.to_string();
-        let n = LEN.to_string();
+        let n = len.to_string();
         let out = ns.exec(
             &["python3", "-c", &script, &host, "7", &n],
             Duration::from_secs(35),
@@ -288,24 +302,42 @@ fn linux_client_to_synack_server(ipv6: bool) {
         out.stderr_text(),
         server.error
     );
-    assert_eq!(out.stdout_text().trim(), format!("{LEN} ok"));
+    assert_eq!(out.stdout_text().trim(), format!("{len} ok"));
     assert_eq!(server.error, None);
     assert!(server.eof && server.closed);
     assert!(
-        server.received == pattern(LEN),
+        server.received == pattern(len),
         "server received other bytes"
     );
-    println!("{test}: {stats:?}");
+    let off = driver.tun().offload_stats();
+    println!("{test}: {stats:?}; {off:?}");
+    if offload {
+        assert!(
+            off.super_packets > 0,
+            "no super-packets from the kernel: {off:?}"
+        );
+        assert_eq!(off.malformed, 0, "{off:?}");
+    }
 }
 
 #[test]
 fn linux_client_to_synack_server_v4() {
-    linux_client_to_synack_server(false);
+    linux_client_to_synack_server(false, false);
+}
+
+#[test]
+fn linux_client_to_synack_server_v4_offload() {
+    linux_client_to_synack_server(false, true);
 }
 
 #[test]
 fn linux_client_to_synack_server_v6() {
-    linux_client_to_synack_server(true);
+    linux_client_to_synack_server(true, false);
+}
+
+#[test]
+fn linux_client_to_synack_server_v6_offload() {
+    linux_client_to_synack_server(true, true);
 }
 
 /// A synack client: connects, sends the pattern, half-closes, reads to end of stream.
@@ -393,15 +425,24 @@ fn wait_listening(ns: &Netns, port: u16) -> bool {
     false
 }
 
-fn synack_client_to_linux_server(ipv6: bool) {
+fn synack_client_to_linux_server(ipv6: bool, offload: bool) {
+    let len = if offload { LEN_OFFLOAD } else { LEN };
     let test = format!(
         "synack_client_to_linux_server_{}",
         if ipv6 { "v6" } else { "v4" }
-    );
+    ) + if offload { "_offload" } else { "" };
     if !can_run(&test) {
         return;
     }
-    let (ns, cfg, mut driver) = setup(if ipv6 { "cli6" } else { "cli4" });
+    let (ns, cfg, mut driver) = setup(
+        match (ipv6, offload) {
+            (false, false) => "cli4",
+            (true, false) => "cli6",
+            (false, true) => "cli4o",
+            (true, true) => "cli6o",
+        },
+        offload,
+    );
     let kernel: IpAddr = if ipv6 {
         cfg.kernel_v6.expect("IPv6 configured").into()
     } else {
@@ -410,7 +451,7 @@ fn synack_client_to_linux_server(ipv6: bool) {
     let port = 9000;
     let script = py_server();
     let host = kernel.to_string();
-    let n = LEN.to_string();
+    let n = len.to_string();
     let server = ns
         .spawn(&["python3", "-c", &script, &host, &port.to_string(), &n])
         .expect("start python server");
@@ -423,7 +464,7 @@ fn synack_client_to_linux_server(ipv6: bool) {
         sock,
         peer: SocketAddr::new(kernel, port),
         connected: false,
-        data: pattern(LEN),
+        data: pattern(len),
         sent: 0,
         shut: false,
         received: Vec::new(),
@@ -448,23 +489,41 @@ fn synack_client_to_linux_server(ipv6: bool) {
         out.stdout_text(),
         out.stderr_text()
     );
-    assert_eq!(out.stdout_text().trim(), format!("{LEN} ok"));
-    assert_eq!(client.received.len(), LEN);
+    assert_eq!(out.stdout_text().trim(), format!("{len} ok"));
+    assert_eq!(client.received.len(), len);
     assert!(
         client.received == client.data,
         "client received other bytes"
     );
-    println!("{test}: {:?}", driver.stats());
+    let off = driver.tun().offload_stats();
+    println!("{test}: {:?}; {off:?}", driver.stats());
+    if offload {
+        assert!(
+            off.super_packets > 0,
+            "no super-packets from the kernel: {off:?}"
+        );
+        assert_eq!(off.malformed, 0, "{off:?}");
+    }
 }
 
 #[test]
 fn synack_client_to_linux_server_v4() {
-    synack_client_to_linux_server(false);
+    synack_client_to_linux_server(false, false);
+}
+
+#[test]
+fn synack_client_to_linux_server_v4_offload() {
+    synack_client_to_linux_server(false, true);
 }
 
 #[test]
 fn synack_client_to_linux_server_v6() {
-    synack_client_to_linux_server(true);
+    synack_client_to_linux_server(true, false);
+}
+
+#[test]
+fn synack_client_to_linux_server_v6_offload() {
+    synack_client_to_linux_server(true, true);
 }
 
 /// Linux's view of a connection to our stack shows the options our side says were
@@ -477,7 +536,7 @@ fn linux_view_of_a_connection_matches_ours() {
     if !can_run(test) {
         return;
     }
-    let (ns, cfg, mut driver) = setup("ssview");
+    let (ns, cfg, mut driver) = setup("ssview", false);
     let st = driver.handler_mut();
     let l = st.socket(Family::V4).unwrap();
     st.bind(l, SocketAddr::new(cfg.ours_v4.into(), 7)).unwrap();
