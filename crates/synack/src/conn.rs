@@ -2059,6 +2059,8 @@ impl Connection {
             .unwrap_or(u32::MAX)
             .min(self.rcv_mss)
             .max(1);
+        // What was offered stays acceptable even when the scaled field, truncated, shows
+        // up to one scale unit less (RFC 7323 §2.4 and its Appendix F).
         if free >= offered.saturating_add(threshold) {
             free
         } else {
@@ -2187,7 +2189,13 @@ impl Connection {
         } else {
             self.cfg.retries2
         };
-        let timed_out = if self.user_timeout.is_some() && !syn_unacked {
+        let zero_window = !syn_unacked && self.snd_wnd == 0 && !self.orphaned;
+        let timed_out = if zero_window && self.user_timeout.is_none() {
+            // Linux: retransmissions into a zero window are window probes; they time the
+            // connection out only when the peer has been silent for longer than the
+            // maximum RTO, never while it keeps answering (RFC 9293 §3.8.6.1).
+            now - self.last_rcv_at > self.rtt.rto_max()
+        } else if self.user_timeout.is_some() && !syn_unacked {
             self.user_timeout_expired(now, self.rtx_start)
         } else {
             self.rtx_count >= limit
