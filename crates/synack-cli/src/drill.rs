@@ -33,6 +33,10 @@ options:
   --tolerance_usecs N           override the scripts' timing tolerance
   --verbose                     print the trace of every script
   --report-md FILE              write a Markdown report (table and every non-passing script)
+  --report-append               append the report to FILE instead of replacing it
+  --title TEXT                  the report's section title
+  --relax-matrix                also run under each relaxation alone and all together, and
+                                add their counts to the report
   --write-passing FILE          write the passing scripts as `PROFILE PATH` lines
   --check-passing FILE          run the scripts FILE lists; fail if any no longer passes
 ";
@@ -42,6 +46,9 @@ struct Args {
     auto: bool,
     paths: Vec<PathBuf>,
     report_md: Option<PathBuf>,
+    append: bool,
+    title: Option<String>,
+    matrix: bool,
     write_passing: Option<PathBuf>,
     check_passing: Option<PathBuf>,
 }
@@ -52,6 +59,9 @@ fn parse(args: &[String]) -> Result<Args, String> {
         auto: false,
         paths: Vec::new(),
         report_md: None,
+        append: false,
+        title: None,
+        matrix: false,
         write_passing: None,
         check_passing: None,
     };
@@ -87,6 +97,9 @@ fn parse(args: &[String]) -> Result<Args, String> {
             }
             "--verbose" | "-v" => a.cfg.verbose = true,
             "--report-md" => a.report_md = Some(value(flag)?.into()),
+            "--report-append" => a.append = true,
+            "--title" => a.title = Some(value(flag)?),
+            "--relax-matrix" => a.matrix = true,
             "--write-passing" => a.write_passing = Some(value(flag)?.into()),
             "--check-passing" => a.check_passing = Some(value(flag)?.into()),
             "-h" | "--help" => return Err(String::new()),
@@ -121,19 +134,33 @@ fn print_result(r: &synack_drill::run::ScriptResult, verbose: bool) {
     }
 }
 
-fn finish(report: &SuiteReport, a: &Args) -> Result<(), String> {
+fn finish(report: &SuiteReport, a: &Args, matrix: &str) -> Result<(), String> {
     println!();
     print!("{}", report.table());
     println!("{}", report.summary_line());
+    if !matrix.is_empty() {
+        print!("\n{matrix}");
+    }
     if let Some(p) = &a.report_md {
-        let mut title = format!(
-            "synack drill --profile {}",
-            if a.auto { "auto" } else { a.cfg.profile.name() }
-        );
-        if !a.cfg.relax.is_strict() {
-            title.push_str(" (relaxed)");
+        let title = a.title.clone().unwrap_or_else(|| {
+            let prof = if a.auto { "auto" } else { a.cfg.profile.name() };
+            let mut t = format!("synack drill --profile {prof}");
+            if !a.cfg.relax.is_strict() {
+                t.push_str(" (relaxed)");
+            }
+            t
+        });
+        let mut text = report.markdown(&title);
+        if !matrix.is_empty() {
+            text.push_str(&format!("\nUnder relaxations:\n\n{matrix}"));
         }
-        std::fs::write(p, report.markdown(&title)).map_err(|e| format!("{}: {e}", p.display()))?;
+        text.push('\n');
+        if a.append {
+            let mut old = std::fs::read_to_string(p).unwrap_or_default();
+            old.push_str(&text);
+            text = old;
+        }
+        std::fs::write(p, text).map_err(|e| format!("{}: {e}", p.display()))?;
     }
     if let Some(p) = &a.write_passing {
         let mut lines = report.passing_lines();
@@ -143,6 +170,42 @@ fn finish(report: &SuiteReport, a: &Args) -> Result<(), String> {
         std::fs::write(p, text).map_err(|e| format!("{}: {e}", p.display()))?;
     }
     Ok(())
+}
+
+/// The relaxations `--relax-matrix` tries, alone and together.
+const RELAXATIONS: &[&str] = &[
+    "window",
+    "options-order",
+    "psh",
+    "timing",
+    "window,options-order,psh,timing",
+];
+
+/// Re-runs the scripts of `report` under each relaxation; a Markdown table of the counts.
+fn relax_matrix(report: &SuiteReport, a: &Args) -> String {
+    let mut s = String::from("| relaxation | pass | fail | unsupported |\n|---|---:|---:|---:|\n");
+    let t = report.totals();
+    s.push_str(&format!(
+        "| strict | {} | {} | {} |\n",
+        t.passed, t.failed, t.skipped
+    ));
+    for r in RELAXATIONS {
+        let mut cfg = a.cfg.clone();
+        cfg.relax = Relax::parse(r).unwrap_or_default();
+        cfg.verbose = false;
+        let mut factory = |p: Profile| -> Box<dyn Target> { Box::new(StackTarget::new(p)) };
+        let mut suite = Suite::new(cfg, &mut factory);
+        let mut rep = SuiteReport::default();
+        for res in &report.results {
+            rep.results.push(suite.run_file(&res.path, res.profile));
+        }
+        let t = rep.totals();
+        s.push_str(&format!(
+            "| {r} | {} | {} | {} |\n",
+            t.passed, t.failed, t.skipped
+        ));
+    }
+    s
 }
 
 /// Runs `synack drill` with its arguments (after the subcommand name).
@@ -215,7 +278,12 @@ pub fn main(args: &[String]) -> ExitCode {
         }
         report
     };
-    if let Err(e) = finish(&report, &a) {
+    let matrix = if a.matrix {
+        relax_matrix(&report, &a)
+    } else {
+        String::new()
+    };
+    if let Err(e) = finish(&report, &a, &matrix) {
         eprintln!("synack drill: {e}");
         return ExitCode::from(2);
     }
