@@ -9,6 +9,22 @@
 //!
 //! Needs root (`CAP_SYS_ADMIN` and `CAP_NET_ADMIN`), `/dev/net/tun` and the `ip` command;
 //! [`skip_reason`] says which is missing so tests can print `SKIP: ...` and pass.
+//!
+//! Kernel behaviour the harness accounts for (Linux 6.x):
+//! - A TUN device is created in the namespace of the thread that opens `/dev/net/tun`, so
+//!   [`Netns::open_tun`] opens it on a thread moved there with `setns(2)`; the descriptor
+//!   then works from any thread. Interface ioctls by name (`SIOCGIFMTU`) resolve the name
+//!   in the namespace of the socket used, so a [`Tun`] keeps a socket from its own.
+//! - A new IPv6 address runs duplicate address detection (RFC 4862 §5.4) and cannot be
+//!   used as a source for about a second; the addresses are added with `nodad`.
+//! - Once up, the kernel sends its own IPv6 traffic into the device (router
+//!   solicitations, MLD reports from a link-local address); handlers must ignore it.
+//! - Writes to an `IFF_NO_PI` device must start with IP version 4 or 6 (else `EINVAL`).
+//! - The kernel only builds TCP super-packets for the device after `TUNSETOFFLOAD`.
+//! - Machines may have no `ping` (CI installs none): [`Netns::ping`] uses raw sockets,
+//!   and the kernel fills in ICMPv6 checksums on raw ICMPv6 sockets (RFC 3542 §3.1).
+//! - `ss` 6.1 on a 6.18 kernel prints no `ts`/`sack` in `ss -ti` even between two Linux
+//!   sockets; `TCP_INFO` (`tcpi_options`) is the reliable view.
 
 use std::fs::File;
 use std::io::{self, Read};
