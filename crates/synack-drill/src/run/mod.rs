@@ -712,7 +712,7 @@ impl<'a, T: Target + ?Sized> Runner<'a, T> {
         match window {
             Window::Any => Ok(()),
             Window::At(t) => {
-                if at + tol < t || at > t.saturating_add(tol) {
+                if at.saturating_add(tol) < t || at > t.saturating_add(tol) {
                     Err(format!(
                         "timing error: expected outbound packet at {} but it was sent at {}; tolerance {}",
                         secs(t),
@@ -724,7 +724,7 @@ impl<'a, T: Target + ?Sized> Runner<'a, T> {
                 }
             }
             Window::Range(a, b) => {
-                if at + tol < a || at > b.saturating_add(tol) {
+                if at.saturating_add(tol) < a || at > b.saturating_add(tol) {
                     Err(format!(
                         "timing error: expected outbound packet in {}~{} but it was sent at {}",
                         secs(a),

@@ -7,6 +7,9 @@ use super::{Pending, Profile, Runner, SCRIPT_PORT, Stop, secs};
 use crate::ast::{Event, Expr, Syscall};
 use core::net::SocketAddr;
 
+/// The largest read or write a script may ask for (64 MiB).
+const MAX_IO: usize = 64 << 20;
+
 /// A call that would block, kept to be retried.
 #[derive(Clone, Debug)]
 pub(crate) enum Blocked {
@@ -248,8 +251,7 @@ impl<T: Target + ?Sized> Runner<'_, T> {
                 }
             }
             "read" | "recv" | "recvfrom" => {
-                let len = self.int(ev, self.arg(ev, sc, 2)?)?;
-                let len = usize::try_from(len).unwrap_or(0);
+                let len = self.buffer_len(ev, sc)?;
                 let flags = match sc.args.get(3) {
                     Some(f) if name != "read" => self.msg_flags(ev, f)?,
                     _ => MsgFlags::default(),
@@ -257,8 +259,7 @@ impl<T: Target + ?Sized> Runner<'_, T> {
                 return self.recv(fd, len, flags);
             }
             "write" | "send" | "sendto" => {
-                let len = self.int(ev, self.arg(ev, sc, 2)?)?;
-                let len = usize::try_from(len).unwrap_or(0);
+                let len = self.buffer_len(ev, sc)?;
                 let flags = match sc.args.get(3) {
                     Some(f) if name != "write" => self.msg_flags(ev, f)?,
                     _ => MsgFlags::default(),
@@ -324,6 +325,15 @@ impl<T: Target + ?Sized> Runner<'_, T> {
         };
         self.drain();
         Ok(Attempt::Done(ret))
+    }
+
+    /// The length argument of a read or write, at most [`MAX_IO`].
+    fn buffer_len(&self, ev: &Event, sc: &Syscall) -> Result<usize, Stop> {
+        let len = self.int(ev, self.arg(ev, sc, 2)?)?;
+        match usize::try_from(len) {
+            Ok(n) if n <= MAX_IO => Ok(n),
+            _ => Err(self.fail(ev, format!("buffer length {len} outside 0..={MAX_IO}"))),
+        }
     }
 
     fn msg_flags(&self, ev: &Event, e: &Expr) -> Result<MsgFlags, Stop> {
@@ -497,7 +507,7 @@ impl<T: Target + ?Sized> Runner<'_, T> {
         }
         let want = end.unwrap_or(start);
         let tol = self.tolerance;
-        if self.now + tol < want || self.now > want.saturating_add(tol) {
+        if self.now.saturating_add(tol) < want || self.now > want.saturating_add(tol) {
             return Err(self.fail(
                 ev,
                 format!(

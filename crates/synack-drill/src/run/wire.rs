@@ -232,6 +232,13 @@ fn build_tcp(pkt: &Packet, seg: &TcpSegment, flow: &Flow) -> Result<Vec<u8>, Bui
         urgent_ptr: urg,
         options,
     };
+    // An IP datagram holds at most 65535 bytes.
+    if seg.seq.len > 65_535 - 60 - 60 {
+        return Err(BuildError::Invalid(format!(
+            "{} bytes of payload do not fit one datagram",
+            seg.seq.len
+        )));
+    }
     let payload = vec![0u8; seg.seq.len as usize];
     let mut buf = vec![0u8; repr.header_len() + payload.len()];
     repr.emit(
