@@ -9,7 +9,7 @@ use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
 use synack_wire::pcap::{CaptureReader, PcapError};
-use synack_wire::tcpdump::{Options, Printer, TimestampFormat};
+use synack_wire::tcpdump::{Options, Printer, Resolver, TimestampFormat};
 
 const USAGE: &str = "usage: synack dump [-n] [-t|-tt|-ttt|-tttt] [-S] [-v] [-x] -r FILE";
 
@@ -95,6 +95,87 @@ fn ifname(index: u32) -> Option<String> {
     None
 }
 
+/// Reverse lookup of an IPv4 or IPv6 address through the C library (hosts file, DNS), as
+/// tcpdump does without `-n`.
+fn host_name(addr: &[u8]) -> Option<String> {
+    let mut host = [0 as libc::c_char; 1025];
+    // SAFETY: the sockaddr is fully initialised for its family and length; `host` is a
+    // writable buffer of the length passed; getnameinfo NUL-terminates on success.
+    let rc = unsafe {
+        match addr.len() {
+            4 => {
+                let mut sa: libc::sockaddr_in = std::mem::zeroed();
+                sa.sin_family = libc::AF_INET as libc::sa_family_t;
+                sa.sin_addr.s_addr = u32::from_ne_bytes([addr[0], addr[1], addr[2], addr[3]]);
+                libc::getnameinfo(
+                    (&raw const sa).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                    host.as_mut_ptr(),
+                    host.len() as libc::socklen_t,
+                    std::ptr::null_mut(),
+                    0,
+                    libc::NI_NAMEREQD,
+                )
+            }
+            16 => {
+                let mut sa: libc::sockaddr_in6 = std::mem::zeroed();
+                sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                sa.sin6_addr.s6_addr.copy_from_slice(addr);
+                libc::getnameinfo(
+                    (&raw const sa).cast(),
+                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                    host.as_mut_ptr(),
+                    host.len() as libc::socklen_t,
+                    std::ptr::null_mut(),
+                    0,
+                    libc::NI_NAMEREQD,
+                )
+            }
+            _ => return None,
+        }
+    };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: getnameinfo succeeded, so `host` holds a NUL-terminated string.
+    let name = unsafe { std::ffi::CStr::from_ptr(host.as_ptr()) };
+    Some(name.to_string_lossy().into_owned())
+}
+
+/// The services database name of a TCP or UDP port (`/etc/services`).
+fn service_name(port: u16, proto: &str) -> Option<String> {
+    let proto = std::ffi::CString::new(proto).ok()?;
+    // SAFETY: getservbyport takes the port in network byte order and a NUL-terminated
+    // protocol; the returned entry is read before any other netdb call.
+    unsafe {
+        let e = libc::getservbyport(i32::from(port.to_be()), proto.as_ptr());
+        if e.is_null() || (*e).s_name.is_null() {
+            return None;
+        }
+        Some(
+            std::ffi::CStr::from_ptr((*e).s_name)
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+}
+
+/// The protocols database name of an IP protocol number (`/etc/protocols`).
+fn protocol_name(p: u8) -> Option<String> {
+    // SAFETY: the returned entry is read before any other netdb call.
+    unsafe {
+        let e = libc::getprotobynumber(i32::from(p));
+        if e.is_null() || (*e).p_name.is_null() {
+            return None;
+        }
+        Some(
+            std::ffi::CStr::from_ptr((*e).p_name)
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+}
+
 /// Runs `synack dump` with its arguments (after the subcommand name).
 pub fn main(args: &[String]) -> ExitCode {
     let args = match parse_args(args) {
@@ -135,6 +216,11 @@ pub fn main(args: &[String]) -> ExitCode {
     let needs_local = matches!(opts.ts, TimestampFormat::TimeOfDay | TimestampFormat::Date);
     let mut printer = Printer::new(opts);
     printer.set_ifname_resolver(ifname);
+    printer.set_resolver(Resolver {
+        host: host_name,
+        service: service_name,
+        protocol: protocol_name,
+    });
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     loop {

@@ -1157,6 +1157,10 @@ fn build_file(rng: &mut Rng, idx: usize) -> CapFile {
                                 (d.len() - rng.range(1, 4).min(d.len() as u64 - 8) as usize) as u16;
                             d[4..6].copy_from_slice(&l.to_be_bytes());
                         }
+                        let mut t = t.clone();
+                        if !a.is_v6() && rng.chance(15) {
+                            t.fragment_units = Some(rng.range(1, 4) as u16);
+                        }
                         for ip in ip_wrap(a, 17, &d, &t) {
                             pkts.push(Pkt {
                                 ip,
@@ -1459,4 +1463,101 @@ fn dump_matches_tcpdump_on_generated_corpus() {
         paths.len(),
         FLAG_SETS.len()
     );
+}
+
+/// Without `-n`, tcpdump names hosts, ports and protocols from the system databases; on
+/// loopback addresses (named by the hosts file, no DNS involved) synack must agree.
+#[test]
+fn dump_matches_tcpdump_without_n_on_loopback() {
+    if !tcpdump_available() {
+        if std::env::var_os("CI").is_some() {
+            panic!("tcpdump is not installed, but CI is set: CI must install tcpdump");
+        }
+        println!("SKIP: tcpdump not installed");
+        return;
+    }
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    let has = |a: &str| {
+        hosts
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(a))
+    };
+    let mut pairs = Vec::new();
+    if has("127.0.0.1") {
+        pairs.push(Addrs::V4(Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST));
+    }
+    if has("::1") {
+        pairs.push(Addrs::V6(Ipv6Addr::LOCALHOST, Ipv6Addr::LOCALHOST));
+    }
+    if pairs.is_empty() {
+        println!("SKIP: no loopback names in /etc/hosts");
+        return;
+    }
+    let mut rng = Rng(99);
+    let mut w = PcapWriter::new(Vec::new(), LinkType::RAW, 262_144, TsPrecision::Micro).unwrap();
+    let mut secs = 1_700_000_000;
+    for a in pairs {
+        for port in [
+            22u16, 443, 25, 80, 3306, 5432, 8080, 7, 1, 40000, 5001, 65535,
+        ] {
+            for (flags, ack) in [(TcpFlags::SYN, 0), (TcpFlags::SYN | TcpFlags::ACK, 1)] {
+                let r = TcpRepr {
+                    src_port: if ack == 0 { 41000 } else { port },
+                    dst_port: if ack == 0 { port } else { 41000 },
+                    seq: rng.u32(),
+                    ack: if ack == 0 { 0 } else { rng.u32() },
+                    flags,
+                    reserved: 0,
+                    window: 65495,
+                    urgent_ptr: 0,
+                    options: TcpOptionBuf::new(),
+                };
+                let t = IpTweak::default();
+                let seg = tcp_bytes(&r, &[], pseudo_for(a, &t), EmitOverrides::default());
+                let (src, dst) = (a, a.rev());
+                let _ = dst;
+                for ip in ip_wrap(src, 6, &seg, &t) {
+                    secs += 1;
+                    w.write_packet(Timestamp::new(secs, 0), &ip, ip.len() as u32)
+                        .unwrap();
+                }
+            }
+        }
+        // ICMP echo and a non-first fragment (protocol name from the protocols file).
+        let e = EchoRepr {
+            msg_type: 8,
+            id: 1,
+            seq: 2,
+        };
+        if let Addrs::V4(..) = a {
+            let m = e.emit_v4(b"ping");
+            for ip in ip_wrap(a, 1, &m, &IpTweak::default()) {
+                secs += 1;
+                w.write_packet(Timestamp::new(secs, 0), &ip, ip.len() as u32)
+                    .unwrap();
+            }
+            let t = IpTweak {
+                fragment_units: Some(2),
+                ..IpTweak::default()
+            };
+            for ip in ip_wrap(a, 17, &[7u8; 40], &t) {
+                secs += 1;
+                w.write_packet(Timestamp::new(secs, 0), &ip, ip.len() as u32)
+                    .unwrap();
+            }
+        }
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let path = dir.join("names_loopback.pcap");
+    std::fs::write(&path, w.into_inner()).unwrap();
+    let synack = env!("CARGO_BIN_EXE_synack");
+    for flags in ["-t", "-tv", "-tS", "-tt"] {
+        let want = run(Command::new("tcpdump").arg(flags).arg("-r").arg(&path));
+        let got = run(Command::new(synack)
+            .arg("dump")
+            .arg(flags)
+            .arg("-r")
+            .arg(&path));
+        assert_eq!(want, got, "{flags}: {}", first_difference(&want, &got));
+    }
 }

@@ -69,13 +69,13 @@ pub(crate) fn arp_print(cx: &mut Ctx<'_>, bp: &[u8], length: u32) -> R {
             return Ok(());
         }
     }
-    let proto_addr = |at: usize| -> String {
+    let proto_addr = |cx: &mut Ctx<'_>, at: usize| -> String {
         if !ip_like {
             "<wrong proto type>".to_string()
         } else if pln != 4 {
             "<wrong len>".to_string()
         } else {
-            super::ip::addr_string(&bp[at..at + 4])
+            cx.addr(&bp[at..at + 4])
         }
     };
     let name = match op {
@@ -94,26 +94,37 @@ pub(crate) fn arp_print(cx: &mut Ctx<'_>, bp: &[u8], length: u32) -> R {
         name.to_string()
     };
     let _ = write!(cx.out, "{}{opname} ", if v { ", " } else { "" });
-    let hw = |at: usize| link_addr(&bp[at..at + hln]);
+    // Without -n tcpdump names the vendor of a MAC address; synack has no OUI table.
+    let oui = if cx.opts.numeric || hln != 6 {
+        ""
+    } else {
+        " (oui Unknown)"
+    };
+    let hw = |at: usize| format!("{}{oui}", link_addr(&bp[at..at + hln]));
     match op {
         1 => {
-            let _ = write!(cx.out, "who-has {}", proto_addr(tpa));
+            let t = proto_addr(cx, tpa);
+            let _ = write!(cx.out, "who-has {t}");
             if bp[tha..tha + hln].iter().any(|&b| b != 0) {
                 let _ = write!(cx.out, " ({})", hw(tha));
             }
-            let _ = write!(cx.out, " tell {}", proto_addr(spa));
+            let sp = proto_addr(cx, spa);
+            let _ = write!(cx.out, " tell {sp}");
         }
         2 => {
-            let _ = write!(cx.out, "{} is-at {}", proto_addr(spa), hw(sha));
+            let sp = proto_addr(cx, spa);
+            let _ = write!(cx.out, "{sp} is-at {}", hw(sha));
         }
         3 | 8 => {
             let _ = write!(cx.out, "who-is {} tell {}", hw(tha), hw(sha));
         }
         4 => {
-            let _ = write!(cx.out, "{} at {}", hw(tha), proto_addr(tpa));
+            let t = proto_addr(cx, tpa);
+            let _ = write!(cx.out, "{} at {t}", hw(tha));
         }
         9 => {
-            let _ = write!(cx.out, "{} at {}", hw(sha), proto_addr(spa));
+            let sp = proto_addr(cx, spa);
+            let _ = write!(cx.out, "{} at {sp}", hw(sha));
         }
         _ => {
             super::hex_ascii_print(&mut cx.out, bp);

@@ -28,12 +28,6 @@ impl Net<'_> {
             Net::V6 { hdr, .. } => &hdr[24..40],
         }
     }
-    pub(crate) fn src(&self) -> String {
-        addr_string(self.src_bytes())
-    }
-    pub(crate) fn dst(&self) -> String {
-        addr_string(self.dst_bytes())
-    }
     /// The protocol field of the IP header itself (for v6, of the fixed header): tcpdump
     /// prints addresses with ports only when it equals the transport's protocol.
     pub(crate) fn first_proto(&self) -> u8 {
@@ -117,29 +111,6 @@ pub(crate) fn proto_name(p: u8) -> &'static str {
     }
 }
 
-/// Names from the system protocol database, used without `-n` for non-first fragments.
-fn netdb_proto_name(p: u8) -> Option<&'static str> {
-    Some(match p {
-        0 => "ip",
-        1 => "icmp",
-        2 => "igmp",
-        6 => "tcp",
-        17 => "udp",
-        41 => "ipv6",
-        43 => "ipv6-route",
-        44 => "ipv6-frag",
-        47 => "gre",
-        50 => "esp",
-        51 => "ah",
-        58 => "ipv6-icmp",
-        59 => "ipv6-nonxt",
-        60 => "ipv6-opts",
-        89 => "ospf",
-        132 => "sctp",
-        _ => return None,
-    })
-}
-
 /// Raw IP link: dispatch on the version nibble.
 pub(crate) fn ipn_print(cx: &mut Ctx<'_>, bp: &[u8], length: u32) -> R {
     cx.proto = "ipn";
@@ -211,7 +182,8 @@ fn ip_printroute(cx: &mut Ctx<'_>, cp: &[u8], length: usize) -> R {
     let mut len = 3;
     while len < length {
         let a = cp.get(len..len + 4).ok_or(Trunc)?;
-        let _ = write!(cx.out, " {}", addr_string(a));
+        let a = cx.addr(a);
+        let _ = write!(cx.out, " {a}");
         if ptr > len as u32 {
             cx.p(",");
         }
@@ -265,7 +237,7 @@ fn ip_printts(cx: &mut Ctx<'_>, cp: &[u8], length: usize) -> R {
             let hop = cp.get(len..len + hoplen).ok_or(Trunc)?;
             let ts = be32_at(hop, hoplen - 4)?;
             let a = if hoplen == 8 {
-                addr_string(&hop[..4])
+                cx.addr(&hop[..4])
             } else {
                 String::new()
             };
@@ -439,13 +411,15 @@ pub(crate) fn ip_print(cx: &mut Ctx<'_>, bp: &[u8], length: u32) -> R {
         }
         cx.p(")\n    ");
         if truncated {
-            let _ = write!(cx.out, "{} > {}: ", net.src(), net.dst());
+            let (s, d) = cx.addrs(net.src_bytes(), net.dst_bytes());
+            let _ = write!(cx.out, "{s} > {d}: ");
             return cx.local_trunc();
         }
     }
     if off & 0x1fff == 0 {
         if !matches!(proto, 6 | 17 | 33 | 132) {
-            let _ = write!(cx.out, "{} > {}: ", net.src(), net.dst());
+            let (s, d) = cx.addrs(net.src_bytes(), net.dst_bytes());
+            let _ = write!(cx.out, "{s} > {d}: ");
         }
         if bp.len() < hlen as usize {
             let _ = write!(
@@ -459,12 +433,13 @@ pub(crate) fn ip_print(cx: &mut Ctx<'_>, bp: &[u8], length: u32) -> R {
         let fragmented = off & 0x3fff != 0;
         demux(cx, net, proto, payload, plen, fragmented)
     } else {
-        let _ = write!(cx.out, "{} > {}:", net.src(), net.dst());
-        match netdb_proto_name(proto) {
-            Some(n) if !cx.opts.numeric => {
+        let (s, d) = cx.addrs(net.src_bytes(), net.dst_bytes());
+        let _ = write!(cx.out, "{s} > {d}:");
+        match cx.proto_name(proto) {
+            Some(n) => {
                 let _ = write!(cx.out, " {n}");
             }
-            _ => {
+            None => {
                 let _ = write!(cx.out, " ip-proto-{proto}");
             }
         }
@@ -505,11 +480,11 @@ fn demux(cx: &mut Ctx<'_>, net: Net<'_>, nh: u8, bp: &[u8], len: u32, fragmented
         // RFC 8986 Ethernet payload (next header 143).
         143 if net.is_v6() => super::ether_payload(cx, bp, len),
         _ => {
-            match netdb_proto_name(nh) {
-                Some(n) if !cx.opts.numeric => {
+            match cx.proto_name(nh) {
+                Some(n) => {
                     let _ = write!(cx.out, " {n}");
                 }
-                _ => {
+                None => {
                     let _ = write!(cx.out, " ip-proto-{nh}");
                 }
             }
@@ -726,7 +701,8 @@ pub(crate) fn ip6_print(cx: &mut Ctx<'_>, bp: &[u8], length: u32) -> R {
         len -= advance as u32;
         total_advance += advance;
         if cp == 40 && !matches!(nh, 6 | 17 | 33 | 132) {
-            let _ = write!(cx.out, "{} > {}: ", net.src(), net.dst());
+            let (s, d) = cx.addrs(net.src_bytes(), net.dst_bytes());
+            let _ = write!(cx.out, "{s} > {d}: ");
         }
         match nh {
             0 => {
@@ -829,7 +805,8 @@ pub(crate) fn ip6_print(cx: &mut Ctx<'_>, bp: &[u8], length: u32) -> R {
                         for i in 0..usize::from(l / 2) {
                             let s = cp + 8 + i * 16;
                             let a = bp.get(s..s + 16).ok_or(Trunc)?;
-                            let _ = write!(cx.out, ", [{i}]{}", addr_string(a));
+                            let a = cx.addr(a);
+                            let _ = write!(cx.out, ", [{i}]{a}");
                         }
                         cx.p(") ");
                         advance = (usize::from(l) + 1) * 8;

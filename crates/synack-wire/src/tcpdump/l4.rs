@@ -7,13 +7,15 @@ use super::{Ctx, R, Trunc, be16_at, be32_at, u8_at};
 use crate::checksum::checksum;
 
 fn udpipaddr(cx: &mut Ctx<'_>, net: Net<'_>, ports: Option<(u16, u16)>) {
+    let ports = ports.map(|(s, d)| (cx.port(s, "udp"), cx.port(d, "udp")));
     if net.first_proto() == 17 {
+        let (a, b) = cx.addrs(net.src_bytes(), net.dst_bytes());
         match ports {
             None => {
-                let _ = write!(cx.out, "{} > {}: ", net.src(), net.dst());
+                let _ = write!(cx.out, "{a} > {b}: ");
             }
             Some((s, d)) => {
-                let _ = write!(cx.out, "{}.{s} > {}.{d}: ", net.src(), net.dst());
+                let _ = write!(cx.out, "{a}.{s} > {b}.{d}: ");
             }
         }
     } else if let Some((s, d)) = ports {
@@ -103,7 +105,8 @@ pub(crate) fn udp_print(
             }
         }
     }
-    if ulen > length {
+    // A fragment's UDP length covers data in later fragments.
+    if ulen > length && !fragmented {
         let _ = write!(cx.out, "UDP, bad length {ulen} > {length}");
     } else {
         let _ = write!(cx.out, "UDP, length {ulen}");
@@ -112,9 +115,9 @@ pub(crate) fn udp_print(
 }
 
 /// tcpdump's `icmp_print` for echo messages and types without further detail.
-fn ip4_at(bp: &[u8], at: usize) -> R<String> {
+fn ip4_at(cx: &mut Ctx<'_>, bp: &[u8], at: usize) -> R<String> {
     let a = bp.get(at..at + 4).ok_or(Trunc)?;
-    Ok(super::ip::addr_string(a))
+    Ok(cx.addr(a))
 }
 
 /// tcpdump's `icmp_tstamp_print`: milliseconds since midnight as `hh:mm:ss.mmm`.
@@ -129,7 +132,7 @@ fn tstamp(t: u32) -> String {
 }
 
 /// The one-line text of an ICMP message (RFC 792), as tcpdump builds it.
-fn icmp_text(bp: &[u8], t: u8, code: u8) -> R<String> {
+fn icmp_text(cx: &mut Ctx<'_>, bp: &[u8], t: u8, code: u8) -> R<String> {
     // Offsets: the quoted IP header starts at 8; its destination at 8 + 16.
     const QDST: usize = 24;
     Ok(match t {
@@ -140,10 +143,10 @@ fn icmp_text(bp: &[u8], t: u8, code: u8) -> R<String> {
             be16_at(bp, 6)?
         ),
         3 => match code {
-            0 => format!("net {} unreachable", ip4_at(bp, QDST)?),
-            1 => format!("host {} unreachable", ip4_at(bp, QDST)?),
+            0 => format!("net {} unreachable", ip4_at(cx, bp, QDST)?),
+            1 => format!("host {} unreachable", ip4_at(cx, bp, QDST)?),
             2 => {
-                let d = ip4_at(bp, QDST)?;
+                let d = ip4_at(cx, bp, QDST)?;
                 format!("{d} protocol {} unreachable", u8_at(bp, 17)?)
             }
             3 => {
@@ -151,45 +154,63 @@ fn icmp_text(bp: &[u8], t: u8, code: u8) -> R<String> {
                 let hlen = usize::from(u8_at(bp, 8)? & 0x0f) * 4;
                 let dport = be16_at(bp, 8 + hlen + 2)?;
                 let proto = u8_at(bp, 17)?;
-                let d = ip4_at(bp, QDST)?;
+                let d = ip4_at(cx, bp, QDST)?;
                 match proto {
-                    6 => format!("{d} tcp port {dport} unreachable"),
-                    17 => format!("{d} udp port {dport} unreachable"),
+                    6 => format!("{d} tcp port {} unreachable", cx.port(dport, "tcp")),
+                    17 => format!("{d} udp port {} unreachable", cx.port(dport, "udp")),
                     _ => format!("{d} protocol {proto} port {dport} unreachable"),
                 }
             }
             4 => {
                 // RFC 1191: the next-hop MTU is in the low half of the second word.
                 let mtu = be16_at(bp, 6)?;
-                let d = ip4_at(bp, QDST)?;
+                let d = ip4_at(cx, bp, QDST)?;
                 if mtu != 0 {
                     format!("{d} unreachable - need to frag (mtu {mtu})")
                 } else {
                     format!("{d} unreachable - need to frag")
                 }
             }
-            5 => format!("{} unreachable - source route failed", ip4_at(bp, QDST)?),
-            6 => format!("net {} unreachable - unknown", ip4_at(bp, QDST)?),
-            7 => format!("host {} unreachable - unknown", ip4_at(bp, QDST)?),
-            8 => format!("{} unreachable - source host isolated", ip4_at(bp, QDST)?),
-            9 => format!("net {} unreachable - admin prohibited", ip4_at(bp, QDST)?),
-            10 => format!("host {} unreachable - admin prohibited", ip4_at(bp, QDST)?),
-            11 => format!("net {} unreachable - tos prohibited", ip4_at(bp, QDST)?),
-            12 => format!("host {} unreachable - tos prohibited", ip4_at(bp, QDST)?),
+            5 => format!(
+                "{} unreachable - source route failed",
+                ip4_at(cx, bp, QDST)?
+            ),
+            6 => format!("net {} unreachable - unknown", ip4_at(cx, bp, QDST)?),
+            7 => format!("host {} unreachable - unknown", ip4_at(cx, bp, QDST)?),
+            8 => format!(
+                "{} unreachable - source host isolated",
+                ip4_at(cx, bp, QDST)?
+            ),
+            9 => format!(
+                "net {} unreachable - admin prohibited",
+                ip4_at(cx, bp, QDST)?
+            ),
+            10 => format!(
+                "host {} unreachable - admin prohibited",
+                ip4_at(cx, bp, QDST)?
+            ),
+            11 => format!("net {} unreachable - tos prohibited", ip4_at(cx, bp, QDST)?),
+            12 => format!(
+                "host {} unreachable - tos prohibited",
+                ip4_at(cx, bp, QDST)?
+            ),
             13 => format!(
                 "host {} unreachable - admin prohibited filter",
-                ip4_at(bp, QDST)?
+                ip4_at(cx, bp, QDST)?
             ),
             14 => format!(
                 "host {} unreachable - host precedence violation",
-                ip4_at(bp, QDST)?
+                ip4_at(cx, bp, QDST)?
             ),
-            15 => format!("host {} unreachable - precedence cutoff", ip4_at(bp, QDST)?),
-            c => format!("{} unreachable - #{c}", ip4_at(bp, QDST)?),
+            15 => format!(
+                "host {} unreachable - precedence cutoff",
+                ip4_at(cx, bp, QDST)?
+            ),
+            c => format!("{} unreachable - #{c}", ip4_at(cx, bp, QDST)?),
         },
         5 => {
-            let d = ip4_at(bp, QDST)?;
-            let g = ip4_at(bp, 4)?;
+            let d = ip4_at(cx, bp, QDST)?;
+            let g = ip4_at(cx, bp, 4)?;
             match code {
                 0 => format!("redirect {d} to net {g}"),
                 1 => format!("redirect {d} to host {g}"),
@@ -223,7 +244,7 @@ fn icmp_text(bp: &[u8], t: u8, code: u8) -> R<String> {
                     if bp.len() < at + 8 {
                         return Err(Trunc);
                     }
-                    let _ = write!(s, " {{{} {}}}", ip4_at(bp, at)?, be32_at(bp, at + 4)?);
+                    let _ = write!(s, " {{{} {}}}", ip4_at(cx, bp, at)?, be32_at(bp, at + 4)?);
                 }
             }
             s
@@ -275,7 +296,7 @@ pub(crate) fn icmp_print(cx: &mut Ctx<'_>, bp: &[u8], plen: u32, fragmented: boo
     cx.proto = "icmp";
     let t = u8_at(bp, 0)?;
     let code = u8_at(bp, 1)?;
-    let s = icmp_text(bp, t, code)?;
+    let s = icmp_text(cx, bp, t, code)?;
     let _ = write!(cx.out, "ICMP {s}, length {plen}");
     if cx.opts.verbose > 0 && !fragmented && bp.len() >= plen as usize {
         let sum = checksum(&bp[..plen as usize]);
@@ -373,7 +394,8 @@ pub(crate) fn icmp6_print(
             };
             let _ = write!(cx.out, "ICMP6, {name}, length {length}");
             let a = bp.get(8..24).ok_or(Trunc)?;
-            let _ = write!(cx.out, ", {what} {}", super::ip::addr_string(a));
+            let a = cx.addr(a);
+            let _ = write!(cx.out, ", {what} {a}");
             if t == 136 {
                 // RFC 4861 §4.4: Router, Solicited, Override.
                 let f = u8_at(bp, 4)?;
@@ -399,11 +421,8 @@ pub(crate) fn icmp6_print(
             };
             let _ = write!(cx.out, "ICMP6, {name}");
             let a = bp.get(8..24).ok_or(Trunc)?;
-            let _ = write!(
-                cx.out,
-                ", {what} {}, length {length}",
-                super::ip::addr_string(a)
-            );
+            let a = cx.addr(a);
+            let _ = write!(cx.out, ", {what} {a}, length {length}");
         }
         // Types tcpdump decodes further: named here, body not decoded.
         1 | 2 | 3 | 4 | 130 | 131 | 132 | 133 | 134 | 137 | 143 => {

@@ -137,6 +137,19 @@ pub(crate) struct ConnKey {
     pub ports: u32,
 }
 
+/// Name lookups tcpdump does without `-n`: host names for addresses, service names for
+/// ports, protocol names for protocol numbers. The library does no lookups itself; the
+/// caller (the `synack dump` command) supplies these from the system databases.
+#[derive(Clone, Copy, Debug)]
+pub struct Resolver {
+    /// Host name of a 4- or 16-byte address (reverse lookup), `None` when it has none.
+    pub host: fn(&[u8]) -> Option<String>,
+    /// Service name of a port for `"tcp"` or `"udp"`.
+    pub service: fn(u16, &str) -> Option<String>,
+    /// Name of an IP protocol number.
+    pub protocol: fn(u8) -> Option<String>,
+}
+
 /// Decoding state of one packet.
 pub(crate) struct Ctx<'p> {
     pub out: String,
@@ -145,11 +158,51 @@ pub(crate) struct Ctx<'p> {
     pub opts: &'p Options,
     /// Relative-sequence base per connection: (seq, ack) as tcpdump stores them.
     pub conns: &'p mut HashMap<ConnKey, (u32, u32)>,
+    /// Lookups for output without `-n`.
+    pub names: Option<Resolver>,
+    /// Host names already looked up (tcpdump caches them too).
+    pub host_cache: &'p mut HashMap<Vec<u8>, String>,
 }
 
 impl Ctx<'_> {
     pub(crate) fn p(&mut self, s: &str) {
         self.out.push_str(s);
+    }
+
+    /// An address as tcpdump prints it: numeric with `-n`, else its host name if any.
+    pub(crate) fn addr(&mut self, b: &[u8]) -> String {
+        match self.names {
+            Some(r) if !self.opts.numeric => {
+                if let Some(n) = self.host_cache.get(b) {
+                    return n.clone();
+                }
+                let n = (r.host)(b).unwrap_or_else(|| ip::addr_string(b));
+                self.host_cache.insert(b.to_vec(), n.clone());
+                n
+            }
+            _ => ip::addr_string(b),
+        }
+    }
+
+    /// Source and destination of a network header, as [`Ctx::addr`] prints them.
+    pub(crate) fn addrs(&mut self, src: &[u8], dst: &[u8]) -> (String, String) {
+        (self.addr(src), self.addr(dst))
+    }
+
+    /// A port as tcpdump prints it for `proto` (`"tcp"` or `"udp"`).
+    pub(crate) fn port(&self, p: u16, proto: &str) -> String {
+        match self.names {
+            Some(r) if !self.opts.numeric => (r.service)(p, proto).unwrap_or_else(|| p.to_string()),
+            _ => p.to_string(),
+        }
+    }
+
+    /// The name of an IP protocol for non-first fragments and undecoded protocols.
+    pub(crate) fn proto_name(&self, p: u8) -> Option<String> {
+        match self.names {
+            Some(r) if !self.opts.numeric => (r.protocol)(p),
+            _ => None,
+        }
     }
 
     /// A truncation tcpdump handles inside the printer (its `ND_TCHECK` macros): the
@@ -169,6 +222,8 @@ pub struct Printer {
     conns: HashMap<ConnKey, (u32, u32)>,
     prev_ts: Option<(i64, u32)>,
     sll2_ifname: fn(u32) -> Option<String>,
+    names: Option<Resolver>,
+    host_cache: HashMap<Vec<u8>, String>,
 }
 
 fn no_ifname(_: u32) -> Option<String> {
@@ -183,7 +238,15 @@ impl Printer {
             conns: HashMap::new(),
             prev_ts: None,
             sll2_ifname: no_ifname,
+            names: None,
+            host_cache: HashMap::new(),
         }
+    }
+
+    /// Sets the lookups used without `-n` (`Options::numeric` false). Without a resolver
+    /// every address and port is printed numerically.
+    pub fn set_resolver(&mut self, r: Resolver) {
+        self.names = Some(r);
     }
 
     /// Sets the function that names an interface index for SLL2 captures (tcpdump uses the
@@ -240,6 +303,8 @@ impl Printer {
             proto: "",
             opts: &opts,
             conns: &mut self.conns,
+            names: self.names,
+            host_cache: &mut self.host_cache,
         };
         // Timestamp.
         match opts.ts {
@@ -329,13 +394,18 @@ pub(crate) fn hex_ascii_print(out: &mut String, data: &[u8]) {
 
 type LinkResult = Result<usize, Trunc>;
 
-fn ether_addr(b: &[u8]) -> String {
+/// A MAC address; without `-n` tcpdump appends the vendor from its OUI table, of which
+/// synack knows none (`oui Unknown`).
+fn ether_addr(opts: &Options, b: &[u8]) -> String {
     let mut s = String::new();
     for (i, x) in b.iter().enumerate() {
         if i > 0 {
             s.push(':');
         }
         let _ = write!(s, "{x:02x}");
+    }
+    if !opts.numeric {
+        s.push_str(" (oui Unknown)");
     }
     s
 }
@@ -472,8 +542,8 @@ fn ether_print(cx: &mut Ctx<'_>, data: &[u8], orig_len: u32) -> LinkResult {
         let _ = write!(
             cx.out,
             "{} > {}, 802.3, length {}: ",
-            ether_addr(&data[6..12]),
-            ether_addr(&data[0..6]),
+            ether_addr(cx.opts, &data[6..12]),
+            ether_addr(cx.opts, &data[0..6]),
             et
         );
         if !cx.opts.hex {
@@ -489,8 +559,8 @@ fn ether_print(cx: &mut Ctx<'_>, data: &[u8], orig_len: u32) -> LinkResult {
             let _ = write!(
                 cx.out,
                 "{} > {}, ethertype {} (0x{:04x}), length {}: ",
-                ether_addr(&data[6..12]),
-                ether_addr(&data[0..6]),
+                ether_addr(cx.opts, &data[6..12]),
+                ether_addr(cx.opts, &data[0..6]),
                 ethertype_name(et),
                 et,
                 orig_len
@@ -541,12 +611,12 @@ fn ethertype_print(
                 };
                 let _ = write!(cx.out, "{dir:>3} ");
                 if be16_at(link, 4).unwrap_or(0) == 6 {
-                    let _ = write!(cx.out, "{} ", ether_addr(&link[6..12]));
+                    let _ = write!(cx.out, "{} ", ether_addr(cx.opts, &link[6..12]));
                 }
             } else {
                 let _ = write!(cx.out, "ifindex {} ", be32_at(link, 4).unwrap_or(0));
                 if link.get(11) == Some(&6) {
-                    let _ = write!(cx.out, "{} ", ether_addr(&link[12..18]));
+                    let _ = write!(cx.out, "{} ", ether_addr(cx.opts, &link[12..18]));
                 }
             }
             let _ = write!(

@@ -69,15 +69,19 @@ pub(crate) fn tcp_print(
 ) -> R {
     cx.proto = "tcp";
     if bp.len() < 4 {
-        let _ = write!(cx.out, "{} > {}:", net.src(), net.dst());
+        let (s, d) = cx.addrs(net.src_bytes(), net.dst_bytes());
+        let _ = write!(cx.out, "{s} > {d}:");
         return cx.local_trunc();
     }
     let sport = be16_at(bp, 0)?;
     let dport = be16_at(bp, 2)?;
     if net.first_proto() == 6 {
-        let _ = write!(cx.out, "{}.{sport} > {}.{dport}: ", net.src(), net.dst());
+        let (s, d) = cx.addrs(net.src_bytes(), net.dst_bytes());
+        let (sp, dp) = (cx.port(sport, "tcp"), cx.port(dport, "tcp"));
+        let _ = write!(cx.out, "{s}.{sp} > {d}.{dp}: ");
     } else {
-        let _ = write!(cx.out, "{sport} > {dport}: ");
+        let (sp, dp) = (cx.port(sport, "tcp"), cx.port(dport, "tcp"));
+        let _ = write!(cx.out, "{sp} > {dp}: ");
     }
     if bp.len() < 20 {
         return cx.local_trunc();
@@ -676,7 +680,8 @@ fn mptcp(cx: &mut Ctx<'_>, opt: &[u8], len: u32, flags: u8) -> R<bool> {
             let _ = write!(cx.out, " {s} id {}", u8_at(opt, 3)?);
             if len <= 18 {
                 let a = opt.get(4..8).ok_or(Trunc)?;
-                let _ = write!(cx.out, " {}", super::ip::addr_string(a));
+                let a = cx.addr(a);
+                let _ = write!(cx.out, " {a}");
                 if len == 10 || len == 18 {
                     let _ = write!(cx.out, ":{}", be16_at(opt, 8)?);
                 }
@@ -688,7 +693,8 @@ fn mptcp(cx: &mut Ctx<'_>, opt: &[u8], len: u32, flags: u8) -> R<bool> {
                 }
             } else {
                 let a = opt.get(4..20).ok_or(Trunc)?;
-                let _ = write!(cx.out, " {}", super::ip::addr_string(a));
+                let a = cx.addr(a);
+                let _ = write!(cx.out, " {a}");
                 if len == 22 || len == 30 {
                     let _ = write!(cx.out, ":{}", be16_at(opt, 20)?);
                 }
