@@ -1,0 +1,117 @@
+//! Out-of-order reassembly (RFC 9293 §3.10.7.4 "Seventh"): segments beyond RCV.NXT are held,
+//! overlaps and duplicates are trimmed so each byte is delivered once, a FIN beyond a gap
+//! waits for it, and PSH reaches the reader as a push signal.
+
+mod common;
+use common::{A, F, P, data, established_server, one};
+use synack::{Instant, State};
+
+const CLIENT_ISS: u32 = common::CLIENT_ISS;
+const SERVER_ISS: u32 = common::SERVER_ISS;
+
+fn read_all(s: &mut synack::Connection) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 7];
+    while let Ok(n) = s.recv(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
+}
+
+#[test]
+fn rfc9293_3_10_7_4_out_of_order_overlapping_and_duplicate_segments() {
+    let now = Instant::ZERO;
+    let mut s = established_server(now);
+    let base = CLIENT_ISS + 1;
+    // "stream of bytes!" arriving as: [6..10) " of ", [12..16) "tes!", [4..9) "am of"
+    // (overlapping both ends of what is held), a duplicate of [6..10), then [0..6).
+    s.on_segment(now, &data(base + 6, SERVER_ISS + 1, A, b" of "));
+    // Out of order: a duplicate ACK at once, nothing readable.
+    assert_eq!(one(&mut s, now).ack(), base);
+    assert_eq!(s.recv_queued(), 0);
+    s.on_segment(now, &data(base + 12, SERVER_ISS + 1, A, b"tes!"));
+    s.on_segment(now, &data(base + 4, SERVER_ISS + 1, A, b"am of"));
+    s.on_segment(now, &data(base + 6, SERVER_ISS + 1, A, b" of "));
+    for o in common::drain(&mut s, now) {
+        assert_eq!(o.ack(), base, "still waiting for byte 0");
+    }
+    assert_eq!(s.stats().ooo_queued, 4);
+    // The gap before byte 4 fills; the gap [10..12) remains.
+    s.on_segment(now, &data(base, SERVER_ISS + 1, A, b"stream"));
+    assert_eq!(one(&mut s, now).ack(), base + 10);
+    s.on_segment(now, &data(base + 9, SERVER_ISS + 1, P | A, b" by"));
+    assert_eq!(one(&mut s, now).ack(), base + 16);
+    assert_eq!(read_all(&mut s), b"stream of bytes!");
+    // A retransmission of old data changes nothing and is acknowledged.
+    s.on_segment(now, &data(base + 2, SERVER_ISS + 1, A, b"ream"));
+    assert_eq!(one(&mut s, now).ack(), base + 16);
+    assert_eq!(s.recv_queued(), 0);
+}
+
+#[test]
+fn rfc9293_3_10_7_4_fin_beyond_a_gap_waits_for_the_gap() {
+    let now = Instant::ZERO;
+    let mut s = established_server(now);
+    let base = CLIENT_ISS + 1;
+    s.on_segment(now, &data(base + 3, SERVER_ISS + 1, F | P | A, b"def"));
+    assert_eq!(
+        one(&mut s, now).ack(),
+        base,
+        "the FIN is not acknowledged yet"
+    );
+    assert_eq!(s.state(), State::Established);
+    s.on_segment(now, &data(base, SERVER_ISS + 1, A, b"abc"));
+    // The gap fills: the data and the FIN are acknowledged together.
+    let ack = one(&mut s, now);
+    assert_eq!(ack.ack(), base + 7);
+    assert_eq!(s.state(), State::CloseWait);
+    assert_eq!(read_all(&mut s), b"abcdef");
+    let mut buf = [0u8; 4];
+    assert_eq!(s.recv(&mut buf), Ok(0), "end of stream after the data");
+}
+
+#[test]
+fn psh_is_delivered_as_a_push_signal() {
+    let now = Instant::ZERO;
+    let mut s = established_server(now);
+    s.on_segment(now, &data(CLIENT_ISS + 1, SERVER_ISS + 1, A, b"part"));
+    assert!(!s.pushed());
+    s.on_segment(now, &data(CLIENT_ISS + 5, SERVER_ISS + 1, P | A, b"end"));
+    assert!(s.pushed());
+    assert_eq!(read_all(&mut s), b"partend");
+    assert!(!s.pushed(), "cleared once the pushed data is read");
+}
+
+#[test]
+fn text_beyond_the_window_is_trimmed_and_the_fin_after_it_ignored() {
+    let now = Instant::ZERO;
+    let cfg = synack::Config {
+        recv_buffer: 8,
+        ..common::plain()
+    };
+    let mut s = synack::Connection::listen_with_iss(
+        now,
+        cfg,
+        common::server_tuple(),
+        synack::Seq(SERVER_ISS),
+        0,
+    );
+    s.on_segment(now, &common::seg(CLIENT_ISS, 0, common::S, 65535));
+    assert_eq!(one(&mut s, now).seg.wnd, 8);
+    s.on_segment(now, &common::seg(CLIENT_ISS + 1, SERVER_ISS + 1, A, 65535));
+    s.on_segment(
+        now,
+        &data(CLIENT_ISS + 1, SERVER_ISS + 1, F | A, b"0123456789"),
+    );
+    let ack = one(&mut s, now);
+    assert_eq!((ack.ack(), ack.seg.wnd), (CLIENT_ISS + 9, 0));
+    assert_eq!(
+        s.state(),
+        State::Established,
+        "the FIN was beyond the window"
+    );
+    assert_eq!(read_all(&mut s), b"01234567");
+}
