@@ -1,0 +1,1 @@
+//! Benchmark workloads for synack and its baselines (placeholder).
