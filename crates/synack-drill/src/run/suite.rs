@@ -279,3 +279,60 @@ pub fn check_passing(
     }
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(path: &str, verdict: Verdict) -> ScriptResult {
+        ScriptResult {
+            path: PathBuf::from(path),
+            profile: Profile::FreeBsd,
+            outcome: Outcome {
+                verdict,
+                notes: Vec::new(),
+                log: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn tables_and_lists() {
+        let fail = Verdict::Fail(Box::new(Failure {
+            line: 7,
+            expected: "+0 > . 1:1(0) ack 2".into(),
+            message: "tcp ack: expected 2 vs actual 1".into(),
+            actual: None,
+            actual_tcpdump: None,
+            time_usecs: 0,
+        }));
+        let report = SuiteReport {
+            results: vec![
+                result("s/a/x.pkt", Verdict::Pass),
+                result("s/a/y.pkt", fail),
+                result("s/b/z.pkt", Verdict::Unsupported("sysctl k=v".into())),
+            ],
+        };
+        assert_eq!(report.summary_line(), "1 passed, 1 failed, 1 skipped");
+        let dirs = report.by_dir();
+        assert_eq!(
+            (dirs[0].dir.as_str(), dirs[0].passed, dirs[0].failed),
+            ("s/a", 1, 1)
+        );
+        assert_eq!((dirs[1].dir.as_str(), dirs[1].skipped), ("s/b", 1));
+        let md = report.markdown("T");
+        assert!(md.contains("| `y.pkt` | FAIL | line 7: tcp ack: expected 2 vs actual 1 |"));
+        assert!(md.contains("| `z.pkt` | UNSUPPORTED | sysctl k=v |"));
+        assert_eq!(report.passing_lines(), ["freebsd s/a/x.pkt"]);
+        let list = read_passing("# c\nfreebsd s/a/x.pkt\n\nlinux   t.pkt # note\n").unwrap();
+        assert_eq!(
+            list,
+            [
+                (Profile::FreeBsd, PathBuf::from("s/a/x.pkt")),
+                (Profile::Linux, PathBuf::from("t.pkt"))
+            ]
+        );
+        assert!(read_passing("solaris x.pkt").is_err());
+        assert!(read_passing("x.pkt").is_err());
+    }
+}

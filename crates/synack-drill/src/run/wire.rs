@@ -853,3 +853,98 @@ pub(crate) fn learn_ts(seg: &TcpSegment, live: &LiveTcp, flow: &mut Flow) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ast::{EventKind, PacketBody};
+    use core::net::Ipv4Addr;
+
+    fn packet(line: &str) -> Packet {
+        let s = crate::parse_script(line).unwrap();
+        match &s.events[0].kind {
+            EventKind::Packet(p) => p.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn flow() -> Flow {
+        let mut f = Flow::new(
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)), 8080),
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)), 40000),
+        );
+        f.script_isn = 0;
+        f.live_isn = 1_000_000;
+        f.ts_map.insert(700, 123_456);
+        f.ts_first = Some((700, 123_456));
+        f
+    }
+
+    #[test]
+    fn inbound_segment_maps_ack_sack_and_ecr() {
+        let p = packet(
+            "0 < P. 5:15(10) ack 101 win 512 <nop,nop,TS val 9 ecr 700,nop,nop,sack 201:301>\n",
+        );
+        let f = flow();
+        let bytes = build_inbound(&p, &f).unwrap();
+        let ip = Ipv4Packet::new_checked(&bytes).unwrap();
+        assert!(ip.checksum_ok());
+        assert_eq!(
+            (ip.src(), ip.dst()),
+            (Ipv4Addr::new(198, 18, 0, 2), Ipv4Addr::new(198, 18, 0, 1))
+        );
+        let h = TcpHeader::parse(ip.payload()).unwrap();
+        assert!(h.verify_checksum(&pseudo(IpAddr::V4(ip.src()), IpAddr::V4(ip.dst()))));
+        assert_eq!((h.seq(), h.ack(), h.window()), (5, 1_000_101, 512));
+        assert_eq!(h.payload(), &[0u8; 10]);
+        let opts = parse_options(h.options_bytes());
+        assert_eq!(
+            opts,
+            [
+                LiveOpt::Nop,
+                LiveOpt::Nop,
+                LiveOpt::Ts(9, 123_456),
+                LiveOpt::Nop,
+                LiveOpt::Nop,
+                LiveOpt::Sack(vec![(1_000_201, 1_000_301)]),
+            ]
+        );
+    }
+
+    #[test]
+    fn inbound_icmp_quotes_our_segment() {
+        let p = packet("0 < icmp unreachable port_unreachable [1:101(100)]\n");
+        let PacketBody::Icmp(_) = &p.body else {
+            panic!()
+        };
+        let bytes = build_inbound(&p, &flow()).unwrap();
+        let ip = Ipv4Packet::new_checked(&bytes).unwrap();
+        assert_eq!(ip.protocol(), PROTO_ICMP);
+        let icmp = ip.payload();
+        assert_eq!((icmp[0], icmp[1]), (3, 3));
+        assert_eq!(synack_wire::checksum::checksum(icmp), 0);
+        // The quoted header goes from us to the peer, with our live sequence number.
+        let inner = Ipv4Packet::new_checked(&icmp[8..]).unwrap();
+        assert_eq!(
+            (inner.src(), inner.dst()),
+            (Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2))
+        );
+        // The quoted datagram claims its full length (40 + 100) but only 8 TCP bytes follow.
+        assert_eq!(inner.total_len(), 140);
+        let quoted = &icmp[8 + 20..];
+        assert_eq!(u16::from_be_bytes([quoted[0], quoted[1]]), 8080);
+        assert_eq!(u16::from_be_bytes([quoted[2], quoted[3]]), 40000);
+        assert_eq!(
+            u32::from_be_bytes([quoted[4], quoted[5], quoted[6], quoted[7]]),
+            1_000_001
+        );
+    }
+
+    #[test]
+    fn malformed_options_do_not_panic() {
+        for bytes in [&[5u8][..], &[8, 1], &[8, 40, 1, 2], &[2, 4, 1], &[0, 1, 3]] {
+            let _ = parse_options(bytes);
+        }
+        assert_eq!(parse_options(&[3, 0]), [LiveOpt::Bad(vec![3, 0])]);
+    }
+}
