@@ -292,6 +292,7 @@ impl<H: PacketHandler> Driver<H> {
         for _ in 0..MAX_BURST {
             let now = self.clock.now();
             let Some(n) = self.handler.poll_transmit(now, &mut self.tx) else {
+                self.flush_device();
                 return;
             };
             let Some(pkt) = self.tx.get(..n) else {
@@ -300,7 +301,8 @@ impl<H: PacketHandler> Driver<H> {
                 self.stats.last_send_error = Some(io::ErrorKind::InvalidInput);
                 continue;
             };
-            match self.tun.send(pkt) {
+            // With offloads, runs of segments go out as super-packets.
+            match self.tun.send_coalescing(pkt) {
                 Ok(w) => {
                     self.stats.packets_out += 1;
                     self.stats.bytes_out += w as u64;
@@ -310,6 +312,15 @@ impl<H: PacketHandler> Driver<H> {
                     self.stats.last_send_error = Some(e.kind());
                 }
             }
+        }
+        self.flush_device();
+    }
+
+    /// Writes a run of segments the device still holds.
+    fn flush_device(&mut self) {
+        if let Err(e) = self.tun.flush_coalesced() {
+            self.stats.send_errors += 1;
+            self.stats.last_send_error = Some(e.kind());
         }
     }
 

@@ -3,17 +3,17 @@
 //! - [`tun`]: a TUN device (`IFF_TUN | IFF_NO_PI`) carrying raw IPv4 and IPv6 packets, with
 //!   an optional pcap capture of both directions and optional offloads
 //!   ([`TunOptions::offload`]).
-//! - [`vnet`]: the virtio-net header; partial checksums and TCP super-packets cut into
-//!   segments.
+//! - [`vnet`]: the virtio-net header; partial checksums completed, the kernel's TCP
+//!   super-packets cut into segments, and runs of our segments joined into super-packets.
 //! - [`driver`]: the loop that moves packets between a device and a sans-IO
 //!   [`PacketHandler`] (the host stack), on a monotonic clock, with a stop handle.
 //! - [`echo`]: a tiny handler answering ICMP/ICMPv6 echo, to prove a device path.
 //! - [`netns`]: the network-namespace test harness (root only; hidden from the docs, for
 //!   this workspace's own tests).
 //!
-//! Future work: sending super-packets to the kernel (TSO out: one write per window of
-//! segments, once the stack can emit them), GRO-like coalescing of received segments for
-//! the stack, and multi-queue devices (`IFF_MULTI_QUEUE`).
+//! Future work: handing the stack received super-packets whole (GRO-like, once the stack
+//! takes segments larger than the MSS) instead of cutting them, and multi-queue devices
+//! (`IFF_MULTI_QUEUE`).
 #![cfg(target_os = "linux")]
 
 pub mod driver;

@@ -114,6 +114,10 @@ pub struct OffloadStats {
     pub checksums_completed: u64,
     /// Packets dropped as malformed (bad virtio header, GSO or checksum position).
     pub malformed: u64,
+    /// Super-packets written (runs of our segments joined, see [`Tun::send_coalescing`]).
+    pub super_packets_out: u64,
+    /// Segments that went out inside them.
+    pub segments_coalesced: u64,
 }
 
 /// Read state of the virtio-net path: the last raw read and how far it has been cut.
@@ -121,6 +125,7 @@ struct Vnet {
     raw: Vec<u8>,
     /// Length of the packet in `raw` after the header, and the GSO layout being cut.
     gso: Option<(usize, vnet::TcpLayout, usize)>,
+    out: vnet::Coalescer,
     stats: OffloadStats,
 }
 
@@ -208,6 +213,7 @@ impl Tun {
             Some(Box::new(Vnet {
                 raw: vec![0; vnet::HDR_LEN + MAX_PACKET + 1],
                 gso: None,
+                out: vnet::Coalescer::new(),
                 stats: OffloadStats::default(),
             }))
         } else {
@@ -339,9 +345,11 @@ impl Tun {
     }
 
     /// Writes one packet (a whole IPv4 or IPv6 packet) to the kernel. With offloads, a
-    /// virtio-net header saying "no GSO, checksum complete" goes first.
+    /// virtio-net header saying "no GSO, checksum complete" goes first, after any run
+    /// held by [`Tun::send_coalescing`].
     pub fn send(&mut self, packet: &[u8]) -> io::Result<usize> {
         let head: &[u8] = if self.vnet.is_some() {
+            self.flush_coalesced()?;
             &[0u8; vnet::HDR_LEN]
         } else {
             &[]
@@ -349,6 +357,50 @@ impl Tun {
         let n = write_fd(self.fd.as_raw_fd(), head, packet)?;
         self.record(packet);
         Ok(n)
+    }
+
+    /// Like [`Tun::send`], but with offloads a TCP data segment that continues the run of
+    /// segments held is only added to it (see [`vnet::Coalescer`]); the run is written as
+    /// one super-packet when a segment cannot join, when it is full or closed, and by
+    /// [`Tun::flush_coalesced`], which the caller must call after a burst. An error may
+    /// belong to earlier segments of the run (they are lost, as on a NIC).
+    pub fn send_coalescing(&mut self, packet: &[u8]) -> io::Result<usize> {
+        let Some(v) = self.vnet.as_deref_mut() else {
+            return self.send(packet);
+        };
+        if !v.out.push(packet) {
+            self.flush_coalesced()?;
+            let Some(v) = self.vnet.as_deref_mut() else {
+                return self.send(packet);
+            };
+            if !v.out.push(packet) {
+                return self.send(packet);
+            }
+        }
+        self.record(packet);
+        let closed = self.vnet.as_deref().is_some_and(|v| v.out.is_closed());
+        if closed {
+            self.flush_coalesced()?;
+        }
+        Ok(packet.len())
+    }
+
+    /// Writes the run [`Tun::send_coalescing`] holds, if any.
+    pub fn flush_coalesced(&mut self) -> io::Result<()> {
+        let fd = self.fd.as_raw_fd();
+        let Some(v) = self.vnet.as_deref_mut() else {
+            return Ok(());
+        };
+        let segments = v.out.segments() as u64;
+        let Some((hdr, pkt)) = v.out.finish() else {
+            return Ok(());
+        };
+        write_fd(fd, &hdr.emit(), pkt)?;
+        if segments > 1 {
+            v.stats.super_packets_out += 1;
+            v.stats.segments_coalesced += segments;
+        }
+        Ok(())
     }
 
     /// The interface MTU (`SIOCGIFMTU`).

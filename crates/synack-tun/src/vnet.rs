@@ -255,6 +255,249 @@ pub fn tcp_segment(
     Ok(total)
 }
 
+/// TCP flags that end a run of coalesced segments or keep a segment out of one: SYN, FIN,
+/// RST, URG and CWR (CWR belongs on the first segment of a window only).
+const NO_COALESCE_FLAGS: u8 = 0x02 | 0x01 | 0x04 | 0x20 | 0x80;
+/// PSH: allowed on the last segment of a run, which it closes.
+const PSH: u8 = 0x08;
+/// Most segments in one super-packet.
+const MAX_SEGMENTS: usize = 64;
+
+/// The run being built by a [`Coalescer`].
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    ipv6: bool,
+    /// Offset of the TCP header and of the payload (equal for every member).
+    l4: usize,
+    payload: usize,
+    /// Payload bytes of the first segment; all but the last have exactly this many.
+    mss: usize,
+    segments: usize,
+    next_seq: u32,
+    /// No further segment may join (a short or PSH segment closed the run).
+    closed: bool,
+}
+
+/// Joins consecutive TCP segments of one connection, as our stack emits them, into one
+/// super-packet for a device with offloads: the kernel takes it as a GSO packet (as if
+/// its own GRO had merged them), so a window of data costs one write. The reverse of
+/// [`tcp_segment`].
+///
+/// Segments join a run when their IP and TCP headers are the same as the first's except
+/// for lengths, IPv4 ID, checksums and the sequence number, which must continue the run;
+/// every segment but the last carries exactly the first one's payload size, and a short
+/// segment or one with PSH ends the run.
+#[derive(Debug)]
+pub struct Coalescer {
+    buf: Vec<u8>,
+    len: usize,
+    run: Option<Run>,
+}
+
+impl Default for Coalescer {
+    fn default() -> Coalescer {
+        Coalescer::new()
+    }
+}
+
+impl Coalescer {
+    /// An empty coalescer with room for a 64 KiB super-packet.
+    pub fn new() -> Coalescer {
+        Coalescer {
+            buf: vec![0; usize::from(u16::MAX) + ipv6::HEADER_LEN],
+            len: 0,
+            run: None,
+        }
+    }
+
+    /// Whether no segment is held.
+    pub fn is_empty(&self) -> bool {
+        self.run.is_none()
+    }
+
+    /// Whether the run can take no more segments and should be written now.
+    pub fn is_closed(&self) -> bool {
+        self.run.is_some_and(|r| r.closed)
+    }
+
+    /// Segments held.
+    pub fn segments(&self) -> usize {
+        self.run.map_or(0, |r| r.segments)
+    }
+
+    /// Offers `pkt`; true if it was taken. False means it cannot join the run held (write
+    /// that with [`Coalescer::finish`] and offer again) or, when nothing is held, that it
+    /// is not a TCP data segment that can start a run (write it as it is).
+    pub fn push(&mut self, pkt: &[u8]) -> bool {
+        let Some(seg) = parse_segment(pkt) else {
+            return false;
+        };
+        match self.run {
+            None => {
+                let Some(dst) = self.buf.get_mut(..pkt.len()) else {
+                    return false;
+                };
+                dst.copy_from_slice(pkt);
+                self.len = pkt.len();
+                let plen = pkt.len() - seg.payload;
+                self.run = Some(Run {
+                    ipv6: seg.ipv6,
+                    l4: seg.l4,
+                    payload: seg.payload,
+                    mss: plen,
+                    segments: 1,
+                    next_seq: seg.seq.wrapping_add(plen as u32),
+                    closed: seg.flags & PSH != 0,
+                });
+                true
+            }
+            Some(run) => {
+                let plen = pkt.len() - seg.payload;
+                let first = &self.buf[..run.payload];
+                if run.closed
+                    || run.segments >= MAX_SEGMENTS
+                    || seg.ipv6 != run.ipv6
+                    || seg.l4 != run.l4
+                    || seg.payload != run.payload
+                    || seg.seq != run.next_seq
+                    || plen > run.mss
+                    || self.len + plen > usize::from(u16::MAX)
+                    || !same_headers(first, &pkt[..seg.payload], &run)
+                {
+                    return false;
+                }
+                let Some(dst) = self.buf.get_mut(self.len..self.len + plen) else {
+                    return false;
+                };
+                dst.copy_from_slice(&pkt[seg.payload..]);
+                self.len += plen;
+                self.run = Some(Run {
+                    segments: run.segments + 1,
+                    next_seq: run.next_seq.wrapping_add(plen as u32),
+                    closed: plen < run.mss || seg.flags & PSH != 0,
+                    ..run
+                });
+                if seg.flags & PSH != 0 {
+                    // The last segment's PSH goes on the super-packet (the kernel's GSO
+                    // puts it back on the last segment).
+                    let f = run.l4 + 13;
+                    self.buf[f] |= PSH;
+                }
+                true
+            }
+        }
+    }
+
+    /// Ends the run: the virtio-net header and the packet to write (a lone segment as it
+    /// came, with a header saying "no GSO"), or `None` when nothing is held.
+    pub fn finish(&mut self) -> Option<(VnetHdr, &[u8])> {
+        let run = self.run.take()?;
+        let len = std::mem::take(&mut self.len);
+        let pkt = &mut self.buf[..len];
+        if run.segments == 1 {
+            return Some((VnetHdr::default(), pkt));
+        }
+        let t = run.l4;
+        let tcp_len = len - t;
+        let ph = if run.ipv6 {
+            // `len` is at most 65535 + 40, checked in push.
+            let plen = (len - ipv6::HEADER_LEN) as u16;
+            pkt[4..6].copy_from_slice(&plen.to_be_bytes());
+            let mut src = [0u8; 16];
+            let mut dst = [0u8; 16];
+            src.copy_from_slice(&pkt[8..24]);
+            dst.copy_from_slice(&pkt[24..40]);
+            PseudoHeader::v6(src, dst)
+        } else {
+            pkt[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            pkt[10..12].copy_from_slice(&[0, 0]);
+            let ck = synack_wire::checksum::checksum(&pkt[..t]);
+            pkt[10..12].copy_from_slice(&ck.to_be_bytes());
+            let mut src = [0u8; 4];
+            let mut dst = [0u8; 4];
+            src.copy_from_slice(&pkt[12..16]);
+            dst.copy_from_slice(&pkt[16..20]);
+            PseudoHeader::v4(src, dst)
+        };
+        // NEEDS_CSUM: the field holds the folded pseudo-header sum, not complemented
+        // (virtio 1.x §5.1.6.2); the kernel completes it per segment.
+        let partial = ph.checksum(ipv4::PROTO_TCP, tcp_len as u32).sum();
+        pkt[t + 16..t + 18].copy_from_slice(&partial.to_be_bytes());
+        let hdr = VnetHdr {
+            flags: F_NEEDS_CSUM,
+            gso_type: if run.ipv6 { GSO_TCPV6 } else { GSO_TCPV4 },
+            hdr_len: run.payload as u16,
+            gso_size: run.mss as u16,
+            csum_start: t as u16,
+            csum_offset: 16,
+        };
+        Some((hdr, pkt))
+    }
+}
+
+/// A TCP data segment that may take part in a run.
+struct SegInfo {
+    ipv6: bool,
+    l4: usize,
+    payload: usize,
+    seq: u32,
+    flags: u8,
+}
+
+fn parse_segment(pkt: &[u8]) -> Option<SegInfo> {
+    let (ipv6, l4) = match pkt.first()? >> 4 {
+        4 => {
+            let ip = Ipv4Packet::new_checked(pkt).ok()?;
+            let whole = usize::from(ip.total_len()) == pkt.len();
+            if ip.protocol() != ipv4::PROTO_TCP || ip.is_fragment() || !whole {
+                return None;
+            }
+            (false, ip.header_len())
+        }
+        6 => {
+            let ip = Ipv6Packet::new_checked(pkt).ok()?;
+            let whole = ipv6::HEADER_LEN + usize::from(ip.payload_len()) == pkt.len();
+            if ip.next_header() != ipv4::PROTO_TCP || !whole {
+                return None;
+            }
+            (true, ipv6::HEADER_LEN)
+        }
+        _ => return None,
+    };
+    let tcp = pkt.get(l4..)?;
+    let doff = usize::from(*tcp.get(12)? >> 4) * 4;
+    let flags = *tcp.get(13)?;
+    if doff < 20 || l4 + doff >= pkt.len() || flags & NO_COALESCE_FLAGS != 0 {
+        return None;
+    }
+    let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
+    Some(SegInfo {
+        ipv6,
+        l4,
+        payload: l4 + doff,
+        seq,
+        flags,
+    })
+}
+
+/// Whether the headers `b` match the run's first headers `a` in everything but lengths,
+/// IPv4 ID and checksum, sequence number, TCP checksum and PSH.
+fn same_headers(a: &[u8], b: &[u8], run: &Run) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let t = run.l4;
+    a.iter().zip(b).enumerate().all(|(i, (x, y))| {
+        let skip = if run.ipv6 {
+            (4..6).contains(&i)
+        } else {
+            (2..6).contains(&i) || (10..12).contains(&i)
+        } || (t + 4..t + 8).contains(&i)
+            || (t + 16..t + 18).contains(&i);
+        skip || (i == t + 13 && (x & !PSH) == (y & !PSH)) || x == y
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,5 +680,115 @@ mod tests {
                 let _ = complete_checksum(&mut p, i, 16);
             }
         }
+    }
+
+    fn stream_v4(n: usize, mss: usize, last_psh: bool) -> Vec<Vec<u8>> {
+        let src = Ipv4Addr::new(198, 18, 0, 2);
+        let dst = Ipv4Addr::new(198, 18, 0, 1);
+        let body = data(n);
+        body.chunks(mss)
+            .enumerate()
+            .map(|(i, c)| {
+                let last = (i + 1) * mss >= n;
+                let flags = if last && last_psh { 0x18 } else { 0x10 };
+                let mut seg = tcp(1000 + (i * mss) as u32, flags, c);
+                let mut sum = PseudoHeader::v4(src, dst).checksum(6, seg.len() as u32);
+                sum.add_bytes(&seg);
+                let ck = sum.finish();
+                seg[16..18].copy_from_slice(&ck.to_be_bytes());
+                let mut r = Ipv4Repr::new(src, dst, 6);
+                r.id = 100 + i as u16;
+                r.emit(&seg)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn coalesced_run_segments_back_into_the_originals() {
+        let segs = stream_v4(10_000, 1448, true);
+        let mut c = Coalescer::new();
+        for s in &segs {
+            assert!(c.push(s));
+        }
+        assert_eq!(c.segments(), segs.len());
+        assert!(c.is_closed(), "short PSH segment closes the run");
+        let extra = stream_v4(100, 100, false);
+        assert!(!c.push(&extra[0]), "closed run takes nothing");
+        let (hdr, pkt) = c.finish().unwrap();
+        let pkt = pkt.to_vec();
+        assert_eq!(hdr.gso_type, GSO_TCPV4);
+        assert_eq!(hdr.flags, F_NEEDS_CSUM);
+        assert_eq!(
+            (hdr.gso_size, hdr.csum_start, hdr.csum_offset),
+            (1448, 20, 16)
+        );
+        assert!(c.is_empty());
+        let ip = Ipv4Packet::new_checked(&pkt).unwrap();
+        assert!(ip.checksum_ok());
+        assert_eq!(usize::from(ip.total_len()), pkt.len());
+        // Completing the partial checksum gives a valid one for the whole super-packet.
+        let mut whole = pkt.clone();
+        complete_checksum(&mut whole, 20, 16).unwrap();
+        check_tcp(
+            PseudoHeader::v4(Ipv4Addr::new(198, 18, 0, 2), Ipv4Addr::new(198, 18, 0, 1)),
+            &whole[20..],
+        );
+        // And the kernel's segmentation (ours, here) gives back the segments sent.
+        let lay = tcp_layout(&hdr, &pkt).unwrap();
+        assert_eq!(lay.segments, segs.len());
+        let mut out = vec![0u8; 1500];
+        for (i, s) in segs.iter().enumerate() {
+            let n = tcp_segment(&pkt, &lay, i, &mut out).unwrap();
+            assert_eq!(&out[..n], &s[..], "segment {i}");
+        }
+    }
+
+    #[test]
+    fn runs_break_where_segments_differ() {
+        let segs = stream_v4(5000, 1000, false);
+        let mut c = Coalescer::new();
+        assert!(c.push(&segs[0]));
+        assert!(!c.push(&segs[2]), "sequence gap");
+        let mut other_ack = segs[1].clone();
+        other_ack[20 + 8] ^= 1;
+        assert!(!c.push(&other_ack), "different ACK number");
+        let mut fin = segs[1].clone();
+        fin[20 + 13] |= 0x01;
+        assert!(!c.push(&fin), "FIN never joins");
+        assert!(c.push(&segs[1]));
+        assert_eq!(c.segments(), 2);
+        let (hdr, _) = c.finish().unwrap();
+        assert_eq!(hdr.gso_size, 1000);
+        // A lone segment is written as it came.
+        assert!(c.push(&segs[3]));
+        let (hdr, pkt) = c.finish().unwrap();
+        assert_eq!(hdr, VnetHdr::default());
+        assert_eq!(pkt, &segs[3][..]);
+        // Pure ACKs and non-TCP packets never start a run.
+        let ack =
+            Ipv4Repr::new(Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST, 6).emit(&tcp(1, 0x10, b""));
+        assert!(!c.push(&ack));
+        assert!(!c.push(&[0x45, 0, 0]));
+        assert!(c.finish().is_none());
+    }
+
+    #[test]
+    fn coalescer_survives_hostile_packets() {
+        let segs = stream_v4(3000, 1000, false);
+        let mut c = Coalescer::new();
+        for s in &segs {
+            for i in 0..s.len() {
+                for bit in 0..8 {
+                    let mut p = s.clone();
+                    p[i] ^= 1 << bit;
+                    let _ = c.push(&p);
+                    if c.segments() > 8 || c.is_closed() {
+                        let _ = c.finish();
+                    }
+                }
+                let _ = c.push(&s[..i]);
+            }
+        }
+        let _ = c.finish();
     }
 }

@@ -316,6 +316,10 @@ fn linux_client_to_synack_server(ipv6: bool, offload: bool) {
             off.super_packets > 0,
             "no super-packets from the kernel: {off:?}"
         );
+        assert!(
+            off.super_packets_out > 0,
+            "none of our runs went out as one: {off:?}"
+        );
         assert_eq!(off.malformed, 0, "{off:?}");
     }
 }
@@ -501,6 +505,10 @@ fn synack_client_to_linux_server(ipv6: bool, offload: bool) {
         assert!(
             off.super_packets > 0,
             "no super-packets from the kernel: {off:?}"
+        );
+        assert!(
+            off.super_packets_out > 0,
+            "none of our runs went out as one: {off:?}"
         );
         assert_eq!(off.malformed, 0, "{off:?}");
     }
