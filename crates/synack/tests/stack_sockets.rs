@@ -465,3 +465,79 @@ fn a_host_connects_to_itself_over_loopback() {
     assert_eq!(s.recv(now, srv, &mut r, RecvFlags::default()), Ok(4));
     assert_eq!(&r[..4], b"self");
 }
+
+#[test]
+fn keepalive_options_probe_a_silent_peer_and_time_out() {
+    let mut net = Net::new();
+    let log = capture(&mut net);
+    let (c, _s) = connect_pair(&mut net, 80);
+    for o in [
+        SockOpt::KeepIdle(10),
+        SockOpt::KeepIntvl(5),
+        SockOpt::KeepCnt(3),
+        SockOpt::KeepAlive(true),
+    ] {
+        net.a.setsockopt_at(net.now, c, o).unwrap();
+    }
+    let t0 = net.now;
+    let seen = log.borrow().len();
+    // The peer goes silent: everything from b is lost from now on.
+    let l2 = log.clone();
+    net.tap = Some(Box::new(move |from_a, p| {
+        l2.borrow_mut().push((from_a, p.to_vec()));
+        from_a
+    }));
+    while net.a.state(c) == Ok(State::Established) {
+        assert!(net.step(t0 + Duration::from_secs(100)));
+    }
+    // Idle 10 s, then 3 probes 5 s apart, then the connection fails.
+    assert_eq!(net.now - t0, Duration::from_secs(25));
+    let probes = log.borrow()[seen..]
+        .iter()
+        .filter(|(from_a, p)| *from_a && tcp_of(p).payload().len() <= 1)
+        .count();
+    assert!(probes >= 3, "{probes} keepalive probes");
+    assert_eq!(net.a.take_error(c), Ok(Some(Errno::ETIMEDOUT)));
+    assert_eq!(net.a.tcp_info(c).unwrap().state, State::Closed);
+}
+
+#[test]
+fn urgent_data_is_signalled_and_read_out_of_band() {
+    let mut net = Net::new();
+    let (c, s) = connect_pair(&mut net, 80);
+    net.a.send(net.now, c, b"abc").unwrap();
+    assert_eq!(net.a.send_urgent(net.now, c, b"!"), Ok(1));
+    net.pump();
+    assert!(net.b.poll(s).unwrap().urgent);
+    let oob = RecvFlags {
+        oob: true,
+        ..RecvFlags::default()
+    };
+    let mut buf = [0u8; 8];
+    assert_eq!(net.b.recv(net.now, s, &mut buf, oob), Ok(1));
+    assert_eq!(buf[0], b'!');
+    assert!(!net.b.poll(s).unwrap().urgent);
+    assert_eq!(net.b.recv(net.now, s, &mut buf, oob), Err(Errno::EINVAL));
+    assert_eq!(
+        net.b.recv(net.now, s, &mut buf, RecvFlags::default()),
+        Ok(3)
+    );
+    assert_eq!(&buf[..3], b"abc");
+}
+
+#[test]
+fn tcp_info_and_ss_show_rtt_and_cwnd() {
+    let mut net = Net::new();
+    let (c, s) = connect_pair(&mut net, 80);
+    net.a.send(net.now, c, &[1u8; 5000]).unwrap();
+    net.pump();
+    let mut buf = [0u8; 8192];
+    let _ = net.b.recv(net.now, s, &mut buf, RecvFlags::default());
+    let i = net.a.tcp_info(c).unwrap();
+    assert!(i.rto_us.is_some_and(|r| r >= 200_000), "{i:?}");
+    assert!(i.snd_cwnd.is_some_and(|w| w >= 10), "{i:?}");
+    assert_eq!(i.bytes_acked, 5000);
+    assert_eq!(net.b.tcp_info(s).unwrap().bytes_received, 5000);
+    let ss = net.a.ss_text();
+    assert!(ss.contains("ESTAB") && ss.contains("cwnd:"), "{ss}");
+}

@@ -162,6 +162,8 @@ struct ConnSlot {
     soft_error: Option<Errno>,
     /// A hard ICMP error that aborted the opening connection (RFC 1122 §4.2.3.9).
     hard_error: Option<Errno>,
+    /// Urgent data signalled and not yet read (POLLPRI).
+    urgent: bool,
     /// Path MTU learnt from ICMP (RFC 1191 / RFC 8201).
     pmtu: Option<u16>,
     /// Retransmission counter seen last (for `TcpRetransSegs`).
@@ -384,11 +386,30 @@ impl Stack {
             let overhead = if ipv6 { 60 } else { 40 };
             mtu = mtu.min(mss.saturating_add(overhead));
         }
+        let secs = |v: u32| Duration::from_secs(u64::from(v));
         Config {
             mtu,
             syn_retries: opts.syncnt.unwrap_or(s.tcp_syn_retries),
             synack_retries: s.tcp_synack_retries,
             retries2: s.tcp_retries2,
+            // Linux: tcp_orphan_retries 0 means 8.
+            orphan_retries: if s.tcp_orphan_retries == 0 {
+                8
+            } else {
+                s.tcp_orphan_retries
+            },
+            rto_min: Duration::from_millis(u64::from(s.tcp_rto_min_ms)),
+            delack_min: Duration::from_millis(u64::from(s.tcp_delack_min_ms)),
+            delack_max: Duration::from_millis(u64::from(s.tcp_delack_max_ms)),
+            quickacks: s.tcp_quickacks,
+            nodelay: opts.nodelay,
+            keepalive: opts.keepalive,
+            keepalive_time: secs(opts.keepidle.unwrap_or(s.tcp_keepalive_time)),
+            keepalive_intvl: secs(opts.keepintvl.unwrap_or(s.tcp_keepalive_intvl)),
+            keepalive_probes: opts.keepcnt.unwrap_or(s.tcp_keepalive_probes).min(255) as u8,
+            user_timeout: (opts.user_timeout > 0)
+                .then(|| Duration::from_millis(u64::from(opts.user_timeout))),
+            oobinline: opts.oobinline,
             fin_timeout: Duration::from_secs(u64::from(opts.linger2.unwrap_or(s.tcp_fin_timeout))),
             msl: Duration::from_millis(u64::from(s.tcp_msl_ms)),
             window_scaling: s.tcp_window_scaling,
@@ -756,9 +777,7 @@ impl Stack {
             return true;
         }
         let cfg = self.conn_config(&opts, ipv6);
-        // Rebuild the SYN the cookie stands for. Engine gap: there is no constructor for
-        // an already-synchronized passive connection, so the listener-side TCB is driven
-        // through LISTEN → SYN_RCVD with this synthetic SYN, its SYN-ACK discarded.
+        // Rebuild the SYN the cookie stands for (RFC 4987 §3.6) and complete the open.
         let mut syn = SegmentIn::new(peer_isn, crate::Seq(0), crate::TcpFlags::SYN, seg.wnd);
         syn.options.mss = Some(CookieJar::mss_of(idx, ipv6));
         if let Some(ts) = seg.options.timestamps {
@@ -776,16 +795,12 @@ impl Stack {
             });
         }
         let ts_offset = self.isn.ts_offset(&tuple);
-        let mut conn = Connection::listen_with_iss(now, cfg, tuple, iss, ts_offset);
-        conn.on_segment(now, &syn);
-        let mut scratch = [0u8; 0];
-        while conn.poll_transmit(now, &mut scratch).is_some() {}
-        conn.on_segment(now, seg);
-        if conn.state() == State::SynReceived || conn.is_closed() {
+        let Some(conn) = Connection::from_syn_cookie(now, cfg, tuple, iss, ts_offset, &syn, seg)
+        else {
             self.counters.syncookies_failed += 1;
             self.counters.drop(DropReason::BadCookie);
             return false;
-        }
+        };
         self.counters.syncookies_recv += 1;
         if let Some(l) = self
             .sockets
@@ -802,12 +817,15 @@ impl Stack {
     /// Adds a connection to the slab, the demux map and the port table.
     fn insert_conn(
         &mut self,
-        conn: Connection,
+        mut conn: Connection,
         owner: Owner,
         opts: &SockOpts,
         last_state: State,
     ) -> ConnId {
         let tuple = conn.tuple();
+        if opts.cork {
+            conn.set_cork(true);
+        }
         let (index, generation) = self.conns.insert(ConnSlot {
             conn,
             owner,
@@ -818,6 +836,7 @@ impl Stack {
             time_wait_since: None,
             soft_error: None,
             hard_error: None,
+            urgent: false,
             pmtu: None,
             seen_retrans: 0,
         });
@@ -852,6 +871,9 @@ impl Stack {
         let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
             return;
         };
+        if slot.conn.take_urgent_signal() {
+            slot.urgent = true;
+        }
         let d = slot.conn.poll_timeout();
         if d != slot.deadline {
             slot.deadline = d;
@@ -1235,6 +1257,10 @@ impl Stack {
                     ts: false,
                     sack: false,
                     orphan: false,
+                    rto: None,
+                    rtt: None,
+                    cwnd: None,
+                    congestion: "",
                 });
             }
         }
@@ -1243,14 +1269,17 @@ impl Stack {
             if st.state == State::Closed {
                 continue;
             }
-            let timer = slot.conn.poll_timeout().map(|at| {
-                let name = match st.state {
-                    State::TimeWait => "timewait",
-                    State::FinWait2 => "timewait",
-                    _ => "on",
+            let timer = slot.conn.timer().map(|(kind, at)| {
+                let name = match kind {
+                    crate::TimerKind::Retransmit => "on",
+                    crate::TimerKind::TimeWait | crate::TimerKind::FinWait2 => "timewait",
+                    crate::TimerKind::Persist => "persist",
+                    crate::TimerKind::Keepalive => "keepalive",
                 };
                 (name, at)
             });
+            let info = slot.conn.info();
+            let synced = st.state.is_synchronized();
             rows.push(SsRow {
                 state: st.state,
                 recv_q: st.recv_queued,
@@ -1266,6 +1295,10 @@ impl Stack {
                 ts: st.timestamps,
                 sack: st.sack_permitted,
                 orphan: slot.owner == Owner::Orphan,
+                rto: Some(info.rto),
+                rtt: (synced && !info.rtt.is_zero()).then_some((info.rtt, info.rttvar)),
+                cwnd: synced.then(|| info.cwnd.div_ceil(info.snd_mss.max(1))),
+                congestion: info.congestion,
             });
         }
         rows

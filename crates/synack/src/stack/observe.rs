@@ -163,6 +163,14 @@ pub struct SsRow {
     pub sack: bool,
     /// Orphaned (closed by the application).
     pub orphan: bool,
+    /// Retransmission timeout in force.
+    pub rto: Option<crate::Duration>,
+    /// Smoothed RTT and its variation.
+    pub rtt: Option<(crate::Duration, crate::Duration)>,
+    /// Congestion window in segments.
+    pub cwnd: Option<u32>,
+    /// Congestion-control algorithm.
+    pub congestion: &'static str,
 }
 
 impl fmt::Display for SsRow {
@@ -204,7 +212,20 @@ impl fmt::Display for SsRow {
             if let Some((s, r)) = self.wscale {
                 write!(f, " wscale:{s},{r}")?;
             }
+            if !self.congestion.is_empty() {
+                write!(f, " {}", self.congestion)?;
+            }
+            let ms = |d: crate::Duration| d.as_secs_f64() * 1000.0;
+            if let Some(rto) = self.rto {
+                write!(f, " rto:{}", ms(rto))?;
+            }
+            if let Some((rtt, var)) = self.rtt {
+                write!(f, " rtt:{:.3}/{:.3}", ms(rtt), ms(var))?;
+            }
             write!(f, " mss:{}", self.mss)?;
+            if let Some(c) = self.cwnd {
+                write!(f, " cwnd:{c}")?;
+            }
             if self.retrans > 0 || self.total_retrans > 0 {
                 write!(f, " retrans:{}/{}", self.retrans, self.total_retrans)?;
             }

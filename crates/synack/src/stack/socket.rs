@@ -211,10 +211,9 @@ impl SockOptValue {
     }
 }
 
-/// `TCP_INFO`, filled from what the engine exposes. Fields the engine does not track yet
-/// are `None`: `rto`, `rtt`, `rttvar`, `rcv_mss`, `snd_cwnd`, `snd_ssthresh`, `sacked`,
-/// `lost` (RFC 6298 estimator, congestion control and SACK scoreboard arrive with the
-/// byte-stream work).
+/// `TCP_INFO`, filled from the engine's [`crate::Info`] and [`crate::conn::Status`]. The
+/// optional fields are `None` without a connection; `sacked` and `lost` stay `None` until
+/// the engine keeps a SACK scoreboard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpInfo {
     /// `tcpi_state`.
@@ -261,6 +260,14 @@ pub struct TcpInfo {
     pub segs_in: u64,
     /// `tcpi_segs_out`.
     pub segs_out: u64,
+    /// `tcpi_min_rtt` (µs).
+    pub min_rtt_us: Option<u32>,
+    /// `tcpi_probes`: unanswered zero-window or keepalive probes.
+    pub probes: u8,
+    /// `tcpi_backoff`.
+    pub backoff: u8,
+    /// The congestion-control algorithm in use (`TCP_CONGESTION`).
+    pub congestion: &'static str,
 }
 
 /// What a socket is ready for (`poll`'s `revents`).
@@ -276,7 +283,7 @@ pub struct Readiness {
     pub hangup: bool,
     /// `POLLRDHUP`: the peer's FIN arrived or reading was shut down.
     pub read_hangup: bool,
-    /// `POLLPRI`: urgent data is pending (the engine does not expose it yet: always false).
+    /// `POLLPRI`: the peer signalled urgent data that has not been read out of band.
     pub urgent: bool,
 }
 
@@ -285,7 +292,7 @@ pub struct Readiness {
 pub struct RecvFlags {
     /// `MSG_PEEK`: look without consuming.
     pub peek: bool,
-    /// `MSG_OOB`: read the urgent byte (EINVAL: the engine does not deliver urgent data yet).
+    /// `MSG_OOB`: read the urgent byte out of band.
     pub oob: bool,
 }
 
@@ -736,6 +743,43 @@ impl Stack {
         r
     }
 
+    /// `send(data, MSG_OOB)`: queues `data` as urgent data (RFC 9293 §3.8.5; the urgent
+    /// pointer marks its last byte, as deployed stacks do).
+    pub fn send_urgent(&mut self, now: Instant, s: SocketId, data: &[u8]) -> Result<usize, Errno> {
+        self.now = now;
+        let sock = self.sock(s)?;
+        if sock.shut_wr {
+            return Err(Errno::EPIPE);
+        }
+        let Kind::Stream(id, _) = sock.kind else {
+            return Err(Errno::EPIPE);
+        };
+        let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
+            return Err(Errno::EPIPE);
+        };
+        if matches!(slot.conn.state(), State::SynSent | State::SynReceived) {
+            return Err(Errno::EAGAIN);
+        }
+        let r = match slot.conn.send_urgent(now, data) {
+            Ok(n) => Ok(n),
+            Err(Error::WouldBlock) => Err(Errno::EAGAIN),
+            Err(Error::NotConnected) => Err(Errno::EPIPE),
+            Err(e) => Err(e.into()),
+        };
+        self.touch(now, id);
+        self.after_mutation();
+        r
+    }
+
+    /// `SIOCATMARK`: whether the next byte to read is at the urgent mark.
+    pub fn ioctl_atmark(&self, s: SocketId) -> Result<bool, Errno> {
+        let id = self.sock(s)?.conn().ok_or(Errno::EINVAL)?;
+        Ok(self
+            .conns
+            .get(id.index, id.generation)
+            .is_some_and(|c| c.conn.at_mark()))
+    }
+
     /// `recv(buf, flags)`: bytes read; `Ok(0)` at end of stream (or after SHUT_RD); EAGAIN
     /// when nothing is there yet; ENOTCONN before a connection; the connection's error
     /// once (ECONNRESET, ...), then `Ok(0)`.
@@ -752,8 +796,21 @@ impl Stack {
             return Err(Errno::ENOTCONN);
         };
         if flags.oob {
-            // Urgent data is the byte-stream work; Linux says EINVAL when none is pending.
-            return Err(Errno::EINVAL);
+            // RFC 9293 §3.8.5 / Linux: the urgent byte out of band (EINVAL when none).
+            let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
+                return Err(Errno::EINVAL);
+            };
+            let r = match slot.conn.recv_urgent(buf) {
+                Ok(n) => {
+                    slot.urgent = false;
+                    Ok(n)
+                }
+                Err(Error::WouldBlock) => Err(Errno::EAGAIN),
+                Err(_) => Err(Errno::EINVAL),
+            };
+            self.touch(now, id);
+            self.after_mutation();
+            return r;
         }
         if buf.is_empty() {
             return Ok(0);
@@ -941,6 +998,7 @@ impl Stack {
                 r.error = self.peek_conn_error(id).is_some();
                 r.hangup = closed || (rcv_shut && snd_shut);
                 r.read_hangup = rcv_shut;
+                r.urgent = slot.urgent;
                 r.readable =
                     rcv_shut || r.error || !sock.peeked.is_empty() || slot.conn.recv_queued() > 0;
                 if !matches!(st, State::SynSent | State::SynReceived) {
@@ -1041,6 +1099,55 @@ impl Stack {
     /// `setsockopt`. Values are validated as Linux does (EINVAL); options that affect the
     /// engine apply to connections opened afterwards.
     pub fn setsockopt(&mut self, s: SocketId, opt: SockOpt) -> Result<(), Errno> {
+        let now = self.now;
+        self.setsockopt_at(now, s, opt)
+    }
+
+    /// [`Stack::setsockopt`] at an explicit time (keepalive timers restart from `now`).
+    /// Options set on a connected socket reach its connection at once: TCP_NODELAY,
+    /// TCP_CORK, SO_KEEPALIVE and TCP_KEEP*, TCP_USER_TIMEOUT, SO_OOBINLINE, SO_SNDBUF and
+    /// SO_RCVBUF; TCP_MAXSEG, TCP_SYNCNT and TCP_LINGER2 apply to the next connection.
+    pub fn setsockopt_at(&mut self, now: Instant, s: SocketId, opt: SockOpt) -> Result<(), Errno> {
+        self.now = self.now.max(now);
+        self.store_sockopt(s, opt)?;
+        let sock = self.sock(s)?;
+        let o = sock.opts;
+        let Some(id) = sock.conn() else {
+            return Ok(());
+        };
+        let s_ = &self.sysctl;
+        let secs = |v: u32| crate::Duration::from_secs(u64::from(v));
+        let ka = (
+            secs(o.keepidle.unwrap_or(s_.tcp_keepalive_time)),
+            secs(o.keepintvl.unwrap_or(s_.tcp_keepalive_intvl)),
+            o.keepcnt.unwrap_or(s_.tcp_keepalive_probes).min(255) as u8,
+        );
+        let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
+            return Ok(());
+        };
+        let c = &mut slot.conn;
+        match opt {
+            SockOpt::NoDelay(v) => c.set_nodelay(v),
+            SockOpt::Cork(v) => c.set_cork(v),
+            SockOpt::KeepAlive(v) => c.set_keepalive(now, v),
+            SockOpt::KeepIdle(_) | SockOpt::KeepIntvl(_) | SockOpt::KeepCnt(_) => {
+                c.set_keepalive_params(now, ka.0, ka.1, ka.2)
+            }
+            SockOpt::UserTimeout(_) => c.set_user_timeout(
+                (o.user_timeout > 0)
+                    .then(|| crate::Duration::from_millis(u64::from(o.user_timeout))),
+            ),
+            SockOpt::OobInline(v) => c.set_oobinline(v),
+            SockOpt::SndBuf(_) => c.set_send_buffer(o.sndbuf.unwrap_or(0) as usize),
+            SockOpt::RcvBuf(_) => c.set_recv_buffer(o.rcvbuf.unwrap_or(0) as usize),
+            _ => {}
+        }
+        self.touch(now, id);
+        self.after_mutation();
+        Ok(())
+    }
+
+    fn store_sockopt(&mut self, s: SocketId, opt: SockOpt) -> Result<(), Errno> {
         let sock = self.sock_mut(s)?;
         let o = &mut sock.opts;
         let range = |v: i32, lo: i32, hi: i32| {
@@ -1174,6 +1281,10 @@ impl Stack {
                 rcv_wnd: 0,
                 segs_in: 0,
                 segs_out: 0,
+                min_rtt_us: None,
+                probes: 0,
+                backoff: 0,
+                congestion: "",
             });
         };
         let st = slot.conn.status();
@@ -1189,49 +1300,45 @@ impl Stack {
         if st.snd_wscale > 0 || st.rcv_wscale > 0 {
             options |= 4;
         }
-        let in_flight = st.snd_nxt.since(st.snd_una);
-        let mss = u32::from(st.snd_mss.max(1));
-        let fin_out = st.state.fin_sent() && st.snd_una == st.snd_nxt;
-        let fin_in = st.state.fin_received();
+        let info = slot.conn.info();
+        let mss = info.snd_mss.max(1);
+        let us = |d: crate::Duration| Some(u32::try_from(d.as_micros()).unwrap_or(u32::MAX));
         Ok(TcpInfo {
             state: st.state,
-            retransmits: st.retransmits,
+            retransmits: info.retransmits,
             options,
             snd_wscale: st.snd_wscale,
             rcv_wscale: st.rcv_wscale,
-            rto_us: None,
-            rtt_us: None,
-            rttvar_us: None,
-            snd_mss: u32::from(st.snd_mss),
-            rcv_mss: None,
-            snd_cwnd: None,
-            snd_ssthresh: None,
-            unacked: if synced { in_flight.div_ceil(mss) } else { 0 },
+            rto_us: us(info.rto),
+            rtt_us: us(info.rtt),
+            rttvar_us: us(info.rttvar),
+            snd_mss: info.snd_mss,
+            rcv_mss: Some(info.rcv_mss),
+            // Linux reports the window in segments; ssthresh "infinite" as 0x7fffffff.
+            snd_cwnd: Some(info.cwnd.div_ceil(mss)),
+            snd_ssthresh: Some(if info.ssthresh == u32::MAX {
+                0x7fff_ffff
+            } else {
+                info.ssthresh / mss
+            }),
+            unacked: if synced {
+                info.unacked.div_ceil(mss)
+            } else {
+                0
+            },
             sacked: None,
             lost: None,
-            total_retrans: u32::try_from(stats.retransmits).unwrap_or(u32::MAX),
-            bytes_acked: if synced {
-                u64::from(
-                    st.snd_una
-                        .since(st.iss)
-                        .saturating_sub(1 + u32::from(fin_out)),
-                )
-            } else {
-                0
-            },
-            bytes_received: if synced {
-                u64::from(
-                    st.rcv_nxt
-                        .since(st.irs)
-                        .saturating_sub(1 + u32::from(fin_in)),
-                )
-            } else {
-                0
-            },
-            snd_wnd: st.snd_wnd,
-            rcv_wnd: st.rcv_wnd,
+            total_retrans: u32::try_from(info.total_retrans).unwrap_or(u32::MAX),
+            bytes_acked: info.bytes_acked,
+            bytes_received: info.bytes_received,
+            snd_wnd: info.snd_wnd,
+            rcv_wnd: info.rcv_wnd,
             segs_in: stats.segs_in,
             segs_out: stats.segs_out,
+            min_rtt_us: us(info.min_rtt),
+            probes: info.probes,
+            backoff: info.backoff,
+            congestion: info.congestion,
         })
     }
 }

@@ -118,6 +118,18 @@ pub struct Sysctl {
     pub tcp_option_layout: OptionLayout,
     /// `net.ipv4.tcp_mtu` (synack extension, 1500): the link MTU the MSS is derived from.
     pub tcp_mtu: u16,
+    /// `net.ipv4.tcp_rto_min_ms` (synack extension; Linux `TCP_RTO_MIN` 200 ms, FreeBSD
+    /// `net.inet.tcp.rexmit_min` 30 ms): the floor of the computed RTO.
+    pub tcp_rto_min_ms: u32,
+    /// `net.ipv4.tcp_delack_min_ms` (synack extension; Linux `TCP_ATO_MIN` 40 ms, FreeBSD
+    /// `net.inet.tcp.delacktime` 100 ms): the shortest delayed-ACK timeout.
+    pub tcp_delack_min_ms: u32,
+    /// `net.ipv4.tcp_delack_max_ms` (synack extension; Linux `TCP_DELACK_MAX` 200 ms,
+    /// FreeBSD 100 ms): the longest delayed-ACK timeout (RFC 9293 MUST-40: at most 500).
+    pub tcp_delack_max_ms: u32,
+    /// `net.ipv4.tcp_quickacks` (synack extension; Linux `TCP_MAX_QUICKACKS` 16, FreeBSD 0):
+    /// segments acknowledged at once at the start of a connection.
+    pub tcp_quickacks: u8,
 }
 
 impl Default for Sysctl {
@@ -134,6 +146,8 @@ pub const KEYS: &[&str] = &[
     "net.ipv4.tcp_abort_on_overflow",
     "net.ipv4.tcp_challenge_ack_limit",
     "net.ipv4.tcp_congestion_control",
+    "net.ipv4.tcp_delack_max_ms",
+    "net.ipv4.tcp_delack_min_ms",
     "net.ipv4.tcp_dsack",
     "net.ipv4.tcp_ecn",
     "net.ipv4.tcp_fin_timeout",
@@ -146,11 +160,13 @@ pub const KEYS: &[&str] = &[
     "net.ipv4.tcp_mtu",
     "net.ipv4.tcp_option_layout",
     "net.ipv4.tcp_orphan_retries",
+    "net.ipv4.tcp_quickacks",
     "net.ipv4.tcp_retries1",
     "net.ipv4.tcp_retries2",
     "net.ipv4.tcp_rfc1337",
     "net.ipv4.tcp_rfc5961",
     "net.ipv4.tcp_rmem",
+    "net.ipv4.tcp_rto_min_ms",
     "net.ipv4.tcp_sack",
     "net.ipv4.tcp_syn_retries",
     "net.ipv4.tcp_synack_retries",
@@ -200,12 +216,16 @@ impl Sysctl {
             tcp_rfc5961: true,
             tcp_option_layout: OptionLayout::Linux,
             tcp_mtu: 1500,
+            tcp_rto_min_ms: 200,
+            tcp_delack_min_ms: 40,
+            tcp_delack_max_ms: 200,
+            tcp_quickacks: 16,
         }
     }
 
     /// A FreeBSD-like profile: BSD option order, 64 KiB send and receive buffers (the SYN
     /// advertises 65535), window scale 6 (from `kern.ipc.maxsockbuf` 2 MiB), ephemeral ports
-    /// 49152–65535, `newreno`.
+    /// 49152–65535, `newreno`, RTO floor 30 ms, 100 ms delayed ACK, no quick-ACK.
     pub fn freebsd() -> Sysctl {
         Sysctl {
             profile: Profile::FreeBsd,
@@ -217,6 +237,10 @@ impl Sysctl {
             tcp_ecn: 2,
             tcp_max_syn_backlog: 512,
             somaxconn: 128,
+            tcp_rto_min_ms: 30,
+            tcp_delack_min_ms: 100,
+            tcp_delack_max_ms: 100,
+            tcp_quickacks: 0,
             ..Sysctl::linux()
         }
     }
@@ -247,6 +271,8 @@ impl Sysctl {
             "net.inet.tcp.keepidle" => "net.ipv4.tcp_keepalive_time",
             "net.inet.tcp.keepintvl" => "net.ipv4.tcp_keepalive_intvl",
             "net.inet.tcp.keepcnt" => "net.ipv4.tcp_keepalive_probes",
+            "net.inet.tcp.rexmit_min" => "net.ipv4.tcp_rto_min_ms",
+            "net.inet.tcp.delacktime" => "net.ipv4.tcp_delack_min_ms",
             "kern.ipc.somaxconn" => "net.core.somaxconn",
             "net.inet.icmp.drop_redirect" => return None,
             other => other,
@@ -275,6 +301,8 @@ impl Sysctl {
             "net.ipv4.tcp_abort_on_overflow" => b(self.tcp_abort_on_overflow),
             "net.ipv4.tcp_challenge_ack_limit" => self.tcp_challenge_ack_limit.to_string(),
             "net.ipv4.tcp_congestion_control" => self.tcp_congestion_control.clone(),
+            "net.ipv4.tcp_delack_max_ms" => self.tcp_delack_max_ms.to_string(),
+            "net.ipv4.tcp_delack_min_ms" => self.tcp_delack_min_ms.to_string(),
             "net.ipv4.tcp_dsack" => b(self.tcp_dsack),
             "net.ipv4.tcp_ecn" => self.tcp_ecn.to_string(),
             "net.ipv4.tcp_fin_timeout" => self.tcp_fin_timeout.to_string(),
@@ -290,6 +318,8 @@ impl Sysctl {
                 OptionLayout::Bsd => "bsd".into(),
             },
             "net.ipv4.tcp_orphan_retries" => self.tcp_orphan_retries.to_string(),
+            "net.ipv4.tcp_quickacks" => self.tcp_quickacks.to_string(),
+            "net.ipv4.tcp_rto_min_ms" => self.tcp_rto_min_ms.to_string(),
             "net.ipv4.tcp_retries1" => self.tcp_retries1.to_string(),
             "net.ipv4.tcp_retries2" => self.tcp_retries2.to_string(),
             "net.ipv4.tcp_rfc1337" => b(self.tcp_rfc1337),
@@ -356,6 +386,30 @@ impl Sysctl {
                 }
                 self.tcp_congestion_control = v.to_string();
             }
+            // RFC 9293 §3.8.6.3 (MUST-40): an ACK may not be delayed more than 0.5 s.
+            "net.ipv4.tcp_delack_max_ms" => {
+                let v = num(1, 500)? as u32;
+                if v < self.tcp_delack_min_ms {
+                    return Err(bad(&format!(
+                        "at least tcp_delack_min_ms ({})",
+                        self.tcp_delack_min_ms
+                    )));
+                }
+                self.tcp_delack_max_ms = v;
+            }
+            "net.ipv4.tcp_delack_min_ms" => {
+                let v = num(1, 500)? as u32;
+                if freebsd {
+                    // FreeBSD's delacktime is the one delayed-ACK timeout.
+                    self.tcp_delack_max_ms = v;
+                } else if v > self.tcp_delack_max_ms {
+                    return Err(bad(&format!(
+                        "at most tcp_delack_max_ms ({})",
+                        self.tcp_delack_max_ms
+                    )));
+                }
+                self.tcp_delack_min_ms = v;
+            }
             "net.ipv4.tcp_dsack" => self.tcp_dsack = boolean()?,
             "net.ipv4.tcp_ecn" => self.tcp_ecn = num(0, 2)? as u8,
             "net.ipv4.tcp_fin_timeout" => self.tcp_fin_timeout = num(1, 86400)? as u32,
@@ -376,6 +430,8 @@ impl Sysctl {
                 }
             }
             "net.ipv4.tcp_orphan_retries" => self.tcp_orphan_retries = num(0, 255)? as u8,
+            "net.ipv4.tcp_quickacks" => self.tcp_quickacks = num(0, 255)? as u8,
+            "net.ipv4.tcp_rto_min_ms" => self.tcp_rto_min_ms = num(1, 120_000)? as u32,
             "net.ipv4.tcp_retries1" => self.tcp_retries1 = num(0, 255)? as u8,
             "net.ipv4.tcp_retries2" => self.tcp_retries2 = num(0, 255)? as u8,
             "net.ipv4.tcp_rfc1337" => self.tcp_rfc1337 = boolean()?,
