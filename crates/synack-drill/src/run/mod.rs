@@ -20,7 +20,7 @@
 //!
 //! Inbound lines are built with the script's own remote ISN (remote sequence numbers are
 //! used as written) and our local ISN mapped in (for `ack` and SACK edges); outbound
-//! segments are compared field by field (see [`wire`]). Consecutive outbound segments are
+//! segments are compared field by field (see the `wire` module). Consecutive outbound segments are
 //! aggregated into one expected line when the line carries more payload than the first
 //! segment (TSO, as Linux's GSO shows packetdrill), unless `strict_segments` is set.
 
