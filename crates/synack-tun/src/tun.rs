@@ -100,6 +100,8 @@ pub struct TunOptions {
     /// with `TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN`). [`Tun::recv`] still
     /// returns one MTU-sized packet per call: the super-packets are cut here (see
     /// [`crate::vnet`]), which saves the kernel's segmentation and one read per segment.
+    /// In the other direction [`Tun::send_coalescing`] joins runs of our segments into
+    /// one GSO write.
     pub offload: bool,
 }
 
