@@ -599,15 +599,23 @@ impl<'a, T: Target + ?Sized> Runner<'a, T> {
     }
 
     fn inject(&mut self, ev: &Event, p: &Packet) -> Result<(), Stop> {
-        if let PacketBody::Tcp(seg) = &p.body {
-            let syn_only = seg.flags.contains(TcpFlags::SYN) && !seg.flags.contains(TcpFlags::ACK);
-            if syn_only && self.phase == Phase::Listening {
-                // A SYN to a listener: packetdrill's new child socket, from a new port.
-                let port = self.next_remote_port;
-                self.next_remote_port = self.next_remote_port.wrapping_add(1).max(1024);
-                let local = self.flow.local;
-                self.flow = Flow::new(local, SocketAddr::new(self.remote_ip(), port));
-                self.phase = Phase::Connection;
+        if matches!(p.body, PacketBody::Tcp(_)) {
+            match self.phase {
+                // Any segment to a listener starts packetdrill's new child socket, from a
+                // new port; later segments go to that child.
+                Phase::Listening => {
+                    let port = self.next_remote_port;
+                    self.next_remote_port = self.next_remote_port.wrapping_add(1).max(1024);
+                    let local = self.flow.local;
+                    self.flow = Flow::new(local, SocketAddr::new(self.remote_ip(), port));
+                    self.phase = Phase::Connection;
+                }
+                // Before any listener, segments come from the first port: a later child
+                // must not reuse it.
+                Phase::Idle if self.flow.remote.port() == self.next_remote_port => {
+                    self.next_remote_port = self.next_remote_port.wrapping_add(1);
+                }
+                _ => {}
             }
         }
         let bytes = match wire::build_inbound(p, &self.flow) {
