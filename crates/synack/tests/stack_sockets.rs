@@ -541,3 +541,38 @@ fn tcp_info_and_ss_show_rtt_and_cwnd() {
     let ss = net.a.ss_text();
     assert!(ss.contains("ESTAB") && ss.contains("cwnd:"), "{ss}");
 }
+
+#[test]
+fn closing_a_listener_resets_its_queued_connections() {
+    let mut net = Net::new();
+    let l = listener(&mut net.b, B, 80, 16);
+    let mut cs = Vec::new();
+    for _ in 0..3 {
+        let c = net.a.socket(Family::V4).unwrap();
+        let _ = net.a.connect(net.now, c, addr(B, 80));
+        cs.push(c);
+    }
+    net.pump();
+    // A half-open one too: a SYN whose SYN-ACK goes nowhere.
+    let syn = tcp_packet(
+        addr("10.0.0.9".parse().unwrap(), 5555),
+        addr(B, 80),
+        1,
+        0,
+        TcpFlags::SYN,
+        None,
+        &[],
+    );
+    net.b.receive(net.now, &syn);
+    assert_eq!(net.b.connection_count(), 4);
+    net.b.close(net.now, l).unwrap();
+    net.pump();
+    assert_eq!(net.b.connection_count(), 0);
+    assert_eq!(net.b.counters().tcp_orphans, 0);
+    for c in cs {
+        assert_eq!(net.a.take_error(c), Ok(Some(Errno::ECONNRESET)));
+    }
+    // The port is free again.
+    let l2 = net.b.socket(Family::V4).unwrap();
+    net.b.bind(l2, addr(B, 80)).unwrap();
+}

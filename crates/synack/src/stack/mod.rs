@@ -164,6 +164,8 @@ struct ConnSlot {
     hard_error: Option<Errno>,
     /// Urgent data signalled and not yet read (POLLPRI).
     urgent: bool,
+    /// Counted in `orphan_count` (closed by the application while still alive).
+    counted_orphan: bool,
     /// Path MTU learnt from ICMP (RFC 1191 / RFC 8201).
     pmtu: Option<u16>,
     /// Retransmission counter seen last (for `TcpRetransSegs`).
@@ -837,6 +839,7 @@ impl Stack {
             soft_error: None,
             hard_error: None,
             urgent: false,
+            counted_orphan: false,
             pmtu: None,
             seen_retrans: 0,
         });
@@ -923,7 +926,8 @@ impl Stack {
             ));
         }
         let owner = slot.owner;
-        if owner == Owner::Orphan && to == State::Closed {
+        if slot.counted_orphan && to == State::Closed {
+            slot.counted_orphan = false;
             self.orphan_count = self.orphan_count.saturating_sub(1);
         }
         // A half-open child that completed the handshake moves to the accept queue.

@@ -950,6 +950,7 @@ impl Stack {
                     slot.owner = Owner::Orphan;
                     let alive = !slot.conn.is_closed();
                     if alive {
+                        slot.counted_orphan = true;
                         self.orphan_count += 1;
                         self.orphans.push_back(id);
                         // The port binding passes from the socket to its connection.
