@@ -734,7 +734,7 @@ fn rng_window(step: usize) -> u16 {
 
 /// Builds one file's packets from a theme.
 fn build_file(rng: &mut Rng, idx: usize) -> CapFile {
-    let theme = idx % 13;
+    let theme = idx % 14;
     let link = match (theme, idx % LINKS) {
         (7, 2) => 1,
         (8, 1) => 2,
@@ -1284,6 +1284,65 @@ fn build_file(rng: &mut Rng, idx: usize) -> CapFile {
                 }
             }
         }
+        // Text protocols on their well-known ports (HTTP, FTP, SMTP, RTSP, SSH, Telnet):
+        // tcpdump prints their first line, or every line with -v.
+        13 => {
+            let texts: [&[u8]; 14] = [
+                b"GET /index.html HTTP/1.1\r\nHost: example\r\nAccept: */*\r\n\r\n",
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+                b"HTTP/1.1 404 Not Found\r\n\r\n",
+                b"post /form HTTP/1.0\r\n",
+                b"GET / HTTP/1.1",
+                b"USER anonymous\r\n",
+                b"220 smtp.example ESMTP\r\n",
+                b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n",
+                b"SSH-2.0-OpenSSH_9.2p1\r\n",
+                b"SSH-2.0-x",
+                b"\xff\xfb\x01\xff\xfd\x03\xff\xfc\x1flogin: ",
+                b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1",
+                b"line one\nline two\n",
+                b"GET /\rbroken\r\n",
+            ];
+            for _ in 0..60 {
+                let a = {
+                    let v = want_v6(rng);
+                    addrs(rng, v)
+                };
+                let port = rng.pick(&[80u16, 8080, 21, 25, 554, 8554, 22, 23]);
+                let to_server = rng.chance(50);
+                let eph = rng.range(32768, 60999) as u16;
+                let mut flags = TcpFlags::ACK | TcpFlags::PSH;
+                if rng.chance(10) {
+                    flags = TcpFlags::RST | TcpFlags::ACK;
+                }
+                let r = TcpRepr {
+                    src_port: if to_server { eph } else { port },
+                    dst_port: if to_server { port } else { eph },
+                    seq: rng.u32(),
+                    ack: rng.u32(),
+                    flags,
+                    reserved: 0,
+                    window: 502,
+                    urgent_ptr: 0,
+                    options: TcpOptionBuf::new(),
+                };
+                let mut payload = rng.pick(&texts).to_vec();
+                if rng.chance(15) {
+                    let n = rng.below(payload.len() as u64) as usize;
+                    payload.truncate(n.max(1));
+                }
+                push_segment(
+                    &mut pkts,
+                    &mut clock,
+                    rng,
+                    a,
+                    &r,
+                    &payload,
+                    EmitOverrides::default(),
+                    &IpTweak::default(),
+                );
+            }
+        }
         // Conversations again, captured with short snaplens (set below).
         _ => {
             let mut convs: Vec<Conv> = (0..3)
@@ -1415,7 +1474,7 @@ fn dump_matches_tcpdump_on_generated_corpus() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let mut rng = Rng(0x005e_ed0f_7cbd_u64);
-    let files: Vec<CapFile> = (0..78).map(|i| build_file(&mut rng, i)).collect();
+    let files: Vec<CapFile> = (0..84).map(|i| build_file(&mut rng, i)).collect();
     let total: usize = files.iter().map(|f| f.pkts.len()).sum();
     assert!(files.len() >= 50, "{} files", files.len());
     assert!(total >= 2000, "only {total} packets");

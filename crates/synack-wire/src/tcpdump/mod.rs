@@ -19,6 +19,7 @@
 //! assert_eq!(line, "IP truncated-ip - 20 bytes missing! 10.0.0.1 > 10.0.0.2: [|tcp]\n");
 //! ```
 
+mod app;
 mod arp;
 mod ip;
 mod l4;

@@ -240,25 +240,26 @@ pub(crate) fn tcp_print(
         );
         return Err(Trunc);
     }
-    if flags & RST != 0 && cx.opts.verbose > 0 {
-        // RFC 1122 §4.2.2.12: RST segments may carry diagnostic text.
-        let data = &bp[header_len..];
-        cx.p(if data.len() >= length as usize {
-            " [RST"
-        } else {
-            " [!RST"
-        });
-        let mut n = length as usize;
-        if n > 30 {
-            n = 30;
-            cx.p("+");
-        }
-        cx.p(" ");
-        for &c in data.iter().take(n) {
-            print_char(&mut cx.out, c);
-        }
-        cx.p("]");
+    if flags & RST == 0 || cx.opts.verbose == 0 {
+        return super::app::tcp_payload(cx, &bp[header_len..], length, sport, dport);
     }
+    // RFC 1122 §4.2.2.12: RST segments may carry diagnostic text.
+    let data = &bp[header_len..];
+    cx.p(if data.len() >= length as usize {
+        " [RST"
+    } else {
+        " [!RST"
+    });
+    let mut n = length as usize;
+    if n > 30 {
+        n = 30;
+        cx.p("+");
+    }
+    cx.p(" ");
+    for &c in data.iter().take(n) {
+        print_char(&mut cx.out, c);
+    }
+    cx.p("]");
     Ok(())
 }
 
