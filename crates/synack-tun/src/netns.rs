@@ -196,19 +196,21 @@ impl Netns {
         ip(&all)
     }
 
-    /// Writes `value` to the sysctl `key` (dotted, e.g. `net.ipv4.tcp_sack`) inside the
-    /// namespace, with `sysctl -w` run there.
+    /// Writes `value` to the network sysctl `key` (dotted, e.g. `net.ipv4.tcp_sack`)
+    /// inside the namespace, through `/proc/sys` on a thread moved there (so no `sysctl`
+    /// command is needed; `/proc/sys/net` shows the reading thread's namespace).
     pub fn sysctl(&self, key: &str, value: &str) -> io::Result<()> {
-        let kv = format!("{key}={value}");
-        let out = self.exec(&["sysctl", "-q", "-w", &kv], Duration::from_secs(10))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(io::Error::other(format!(
-                "sysctl {kv}: {}",
-                out.stderr_text()
-            )))
-        }
+        let path = sysctl_path(key)?;
+        let value = format!("{value}\n");
+        self.run_in(|| std::fs::write(&path, value.as_bytes()))?
+            .map_err(|e| io::Error::new(e.kind(), format!("{key}: {e}")))
+    }
+
+    /// Reads the network sysctl `key` inside the namespace (trimmed).
+    pub fn sysctl_get(&self, key: &str) -> io::Result<String> {
+        let path = sysctl_path(key)?;
+        let text = self.run_in(|| std::fs::read_to_string(&path))??;
+        Ok(text.trim().to_owned())
     }
 
     /// Starts `argv` inside the namespace (`ip netns exec NAME argv...`) with standard
@@ -319,6 +321,24 @@ impl Drop for Netns {
             eprintln!("netns: could not remove {}: {e}", self.name);
         }
     }
+}
+
+/// `/proc/sys/net/...` for a dotted `net.` key; refuses anything else (no `..`, no other
+/// trees: only per-namespace network settings).
+fn sysctl_path(key: &str) -> io::Result<PathBuf> {
+    let ok = key.starts_with("net.")
+        && key.split('.').all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        });
+    if !ok {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a network sysctl: {key:?}"),
+        ));
+    }
+    Ok(Path::new("/proc/sys").join(key.replace('.', "/")))
 }
 
 /// Moves the calling thread into the namespace whose handle is `ns`.
@@ -510,6 +530,18 @@ mod tests {
         assert_eq!(owner_pid("other-ping-1234-0"), None);
         assert_eq!(owner_pid("synack-ping-x-0"), None);
         assert_eq!(owner_pid("synack-ping-12-y"), None);
+    }
+
+    #[test]
+    fn sysctl_keys_are_network_only() {
+        assert_eq!(
+            sysctl_path("net.ipv4.tcp_sack").unwrap(),
+            Path::new("/proc/sys/net/ipv4/tcp_sack")
+        );
+        assert!(sysctl_path("kernel.panic").is_err());
+        assert!(sysctl_path("net..x").is_err());
+        assert!(sysctl_path("net.ipv4/../../x").is_err());
+        assert!(sysctl_path("net").is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use std::time::Duration;
 
 use synack::Instant;
-use synack::stack::{Errno, Family, RecvFlags, Shutdown, SocketId, Stack};
+use synack::stack::{Errno, Family, RecvFlags, Shutdown, SocketId, Stack, TcpInfo};
 use synack_tun::netns::{self, Netns, TunNet};
 use synack_tun::{Driver, Exit, Limits};
 
@@ -28,8 +28,9 @@ fn pattern(n: usize) -> Vec<u8> {
 /// The same pattern in Python, for the Linux side.
 const PY_PATTERN: &str = "bytes((i * 7 + i // 251) % 256 for i in range(n))";
 
-/// A Linux client: connects, sends the pattern, half-closes, reads until end of stream,
-/// and prints `LEN ok` when it read back exactly what it sent.
+/// A Linux client: connects, prints what `TCP_INFO` says was negotiated (`options O
+/// wscale SND RCV`, O masked to TS|SACK|WS), sends the pattern, half-closes, reads until
+/// end of stream, and prints `LEN ok` when it read back exactly what it sent.
 fn py_client() -> String {
     format!(
         r#"
@@ -40,6 +41,9 @@ fam = socket.AF_INET6 if ':' in host else socket.AF_INET
 s = socket.socket(fam, socket.SOCK_STREAM)
 s.settimeout(20)
 s.connect((host, port))
+ti = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+# struct tcp_info: byte 5 tcpi_options; byte 6 snd_wscale (low nibble), rcv_wscale (high).
+print("options", ti[5] & 7, "wscale", ti[6] & 15, ti[6] >> 4, flush=True)
 got = bytearray()
 def reader():
     while True:
@@ -166,9 +170,24 @@ struct EchoServer {
     eof: bool,
     closed: bool,
     error: Option<String>,
+    /// Our `TCP_INFO` right after accept.
+    info: Option<TcpInfo>,
 }
 
 impl EchoServer {
+    fn new(listener: SocketId) -> EchoServer {
+        EchoServer {
+            listener,
+            conn: None,
+            pending: Vec::new(),
+            received: Vec::new(),
+            eof: false,
+            closed: false,
+            error: None,
+            info: None,
+        }
+    }
+
     fn step(&mut self, st: &mut Stack, now: Instant) {
         if self.closed || self.error.is_some() {
             return;
@@ -178,6 +197,7 @@ impl EchoServer {
             None => match st.accept(self.listener) {
                 Ok((s, _peer)) => {
                     self.conn = Some(s);
+                    self.info = st.tcp_info(s).ok();
                     s
                 }
                 Err(Errno::EAGAIN) => return,
@@ -230,23 +250,39 @@ impl EchoServer {
 }
 
 fn linux_client_to_synack_server(ipv6: bool, offload: bool) {
+    let tag = match (ipv6, offload) {
+        (false, false) => "srv4",
+        (true, false) => "srv6",
+        (false, true) => "srv4o",
+        (true, true) => "srv6o",
+    };
     let len = if offload { LEN_OFFLOAD } else { LEN };
-    let test = format!(
-        "linux_client_to_synack_server_{}",
-        if ipv6 { "v6" } else { "v4" }
-    ) + if offload { "_offload" } else { "" };
+    linux_client_case(tag, ipv6, offload, len, &[], &[]);
+}
+
+/// A Linux client exchanges `len` bytes each way with a synack echo server, with the
+/// given sysctls set on the Linux side (inside the namespace) and on ours first; the
+/// transfer must be byte-exact and both ends must agree on the options negotiated.
+fn linux_client_case(
+    tag: &str,
+    ipv6: bool,
+    offload: bool,
+    len: usize,
+    linux: &[(&str, &str)],
+    ours: &[(&str, &str)],
+) -> Option<TcpInfo> {
+    let test = format!("linux_client_case_{tag}");
     if !can_run(&test) {
-        return;
+        return None;
     }
-    let (ns, cfg, mut driver) = setup(
-        match (ipv6, offload) {
-            (false, false) => "srv4",
-            (true, false) => "srv6",
-            (false, true) => "srv4o",
-            (true, true) => "srv6o",
-        },
-        offload,
-    );
+    let (ns, cfg, mut driver) = setup(tag, offload);
+    for (k, v) in linux {
+        ns.sysctl(k, v).expect("Linux sysctl");
+        assert_eq!(ns.sysctl_get(k).unwrap(), *v);
+    }
+    for (k, v) in ours {
+        driver.handler_mut().sysctl_set(k, v).expect("our sysctl");
+    }
     let addr: IpAddr = if ipv6 {
         cfg.ours_v6.into()
     } else {
@@ -258,15 +294,7 @@ fn linux_client_to_synack_server(ipv6: bool, offload: bool) {
         .unwrap();
     st.bind(l, SocketAddr::new(addr, 7)).unwrap();
     st.listen(l, 16).unwrap();
-    let mut server = EchoServer {
-        listener: l,
-        conn: None,
-        pending: Vec::new(),
-        received: Vec::new(),
-        eof: false,
-        closed: false,
-        error: None,
-    };
+    let mut server = EchoServer::new(l);
     let stop = driver.handle();
     let script = py_client();
     let out = std::thread::scope(|s| {
@@ -302,7 +330,16 @@ fn linux_client_to_synack_server(ipv6: bool, offload: bool) {
         out.stderr_text(),
         server.error
     );
-    assert_eq!(out.stdout_text().trim(), format!("{len} ok"));
+    let info = server.info.expect("our tcp_info at accept");
+    // Linux's send scale is our receive scale and the other way round.
+    let expect = format!(
+        "options {} wscale {} {}\n{len} ok",
+        info.options & 7,
+        info.rcv_wscale,
+        info.snd_wscale
+    );
+    assert_eq!(out.stdout_text().trim(), expect, "ours: {info:?}");
+    println!("{test}: {}", out.stdout_text().lines().next().unwrap_or(""));
     assert_eq!(server.error, None);
     assert!(server.eof && server.closed);
     assert!(
@@ -322,6 +359,7 @@ fn linux_client_to_synack_server(ipv6: bool, offload: bool) {
         );
         assert_eq!(off.malformed, 0, "{off:?}");
     }
+    Some(info)
 }
 
 #[test]
@@ -631,4 +669,76 @@ print("closed")
     );
     assert_eq!(out.stdout_text().trim(), linux);
     assert_eq!(info.options & 7, 7, "TS, SACK and WS with Linux defaults");
+}
+
+/// Sysctl settings for one side.
+type Sysctls<'a> = &'a [(&'a str, &'a str)];
+
+/// Bytes each way in the negotiation matrix.
+const LEN_MATRIX: usize = 64 * 1024;
+
+/// One option off on one side: the connection goes without it, both ends say so, and the
+/// data still arrives byte-exact. (Item 4 of the TUN issue, against the real kernel.)
+fn matrix(tag: &str, key: &str, linux_side: bool, bit: u8) {
+    let set = [(key, "0")];
+    let (linux, ours): (Sysctls, Sysctls) = if linux_side { (&set, &[]) } else { (&[], &set) };
+    if let Some(info) = linux_client_case(tag, false, false, LEN_MATRIX, linux, ours) {
+        // tcpi_options: 1 timestamps, 2 SACK, 4 window scaling.
+        assert_eq!(info.options & bit, 0, "{key} off, yet negotiated: {info:?}");
+        assert_eq!(info.options | bit, 7, "only {key} is off: {info:?}");
+    }
+}
+
+#[test]
+fn matrix_sack_off_on_linux() {
+    matrix("nosackL", "net.ipv4.tcp_sack", true, 2);
+}
+
+#[test]
+fn matrix_sack_off_on_ours() {
+    matrix("nosackO", "net.ipv4.tcp_sack", false, 2);
+}
+
+#[test]
+fn matrix_timestamps_off_on_linux() {
+    matrix("notsL", "net.ipv4.tcp_timestamps", true, 1);
+}
+
+#[test]
+fn matrix_timestamps_off_on_ours() {
+    matrix("notsO", "net.ipv4.tcp_timestamps", false, 1);
+}
+
+#[test]
+fn matrix_window_scaling_off_on_linux() {
+    matrix("nowsL", "net.ipv4.tcp_window_scaling", true, 4);
+}
+
+#[test]
+fn matrix_window_scaling_off_on_ours() {
+    matrix("nowsO", "net.ipv4.tcp_window_scaling", false, 4);
+}
+
+#[test]
+fn matrix_ecn_requested_by_linux() {
+    linux_client_case(
+        "ecnL",
+        false,
+        false,
+        LEN_MATRIX,
+        &[("net.ipv4.tcp_ecn", "1")],
+        &[],
+    );
+}
+
+#[test]
+fn matrix_ecn_enabled_on_ours() {
+    linux_client_case(
+        "ecnO",
+        false,
+        false,
+        LEN_MATRIX,
+        &[("net.ipv4.tcp_ecn", "1")],
+        &[("net.ipv4.tcp_ecn", "1")],
+    );
 }
