@@ -19,7 +19,6 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("net.inet.tcp.rexmit_drop_options", "0"),
     ("net.inet.tcp.rexmit_slop", "200"),
     ("net.inet.tcp.rexmit_initial", "1000"),
-    ("net.inet.tcp.delacktime", "40"),
     ("net.inet.tcp.keepinit", "75000"),
     ("net.inet.tcp.keepintvl", "75000"),
     ("net.inet.tcp.icmp_may_rst", "1"),
@@ -30,6 +29,16 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("net.ipv4.tcp_frto", "2"),
     ("net.ipv4.tcp_fack", "0"),
     ("net.ipv4.tcp_reordering", "3"),
+];
+
+/// FreeBSD knobs a target may know under synack's own names (same units), tried when the
+/// target does not know the FreeBSD name.
+const ALIASES: &[(&str, &[&str])] = &[
+    (
+        "net.inet.tcp.delacktime",
+        &["net.ipv4.tcp_delack_min_ms", "net.ipv4.tcp_delack_max_ms"],
+    ),
+    ("net.inet.tcp.rexmit_min", &["net.ipv4.tcp_rto_min_ms"]),
 ];
 
 /// Knobs whose setting is an action with nothing to act on in a userspace stack.
@@ -163,6 +172,23 @@ impl<T: Target + ?Sized> Runner<'_, T> {
                 Err(self.fail(ev, format!("sysctl {key}={value} refused: {msg}")))
             }
             Err(SysctlError::Unknown) => {
+                if let Some((_, names)) = ALIASES.iter().find(|(k, _)| *k == key) {
+                    for n in *names {
+                        match self.t.sysctl(n, value) {
+                            Ok(()) => {}
+                            Err(SysctlError::Unknown) => {
+                                return Err(Stop::Unsupported(format!("sysctl {key}={value}")));
+                            }
+                            Err(SysctlError::Invalid(msg)) => {
+                                return Err(
+                                    self.fail(ev, format!("sysctl {key}={value} refused: {msg}"))
+                                );
+                            }
+                        }
+                    }
+                    self.trace(|| format!("sysctl {key}={value} as {}", names.join(", ")));
+                    return Ok(());
+                }
                 if ACTIONS.contains(&key) {
                     self.notes
                         .push(format!("sysctl {key}={value}: nothing to act on, ignored"));

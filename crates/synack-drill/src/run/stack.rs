@@ -143,10 +143,10 @@ impl Target for StackTarget {
     }
 
     fn send(&mut self, now: Instant, fd: Fd, data: &[u8], flags: MsgFlags) -> CallResult<usize> {
-        if flags.oob {
-            return Err(CallError::Unsupported("send(MSG_OOB)".into()));
-        }
         let s = self.sid(fd)?;
+        if flags.oob {
+            return self.stack.send_urgent(now, s, data).map_err(errno);
+        }
         self.stack.send(now, s, data).map_err(errno)
     }
 
