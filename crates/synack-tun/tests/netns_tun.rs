@@ -213,3 +213,67 @@ fn namespace_is_removed_on_panic_and_stale_ones_are_cleaned() {
     }
     assert!(gone && removed.contains(&stale), "{removed:?}");
 }
+
+/// A capture file of both directions reads back in `tcpdump` (when installed) as the
+/// kernel's requests and our replies.
+#[test]
+fn capture_file_reads_in_tcpdump() {
+    if !netns::can_run("capture_file_reads_in_tcpdump") {
+        return;
+    }
+    let ns = Netns::new("pcap").expect("create namespace");
+    let cfg = TunNet::default();
+    let mut tun = ns.tun_network(&cfg).expect("TUN up with addresses");
+    let path = std::env::temp_dir().join(format!("synack-tun-{}.pcap", std::process::id()));
+    tun.capture_file(&path).expect("create capture");
+    let responder = EchoResponder::new(&[cfg.ours_v4], &[cfg.ours_v6]);
+    let mut driver = Driver::new(tun, responder).expect("driver");
+    let h = driver.handle();
+    let (v4, v6) = std::thread::scope(|s| {
+        let _guard = h.stop_on_drop();
+        let d = s.spawn(|| {
+            driver.run(Limits::duration(Duration::from_secs(30)), |_, _| {
+                std::ops::ControlFlow::Continue(())
+            })
+        });
+        let r = (ns.ping(cfg.ours_v4, 2), ns.ping(cfg.ours_v6, 2));
+        h.stop();
+        assert_eq!(d.join().unwrap().unwrap(), Exit::Stopped);
+        r
+    });
+    assert_eq!((v4.unwrap(), v6.unwrap()), (2, 2));
+    assert!(driver.tun().captured().unwrap() >= 8);
+    driver.tun_mut().finish_capture().expect("capture written");
+    let bytes = std::fs::read(&path).expect("capture file");
+    assert_eq!(count_echo(&bytes), (4, 4));
+    if netns::have_command("tcpdump") {
+        let out = std::process::Command::new("tcpdump")
+            .args(["-n", "-r"])
+            .arg(&path)
+            .output()
+            .expect("tcpdump ran");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let count = |needle: &str| text.lines().filter(|l| l.contains(needle)).count();
+        assert_eq!(
+            count("198.18.0.1 > 198.18.0.2: ICMP echo request"),
+            2,
+            "{text}"
+        );
+        assert_eq!(
+            count("198.18.0.2 > 198.18.0.1: ICMP echo reply"),
+            2,
+            "{text}"
+        );
+        assert_eq!(count("fd00::1 > fd00::2: ICMP6, echo request"), 2, "{text}");
+        assert_eq!(count("fd00::2 > fd00::1: ICMP6, echo reply"), 2, "{text}");
+    } else {
+        let _ = std::fs::remove_file(&path);
+        println!("note: no tcpdump; capture checked with synack-wire only");
+    }
+}
