@@ -185,14 +185,19 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let data = match std::fs::read(&args.file) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("synack dump: {}: {e}", args.file);
-            return ExitCode::from(1);
+    // Like tcpdump, `-r -` reads the standard input.
+    let input: Box<dyn std::io::Read> = if args.file == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        match std::fs::File::open(&args.file) {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                eprintln!("synack dump: {}: {e}", args.file);
+                return ExitCode::from(1);
+            }
         }
     };
-    let mut reader = match CaptureReader::from_slice(&data) {
+    let mut reader = match CaptureReader::new(io::BufReader::with_capacity(1 << 16, input)) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("synack dump: {}: {e}", args.file);

@@ -140,3 +140,50 @@ fn unreadable_files_fail_clearly() {
     let out = synack(&["-k", "-r", junk.to_str().unwrap()]);
     assert!(!out.status.success());
 }
+
+/// A file cut in the middle of a record: the packets before it are printed, then a clear
+/// error and a non-zero exit, as tcpdump does.
+#[test]
+fn truncated_file_prints_what_it_can_then_fails() {
+    let full = std::fs::read(seed_pcap("seed_cut_src.pcap")).unwrap();
+    let mut twice = full.clone();
+    twice.extend_from_slice(&full[24..]); // a second record
+    let cut = &twice[..twice.len() - 7];
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("seed_cut.pcap");
+    std::fs::write(&path, cut).unwrap();
+    let out = synack(&["-nt", "-r", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("{SEED_LINE}\n")
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("truncated"), "{err}");
+}
+
+/// `-r -` reads the capture from the standard input.
+#[test]
+fn reads_standard_input() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let bytes = std::fs::read(seed_pcap("seed_stdin.pcap")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args(["dump", "-nt", "-r", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("{SEED_LINE}\n")
+    );
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .starts_with("reading from file -, link-type RAW (Raw IP)")
+    );
+}
