@@ -213,32 +213,26 @@ const MAX_BURST: usize = 256;
 /// Most timer runs per turn (a handler whose deadline stays in the past cannot spin here).
 const MAX_TIMER_RUNS: usize = 8;
 
-/// Runs a [`PacketHandler`] on a [`Tun`].
+/// The device side of a driver, apart from the handler: device, clock, wake-up eventfd,
+/// buffers and counters. Its steps take the handler as an argument, so that a driver
+/// can keep the handler behind a lock and not hold it while waiting (see
+/// [`crate::shared`]).
 #[derive(Debug)]
-pub struct Driver<H> {
-    tun: Tun,
-    handler: H,
-    clock: Clock,
-    stop: DriverHandle,
+pub(crate) struct Io {
+    pub(crate) tun: Tun,
+    pub(crate) clock: Clock,
+    pub(crate) stop: DriverHandle,
     rx: Vec<u8>,
     tx: Vec<u8>,
-    stats: DriverStats,
+    pub(crate) stats: DriverStats,
 }
 
-impl<H: PacketHandler> Driver<H> {
-    /// A driver for `handler` on `tun`, which it puts into non-blocking mode. Outgoing
-    /// packets are limited to the device MTU as it is now (1500 if it cannot be read).
-    pub fn new(tun: Tun, handler: H) -> io::Result<Driver<H>> {
-        Driver::with_clock(tun, handler, Clock::new())
-    }
-
-    /// Like [`Driver::new`], with the given clock (to share one epoch with other code).
-    pub fn with_clock(tun: Tun, handler: H, clock: Clock) -> io::Result<Driver<H>> {
+impl Io {
+    pub(crate) fn new(tun: Tun, clock: Clock) -> io::Result<Io> {
         tun.set_nonblocking(true)?;
         let mtu = tun.mtu().unwrap_or(1500).clamp(68, MAX_PACKET as u32) as usize;
-        Ok(Driver {
+        Ok(Io {
             tun,
-            handler,
             clock,
             stop: DriverHandle::new()?,
             rx: vec![0; MAX_PACKET],
@@ -247,53 +241,12 @@ impl<H: PacketHandler> Driver<H> {
         })
     }
 
-    /// A handle that stops or wakes [`Driver::run`] from another thread.
-    pub fn handle(&self) -> DriverHandle {
-        self.stop.clone()
-    }
-
-    /// The clock the driver reads.
-    pub fn clock(&self) -> &Clock {
-        &self.clock
-    }
-
-    /// The handler.
-    pub fn handler(&self) -> &H {
-        &self.handler
-    }
-
-    /// The handler, mutably (for socket calls between turns).
-    pub fn handler_mut(&mut self) -> &mut H {
-        &mut self.handler
-    }
-
-    /// The device.
-    pub fn tun(&self) -> &Tun {
-        &self.tun
-    }
-
-    /// The device, mutably (for example to start or finish a capture).
-    pub fn tun_mut(&mut self) -> &mut Tun {
-        &mut self.tun
-    }
-
-    /// The counters so far.
-    pub fn stats(&self) -> &DriverStats {
-        &self.stats
-    }
-
-    /// Takes the driver apart.
-    pub fn into_parts(self) -> (Tun, H) {
-        (self.tun, self.handler)
-    }
-
     /// Sends what the handler has queued, at most [`MAX_BURST`] packets.
-    fn flush(&mut self) {
+    pub(crate) fn flush<H: PacketHandler>(&mut self, h: &mut H) {
         for _ in 0..MAX_BURST {
             let now = self.clock.now();
-            let Some(n) = self.handler.poll_transmit(now, &mut self.tx) else {
-                self.flush_device();
-                return;
+            let Some(n) = h.poll_transmit(now, &mut self.tx) else {
+                break;
             };
             let Some(pkt) = self.tx.get(..n) else {
                 // A handler claiming more than the buffer: count it as a refused packet.
@@ -313,11 +266,7 @@ impl<H: PacketHandler> Driver<H> {
                 }
             }
         }
-        self.flush_device();
-    }
-
-    /// Writes a run of segments the device still holds.
-    fn flush_device(&mut self) {
+        // Writes a run of segments the device still holds.
         if let Err(e) = self.tun.flush_coalesced() {
             self.stats.send_errors += 1;
             self.stats.last_send_error = Some(e.kind());
@@ -325,12 +274,12 @@ impl<H: PacketHandler> Driver<H> {
     }
 
     /// Runs the handler's timers that are due.
-    fn timers(&mut self) {
+    pub(crate) fn timers<H: PacketHandler>(&mut self, h: &mut H) {
         for _ in 0..MAX_TIMER_RUNS {
             let now = self.clock.now();
-            match self.handler.poll_timeout() {
+            match h.poll_timeout() {
                 Some(t) if t <= now => {
-                    self.handler.handle_timeout(now);
+                    h.handle_timeout(now);
                     self.stats.timeouts += 1;
                 }
                 _ => return,
@@ -338,23 +287,31 @@ impl<H: PacketHandler> Driver<H> {
         }
     }
 
-    /// One turn: flush, wait at most `max_wait` (less if a deadline is nearer, not at all
-    /// if one has passed), read what arrived, run due timers, flush again.
-    pub fn turn(&mut self, max_wait: Duration) -> io::Result<()> {
+    /// The first half of a turn: flush, run due timers, flush; returns how long to wait
+    /// (at most `max_wait`, less if a deadline is nearer, zero if one has passed).
+    pub(crate) fn before_wait<H: PacketHandler>(
+        &mut self,
+        h: &mut H,
+        max_wait: Duration,
+    ) -> Duration {
         self.stats.turns += 1;
-        self.flush();
-        self.timers();
-        self.flush();
+        self.flush(h);
+        self.timers(h);
+        self.flush(h);
         let now = self.clock.now();
-        let wait = match self.handler.poll_timeout() {
+        match h.poll_timeout() {
             Some(t) => max_wait.min(t - now),
             None => max_wait,
-        };
-        let (tun_ready, woken) = self.wait(wait)?;
-        if woken {
-            self.stop.drain();
         }
-        if tun_ready {
+    }
+
+    /// The second half: feed what the device has (if `ready`), run timers, flush.
+    pub(crate) fn after_wait<H: PacketHandler>(
+        &mut self,
+        h: &mut H,
+        ready: bool,
+    ) -> io::Result<()> {
+        if ready {
             for _ in 0..MAX_BURST {
                 match self.tun.recv(&mut self.rx) {
                     Ok(n) => {
@@ -362,22 +319,23 @@ impl<H: PacketHandler> Driver<H> {
                         self.stats.bytes_in += n as u64;
                         let now = self.clock.now();
                         if let Some(pkt) = self.rx.get(..n) {
-                            self.handler.receive(now, pkt);
+                            h.receive(now, pkt);
                         }
-                        self.flush();
+                        self.flush(h);
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) => return Err(e),
                 }
             }
         }
-        self.timers();
-        self.flush();
+        self.timers(h);
+        self.flush(h);
         Ok(())
     }
 
-    /// `ppoll` on the device and the stop eventfd; returns (device readable, woken).
-    fn wait(&self, wait: Duration) -> io::Result<(bool, bool)> {
+    /// `ppoll` on the device and the wake-up eventfd for at most `wait`; returns whether
+    /// the device is readable (a wake-up is drained here).
+    pub(crate) fn wait(&self, wait: Duration) -> io::Result<bool> {
         let mut fds = [
             libc::pollfd {
                 fd: self.tun.as_raw_fd(),
@@ -407,17 +365,120 @@ impl<H: PacketHandler> Driver<H> {
         if r < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
-                return Ok((false, false));
+                return Ok(false);
             }
             return Err(e);
         }
-        let bad = libc::POLLERR | libc::POLLNVAL;
         if fds[0].revents & libc::POLLNVAL != 0 {
             return Err(io::Error::other("TUN descriptor is not open"));
         }
-        let tun_ready = fds[0].revents & (libc::POLLIN | bad) != 0;
-        let woken = fds[1].revents & libc::POLLIN != 0;
-        Ok((tun_ready, woken))
+        if fds[1].revents & libc::POLLIN != 0 {
+            self.stop.drain();
+        }
+        Ok(fds[0].revents & (libc::POLLIN | libc::POLLERR) != 0)
+    }
+}
+
+/// When a run ends, from its limits: the deadline, or `None` for an unbounded run.
+pub(crate) fn deadline(limits: &Limits) -> Option<std::time::Instant> {
+    limits.max_duration.map(|d| std::time::Instant::now() + d)
+}
+
+/// How long the next wait may be under `limits`, or why the run is over.
+pub(crate) fn next_wait(
+    stop: &DriverHandle,
+    limits: &Limits,
+    end: Option<std::time::Instant>,
+    turns: u64,
+) -> Result<Duration, Exit> {
+    if stop.is_stopped() {
+        return Err(Exit::Stopped);
+    }
+    if limits.max_turns.is_some_and(|m| turns >= m) {
+        return Err(Exit::TurnLimit);
+    }
+    match end {
+        Some(end) => {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                Err(Exit::TimeLimit)
+            } else {
+                Ok(left)
+            }
+        }
+        // Unbounded runs still come round once a second.
+        None => Ok(Duration::from_secs(1)),
+    }
+}
+
+/// Runs a [`PacketHandler`] on a [`Tun`].
+#[derive(Debug)]
+pub struct Driver<H> {
+    io: Io,
+    handler: H,
+}
+
+impl<H: PacketHandler> Driver<H> {
+    /// A driver for `handler` on `tun`, which it puts into non-blocking mode. Outgoing
+    /// packets are limited to the device MTU as it is now (1500 if it cannot be read).
+    pub fn new(tun: Tun, handler: H) -> io::Result<Driver<H>> {
+        Driver::with_clock(tun, handler, Clock::new())
+    }
+
+    /// Like [`Driver::new`], with the given clock (to share one epoch with other code).
+    pub fn with_clock(tun: Tun, handler: H, clock: Clock) -> io::Result<Driver<H>> {
+        Ok(Driver {
+            io: Io::new(tun, clock)?,
+            handler,
+        })
+    }
+
+    /// A handle that stops or wakes [`Driver::run`] from another thread.
+    pub fn handle(&self) -> DriverHandle {
+        self.io.stop.clone()
+    }
+
+    /// The clock the driver reads.
+    pub fn clock(&self) -> &Clock {
+        &self.io.clock
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// The handler, mutably (for socket calls between turns).
+    pub fn handler_mut(&mut self) -> &mut H {
+        &mut self.handler
+    }
+
+    /// The device.
+    pub fn tun(&self) -> &Tun {
+        &self.io.tun
+    }
+
+    /// The device, mutably (for example to start or finish a capture).
+    pub fn tun_mut(&mut self) -> &mut Tun {
+        &mut self.io.tun
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> &DriverStats {
+        &self.io.stats
+    }
+
+    /// Takes the driver apart.
+    pub fn into_parts(self) -> (Tun, H) {
+        (self.io.tun, self.handler)
+    }
+
+    /// One turn: flush, wait at most `max_wait` (less if a deadline is nearer, not at all
+    /// if one has passed), read what arrived, run due timers, flush again.
+    pub fn turn(&mut self, max_wait: Duration) -> io::Result<()> {
+        let wait = self.io.before_wait(&mut self.handler, max_wait);
+        let ready = self.io.wait(wait)?;
+        self.io.after_wait(&mut self.handler, ready)
     }
 
     /// Turns until stopped, until `app` breaks, or until a limit passes. `app` is called
@@ -428,33 +489,18 @@ impl<H: PacketHandler> Driver<H> {
         limits: Limits,
         mut app: impl FnMut(&mut H, Instant) -> ControlFlow<()>,
     ) -> io::Result<Exit> {
-        let start = std::time::Instant::now();
-        let end = limits.max_duration.map(|d| start + d);
+        let end = deadline(&limits);
         let mut turns = 0u64;
         loop {
-            if self.stop.is_stopped() {
-                return Ok(Exit::Stopped);
-            }
-            if limits.max_turns.is_some_and(|m| turns >= m) {
-                return Ok(Exit::TurnLimit);
-            }
-            let max_wait = match end {
-                Some(end) => {
-                    let left = end.saturating_duration_since(std::time::Instant::now());
-                    if left.is_zero() {
-                        return Ok(Exit::TimeLimit);
-                    }
-                    left
-                }
-                // Unbounded runs still come round once a second (harmless, keeps the
-                // time-stamp mapping and limits honest).
-                None => Duration::from_secs(1),
+            let max_wait = match next_wait(&self.io.stop, &limits, end, turns) {
+                Ok(w) => w,
+                Err(exit) => return Ok(exit),
             };
             self.turn(max_wait)?;
             turns += 1;
-            let now = self.clock.now();
+            let now = self.io.clock.now();
             if app(&mut self.handler, now).is_break() {
-                self.flush();
+                self.io.flush(&mut self.handler);
                 return Ok(Exit::Done);
             }
         }

@@ -7,6 +7,8 @@
 //!   super-packets cut into segments, and runs of our segments joined into super-packets.
 //! - [`driver`]: the loop that moves packets between a device and a sans-IO
 //!   [`PacketHandler`] (the host stack), on a monotonic clock, with a stop handle.
+//! - [`shared`]: the driver on its own thread with the handler behind a lock, for callers
+//!   that block (the ground under blocking sockets).
 //! - [`echo`]: a tiny handler answering ICMP/ICMPv6 echo, to prove a device path.
 //! - [`netns`]: the network-namespace test harness (root only; hidden from the docs, for
 //!   this workspace's own tests).
@@ -21,6 +23,7 @@ pub mod echo;
 #[doc(hidden)]
 pub mod netns;
 mod ping;
+pub mod shared;
 pub mod tun;
 pub mod vnet;
 
@@ -28,4 +31,5 @@ pub use driver::{
     Clock, Driver, DriverHandle, DriverStats, Exit, Limits, PacketHandler, StopGuard,
 };
 pub use echo::EchoResponder;
+pub use shared::SharedDriver;
 pub use tun::{OffloadStats, Tun, TunOptions};
