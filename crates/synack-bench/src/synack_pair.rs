@@ -1,0 +1,553 @@
+//! synack: two host [`Stack`]s back to back in one process.
+//!
+//! Every segment crosses the link as a whole IPv4 datagram: [`Stack::poll_transmit`]
+//! serialises it with `synack_wire` (IPv4 header checksum and TCP checksum computed) and
+//! [`Stack::receive`] parses it and verifies both checksums, the same work the stack does
+//! on a real interface.
+
+use crate::{Bulk, CLIENT_ADDR, RR_MESSAGE, Rng, Run, SERVER_ADDR};
+use core::net::{IpAddr, SocketAddr};
+use synack::stack::{Errno, Family, RecvFlags, SockOpt, SocketId, Stack, Sysctl};
+use synack::{Duration, Instant};
+
+/// The clock a [`Pair`] runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// Wall-clock time since the pair was made (plus any jumps to a timer).
+    Real,
+    /// Time that moves only when the driver jumps it.
+    Virtual,
+}
+
+/// Two stacks, a client (10.0.0.1) and a server (10.0.0.2), and the link between them.
+pub struct Pair {
+    /// The client host.
+    pub a: Stack,
+    /// The server host.
+    pub b: Stack,
+    buf: Vec<u8>,
+    clock: Clock,
+    start: std::time::Instant,
+    /// Nanoseconds added to the clock by jumps.
+    offset: u64,
+    /// Datagrams moved so far.
+    pub datagrams: u64,
+    /// Clock jumps to a timer because nothing else could move.
+    pub stalls: u64,
+}
+
+impl core::fmt::Debug for Pair {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Pair")
+            .field("datagrams", &self.datagrams)
+            .field("stalls", &self.stalls)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `addr:port` on the server.
+pub fn server(port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(SERVER_ADDR), port)
+}
+
+fn err(what: &str, e: Errno) -> String {
+    format!("synack: {what}: {}", e.name())
+}
+
+impl Pair {
+    /// A pair with Linux defaults, `tcp_mtu` = `mtu`, and the given clock.
+    pub fn new(mtu: u16, clock: Clock) -> Pair {
+        Pair::with_sysctl(mtu, clock, Sysctl::linux())
+    }
+
+    /// A pair whose hosts both use `sysctl` (with `tcp_mtu` = `mtu`).
+    pub fn with_sysctl(mtu: u16, clock: Clock, mut sysctl: Sysctl) -> Pair {
+        sysctl.tcp_mtu = mtu;
+        let mut a = Stack::new([1; 16], sysctl.clone());
+        a.add_address(IpAddr::V4(CLIENT_ADDR));
+        let mut b = Stack::new([2; 16], sysctl);
+        b.add_address(IpAddr::V4(SERVER_ADDR));
+        Pair {
+            a,
+            b,
+            buf: vec![0; usize::from(mtu) + 64],
+            clock,
+            start: std::time::Instant::now(),
+            offset: 0,
+            datagrams: 0,
+            stalls: 0,
+        }
+    }
+
+    /// The current time.
+    pub fn now(&self) -> Instant {
+        let real = match self.clock {
+            Clock::Real => self.start.elapsed().as_nanos() as u64,
+            Clock::Virtual => 0,
+        };
+        Instant::from_secs(1).saturating_add(Duration::from_nanos(real + self.offset))
+    }
+
+    /// Fires due timers, then moves datagrams both ways until both hosts are quiet.
+    /// Returns the number of datagrams moved.
+    pub fn service(&mut self) -> u64 {
+        let now = self.now();
+        for s in [&mut self.a, &mut self.b] {
+            if s.poll_timeout().is_some_and(|t| t <= now) {
+                s.handle_timeout(now);
+            }
+        }
+        self.pump(now)
+    }
+
+    /// Moves datagrams both ways until both hosts are quiet.
+    pub fn pump(&mut self, now: Instant) -> u64 {
+        let mut total = 0;
+        loop {
+            let mut n = 0;
+            while let Some(len) = self.a.poll_transmit(now, &mut self.buf) {
+                self.b.receive(now, &self.buf[..len]);
+                n += 1;
+            }
+            while let Some(len) = self.b.poll_transmit(now, &mut self.buf) {
+                self.a.receive(now, &self.buf[..len]);
+                n += 1;
+            }
+            total += n;
+            if n == 0 {
+                break;
+            }
+        }
+        self.datagrams += total;
+        total
+    }
+
+    /// Jumps the clock forward by `d`, then services both hosts.
+    pub fn advance(&mut self, d: Duration) -> u64 {
+        self.offset += d.as_nanos() as u64;
+        self.service()
+    }
+
+    /// Nothing could move: jumps the clock to the earlier deadline of the two hosts and
+    /// services them. `false` when neither host has a timer.
+    pub fn jump_to_timer(&mut self) -> bool {
+        let next = match (self.a.poll_timeout(), self.b.poll_timeout()) {
+            (Some(x), Some(y)) => x.min(y),
+            (x, y) => match x.or(y) {
+                Some(t) => t,
+                None => return false,
+            },
+        };
+        let now = self.now();
+        if next > now {
+            self.offset += next.saturating_duration_since(now).as_nanos() as u64;
+        }
+        self.stalls += 1;
+        self.service();
+        true
+    }
+
+    /// A listener on the server at `port`, with `opts` set before `listen` (accepted
+    /// sockets inherit them).
+    pub fn listen(
+        &mut self,
+        port: u16,
+        backlog: i32,
+        opts: &[SockOpt],
+    ) -> Result<SocketId, String> {
+        let l = self.b.socket(Family::V4).map_err(|e| err("socket", e))?;
+        for &o in opts {
+            self.b.setsockopt(l, o).map_err(|e| err("setsockopt", e))?;
+        }
+        self.b.bind(l, server(port)).map_err(|e| err("bind", e))?;
+        self.b.listen(l, backlog).map_err(|e| err("listen", e))?;
+        Ok(l)
+    }
+
+    /// A client socket with `opts`, connecting to the server's `port` (not yet serviced).
+    pub fn connect(&mut self, port: u16, opts: &[SockOpt]) -> Result<SocketId, String> {
+        let now = self.now();
+        let c = self.a.socket(Family::V4).map_err(|e| err("socket", e))?;
+        for &o in opts {
+            self.a.setsockopt(c, o).map_err(|e| err("setsockopt", e))?;
+        }
+        match self.a.connect(now, c, server(port)) {
+            Err(Errno::EINPROGRESS) | Ok(()) => Ok(c),
+            Err(e) => Err(err("connect", e)),
+        }
+    }
+
+    /// Connects a client to a listener and accepts it: `(client, server side)`.
+    pub fn establish(
+        &mut self,
+        listener: SocketId,
+        port: u16,
+        opts: &[SockOpt],
+    ) -> Result<(SocketId, SocketId), String> {
+        let c = self.connect(port, opts)?;
+        for _ in 0..16 {
+            self.service();
+            match self.b.accept(listener) {
+                Ok((s, _)) => return Ok((c, s)),
+                Err(Errno::EAGAIN) => {
+                    if !self.jump_to_timer() {
+                        break;
+                    }
+                }
+                Err(e) => return Err(err("accept", e)),
+            }
+        }
+        Err("synack: handshake did not complete".into())
+    }
+}
+
+/// Reads exactly `buf.len()` bytes from `s` on `host`, servicing the pair (and jumping to
+/// timers when stuck) between attempts.
+fn read_exact(p: &mut Pair, client: bool, s: SocketId, buf: &mut [u8]) -> Result<(), String> {
+    let mut got = 0;
+    let mut idle = 0;
+    while got < buf.len() {
+        let now = p.now();
+        let host = if client { &mut p.a } else { &mut p.b };
+        match host.recv(now, s, &mut buf[got..], RecvFlags::default()) {
+            Ok(0) => return Err("synack: unexpected end of stream".into()),
+            Ok(k) => {
+                got += k;
+                idle = 0;
+            }
+            Err(Errno::EAGAIN) => {
+                if p.service() == 0 {
+                    idle += 1;
+                    if idle > 64 || !p.jump_to_timer() {
+                        return Err("synack: read stalled".into());
+                    }
+                }
+            }
+            Err(e) => return Err(err("recv", e)),
+        }
+    }
+    Ok(())
+}
+
+/// The socket options of the bulk workload: both buffers at `buffer` bytes as held by
+/// the socket (`SO_SNDBUF`/`SO_RCVBUF` store twice the value set, as on Linux).
+fn buffer_opts(buffer: usize) -> [SockOpt; 2] {
+    let half = i32::try_from(buffer / 2).unwrap_or(i32::MAX);
+    [SockOpt::SndBuf(half), SockOpt::RcvBuf(half)]
+}
+
+/// Bulk: `w.bytes` from client to server in 64 KiB application writes and reads.
+pub fn bulk(w: Bulk) -> Result<Run, String> {
+    let mut p = Pair::new(w.mtu, Clock::Real);
+    let opts = buffer_opts(w.buffer);
+    let l = p.listen(5001, 128, &opts)?;
+    let (c, s) = p.establish(l, 5001, &opts)?;
+    let app = vec![0x5au8; 64 << 10];
+    let mut sink = vec![0u8; 64 << 10];
+    let (mut written, mut read) = (0u64, 0u64);
+    let stalls0 = p.stalls;
+    let t0 = std::time::Instant::now();
+    while read < w.bytes {
+        let mut progress = false;
+        let now = p.now();
+        while written < w.bytes {
+            let n = (w.bytes - written).min(app.len() as u64) as usize;
+            match p.a.send(now, c, &app[..n]) {
+                Ok(k) => {
+                    written += k as u64;
+                    progress |= k > 0;
+                }
+                Err(Errno::EAGAIN) => break,
+                Err(e) => return Err(err("send", e)),
+            }
+        }
+        progress |= p.service() > 0;
+        let now = p.now();
+        loop {
+            match p.b.recv(now, s, &mut sink, RecvFlags::default()) {
+                Ok(0) => return Err("synack: unexpected end of stream".into()),
+                Ok(k) => {
+                    read += k as u64;
+                    progress = true;
+                }
+                Err(Errno::EAGAIN) => break,
+                Err(e) => return Err(err("recv", e)),
+            }
+        }
+        if !progress && !p.jump_to_timer() {
+            return Err("synack: bulk stalled with no timer".into());
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    if sink[0] != 0x5a {
+        return Err("synack: received bytes differ".into());
+    }
+    Ok(Run {
+        secs,
+        stalls: p.stalls - stalls0,
+    })
+}
+
+/// Request/response: `count` round trips of a 1 KiB request and a 1 KiB response, with
+/// TCP_NODELAY on both sockets.
+pub fn request_response(count: u64) -> Result<Run, String> {
+    let mut p = Pair::new(1500, Clock::Real);
+    let opts = [SockOpt::NoDelay(true)];
+    let l = p.listen(7, 128, &opts)?;
+    let (c, s) = p.establish(l, 7, &opts)?;
+    let req = [0x11u8; RR_MESSAGE];
+    let resp = [0x22u8; RR_MESSAGE];
+    let mut buf = [0u8; RR_MESSAGE];
+    let stalls0 = p.stalls;
+    let t0 = std::time::Instant::now();
+    for _ in 0..count {
+        let now = p.now();
+        if p.a.send(now, c, &req) != Ok(RR_MESSAGE) {
+            return Err("synack: request not accepted whole".into());
+        }
+        p.service();
+        read_exact(&mut p, false, s, &mut buf)?;
+        let now = p.now();
+        if p.b.send(now, s, &resp) != Ok(RR_MESSAGE) {
+            return Err("synack: response not accepted whole".into());
+        }
+        p.service();
+        read_exact(&mut p, true, c, &mut buf)?;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    if buf != resp {
+        return Err("synack: response bytes differ".into());
+    }
+    Ok(Run {
+        secs,
+        stalls: p.stalls - stalls0,
+    })
+}
+
+/// Connection churn: `count` cycles of handshake, one byte each way, close by the client
+/// then the server, and TIME_WAIT's end (the virtual clock jumps past 2×MSL after every
+/// cycle, so the client's TIME_WAIT expires and its port is free again).
+pub fn churn(count: u64) -> Result<Run, String> {
+    let mut p = Pair::new(1500, Clock::Virtual);
+    let l = p.listen(80, 4096, &[])?;
+    let mut one = [0u8; 1];
+    let msl2 = Duration::from_millis(2 * u64::from(p.a.sysctl().tcp_msl_ms) + 1000);
+    let stalls0 = p.stalls;
+    let t0 = std::time::Instant::now();
+    for _ in 0..count {
+        let (c, s) = p.establish(l, 80, &[])?;
+        let now = p.now();
+        if p.a.send(now, c, b"q") != Ok(1) {
+            return Err("synack: client byte not accepted".into());
+        }
+        p.service();
+        read_exact(&mut p, false, s, &mut one)?;
+        let now = p.now();
+        if p.b.send(now, s, b"r") != Ok(1) {
+            return Err("synack: server byte not accepted".into());
+        }
+        p.service();
+        read_exact(&mut p, true, c, &mut one)?;
+        let now = p.now();
+        p.a.close(now, c).map_err(|e| err("close", e))?;
+        p.service();
+        let now = p.now();
+        match p.b.recv(now, s, &mut one, RecvFlags::default()) {
+            Ok(0) => {}
+            other => return Err(format!("synack: server expected EOF, got {other:?}")),
+        }
+        p.b.close(now, s).map_err(|e| err("close", e))?;
+        p.service();
+        p.advance(msl2);
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    if p.a.connection_count() != 0 || p.b.connection_count() != 0 {
+        return Err(format!(
+            "synack: {} + {} connections left after churn",
+            p.a.connection_count(),
+            p.b.connection_count()
+        ));
+    }
+    Ok(Run {
+        secs,
+        stalls: p.stalls - stalls0,
+    })
+}
+
+/// What the scale workload measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scale {
+    /// Established connections (each has a client and a server endpoint).
+    pub conns: usize,
+    /// Wall-clock seconds to open and accept all of them.
+    pub setup_secs: f64,
+    /// Live heap bytes per endpoint (both stacks' growth over 2 × `conns`), data buffers
+    /// excluded (they are allocated on first data and none has moved), or `None` when the
+    /// counting allocator is not installed.
+    pub bytes_per_endpoint: Option<f64>,
+    /// Nanoseconds per `Stack::receive` of a one-byte segment to a random established
+    /// connection, at this many connections.
+    pub demux_ns: f64,
+}
+
+/// Opens `n` idle connections between the pair (server ports from 10000, one listener per
+/// 60,000 connections, ephemeral ports 1024–65535) and returns the client sockets.
+fn open_many(
+    p: &mut Pair,
+    n: usize,
+    clients: &mut Vec<SocketId>,
+    servers: &mut Vec<SocketId>,
+) -> Result<(), String> {
+    const PER_PORT: usize = 60_000;
+    const WAVE: usize = 2048;
+    // Small buffers: the demux step writes one byte here and there, which allocates the
+    // rings of the connections it touches (after the memory was measured).
+    let opts = [
+        SockOpt::SndBuf(2304),
+        SockOpt::RcvBuf(2304),
+        SockOpt::NoDelay(true),
+    ];
+    let ports = n.div_ceil(PER_PORT);
+    let mut listeners = Vec::with_capacity(ports);
+    for i in 0..ports {
+        listeners.push(p.listen(10_000 + i as u16, 4096, &opts)?);
+    }
+    let mut opened = 0;
+    while opened < n {
+        let wave = (n - opened).min(WAVE);
+        for k in 0..wave {
+            let port = 10_000 + ((opened + k) / PER_PORT) as u16;
+            clients.push(p.connect(port, &opts)?);
+        }
+        p.service();
+        for &l in &listeners {
+            while let Ok((s, _)) = p.b.accept(l) {
+                servers.push(s);
+            }
+        }
+        opened += wave;
+        if servers.len() != opened {
+            return Err(format!("synack: {} of {opened} accepted", servers.len()));
+        }
+    }
+    Ok(())
+}
+
+/// Per-packet receive cost: batches of one-byte segments (at most 256 distinct
+/// connections per batch, chosen at random) are built by the client, then the server's
+/// `receive` of the whole batch is timed; the server then reads the bytes and the pair is
+/// serviced, untimed. About `packets` segments in all.
+fn demux_cost(
+    p: &mut Pair,
+    clients: &[SocketId],
+    servers: &[SocketId],
+    packets: usize,
+) -> Result<f64, String> {
+    let batch = clients.len().min(256);
+    let mut rng = Rng::new(0x5eed);
+    let mut frames: Vec<Vec<u8>> = (0..batch).map(|_| vec![0u8; 128]).collect();
+    let mut lens = vec![0usize; batch];
+    let mut picked = Vec::with_capacity(batch);
+    let mut one = [0u8; 16];
+    let mut total_ns = 0u128;
+    let mut done = 0usize;
+    while done < packets {
+        picked.clear();
+        while picked.len() < batch {
+            let i = if batch == clients.len() {
+                picked.len()
+            } else {
+                rng.below(clients.len())
+            };
+            if !picked.contains(&i) {
+                picked.push(i);
+            }
+        }
+        for (slot, &i) in picked.iter().enumerate() {
+            let now = p.now();
+            if p.a.send(now, clients[i], b"z") != Ok(1) {
+                return Err("synack: demux byte not accepted".into());
+            }
+            let mut len = p.a.poll_transmit(now, &mut frames[slot]);
+            if len.is_none() {
+                // Held by the congestion window: let the ACKs in and try again.
+                p.jump_to_timer();
+                len = p.a.poll_transmit(p.now(), &mut frames[slot]);
+            }
+            lens[slot] = len.ok_or("synack: demux segment not sent")?;
+        }
+        let now = p.now();
+        let t0 = std::time::Instant::now();
+        for (f, &len) in frames.iter().zip(&lens) {
+            p.b.receive(now, &f[..len]);
+        }
+        total_ns += t0.elapsed().as_nanos();
+        done += batch;
+        for &i in &picked {
+            match p.b.recv(now, servers[i], &mut one, RecvFlags::default()) {
+                Ok(k) if k >= 1 => {}
+                other => return Err(format!("synack: demux byte not received: {other:?}")),
+            }
+        }
+        p.service();
+    }
+    Ok(total_ns as f64 / done as f64)
+}
+
+/// Pairs each client with its accepted server socket (by the client's port).
+fn match_servers(
+    p: &Pair,
+    clients: &[SocketId],
+    servers: &[SocketId],
+) -> Result<Vec<SocketId>, String> {
+    let mut by_port = std::collections::HashMap::with_capacity(servers.len());
+    for &s in servers {
+        let peer = p.b.peer_addr(s).map_err(|e| err("getpeername", e))?;
+        by_port.insert(
+            (
+                peer.port(),
+                p.b.local_addr(s).map_err(|e| err("getsockname", e))?.port(),
+            ),
+            s,
+        );
+    }
+    clients
+        .iter()
+        .map(|&c| {
+            let me = p.a.local_addr(c).map_err(|e| err("getsockname", e))?;
+            let them = p.a.peer_addr(c).map_err(|e| err("getpeername", e))?;
+            by_port
+                .get(&(me.port(), them.port()))
+                .copied()
+                .ok_or_else(|| "synack: client without a server socket".to_string())
+        })
+        .collect()
+}
+
+/// Scale: `n` idle established connections (setup time, memory per endpoint), then the
+/// per-packet receive cost at `n` connections.
+pub fn scale(n: usize, demux_packets: usize) -> Result<Scale, String> {
+    let mut s = Sysctl::linux();
+    s.ip_local_port_range = (1024, 65535);
+    s.somaxconn = 65535;
+    let mut p = Pair::with_sysctl(1500, Clock::Real, s);
+    let mut clients = Vec::with_capacity(n);
+    let mut servers = Vec::with_capacity(n);
+    let before = crate::counting::live_bytes();
+    let t0 = std::time::Instant::now();
+    open_many(&mut p, n, &mut clients, &mut servers)?;
+    let setup_secs = t0.elapsed().as_secs_f64();
+    let after = crate::counting::live_bytes();
+    let bytes_per_endpoint = match (before, after) {
+        (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / (2 * n) as f64),
+        _ => None,
+    };
+    let servers = match_servers(&p, &clients, &servers)?;
+    let demux_ns = demux_cost(&mut p, &clients, &servers, demux_packets)?;
+    Ok(Scale {
+        conns: n,
+        setup_secs,
+        bytes_per_endpoint,
+        demux_ns,
+    })
+}
