@@ -6,6 +6,7 @@
 mod drill;
 mod dump;
 mod lab;
+mod net;
 
 use std::process::ExitCode;
 
@@ -16,6 +17,9 @@ commands:
   dump    print packets from a pcap/pcapng file exactly as tcpdump does
   drill   run packetdrill scripts against the synack stack
   lab     replay the TCP notes' experiments on the simulated network
+  serve   run services (echo, discard, chargen, http) on a synack stack over TUN
+  connect connect to a TCP server through a synack stack over TUN (netcat-like)
+  ss      show the connection table of a running synack instance
   help    show this message
 ";
 
@@ -30,6 +34,9 @@ fn main() -> ExitCode {
         "dump" => dump::main(&rest),
         "drill" => drill::main(&rest),
         "lab" => lab::main(&rest),
+        "serve" => net::serve(&rest),
+        "connect" => net::connect(&rest),
+        "ss" => net::ss(&rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             ExitCode::SUCCESS
