@@ -114,6 +114,12 @@ fn run_cmd(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if lab::is_pending(name) {
+        println!(
+            "note: {name} is not in `synack lab list`: the engine does not behave as the \
+             notes describe yet, and the checks below say where"
+        );
+    }
     print_outcome(sc, &out, true);
     if let Some(path) = &r.pcap {
         if let Err(e) = std::fs::write(path, &out.pcap) {

@@ -27,6 +27,8 @@ use crate::host::{Host, IfaceId};
 pub struct AppCtx<'a> {
     /// The current virtual time.
     pub now: Instant,
+    /// Do not log successful `send` and `recv` calls (bulk transfers).
+    pub quiet: bool,
     /// The host's stack (its socket API).
     pub stack: &'a mut Stack,
     log: &'a mut Vec<String>,
@@ -60,6 +62,7 @@ impl AppCtx<'_> {
 
     fn ret<T>(&mut self, call: String, r: &Result<T, Errno>, ok: impl FnOnce(&T) -> String) {
         match r {
+            Ok(_) if self.quiet && (call.starts_with("send(") || call.starts_with("recv(")) => {}
             Ok(v) => self.log(format!("{call} = {}", ok(v))),
             Err(e) if *e == Errno::EAGAIN || *e == Errno::EALREADY => {}
             Err(e) => self.log(format!("{call} = -1 {e}")),
@@ -201,6 +204,8 @@ pub struct StackHost {
     wake: Option<Instant>,
     log: Vec<String>,
     buf: Vec<u8>,
+    /// Raw datagrams to send, bypassing the stack (a packet generator, an attacker).
+    raw: Vec<Vec<u8>>,
 }
 
 impl StackHost {
@@ -216,6 +221,7 @@ impl StackHost {
             apps: Vec::new(),
             wake: None,
             log: Vec::new(),
+            raw: Vec::new(),
             // The largest datagram the stack writes: the MTU it may be configured with is at
             // most 64 KiB, plus room for headers.
             buf: vec![0; 65_536 + MAX_HEADERS],
@@ -244,6 +250,12 @@ impl StackHost {
         self.apps.len()
     }
 
+    /// Queues a raw IP datagram to send on interface 0 at the next poll, bypassing the
+    /// stack (spoofed SYNs of a flood, hand-made segments).
+    pub fn inject(&mut self, packet: Vec<u8>) {
+        self.raw.push(packet);
+    }
+
     /// Writes a line to the trace from scenario code, attributed to this host.
     pub fn log(&mut self, line: impl Into<String>) {
         self.log.push(line.into());
@@ -254,6 +266,7 @@ impl StackHost {
     pub fn act<R>(&mut self, now: Instant, f: impl FnOnce(&mut AppCtx<'_>) -> R) -> R {
         let mut cx = AppCtx {
             now,
+            quiet: false,
             stack: &mut self.stack,
             log: &mut self.log,
             wake: &mut self.wake,
@@ -277,6 +290,7 @@ impl StackHost {
             }
             let mut cx = AppCtx {
                 now,
+                quiet: false,
                 stack: &mut self.stack,
                 log: &mut self.log,
                 wake,
@@ -293,6 +307,9 @@ impl Host for StackHost {
     }
 
     fn poll_transmit(&mut self, now: Instant, emit: &mut dyn FnMut(IfaceId, &[u8])) {
+        for p in self.raw.drain(..) {
+            emit(IfaceId(0), &p);
+        }
         while let Some(n) = self.stack.poll_transmit(now, &mut self.buf) {
             if let Some(pkt) = self.buf.get(..n) {
                 emit(IfaceId(0), pkt);
@@ -326,6 +343,7 @@ impl Host for StackHost {
         // Power cycle: connections, sockets and the running program are gone.
         self.stack.restart(now);
         self.apps.clear();
+        self.raw.clear();
         self.wake = None;
         self.log.push(String::from("booted"));
     }

@@ -35,7 +35,7 @@ use crate::stack_host::StackHost;
 use crate::svg::{Flow, TimeSeqGraph};
 
 pub use peer::{Act, Peer, Role};
-pub use scenarios::SCENARIOS;
+pub use scenarios::{PENDING, SCENARIOS};
 pub use seg::{Note, Recorder, Seg};
 pub use trace::LabTrace;
 
@@ -68,9 +68,14 @@ impl fmt::Debug for Scenario {
     }
 }
 
-/// The scenario with this name.
+/// The scenario with this name, listed or [`PENDING`].
 pub fn find(name: &str) -> Option<&'static Scenario> {
-    SCENARIOS.iter().find(|s| s.name == name)
+    SCENARIOS.iter().chain(PENDING).find(|s| s.name == name)
+}
+
+/// Whether a scenario is one of the [`PENDING`] ones (runnable, not listed, known to fail).
+pub fn is_pending(name: &str) -> bool {
+    PENDING.iter().any(|s| s.name == name)
 }
 
 /// How to run a scenario.

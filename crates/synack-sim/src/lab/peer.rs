@@ -14,6 +14,9 @@ use crate::stack_host::AppCtx;
 pub enum Act {
     /// `send` these bytes (all of them, retrying while the buffer is full).
     Send(Vec<u8>),
+    /// `send` this many bytes of the test pattern (byte `i` of the stream is `i % 251`),
+    /// which a peer with [`Peer::check_pattern`] verifies.
+    SendPattern(usize),
     /// `shutdown(SHUT_WR)`: half-close.
     ShutdownWrite,
     /// `close()`.
@@ -56,7 +59,13 @@ pub struct Peer {
     after_eof: Vec<(Duration, Act)>,
     absolute: Vec<(Duration, Act)>,
     read: bool,
+    read_after: Duration,
+    quiet: bool,
+    check_pattern: bool,
+    sample_every: Option<Duration>,
     // State.
+    next_sample: Option<Instant>,
+    last_sample: Option<(Option<u32>, Option<u32>)>,
     started: Option<Instant>,
     listener: Option<SocketId>,
     sock: Option<SocketId>,
@@ -68,7 +77,11 @@ pub struct Peer {
     next_eof: usize,
     next_abs: usize,
     pending_send: Vec<u8>,
+    /// Bytes of the pattern queued so far (the position of the next pattern byte).
+    pattern_sent: usize,
     received: Vec<u8>,
+    received_total: usize,
+    mismatch: Option<usize>,
 }
 
 impl Peer {
@@ -81,6 +94,12 @@ impl Peer {
             after_eof: Vec::new(),
             absolute: Vec::new(),
             read: true,
+            read_after: Duration::ZERO,
+            quiet: false,
+            check_pattern: false,
+            sample_every: None,
+            next_sample: None,
+            last_sample: None,
             started: None,
             listener: None,
             sock: None,
@@ -92,7 +111,10 @@ impl Peer {
             next_eof: 0,
             next_abs: 0,
             pending_send: Vec::new(),
+            pattern_sent: 0,
             received: Vec::new(),
+            received_total: 0,
+            mismatch: None,
         }
     }
 
@@ -150,6 +172,34 @@ impl Peer {
         self
     }
 
+    /// Starts reading only `d` after the connection is established (the data waits in
+    /// the receive buffer meanwhile).
+    pub fn read_after(mut self, d: Duration) -> Peer {
+        self.read_after = d;
+        self
+    }
+
+    /// Does not log each successful send and recv (for bulk transfers).
+    pub fn quiet(mut self) -> Peer {
+        self.quiet = true;
+        self
+    }
+
+    /// Verifies that the bytes read follow the pattern of [`Act::SendPattern`] instead of
+    /// keeping them, and logs `read N bytes, pattern intact` (or where it broke) at the
+    /// end of the stream.
+    pub fn check_pattern(mut self) -> Peer {
+        self.check_pattern = true;
+        self
+    }
+
+    /// Reads `TCP_INFO` every `every` while connected and logs the congestion window and
+    /// slow-start threshold (in segments) when they changed: `tcp_info: cwnd 10 ssthresh -`.
+    pub fn sample_cwnd(mut self, every: Duration) -> Peer {
+        self.sample_every = Some(every);
+        self
+    }
+
     /// The bytes read so far.
     pub fn received(&self) -> &[u8] {
         &self.received
@@ -157,6 +207,7 @@ impl Peer {
 
     /// One step: called after every event on the host.
     pub fn step(&mut self, cx: &mut AppCtx<'_>) {
+        cx.quiet = self.quiet;
         let now = cx.now;
         let started = *self.started.get_or_insert(now);
         let mut wake: Option<Instant> = None;
@@ -172,12 +223,40 @@ impl Peer {
                 self.open(cx);
             }
         }
+        if let (Some(s), Some(every)) = (self.sock, self.sample_every) {
+            let due = *self.next_sample.get_or_insert(now);
+            if now >= due {
+                if let Ok(info) = cx.stack.tcp_info(s) {
+                    let sample = (info.snd_cwnd, info.snd_ssthresh);
+                    if self.last_sample != Some(sample) {
+                        let show = |v: Option<u32>| match v {
+                            Some(0x7fff_ffff) | None => String::from("-"),
+                            Some(v) => v.to_string(),
+                        };
+                        cx.log(format!(
+                            "tcp_info: cwnd {} ssthresh {}",
+                            show(sample.0),
+                            show(sample.1)
+                        ));
+                        self.last_sample = Some(sample);
+                    }
+                }
+                self.next_sample = Some(now + every);
+            }
+            if let Some(n) = self.next_sample {
+                want(n);
+            }
+        }
         if let (Some(_), Some(est)) = (self.sock, self.established) {
             self.run_acts(cx, est, List::Connect, &mut want);
             self.run_acts(cx, Instant::ZERO, List::Absolute, &mut want);
         }
         if self.read {
-            self.read_all(cx);
+            match self.established {
+                Some(est) if now < est + self.read_after => want(est + self.read_after),
+                Some(_) => self.read_all(cx),
+                None => {}
+            }
         }
         if let (Some(_), Some(eof)) = (self.sock, self.eof) {
             self.run_acts(cx, eof, List::Eof, &mut want);
@@ -267,6 +346,10 @@ impl Peer {
             let Some((d, act)) = list.get(next).cloned() else {
                 return;
             };
+            if !self.pending_send.is_empty() {
+                // A blocking send() has not returned yet: later actions wait for it.
+                return;
+            }
             if base + d > cx.now {
                 want(base + d);
                 return;
@@ -280,6 +363,13 @@ impl Peer {
             match act {
                 Act::Send(data) => {
                     self.pending_send.extend_from_slice(&data);
+                    self.flush_send(cx);
+                }
+                Act::SendPattern(n) => {
+                    let start = self.pattern_sent;
+                    self.pending_send
+                        .extend((start..start + n).map(|i| (i % 251) as u8));
+                    self.pattern_sent += n;
                     self.flush_send(cx);
                 }
                 Act::ShutdownWrite => {
@@ -318,9 +408,33 @@ impl Peer {
             match cx.recv(s, &mut buf) {
                 Ok(0) => {
                     self.eof = Some(cx.now);
+                    if self.check_pattern {
+                        cx.log(match self.mismatch {
+                            None => format!("read {} bytes, pattern intact", self.received_total),
+                            Some(at) => format!(
+                                "read {} bytes, pattern BROKEN at offset {at}",
+                                self.received_total
+                            ),
+                        });
+                    }
                     return;
                 }
-                Ok(n) => self.received.extend_from_slice(&buf[..n.min(buf.len())]),
+                Ok(n) => {
+                    let got = &buf[..n.min(buf.len())];
+                    if self.check_pattern {
+                        if self.mismatch.is_none() {
+                            let base = self.received_total;
+                            self.mismatch = got
+                                .iter()
+                                .enumerate()
+                                .find(|(i, b)| **b != ((base + i) % 251) as u8)
+                                .map(|(i, _)| base + i);
+                        }
+                    } else {
+                        self.received.extend_from_slice(got);
+                    }
+                    self.received_total += got.len();
+                }
                 Err(e) if e == Errno::EAGAIN => return,
                 Err(_) => {
                     // A reset: the program sees the error and gives up the connection.
