@@ -98,10 +98,21 @@ fn v4(rng: &mut Rng) -> Ipv4Addr {
 fn v6(rng: &mut Rng) -> Ipv6Addr {
     let a = rng.below(3) as u16;
     let b = rng.range(1, 300) as u16;
-    match rng.below(3) {
-        0 => Ipv6Addr::new(0x2001, 0xdb8, 0, a, 0, 0, 0, b),
-        1 => Ipv6Addr::new(0xfe80, 0, 0, 0, 0x1234, 0x56ff, 0xfe00, b),
-        _ => Ipv6Addr::new(0x2001, 0xdb8, 0xaaaa, 0xbbbb, 0xcccc, a, 0xeeee, b),
+    match rng.below(8) {
+        0 | 1 => Ipv6Addr::new(0x2001, 0xdb8, 0, a, 0, 0, 0, b),
+        2 | 3 => Ipv6Addr::new(0xfe80, 0, 0, 0, 0x1234, 0x56ff, 0xfe00, b),
+        4 | 5 => Ipv6Addr::new(0x2001, 0xdb8, 0xaaaa, 0xbbbb, 0xcccc, a, 0xeeee, b),
+        // Text forms with embedded IPv4 and competing zero runs.
+        6 => Ipv6Addr::new(0, 0, 0, 0, 0, rng.pick(&[0, 0xffff]), b, a),
+        _ => {
+            let mut w = [0u16; 8];
+            for x in &mut w {
+                if rng.chance(40) {
+                    *x = rng.next() as u16;
+                }
+            }
+            Ipv6Addr::from(w)
+        }
     }
 }
 

@@ -61,10 +61,64 @@ pub(crate) fn addr_string(b: &[u8]) -> String {
     if b.len() == 4 {
         Ipv4Addr::new(b[0], b[1], b[2], b[3]).to_string()
     } else {
-        let mut a = [0u8; 16];
-        a.copy_from_slice(&b[..16]);
-        Ipv6Addr::from(a).to_string()
+        ip6_string(b)
     }
+}
+
+/// IPv6 text form as tcpdump's `addrtostr6` writes it (the BIND `inet_ntop` algorithm):
+/// the first longest run of two or more zero words becomes `::`, and an address whose
+/// first six words are zero, or five zero words then `ffff`, ends in dotted IPv4
+/// (RFC 4291 §2.2 forms 2 and 3). It differs from RFC 5952 for `::a.b.c.d`.
+fn ip6_string(b: &[u8]) -> String {
+    let mut w = [0u16; 8];
+    for (i, x) in w.iter_mut().enumerate() {
+        *x = u16::from_be_bytes([b[2 * i], b[2 * i + 1]]);
+    }
+    let (mut best, mut cur): ((usize, usize), Option<(usize, usize)>) = ((8, 0), None);
+    for (i, &x) in w.iter().enumerate() {
+        if x == 0 {
+            cur = Some(match cur {
+                Some((base, len)) => (base, len + 1),
+                None => (i, 1),
+            });
+        } else if let Some(c) = cur.take()
+            && (best.0 == 8 || c.1 > best.1)
+        {
+            best = c;
+        }
+    }
+    if let Some(c) = cur
+        && (best.0 == 8 || c.1 > best.1)
+    {
+        best = c;
+    }
+    if best.1 < 2 {
+        best = (8, 0);
+    }
+    let mut s = String::new();
+    let mut i = 0;
+    while i < 8 {
+        if best.0 != 8 && i >= best.0 && i < best.0 + best.1 {
+            if i == best.0 {
+                s.push(':');
+            }
+            i += 1;
+            continue;
+        }
+        if i != 0 {
+            s.push(':');
+        }
+        if i == 6 && best.0 == 0 && (best.1 == 6 || (best.1 == 5 && w[5] == 0xffff)) {
+            let _ = write!(s, "{}.{}.{}.{}", b[12], b[13], b[14], b[15]);
+            return s;
+        }
+        let _ = write!(s, "{:x}", w[i]);
+        i += 1;
+    }
+    if best.0 != 8 && best.0 + best.1 == 8 {
+        s.push(':');
+    }
+    s
 }
 
 /// tcpdump's `in_cksum_shouldbe`: the checksum field value that would have been correct,
