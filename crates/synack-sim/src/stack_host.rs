@@ -144,6 +144,34 @@ impl AppCtx<'_> {
         r
     }
 
+    /// `send(s, data, MSG_OOB)`: urgent data (RFC 9293 §3.8.5).
+    pub fn send_oob(&mut self, s: SocketId, data: &[u8]) -> Result<usize, Errno> {
+        let r = self.stack.send_urgent(self.now, s, data);
+        self.ret(
+            format!("send({}, {}, MSG_OOB)", fd(s), show(data)),
+            &r,
+            |n| n.to_string(),
+        );
+        r
+    }
+
+    /// `recv(s, buf, MSG_OOB)`: the urgent byte; EINVAL when there is none.
+    pub fn recv_oob(&mut self, s: SocketId, buf: &mut [u8]) -> Result<usize, Errno> {
+        let flags = RecvFlags {
+            oob: true,
+            ..RecvFlags::default()
+        };
+        let r = self.stack.recv(self.now, s, buf, flags);
+        let shown = match &r {
+            Ok(n) => show(buf.get(..*n).unwrap_or(&[])),
+            Err(_) => String::from("..."),
+        };
+        self.ret(format!("recv({}, {shown}, MSG_OOB)", fd(s)), &r, |n| {
+            n.to_string()
+        });
+        r
+    }
+
     /// `shutdown(s, how)`.
     pub fn shutdown(&mut self, s: SocketId, how: Shutdown) -> Result<(), Errno> {
         let r = self.stack.shutdown(self.now, s, how);

@@ -221,6 +221,19 @@ pub static SCENARIOS: &[Scenario] = &[
         build: build_syn_flood,
         check: check_syn_flood,
     },
+    Scenario {
+        name: "urgent",
+        title: "urgent data: send(MSG_OOB), the URG flag and the urgent pointer",
+        explain:
+            "The client writes \"ab\" and then \"c\" with MSG_OOB. The segment carrying them has
+            the URG flag, and the urgent pointer (`urg 3`) marks where the urgent data ends
+            (RFC 9293 §3.8.5; BSD and Linux point one past the urgent byte). The server's
+            poll() reports POLLPRI; recv(MSG_OOB) returns the urgent byte \"c\", and the
+            normal stream holds \"ab\" (without SO_OOBINLINE the byte leaves the stream).",
+        tour: true,
+        build: build_urgent,
+        check: check_urgent,
+    },
 ];
 
 /// Scenarios written and runnable (`synack lab run NAME`) but not listed: the engine does
@@ -1849,5 +1862,111 @@ fn check_congestion(out: &Outcome, c: &mut Checks) {
     c.check(
         done.is_some_and(|t| secs(t) < 1.5 * ideal + 1.0),
         format!("the transfer keeps the bottleneck busy (ideal {ideal:.2} s): done at {done:?}"),
+    );
+}
+
+// --------------------------------------------------------------------------------- urgent
+
+/// A server that reads the urgent byte out of band when poll() reports POLLPRI, and the
+/// normal stream otherwise.
+fn oob_server(port: u16) -> impl FnMut(&mut AppCtx<'_>) {
+    let mut listener = None;
+    let mut conn = None;
+    move |cx: &mut AppCtx<'_>| {
+        if listener.is_none() {
+            let Ok(l) = cx.socket() else { return };
+            if cx.bind(l, any4(port)).is_err() || cx.listen(l, 16).is_err() {
+                return;
+            }
+            listener = Some(l);
+        }
+        if conn.is_none()
+            && let Some(l) = listener
+            && let Ok((c, _)) = cx.accept(l)
+        {
+            conn = Some(c);
+        }
+        let Some(c) = conn else { return };
+        let mut buf = [0u8; 64];
+        if cx.stack.poll(c).is_ok_and(|r| r.urgent) {
+            cx.log(format!(
+                "poll({}) = POLLIN|POLLPRI",
+                crate::stack_host::fd(c)
+            ));
+            let _ = cx.recv_oob(c, &mut buf);
+        }
+        while let Ok(n) = cx.recv(c, &mut buf) {
+            if n == 0 {
+                let _ = cx.close(c);
+                conn = None;
+                return;
+            }
+        }
+    }
+}
+
+fn build_urgent(lab: &mut Lab) -> Result<(), String> {
+    let (c, s, _) = lab.pair(MS(1), &[], &[])?;
+    lab.sim.schedule(Instant::ZERO, move |sim| {
+        sim.with_host(s, |h, now| h.start_app(now, oob_server(7000)));
+    });
+    let mut sock = None;
+    lab.sim.schedule(Instant::ZERO, move |sim| {
+        sim.with_host(c, |h, now| {
+            h.start_app(now, move |cx| {
+                if sock.is_none() {
+                    let Ok(fd) = cx.socket() else { return };
+                    let _ = cx.connect(fd, sa(SERVER_ADDR, 7000));
+                    sock = Some((fd, 0u8));
+                }
+                let Some((fd, step)) = sock.as_mut() else {
+                    return;
+                };
+                match *step {
+                    0 if cx.connect(*fd, sa(SERVER_ADDR, 7000)).is_ok() => {
+                        *step = 1;
+                        cx.wake_at(cx.now + Duration::from_secs(1));
+                    }
+                    1 if cx.wake().is_none() => {
+                        let _ = cx.send(*fd, b"ab");
+                        let _ = cx.send_oob(*fd, b"c");
+                        *step = 2;
+                        cx.wake_at(cx.now + Duration::from_secs(1));
+                    }
+                    2 if cx.wake().is_none() => {
+                        let _ = cx.close(*fd);
+                        *step = 3;
+                    }
+                    _ => {}
+                }
+            })
+        });
+    });
+    lab.limit = Instant::from_secs(120);
+    Ok(())
+}
+
+fn check_urgent(out: &Outcome, c: &mut Checks) {
+    let urg = out
+        .sent_by("client")
+        .into_iter()
+        .find(|s| s.flags.urg())
+        .cloned();
+    let Some(u) = urg else {
+        c.check(false, "the client sends a segment with the URG flag");
+        return;
+    };
+    c.eq(
+        "the urgent segment's payload",
+        String::from_utf8_lossy(&u.payload).into_owned(),
+        "abc".to_string(),
+    );
+    c.eq("urgent pointer: one past the urgent byte", u.urg_ptr, 3);
+    check_note(c, out, "server", "= POLLIN|POLLPRI");
+    check_note(c, out, "server", "recv(4, \"c\", 1, MSG_OOB) = 1");
+    check_note(c, out, "server", "recv(4, \"ab\", 2) = 2");
+    c.check(
+        out.note("server", "recv(4, \"abc\"").is_none(),
+        "the urgent byte is not in the normal stream",
     );
 }
