@@ -1514,6 +1514,33 @@ fn dump_matches_tcpdump_on_generated_corpus() {
             });
         }
     });
+    // Local time: the time-of-day forms in other time zones (when tzdata is installed).
+    if Path::new("/usr/share/zoneinfo/Asia/Kolkata").exists() {
+        for tz in ["Asia/Kolkata", "America/New_York"] {
+            for p in paths.iter().step_by(7) {
+                for flags in ["-n", "-ntttt"] {
+                    let want = run(Command::new("tcpdump")
+                        .env("TZ", tz)
+                        .arg(flags)
+                        .arg("-r")
+                        .arg(p));
+                    let got = run(Command::new(synack)
+                        .env("TZ", tz)
+                        .arg("dump")
+                        .arg(flags)
+                        .arg("-r")
+                        .arg(p));
+                    if want != got {
+                        failures.lock().unwrap().push(format!(
+                            "{} TZ={tz} {flags}: {}",
+                            p.display(),
+                            first_difference(&want, &got)
+                        ));
+                    }
+                }
+            }
+        }
+    }
     let failures = failures.into_inner().unwrap();
     if !failures.is_empty() {
         let shown: Vec<&String> = failures.iter().take(15).collect();
