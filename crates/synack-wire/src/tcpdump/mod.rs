@@ -9,6 +9,15 @@
 //! Decoding works on the captured bytes only; every read that would go past them ends the
 //! packet with tcpdump's truncation marker ` [|proto]` instead of panicking.
 //!
+//! Decoded as tcpdump does: link types raw IP (101, 228, 229, 12, 14), Ethernet with
+//! 802.1Q/802.1ad tags, Linux cooked v1/v2 and BSD/OpenBSD loopback; ARP; IPv4 with its
+//! options and fragments; IPv6 with hop-by-hop, destination, routing (types 0 and 2) and
+//! fragment headers; IP-in-IP; TCP with every option tcpdump knows (MPTCP, TFO, MD5, AO,
+//! UTO, SCPS, experimental); UDP; ICMP; ICMPv6 echo and neighbor discovery (without its
+//! options); and the text protocols HTTP, FTP, SMTP, RTSP, SSH and Telnet on their ports.
+//! Other payloads (DNS, NTP, BGP, OSPF, GRE, IGMP, ... which tcpdump decodes) are shown in
+//! the generic forms above, so those lines differ from tcpdump's.
+//!
 //! ```
 //! use synack_wire::tcpdump::{Options, Printer, TimestampFormat};
 //!
@@ -73,8 +82,8 @@ pub struct Options {
     pub verbose: u8,
     /// `-x`: hex dump of each packet (without the link-layer header).
     pub hex: bool,
-    /// `-n`: numeric output. Addresses and ports are always printed numerically; without
-    /// `-n`, only the names of IP protocols of non-first fragments differ.
+    /// `-n`: numeric output. Without it, and with a [`Resolver`] set on the printer,
+    /// addresses, ports and protocol numbers are printed by name as tcpdump does.
     pub numeric: bool,
     /// Offset of local time from UTC in seconds, used by the time-of-day forms.
     pub utc_offset: i64,
