@@ -181,7 +181,8 @@ fn pcaps_open_in_tshark_without_warnings() {
     }
     let dir = std::env::temp_dir().join(format!("synack-lab-tshark-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    for sc in SCENARIOS {
+    // `random` corrupts packets on purpose: tshark rightly flags those checksums.
+    for sc in SCENARIOS.iter().filter(|s| s.name != "random") {
         let out = lab::run(sc, &opts(0, &[])).unwrap();
         let path = dir.join(format!("{}.pcap", sc.name));
         std::fs::write(&path, &out.pcap).unwrap();

@@ -240,6 +240,8 @@ pub struct Outcome {
     pub pcap: Vec<u8>,
     /// When the run stopped.
     pub end: Instant,
+    /// Whether the network went idle (no timer, no packet left) before the time limit.
+    pub idle: bool,
     /// The checker's verdict.
     pub checks: Checks,
 }
@@ -365,7 +367,7 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Outcome, String> {
     sim.add_sink(recorder.clone());
     sim.add_sink(trace.clone());
     sim.add_sink(pcap.clone());
-    sim.run_until_idle(limit);
+    let idle = sim.run_until_idle(limit);
     let end = sim.now();
     let trace = trace.borrow_mut().take_lines();
     let pcap = pcap.borrow().get_ref().clone();
@@ -380,6 +382,7 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Outcome, String> {
         notes: rec.notes,
         pcap,
         end,
+        idle,
         checks: Checks::default(),
     };
     let mut checks = Checks::default();

@@ -234,6 +234,19 @@ pub static SCENARIOS: &[Scenario] = &[
         build: build_urgent,
         check: check_urgent,
     },
+    Scenario {
+        name: "random",
+        title: "random link impairments and application behaviour, chosen by --seed",
+        explain: "The seed picks each direction's delay, jitter, rate, queue, loss (up to 30%),
+            reordering, duplication and corruption, and what the applications do: a
+            half-closed exchange of up to 64 KiB and 16 KiB, or an abort. Whatever happens,
+            no byte may arrive wrong, the run must end, and a connection may only fail
+            with the error its situation calls for (ETIMEDOUT or ECONNRESET on a lossy
+            link, ECONNRESET after an abort). The property test runs 10,000 seeds.",
+        tour: false,
+        build: build_random,
+        check: check_random,
+    },
 ];
 
 /// Scenarios written and runnable (`synack lab run NAME`) but not listed: the engine does
@@ -1969,4 +1982,176 @@ fn check_urgent(out: &Outcome, c: &mut Checks) {
         out.note("server", "recv(4, \"abc\"").is_none(),
         "the urgent byte is not in the normal stream",
     );
+}
+
+// --------------------------------------------------------------------------------- random
+
+/// What the applications do in `random`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RandomMode {
+    /// The client sends, half-closes and reads the server's reply to the end; the server
+    /// reads to the end, replies and closes.
+    HalfClose,
+    /// Like `HalfClose`, but the client aborts (SO_LINGER 0) at a random time.
+    Abort,
+}
+
+/// The random choices of one `random` run.
+#[derive(Clone, Debug)]
+struct RandomPlan {
+    a_to_b: ChannelConfig,
+    b_to_a: ChannelConfig,
+    mode: RandomMode,
+    up: usize,
+    down: usize,
+    abort_after: Duration,
+}
+
+fn random_channel(r: &mut crate::rng::Rng) -> ChannelConfig {
+    let mut ch = ChannelConfig::with_delay(Duration::from_micros(100 + r.below(50_000)));
+    if r.chance(0.5) {
+        ch.jitter = Duration::from_micros(r.below(10_000));
+        ch.jitter_reorders = r.chance(0.5);
+    }
+    if r.chance(0.5) {
+        ch.bandwidth_bps = Some(1_000_000 + r.below(99_000_000));
+        ch.queue_packets = r.chance(0.5).then(|| 10 + r.below(190) as usize);
+    }
+    if r.chance(0.7) {
+        ch.loss = r.next_f64() * 0.3;
+    }
+    if r.chance(0.3) {
+        ch.reorder = r.next_f64() * 0.2;
+        ch.reorder_delay = Duration::from_micros(r.below(30_000));
+    }
+    if r.chance(0.3) {
+        ch.duplicate = r.next_f64() * 0.1;
+    }
+    if r.chance(0.3) {
+        ch.corrupt = r.next_f64() * 0.05;
+    }
+    ch
+}
+
+fn random_plan(seed: u64) -> RandomPlan {
+    let mut r = crate::rng::Rng::stream(seed, 0x5241_4e44);
+    let a_to_b = random_channel(&mut r);
+    let b_to_a = random_channel(&mut r);
+    let mode = if r.chance(0.2) {
+        RandomMode::Abort
+    } else {
+        RandomMode::HalfClose
+    };
+    RandomPlan {
+        a_to_b,
+        b_to_a,
+        mode,
+        up: r.below(64 * 1024 + 1) as usize,
+        down: r.below(16 * 1024 + 1) as usize,
+        abort_after: Duration::from_micros(r.below(2_000_000)),
+    }
+}
+
+/// Whether a direction can lose or damage packets.
+fn impaired(ch: &ChannelConfig) -> bool {
+    ch.loss > 0.0 || ch.corrupt > 0.0 || ch.queue_packets.is_some()
+}
+
+fn build_random(lab: &mut Lab) -> Result<(), String> {
+    let plan = random_plan(lab.sim.seed());
+    let c = lab.host("client", CLIENT_ADDR, &[])?;
+    let s = lab.host("server", SERVER_ADDR, &[])?;
+    lab.link(
+        c,
+        s,
+        LinkConfig {
+            a_to_b: plan.a_to_b.clone(),
+            b_to_a: plan.b_to_a.clone(),
+        },
+    );
+    lab.app(
+        s,
+        Instant::ZERO,
+        Peer::server(any4(80))
+            .quiet()
+            .check_pattern()
+            .on_eof(Duration::ZERO, Act::SendPattern(plan.down))
+            .on_eof(Duration::ZERO, Act::Close),
+    );
+    let mut client = Peer::client(sa(SERVER_ADDR, 80))
+        .quiet()
+        .check_pattern()
+        .at(Duration::ZERO, Act::SendPattern(plan.up))
+        .at(Duration::ZERO, Act::ShutdownWrite)
+        .on_eof(Duration::ZERO, Act::Close);
+    if plan.mode == RandomMode::Abort {
+        client = client
+            .opt(SockOpt::Linger(Linger { on: true, secs: 0 }))
+            .at_time(Instant::from_millis(10) + plan.abort_after, Act::Close);
+    }
+    lab.app(c, Instant::from_millis(10), client);
+    // Long enough for every timer: SYN retries (127 s), data retries (15 with a 120 s
+    // cap: about 925 s), FIN_WAIT_2 and TIME_WAIT.
+    lab.limit = Instant::from_secs(4 * 3600);
+    Ok(())
+}
+
+fn check_random(out: &Outcome, c: &mut Checks) {
+    let plan = random_plan(out.seed);
+    c.check(
+        true,
+        format!("plan: {:?} up {} down {}", plan.mode, plan.up, plan.down),
+    );
+    c.check(
+        out.idle,
+        format!("the run ends (all timers done) by {}", out.end),
+    );
+    let broken = out.notes.iter().find(|n| n.text.contains("BROKEN"));
+    c.check(
+        broken.is_none(),
+        format!(
+            "no byte arrives wrong{}",
+            broken.map(|n| format!(": {}", n.text)).unwrap_or_default()
+        ),
+    );
+    let lossy = impaired(&plan.a_to_b) || impaired(&plan.b_to_a);
+    let errors: Vec<String> = out
+        .notes
+        .iter()
+        .filter(|n| n.host != "sim" && n.text.contains(" = -1 "))
+        .filter(|n| !n.text.contains("EINPROGRESS"))
+        .map(|n| format!("{}: {}", n.host, n.text))
+        .collect();
+    let allowed = |e: &String| match plan.mode {
+        _ if e.contains("ETIMEDOUT") => lossy,
+        // A reset reaches the server after an abort; on a lossy link a peer that gave up
+        // (or a RST to a retransmission after it did) resets the other end.
+        _ if e.contains("ECONNRESET") || e.contains("EPIPE") => {
+            plan.mode == RandomMode::Abort || lossy
+        }
+        // After an abort the client's later calls see a closed socket.
+        RandomMode::Abort => e.contains("EBADF") || e.contains("ENOTCONN"),
+        RandomMode::HalfClose => false,
+    };
+    let bad: Vec<&String> = errors.iter().filter(|e| !allowed(e)).collect();
+    c.check(
+        bad.is_empty(),
+        format!("only the errors the situation calls for: {errors:?}"),
+    );
+    let server_ok = out.note("server", &format!("read {} bytes, pattern intact", plan.up));
+    let client_ok = out.note(
+        "client",
+        &format!("read {} bytes, pattern intact", plan.down),
+    );
+    if plan.mode == RandomMode::HalfClose {
+        let complete = server_ok.is_some() && client_ok.is_some();
+        c.check(
+            complete || (lossy && !errors.is_empty()),
+            format!(
+                "the exchange completes (server read {}, client read {}), or fails with an error on a lossy link",
+                server_ok.is_some(),
+                client_ok.is_some()
+            ),
+        );
+    }
 }
