@@ -312,25 +312,33 @@ impl Io {
         ready: bool,
     ) -> io::Result<()> {
         if ready {
-            for _ in 0..MAX_BURST {
-                match self.tun.recv(&mut self.rx) {
-                    Ok(n) => {
-                        self.stats.packets_in += 1;
-                        self.stats.bytes_in += n as u64;
-                        let now = self.clock.now();
-                        if let Some(pkt) = self.rx.get(..n) {
-                            h.receive(now, pkt);
-                        }
-                        self.flush(h);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => return Err(e),
-                }
-            }
+            self.receive(h)?;
         }
         self.timers(h);
         self.flush(h);
         Ok(())
+    }
+
+    /// Feeds the handler what the device has, at most [`MAX_BURST`] packets, flushing
+    /// after each; returns whether the device was drained (it said EAGAIN), which an
+    /// edge-triggered waiter needs to know before it clears readiness.
+    pub(crate) fn receive<H: PacketHandler>(&mut self, h: &mut H) -> io::Result<bool> {
+        for _ in 0..MAX_BURST {
+            match self.tun.recv(&mut self.rx) {
+                Ok(n) => {
+                    self.stats.packets_in += 1;
+                    self.stats.bytes_in += n as u64;
+                    let now = self.clock.now();
+                    if let Some(pkt) = self.rx.get(..n) {
+                        h.receive(now, pkt);
+                    }
+                    self.flush(h);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(false)
     }
 
     /// `ppoll` on the device and the wake-up eventfd for at most `wait`; returns whether

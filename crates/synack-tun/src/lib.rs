@@ -9,6 +9,9 @@
 //!   [`PacketHandler`] (the host stack), on a monotonic clock, with a stop handle.
 //! - [`shared`]: the driver on its own thread with the handler behind a lock, for callers
 //!   that block (the ground under blocking sockets).
+//! - [`blocking`]: `std::net`-like `TcpListener`/`TcpStream` on a [`SharedDriver`].
+//! - `tokio` (feature `tokio`): tokio `TcpListener`/`TcpStream` (`AsyncRead`/`AsyncWrite`)
+//!   with one driver task per stack.
 //! - [`echo`]: a tiny handler answering ICMP/ICMPv6 echo, to prove a device path.
 //! - [`netns`]: the network-namespace test harness (root only; hidden from the docs, for
 //!   this workspace's own tests).
@@ -18,12 +21,15 @@
 //! (`IFF_MULTI_QUEUE`).
 #![cfg(target_os = "linux")]
 
+pub mod blocking;
 pub mod driver;
 pub mod echo;
 #[doc(hidden)]
 pub mod netns;
 mod ping;
 pub mod shared;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod tun;
 pub mod vnet;
 
