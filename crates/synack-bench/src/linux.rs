@@ -245,19 +245,26 @@ pub fn request_response(count: u64) -> Result<Run, String> {
 /// Connection churn: `count` cycles of connect, accept, one byte each way, close by the
 /// client, end of stream and close by the server; blocking sockets on one thread. A fresh
 /// namespace per run, ephemeral ports 1024–65535 in it, so the clients' TIME_WAITs
-/// (which last 60 s) never run out of ports below 64,000 cycles.
-pub fn churn(count: u64) -> Result<Run, String> {
+/// (which last 60 s) never run out of ports below 64,000 cycles. `buffer`: both buffers'
+/// size as the socket holds it, or `None` for the kernel's defaults.
+pub fn churn(count: u64, buffer: Option<usize>) -> Result<Run, String> {
     if count > 64_000 {
         return Err("linux: churn is limited to 64,000 cycles per run (ephemeral ports)".into());
     }
     let ns = Netns::create(65536, &[("net.ipv4.ip_local_port_range", "1024 65535")])?;
     ns.run(|| {
         let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 80)).map_err(io("bind"))?;
+        if let Some(b) = buffer {
+            set_buffers(l.as_raw_fd(), b)?;
+        }
         let to = l.local_addr().map_err(io("getsockname"))?;
         let mut one = [0u8; 1];
         let t0 = std::time::Instant::now();
         for _ in 0..count {
-            let mut c = TcpStream::connect(to).map_err(io("connect"))?;
+            let mut c = match buffer {
+                Some(b) => connect_with_buffers(to, b)?,
+                None => TcpStream::connect(to).map_err(io("connect"))?,
+            };
             let (mut s, _) = l.accept().map_err(io("accept"))?;
             c.write_all(b"q").map_err(io("write"))?;
             s.read_exact(&mut one).map_err(io("read"))?;

@@ -6,7 +6,7 @@
 //! ```
 //! Options: `--runs N` (5), `--bytes SIZE` (1G; K/M/G suffixes, bulk bytes per run),
 //! `--rr N` (50000 round trips), `--churn N` (30000 cycles), `--conns N` (100000),
-//! `--impls synack,smoltcp,linux`.
+//! `--mtus 1500,65535` (bulk link MTUs), `--impls synack,smoltcp,linux`.
 
 use std::path::PathBuf;
 use synack_bench::{Bulk, Run, callgrind, linux, smol, synack_pair};
@@ -30,6 +30,7 @@ struct Opts {
     threshold: f64,
     baseline: PathBuf,
     iters: u64,
+    mtus: Vec<u16>,
 }
 
 fn size(s: &str) -> Result<u64, String> {
@@ -63,6 +64,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "/callgrind-baseline.txt"
         )),
         iters: 2000,
+        mtus: vec![1500, 65535],
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -83,6 +85,13 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "--threshold" => o.threshold = val()?.parse().map_err(|_| "bad --threshold")?,
             "--baseline" => o.baseline = PathBuf::from(val()?),
             "--iters" => o.iters = size(&val()?)?,
+            "--mtus" => {
+                o.mtus = val()?
+                    .split(',')
+                    .map(|m| m.parse::<u16>().ok().filter(|&m| m >= 576))
+                    .collect::<Option<_>>()
+                    .ok_or("bad --mtus (576..=65535)")?
+            }
             "-h" | "--help" => return Err(String::new()),
             w @ ("bulk" | "rr" | "churn" | "scale" | "callgrind") => o.workloads.push(w.into()),
             other => return Err(format!("unknown argument {other:?}")),
@@ -186,7 +195,7 @@ fn measure(
 }
 
 fn bulk_rows(o: &Opts, rows: &mut Vec<Row>) {
-    for mtu in [1500u16, 65535] {
+    for &mtu in &o.mtus {
         let w = Bulk {
             bytes: o.bytes,
             mtu,
@@ -376,7 +385,7 @@ fn main() {
             }
             eprintln!(
                 "usage: synack-bench [bulk] [rr] [churn] [scale] [--runs N] [--bytes SIZE] \
-                 [--rr N] [--churn N] [--conns N] [--impls synack,smoltcp,linux]\n       \
+                 [--rr N] [--churn N] [--conns N] [--mtus 1500,65535] [--impls synack,smoltcp,linux]\n       \
                  synack-bench callgrind [--check] [--update] [--threshold PCT] [--iters N] \
                  [--baseline FILE]"
             );
@@ -416,17 +425,25 @@ fn main() {
                     _ => linux::request_response(o.rr),
                 },
             )),
-            "churn" => rows.push(measure(
-                &o,
-                format!("churn: connect, 1 B each way, close ({} cycles)", o.churn),
-                "cycles/s",
-                |r| o.churn as f64 / r.secs,
-                |imp| match imp {
-                    "synack" => synack_pair::churn(o.churn),
-                    "smoltcp" => smol::churn(o.churn),
-                    _ => linux::churn(o.churn),
-                },
-            )),
+            "churn" => {
+                for (label, buffer) in [("default buffers", None), ("4.5 KiB buffers", Some(4608))]
+                {
+                    rows.push(measure(
+                        &o,
+                        format!(
+                            "churn: connect, 1 B each way, close, {label} ({} cycles)",
+                            o.churn
+                        ),
+                        "cycles/s",
+                        |r| o.churn as f64 / r.secs,
+                        |imp| match imp {
+                            "synack" => synack_pair::churn(o.churn, buffer),
+                            "smoltcp" => smol::churn(o.churn, buffer),
+                            _ => linux::churn(o.churn, buffer),
+                        },
+                    ))
+                }
+            }
             "scale" => scale_rows(&o, &mut rows),
             _ => {}
         }

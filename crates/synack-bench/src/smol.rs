@@ -396,11 +396,11 @@ pub fn request_response(count: u64) -> Result<Run, String> {
 /// Connection churn: `count` cycles of handshake, one byte each way, close by the client
 /// then the server, and TIME_WAIT's end (the virtual clock jumps past smoltcp's 10 s
 /// TIME_WAIT after every cycle, so both sockets are closed and reusable). The client's
-/// port changes every cycle.
-pub fn churn(count: u64) -> Result<Run, String> {
+/// port changes every cycle. The two sockets and their `buffer`-byte rings (64 KiB for
+/// `None`) are made once and reused, as smoltcp applications do.
+pub fn churn(count: u64, buffer: Option<usize>) -> Result<Run, String> {
     let mut p = Pair::new(1500, true);
-    // smoltcp's smallest useful rings; churn moves one byte each way.
-    let (c, s) = p.sockets(1024);
+    let (c, s) = p.sockets(buffer.unwrap_or(64 << 10));
     let mut one = [0u8; 1];
     let stalls0 = p.stalls;
     let t0 = std::time::Instant::now();

@@ -326,16 +326,18 @@ pub fn request_response(count: u64) -> Result<Run, String> {
 
 /// Connection churn: `count` cycles of handshake, one byte each way, close by the client
 /// then the server, and TIME_WAIT's end (the virtual clock jumps past 2×MSL after every
-/// cycle, so the client's TIME_WAIT expires and its port is free again).
-pub fn churn(count: u64) -> Result<Run, String> {
+/// cycle, so the client's TIME_WAIT expires and its port is free again). `buffer`: both
+/// buffers' size as the socket holds it, or `None` for the defaults (`tcp_wmem`/`tcp_rmem`).
+pub fn churn(count: u64, buffer: Option<usize>) -> Result<Run, String> {
     let mut p = Pair::new(1500, Clock::Virtual);
-    let l = p.listen(80, 4096, &[])?;
+    let opts: Vec<SockOpt> = buffer.map(|b| buffer_opts(b).to_vec()).unwrap_or_default();
+    let l = p.listen(80, 4096, &opts)?;
     let mut one = [0u8; 1];
     let msl2 = Duration::from_millis(2 * u64::from(p.a.sysctl().tcp_msl_ms) + 1000);
     let stalls0 = p.stalls;
     let t0 = std::time::Instant::now();
     for _ in 0..count {
-        let (c, s) = p.establish(l, 80, &[])?;
+        let (c, s) = p.establish(l, 80, &opts)?;
         let now = p.now();
         if p.a.send(now, c, b"q") != Ok(1) {
             return Err("synack: client byte not accepted".into());
@@ -433,63 +435,107 @@ fn open_many(
     Ok(())
 }
 
-/// Per-packet receive cost: batches of one-byte segments (at most 256 distinct
-/// connections per batch, chosen at random) are built by the client, then the server's
-/// `receive` of the whole batch is timed; the server then reads the bytes and the pair is
-/// serviced, untimed. About `packets` segments in all.
+/// Frames for one batch of demux packets.
+struct Batch {
+    frames: Vec<Vec<u8>>,
+    lens: Vec<usize>,
+}
+
+/// Sends one byte on each picked client, then times the server's `receive` of the whole
+/// batch; the server reads the bytes and the pair is serviced, untimed. Returns the
+/// nanoseconds spent in `receive`.
+fn one_batch(
+    p: &mut Pair,
+    clients: &[SocketId],
+    servers: &[SocketId],
+    picked: &[usize],
+    b: &mut Batch,
+) -> Result<u128, String> {
+    let mut one = [0u8; 16];
+    for (slot, &i) in picked.iter().enumerate() {
+        let now = p.now();
+        if p.a.send(now, clients[i], b"z") != Ok(1) {
+            return Err("synack: demux byte not accepted".into());
+        }
+        let mut len = p.a.poll_transmit(now, &mut b.frames[slot]);
+        if len.is_none() {
+            // Held by the congestion window: let the ACKs in and try again.
+            p.jump_to_timer();
+            len = p.a.poll_transmit(p.now(), &mut b.frames[slot]);
+        }
+        b.lens[slot] = len.ok_or("synack: demux segment not sent")?;
+    }
+    let now = p.now();
+    let t0 = std::time::Instant::now();
+    for (f, &len) in b.frames.iter().zip(&b.lens).take(picked.len()) {
+        p.b.receive(now, &f[..len]);
+    }
+    let ns = t0.elapsed().as_nanos();
+    for &i in picked {
+        match p.b.recv(now, servers[i], &mut one, RecvFlags::default()) {
+            Ok(k) if k >= 1 => {}
+            other => return Err(format!("synack: demux byte not received: {other:?}")),
+        }
+    }
+    p.service();
+    Ok(ns)
+}
+
+/// Most connections the demux step touches: the first byte on a connection allocates its
+/// rings, so the measured packets go to a warmed-up subset (every connection when there
+/// are at most this many) while the demux table holds all of them.
+const DEMUX_WARM: usize = 100_000;
+
+/// Per-packet receive cost: a warm-up sends one byte on each connection of a random subset
+/// (at most [`DEMUX_WARM`]), untimed; then batches of one-byte segments (at most 256
+/// distinct connections of the subset per batch, chosen at random) are built by the
+/// client and the server's `receive` of each whole batch is timed. About `packets`
+/// segments are timed.
 fn demux_cost(
     p: &mut Pair,
     clients: &[SocketId],
     servers: &[SocketId],
     packets: usize,
 ) -> Result<f64, String> {
-    let batch = clients.len().min(256);
     let mut rng = Rng::new(0x5eed);
-    let mut frames: Vec<Vec<u8>> = (0..batch).map(|_| vec![0u8; 128]).collect();
-    let mut lens = vec![0usize; batch];
+    let n = clients.len();
+    let subset: Vec<usize> = if n <= DEMUX_WARM {
+        (0..n).collect()
+    } else {
+        // A random subset, sampled without replacement (partial Fisher–Yates).
+        let mut all: Vec<usize> = (0..n).collect();
+        for k in 0..DEMUX_WARM {
+            let j = k + rng.below(n - k);
+            all.swap(k, j);
+        }
+        all.truncate(DEMUX_WARM);
+        all
+    };
+    let batch = subset.len().min(256);
+    let mut b = Batch {
+        frames: (0..batch).map(|_| vec![0u8; 128]).collect(),
+        lens: vec![0; batch],
+    };
+    for chunk in subset.chunks(batch) {
+        one_batch(p, clients, servers, chunk, &mut b)?;
+    }
     let mut picked = Vec::with_capacity(batch);
-    let mut one = [0u8; 16];
     let mut total_ns = 0u128;
     let mut done = 0usize;
     while done < packets {
         picked.clear();
         while picked.len() < batch {
-            let i = if batch == clients.len() {
-                picked.len()
+            let i = if batch == subset.len() {
+                subset[picked.len()]
             } else {
-                rng.below(clients.len())
+                subset[rng.below(subset.len())]
             };
             if !picked.contains(&i) {
                 picked.push(i);
             }
         }
-        for (slot, &i) in picked.iter().enumerate() {
-            let now = p.now();
-            if p.a.send(now, clients[i], b"z") != Ok(1) {
-                return Err("synack: demux byte not accepted".into());
-            }
-            let mut len = p.a.poll_transmit(now, &mut frames[slot]);
-            if len.is_none() {
-                // Held by the congestion window: let the ACKs in and try again.
-                p.jump_to_timer();
-                len = p.a.poll_transmit(p.now(), &mut frames[slot]);
-            }
-            lens[slot] = len.ok_or("synack: demux segment not sent")?;
-        }
-        let now = p.now();
-        let t0 = std::time::Instant::now();
-        for (f, &len) in frames.iter().zip(&lens) {
-            p.b.receive(now, &f[..len]);
-        }
-        total_ns += t0.elapsed().as_nanos();
+        total_ns += one_batch(p, clients, servers, &picked, &mut b)?;
         done += batch;
-        for &i in &picked {
-            match p.b.recv(now, servers[i], &mut one, RecvFlags::default()) {
-                Ok(k) if k >= 1 => {}
-                other => return Err(format!("synack: demux byte not received: {other:?}")),
-            }
-        }
-        p.service();
     }
     Ok(total_ns as f64 / done as f64)
 }
