@@ -1,0 +1,405 @@
+//! Output: turning the connection's intent into segments (RFC 9293 §3.7, §3.8.6.2.1,
+//! §3.8.5), and the windows both ways.
+
+use super::{CORK_TIMEOUT, Connection};
+use crate::event::{Event, SegSummary};
+use crate::segment::{SegOptions, SegmentOut, Timestamps};
+use crate::seq::Seq;
+use crate::state::State;
+use crate::time::Instant;
+use synack_wire::TcpFlags;
+
+impl Connection {
+    // ------------------------------------------------------------------------------------
+    // Output
+    // ------------------------------------------------------------------------------------
+
+    /// The next segment to send, if any; its payload is written to `payload`, which bounds
+    /// the payload size (pass at least the MSS). Call until it returns `None`.
+    pub fn poll_transmit(&mut self, now: Instant, payload: &mut [u8]) -> Option<SegmentOut> {
+        let Some(seg) = self.next_segment(now, payload) else {
+            self.arm_persist(now);
+            return None;
+        };
+        self.stats.segs_out += 1;
+        if seg.flags.rst() {
+            self.stats.rsts_out += 1;
+        }
+        if seg.flags.ack() {
+            // RFC 7323 §4.3 Last.ACK.sent.
+            self.last_ack_sent = seg.ack;
+            // Any segment carrying the ACK satisfies a delayed ACK (piggybacking).
+            self.delack_deadline = None;
+            self.ack_due = false;
+        }
+        if !seg.flags.rst() {
+            let wnd = u32::from(seg.wnd) << if seg.flags.syn() { 0 } else { self.rcv_wscale };
+            self.last_wnd_sent = wnd;
+            // RFC 9293 §3.8.6.2.2: the right edge offered; it never moves back.
+            let edge = self.rcv_nxt + wnd;
+            if edge.gt(self.rcv_adv) {
+                self.rcv_adv = edge;
+            }
+        }
+        self.events.push(Event::Sent {
+            at: now,
+            seg: SegSummary::of_out(&seg),
+        });
+        Some(seg)
+    }
+
+    pub(super) fn next_segment(&mut self, now: Instant, payload: &mut [u8]) -> Option<SegmentOut> {
+        if let Some(rst) = self.rst_due.take() {
+            return Some(rst);
+        }
+        match self.state {
+            State::Closed | State::Listen => return None,
+            State::SynSent | State::SynReceived if self.syn_due || self.rtx_due => {
+                return Some(self.syn_segment(now));
+            }
+            _ => {}
+        }
+        // A retransmission timeout with our SYN still unacknowledged (FIN-WAIT-1 reached
+        // from SYN-RECEIVED by CLOSE) resends the SYN-ACK.
+        if self.rtx_due && self.snd_una == self.iss {
+            return Some(self.syn_segment(now));
+        }
+        self.rtx_due = false;
+        if self.fast_rtx_due {
+            // RFC 5681 §3.2: the segment at SND.UNA, now.
+            self.fast_rtx_due = false;
+            if let Some(seg) = self.resend(now, self.snd_una, payload) {
+                return Some(seg);
+            }
+        }
+        if let Some(from) = self.rtx_nxt {
+            // After a timeout everything outstanding is resent, oldest first, as the
+            // congestion window allows (slow start from one segment, RFC 5681 §3.1).
+            let flight = from.since(self.snd_una);
+            if flight == 0 || flight < self.cc.cwnd() {
+                if let Some(seg) = self.resend(now, from, payload) {
+                    let next = from + seg.seg_len();
+                    self.rtx_nxt = if next.lt(self.snd_nxt) {
+                        Some(next)
+                    } else {
+                        None
+                    };
+                    return Some(seg);
+                }
+                self.rtx_nxt = None;
+            }
+        }
+        if let Some(seg) = self.new_data(now, payload, false) {
+            return Some(seg);
+        }
+        if self.probe_due {
+            self.probe_due = false;
+            // The window may have opened just enough: send what fits, SWS rules overridden
+            // (RFC 9293 §3.8.6.2.1 case 4) ...
+            if let Some(seg) = self.new_data(now, payload, true) {
+                return Some(seg);
+            }
+            // ... otherwise a zero-window probe. Like Linux it carries no new data: SEQ =
+            // SND.UNA - 1 is below the peer's window, so the peer answers with an ACK
+            // carrying its window (RFC 9293 §3.10.7.4).
+            self.stats.window_probes += 1;
+            return Some(self.segment(now, self.snd_una - 1u32, TcpFlags::ACK));
+        }
+        if self.ka_probe_due {
+            self.ka_probe_due = false;
+            // RFC 9293 §3.8.4 (and Linux): SEG.SEQ = SND.NXT - 1, no data; the peer ACKs.
+            self.stats.keepalive_probes += 1;
+            return Some(self.segment(now, self.snd_una - 1u32, TcpFlags::ACK));
+        }
+        if self.ack_due && self.state != State::SynSent {
+            return Some(self.segment(now, self.snd_nxt, TcpFlags::ACK));
+        }
+        None
+    }
+
+    /// SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED and later) with its options.
+    pub(super) fn syn_segment(&mut self, now: Instant) -> SegmentOut {
+        let retransmission = !self.syn_due;
+        self.syn_due = false;
+        self.rtx_due = false;
+        if retransmission {
+            self.stats.retransmits += 1;
+            // Karn's rule (RFC 6298 §3): no sample from a retransmitted SYN.
+            self.rtt_timed = None;
+        } else {
+            self.rtt_timed = Some((self.iss + 1u32, now));
+        }
+        let active = self.state == State::SynSent;
+        let flags = if active {
+            TcpFlags::SYN
+        } else {
+            TcpFlags::SYN | TcpFlags::ACK
+        };
+        let mut seg = self.segment(now, self.iss, flags);
+        let mut opt = SegOptions {
+            mss: Some(self.cfg.advertised_mss(self.ipv6)),
+            ..SegOptions::default()
+        };
+        if active {
+            // RFC 7323 §2.2 / RFC 2018 §2: offer everything enabled.
+            if self.cfg.window_scaling {
+                opt.wscale = Some(self.cfg.rcv_wscale());
+            }
+            opt.sack_permitted = self.cfg.sack;
+            if self.cfg.timestamps {
+                opt.timestamps = Some(Timestamps {
+                    tsval: self.tsval(now),
+                    tsecr: 0,
+                });
+            }
+        } else {
+            // A SYN-ACK only echoes what the peer offered (RFC 7323 §2.2, §3.2).
+            if self.wscale_ok {
+                opt.wscale = Some(self.rcv_wscale);
+            }
+            opt.sack_permitted = self.sack_ok;
+            if self.ts_ok {
+                opt.timestamps = Some(Timestamps {
+                    tsval: self.tsval(now),
+                    tsecr: self.ts_recent,
+                });
+            }
+        }
+        seg.options = opt;
+        // RFC 7323 §2.2: the window in a SYN is not scaled.
+        seg.wnd = self.rcv_wnd().min(65535) as u16;
+        self.arm_rtx(now);
+        seg
+    }
+
+    /// A retransmission starting at `from` (SND.UNA =< from < SND.NXT): at most one MSS of
+    /// data, with our FIN if it is next.
+    pub(super) fn resend(
+        &mut self,
+        now: Instant,
+        from: Seq,
+        payload: &mut [u8],
+    ) -> Option<SegmentOut> {
+        if !from.lt(self.snd_nxt) || from.lt(self.snd_buf_seq) {
+            return None;
+        }
+        let offset = from.since(self.snd_buf_seq) as usize;
+        let data_end = self.fin_seq.unwrap_or(self.snd_nxt);
+        let outstanding = if data_end.gt(from) {
+            data_end.since(from) as usize
+        } else {
+            0
+        };
+        let max = payload
+            .len()
+            .min(usize::from(self.eff_snd_mss()))
+            .min(outstanding);
+        let n = self.sndbuf.copy_out(offset, &mut payload[..max]);
+        let mut flags = TcpFlags::ACK;
+        if n > 0 && offset + n == self.sndbuf.len() {
+            flags |= TcpFlags::PSH;
+        }
+        let fin_here = self.fin_seq.is_some_and(|f| f == from + n);
+        if fin_here {
+            flags |= TcpFlags::FIN;
+        }
+        if n == 0 && !fin_here {
+            return None;
+        }
+        let mut seg = self.segment(now, from, flags);
+        seg.payload_len = n;
+        // Karn's rule (RFC 6298 §3): a retransmission is never timed.
+        self.rtt_timed = None;
+        self.stats.retransmits += 1;
+        self.arm_rtx(now);
+        Some(seg)
+    }
+
+    /// New data from SND.NXT within the peer's window and the congestion window, and the
+    /// FIN after the last byte. `force` is the override of RFC 9293 §3.8.6.2.1 (persist
+    /// timer): send whatever fits.
+    pub(super) fn new_data(
+        &mut self,
+        now: Instant,
+        payload: &mut [u8],
+        force: bool,
+    ) -> Option<SegmentOut> {
+        let may_send = matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait1 | State::LastAck
+        );
+        if !may_send || self.fin_seq.is_some() || self.snd_una == self.iss {
+            return None;
+        }
+        let offset = self.snd_nxt.since(self.snd_buf_seq) as usize;
+        let unsent = self.sndbuf.len().saturating_sub(offset);
+        let wnd_end = self.snd_una + self.snd_wnd;
+        let usable = if wnd_end.gt(self.snd_nxt) {
+            wnd_end.since(self.snd_nxt) as usize
+        } else {
+            0
+        };
+        let flight = self.snd_nxt.since(self.snd_una) as usize;
+        let cwnd_room = (self.cc.cwnd() as usize).saturating_sub(flight);
+        let mss = usize::from(self.eff_snd_mss());
+        let n = unsent
+            .min(usable)
+            .min(cwnd_room)
+            .min(mss)
+            .min(payload.len());
+        // The FIN follows the last byte; like Linux it is not held back by the window.
+        let fin = self.fin_queued && n == unsent;
+        if n == 0 && !fin {
+            return None;
+        }
+        if n < mss && !fin && !force {
+            // RFC 9293 §3.8.6.2.1 sender SWS avoidance with Nagle (§3.7.4, RFC 896) in
+            // Minshall's form as Linux has it: a partial segment goes when all queued
+            // data fits and no other small segment is unacknowledged, or when it is at
+            // least half the largest window the peer offered; TCP_CORK holds it (200 ms
+            // at most); urgent data is pushed at once.
+            let urgent = self.snd_urg.is_some_and(|up| up.gt(self.snd_nxt));
+            let nagle_ok = self.nodelay || !self.snd_sml.gt(self.snd_una);
+            let half_window = self.max_snd_wnd > 0 && n >= (self.max_snd_wnd / 2) as usize;
+            let cork_expired = self.cork_deadline.is_some_and(|d| d <= now);
+            let send =
+                urgent || cork_expired || (!self.cork && nagle_ok && (n == unsent || half_window));
+            if !send {
+                if self.cork && self.cork_deadline.is_none() {
+                    self.cork_deadline = Some(now + CORK_TIMEOUT);
+                }
+                return None;
+            }
+        }
+        self.cork_deadline = None;
+        let n = self.sndbuf.copy_out(offset, &mut payload[..n]);
+        let mut flags = TcpFlags::ACK;
+        if n > 0 && n == unsent {
+            flags |= TcpFlags::PSH;
+        }
+        if fin {
+            flags |= TcpFlags::FIN;
+        }
+        if n > 0 && self.last_data_at.is_some_and(|t| now - t < self.ato) {
+            // Linux: data answering data within `ato` means an interactive (ping-pong)
+            // exchange; ACKs then wait for the reply instead of going at once.
+            self.pingpong = true;
+        }
+        let mut seg = self.segment(now, self.snd_nxt, flags);
+        seg.payload_len = n;
+        self.snd_nxt += n;
+        if n < mss {
+            self.snd_sml = self.snd_nxt;
+        }
+        if fin {
+            self.fin_seq = Some(self.snd_nxt);
+            self.snd_nxt += 1u32;
+        }
+        if self.rtt_timed.is_none() && self.rtx_nxt.is_none() && self.recover.is_none() {
+            self.rtt_timed = Some((self.snd_nxt, now));
+        }
+        // Sending resets the persist timer (RFC 9293 §3.8.6.1).
+        self.persist_deadline = None;
+        self.persist_backoff = 0;
+        self.arm_rtx(now);
+        Some(seg)
+    }
+
+    /// Starts the persist timer when data waits, nothing is in flight and the window (or
+    /// SWS avoidance) keeps it from going out (RFC 9293 §3.8.6.1).
+    pub(super) fn arm_persist(&mut self, now: Instant) {
+        let may_send = matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait1 | State::LastAck
+        );
+        let unsent = self
+            .sndbuf
+            .len()
+            .saturating_sub(self.snd_nxt.since(self.snd_buf_seq) as usize);
+        if !may_send
+            || unsent == 0
+            || self.fin_seq.is_some()
+            || self.snd_una != self.snd_nxt
+            || self.rtx_deadline.is_some()
+            || self.persist_deadline.is_some()
+            || self.cork
+        {
+            return;
+        }
+        let backoff = self.rtt.backed_off(self.persist_backoff);
+        self.persist_deadline = Some(now + backoff);
+    }
+
+    /// A segment with the connection's ACK, window, urgent pointer and timestamps.
+    pub(super) fn segment(&self, now: Instant, seq: Seq, flags: TcpFlags) -> SegmentOut {
+        let mut seg = SegmentOut::bare(seq, Seq(0), flags, 0);
+        seg.layout = self.cfg.option_layout;
+        if flags.ack() {
+            seg.ack = self.rcv_nxt;
+        }
+        let wnd = self.rcv_wnd() >> self.rcv_wscale;
+        seg.wnd = wnd.min(65535) as u16;
+        if let Some(up) = self.snd_urg
+            && up.gt(seq)
+            && !flags.rst()
+        {
+            // RFC 9293 §3.8.5 / RFC 6093: URG with the pointer to the byte after the
+            // urgent data, as far as 16 bits reach (Linux sends 0xFFFF beyond that).
+            seg.flags |= TcpFlags::URG;
+            seg.up = up.since(seq).min(65535) as u16;
+        }
+        if self.ts_ok {
+            // RFC 7323 §3.2: TSopt on every segment once negotiated.
+            seg.options.timestamps = Some(Timestamps {
+                tsval: self.tsval(now),
+                tsecr: self.ts_recent,
+            });
+        }
+        seg
+    }
+
+    /// RFC 9293 §3.7.1 (MUST-16): the effective send MSS, the negotiated MSS less the TCP
+    /// options every segment carries (12 bytes of `nop,nop,TS` once timestamps are on), as
+    /// Linux's `mss_cache` (1448 with timestamps on a 1500-byte path).
+    pub(super) fn eff_snd_mss(&self) -> u16 {
+        let options = if self.ts_ok { 12 } else { 0 };
+        self.snd_mss.saturating_sub(options).max(1)
+    }
+
+    /// The TSval clock: milliseconds plus the per-connection offset (RFC 7323 §5.4).
+    pub(super) fn tsval(&self, now: Instant) -> u32 {
+        (now.as_millis() as u32).wrapping_add(self.ts_offset)
+    }
+
+    /// RCV.WND (RFC 9293 §3.8.6.2.2): the window offered never moves its right edge back,
+    /// and moves it forward only by at least min(half the buffer, one receive MSS) (receiver
+    /// SWS avoidance); in whole units of the window scale, at most what 16 bits can say.
+    pub(super) fn rcv_wnd(&self) -> u32 {
+        let max = 65535u32 << self.rcv_wscale;
+        let free = u32::try_from(self.rcvbuf.free())
+            .unwrap_or(u32::MAX)
+            .min(max);
+        let free = (free >> self.rcv_wscale) << self.rcv_wscale;
+        let offered = if self.rcv_adv.gt(self.rcv_nxt) {
+            self.rcv_adv.since(self.rcv_nxt)
+        } else {
+            0
+        };
+        let threshold = u32::try_from(self.rcvbuf.capacity() / 2)
+            .unwrap_or(u32::MAX)
+            .min(self.rcv_mss)
+            .max(1);
+        // What was offered stays acceptable even when the scaled field, truncated, shows
+        // up to one scale unit less (RFC 7323 §2.4 and its Appendix F).
+        if free >= offered.saturating_add(threshold) {
+            free
+        } else {
+            offered
+        }
+    }
+
+    /// SEG.WND << Snd.Wind.Shift (RFC 7323 §2.3); SYN windows are never scaled.
+    pub(super) fn scaled_wnd(&self, wnd: u16) -> u32 {
+        u32::from(wnd) << self.snd_wscale
+    }
+}
