@@ -880,6 +880,19 @@ impl Connection {
         self.rcvbuf.capacity()
     }
 
+    /// Path MTU discovery (RFC 9293 §3.7.3, RFC 1191 / RFC 8201): the path can carry at most
+    /// `mtu` bytes per IP packet, so the send MSS drops to `mtu` − 40 (IPv4) or − 60 (IPv6),
+    /// never below Linux's minimum of 88 and never above what was negotiated. Segments
+    /// already in flight are resent at the new size if they are lost. Returns the new MSS.
+    pub fn set_path_mtu(&mut self, mtu: u16) -> u16 {
+        let overhead = if self.ipv6 { 60 } else { 40 };
+        let mss = mtu.saturating_sub(overhead).max(MIN_MSS);
+        if mss < self.snd_mss {
+            self.snd_mss = mss;
+        }
+        self.eff_snd_mss()
+    }
+
     /// Replaces the congestion-control algorithm (the default is [`Reno`]).
     pub fn set_congestion_control(&mut self, cc: Box<dyn CongestionControl>) {
         self.cc = cc;

@@ -251,3 +251,24 @@ fn keepalive_params_and_answered_probes_over_a_day() {
     assert_eq!(net.b.recv(&mut buf), Ok(10));
     let _ = (P, data(0, 0, A, b""));
 }
+
+#[test]
+fn rfc1191_path_mtu_lowers_the_send_mss_for_new_and_resent_segments() {
+    let now = Instant::ZERO;
+    let mut c = established_client(now); // MSS 536 (no option from the peer)
+    c.send(now, &[7u8; 1000]).unwrap();
+    let first = drain(&mut c, now);
+    assert_eq!(first[0].data.len(), 536);
+    // An ICMP "fragmentation needed" says the path MTU is 376: MSS 336.
+    assert_eq!(c.set_path_mtu(376), 336);
+    assert_eq!(
+        c.set_path_mtu(1500),
+        336,
+        "never raised past what is in force"
+    );
+    let (_, t) = c.timer().unwrap();
+    c.on_timeout(t);
+    let again = drain(&mut c, t);
+    assert_eq!((again[0].seq(), again[0].data.len()), (CLIENT_ISS + 1, 336));
+    assert_eq!(c.status().snd_mss, 336);
+}
