@@ -83,7 +83,7 @@ fn check_invariants(c: &Connection) {
 fn random_segments_calls_and_timeouts_never_panic() {
     let payload = [0xabu8; 3000];
     let mut buf = vec![0u8; 70_000];
-    for seed in 1..=300u64 {
+    for seed in 1..=600u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         let cfg = Config {
             recv_buffer: 1 + rng.below(5000) as usize,
@@ -100,7 +100,7 @@ fn random_segments_calls_and_timeouts_never_panic() {
         };
         for _ in 0..400 {
             now += Duration::from_millis(rng.below(3000));
-            match rng.below(12) {
+            match rng.below(15) {
                 0 => {
                     let _ = c.send(now, &payload[..rng.below(3000) as usize]);
                 }
@@ -115,6 +115,34 @@ fn random_segments_calls_and_timeouts_never_panic() {
                 }
                 4 if rng.below(8) == 0 => c.abort(now),
                 5 => c.on_timeout(now),
+                // The byte-stream knobs of part 2.
+                12 => {
+                    let _ = c.send_urgent(now, &payload[..rng.below(100) as usize]);
+                    let _ = c.recv_urgent(&mut buf[..rng.below(2) as usize]);
+                    let _ = c.at_mark();
+                    let _ = c.take_urgent_signal();
+                }
+                13 => match rng.below(7) {
+                    0 => c.set_nodelay(rng.below(2) == 0),
+                    1 => c.set_cork(rng.below(2) == 0),
+                    2 => c.set_keepalive(now, rng.below(2) == 0),
+                    3 => c.set_keepalive_params(
+                        now,
+                        Duration::from_millis(rng.below(10_000)),
+                        Duration::from_millis(rng.below(10_000)),
+                        rng.next() as u8,
+                    ),
+                    4 => c.set_oobinline(rng.below(2) == 0),
+                    5 => c.set_user_timeout(Some(Duration::from_millis(rng.below(20_000)))),
+                    _ => {
+                        let _ = c.set_path_mtu(rng.next() as u16);
+                    }
+                },
+                14 => {
+                    c.set_recv_buffer(rng.below(10_000) as usize);
+                    c.set_send_buffer(rng.below(10_000) as usize);
+                    let _ = c.info();
+                }
                 _ => {
                     let seg = random_segment(&mut rng, &c, &payload);
                     let _ = c.time_wait_accepts_syn(&seg);
