@@ -742,12 +742,27 @@ impl Connection {
     }
 
     /// RFC 9293 §3.8.6.2.2: after the application reads, announce the opened window once the
-    /// right edge can move by min(half the buffer, one receive MSS).
+    /// right edge may move (by min(half the buffer, one receive MSS), see `rcv_wnd`) — and,
+    /// as Linux does (`tcp_cleanup_rbuf`), only when the window still offered is at most half
+    /// the buffer and the new one at least twice it, so a reader keeping up with a bulk flow
+    /// adds no ACKs of its own.
     fn window_update_check(&mut self) {
-        if matches!(
+        if !matches!(
             self.state,
             State::Established | State::FinWait1 | State::FinWait2
-        ) && (self.rcv_nxt + self.rcv_wnd()).gt(self.rcv_adv)
+        ) {
+            return;
+        }
+        let offered = if self.rcv_adv.gt(self.rcv_nxt) {
+            self.rcv_adv.since(self.rcv_nxt)
+        } else {
+            0
+        };
+        let new = self.rcv_wnd();
+        let half_closed = u64::from(offered) * 2 <= self.rcvbuf.capacity() as u64;
+        if (self.rcv_nxt + new).gt(self.rcv_adv)
+            && half_closed
+            && u64::from(new) >= 2 * u64::from(offered)
         {
             self.ack_due = true;
         }
