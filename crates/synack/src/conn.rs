@@ -354,6 +354,9 @@ pub struct Connection {
     urgent_signal: bool,
     /// A FIN received beyond a gap, held until the gap fills (RFC 9293 §3.10.7.4).
     fin_pending: Option<Seq>,
+    /// The first sequence number of the out-of-order segment that arrived last (RFC 2018
+    /// §4: its block is reported first).
+    sack_recent: Option<Seq>,
 
     // TCP_INFO counters.
     bytes_acked: u64,
@@ -451,6 +454,7 @@ impl Connection {
             urg_mark: None,
             urgent_signal: false,
             fin_pending: None,
+            sack_recent: None,
             bytes_acked: 0,
             bytes_received: 0,
             error: None,
@@ -1522,6 +1526,7 @@ impl Connection {
                     // RFC 9293 §3.10.7.4: held for later processing; RFC 5681 §4.2: an
                     // out-of-order segment is acknowledged at once (a duplicate ACK).
                     self.stats.ooo_queued += 1;
+                    self.sack_recent = Some(data_seq.max(self.rcv_nxt));
                     self.ack_due = true;
                 }
                 None => {

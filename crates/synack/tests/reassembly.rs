@@ -115,3 +115,56 @@ fn text_beyond_the_window_is_trimmed_and_the_fin_after_it_ignored() {
     );
     assert_eq!(read_all(&mut s), b"01234567");
 }
+
+/// RFC 2018 §4: with SACK permitted, ACKs report the out-of-order data held, the block with
+/// the latest segment first (three blocks beside timestamps).
+#[test]
+fn rfc2018_4_acks_carry_sack_blocks_latest_first() {
+    let now = Instant::ZERO;
+    let mut s = common::listener(common::linux(), now);
+    let mut syn = common::seg(CLIENT_ISS, 0, common::S, 65535);
+    syn.options = common::linux_syn_options(100);
+    s.on_segment(now, &syn);
+    one(&mut s, now);
+    let base = CLIENT_ISS + 1;
+    let ack = common::with_ts(common::seg(base, SERVER_ISS + 1, A, 512), 101, 0);
+    s.on_segment(now, &ack);
+    assert!(s.status().sack_permitted);
+    let blocks = |o: &common::Out| -> Vec<(u32, u32)> {
+        o.seg
+            .options
+            .sack_blocks
+            .as_slice()
+            .iter()
+            .map(|&(l, r)| (l.get() - base, r.get() - base))
+            .collect()
+    };
+    for (i, off) in [10u32, 30, 50, 70].into_iter().enumerate() {
+        s.on_segment(
+            now,
+            &common::with_ts(
+                data(base + off, SERVER_ISS + 1, A, b"xxxxx"),
+                102 + i as u32,
+                0,
+            ),
+        );
+    }
+    let acks = common::drain(&mut s, now);
+    let last = acks.last().unwrap();
+    assert_eq!(last.ack(), base);
+    assert_eq!(blocks(last), [(70, 75), (10, 15), (30, 35)]);
+    // A segment extending a held block moves that block to the front.
+    s.on_segment(
+        now,
+        &common::with_ts(data(base + 35, SERVER_ISS + 1, A, b"yy"), 110, 0),
+    );
+    assert_eq!(blocks(&one(&mut s, now)), [(30, 37), (10, 15), (50, 55)]);
+    // Once everything is in order, no blocks.
+    let fill: &'static [u8] = Box::leak(vec![b'z'; 75].into_boxed_slice());
+    s.on_segment(
+        now,
+        &common::with_ts(data(base, SERVER_ISS + 1, A, fill), 111, 0),
+    );
+    let ack = one(&mut s, now);
+    assert_eq!((ack.ack(), blocks(&ack)), (base + 75, vec![]));
+}

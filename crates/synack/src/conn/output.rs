@@ -355,7 +355,43 @@ impl Connection {
                 tsecr: self.ts_recent,
             });
         }
+        if self.sack_ok && flags.ack() && !flags.intersects(TcpFlags::SYN | TcpFlags::RST) {
+            self.sack_blocks(&mut seg.options);
+        }
         seg
+    }
+
+    /// RFC 2018 §4: the out-of-order data held, as SACK blocks — first the block holding the
+    /// segment that arrived last, then the others in sequence order; three fit beside the
+    /// timestamps option (four without).
+    pub(super) fn sack_blocks(&self, opt: &mut SegOptions) {
+        let ranges = self.rcvbuf.ooo_ranges();
+        if ranges.is_empty() {
+            return;
+        }
+        let max = if self.ts_ok { 3 } else { 4 };
+        let to_seq = |(s, e): (usize, usize)| (self.rcv_nxt + s, self.rcv_nxt + e);
+        let recent = self.sack_recent.and_then(|r| {
+            ranges
+                .iter()
+                .position(|&(s, e)| r.ge(self.rcv_nxt + s) && r.lt(self.rcv_nxt + e))
+        });
+        let mut n = 0;
+        if let Some(i) = recent {
+            let (l, r) = to_seq(ranges[i]);
+            opt.sack_blocks.push(l, r);
+            n += 1;
+        }
+        for (i, &range) in ranges.iter().enumerate() {
+            if n == max {
+                break;
+            }
+            if Some(i) != recent {
+                let (l, r) = to_seq(range);
+                opt.sack_blocks.push(l, r);
+                n += 1;
+            }
+        }
     }
 
     /// RFC 9293 §3.7.1 (MUST-16): the effective send MSS, the negotiated MSS less the TCP
