@@ -549,6 +549,104 @@ fn option_catalog(rng: &mut Rng) -> Vec<Vec<u8>> {
     v
 }
 
+fn dns_name(n: &str) -> Vec<u8> {
+    let mut v = Vec::new();
+    for l in n.split('.').filter(|l| !l.is_empty()) {
+        v.push(l.len() as u8);
+        v.extend_from_slice(l.as_bytes());
+    }
+    v.push(0);
+    v
+}
+
+/// A DNS message (RFC 1035 §4.1): questions, answers of common types with compression
+/// pointers, EDNS(0) options; sometimes damaged or cut.
+fn dns_msg(rng: &mut Rng) -> Vec<u8> {
+    let names = [
+        "example.com",
+        "a.b.c.d.e",
+        "x",
+        "www.example.org",
+        "_sip._udp.example.net",
+    ];
+    let flags = rng.pick(&[
+        0x0100u16, 0x8180, 0x8580, 0x8183, 0x8182, 0x0120, 0x8100, 0x2800, 0x8400, 0x0110, 0x81a0,
+        0x8380,
+    ]);
+    let qtype = rng.pick(&[1u16, 28, 5, 15, 16, 33, 12, 2, 6, 255, 99, 1000]);
+    let mut q = dns_name(rng.pick(&names));
+    q.extend_from_slice(&qtype.to_be_bytes());
+    q.extend_from_slice(&rng.pick(&[1u16, 1, 1, 3, 255]).to_be_bytes());
+    let nan = rng.pick(&[0u16, 0, 1, 2, 3]);
+    let mut body = Vec::new();
+    for _ in 0..nan {
+        let t = rng.pick(&[1u16, 28, 5, 15, 16, 33, 12, 2, 99, 13]);
+        let rd: Vec<u8> = match t {
+            1 => rng.bytes(4),
+            28 => rng.bytes(16),
+            5 | 12 | 2 => match rng.below(3) {
+                0 => vec![0xc0, 0x0c],
+                1 => dns_name(rng.pick(&names)),
+                _ => vec![3, b'a', b'b', b'c', 0xc0, 0x0c],
+            },
+            15 => vec![0, 5, 0xc0, 0x0c],
+            16 => b"\x05hello\x03a b".to_vec(),
+            33 => vec![0, 1, 0, 2, 0x13, 0xc4, 0xc0, 0x0c],
+            _ => vec![1, 2, 3],
+        };
+        body.extend_from_slice(&[0xc0, 0x0c]);
+        body.extend_from_slice(&t.to_be_bytes());
+        body.extend_from_slice(&1u16.to_be_bytes());
+        body.extend_from_slice(&(rng.u32() >> 8).to_be_bytes());
+        body.extend_from_slice(&(rd.len() as u16).to_be_bytes());
+        body.extend_from_slice(&rd);
+    }
+    let mut nar = 0u16;
+    if rng.chance(40) {
+        let opts: [&[u8]; 8] = [
+            &[0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8],
+            &[0, 3, 0, 2, b'a', b'b'],
+            &[0, 12, 0, 3, 0, 0, 0],
+            &[0, 9, 0, 4, 0, 0, 0, 5],
+            &[0, 8, 0, 7, 0, 1, 24, 0, 10, 1, 2],
+            &[0, 11, 0, 2, 0, 100],
+            &[0, 5, 0, 2, 8, 13],
+            &[0, 14, 0, 4, 0, 1, 0, 2],
+        ];
+        let mut o = Vec::new();
+        for _ in 0..rng.below(3) {
+            o.extend_from_slice(rng.pick(&opts));
+        }
+        body.push(0);
+        body.extend_from_slice(&41u16.to_be_bytes());
+        body.extend_from_slice(&rng.pick(&[512u16, 1232, 4096]).to_be_bytes());
+        body.extend_from_slice(&rng.pick(&[0u32, 0x8000, 0x0100_8000]).to_be_bytes());
+        body.extend_from_slice(&(o.len() as u16).to_be_bytes());
+        body.extend_from_slice(&o);
+        nar = 1;
+    }
+    let qd = rng.pick(&[1u16, 1, 1, 0, 2]);
+    let mut m = Vec::new();
+    m.extend_from_slice(&(rng.next() as u16).to_be_bytes());
+    m.extend_from_slice(&flags.to_be_bytes());
+    for c in [qd, nan, 0, nar] {
+        m.extend_from_slice(&c.to_be_bytes());
+    }
+    m.extend_from_slice(&q);
+    m.extend_from_slice(&body);
+    if rng.chance(30) {
+        for _ in 0..rng.range(1, 2) {
+            let i = rng.below(m.len() as u64) as usize;
+            m[i] = rng.next() as u8;
+        }
+    }
+    if rng.chance(10) {
+        let n = rng.below(m.len() as u64) as usize;
+        m.truncate(n);
+    }
+    m
+}
+
 /// Flags for a segment carrying an option from the catalog (MPTCP cares).
 fn flags_for(rng: &mut Rng) -> TcpFlags {
     TcpFlags::from_bits(rng.pick(&[0x002, 0x012, 0x010, 0x018, 0x011, 0x004, 0x014]))
@@ -1150,9 +1248,19 @@ fn build_file(rng: &mut Rng, idx: usize) -> CapFile {
                             let n = rng.below(120) as usize;
                             rng.bytes(n)
                         };
+                        let dns = rng.chance(35);
+                        let payload = if dns { dns_msg(rng) } else { payload };
+                        let (sp, dp) = if dns {
+                            rng.pick(&[(40001u16, 53u16), (53, 40002), (5353, 5353)])
+                        } else {
+                            (
+                                rng.range(40000, 40999) as u16,
+                                rng.range(50000, 50999) as u16,
+                            )
+                        };
                         let u = UdpRepr {
-                            src_port: rng.range(40000, 40999) as u16,
-                            dst_port: rng.range(50000, 50999) as u16,
+                            src_port: sp,
+                            dst_port: dp,
                             checksum: if rng.chance(15) {
                                 Some(rng.next() as u16)
                             } else if !a.is_v6() && rng.chance(15) {
@@ -1319,7 +1427,19 @@ fn build_file(rng: &mut Rng, idx: usize) -> CapFile {
                     let v = want_v6(rng);
                     addrs(rng, v)
                 };
-                let port = rng.pick(&[80u16, 8080, 21, 25, 554, 8554, 22, 23]);
+                let mut port = rng.pick(&[80u16, 8080, 21, 25, 554, 8554, 22, 23]);
+                let mut payload = rng.pick(&texts).to_vec();
+                if rng.chance(20) {
+                    // DNS over TCP (RFC 1035 §4.2.2), sometimes with a wrong prefix.
+                    let m = dns_msg(rng);
+                    let mut p = (m.len() as u16).to_be_bytes().to_vec();
+                    if rng.chance(10) {
+                        p[1] ^= 1;
+                    }
+                    p.extend_from_slice(&m);
+                    port = 53;
+                    payload = p;
+                }
                 let to_server = rng.chance(50);
                 let eph = rng.range(32768, 60999) as u16;
                 let mut flags = TcpFlags::ACK | TcpFlags::PSH;
@@ -1337,7 +1457,6 @@ fn build_file(rng: &mut Rng, idx: usize) -> CapFile {
                     urgent_ptr: 0,
                     options: TcpOptionBuf::new(),
                 };
-                let mut payload = rng.pick(&texts).to_vec();
                 if rng.chance(15) {
                     let n = rng.below(payload.len() as u64) as usize;
                     payload.truncate(n.max(1));

@@ -329,5 +329,8 @@ pub(crate) fn tcp_payload(cx: &mut Ctx<'_>, p: &[u8], len: u32, sport: u16, dpor
         cx.proto = "rtsp";
         return txtproto(cx, p, len, Some(RTSP_CMDS), "RTSP");
     }
+    if is(53) {
+        return super::dns::domain_print(cx, p, len as u32, true, false);
+    }
     Ok(())
 }

@@ -105,6 +105,14 @@ pub(crate) fn udp_print(
             }
         }
     }
+    if sport == 53 || dport == 53 {
+        let p = bp.get(8..).unwrap_or(&[]);
+        return super::dns::domain_print(cx, p, length, false, false);
+    }
+    if sport == 5353 || dport == 5353 {
+        let p = bp.get(8..).unwrap_or(&[]);
+        return super::dns::domain_print(cx, p, length, false, true);
+    }
     // A fragment's UDP length covers data in later fragments.
     if ulen > length && !fragmented {
         let _ = write!(cx.out, "UDP, bad length {ulen} > {length}");

@@ -30,6 +30,7 @@
 
 mod app;
 mod arp;
+mod dns;
 mod ip;
 mod l4;
 mod tcp;
