@@ -146,7 +146,11 @@ fn run_cmd(args: &[String]) -> ExitCode {
     }
 }
 
+/// In the tour, traces longer than this are shortened to their beginning and end.
+const TOUR_TRACE_LINES: usize = 80;
+
 fn print_outcome(sc: &Scenario, out: &Outcome, header: bool) {
+    let full = header;
     if header {
         println!("== {}: {} (seed {}) ==", sc.name, sc.title, out.seed);
         if let Some(h) = out.observer {
@@ -156,16 +160,39 @@ fn print_outcome(sc: &Scenario, out: &Outcome, header: bool) {
             );
         }
     }
-    for l in &out.trace {
-        println!("  {l}");
+    if full || out.trace.len() <= TOUR_TRACE_LINES {
+        for l in &out.trace {
+            println!("  {l}");
+        }
+    } else {
+        let (head, tail) = (TOUR_TRACE_LINES - 20, 20);
+        for l in &out.trace[..head] {
+            println!("  {l}");
+        }
+        println!(
+            "  ... {} more lines: synack lab run {} ...",
+            out.trace.len() - head - tail,
+            sc.name
+        );
+        for l in &out.trace[out.trace.len() - tail..] {
+            println!("  {l}");
+        }
     }
     println!("-- what to look at --");
     for l in sc.explain.lines() {
         println!("  {}", l.trim());
     }
-    println!("-- checks --");
-    for c in &out.checks.list {
-        println!("  [{}] {}", if c.ok { "ok" } else { "FAIL" }, c.text);
+    if full {
+        println!("-- checks --");
+        for c in &out.checks.list {
+            println!("  [{}] {}", if c.ok { "ok" } else { "FAIL" }, c.text);
+        }
+    } else {
+        let ok = out.checks.list.iter().filter(|c| c.ok).count();
+        println!("-- checks: {ok} of {} hold --", out.checks.list.len());
+        for c in out.checks.failures() {
+            println!("  [FAIL] {}", c.text);
+        }
     }
     println!(
         "verdict: {} ({})",

@@ -179,7 +179,7 @@ pub static SCENARIOS: &[Scenario] = &[
             larger than 64 KiB, so without scaling the sender would stall; with it, more
             than 64 KiB is in flight and the sender stays within the offered window. The
             receiver checks every byte.",
-        tour: true,
+        tour: false,
         build: build_bulk,
         check: check_bulk,
     },
@@ -204,7 +204,7 @@ pub static SCENARIOS: &[Scenario] = &[
             retransmits the segment at once (RFC 5681 §3.2) instead of waiting for the
             retransmission timeout, and the transfer completes byte-exact. (The receiver does
             not send SACK blocks yet, so the graph shows none.)",
-        tour: true,
+        tour: false,
         build: build_fast_retransmit,
         check: check_fast_retransmit,
     },
@@ -1447,7 +1447,7 @@ fn check_bulk(out: &Outcome, c: &mut Checks) {
 // ---------------------------------------------------------------------------- zero-window
 
 /// Bytes the client sends in `zero-window`.
-const ZW_BYTES: usize = 64 * 1024;
+const ZW_BYTES: usize = 32 * 1024;
 
 fn build_zero_window(lab: &mut Lab) -> Result<(), String> {
     let (c, s, _) = lab.pair(MS(1), &[], &[])?;
@@ -2098,9 +2098,30 @@ fn build_random(lab: &mut Lab) -> Result<(), String> {
 
 fn check_random(out: &Outcome, c: &mut Checks) {
     let plan = random_plan(out.seed);
+    let ch = |x: &ChannelConfig| {
+        format!(
+            "delay {:?} jitter {:?} rate {:?} queue {:?} loss {:.3} reorder {:.3} dup {:.3} \
+             corrupt {:.3}",
+            x.delay,
+            x.jitter,
+            x.bandwidth_bps,
+            x.queue_packets,
+            x.loss,
+            x.reorder,
+            x.duplicate,
+            x.corrupt
+        )
+    };
     c.check(
         true,
-        format!("plan: {:?} up {} down {}", plan.mode, plan.up, plan.down),
+        format!(
+            "plan: {:?} up {} down {}; client to server: {}; server to client: {}",
+            plan.mode,
+            plan.up,
+            plan.down,
+            ch(&plan.a_to_b),
+            ch(&plan.b_to_a)
+        ),
     );
     c.check(
         out.idle,
@@ -2143,12 +2164,33 @@ fn check_random(out: &Outcome, c: &mut Checks) {
         "client",
         &format!("read {} bytes, pattern intact", plan.down),
     );
+    // The server's connection is an orphan after its close(): if its retransmissions run
+    // out (tcp_orphan_retries), no application hears of it and the client, still waiting
+    // for the rest of the reply, stays in FIN_WAIT_2 (no timer while its socket is open).
+    let server_fin_end = out
+        .sent_by("server")
+        .into_iter()
+        .find(|s| s.flags.fin())
+        .map(|s| s.seq.wrapping_add(s.seg_len()));
+    let fin_acked = server_fin_end.is_some_and(|end| {
+        out.sent_by("client")
+            .into_iter()
+            .any(|s| s.dropped.is_none() && s.flags.ack() && s.ack == end)
+    });
+    let server_gave_up = server_fin_end.is_some()
+        && !fin_acked
+        && out
+            .transitions("server")
+            .last()
+            .is_some_and(|(_, t)| t.ends_with("-> CLOSED"));
     if plan.mode == RandomMode::HalfClose {
         let complete = server_ok.is_some() && client_ok.is_some();
         c.check(
-            complete || (lossy && !errors.is_empty()),
+            complete || (lossy && (!errors.is_empty() || server_gave_up)),
             format!(
-                "the exchange completes (server read {}, client read {}), or fails with an error on a lossy link",
+                "the exchange completes (server read {}, client read {}), or fails on a lossy \
+                 link with an error or with the orphaned server giving up (gave up: \
+                 {server_gave_up})",
                 server_ok.is_some(),
                 client_ok.is_some()
             ),
