@@ -305,22 +305,20 @@ impl Msg<'_> {
                     return Ok(None);
                 }
             }
-            6 => {
-                if v > 0 {
-                    cx.p(" ");
-                    let Some(c) = self.fqdn(cx, cp)? else {
-                        return Ok(None);
-                    };
-                    cx.p(" ");
-                    let Some(c) = self.fqdn(cx, c)? else {
-                        return Ok(None);
-                    };
-                    if !self.has(c, 20) {
-                        return Ok(None);
-                    }
-                    for k in 0..5 {
-                        let _ = write!(cx.out, " {}", be32_at(self.b, c + 4 * k)?);
-                    }
+            6 if v > 0 => {
+                cx.p(" ");
+                let Some(c) = self.fqdn(cx, cp)? else {
+                    return Ok(None);
+                };
+                cx.p(" ");
+                let Some(c) = self.fqdn(cx, c)? else {
+                    return Ok(None);
+                };
+                if !self.has(c, 20) {
+                    return Ok(None);
+                }
+                for k in 0..5 {
+                    let _ = write!(cx.out, " {}", be32_at(self.b, c + 4 * k)?);
                 }
             }
             15 => {
