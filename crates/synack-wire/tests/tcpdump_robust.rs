@@ -85,7 +85,27 @@ fn base_packets() -> Vec<Vec<u8>> {
     rt.extend_from_slice(&v6[8..24]);
     rt.extend_from_slice(&[6, 0, 0, 0, 0, 0, 0, 9]);
     rt.extend_from_slice(&v6[48..]);
-    vec![v4, v6, udp, icmp, opts, rt]
+    // A DNS response over UDP with compression pointers and an EDNS option.
+    let dns = {
+        let mut u = v4[..20].to_vec();
+        u[9] = 17;
+        let mut m = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 1];
+        m.extend_from_slice(b"\x07example\x03com\x00\x00\x01\x00\x01");
+        m.extend_from_slice(&[0xc0, 0x0c, 0, 5, 0, 1, 0, 0, 1, 0, 0, 6]);
+        m.extend_from_slice(b"\x03www\xc0\x0c");
+        m.extend_from_slice(&[0xc0, 0x29, 0, 1, 0, 1, 0, 0, 1, 0, 0, 4, 10, 0, 0, 1]);
+        m.extend_from_slice(&[0, 0, 41, 16, 0, 0, 0, 0x80, 0, 0, 12, 0, 10, 0, 8]);
+        m.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        let ulen = (8 + m.len()) as u16;
+        u.extend_from_slice(&[0x9c, 0x40, 0, 53]);
+        u.extend_from_slice(&ulen.to_be_bytes());
+        u.extend_from_slice(&[0, 0]);
+        u.extend_from_slice(&m);
+        let total = u.len() as u16;
+        u[2..4].copy_from_slice(&total.to_be_bytes());
+        u
+    };
+    vec![v4, v6, udp, icmp, opts, rt, dns]
 }
 
 /// splitmix64.
@@ -159,6 +179,20 @@ fn mutated_packets_never_panic() {
         let out = p.format(link, i64::from(round), round % 1_000_000, &frame, orig_len);
         check(&out, p.options());
     }
+}
+
+#[test]
+fn the_dns_base_packet_decodes() {
+    let mut p = Printer::new(Options {
+        ts: TimestampFormat::None,
+        ..Options::default()
+    });
+    let pkt = base_packets().pop().unwrap();
+    let out = p.format(LINKTYPE_RAW, 0, 0, &pkt, pkt.len() as u32);
+    assert_eq!(
+        out,
+        "IP 127.0.0.1.40000 > 127.0.0.1.53: 4660 2/0/1 CNAME www.example.com., A 10.0.0.1 (86)\n"
+    );
 }
 
 #[test]
