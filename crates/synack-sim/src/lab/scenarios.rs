@@ -202,8 +202,9 @@ pub static SCENARIOS: &[Scenario] = &[
             "The link loses the 30th data segment. Every later segment makes the receiver repeat
             its ACK for the missing byte (duplicate ACKs); on the third duplicate the sender
             retransmits the segment at once (RFC 5681 §3.2) instead of waiting for the
-            retransmission timeout, and the transfer completes byte-exact. (The receiver does
-            not send SACK blocks yet, so the graph shows none.)",
+            retransmission timeout, and the transfer completes byte-exact. The duplicate ACKs
+            carry SACK blocks (RFC 2018) for the data that arrived after the hole: purple
+            on the --svg graph.",
         tour: false,
         build: build_fast_retransmit,
         check: check_fast_retransmit,
@@ -1719,6 +1720,15 @@ fn check_fast_retransmit(out: &Outcome, c: &mut Checks) {
             lost.seq,
             dups.len()
         ),
+    );
+    let after_hole = lost.seq.wrapping_add(lost.len);
+    let sacked = dups
+        .iter()
+        .skip(1)
+        .all(|d| d.sack.first().is_some_and(|b| b.0 == after_hole));
+    c.check(
+        dups.len() > 1 && sacked,
+        format!("the duplicate ACKs carry a SACK block starting at {after_hole}, past the hole"),
     );
     let retx = data
         .iter()
