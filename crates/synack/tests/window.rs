@@ -269,3 +269,26 @@ fn right_edge_never_moves_back_under_loss_and_odd_reads() {
     assert_right_edge_never_shrinks(&net, net.b.status().rcv_wscale);
     let _ = P;
 }
+
+/// TCP_CORK does not stop zero-window probing; once the window opens the corked byte waits
+/// for the cork (200 ms), not for another probe.
+#[test]
+fn a_corked_sender_still_probes_a_zero_window() {
+    let now = Instant::ZERO;
+    let mut c = established_client(now);
+    c.set_cork(true);
+    c.on_segment(now, &seg(SERVER_ISS + 1, CLIENT_ISS + 1, A, 0));
+    c.send(now, b"x").unwrap();
+    none(&mut c, now);
+    let (kind, at) = c.timer().unwrap();
+    assert_eq!(kind, synack::TimerKind::Persist);
+    c.on_timeout(at);
+    let probe = one(&mut c, at);
+    assert_eq!((probe.seq(), probe.data.len()), (CLIENT_ISS, 0));
+    let t = at + Duration::from_millis(10);
+    c.on_segment(t, &seg(SERVER_ISS + 1, CLIENT_ISS + 1, A, 1000));
+    none(&mut c, t);
+    assert_eq!(c.poll_timeout(), Some(t + Duration::from_millis(200)));
+    c.on_timeout(t + Duration::from_millis(200));
+    assert_eq!(one(&mut c, t + Duration::from_millis(200)).data, b"x");
+}

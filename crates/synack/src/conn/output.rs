@@ -298,9 +298,10 @@ impl Connection {
         if self.rtt_timed.is_none() && self.rtx_nxt.is_none() && self.recover.is_none() {
             self.rtt_timed = Some((self.snd_nxt, now));
         }
-        // Sending resets the persist timer (RFC 9293 §3.8.6.1).
+        // Sending resets the persist timer (RFC 9293 §3.8.6.1); no probe is owed.
         self.persist_deadline = None;
         self.persist_backoff = 0;
+        self.probe_due = false;
         self.arm_rtx(now);
         Some(seg)
     }
@@ -322,7 +323,6 @@ impl Connection {
             || self.snd_una != self.snd_nxt
             || self.rtx_deadline.is_some()
             || self.persist_deadline.is_some()
-            || self.cork
         {
             return;
         }
