@@ -253,19 +253,35 @@ pub static SCENARIOS: &[Scenario] = &[
 /// Scenarios written and runnable (`synack lab run NAME`) but not listed: the engine does
 /// not behave as the notes describe yet, so they fail their checks. Each explanation says
 /// what is missing.
-pub static PENDING: &[Scenario] = &[Scenario {
-    name: "congestion",
-    title: "congestion control on a 10 Mbit/s bottleneck: cwnd over time",
-    explain: "PENDING: the engine fails this one. The sender samples TCP_INFO every round trip.
+pub static PENDING: &[Scenario] = &[
+    Scenario {
+        name: "nagle-wan-long",
+        title: "Nagle on a 200 ms WAN, 120 keystrokes: delayed ACKs meet the retransmission timer",
+        explain: "PENDING: the engine fails this one. Like nagle-wan, but typing lasts long
+            enough for the server to leave quick-ACK mode: its ACKs are then delayed 40 ms
+            or more. Linux's RTO is SRTT + max(4 RTTVAR, 200 ms), well above RTT + delayed
+            ACK; the engine's RTO is max(200 ms, SRTT + 4 RTTVAR), about one RTT on this
+            steady path, so it fires before each delayed ACK arrives and retransmits
+            spuriously (see the retransmission check).",
+        tour: false,
+        build: build_nagle_wan_long,
+        check: check_nagle_wan_long,
+    },
+    Scenario {
+        name: "congestion",
+        title: "congestion control on a 10 Mbit/s bottleneck: cwnd over time",
+        explain: "PENDING: the engine fails this one. The sender samples TCP_INFO every round trip.
             Expected (RFC 5681): slow start doubles cwnd each round trip until the queue
             overflows; ssthresh becomes half the window; after recovery cwnd grows by about
-            one segment per round trip. Seen now: without SACK, recovery from a burst of
-            losses takes one round trip per hole, and the window inflates by one segment per
-            duplicate ACK for seconds (no deflation on partial ACKs, RFC 6582 §3.2).",
-    tour: false,
-    build: build_congestion,
-    check: check_congestion,
-}];
+            one segment per round trip. Seen now: the sender does not use the SACK blocks to
+            repair a burst of losses, so recovery takes one round trip per hole, and the
+            window inflates by one segment per duplicate ACK for seconds (no deflation on
+            partial ACKs, RFC 6582 §3.2).",
+        tour: false,
+        build: build_congestion,
+        check: check_congestion,
+    },
+];
 
 // ------------------------------------------------------------------------------- helpers
 
@@ -1298,12 +1314,30 @@ fn check_interactive(out: &Outcome, c: &mut Checks) {
 
 /// Keystrokes typed in `nagle-wan`, one every 50 ms.
 const KEYSTROKES: u64 = 40;
+/// Keystrokes typed in `nagle-wan-long`: enough to outlast the receiver's quick ACKs.
+const KEYSTROKES_LONG: u64 = 120;
 
 fn build_nagle_wan(lab: &mut Lab) -> Result<(), String> {
+    build_typing(lab, KEYSTROKES)
+}
+
+fn build_nagle_wan_long(lab: &mut Lab) -> Result<(), String> {
+    build_typing(lab, KEYSTROKES_LONG)
+}
+
+fn check_nagle_wan(out: &Outcome, c: &mut Checks) {
+    check_typing(out, c, KEYSTROKES);
+}
+
+fn check_nagle_wan_long(out: &Outcome, c: &mut Checks) {
+    check_typing(out, c, KEYSTROKES_LONG);
+}
+
+fn build_typing(lab: &mut Lab, keystrokes: u64) -> Result<(), String> {
     let (c, s, _) = lab.pair(MS(100), &[], &[])?;
     lab.app(s, Instant::ZERO, Peer::server(any4(23)));
     let mut client = Peer::client(sa(SERVER_ADDR, 23));
-    for i in 0..KEYSTROKES {
+    for i in 0..keystrokes {
         client = client.at(
             Duration::from_secs(1) + MS(50 * i),
             Act::Send(vec![b'a' + (i % 26) as u8]),
@@ -1314,7 +1348,7 @@ fn build_nagle_wan(lab: &mut Lab) -> Result<(), String> {
     Ok(())
 }
 
-fn check_nagle_wan(out: &Outcome, c: &mut Checks) {
+fn check_typing(out: &Outcome, c: &mut Checks, keystrokes: u64) {
     let data: Vec<&Seg> = out
         .sent_by("client")
         .into_iter()
@@ -1326,10 +1360,10 @@ fn check_nagle_wan(out: &Outcome, c: &mut Checks) {
         .filter(|s| s.flags.ack())
         .collect();
     let bytes: u32 = data.iter().map(|s| s.len).sum();
-    c.eq("bytes sent (one per keystroke)", bytes, KEYSTROKES as u32);
+    c.eq("bytes sent (one per keystroke)", bytes, keystrokes as u32);
     c.check(
-        data.len() < KEYSTROKES as usize / 2,
-        format!("{KEYSTROKES} writes coalesce into {} segments", data.len()),
+        data.len() < keystrokes as usize / 2,
+        format!("{keystrokes} writes coalesce into {} segments", data.len()),
     );
     c.check(
         data.iter().any(|s| s.len > 1),
