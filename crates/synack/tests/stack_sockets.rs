@@ -576,3 +576,98 @@ fn closing_a_listener_resets_its_queued_connections() {
     let l2 = net.b.socket(Family::V4).unwrap();
     net.b.bind(l2, addr(B, 80)).unwrap();
 }
+
+/// Data segments `a` would send now, without delivering them.
+fn pending_data(net: &mut Net) -> Vec<Vec<u8>> {
+    let mut buf = [0u8; 2048];
+    let mut out = Vec::new();
+    while let Some(n) = net.a.poll_transmit(net.now, &mut buf) {
+        let p = buf[..n].to_vec();
+        if !tcp_of(&p).payload().is_empty() {
+            out.push(tcp_of(&p).payload().to_vec());
+        }
+    }
+    out
+}
+
+#[test]
+fn nodelay_and_cork_change_segmentation() {
+    // Nagle (default): a small write waits while an earlier one is unacknowledged.
+    let mut net = Net::new();
+    let (c, _s) = connect_pair(&mut net, 80);
+    net.a.send(net.now, c, b"a").unwrap();
+    assert_eq!(pending_data(&mut net), vec![b"a".to_vec()]);
+    net.a.send(net.now, c, b"b").unwrap();
+    assert!(
+        pending_data(&mut net).is_empty(),
+        "Nagle holds the second write"
+    );
+    // TCP_NODELAY: it leaves at once.
+    let mut net = Net::new();
+    let (c, _s) = connect_pair(&mut net, 80);
+    net.a.setsockopt(c, SockOpt::NoDelay(true)).unwrap();
+    net.a.send(net.now, c, b"a").unwrap();
+    assert_eq!(pending_data(&mut net), vec![b"a".to_vec()]);
+    net.a.send(net.now, c, b"b").unwrap();
+    assert_eq!(pending_data(&mut net), vec![b"b".to_vec()]);
+    // TCP_CORK: nothing leaves until the cork is pulled, then one segment.
+    let mut net = Net::new();
+    let (c, _s) = connect_pair(&mut net, 80);
+    net.a.setsockopt(c, SockOpt::Cork(true)).unwrap();
+    net.a.send(net.now, c, b"a").unwrap();
+    net.a.send(net.now, c, b"b").unwrap();
+    assert!(pending_data(&mut net).is_empty());
+    net.a.setsockopt(c, SockOpt::Cork(false)).unwrap();
+    assert_eq!(pending_data(&mut net), vec![b"ab".to_vec()]);
+}
+
+#[test]
+fn sndbuf_oobinline_and_user_timeout_take_effect() {
+    let mut net = Net::new();
+    let (c, s) = connect_pair(&mut net, 80);
+    net.a.setsockopt(c, SockOpt::SndBuf(4096)).unwrap();
+    let big = vec![0u8; 100_000];
+    assert_eq!(
+        net.a.send(net.now, c, &big),
+        Ok(8192),
+        "SO_SNDBUF 4096 doubled"
+    );
+    net.pump();
+    let mut buf = vec![0u8; 100_000];
+    let _ = net.b.recv(net.now, s, &mut buf, RecvFlags::default());
+    // SO_OOBINLINE: the urgent byte stays in the stream.
+    net.b.setsockopt(s, SockOpt::OobInline(true)).unwrap();
+    net.a.send(net.now, c, b"ab").unwrap();
+    net.a.send_urgent(net.now, c, b"!").unwrap();
+    net.pump();
+    let oob = RecvFlags {
+        oob: true,
+        ..RecvFlags::default()
+    };
+    assert_eq!(net.b.recv(net.now, s, &mut buf, oob), Err(Errno::EINVAL));
+    // Reading stops at the urgent mark (Linux), which SIOCATMARK then reports.
+    let n = net
+        .b
+        .recv(net.now, s, &mut buf, RecvFlags::default())
+        .unwrap();
+    assert_eq!(&buf[..n], b"ab");
+    assert_eq!(net.b.ioctl_atmark(s), Ok(true));
+    let n = net
+        .b
+        .recv(net.now, s, &mut buf, RecvFlags::default())
+        .unwrap();
+    assert_eq!(&buf[..n], b"!");
+    // TCP_USER_TIMEOUT 3 s: unacknowledged data fails the connection after about 3 s,
+    // long before tcp_retries2 would.
+    net.a
+        .setsockopt_at(net.now, c, SockOpt::UserTimeout(3000))
+        .unwrap();
+    net.tap = Some(Box::new(|from_a, _| !from_a));
+    let t0 = net.now;
+    net.a.send(net.now, c, b"lost").unwrap();
+    while net.a.state(c) == Ok(State::Established) {
+        assert!(net.step(t0 + Duration::from_secs(60)));
+    }
+    assert!(net.now - t0 <= Duration::from_secs(8), "{:?}", net.now - t0);
+    assert_eq!(net.a.take_error(c), Ok(Some(Errno::ETIMEDOUT)));
+}
