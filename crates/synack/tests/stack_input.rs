@@ -546,3 +546,31 @@ fn restart_loses_state_and_the_peer_gets_rst() {
     net.pump();
     assert_eq!(net.a.take_error(c), Ok(Some(Errno::ECONNRESET)));
 }
+
+#[test]
+fn packet_too_big_lowers_the_mss_of_a_live_connection() {
+    let mut net = Net::new();
+    let l = listener(&mut net.b, B, 80, 4);
+    let c = net.a.socket(Family::V4).unwrap();
+    let _ = net.a.connect(net.now, c, addr(B, 80));
+    net.pump();
+    let _ = net.b.accept(l).unwrap();
+    assert_eq!(net.a.tcp_info(c).unwrap().snd_mss, 1448);
+    net.a.send(net.now, c, &[0u8; 3000]).unwrap();
+    let mut buf = [0u8; 2048];
+    let n = net.a.poll_transmit(net.now, &mut buf).unwrap();
+    let quoted = buf[..n].to_vec();
+    net.a.receive(
+        net.now,
+        &icmp_error(
+            [10, 0, 0, 254],
+            [10, 0, 0, 1],
+            3,
+            4,
+            [0, 0, 0x05, 0x78],
+            &quoted,
+        ),
+    );
+    assert_eq!(net.a.path_mtu(c), Ok(Some(1400)));
+    assert_eq!(net.a.tcp_info(c).unwrap().snd_mss, 1400 - 40 - 12);
+}

@@ -309,10 +309,11 @@ impl Stack {
             return self.counters.drop(DropReason::IcmpOutOfWindow);
         }
         if let Some(mtu) = mtu {
-            // RFC 1191 / RFC 8201: remember the path MTU. Engine gap: a live connection's
-            // MSS cannot be lowered yet (needs `Connection::set_path_mtu`).
-            slot.pmtu = Some(slot.pmtu.map_or(mtu, |m| m.min(mtu)));
-            return;
+            // RFC 1191 / RFC 8201 (RFC 9293 §3.7.3): the path MTU lowers the send MSS.
+            let mtu = slot.pmtu.map_or(mtu, |m| m.min(mtu));
+            slot.pmtu = Some(mtu);
+            slot.conn.set_path_mtu(mtu);
+            return self.touch(now, id);
         }
         // RFC 1122 §4.2.3.9 / RFC 5461: hard errors abort a connection being opened; other
         // errors are soft (reported only if the connection times out).

@@ -1032,7 +1032,6 @@ impl Stack {
     }
 
     /// The path MTU learnt from ICMP for a socket's connection (RFC 1191 / RFC 8201).
-    /// Engine gap: it is recorded but cannot lower a live connection's MSS yet.
     pub fn path_mtu(&self, s: SocketId) -> Result<Option<u16>, Errno> {
         let id = self.sock(s)?.conn().ok_or(Errno::ENOTCONN)?;
         Ok(self.conns.get(id.index, id.generation).and_then(|c| c.pmtu))
