@@ -671,3 +671,30 @@ fn sndbuf_oobinline_and_user_timeout_take_effect() {
     assert!(net.now - t0 <= Duration::from_secs(8), "{:?}", net.now - t0);
     assert_eq!(net.a.take_error(c), Ok(Some(Errno::ETIMEDOUT)));
 }
+
+#[test]
+fn syn_reopens_a_server_time_wait_tuple() {
+    let mut net = Net::new();
+    let l = listener(&mut net.b, B, 80, 16);
+    let c = net.a.socket(Family::V4).unwrap();
+    net.a.bind(c, addr(A, 23456)).unwrap();
+    let _ = net.a.connect(net.now, c, addr(B, 80));
+    net.pump();
+    let (s, _) = net.b.accept(l).unwrap();
+    // The server closes first and holds TIME_WAIT; the client's side is gone.
+    net.b.close(net.now, s).unwrap();
+    net.pump();
+    net.a.close(net.now, c).unwrap();
+    net.pump();
+    assert!(net.b.ss_text().contains("TIME-WAIT"));
+    assert_eq!(net.a.connection_count(), 0);
+    net.advance(Duration::from_secs(1));
+    // RFC 6191: the same 4-tuple with a newer timestamp reopens it.
+    let c = net.a.socket(Family::V4).unwrap();
+    net.a.bind(c, addr(A, 23456)).unwrap();
+    let _ = net.a.connect(net.now, c, addr(B, 80));
+    net.pump();
+    assert_eq!(net.a.state(c), Ok(State::Established));
+    assert!(net.b.accept(l).is_ok());
+    assert_eq!(net.b.counters().tcp_time_wait_reuse, 1);
+}
