@@ -374,12 +374,25 @@ impl TimeSeqGraph {
             let (y0, y1) = (y(d.lo as f64), y(d.hi as f64));
             let _ = writeln!(
                 o,
-                r#"<path class="{class}" d="M{:.1} {y0:.1} H{:.1} M{px:.1} {y0:.1} V{y1:.1} M{:.1} {y1:.1} H{:.1}" stroke="{color}" stroke-width="1.2" fill="none"/>"#,
+                r#"<path class="{class}" d="M{:.1} {y0:.1} H{:.1} M{px:.1} {y0:.1} V{y1:.1} M{:.1} {y1:.1} H{:.1}" stroke="{color}" stroke-width="{}" fill="none"/>"#,
                 px - 2.0,
                 px + 2.0,
                 px - 2.0,
-                px + 2.0
+                px + 2.0,
+                if d.kind == SegKind::Retransmission {
+                    2.5
+                } else {
+                    1.2
+                }
             );
+            if d.kind == SegKind::Retransmission && !d.lost {
+                // A ring makes a retransmission stand out among the new segments.
+                let _ = writeln!(
+                    o,
+                    r##"<circle cx="{px:.1}" cy="{:.1}" r="5" stroke="#d00" stroke-width="1.5" fill="none"/>"##,
+                    (y0 + y1) / 2.0
+                );
+            }
             if d.lost {
                 let ym = (y0 + y1) / 2.0;
                 let _ = writeln!(

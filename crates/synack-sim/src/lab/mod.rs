@@ -232,8 +232,11 @@ pub struct Outcome {
     pub observer: Option<HostId>,
     /// The trace: tcpdump lines with virtual time stamps, with drops and annotations.
     pub trace: Vec<String>,
-    /// Every TCP segment sent on any link, in order.
+    /// Every TCP segment sent on any link, in order, at the time it was sent.
     pub segs: Vec<Seg>,
+    /// The TCP segments the observer saw, at the times it saw them (what its tcpdump
+    /// shows; lost ones it sent are marked).
+    pub view: Vec<Seg>,
     /// Every annotation (state transitions, socket calls, faults), in order.
     pub notes: Vec<Note>,
     /// The observer's capture as a pcap file.
@@ -326,10 +329,10 @@ impl Outcome {
         out
     }
 
-    /// The time-sequence graph of the direction that sent the most (or `None` if no TCP
-    /// segment was sent).
+    /// The time-sequence graph of the direction that sent the most, as the observer saw
+    /// it (like tcptrace on the observer's capture), or `None` if it saw no TCP segment.
     pub fn graph(&self) -> Option<TimeSeqGraph> {
-        TimeSeqGraph::build(&self.segs, Flow::busiest(&self.segs)?)
+        TimeSeqGraph::build(&self.view, Flow::busiest(&self.view)?)
     }
 
     /// The time-sequence graph as an SVG document.
@@ -359,7 +362,7 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Outcome, String> {
         ..
     } = lab;
     let tap = observer.map_or(Tap::All, Tap::Host);
-    let recorder = Rc::new(RefCell::new(Recorder::new()));
+    let recorder = Rc::new(RefCell::new(Recorder::with_view(tap)));
     let trace = Rc::new(RefCell::new(LabTrace::new(tap)));
     let pcap = Rc::new(RefCell::new(
         PcapSink::new(Vec::new(), tap).map_err(|e| format!("pcap: {e}"))?,
@@ -379,6 +382,7 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Outcome, String> {
         observer,
         trace,
         segs: rec.segs,
+        view: rec.view,
         notes: rec.notes,
         pcap,
         end,

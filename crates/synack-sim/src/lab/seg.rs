@@ -12,7 +12,7 @@ use synack_wire::ipv4::Ipv4Packet;
 use synack_wire::ipv6::Ipv6Packet;
 use synack_wire::tcp::TcpHeader;
 
-use crate::capture::{AnnotationEvent, CaptureSink, DropEvent, PacketEvent, PacketPoint};
+use crate::capture::{AnnotationEvent, CaptureSink, DropEvent, PacketEvent, PacketPoint, Tap};
 use crate::host::HostId;
 use crate::packet::IPPROTO_TCP;
 use crate::stats::DropReason;
@@ -157,26 +157,62 @@ pub struct Note {
 }
 
 /// A capture sink that records every TCP segment put on any link (one [`Seg`] per
-/// transmission, marked when the link lost it) and every annotation.
+/// transmission, marked when the link lost it) and every annotation; and, for one
+/// [`Tap`], the segments as that observer saw them (sent ones when sent, received ones
+/// when they arrived), as tcpdump on that host would.
 #[derive(Debug, Default)]
 pub struct Recorder {
     /// The segments, in the order they were sent.
     pub segs: Vec<Seg>,
+    /// The segments the observer saw, at the times it saw them.
+    pub view: Vec<Seg>,
     /// The annotations, in order.
     pub notes: Vec<Note>,
+    tap: Option<Tap>,
 }
 
 impl Recorder {
-    /// An empty recorder.
+    /// An empty recorder (no observer view).
     pub fn new() -> Recorder {
         Recorder::default()
+    }
+
+    /// An empty recorder that also keeps what `tap` sees in [`Recorder::view`].
+    pub fn with_view(tap: Tap) -> Recorder {
+        Recorder {
+            tap: Some(tap),
+            ..Recorder::default()
+        }
+    }
+}
+
+/// Marks the latest matching, not yet marked transmission in `segs` as lost.
+fn mark_lost(segs: &mut [Seg], d: &Seg, reason: DropReason) {
+    if let Some(s) = segs.iter_mut().rev().find(|s| {
+        s.dropped.is_none()
+            && s.from == d.from
+            && s.src == d.src
+            && s.dst == d.dst
+            && s.seq == d.seq
+            && s.ack == d.ack
+            && s.flags == d.flags
+            && s.len == d.len
+    }) {
+        s.dropped = Some(reason);
     }
 }
 
 impl CaptureSink for Recorder {
     fn packet(&mut self, ev: &PacketEvent<'_>) {
-        if ev.point == PacketPoint::Sent {
-            if let Some(s) = Seg::parse(ev.time, ev.from, ev.data) {
+        let seen = self.tap.is_some_and(|t| t.matches(ev));
+        if ev.point != PacketPoint::Sent && !seen {
+            return;
+        }
+        if let Some(s) = Seg::parse(ev.time, ev.from, ev.data) {
+            if seen {
+                self.view.push(s.clone());
+            }
+            if ev.point == PacketPoint::Sent {
                 self.segs.push(s);
             }
         }
@@ -188,17 +224,9 @@ impl CaptureSink for Recorder {
         };
         // The drop concerns the latest matching transmission not yet marked (a packet lost
         // in flight, when a link is cut, is reported later than it was sent).
-        if let Some(s) = self.segs.iter_mut().rev().find(|s| {
-            s.dropped.is_none()
-                && s.from == d.from
-                && s.src == d.src
-                && s.dst == d.dst
-                && s.seq == d.seq
-                && s.ack == d.ack
-                && s.flags == d.flags
-                && s.len == d.len
-        }) {
-            s.dropped = Some(ev.reason);
+        mark_lost(&mut self.segs, &d, ev.reason);
+        if self.tap.is_some_and(|t| t.matches_drop(ev)) {
+            mark_lost(&mut self.view, &d, ev.reason);
         }
     }
 
