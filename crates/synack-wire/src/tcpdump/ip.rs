@@ -582,6 +582,11 @@ fn ip6_finddst(bp: &[u8]) -> [u8; 16] {
                             None => return dst,
                         }
                     }
+                } else if t == 4 {
+                    // RFC 8754 §4.1: segment 0 is the final destination.
+                    if let Some(a) = bp.get(cp + 8..cp + 24) {
+                        dst.copy_from_slice(a);
+                    }
                 }
                 return dst;
             }
@@ -812,7 +817,10 @@ pub(crate) fn ip6_print(cx: &mut Ctx<'_>, bp: &[u8], length: u32) -> R {
             44 => {
                 cx.proto = "frag6";
                 let offlg = be16_at(bp, cp + 2)?;
-                let flen = (40 + payload_len as usize).wrapping_sub(cp).wrapping_sub(8) as u32;
+                // tcpdump computes this in size_t: it wraps on a short payload length.
+                let flen = (40 + u64::from(payload_len))
+                    .wrapping_sub(cp as u64)
+                    .wrapping_sub(8);
                 if cx.opts.verbose > 0 {
                     let id = be32_at(bp, cp + 4)?;
                     let _ = write!(cx.out, "frag (0x{id:08x}:{}|{flen})", offlg & 0xfff8);
@@ -857,6 +865,24 @@ pub(crate) fn ip6_print(cx: &mut Ctx<'_>, bp: &[u8], length: u32) -> R {
                             return Ok(());
                         }
                         for i in 0..usize::from(l / 2) {
+                            let s = cp + 8 + i * 16;
+                            let a = bp.get(s..s + 16).ok_or(Trunc)?;
+                            let a = cx.addr(a);
+                            let _ = write!(cx.out, ", [{i}]{a}");
+                        }
+                        cx.p(") ");
+                        advance = (usize::from(l) + 1) * 8;
+                    }
+                    4 => {
+                        // RFC 8754 segment routing header.
+                        let last = u8_at(bp, cp + 4)?;
+                        let _ = write!(cx.out, ", last-entry={last}");
+                        let fl = u8_at(bp, cp + 5)?;
+                        if fl != 0 || cx.opts.verbose > 0 {
+                            let _ = write!(cx.out, ", flags=0x{fl:x}");
+                        }
+                        let _ = write!(cx.out, ", tag={:x}", be16_at(bp, cp + 6)?);
+                        for i in 0..=usize::from(last) {
                             let s = cp + 8 + i * 16;
                             let a = bp.get(s..s + 16).ok_or(Trunc)?;
                             let a = cx.addr(a);

@@ -335,11 +335,11 @@ pub(crate) fn icmp_print(cx: &mut Ctx<'_>, bp: &[u8], plen: u32, fragmented: boo
             if u8_at(bp, 5)? == 0 && bp.len() >= plen && checksum(&bp[EXTD_MINLEN..plen]) != 0 {
                 return Ok(());
             }
-            let _ = write!(
-                cx.out,
-                "\n\tICMP Multi-Part extension v{}",
-                u8_at(bp, EXTD_MINLEN)? >> 4
-            );
+            let version = u8_at(bp, EXTD_MINLEN)? >> 4;
+            let _ = write!(cx.out, "\n\tICMP Multi-Part extension v{version}");
+            if version != 2 {
+                cx.p(" packet not supported");
+            }
         }
     }
     Ok(())
