@@ -698,3 +698,53 @@ fn syn_reopens_a_server_time_wait_tuple() {
     assert!(net.b.accept(l).is_ok());
     assert_eq!(net.b.counters().tcp_time_wait_reuse, 1);
 }
+
+#[test]
+fn ipv6_sockets_are_dual_stack_unless_v6only() {
+    let mut net = Net::new();
+    let l = net.b.socket(Family::V6).unwrap();
+    net.b.bind(l, "[::]:80".parse().unwrap()).unwrap();
+    net.b.listen(l, 8).unwrap();
+    // An IPv4 wildcard on the same port conflicts with the dual-stack listener.
+    let v4 = net.b.socket(Family::V4).unwrap();
+    assert_eq!(net.b.bind(v4, addr(B, 80)), Err(Errno::EADDRINUSE));
+    // An IPv6 client socket talks to an IPv4 peer through a v4-mapped address.
+    let c = net.a.socket(Family::V6).unwrap();
+    let mapped: SocketAddr = "[::ffff:10.0.0.2]:80".parse().unwrap();
+    assert_eq!(net.a.connect(net.now, c, mapped), Err(Errno::EINPROGRESS));
+    net.pump();
+    assert_eq!(net.a.state(c), Ok(State::Established));
+    assert_eq!(net.a.peer_addr(c), Ok(mapped));
+    assert_eq!(
+        net.a.local_addr(c).unwrap().ip(),
+        "::ffff:10.0.0.1".parse::<std::net::IpAddr>().unwrap()
+    );
+    let (s, peer) = net.b.accept(l).unwrap();
+    assert_eq!(peer, net.a.local_addr(c).unwrap());
+    net.a.send(net.now, c, b"mapped").unwrap();
+    net.pump();
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        net.b.recv(net.now, s, &mut buf, RecvFlags::default()),
+        Ok(6)
+    );
+    // IPV6_V6ONLY: an IPv6-only listener does not take IPv4.
+    let only = net.b.socket(Family::V6).unwrap();
+    net.b.setsockopt(only, SockOpt::V6Only(true)).unwrap();
+    assert_eq!(
+        net.b.getsockopt(only, SockOptName::V6Only),
+        Ok(SockOptValue::Int(1))
+    );
+    net.b.bind(only, "[::]:81".parse().unwrap()).unwrap();
+    assert_eq!(
+        net.b.setsockopt(only, SockOpt::V6Only(false)),
+        Err(Errno::EINVAL)
+    );
+    net.b.listen(only, 8).unwrap();
+    let v4l = listener(&mut net.b, B, 81, 8);
+    let c2 = net.a.socket(Family::V4).unwrap();
+    let _ = net.a.connect(net.now, c2, addr(B, 81));
+    net.pump();
+    assert!(net.b.accept(v4l).is_ok(), "the IPv4 listener takes it");
+    assert_eq!(net.b.accept(only), Err(Errno::EAGAIN));
+}

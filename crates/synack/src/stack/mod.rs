@@ -187,6 +187,8 @@ struct Binding {
     reuseport: bool,
     /// Chosen by the stack at connect time (shareable between different 4-tuples).
     auto: bool,
+    /// An IPv6 wildcard that also takes IPv4 (IPV6_V6ONLY off).
+    dual: bool,
 }
 
 /// A stack-generated datagram waiting for `poll_transmit`.
@@ -604,16 +606,40 @@ impl Stack {
             },
             local.port(),
         );
-        let group = self
-            .listeners
-            .get(&local)
-            .filter(|g| !g.is_empty())
-            .or_else(|| self.listeners.get(&wildcard).filter(|g| !g.is_empty()))?;
-        if group.len() == 1 {
-            return group.first().copied();
+        let pick = |group: &Vec<SocketId>| -> Option<SocketId> {
+            match group.len() {
+                0 => None,
+                1 => group.first().copied(),
+                n => {
+                    let h = self.isn.offset(&FourTuple::new(local, remote)) as usize;
+                    group.get(h % n).copied()
+                }
+            }
+        };
+        if let Some(s) = self.listeners.get(&local).and_then(pick) {
+            return Some(s);
         }
-        let h = self.isn.offset(&FourTuple::new(local, remote)) as usize;
-        group.get(h % group.len()).copied()
+        if let Some(s) = self.listeners.get(&wildcard).and_then(pick) {
+            return Some(s);
+        }
+        // RFC 4038 §4.2 / Linux: an IPv6 wildcard listener without IPV6_V6ONLY also takes
+        // IPv4 connections (its peers appear as ::ffff:a.b.c.d).
+        if local.is_ipv4() {
+            let v6 = SocketAddr::new(IpAddr::V6(core::net::Ipv6Addr::UNSPECIFIED), local.port());
+            let dual: Vec<SocketId> = self
+                .listeners
+                .get(&v6)?
+                .iter()
+                .copied()
+                .filter(|s| {
+                    self.sockets
+                        .get(s.index, s.generation)
+                        .is_some_and(|x| !x.opts.v6only)
+                })
+                .collect();
+            return pick(&dual);
+        }
+        None
     }
 
     /// Whether the listener's accept queue is full (Linux: more than `backlog` waiting).
@@ -853,6 +879,7 @@ impl Stack {
                     reuseaddr: opts.reuseaddr,
                     reuseport: opts.reuseport,
                     auto: false,
+                    dual: false,
                 },
             );
         }

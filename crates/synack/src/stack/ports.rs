@@ -7,9 +7,13 @@ use crate::state::State;
 use crate::time::Duration;
 use core::net::{IpAddr, SocketAddr};
 
-/// Whether two local addresses overlap: equal, or one is the wildcard of the same family.
-fn overlap(a: IpAddr, b: IpAddr) -> bool {
-    a.is_ipv4() == b.is_ipv4() && (a == b || a.is_unspecified() || b.is_unspecified())
+/// Whether two local bindings overlap: equal, or one is the wildcard of the same family,
+/// or one is a dual-stack IPv6 wildcard (IPV6_V6ONLY off) and the other IPv4.
+fn overlap(a: IpAddr, a_dual: bool, b: IpAddr, b_dual: bool) -> bool {
+    if a.is_ipv4() != b.is_ipv4() {
+        return (a_dual && b.is_ipv4()) || (b_dual && a.is_ipv4());
+    }
+    a == b || a.is_unspecified() || b.is_unspecified()
 }
 
 impl Stack {
@@ -43,10 +47,12 @@ impl Stack {
     /// - With SO_REUSEADDR, holders in TIME_WAIT do not conflict (the notes' `nc -p`
     ///   experiment), nor do non-listening holders that set SO_REUSEADDR too (Linux).
     /// - `listening`: the check made by `listen()`: only other listeners conflict.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn port_conflict(
         &self,
         me: Holder,
         ip: IpAddr,
+        dual: bool,
         port: u16,
         reuseaddr: bool,
         reuseport: bool,
@@ -56,7 +62,7 @@ impl Stack {
             return false;
         };
         for (&h, b) in m {
-            if h == me || !overlap(ip, b.ip) {
+            if h == me || !overlap(ip, dual, b.ip, b.dual) {
                 continue;
             }
             let Some(st) = self.holder_state(h) else {
@@ -138,7 +144,7 @@ impl Stack {
         (0..n).map(|i| lo + ((start + i) % n) as u16).find(|&p| {
             let all_auto = self.ports.get(&p).is_none_or(|m| {
                 m.values()
-                    .all(|b: &Binding| b.auto || !overlap(local, b.ip))
+                    .all(|b: &Binding| b.auto || !overlap(local, false, b.ip, b.dual))
             });
             all_auto
                 && !self

@@ -47,6 +47,7 @@ pub(super) struct SockOpts {
     pub user_timeout: u32,
     pub syncnt: Option<u8>,
     pub linger2: Option<u32>,
+    pub v6only: bool,
 }
 
 /// A socket option with its value, for [`Stack::setsockopt`].
@@ -84,6 +85,8 @@ pub enum SockOpt {
     SynCnt(i32),
     /// `TCP_LINGER2`: FIN_WAIT_2 lifetime of this socket's orphan, seconds (0: sysctl).
     Linger2(i32),
+    /// `IPV6_V6ONLY`: an IPv6 socket refuses IPv4 (off by default: dual-stack, RFC 4038).
+    V6Only(bool),
 }
 
 /// A socket option name, for [`Stack::getsockopt`].
@@ -129,12 +132,16 @@ pub enum SockOptName {
     Linger2,
     /// `TCP_INFO`.
     Info,
+    /// `IPV6_V6ONLY`.
+    V6Only,
 }
 
 /// Linux `SOL_SOCKET`.
 pub const SOL_SOCKET: i32 = 1;
 /// Linux `IPPROTO_TCP`.
 pub const IPPROTO_TCP: i32 = 6;
+/// Linux `IPPROTO_IPV6`.
+pub const IPPROTO_IPV6: i32 = 41;
 
 impl SockOptName {
     /// The option for a Linux `(level, optname)` pair (`(SOL_SOCKET, 2)` is SO_REUSEADDR).
@@ -161,6 +168,7 @@ impl SockOptName {
             (IPPROTO_TCP, 8) => Linger2,
             (IPPROTO_TCP, 11) => Info,
             (IPPROTO_TCP, 18) => UserTimeout,
+            (IPPROTO_IPV6, 26) => V6Only,
             _ => return None,
         })
     }
@@ -185,6 +193,7 @@ impl SockOptName {
             UserTimeout => SockOpt::UserTimeout(v),
             SynCnt => SockOpt::SynCnt(v),
             Linger2 => SockOpt::Linger2(v),
+            V6Only => SockOpt::V6Only(v != 0),
             Linger | Error | Type | AcceptConn | Info => return None,
         })
     }
@@ -385,6 +394,31 @@ pub enum Family {
     V6,
 }
 
+/// The address the stack works with: a dual-stack IPv6 socket's v4-mapped address
+/// (`::ffff:a.b.c.d`) is the IPv4 address itself.
+fn internal(sock: &Socket, a: SocketAddr) -> SocketAddr {
+    match a.ip() {
+        IpAddr::V6(v6) if sock.ipv6 && !sock.opts.v6only => match v6.to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), a.port()),
+            None => a,
+        },
+        _ => a,
+    }
+}
+
+/// The address an application sees: IPv4 addresses of an IPv6 socket appear v4-mapped.
+fn external(ipv6: bool, a: SocketAddr) -> SocketAddr {
+    match a.ip() {
+        IpAddr::V4(v4) if ipv6 => SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), a.port()),
+        _ => a,
+    }
+}
+
+/// Whether a socket bound to `ip` is a dual-stack IPv6 wildcard.
+fn is_dual(sock: &Socket, ip: IpAddr) -> bool {
+    sock.ipv6 && !sock.opts.v6only && ip.is_ipv6() && ip.is_unspecified()
+}
+
 fn unspecified(ipv6: bool) -> IpAddr {
     if ipv6 {
         IpAddr::V6(Ipv6Addr::UNSPECIFIED)
@@ -431,15 +465,25 @@ impl Stack {
         if addr.is_ipv6() != sock.ipv6 {
             return Err(Errno::EAFNOSUPPORT);
         }
+        let addr = internal(sock, addr);
         if !addr.ip().is_unspecified() && !self.is_local(addr.ip()) {
             return Err(Errno::EADDRNOTAVAIL);
         }
         let (reuseaddr, reuseport) = (sock.opts.reuseaddr, sock.opts.reuseport);
+        let dual = is_dual(sock, addr.ip());
         let me = Holder::Sock(s);
         let port = if addr.port() == 0 {
             self.ephemeral_for_bind().ok_or(Errno::EADDRINUSE)?
         } else {
-            if self.port_conflict(me, addr.ip(), addr.port(), reuseaddr, reuseport, false) {
+            if self.port_conflict(
+                me,
+                addr.ip(),
+                dual,
+                addr.port(),
+                reuseaddr,
+                reuseport,
+                false,
+            ) {
                 return Err(Errno::EADDRINUSE);
             }
             addr.port()
@@ -459,6 +503,7 @@ impl Stack {
             reuseaddr: sock.opts.reuseaddr,
             reuseport: sock.opts.reuseport,
             auto,
+            dual: is_dual(sock, local.ip()),
         };
         self.ports
             .entry(local.port())
@@ -483,6 +528,7 @@ impl Stack {
         }
         let ipv6 = sock.ipv6;
         let (reuseaddr, reuseport) = (sock.opts.reuseaddr, sock.opts.reuseport);
+        let dual = sock.ipv6 && !sock.opts.v6only;
         let local = match sock.local {
             Some(l) => l,
             None => {
@@ -495,6 +541,7 @@ impl Stack {
         if self.port_conflict(
             Holder::Sock(s),
             local.ip(),
+            dual && local.ip().is_ipv6() && local.ip().is_unspecified(),
             local.port(),
             reuseaddr,
             reuseport,
@@ -546,7 +593,7 @@ impl Stack {
             });
             let new = SocketId { index, generation };
             slot.owner = Owner::Socket(new);
-            return Ok((new, tuple.remote));
+            return Ok((new, external(ipv6, tuple.remote)));
         }
     }
 
@@ -561,6 +608,7 @@ impl Stack {
         if addr.is_ipv6() != sock.ipv6 {
             return Err(Errno::EAFNOSUPPORT);
         }
+        let addr = internal(sock, addr);
         match sock.kind {
             Kind::Listener(_) => return Err(Errno::EISCONN),
             Kind::Stream(id, phase) => {
@@ -626,6 +674,9 @@ impl Stack {
                 .ephemeral_for_connect(local_ip, addr)
                 .ok_or(Errno::EADDRNOTAVAIL)?,
         };
+        if local_ip.is_ipv4() != addr.is_ipv4() {
+            return Err(Errno::ENETUNREACH);
+        }
         let local = SocketAddr::new(local_ip, port);
         // The socket's binding now names the chosen source address.
         let auto = bound.is_none();
@@ -1013,14 +1064,17 @@ impl Stack {
     /// The local address (`getsockname`).
     pub fn local_addr(&self, s: SocketId) -> Result<SocketAddr, Errno> {
         let sock = self.sock(s)?;
-        Ok(sock
-            .local
-            .unwrap_or(SocketAddr::new(unspecified(sock.ipv6), 0)))
+        Ok(external(
+            sock.ipv6,
+            sock.local
+                .unwrap_or(SocketAddr::new(unspecified(sock.ipv6), 0)),
+        ))
     }
 
     /// The peer address (`getpeername`); ENOTCONN without a connection.
     pub fn peer_addr(&self, s: SocketId) -> Result<SocketAddr, Errno> {
-        let id = self.sock(s)?.conn().ok_or(Errno::ENOTCONN)?;
+        let sock = self.sock(s)?;
+        let id = sock.conn().ok_or(Errno::ENOTCONN)?;
         let slot = self
             .conns
             .get(id.index, id.generation)
@@ -1028,7 +1082,7 @@ impl Stack {
         if slot.conn.state() == State::Closed {
             return Err(Errno::ENOTCONN);
         }
-        Ok(slot.conn.tuple().remote)
+        Ok(external(sock.ipv6, slot.conn.tuple().remote))
     }
 
     /// The path MTU learnt from ICMP for a socket's connection (RFC 1191 / RFC 8201).
@@ -1184,6 +1238,16 @@ impl Stack {
             SockOpt::UserTimeout(v) => o.user_timeout = range(v, 0, i32::MAX)?,
             SockOpt::SynCnt(v) => o.syncnt = Some(range(v, 1, 127)? as u8),
             SockOpt::Linger2(v) => o.linger2 = (v > 0).then_some(v as u32),
+            SockOpt::V6Only(v) => {
+                // Linux: only on IPv6 sockets, and only before bind().
+                if !sock.ipv6 {
+                    return Err(Errno::ENOPROTOOPT);
+                }
+                if sock.bound {
+                    return Err(Errno::EINVAL);
+                }
+                sock.opts.v6only = v;
+            }
         }
         Ok(())
     }
@@ -1237,6 +1301,8 @@ impl Stack {
                 int(i64::from(e.map_or(0, |e| e.0)))
             }
             SockOptName::Info => Ok(SockOptValue::Info(self.tcp_info(s)?)),
+            SockOptName::V6Only if sock.ipv6 => b(o.v6only),
+            SockOptName::V6Only => Err(Errno::ENOPROTOOPT),
         }
     }
 
