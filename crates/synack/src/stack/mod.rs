@@ -231,6 +231,8 @@ pub struct Stack {
     counters: Counters,
     ip_id: u16,
     port_perturb: u32,
+    /// SipHash key for ephemeral port offsets (RFC 6056 §3.3.4), from the secret.
+    port_key: (u64, u64),
     annotations: Option<VecDeque<String>>,
     events: bool,
     now: Instant,
@@ -284,6 +286,7 @@ impl Stack {
             counters: Counters::default(),
             ip_id: 0,
             port_perturb: 0,
+            port_key: derive_keys(&secret, b"ephemeral ports"),
             annotations: None,
             events: false,
             now: Instant::ZERO,

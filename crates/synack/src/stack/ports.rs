@@ -105,7 +105,7 @@ impl Stack {
         let take = salt.len().min(60);
         buf[..take].copy_from_slice(&salt[..take]);
         buf[take..take + 4].copy_from_slice(&self.port_perturb.to_le_bytes());
-        let (k0, k1) = super::derive_keys(&self.secret, b"ephemeral ports");
+        let (k0, k1) = self.port_key;
         let h = siphash24(k0, k1, &buf[..take + 4]) as u32;
         (lo, h % n)
     }
