@@ -6,7 +6,9 @@
 //! ```
 //! Options: `--runs N` (5), `--bytes SIZE` (1G; K/M/G suffixes, bulk bytes per run),
 //! `--rr N` (50000 round trips), `--churn N` (30000 cycles), `--conns N` (100000),
-//! `--mtus 1500,65535` (bulk link MTUs), `--impls synack,smoltcp,linux`.
+//! `--mtus 1500,65535` (bulk link MTUs), `--churn-buffers default,4608` (churn socket
+//! buffers: the defaults and/or sizes as the socket holds them), `--impls
+//! synack,smoltcp,linux`.
 
 use std::path::PathBuf;
 use synack_bench::{Bulk, Run, callgrind, linux, smol, synack_pair};
@@ -31,6 +33,7 @@ struct Opts {
     baseline: PathBuf,
     iters: u64,
     mtus: Vec<u16>,
+    churn_buffers: Vec<Option<usize>>,
 }
 
 fn size(s: &str) -> Result<u64, String> {
@@ -65,6 +68,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         )),
         iters: 2000,
         mtus: vec![1500, 65535],
+        churn_buffers: vec![None, Some(4608)],
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -85,6 +89,15 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "--threshold" => o.threshold = val()?.parse().map_err(|_| "bad --threshold")?,
             "--baseline" => o.baseline = PathBuf::from(val()?),
             "--iters" => o.iters = size(&val()?)?,
+            "--churn-buffers" => {
+                o.churn_buffers = val()?
+                    .split(',')
+                    .map(|b| match b {
+                        "default" => Ok(None),
+                        b => size(b).map(|n| Some(n as usize)),
+                    })
+                    .collect::<Result<_, _>>()?
+            }
             "--mtus" => {
                 o.mtus = val()?
                     .split(',')
@@ -385,7 +398,7 @@ fn main() {
             }
             eprintln!(
                 "usage: synack-bench [bulk] [rr] [churn] [scale] [--runs N] [--bytes SIZE] \
-                 [--rr N] [--churn N] [--conns N] [--mtus 1500,65535] [--impls synack,smoltcp,linux]\n       \
+                 [--rr N] [--churn N] [--conns N] [--mtus 1500,65535] [--churn-buffers default,4608] [--impls synack,smoltcp,linux]\n       \
                  synack-bench callgrind [--check] [--update] [--threshold PCT] [--iters N] \
                  [--baseline FILE]"
             );
@@ -426,8 +439,11 @@ fn main() {
                 },
             )),
             "churn" => {
-                for (label, buffer) in [("default buffers", None), ("4.5 KiB buffers", Some(4608))]
-                {
+                for &buffer in &o.churn_buffers {
+                    let label = match buffer {
+                        None => "default buffers".to_string(),
+                        Some(b) => format!("{b} B buffers"),
+                    };
                     rows.push(measure(
                         &o,
                         format!(
