@@ -135,3 +135,46 @@ fn orphans_finish_teardown_and_are_reaped() {
     assert_eq!(net.a.connection_count(), 0);
     assert_eq!(net.a.counters().tcp_orphans, 0);
 }
+
+#[test]
+fn ss_and_nstat_views() {
+    let mut net = Net::new();
+    let l = listener(&mut net.b, B, 80, 16);
+    let c = net.a.socket(Family::V4).unwrap();
+    let _ = net.a.connect(net.now, c, addr(B, 80));
+    net.pump();
+    let _ = net.b.accept(l).unwrap();
+    net.a.send(net.now, c, b"abc").unwrap();
+    net.pump();
+    let rows = net.b.ss();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].state, State::Listen);
+    assert_eq!(rows[1].state, State::Established);
+    assert_eq!(rows[1].recv_q, 3);
+    let text = net.b.ss_text();
+    assert!(text.starts_with("State"), "{text}");
+    assert!(
+        text.contains("LISTEN") && text.contains("10.0.0.2:80"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ESTAB") && text.contains("ts sack wscale:7,7"),
+        "{text}"
+    );
+    let nstat = net.b.nstat_text();
+    for name in [
+        "TcpPassiveOpens",
+        "TcpCurrEstab",
+        "TcpInSegs",
+        "TcpOutSegs",
+        "TcpRetransSegs",
+        "TcpOutRsts",
+        "TcpExtSyncookiesSent",
+        "TcpExtListenOverflows",
+    ] {
+        assert!(nstat.contains(name), "{name} missing:\n{nstat}");
+    }
+    let c = net.b.counters();
+    assert_eq!((c.passive_opens, c.curr_estab), (1, 1));
+    assert!(c.in_segs >= 3 && c.out_segs >= 2);
+}

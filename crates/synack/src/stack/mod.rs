@@ -24,8 +24,8 @@ mod wire;
 pub use errno::Errno;
 pub use observe::{Counters, DropReason, SS_HEADER, SsRow};
 pub use socket::{
-    Family, IPPROTO_TCP, Linger, Readiness, RecvFlags, SOL_SOCKET, Shutdown, SockOpt, SockOptName,
-    SockOptValue, TcpInfo,
+    Family, IPPROTO_IPV6, IPPROTO_TCP, Linger, Readiness, RecvFlags, SOL_SOCKET, Shutdown, SockOpt,
+    SockOptName, SockOptValue, TcpInfo,
 };
 pub use syncookie::{CookieJar, CookieOptions};
 pub use sysctl::{KEYS as SYSCTL_KEYS, Profile, Sysctl, SysctlError};
