@@ -1703,6 +1703,12 @@ impl Connection {
     /// Advances RCV.NXT over the peer's FIN and owes an ACK for it.
     fn accept_fin(&mut self) {
         self.rcv_nxt += 1u32;
+        // The FIN takes a sequence number but no buffer space, so the right edge moves
+        // with it: Linux and FreeBSD both offer the same free space after a FIN as
+        // before (receiver SWS avoidance, RFC 9293 §3.8.6.2.2, is about buffer space).
+        if self.rcv_adv.ge(self.rcv_nxt - 1u32) {
+            self.rcv_adv += 1u32;
+        }
         self.fin_rcvd = true;
         self.ack_due = true;
     }

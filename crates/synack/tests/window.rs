@@ -4,7 +4,7 @@
 
 mod common;
 mod link;
-use common::{A, P, data, established_client, none, one, seg};
+use common::{A, F, P, data, established_client, none, one, seg};
 use link::{Impair, Net, Rng, pattern};
 use synack::{Config, Duration, Error, Instant, Seq, State};
 
@@ -291,4 +291,26 @@ fn a_corked_sender_still_probes_a_zero_window() {
     assert_eq!(c.poll_timeout(), Some(t + Duration::from_millis(200)));
     c.on_timeout(t + Duration::from_millis(200));
     assert_eq!(one(&mut c, t + Duration::from_millis(200)).data, b"x");
+}
+
+/// A FIN takes a sequence number but no buffer space: the ACK of a FIN offers the same
+/// window as before it (Linux and FreeBSD do; the FreeBSD state-event scripts check
+/// `ack 2 win 65535` after a FIN exchange). Keeping the old right edge would show one less.
+#[test]
+fn rfc9293_3_8_6_2_2_fin_moves_the_right_edge_with_it() {
+    let now = Instant::ZERO;
+    let mut c = established_client(now);
+    let before = c.status();
+    c.on_segment(now, &seg(SERVER_ISS + 1, CLIENT_ISS + 1, F | A, 65535));
+    let ack = one(&mut c, now);
+    assert_eq!(ack.flags(), A);
+    assert_eq!(ack.ack(), SERVER_ISS + 2);
+    assert_eq!(c.state(), State::CloseWait);
+    let after = c.status();
+    assert_eq!(
+        after.rcv_wnd, before.rcv_wnd,
+        "window after the FIN ({}) differs from before it ({})",
+        after.rcv_wnd, before.rcv_wnd
+    );
+    assert_eq!(u32::from(ack.seg.wnd), before.rcv_wnd);
 }
