@@ -38,24 +38,30 @@ fn net(tun: &str, kernel: [u8; 4], ours: [u8; 4]) -> TunNet {
 /// The descriptors stay open: their `Tun`s outlive the threads (joined before they drop).
 fn pump(rfd: RawFd, wfd: RawFd, stop: Arc<AtomicBool>) {
     let mut buf = vec![0u8; 65536];
+    // SAFETY: fcntl on an open descriptor; reads below return EAGAIN instead of blocking.
+    unsafe {
+        let fl = libc::fcntl(rfd, libc::F_GETFL);
+        libc::fcntl(rfd, libc::F_SETFL, fl | libc::O_NONBLOCK);
+    }
     while !stop.load(Ordering::Relaxed) {
+        // Moves everything queued, then sleeps in poll until more comes.
+        loop {
+            // SAFETY: reads into a live buffer of its length from an open descriptor.
+            let n = unsafe { libc::read(rfd, buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                break;
+            }
+            // SAFETY: writes `n` initialised bytes of `buf` to an open descriptor; a
+            // refused packet is dropped, as a router would drop it.
+            let _ = unsafe { libc::write(wfd, buf.as_ptr().cast(), n as usize) };
+        }
         let mut p = libc::pollfd {
             fd: rfd,
             events: libc::POLLIN,
             revents: 0,
         };
         // SAFETY: one live pollfd.
-        if unsafe { libc::poll(&mut p, 1, 100) } <= 0 {
-            continue;
-        }
-        // SAFETY: reads into a live buffer of its length from an open descriptor.
-        let n = unsafe { libc::read(rfd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n <= 0 {
-            continue;
-        }
-        // SAFETY: writes `n` initialised bytes of `buf` to an open descriptor; a refused
-        // packet is dropped, as a router would drop it.
-        let _ = unsafe { libc::write(wfd, buf.as_ptr().cast(), n as usize) };
+        unsafe { libc::poll(&mut p, 1, 100) };
     }
 }
 
@@ -168,6 +174,15 @@ fn serve(bin: &str, ns: &Netns, dev: &str, offload: bool) -> Res<(Proc, PathBuf)
     Ok((p, control))
 }
 
+/// The client closes first, so its TIME_WAIT sockets hold ephemeral ports for 60 s; let
+/// it reuse them (RFC 7323 timestamps make that safe) and use the whole port range, or
+/// the connection-rate runs after the first measure Linux's port search instead.
+fn client_sysctls(ns: &Netns) -> Res<()> {
+    ns.sysctl("net.ipv4.tcp_tw_reuse", "1")?;
+    ns.sysctl("net.ipv4.ip_local_port_range", "1024 65535")?;
+    Ok(())
+}
+
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(bin) = args.first().cloned() else {
@@ -186,6 +201,7 @@ fn main() -> Res<()> {
     // Linux↔Linux through the forwarder: a (198.18.1.1) ↔ b (198.18.1.2).
     {
         let a = Netns::new("bencha")?;
+        client_sysctls(&a)?;
         let b = Netns::new("benchb")?;
         let ta = a.tun_network(&net("fwa0", [198, 18, 1, 1], [198, 18, 1, 2]))?;
         let tb = b.tun_network(&net("fwb0", [198, 18, 1, 2], [198, 18, 1, 1]))?;
@@ -248,6 +264,7 @@ fn main() -> Res<()> {
     for offload in [false, true] {
         let tag = if offload { "offloads" } else { "no offloads" };
         let ns = Netns::new(if offload { "benchso" } else { "benchs" })?;
+        client_sysctls(&ns)?;
         let (p, control) = serve(&bin, &ns, "bsrv0", offload)?;
         let discard = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 18, 2, 2)), 9);
         let chargen = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 18, 2, 2)), 19);

@@ -243,7 +243,9 @@ fn netcat(conn: Conn) -> Result<(), String> {
             .map_err(|e| format!("stdout: {e}"))?;
     }
     stdout.flush().map_err(|e| format!("stdout: {e}"))?;
-    // The peer closed: whatever stdin still holds has nowhere to go.
+    // The peer closed: whatever stdin still holds has nowhere to go, so our side ends too
+    // (a FIN now, even while the stdin thread still holds its handle).
+    let _ = rx.shutdown(Shutdown::Write);
     Ok(())
 }
 
