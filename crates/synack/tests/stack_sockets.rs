@@ -412,6 +412,28 @@ fn freebsd_profile_lays_out_options_bsd_style_with_65535_window() {
     let _: SocketAddr = addr(A, 1);
 }
 
+/// FreeBSD's tcp_mss(): once connected, both socket buffers grow to a whole number of
+/// MSS-sized segments (65536 → 65700 and 32768 → 33580 with a 1460-byte MSS); the Linux
+/// profile leaves them alone.
+#[test]
+fn freebsd_profile_rounds_buffers_up_to_whole_segments_once_connected() {
+    let mut net = Net::with(Sysctl::freebsd(), Sysctl::freebsd());
+    let l = listener(&mut net.b, B, 80, 16);
+    let c = net.a.socket(Family::V4).unwrap();
+    let get = |s: &mut Stack, id, n| s.getsockopt(id, n).unwrap().as_int().unwrap();
+    assert_eq!(get(&mut net.a, c, SockOptName::RcvBuf), 65536);
+    let _ = net.a.connect(net.now, c, addr(B, 80));
+    net.pump();
+    let (s, _) = net.b.accept(l).unwrap();
+    for (stack, id) in [(&mut net.a, c), (&mut net.b, s)] {
+        assert_eq!(get(stack, id, SockOptName::RcvBuf), 65700);
+        assert_eq!(get(stack, id, SockOptName::SndBuf), 33580);
+    }
+    let mut net = Net::new();
+    let (c, _s) = connect_pair(&mut net, 80);
+    assert_eq!(get(&mut net.a, c, SockOptName::RcvBuf), 131072);
+}
+
 #[test]
 fn full_sized_segments_fill_the_mtu() {
     let mut net = Net::new();

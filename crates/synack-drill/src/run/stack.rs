@@ -236,11 +236,25 @@ impl Target for StackTarget {
         rows
     }
 
-    fn drop_connections(&mut self, _now: Instant, state: State) -> CallResult<usize> {
-        Err(CallError::Unsupported(format!(
-            "tcpdrop -s {} (the stack has no call to drop a connection)",
-            state.name()
-        )))
+    fn drop_connections(&mut self, now: Instant, state: State) -> CallResult<usize> {
+        if state == State::Listen {
+            return Err(CallError::Unsupported(
+                "tcpdrop -s LISTEN (listeners are not connections)".into(),
+            ));
+        }
+        let rows: Vec<_> = self
+            .stack
+            .ss()
+            .into_iter()
+            .filter(|r| r.state == state)
+            .collect();
+        let mut n = 0;
+        for r in rows {
+            if self.stack.drop_connection(now, r.local, r.peer).is_ok() {
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     fn inject(&mut self, now: Instant, datagram: &[u8]) {

@@ -528,6 +528,11 @@ impl Stack {
     }
 
     fn tcp_input(&mut self, now: Instant, t: &wire::TcpIn<'_>) {
+        // FreeBSD (tcp_input.c, V_drop_synfin): with net.inet.tcp.drop_synfin set, a
+        // segment with both SYN and FIN is dropped silently, whatever the state.
+        if self.sysctl.tcp_drop_synfin && t.seg.flags.syn() && t.seg.flags.fin() {
+            return self.counters.drop(DropReason::SynFin);
+        }
         let tuple = FourTuple::new(t.local, t.remote);
         if let Some(&id) = self.demux.get(&tuple) {
             let has_listener = self.find_listener(t.local, t.remote).is_some();
@@ -937,6 +942,12 @@ impl Stack {
         {
             c.attempt_fails += 1;
         }
+        if self.sysctl.profile == Profile::FreeBsd
+            && ((from == State::SynSent && to == State::SynReceived)
+                || (matches!(from, State::SynSent | State::SynReceived) && to.is_synchronized()))
+        {
+            self.freebsd_round_buffers(id);
+        }
         let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
             return;
         };
@@ -991,6 +1002,34 @@ impl Stack {
         }
         if to == State::Closed || to == State::Listen {
             self.unhash(id);
+        }
+    }
+
+    /// FreeBSD's `tcp_mss()` (tcp_input.c), run when a SYN arrives in SYN-SENT and when a
+    /// passive handshake completes (the syncache creates the socket): each socket
+    /// buffer at least one MSS large grows to a whole number of segments,
+    /// `roundup(sb_hiwat, mss)`, capped at `kern.ipc.maxsockbuf` (so 65536 reads back as
+    /// 65700 with a 1460-byte MSS). The MSS is `t_maxseg`, which excludes TCP options.
+    fn freebsd_round_buffers(&mut self, id: ConnId) {
+        let (rcap, scap) = (self.sysctl.tcp_rmem[2], self.sysctl.tcp_wmem[2]);
+        let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
+            return;
+        };
+        let c = &mut slot.conn;
+        let st = c.status();
+        let mss = usize::from(st.snd_mss) + if st.timestamps { 12 } else { 0 };
+        let round = |size: usize, cap: u32| -> Option<usize> {
+            if mss == 0 || size < mss {
+                return None;
+            }
+            let up = size.div_ceil(mss).saturating_mul(mss).min(cap as usize);
+            (up > size).then_some(up)
+        };
+        if let Some(b) = round(c.recv_buffer(), rcap) {
+            c.set_recv_buffer(b);
+        }
+        if let Some(b) = round(c.send_buffer(), scap) {
+            c.set_send_buffer(b);
         }
     }
 
@@ -1252,6 +1291,38 @@ impl Stack {
                     .is_some_and(|s| s.owner == Owner::Orphan && !s.conn.is_closed())
             });
         }
+    }
+
+    /// Drops the connection `local` ↔ `remote` at `now`, as FreeBSD's `tcpdrop` does
+    /// (`tcp_drop()`): a synchronized connection sends `<SEQ=SND.NXT><CTL=RST,ACK>`
+    /// ([`Connection::abort`]), a TIME_WAIT one just goes, and the owning socket reads
+    /// ECONNABORTED. Returns the state the connection was in, or ENOENT if there is none.
+    pub fn drop_connection(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<State, Errno> {
+        self.now = self.now.max(now);
+        let id = *self
+            .demux
+            .get(&FourTuple::new(local, remote))
+            .ok_or(Errno::ENOENT)?;
+        let slot = self
+            .conns
+            .get_mut(id.index, id.generation)
+            .ok_or(Errno::ENOENT)?;
+        let state = slot.conn.state();
+        if state == State::Closed {
+            return Err(Errno::ENOENT);
+        }
+        if state != State::TimeWait {
+            slot.hard_error = Some(Errno::ECONNABORTED);
+        }
+        slot.conn.abort(now);
+        self.touch(now, id);
+        self.after_mutation();
+        Ok(state)
     }
 
     /// The host reboots at `now`: every connection, socket, timer and queued datagram is

@@ -51,6 +51,7 @@ drop_reasons! {
     BadIcmp => "malformed or ignored ICMP message",
     IcmpOutOfWindow => "ICMP error failing the RFC 5927 sequence check",
     TxQueueFull => "reply queue full (RST/ICMP not sent)",
+    SynFin => "SYN and FIN together, dropped by tcp_drop_synfin",
 }
 
 impl fmt::Display for DropReason {

@@ -1,6 +1,6 @@
 //! The socket API: non-blocking, readiness-based, with Linux `errno` values.
 
-use super::{Binding, ConnId, Errno, Holder, Owner, SocketId, Stack};
+use super::{Binding, ConnId, Errno, Holder, Owner, Profile, SocketId, Stack};
 use crate::conn::Connection;
 use crate::error::Error;
 use crate::isn::FourTuple;
@@ -1265,12 +1265,24 @@ impl Stack {
         };
         let b = |v: bool| int(i64::from(v));
         let s_ = &self.sysctl;
+        let freebsd_conn = conn
+            .filter(|_| s_.profile == Profile::FreeBsd)
+            .and_then(|id| self.conns.get(id.index, id.generation))
+            .map(|slot| &slot.conn);
         match name {
             SockOptName::ReuseAddr => b(o.reuseaddr),
             SockOptName::ReusePort => b(o.reuseport),
             SockOptName::Linger => Ok(SockOptValue::Linger(o.linger)),
-            SockOptName::RcvBuf => int(i64::from(o.rcvbuf.unwrap_or(s_.tcp_rmem[1]))),
-            SockOptName::SndBuf => int(i64::from(o.sndbuf.unwrap_or(s_.tcp_wmem[1]))),
+            // FreeBSD: the connection's buffers, which grow to whole segments once the
+            // handshake completes (tcp_mss()); Linux reports the socket's setting.
+            SockOptName::RcvBuf => match freebsd_conn {
+                Some(c) => int(c.recv_buffer() as i64),
+                None => int(i64::from(o.rcvbuf.unwrap_or(s_.tcp_rmem[1]))),
+            },
+            SockOptName::SndBuf => match freebsd_conn {
+                Some(c) => int(c.send_buffer() as i64),
+                None => int(i64::from(o.sndbuf.unwrap_or(s_.tcp_wmem[1]))),
+            },
             SockOptName::KeepAlive => b(o.keepalive),
             SockOptName::OobInline => b(o.oobinline),
             SockOptName::Type => int(1),

@@ -122,14 +122,17 @@ pub struct Sysctl {
     /// `net.inet.tcp.rexmit_min` 30 ms): the floor of the computed RTO.
     pub tcp_rto_min_ms: u32,
     /// `net.ipv4.tcp_delack_min_ms` (synack extension; Linux `TCP_ATO_MIN` 40 ms, FreeBSD
-    /// `net.inet.tcp.delacktime` 100 ms): the shortest delayed-ACK timeout.
+    /// `net.inet.tcp.delacktime` 40 ms): the shortest delayed-ACK timeout.
     pub tcp_delack_min_ms: u32,
     /// `net.ipv4.tcp_delack_max_ms` (synack extension; Linux `TCP_DELACK_MAX` 200 ms,
-    /// FreeBSD 100 ms): the longest delayed-ACK timeout (RFC 9293 MUST-40: at most 500).
+    /// FreeBSD 40 ms): the longest delayed-ACK timeout (RFC 9293 MUST-40: at most 500).
     pub tcp_delack_max_ms: u32,
     /// `net.ipv4.tcp_quickacks` (synack extension; Linux `TCP_MAX_QUICKACKS` 16, FreeBSD 0):
     /// segments acknowledged at once at the start of a connection.
     pub tcp_quickacks: u8,
+    /// `net.ipv4.tcp_drop_synfin` (synack extension; FreeBSD `net.inet.tcp.drop_synfin`,
+    /// 0): silently drop every segment carrying both SYN and FIN.
+    pub tcp_drop_synfin: bool,
 }
 
 impl Default for Sysctl {
@@ -148,6 +151,7 @@ pub const KEYS: &[&str] = &[
     "net.ipv4.tcp_congestion_control",
     "net.ipv4.tcp_delack_max_ms",
     "net.ipv4.tcp_delack_min_ms",
+    "net.ipv4.tcp_drop_synfin",
     "net.ipv4.tcp_dsack",
     "net.ipv4.tcp_ecn",
     "net.ipv4.tcp_fin_timeout",
@@ -176,6 +180,10 @@ pub const KEYS: &[&str] = &[
     "net.ipv4.tcp_window_scaling",
     "net.ipv4.tcp_wmem",
 ];
+
+/// FreeBSD's `net.inet.tcp.rfc1323`, which switches two Linux knobs at once
+/// (`tcp_window_scaling` and `tcp_timestamps`).
+const RFC1323: &str = "net.inet.tcp.rfc1323";
 
 /// Congestion control names accepted by `tcp_congestion_control`.
 pub const CONGESTION_CONTROLS: &[&str] = &["reno", "cubic", "newreno"];
@@ -220,12 +228,13 @@ impl Sysctl {
             tcp_delack_min_ms: 40,
             tcp_delack_max_ms: 200,
             tcp_quickacks: 16,
+            tcp_drop_synfin: false,
         }
     }
 
     /// A FreeBSD-like profile: BSD option order, 64 KiB send and receive buffers (the SYN
     /// advertises 65535), window scale 6 (from `kern.ipc.maxsockbuf` 2 MiB), ephemeral ports
-    /// 49152–65535, `newreno`, RTO floor 30 ms, 100 ms delayed ACK, no quick-ACK.
+    /// 49152–65535, `newreno`, RTO floor 30 ms, 40 ms delayed ACK, no quick-ACK.
     pub fn freebsd() -> Sysctl {
         Sysctl {
             profile: Profile::FreeBsd,
@@ -238,8 +247,9 @@ impl Sysctl {
             tcp_max_syn_backlog: 512,
             somaxconn: 128,
             tcp_rto_min_ms: 30,
-            tcp_delack_min_ms: 100,
-            tcp_delack_max_ms: 100,
+            // FreeBSD tcp_timer.h: TCPTV_DELACK is hz/25, 40 ms (net.inet.tcp.delacktime).
+            tcp_delack_min_ms: 40,
+            tcp_delack_max_ms: 40,
             tcp_quickacks: 0,
             ..Sysctl::linux()
         }
@@ -273,6 +283,7 @@ impl Sysctl {
             "net.inet.tcp.keepcnt" => "net.ipv4.tcp_keepalive_probes",
             "net.inet.tcp.rexmit_min" => "net.ipv4.tcp_rto_min_ms",
             "net.inet.tcp.delacktime" => "net.ipv4.tcp_delack_min_ms",
+            "net.inet.tcp.drop_synfin" => "net.ipv4.tcp_drop_synfin",
             "kern.ipc.somaxconn" => "net.core.somaxconn",
             "net.inet.icmp.drop_redirect" => return None,
             other => other,
@@ -289,6 +300,18 @@ impl Sysctl {
 
     /// Reads a key, formatted as `sysctl -n` prints it (`4096\t131072\t6291456` for triples).
     pub fn get(&self, key: &str) -> Result<String, SysctlError> {
+        if key.trim() == RFC1323 {
+            let v = u8::from(self.tcp_window_scaling) | (u8::from(self.tcp_timestamps != 0) << 1);
+            // FreeBSD: 1 both, 2 window scaling only, 3 timestamps only, 0 neither.
+            return Ok(match v {
+                3 => 1,
+                1 => 2,
+                2 => 3,
+                _ => 0,
+            }
+            .to_string());
+        }
+        let freebsd = key.trim().starts_with("net.inet.");
         let k = Sysctl::canonical_key(key).ok_or_else(|| SysctlError::UnknownKey(key.into()))?;
         let b = |v: bool| u8::from(v).to_string();
         Ok(match k {
@@ -303,11 +326,19 @@ impl Sysctl {
             "net.ipv4.tcp_congestion_control" => self.tcp_congestion_control.clone(),
             "net.ipv4.tcp_delack_max_ms" => self.tcp_delack_max_ms.to_string(),
             "net.ipv4.tcp_delack_min_ms" => self.tcp_delack_min_ms.to_string(),
+            "net.ipv4.tcp_drop_synfin" => b(self.tcp_drop_synfin),
             "net.ipv4.tcp_dsack" => b(self.tcp_dsack),
             "net.ipv4.tcp_ecn" => self.tcp_ecn.to_string(),
             "net.ipv4.tcp_fin_timeout" => self.tcp_fin_timeout.to_string(),
+            // FreeBSD's keepidle and keepintvl are in milliseconds.
+            "net.ipv4.tcp_keepalive_intvl" if freebsd => {
+                (self.tcp_keepalive_intvl * 1000).to_string()
+            }
             "net.ipv4.tcp_keepalive_intvl" => self.tcp_keepalive_intvl.to_string(),
             "net.ipv4.tcp_keepalive_probes" => self.tcp_keepalive_probes.to_string(),
+            "net.ipv4.tcp_keepalive_time" if freebsd => {
+                (self.tcp_keepalive_time * 1000).to_string()
+            }
             "net.ipv4.tcp_keepalive_time" => self.tcp_keepalive_time.to_string(),
             "net.ipv4.tcp_max_orphans" => self.tcp_max_orphans.to_string(),
             "net.ipv4.tcp_max_syn_backlog" => self.tcp_max_syn_backlog.to_string(),
@@ -341,6 +372,26 @@ impl Sysctl {
     /// keys with different meanings are translated (`net.inet.tcp.insecure_rst=1` turns
     /// RFC 5961 off; `net.inet.tcp.recvspace=N` sets the default receive buffer).
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), SysctlError> {
+        if key.trim() == RFC1323 {
+            // FreeBSD (tcp_subr.c, V_tcp_do_rfc1323): 0 neither, 1 window scaling and
+            // timestamps (RFC 7323), 2 window scaling only, 3 timestamps only.
+            let (ws, ts) = match value.trim() {
+                "0" => (false, false),
+                "1" => (true, true),
+                "2" => (true, false),
+                "3" => (false, true),
+                _ => {
+                    return Err(SysctlError::InvalidValue {
+                        key: RFC1323.to_string(),
+                        value: value.to_string(),
+                        expected: "0, 1, 2 or 3".to_string(),
+                    });
+                }
+            };
+            self.tcp_window_scaling = ws;
+            self.tcp_timestamps = u8::from(ts);
+            return Ok(());
+        }
         let k = Sysctl::canonical_key(key).ok_or_else(|| SysctlError::UnknownKey(key.into()))?;
         let v = value.trim();
         let bad = |expected: &str| SysctlError::InvalidValue {
@@ -410,11 +461,20 @@ impl Sysctl {
                 }
                 self.tcp_delack_min_ms = v;
             }
+            "net.ipv4.tcp_drop_synfin" => self.tcp_drop_synfin = boolean()?,
             "net.ipv4.tcp_dsack" => self.tcp_dsack = boolean()?,
             "net.ipv4.tcp_ecn" => self.tcp_ecn = num(0, 2)? as u8,
             "net.ipv4.tcp_fin_timeout" => self.tcp_fin_timeout = num(1, 86400)? as u32,
+            // FreeBSD's keepidle and keepintvl are milliseconds; the stack keeps seconds
+            // (rounded up, as the socket options read them back).
+            "net.ipv4.tcp_keepalive_intvl" if freebsd => {
+                self.tcp_keepalive_intvl = num(1, 32_767_000)?.div_ceil(1000) as u32
+            }
             "net.ipv4.tcp_keepalive_intvl" => self.tcp_keepalive_intvl = num(1, 32767)? as u32,
             "net.ipv4.tcp_keepalive_probes" => self.tcp_keepalive_probes = num(1, 127)? as u32,
+            "net.ipv4.tcp_keepalive_time" if freebsd => {
+                self.tcp_keepalive_time = num(1, 32_767_000)?.div_ceil(1000) as u32
+            }
             "net.ipv4.tcp_keepalive_time" => self.tcp_keepalive_time = num(1, 32767)? as u32,
             "net.ipv4.tcp_max_orphans" => self.tcp_max_orphans = num(0, i32::MAX as u64)? as u32,
             "net.ipv4.tcp_max_syn_backlog" => {
@@ -514,5 +574,21 @@ mod tests {
         assert!(!s.tcp_rfc5961);
         s.set("net.inet.tcp.recvspace", "32768").unwrap();
         assert_eq!(s.tcp_rmem[1], 32768);
+        s.set("net.inet.tcp.keepintvl", "75000").unwrap();
+        assert_eq!(s.tcp_keepalive_intvl, 75);
+        assert_eq!(s.get("net.inet.tcp.keepintvl").unwrap(), "75000");
+        assert_eq!(s.get("net.ipv4.tcp_keepalive_intvl").unwrap(), "75");
+        s.set("net.inet.tcp.keepidle", "1500").unwrap();
+        assert_eq!(s.tcp_keepalive_time, 2);
+        s.set("net.inet.tcp.drop_synfin", "1").unwrap();
+        assert!(s.tcp_drop_synfin);
+        s.set("net.inet.tcp.rfc1323", "0").unwrap();
+        assert!(!s.tcp_window_scaling);
+        assert_eq!(s.tcp_timestamps, 0);
+        s.set("net.inet.tcp.rfc1323", "3").unwrap();
+        assert_eq!(s.get("net.inet.tcp.rfc1323").unwrap(), "3");
+        assert!(s.set("net.inet.tcp.rfc1323", "4").is_err());
+        s.set("net.inet.tcp.rfc1323", "1").unwrap();
+        assert!(s.tcp_window_scaling && s.tcp_timestamps == 1);
     }
 }
