@@ -12,6 +12,8 @@
 //! - [`blocking`]: `std::net`-like `TcpListener`/`TcpStream` on a [`SharedDriver`].
 //! - `tokio` (feature `tokio`): tokio `TcpListener`/`TcpStream` (`AsyncRead`/`AsyncWrite`)
 //!   with one driver task per stack.
+//! - [`impair`]: an impairment bridge (delay, loss, reordering) between the device and a
+//!   handler.
 //! - [`echo`]: a tiny handler answering ICMP/ICMPv6 echo, to prove a device path.
 //! - [`netns`]: the network-namespace test harness (root only; hidden from the docs, for
 //!   this workspace's own tests).
@@ -24,6 +26,7 @@
 pub mod blocking;
 pub mod driver;
 pub mod echo;
+pub mod impair;
 #[doc(hidden)]
 pub mod netns;
 mod ping;
