@@ -312,6 +312,37 @@ fn icmp_host_unreachable_is_soft_and_explains_the_timeout() {
     assert_eq!(a.path_mtu(d), Ok(Some(1400)));
 }
 
+/// FreeBSD (tcp_ctlinput → tcp_drop_syn_sent): "host prohibited" refuses a connect with
+/// ECONNREFUSED and "TTL exceeded in transit" drops it with EHOSTUNREACH, unless
+/// `net.inet.tcp.icmp_may_rst` is 0; host unreachable stays soft.
+#[test]
+fn freebsd_icmp_errors_drop_a_syn_sent_connection_when_icmp_may_rst() {
+    let mut a = Stack::new([1; 16], Sysctl::freebsd());
+    a.add_address(A);
+    let now = Instant::from_secs(1);
+    let mut attempt = |a: &mut Stack, port: u16, ty: u8, code: u8| {
+        let c = a.socket(Family::V4).unwrap();
+        let _ = a.connect(now, c, addr(B, port));
+        let syn = drain(a, now).remove(0);
+        a.receive(
+            now,
+            &icmp_error([10, 0, 0, 2], [10, 0, 0, 1], ty, code, [0; 4], &syn),
+        );
+        (a.state(c).unwrap(), a.take_error(c).unwrap())
+    };
+    assert_eq!(
+        attempt(&mut a, 80, 3, 10),
+        (State::Closed, Some(Errno::ECONNREFUSED))
+    );
+    assert_eq!(
+        attempt(&mut a, 81, 11, 0),
+        (State::Closed, Some(Errno::EHOSTUNREACH))
+    );
+    assert_eq!(attempt(&mut a, 82, 3, 1), (State::SynSent, None));
+    a.sysctl_set("net.inet.tcp.icmp_may_rst", "0").unwrap();
+    assert_eq!(attempt(&mut a, 83, 3, 10), (State::SynSent, None));
+}
+
 #[test]
 fn fragmented_syn_is_reassembled() {
     let mut b = host();

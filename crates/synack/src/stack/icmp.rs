@@ -2,7 +2,7 @@
 //! matching connection after the RFC 5927 sequence check) and bounded IPv4 reassembly.
 
 use super::observe::DropReason;
-use super::{Ctrl, Errno, Stack, wire};
+use super::{Ctrl, Errno, Profile, Stack, wire};
 use crate::isn::FourTuple;
 use crate::state::State;
 use crate::time::{Duration, Instant};
@@ -16,6 +16,8 @@ use synack_wire::ipv6::Ipv6Packet;
 const DEST_UNREACH: u8 = 3;
 /// ICMPv4 code "fragmentation needed and DF set" (RFC 1191).
 const FRAG_NEEDED: u8 = 4;
+/// ICMPv4 time exceeded (RFC 792).
+const TIME_EXCEEDED: u8 = 11;
 /// ICMPv6 destination unreachable (RFC 4443 §3.1).
 const DEST_UNREACH6: u8 = 1;
 /// ICMPv6 packet too big (RFC 4443 §3.2).
@@ -164,6 +166,19 @@ impl Reassembly {
     }
 }
 
+/// FreeBSD (`icmp_input` → `tcp_ctlinput` with `inetctlerrmap`): protocol and port
+/// unreachable and the administratively prohibited codes (net 9, host 10, filtered 13)
+/// refuse a connection being opened (ECONNREFUSED, `tcp_drop_syn_sent` when
+/// `net.inet.tcp.icmp_may_rst`); every other code is a soft error.
+fn unreach_freebsd(code: u8) -> (Errno, bool) {
+    match code {
+        2 | 3 | 9 | 10 | 13 => (Errno::ECONNREFUSED, true),
+        0 | 6 => (Errno::ENETUNREACH, false),
+        4 => (Errno::EMSGSIZE, false),
+        _ => (Errno::EHOSTUNREACH, false),
+    }
+}
+
 /// Linux's `icmp_err_convert`: (errno, fatal) for an ICMPv4 unreachable code.
 fn unreach_v4(code: u8) -> (Errno, bool) {
     match code {
@@ -209,6 +224,7 @@ impl Stack {
             return self.counters.drop(DropReason::BadIcmp);
         }
         let body = ip.payload.get(4..).unwrap_or(&[]);
+        let freebsd = self.sysctl.profile == Profile::FreeBsd;
         match (v6, p.msg_type(), p.code()) {
             (false, icmp::ECHO_REQUEST, 0) | (true, icmp::ECHO6_REQUEST, 0) => {
                 self.counters.icmp_in_echos += 1;
@@ -236,8 +252,19 @@ impl Stack {
                     .filter(|_| code == FRAG_NEEDED)
                     .map(|b| u16::from_be_bytes([b[0], b[1]]))
                     .filter(|m| *m >= 68);
-                let (err, fatal) = unreach_v4(code);
+                let (err, fatal) = if freebsd {
+                    unreach_freebsd(code)
+                } else {
+                    unreach_v4(code)
+                };
                 self.icmp_error(now, body.get(4..).unwrap_or(&[]), false, err, fatal, mtu);
+            }
+            (false, TIME_EXCEEDED, code) => {
+                // Linux (icmp_err): a soft EHOSTUNREACH. FreeBSD: "TTL exceeded in transit"
+                // (PRC_TIMXCEED_INTRANS) also drops a connection in SYN-SENT.
+                let fatal = freebsd && code == 0;
+                let quoted = body.get(4..).unwrap_or(&[]);
+                self.icmp_error(now, quoted, false, Errno::EHOSTUNREACH, fatal, None);
             }
             (true, DEST_UNREACH6, code) => {
                 self.counters.icmp_in_dest_unreachs += 1;
@@ -316,8 +343,14 @@ impl Stack {
             return self.touch(now, id);
         }
         // RFC 1122 §4.2.3.9 / RFC 5461: hard errors abort a connection being opened; other
-        // errors are soft (reported only if the connection times out).
-        if fatal && matches!(st.state, State::SynSent | State::SynReceived) {
+        // errors are soft (reported only if the connection times out). FreeBSD
+        // (tcp_drop_syn_sent) does so only in SYN-SENT and only with icmp_may_rst.
+        let opening = if self.sysctl.profile == Profile::FreeBsd {
+            st.state == State::SynSent && self.sysctl.tcp_icmp_may_rst
+        } else {
+            matches!(st.state, State::SynSent | State::SynReceived)
+        };
+        if fatal && opening {
             slot.hard_error = Some(err);
             slot.conn.abort(now);
             self.touch(now, id);

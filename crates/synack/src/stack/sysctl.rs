@@ -133,6 +133,10 @@ pub struct Sysctl {
     /// `net.ipv4.tcp_drop_synfin` (synack extension; FreeBSD `net.inet.tcp.drop_synfin`,
     /// 0): silently drop every segment carrying both SYN and FIN.
     pub tcp_drop_synfin: bool,
+    /// `net.ipv4.tcp_icmp_may_rst` (synack extension; FreeBSD `net.inet.tcp.icmp_may_rst`,
+    /// 1): under the FreeBSD profile, ICMP port/protocol unreachable, administratively
+    /// prohibited and TTL exceeded drop a connection in SYN-SENT.
+    pub tcp_icmp_may_rst: bool,
 }
 
 impl Default for Sysctl {
@@ -155,6 +159,7 @@ pub const KEYS: &[&str] = &[
     "net.ipv4.tcp_dsack",
     "net.ipv4.tcp_ecn",
     "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_icmp_may_rst",
     "net.ipv4.tcp_keepalive_intvl",
     "net.ipv4.tcp_keepalive_probes",
     "net.ipv4.tcp_keepalive_time",
@@ -229,6 +234,7 @@ impl Sysctl {
             tcp_delack_max_ms: 200,
             tcp_quickacks: 16,
             tcp_drop_synfin: false,
+            tcp_icmp_may_rst: true,
         }
     }
 
@@ -284,6 +290,7 @@ impl Sysctl {
             "net.inet.tcp.rexmit_min" => "net.ipv4.tcp_rto_min_ms",
             "net.inet.tcp.delacktime" => "net.ipv4.tcp_delack_min_ms",
             "net.inet.tcp.drop_synfin" => "net.ipv4.tcp_drop_synfin",
+            "net.inet.tcp.icmp_may_rst" => "net.ipv4.tcp_icmp_may_rst",
             "kern.ipc.somaxconn" => "net.core.somaxconn",
             "net.inet.icmp.drop_redirect" => return None,
             other => other,
@@ -330,6 +337,7 @@ impl Sysctl {
             "net.ipv4.tcp_dsack" => b(self.tcp_dsack),
             "net.ipv4.tcp_ecn" => self.tcp_ecn.to_string(),
             "net.ipv4.tcp_fin_timeout" => self.tcp_fin_timeout.to_string(),
+            "net.ipv4.tcp_icmp_may_rst" => b(self.tcp_icmp_may_rst),
             // FreeBSD's keepidle and keepintvl are in milliseconds.
             "net.ipv4.tcp_keepalive_intvl" if freebsd => {
                 (self.tcp_keepalive_intvl * 1000).to_string()
@@ -465,6 +473,7 @@ impl Sysctl {
             "net.ipv4.tcp_dsack" => self.tcp_dsack = boolean()?,
             "net.ipv4.tcp_ecn" => self.tcp_ecn = num(0, 2)? as u8,
             "net.ipv4.tcp_fin_timeout" => self.tcp_fin_timeout = num(1, 86400)? as u32,
+            "net.ipv4.tcp_icmp_may_rst" => self.tcp_icmp_may_rst = boolean()?,
             // FreeBSD's keepidle and keepintvl are milliseconds; the stack keeps seconds
             // (rounded up, as the socket options read them back).
             "net.ipv4.tcp_keepalive_intvl" if freebsd => {
