@@ -7,7 +7,8 @@
 //! Options: `--runs N` (5), `--bytes SIZE` (1G; K/M/G suffixes, bulk bytes per run),
 //! `--rr N` (50000 round trips), `--churn N` (30000 cycles), `--conns N` (100000),
 //! `--mtus 1500,65535` (bulk link MTUs), `--churn-buffers default,4608` (churn socket
-//! buffers: the defaults and/or sizes as the socket holds them), `--impls
+//! buffers: the defaults and/or sizes as the socket holds them), `--demux-packets N`
+//! (100000 timed receives per scale run), `--impls
 //! synack,smoltcp,linux`.
 
 use std::path::PathBuf;
@@ -34,6 +35,7 @@ struct Opts {
     iters: u64,
     mtus: Vec<u16>,
     churn_buffers: Vec<Option<usize>>,
+    demux_packets: usize,
 }
 
 fn size(s: &str) -> Result<u64, String> {
@@ -69,6 +71,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         iters: 2000,
         mtus: vec![1500, 65535],
         churn_buffers: vec![None, Some(4608)],
+        demux_packets: 100_000,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -98,6 +101,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
                     })
                     .collect::<Result<_, _>>()?
             }
+            "--demux-packets" => o.demux_packets = size(&val()?)? as usize,
             "--mtus" => {
                 o.mtus = val()?
                     .split(',')
@@ -285,7 +289,7 @@ fn scale_rows(o: &Opts, rows: &mut Vec<Row>) {
     let mut small = Vec::new();
     let mut failure = None;
     for _ in 0..o.runs {
-        let packets = 100_000;
+        let packets = o.demux_packets;
         match (
             synack_pair::scale(o.conns, packets),
             synack_pair::scale(10, packets),
@@ -398,7 +402,7 @@ fn main() {
             }
             eprintln!(
                 "usage: synack-bench [bulk] [rr] [churn] [scale] [--runs N] [--bytes SIZE] \
-                 [--rr N] [--churn N] [--conns N] [--mtus 1500,65535] [--churn-buffers default,4608] [--impls synack,smoltcp,linux]\n       \
+                 [--rr N] [--churn N] [--conns N] [--mtus 1500,65535] [--churn-buffers default,4608] [--demux-packets N] [--impls synack,smoltcp,linux]\n       \
                  synack-bench callgrind [--check] [--update] [--threshold PCT] [--iters N] \
                  [--baseline FILE]"
             );
