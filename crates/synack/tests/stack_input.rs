@@ -320,7 +320,7 @@ fn freebsd_icmp_errors_drop_a_syn_sent_connection_when_icmp_may_rst() {
     let mut a = Stack::new([1; 16], Sysctl::freebsd());
     a.add_address(A);
     let now = Instant::from_secs(1);
-    let mut attempt = |a: &mut Stack, port: u16, ty: u8, code: u8| {
+    let attempt = |a: &mut Stack, port: u16, ty: u8, code: u8| {
         let c = a.socket(Family::V4).unwrap();
         let _ = a.connect(now, c, addr(B, port));
         let syn = drain(a, now).remove(0);
@@ -341,6 +341,70 @@ fn freebsd_icmp_errors_drop_a_syn_sent_connection_when_icmp_may_rst() {
     assert_eq!(attempt(&mut a, 82, 3, 1), (State::SynSent, None));
     a.sysctl_set("net.inet.tcp.icmp_may_rst", "0").unwrap();
     assert_eq!(attempt(&mut a, 83, 3, 10), (State::SynSent, None));
+}
+
+fn tcp_of(pkt: &[u8]) -> (TcpFlags, u32, u32) {
+    let ip = Ipv4Packet::new_checked(pkt).unwrap();
+    let h = TcpHeader::parse(ip.payload()).unwrap();
+    (h.flags(), h.seq(), h.ack())
+}
+
+/// FreeBSD profile host rules: a SYN+FIN opens a connection like a SYN (syncache) unless
+/// `net.inet.tcp.drop_synfin`; in TIME_WAIT a RST or a segment without ACK gets no answer
+/// (tcp_twcheck); `tcpdrop` removes a TIME_WAIT connection silently.
+#[test]
+fn freebsd_synfin_time_wait_and_tcpdrop() {
+    let mut b = Stack::new([9; 16], Sysctl::freebsd());
+    b.add_address(B);
+    let now = Instant::from_secs(1);
+    let l = listener(&mut b, B, 80, 4);
+    let (peer, me) = (addr(A, 40000), addr(B, 80));
+    let pkt =
+        |seq: u32, ack: u32, flags: TcpFlags| tcp_packet(peer, me, seq, ack, flags, None, &[]);
+    let synfin = pkt(100, 0, TcpFlags::SYN | TcpFlags::FIN);
+    b.sysctl_set("net.inet.tcp.drop_synfin", "1").unwrap();
+    b.receive(now, &synfin);
+    assert!(drain(&mut b, now).is_empty());
+    assert_eq!(b.counters().dropped(DropReason::SynFin), 1);
+    b.sysctl_set("net.inet.tcp.drop_synfin", "0").unwrap();
+    b.receive(now, &synfin);
+    let out = drain(&mut b, now);
+    let (flags, iss, ack) = tcp_of(&out[0]);
+    assert_eq!(
+        (flags, ack),
+        (TcpFlags::SYN | TcpFlags::ACK, 101),
+        "the FIN is ignored"
+    );
+    b.receive(now, &pkt(101, iss + 1, TcpFlags::ACK));
+    let (s, _) = b.accept(l).unwrap();
+    b.shutdown(now, s, synack::stack::Shutdown::Write).unwrap();
+    assert_eq!(
+        tcp_of(&drain(&mut b, now)[0]).0,
+        TcpFlags::FIN | TcpFlags::ACK
+    );
+    b.receive(now, &pkt(101, iss + 2, TcpFlags::FIN | TcpFlags::ACK));
+    assert_eq!(drain(&mut b, now).len(), 1);
+    assert_eq!(b.state(s), Ok(State::TimeWait));
+    for (seq, flags) in [
+        (102, TcpFlags::RST),
+        (102, TcpFlags::SYN),
+        (50, TcpFlags::FIN),
+        (102, TcpFlags::RST | TcpFlags::ACK),
+    ] {
+        b.receive(now, &pkt(seq, iss + 2, flags));
+        assert!(drain(&mut b, now).is_empty(), "{flags:?} answered");
+    }
+    assert_eq!(b.counters().dropped(DropReason::TimeWaitNoAck), 3);
+    assert_eq!(b.state(s), Ok(State::TimeWait));
+    // An old ACK is answered with the current ACK.
+    b.receive(now, &pkt(101, iss + 2, TcpFlags::ACK));
+    assert_eq!(
+        tcp_of(&drain(&mut b, now)[0]),
+        (TcpFlags::ACK, iss + 2, 102)
+    );
+    assert_eq!(b.drop_connection(now, me, peer), Ok(State::TimeWait));
+    assert!(drain(&mut b, now).is_empty(), "no RST from TIME_WAIT");
+    assert_eq!(b.drop_connection(now, me, peer), Err(Errno::ENOENT));
 }
 
 #[test]

@@ -434,6 +434,27 @@ fn freebsd_profile_rounds_buffers_up_to_whole_segments_once_connected() {
     assert_eq!(get(&mut net.a, c, SockOptName::RcvBuf), 131072);
 }
 
+/// `Stack::drop_connection` (FreeBSD's tcpdrop): an established connection is reset with
+/// `R.` at SND.NXT; the peer reads ECONNRESET, the owner ECONNABORTED.
+#[test]
+fn drop_connection_resets_an_established_connection() {
+    let mut net = Net::new();
+    let log = capture(&mut net);
+    let (c, s) = connect_pair(&mut net, 80);
+    let (me, peer) = (net.b.local_addr(s).unwrap(), net.b.peer_addr(s).unwrap());
+    let before = log.borrow().len();
+    assert_eq!(
+        net.b.drop_connection(net.now, me, peer),
+        Ok(State::Established)
+    );
+    net.pump();
+    let rst = log.borrow()[before].1.clone();
+    assert_eq!(tcp_of(&rst).flags(), TcpFlags::RST | TcpFlags::ACK);
+    assert_eq!(net.b.take_error(s), Ok(Some(Errno::ECONNABORTED)));
+    assert_eq!(net.a.take_error(c), Ok(Some(Errno::ECONNRESET)));
+    assert_eq!(net.a.state(c), Ok(State::Closed));
+}
+
 #[test]
 fn full_sized_segments_fill_the_mtu() {
     let mut net = Net::new();

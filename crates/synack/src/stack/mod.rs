@@ -551,6 +551,14 @@ impl Stack {
                 self.touch(now, id);
                 return self.listener_input(now, t);
             }
+            // FreeBSD (tcp_twcheck): in TIME_WAIT, once a SYN could not reopen the tuple,
+            // a segment without ACK is dropped without an answer (RST, SYN, bare FIN).
+            if self.sysctl.profile == Profile::FreeBsd
+                && slot.conn.state() == State::TimeWait
+                && !t.seg.flags.ack()
+            {
+                return self.counters.drop(DropReason::TimeWaitNoAck);
+            }
             // Linux: an ACK completing the handshake while the accept queue is full is
             // dropped (the SYN-ACK will be retransmitted) unless tcp_abort_on_overflow.
             if let Owner::SynQueue(l) = slot.owner
@@ -720,6 +728,18 @@ impl Stack {
         let tuple = FourTuple::new(t.local, t.remote);
         let cfg = self.conn_config(&opts, t.local.is_ipv6());
         let mut conn = Connection::listen(now, cfg, tuple, &self.isn);
+        // FreeBSD (syncache_add): a SYN that also carries FIN (drop_synfin off) opens a
+        // connection like any SYN; the FIN is not remembered. Linux discards it.
+        let synfin;
+        let seg = if self.sysctl.profile == Profile::FreeBsd && flags.fin() {
+            synfin = SegmentIn {
+                flags: flags.without(crate::TcpFlags::FIN),
+                ..*seg
+            };
+            &synfin
+        } else {
+            seg
+        };
         conn.on_segment(now, seg);
         if let Some(l) = self
             .sockets

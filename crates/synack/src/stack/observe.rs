@@ -52,6 +52,7 @@ drop_reasons! {
     IcmpOutOfWindow => "ICMP error failing the RFC 5927 sequence check",
     TxQueueFull => "reply queue full (RST/ICMP not sent)",
     SynFin => "SYN and FIN together, dropped by tcp_drop_synfin",
+    TimeWaitNoAck => "segment without ACK in TIME_WAIT (FreeBSD profile, tcp_twcheck)",
 }
 
 impl fmt::Display for DropReason {

@@ -240,7 +240,8 @@ impl Sysctl {
 
     /// A FreeBSD-like profile: BSD option order, 64 KiB send and receive buffers (the SYN
     /// advertises 65535), window scale 6 (from `kern.ipc.maxsockbuf` 2 MiB), ephemeral ports
-    /// 49152–65535, `newreno`, RTO floor 30 ms, 40 ms delayed ACK, no quick-ACK.
+    /// 49152–65535, `newreno`, RTO floor 30 ms, 40 ms delayed ACK, no quick-ACK, RST ignored
+    /// in TIME_WAIT (RFC 1337).
     pub fn freebsd() -> Sysctl {
         Sysctl {
             profile: Profile::FreeBsd,
@@ -257,6 +258,9 @@ impl Sysctl {
             tcp_delack_min_ms: 40,
             tcp_delack_max_ms: 40,
             tcp_quickacks: 0,
+            // FreeBSD tcp_twcheck(): a RST in TIME_WAIT is dropped (RFC 1337, Stevens
+            // vol. 2 p. 964), whatever its sequence number.
+            tcp_rfc1337: true,
             ..Sysctl::linux()
         }
     }
