@@ -1,13 +1,31 @@
-//! Congestion control behind a trait: the seam for Reno, CUBIC and friends.
+//! Congestion control behind a trait: Reno (RFC 5681) and CUBIC (RFC 9438, the default as on
+//! Linux), selectable by name ([`by_name`], `net.ipv4.tcp_congestion_control`).
 //!
-//! The engine reports acknowledgments, duplicate-ACK recovery and timeouts; the algorithm
-//! answers with the congestion window. [`Reno`] is the baseline (RFC 5681 slow start and
-//! congestion avoidance, RFC 6928 initial window of 10 segments, RFC 5681 §3.2 fast
-//! retransmit with NewReno's recovery point, RFC 6582). Full loss recovery (SACK
-//! scoreboard, RACK) and CUBIC are left to implementations of this trait.
+//! The engine owns loss detection and recovery (SACK scoreboard per RFC 6675, NewReno per
+//! RFC 6582, Proportional Rate Reduction per RFC 6937): it tells the algorithm about
+//! acknowledgments outside recovery, about congestion events (a loss, an ECN echo), and
+//! about timeouts; the algorithm answers with ssthresh and the window. During recovery PRR
+//! writes the window through [`CongestionControl::set_cwnd`]; at its end the window is
+//! ssthresh (RFC 6937 §3).
 
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use core::fmt::Debug;
+
+/// The algorithms [`by_name`] knows (`net.ipv4.tcp_available_congestion_control`).
+pub const AVAILABLE: &[&str] = &["reno", "cubic"];
+
+/// The default algorithm, as on Linux.
+pub const DEFAULT: &str = "cubic";
+
+/// The algorithm called `name` (`reno`, `cubic`), as `net.ipv4.tcp_congestion_control` and
+/// `TCP_CONGESTION` name them; `None` for an unknown name.
+pub fn by_name(name: &str) -> Option<Box<dyn CongestionControl>> {
+    match name {
+        "reno" => Some(Box::new(Reno::default())),
+        "cubic" => Some(Box::new(crate::cubic::Cubic::default())),
+        _ => None,
+    }
+}
 
 /// A congestion-control algorithm for one connection. Windows are in bytes.
 pub trait CongestionControl: Debug + Send {
@@ -17,16 +35,25 @@ pub trait CongestionControl: Debug + Send {
     fn on_established(&mut self, mss: u32);
     /// `acked` new bytes were acknowledged outside recovery.
     fn on_ack(&mut self, now: Instant, acked: u32, mss: u32);
-    /// Fast retransmit (RFC 5681 §3.2 step 2): `flight` bytes were outstanding.
-    fn on_fast_retransmit(&mut self, flight: u32, mss: u32);
-    /// A further duplicate ACK during recovery (RFC 5681 §3.2 step 4: inflate).
-    fn on_dup_ack_in_recovery(&mut self, mss: u32);
-    /// A partial ACK during recovery acknowledged `acked` bytes (RFC 6582 §3.2 step 3).
-    fn on_partial_ack(&mut self, acked: u32, mss: u32);
-    /// Recovery ended with a full acknowledgment (RFC 5681 §3.2 step 6: deflate).
+    /// A new smoothed RTT estimate (CUBIC's clock looks one RTT ahead).
+    fn on_rtt(&mut self, srtt: Duration) {
+        let _ = srtt;
+    }
+    /// A congestion event (loss detected by fast retransmit / SACK / RACK, or an ECN echo)
+    /// with `flight` bytes outstanding: set ssthresh (multiplicative decrease). The window
+    /// itself is then driven by the engine's recovery (PRR) through `set_cwnd`.
+    fn on_congestion(&mut self, now: Instant, flight: u32, mss: u32);
+    /// Recovery (PRR) or an undo sets the window.
+    fn set_cwnd(&mut self, cwnd: u32);
+    /// Recovery ended with a full acknowledgment (RFC 6937 §3: cwnd = ssthresh).
     fn on_recovery_end(&mut self);
     /// A retransmission timeout with `flight` bytes outstanding (RFC 5681 §3.1 eq. 4).
     fn on_rto(&mut self, flight: u32, mss: u32);
+    /// The connection restarts after idle (RFC 7661 / tcp_slow_start_after_idle): the
+    /// algorithm forgets its growth epoch.
+    fn on_idle_restart(&mut self, now: Instant) {
+        let _ = now;
+    }
     /// The congestion window.
     fn cwnd(&self) -> u32;
     /// The slow-start threshold.
@@ -77,20 +104,14 @@ impl CongestionControl for Reno {
         }
     }
 
-    fn on_fast_retransmit(&mut self, flight: u32, mss: u32) {
-        // RFC 5681 §3.2 step 2-3: ssthresh = max(FlightSize/2, 2*SMSS); cwnd = ssthresh+3.
+    fn on_congestion(&mut self, _now: Instant, flight: u32, mss: u32) {
+        // RFC 5681 §3.2 step 2: ssthresh = max(FlightSize/2, 2*SMSS).
         self.ssthresh = (flight / 2).max(2 * mss);
-        self.cwnd = self.ssthresh.saturating_add(3 * mss);
         self.acked_accum = 0;
     }
 
-    fn on_dup_ack_in_recovery(&mut self, mss: u32) {
-        self.cwnd = self.cwnd.saturating_add(mss);
-    }
-
-    fn on_partial_ack(&mut self, acked: u32, mss: u32) {
-        // RFC 6582 §3.2 step 3: deflate by the amount acked, add back one SMSS.
-        self.cwnd = self.cwnd.saturating_sub(acked).saturating_add(mss);
+    fn set_cwnd(&mut self, cwnd: u32) {
+        self.cwnd = cwnd;
     }
 
     fn on_recovery_end(&mut self) {
@@ -124,12 +145,14 @@ mod tests {
         assert_eq!(r.cwnd(), 10_000);
         r.on_ack(Instant::ZERO, 1000, 1000);
         assert_eq!(r.cwnd(), 11_000);
-        r.on_fast_retransmit(20_000, 1000);
-        assert_eq!((r.ssthresh(), r.cwnd()), (10_000, 13_000));
-        r.on_dup_ack_in_recovery(1000);
-        assert_eq!(r.cwnd(), 14_000);
+        r.on_congestion(Instant::ZERO, 20_000, 1000);
+        assert_eq!((r.ssthresh(), r.cwnd()), (10_000, 11_000));
+        r.set_cwnd(9_000);
         r.on_recovery_end();
         assert_eq!(r.cwnd(), 10_000);
+        assert_eq!(by_name("reno").unwrap().name(), "reno");
+        assert_eq!(by_name("cubic").unwrap().name(), "cubic");
+        assert!(by_name("vegas").is_none());
         // Congestion avoidance: +1 MSS per cwnd of data.
         for _ in 0..10 {
             r.on_ack(Instant::ZERO, 1000, 1000);

@@ -129,6 +129,21 @@ pub struct Config {
     /// Largest receive buffer the connection may grow to (`tcp_rmem` max 6291456); the
     /// window-scale shift is chosen so this fits in a 16-bit window (RFC 7323 §2.3).
     pub recv_buffer_max: usize,
+    /// `net.ipv4.tcp_congestion_control` (`cubic`): the algorithm of new connections, by
+    /// name ([`crate::cc::by_name`]; an unknown name falls back to CUBIC).
+    pub congestion_control: &'static str,
+    /// `net.ipv4.tcp_ecn` (2): 0 off, 1 request ECN on outgoing connections and accept it
+    /// on incoming ones, 2 accept it only when the peer requests it (RFC 3168 §6.1.1).
+    pub ecn: u8,
+    /// `net.ipv4.tcp_slow_start_after_idle` (1): after an idle period longer than the RTO,
+    /// the window restarts (halved per RTO idle, not below the initial window; RFC 7661
+    /// §4 describes the problem, this is Linux's answer).
+    pub slow_start_after_idle: bool,
+    /// `net.ipv4.tcp_early_retrans` (3 on Linux): RACK-TLP (RFC 8985) loss detection and
+    /// tail loss probes on SACK connections.
+    pub rack_tlp: bool,
+    /// `net.ipv4.tcp_dsack` (1): report duplicate segments with D-SACK (RFC 2883).
+    pub dsack: bool,
     /// Record [`crate::Event`]s (off by default: no cost when unused).
     pub events: bool,
     /// Most events kept before the oldest are dropped.
@@ -168,6 +183,11 @@ impl Default for Config {
             send_buffer: 16384,
             recv_buffer: 131072,
             recv_buffer_max: 6291456,
+            congestion_control: crate::cc::DEFAULT,
+            ecn: 2,
+            slow_start_after_idle: true,
+            rack_tlp: true,
+            dsack: true,
             events: false,
             event_capacity: 4096,
         }

@@ -49,16 +49,19 @@ mod output;
 mod timers;
 
 use crate::buffer::{RecvBuffer, SendBuffer};
-use crate::cc::{CongestionControl, Reno};
+use crate::cc::CongestionControl;
 use crate::config::Config;
+use crate::cubic::Cubic;
 use crate::error::Error;
 use crate::event::{DropReason, Event, EventQueue, SegSummary};
 use crate::isn::{FourTuple, IsnGenerator};
 use crate::rtt::RttEstimator;
+use crate::sack::{Scoreboard, is_dsack};
 use crate::segment::{SegmentIn, SegmentOut, reset_for_no_connection};
 use crate::seq::Seq;
 use crate::state::State;
 use crate::time::{Duration, Instant};
+use std::collections::VecDeque;
 use synack_wire::TcpFlags;
 
 /// RFC 7323 §5.5: TS.Recent older than 24 days is no longer valid for PAWS.
@@ -135,6 +138,19 @@ pub struct Info {
     pub backoff: u8,
     /// Congestion-control algorithm.
     pub congestion: &'static str,
+    /// Bytes the peer SACKed above SND.UNA (`tcpi_sacked`, in bytes here).
+    pub sacked: u32,
+    /// Bytes presumed lost and not yet retransmitted (`tcpi_lost`, in bytes here).
+    pub lost: u32,
+    /// Bytes in flight by RFC 6675's SetPipe.
+    pub pipe: u32,
+    /// In loss recovery (`tcpi_ca_state` Recovery).
+    pub in_recovery: bool,
+    /// ECN negotiated (`tcpi_options` TCPI_OPT_ECN).
+    pub ecn: bool,
+    /// Delivery rate, bytes per second: cwnd over smoothed RTT (an estimate; zero before
+    /// the first RTT sample).
+    pub delivery_rate: u64,
 }
 
 /// A snapshot of a connection, the RFC 9293 §3.10.6 STATUS call.
@@ -209,6 +225,18 @@ pub struct Stats {
     pub keepalive_probes: u64,
     /// Delayed ACKs sent when their timer fired.
     pub delayed_acks: u64,
+    /// D-SACK blocks received (RFC 2883): the peer got something twice.
+    pub dsacks_received: u64,
+    /// D-SACK blocks sent for duplicate segments (RFC 2883).
+    pub dsacks_sent: u64,
+    /// Tail loss probes sent (RFC 8985 §7).
+    pub loss_probes: u64,
+    /// Segments retransmitted from the SACK scoreboard during recovery (RFC 6675 NextSeg).
+    pub sack_retransmits: u64,
+    /// Segments that arrived with CE marked (RFC 3168).
+    pub ecn_ce_received: u64,
+    /// Window reductions in answer to ECE (RFC 3168 §6.1.2).
+    pub ecn_reductions: u64,
 }
 
 /// One TCP connection: the TCB and its state machine.
@@ -296,6 +324,41 @@ pub struct Connection {
     dupacks: u32,
     /// NewReno recovery point (RFC 6582): SND.NXT when fast retransmit began.
     recover: Option<Seq>,
+    /// RFC 6675 SACK scoreboard.
+    scoreboard: Scoreboard,
+    /// RFC 6675 HighRxt: the highest sequence number retransmitted during this recovery.
+    high_rxt: Seq,
+    /// RFC 6937 prr_delivered, prr_out and RecoverFS.
+    prr_delivered: u32,
+    prr_out: u32,
+    recover_fs: u32,
+    /// RFC 6937 sndcnt: bytes recovery may still send before the next ACK.
+    prr_budget: u32,
+    /// Without SACK: bytes credited as delivered by duplicate ACKs (RFC 6937 DeliveredData,
+    /// and the pipe estimate).
+    dupack_credit: u32,
+    /// RFC 8985 §6: when each segment of new data was sent (its end, the time), oldest
+    /// first; RACK declares a hole lost once data sent after it was delivered and a round
+    /// trip (plus the reordering window) has passed since it was sent.
+    sent_log: VecDeque<(Seq, Instant)>,
+    /// RFC 8985 §7: the retransmission timer currently runs as the probe timeout (PTO).
+    tlp_armed: bool,
+    /// A tail loss probe is owed.
+    tlp_due: bool,
+    /// A probe is outstanding until SND.UNA passes this (one probe per tail).
+    tlp_high: Option<Seq>,
+    /// When data was last sent (tcp_slow_start_after_idle).
+    last_send_at: Option<Instant>,
+    /// RFC 2883: a duplicate segment arrived; the next ACK reports it first (D-SACK).
+    dsack_due: Option<(Seq, Seq)>,
+    /// RFC 3168 §6.1.1: ECN negotiated.
+    ecn_ok: bool,
+    /// RFC 3168 §6.1.3: CE arrived; ECE goes on every ACK until a CWR arrives.
+    ece_due: bool,
+    /// RFC 3168 §6.1.2: the window was reduced; the next new data carries CWR.
+    cwr_due: bool,
+    /// One reduction per window (RFC 3168 §6.1.2): none until SND.UNA passes this.
+    reduce_hold: Option<Seq>,
     /// When the head was first retransmitted (TCP_USER_TIMEOUT).
     rtx_start: Option<Instant>,
     user_timeout: Option<Duration>,
@@ -416,11 +479,29 @@ impl Connection {
             rtx_deadline: None,
             time_wait_deadline: None,
             fin_wait_2_deadline: None,
-            cc: Box::new(Reno::default()),
+            cc: crate::cc::by_name(cfg.congestion_control)
+                .unwrap_or_else(|| Box::new(Cubic::default())),
             rtx_nxt: None,
             fast_rtx_due: false,
             dupacks: 0,
             recover: None,
+            scoreboard: Scoreboard::new(),
+            high_rxt: Seq(0),
+            prr_delivered: 0,
+            prr_out: 0,
+            recover_fs: 0,
+            prr_budget: 0,
+            dupack_credit: 0,
+            sent_log: VecDeque::new(),
+            tlp_armed: false,
+            tlp_due: false,
+            tlp_high: None,
+            last_send_at: None,
+            dsack_due: None,
+            ecn_ok: false,
+            ece_due: false,
+            cwr_due: false,
+            reduce_hold: None,
             rtx_start: None,
             user_timeout: cfg.user_timeout,
             nodelay: cfg.nodelay,
@@ -912,7 +993,16 @@ impl Connection {
         self.eff_snd_mss()
     }
 
-    /// Replaces the congestion-control algorithm (the default is [`Reno`]).
+    /// `TCP_CONGESTION`: selects the algorithm by name (`reno`, `cubic`); `InvalidState`
+    /// (Linux answers ENOENT) for an unknown name.
+    pub fn set_congestion_control_by_name(&mut self, name: &str) -> Result<(), Error> {
+        let cc = crate::cc::by_name(name).ok_or(Error::InvalidState)?;
+        self.set_congestion_control(cc);
+        Ok(())
+    }
+
+    /// Replaces the congestion-control algorithm (the default is
+    /// [`Config::congestion_control`], CUBIC).
     pub fn set_congestion_control(&mut self, cc: Box<dyn CongestionControl>) {
         self.cc = cc;
         if self.state.is_synchronized() {
@@ -945,7 +1035,39 @@ impl Connection {
                 .unwrap_or(u8::MAX)
                 .max(self.rtx_count),
             congestion: self.cc.name(),
+            sacked: self.scoreboard.sacked_bytes(),
+            lost: self.lost_bytes(),
+            pipe: self.pipe_now(),
+            in_recovery: self.recover.is_some(),
+            ecn: self.ecn_ok,
+            delivery_rate: match self.rtt.srtt() {
+                Some(rtt) if !rtt.is_zero() => {
+                    u64::from(self.cc.cwnd()) * 1_000_000_000 / (rtt.as_nanos() as u64).max(1)
+                }
+                _ => 0,
+            },
         }
+    }
+
+    /// Unsacked bytes below the loss boundary not yet retransmitted, as of the last event.
+    fn lost_bytes(&self) -> u32 {
+        if !self.sack_ok || self.snd_una == self.snd_nxt {
+            return 0;
+        }
+        let now = self.last_rcv_at;
+        let boundary = self.loss_boundary(now);
+        let mut lost = 0u32;
+        let mut at = self.high_rxt.max(self.snd_una);
+        while let Some((l, r)) = self.scoreboard.next_lost(self.snd_una, at, boundary) {
+            lost = lost.saturating_add(r.since(l));
+            at = r;
+        }
+        lost
+    }
+
+    /// SetPipe as of the last segment received (for TCP_INFO).
+    fn pipe_now(&self) -> u32 {
+        self.pipe(self.last_rcv_at)
     }
 
     /// Bytes ready to read.
@@ -1059,6 +1181,20 @@ impl Connection {
     // ------------------------------------------------------------------------------------
     // RFC 9293 §3.10.7 SEGMENT ARRIVES
     // ------------------------------------------------------------------------------------
+
+    /// Processes an arriving segment whose IP header carried ECN codepoint CE (`ce`,
+    /// RFC 3168 §5): as [`Connection::on_segment`], and on an ECN connection the receiver
+    /// then echoes ECE on its ACKs until the sender's CWR arrives (§6.1.3). The host calls
+    /// this instead of `on_segment` when it reads the ECN field.
+    pub fn on_segment_ecn(&mut self, now: Instant, seg: &SegmentIn<'_>, ce: bool) {
+        self.on_segment(now, seg);
+        if ce && self.ecn_ok && self.state.is_synchronized() {
+            self.stats.ecn_ce_received += 1;
+            self.ece_due = true;
+            // Linux acknowledges a CE-marked segment at once (quick ACK).
+            self.ack_due = true;
+        }
+    }
 
     /// Processes an arriving segment (RFC 9293 §3.10.7), in the RFC's order.
     pub fn on_segment(&mut self, now: Instant, seg: &SegmentIn<'_>) {
@@ -1238,6 +1374,11 @@ impl Connection {
             if !rst {
                 // "<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>" then drop.
                 self.ack_due = true;
+                let end = seg.seq + seg.payload.len();
+                if !seg.payload.is_empty() && end.le(self.rcv_nxt) {
+                    // RFC 2883 §4: the duplicate is reported in a D-SACK block.
+                    self.note_dsack(seg.seq, end);
+                }
             }
             return self.drop_seg(now, DropReason::OutOfWindow);
         }
@@ -1250,6 +1391,11 @@ impl Connection {
         {
             self.ts_recent = ts.tsval;
             self.ts_recent_at = now;
+        }
+
+        // RFC 3168 §6.1.3: the sender's CWR ends the echo.
+        if self.ecn_ok && seg.flags.cwr() && !rst {
+            self.ece_due = false;
         }
 
         // Second, check the RST bit.
@@ -1385,9 +1531,26 @@ impl Connection {
             return false;
         }
         let mss = u32::from(self.eff_snd_mss());
+        // RFC 2018 / RFC 6675: record the SACK blocks first; a D-SACK block (RFC 2883 §4)
+        // reports a duplicate, not new data.
+        let sacked_before = self.scoreboard.sacked_bytes();
+        if self.sack_ok && !seg.options.sack_blocks.is_empty() {
+            let blocks = seg.options.sack_blocks.as_slice();
+            let blocks = if is_dsack(seg.ack, blocks) {
+                self.stats.dsacks_received += 1;
+                blocks.get(1..).unwrap_or(&[])
+            } else {
+                blocks
+            };
+            let una = seg.ack.max(self.snd_una);
+            self.scoreboard.update(una, self.snd_nxt, blocks);
+        }
+        let mut delivered = 0u32;
+        let mut ack_advanced = false;
         // "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK" and remove what is
         // acknowledged from the retransmission queue.
         if seg.ack.gt(self.snd_una) {
+            ack_advanced = true;
             let acked = seg.ack.since(self.snd_una);
             let data_acked = seg
                 .ack
@@ -1399,7 +1562,27 @@ impl Connection {
                 self.bytes_acked += u64::from(data_acked);
             }
             self.rtt_on_ack(now, seg);
+            if let Some(srtt) = self.rtt.srtt() {
+                self.cc.on_rtt(srtt);
+            }
             self.snd_una = seg.ack;
+            self.scoreboard.advance(self.snd_una);
+            while self
+                .sent_log
+                .front()
+                .is_some_and(|&(end, _)| end.le(self.snd_una))
+            {
+                self.sent_log.pop_front();
+            }
+            if self.high_rxt.lt(self.snd_una) {
+                self.high_rxt = self.snd_una;
+            }
+            if self.tlp_high.is_some_and(|h| self.snd_una.ge(h)) {
+                self.tlp_high = None;
+            }
+            if self.reduce_hold.is_some_and(|h| self.snd_una.ge(h)) {
+                self.reduce_hold = None;
+            }
             if self.snd_urg.is_some_and(|up| self.snd_una.ge(up)) {
                 // RFC 9293 §3.8.5: urgent mode ends once the urgent data is acknowledged.
                 self.snd_urg = None;
@@ -1412,15 +1595,31 @@ impl Connection {
             if self.rtx_nxt == Some(self.snd_nxt) {
                 self.rtx_nxt = None;
             }
+            // RFC 6937 DeliveredData: the change in SND.UNA plus the change in SACKed bytes;
+            // without SACK, less what duplicate ACKs already credited.
+            delivered = if self.sack_ok {
+                let after = self.scoreboard.sacked_bytes();
+                (u64::from(acked) + u64::from(after))
+                    .saturating_sub(u64::from(sacked_before))
+                    .min(u64::from(u32::MAX)) as u32
+            } else {
+                let credited = self.dupack_credit.min(acked);
+                self.dupack_credit -= credited;
+                acked - credited
+            };
             match self.recover {
-                // RFC 6582 §3.2 step 3: a partial ACK retransmits the next hole at once.
+                // RFC 6582 §3.2 step 3: without SACK a partial ACK retransmits the next hole
+                // at once; with SACK, NextSeg finds the holes (RFC 6675 §5).
                 Some(rec) if self.snd_una.lt(rec) => {
-                    self.cc.on_partial_ack(acked, mss);
-                    self.fast_rtx_due = true;
+                    if !self.sack_ok {
+                        self.fast_rtx_due = true;
+                    }
                 }
-                // RFC 5681 §3.2 step 6 / RFC 6582 full ACK: leave recovery, deflate.
+                // RFC 6582 / RFC 6675 full ACK: recovery ends; RFC 6937: cwnd = ssthresh.
                 Some(_) => {
                     self.recover = None;
+                    self.prr_budget = 0;
+                    self.dupack_credit = 0;
                     self.cc.on_recovery_end();
                 }
                 None => self.cc.on_ack(now, data_acked, mss),
@@ -1432,8 +1631,10 @@ impl Connection {
             self.rtx_due = false;
             self.rtx_start = None;
             self.rtx_deadline = None;
+            self.tlp_armed = false;
             if self.snd_una != self.snd_nxt {
                 self.arm_rtx(now);
+                self.arm_tlp(now);
             }
         } else if seg.ack == self.snd_una
             && seg.payload.is_empty()
@@ -1443,17 +1644,51 @@ impl Connection {
         {
             // RFC 5681 §2: a duplicate ACK.
             self.dupacks = self.dupacks.saturating_add(1);
-            if self.recover.is_some() {
-                // RFC 5681 §3.2 step 4: each further duplicate inflates cwnd by one SMSS.
-                self.cc.on_dup_ack_in_recovery(mss);
-            } else if self.dupacks == DUPACK_THRESHOLD && self.rtx_nxt.is_none() {
-                // RFC 5681 §3.2 steps 2-3: fast retransmit of the presumed lost segment.
+            delivered = if self.sack_ok {
+                self.scoreboard.sacked_bytes().saturating_sub(sacked_before)
+            } else {
+                // RFC 6937: without SACK a duplicate ACK delivered one segment.
                 let flight = self.snd_nxt.since(self.snd_una);
-                self.cc.on_fast_retransmit(flight, mss);
-                self.recover = Some(self.snd_nxt);
-                self.fast_rtx_due = true;
-                self.stats.fast_retransmits += 1;
+                let credit = mss.min(flight.saturating_sub(self.dupack_credit));
+                self.dupack_credit += credit;
+                credit
+            };
+        }
+        // Loss detection: three duplicate ACKs (RFC 5681 §3.2), DupThresh segments SACKed
+        // above SND.UNA (RFC 6675 §5 IsLost), or RACK's time rule (RFC 8985 §6).
+        let mut entering = false;
+        if self.recover.is_none()
+            && self.rtx_nxt.is_none()
+            && self.snd_una != self.snd_nxt
+            && self.snd_una != self.iss
+        {
+            let lost = if self.sack_ok {
+                self.dupacks >= DUPACK_THRESHOLD || self.loss_boundary(now).gt(self.snd_una)
+            } else {
+                !ack_advanced && self.dupacks == DUPACK_THRESHOLD
+            };
+            if lost {
+                self.enter_recovery(now);
+                entering = true;
             }
+        }
+        if self.recover.is_some() && (ack_advanced || delivered > 0 || entering) {
+            self.prr_update(now, delivered, entering);
+        }
+        // RFC 3168 §6.1.2: ECE asks for a reduction, once per window and not during
+        // recovery; CWR goes on the next new data.
+        if self.ecn_ok
+            && seg.flags.ece()
+            && self.recover.is_none()
+            && self.reduce_hold.is_none()
+            && self.snd_una != self.iss
+        {
+            let flight = self.snd_nxt.since(self.snd_una);
+            self.cc.on_congestion(now, flight, mss);
+            self.cc.set_cwnd(self.cc.ssthresh().max(mss));
+            self.reduce_hold = Some(self.snd_nxt);
+            self.cwr_due = true;
+            self.stats.ecn_reductions += 1;
         }
         // An ACK answers our zero-window probes: the peer is alive (RFC 9293 §3.8.6.1).
         self.persist_unanswered = 0;
@@ -1468,6 +1703,161 @@ impl Connection {
             self.snd_wl2 = seg.ack;
         }
         true
+    }
+
+    /// RFC 2883: remembers a duplicate `[l, r)` for the next ACK's first SACK block.
+    fn note_dsack(&mut self, l: Seq, r: Seq) {
+        if self.sack_ok && self.cfg.dsack && l.lt(r) {
+            self.dsack_due = Some((l, r));
+        }
+    }
+
+    /// Enters loss recovery (RFC 6675 §5, RFC 6582 §3.2, RFC 6937): one multiplicative
+    /// decrease, the recovery point at SND.NXT, and the head retransmitted at once.
+    fn enter_recovery(&mut self, now: Instant) {
+        let mss = u32::from(self.eff_snd_mss());
+        let flight = self.snd_nxt.since(self.snd_una);
+        self.cc.on_congestion(now, flight, mss);
+        self.recover = Some(self.snd_nxt);
+        self.high_rxt = self.snd_una;
+        self.prr_delivered = 0;
+        self.prr_out = 0;
+        // RFC 6937 §3: RecoverFS = snd.nxt - snd.una.
+        self.recover_fs = flight.max(1);
+        self.fast_rtx_due = true;
+        self.tlp_due = false;
+        if self.tlp_armed {
+            // RFC 8985 §7: no probes during recovery; the timer is the RTO again.
+            self.tlp_armed = false;
+            self.rtx_deadline = Some(now + self.current_rto());
+        }
+        // RFC 3168 §6.1.2: a loss and an ECN echo in the same window reduce it once.
+        self.reduce_hold = Some(self.snd_nxt);
+        self.cwr_due = self.ecn_ok;
+        self.stats.fast_retransmits += 1;
+    }
+
+    /// RFC 6937 §3 Proportional Rate Reduction, with the slow-start reduction bound
+    /// (PRR-SSRB): how much may be sent on this ACK; cwnd = pipe + sndcnt.
+    fn prr_update(&mut self, now: Instant, delivered: u32, entering: bool) {
+        let mss = u32::from(self.eff_snd_mss());
+        self.prr_delivered = self.prr_delivered.saturating_add(delivered);
+        let pipe = self.pipe(now);
+        let ssthresh = self.cc.ssthresh();
+        let sndcnt = if pipe > ssthresh {
+            // Proportional part: CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out.
+            let fs = u64::from(self.recover_fs.max(1));
+            let target = (u64::from(self.prr_delivered) * u64::from(ssthresh)).div_ceil(fs);
+            target
+                .saturating_sub(u64::from(self.prr_out))
+                .min(u64::from(u32::MAX)) as u32
+        } else {
+            // Slow-start reduction bound: limit = MAX(prr_delivered - prr_out,
+            // DeliveredData) + MSS; sndcnt = MIN(ssthresh - pipe, limit).
+            let limit = self
+                .prr_delivered
+                .saturating_sub(self.prr_out)
+                .max(delivered)
+                .saturating_add(mss);
+            (ssthresh - pipe).min(limit)
+        };
+        // RFC 6937 §3: the fast retransmit goes regardless.
+        let sndcnt = if entering { sndcnt.max(mss) } else { sndcnt };
+        self.prr_budget = sndcnt;
+        self.cc.set_cwnd(pipe.saturating_add(sndcnt).max(mss));
+    }
+
+    /// RFC 6675 §4 SetPipe: bytes in flight. Without SACK, the flight less what duplicate
+    /// ACKs reported delivered (as Linux counts them).
+    pub(super) fn pipe(&self, now: Instant) -> u32 {
+        if self.sack_ok {
+            let boundary = self.loss_boundary(now);
+            self.scoreboard
+                .pipe(self.snd_una, self.snd_nxt, self.high_rxt, boundary)
+        } else {
+            self.snd_nxt
+                .since(self.snd_una)
+                .saturating_sub(self.dupack_credit)
+        }
+    }
+
+    /// Where loss detection stands: every unSACKed byte below the returned sequence number
+    /// is lost — by RFC 6675 IsLost (DupThresh segments SACKed above) or by RACK (RFC 8985
+    /// §6.2: data sent after it was delivered, and it was sent more than RTT + reo_wnd ago).
+    pub(super) fn loss_boundary(&self, now: Instant) -> Seq {
+        if !self.sack_ok {
+            return self.snd_una;
+        }
+        let mss = u32::from(self.eff_snd_mss());
+        let dupthresh = self.scoreboard.lost_boundary(self.snd_una, mss);
+        let Some(high) = self.scoreboard.highest_sacked() else {
+            return dupthresh;
+        };
+        // RACK's time rule runs during recovery and once a tail probe is out; entering
+        // recovery from the open state still takes DupThresh (the lab's fast-retransmit
+        // scenario and RFC 5681 §3.2 expect the third duplicate ACK).
+        if !self.cfg.rack_tlp || (self.recover.is_none() && self.tlp_high.is_none()) {
+            return dupthresh;
+        }
+        // RACK.xmit_ts: when the most recently sent delivered data went out — here the
+        // segment holding the highest SACKed byte (retransmissions update their entry).
+        let Some(rack_xmit) = self
+            .sent_log
+            .iter()
+            .find(|&&(end, _)| end.ge(high))
+            .map(|&(_, t)| t)
+        else {
+            return dupthresh;
+        };
+        // RFC 8985 §6.2: reo_wnd = min_RTT / 4 (a quarter of the SRTT before any sample).
+        let rtt = self.rtt.srtt().unwrap_or(Duration::ZERO);
+        let reo_wnd = self.rtt.min_rtt().unwrap_or(rtt) / 4;
+        // A segment is lost once data sent more than reo_wnd after it was delivered
+        // (RACK.xmit_ts >= Segment.xmit_ts + reo_wnd: by the time that ACK came, a round
+        // trip plus the reordering window has passed since the segment was sent).
+        let _ = now;
+        let mut rack = self.snd_una;
+        for &(end, sent) in &self.sent_log {
+            if !end.le(high) || sent + reo_wnd > rack_xmit {
+                break;
+            }
+            rack = end;
+        }
+        dupthresh.max(rack)
+    }
+
+    /// RFC 8985 §7.2: on a SACK connection with an RTT estimate and outside recovery, the
+    /// retransmission timer runs as the probe timeout PTO = 2·SRTT (plus the worst-case
+    /// delayed ACK when one segment is in flight), never later than the RTO.
+    pub(super) fn arm_tlp(&mut self, now: Instant) {
+        if !self.cfg.rack_tlp
+            || !self.sack_ok
+            || self.recover.is_some()
+            || self.rtx_nxt.is_some()
+            || self.rtx_count > 0
+            || self.tlp_high.is_some()
+            || self.snd_una == self.snd_nxt
+            || !matches!(
+                self.state,
+                State::Established | State::CloseWait | State::FinWait1 | State::LastAck
+            )
+        {
+            return;
+        }
+        let Some(srtt) = self.rtt.srtt() else {
+            return;
+        };
+        let mut pto = srtt * 2;
+        let mss = u32::from(self.eff_snd_mss());
+        if self.snd_nxt.since(self.snd_una) <= mss {
+            // RFC 8985 §7.2: WCDelAckT, the receiver's longest delayed ACK.
+            pto += self.cfg.delack_max;
+        }
+        // RFC 8985 §7.2: PTO = min(PTO, RTO) — as Linux, the probe goes at the RTO's time
+        // at the latest, and the RTO runs behind it.
+        let pto = pto.max(Duration::from_millis(10)).min(self.current_rto());
+        self.rtx_deadline = Some(now + pto);
+        self.tlp_armed = true;
     }
 
     /// RFC 9293 §3.10.7.4 "Sixth" (URG), "Seventh" (text) and "Eighth" (FIN); `data_seq` is
@@ -1500,6 +1890,9 @@ impl Connection {
             // are trimmed); the rest goes in at its offset past RCV.NXT.
             let (offset, fresh) = if data_seq.lt(self.rcv_nxt) {
                 let skip = self.rcv_nxt.since(data_seq) as usize;
+                // RFC 2883 §4: the part received before is reported in a D-SACK block.
+                let dup_end = (data_seq + seg.payload.len()).min(self.rcv_nxt);
+                self.note_dsack(data_seq, dup_end);
                 (0usize, seg.payload.get(skip..).unwrap_or(&[]))
             } else {
                 (data_seq.since(self.rcv_nxt) as usize, seg.payload)
@@ -1758,6 +2151,13 @@ impl Connection {
                 self.rcv_wscale = 0;
             }
         }
+        // RFC 3168 §6.1.1: an ECN-setup SYN carries ECE and CWR; the SYN-ACK answers with
+        // ECE alone. tcp_ecn 1 requests and accepts, 2 only accepts.
+        self.ecn_ok = if seg.flags.ack() {
+            self.cfg.ecn == 1 && seg.flags.ece() && !seg.flags.cwr()
+        } else {
+            self.cfg.ecn >= 1 && seg.flags.ece() && seg.flags.cwr()
+        };
         // RFC 2018 §2: SACK only when both sides sent SACK-permitted.
         self.sack_ok = self.cfg.sack && o.sack_permitted;
         // RFC 7323 §3.2: timestamps only when both SYNs carry TSopt; TS.Recent <- TSval.

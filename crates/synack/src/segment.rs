@@ -133,6 +133,9 @@ pub struct SegmentOut {
     pub layout: OptionLayout,
     /// Number of payload bytes written to the caller's buffer.
     pub payload_len: usize,
+    /// RFC 3168 §6.1.2: the host marks the IP header ECT(0) (new data on an ECN
+    /// connection; never SYNs, pure ACKs or retransmissions, §6.1.5).
+    pub ect: bool,
 }
 
 impl SegmentOut {
@@ -147,6 +150,7 @@ impl SegmentOut {
             options: SegOptions::default(),
             layout: OptionLayout::Linux,
             payload_len: 0,
+            ect: false,
         }
     }
 

@@ -79,7 +79,8 @@ fn rfc6298_rto_from_the_handshake_sample_then_estimates() {
     );
     assert!(i.rto >= Duration::from_millis(200) && i.rto < Duration::from_secs(1));
     assert_eq!(i.min_rtt, Duration::from_millis(100));
-    assert_eq!(i.congestion, "reno");
+    // Linux's default algorithm (net.ipv4.tcp_congestion_control = cubic).
+    assert_eq!(i.congestion, "cubic");
     assert!(i.cwnd >= 10 * i.snd_mss);
 }
 
@@ -118,6 +119,7 @@ fn rfc6298_5_timeout_backs_off_and_goes_back_over_everything_outstanding() {
 fn rfc5681_3_2_fast_retransmit_on_the_third_duplicate_ack() {
     let now = Instant::ZERO;
     let mut c = established_client(now);
+    c.set_congestion_control_by_name("reno").unwrap();
     let ten = vec![1u8; 10 * 536];
     c.send(now, &ten).unwrap();
     assert_eq!(drain(&mut c, now).len(), 10, "initial window: 10 segments");
@@ -129,9 +131,13 @@ fn rfc5681_3_2_fast_retransmit_on_the_third_duplicate_ack() {
     let rtx = one(&mut c, ms(5));
     assert_eq!((rtx.seq(), rtx.data.len()), (CLIENT_ISS + 1, 536));
     assert_eq!(c.stats().fast_retransmits, 1);
-    // ssthresh = FlightSize / 2, cwnd = ssthresh + 3 SMSS.
+    // ssthresh = FlightSize / 2 (Reno's rule; CUBIC would take 0.7). RFC 6937 PRR instead of
+    // RFC 5681's inflation: pipe = 10 − 3 duplicate-ACKed = 7 segments; the ACK entering
+    // recovery delivered one segment, so sndcnt = ⌈536·2680/5360⌉ = 268, raised to one MSS
+    // for the fast retransmit (RFC 6937 §3): cwnd = pipe + sndcnt = 8 segments.
     let i = c.info();
     assert_eq!((i.ssthresh, i.cwnd), (5 * 536, 8 * 536));
+    assert!(i.in_recovery);
     // A partial ACK retransmits the next hole at once (RFC 6582).
     c.on_segment(
         ms(10),

@@ -31,6 +31,9 @@ impl Connection {
             // Any segment carrying the ACK satisfies a delayed ACK (piggybacking).
             self.delack_deadline = None;
             self.ack_due = false;
+            if self.dsack_due.take().is_some() && self.sack_ok && !seg.flags.syn() {
+                self.stats.dsacks_sent += 1;
+            }
         }
         if !seg.flags.rst() {
             let wnd = u32::from(seg.wnd) << if seg.flags.syn() { 0 } else { self.rcv_wscale };
@@ -66,18 +69,61 @@ impl Connection {
         }
         self.rtx_due = false;
         if self.fast_rtx_due {
-            // RFC 5681 §3.2: the segment at SND.UNA, now.
+            // RFC 5681 §3.2 / RFC 6675 §5 step 4.3: the segment at SND.UNA, now (up to the
+            // first SACKed byte).
             self.fast_rtx_due = false;
-            if let Some(seg) = self.resend(now, self.snd_una, payload) {
+            let end = self
+                .scoreboard
+                .next_sacked(self.snd_una)
+                .unwrap_or(self.snd_nxt);
+            let room = (end.since(self.snd_una) as usize).min(payload.len());
+            if let Some(seg) = self.resend(now, self.snd_una, &mut payload[..room]) {
+                self.recovery_sent(seg.seq, seg.seg_len());
+                return Some(seg);
+            }
+        }
+        if self.tlp_due {
+            // RFC 8985 §7.3: the probe is new data if the receive window allows it, or
+            // else the last segment sent again.
+            self.tlp_due = false;
+            self.stats.loss_probes += 1;
+            let saved = self.cc.cwnd();
+            let flight = self.snd_nxt.since(self.snd_una);
+            let mss = u32::from(self.eff_snd_mss());
+            // The probe is allowed past the congestion window (one segment).
+            self.cc.set_cwnd(flight.saturating_add(mss));
+            let probe = self.new_data(now, payload, true);
+            self.cc.set_cwnd(saved);
+            if let Some(seg) = probe {
+                return Some(seg);
+            }
+            let data_end = self.fin_seq.unwrap_or(self.snd_nxt);
+            let back = data_end.since(self.snd_una).min(mss);
+            let from = if back == 0 {
+                self.snd_una
+            } else {
+                data_end - back
+            };
+            if let Some(seg) = self.resend(now, from, payload) {
                 return Some(seg);
             }
         }
         if let Some(from) = self.rtx_nxt {
             // After a timeout everything outstanding is resent, oldest first, as the
-            // congestion window allows (slow start from one segment, RFC 5681 §3.1).
+            // congestion window allows (slow start from one segment, RFC 5681 §3.1) —
+            // except what the peer SACKed (RFC 6675 §5.1; the head always goes).
+            let mut from = from;
+            while from.gt(self.snd_una)
+                && let Some(end) = self.scoreboard.sacked_until(from)
+            {
+                from = end;
+            }
             let flight = from.since(self.snd_una);
-            if flight == 0 || flight < self.cc.cwnd() {
-                if let Some(seg) = self.resend(now, from, payload) {
+            if from.lt(self.snd_nxt) && (flight == 0 || flight < self.cc.cwnd()) {
+                let end = self.scoreboard.next_sacked(from).unwrap_or(self.snd_nxt);
+                let end = if end == from { self.snd_nxt } else { end };
+                let room = (end.since(from) as usize).min(payload.len());
+                if let Some(seg) = self.resend(now, from, &mut payload[..room]) {
                     let next = from + seg.seg_len();
                     self.rtx_nxt = if next.lt(self.snd_nxt) {
                         Some(next)
@@ -87,6 +133,23 @@ impl Connection {
                     return Some(seg);
                 }
                 self.rtx_nxt = None;
+            } else if !from.lt(self.snd_nxt) {
+                self.rtx_nxt = None;
+            }
+        }
+        if self.recover.is_some() && self.sack_ok && self.prr_budget > 0 {
+            // RFC 6675 §4 NextSeg rule 1: the first lost, unSACKed byte above HighRxt.
+            let boundary = self.loss_boundary(now);
+            if let Some((l, r)) = self
+                .scoreboard
+                .next_lost(self.snd_una, self.high_rxt, boundary)
+            {
+                let room = (r.since(l) as usize).min(payload.len());
+                if let Some(seg) = self.resend(now, l, &mut payload[..room]) {
+                    self.stats.sack_retransmits += 1;
+                    self.recovery_sent(seg.seq, seg.seg_len());
+                    return Some(seg);
+                }
             }
         }
         if let Some(seg) = self.new_data(now, payload, false) {
@@ -136,6 +199,13 @@ impl Connection {
             TcpFlags::SYN | TcpFlags::ACK
         };
         let mut seg = self.segment(now, self.iss, flags);
+        // RFC 3168 §6.1.1: ECN setup — ECE|CWR on our SYN (tcp_ecn 1), ECE on a SYN-ACK
+        // answering one.
+        if active && self.cfg.ecn == 1 {
+            seg.flags |= TcpFlags::ECE | TcpFlags::CWR;
+        } else if !active && self.ecn_ok {
+            seg.flags |= TcpFlags::ECE;
+        }
         let mut opt = SegOptions {
             mss: Some(self.cfg.advertised_mss(self.ipv6)),
             ..SegOptions::default()
@@ -208,6 +278,13 @@ impl Connection {
         }
         let mut seg = self.segment(now, from, flags);
         seg.payload_len = n;
+        // RFC 8985 §6.1: a retransmission updates the segment's transmission time.
+        let end = from + seg.seg_len();
+        for entry in self.sent_log.iter_mut() {
+            if entry.0.gt(from) && entry.0.le(end) {
+                entry.1 = now;
+            }
+        }
         // Karn's rule (RFC 6298 §3): a retransmission is never timed.
         self.rtt_timed = None;
         self.stats.retransmits += 1;
@@ -239,9 +316,21 @@ impl Connection {
         } else {
             0
         };
-        let flight = self.snd_nxt.since(self.snd_una) as usize;
-        let cwnd_room = (self.cc.cwnd() as usize).saturating_sub(flight);
         let mss = usize::from(self.eff_snd_mss());
+        let cwnd_room = if self.recover.is_some() {
+            // RFC 6937: during recovery PRR's sndcnt decides (NextSeg rule 2: new data).
+            self.prr_budget as usize
+        } else {
+            // RFC 3042 limited transmit: the first two duplicate ACKs each let one new
+            // segment go beyond the window.
+            let limited = mss * self.dupacks.min(2) as usize;
+            let flight = if self.sack_ok {
+                self.pipe(now) as usize
+            } else {
+                self.snd_nxt.since(self.snd_una) as usize
+            };
+            (self.cc.cwnd() as usize + limited).saturating_sub(flight)
+        };
         let n = unsent
             .min(usable)
             .min(cwnd_room)
@@ -285,8 +374,19 @@ impl Connection {
             // exchange; ACKs then wait for the reply instead of going at once.
             self.pingpong = true;
         }
+        self.idle_restart(now);
         let mut seg = self.segment(now, self.snd_nxt, flags);
         seg.payload_len = n;
+        if self.recover.is_some() {
+            self.recovery_sent(self.snd_nxt, n as u32);
+        }
+        // RFC 3168 §6.1.2: new data is ECN-capable transport (ECT(0)).
+        seg.ect = self.ecn_ok && n > 0;
+        if self.cwr_due && n > 0 {
+            // RFC 3168 §6.1.2: CWR on the first new data after the reduction.
+            seg.flags |= TcpFlags::CWR;
+            self.cwr_due = false;
+        }
         self.snd_nxt += n;
         if n < mss {
             self.snd_sml = self.snd_nxt;
@@ -298,12 +398,75 @@ impl Connection {
         if self.rtt_timed.is_none() && self.rtx_nxt.is_none() && self.recover.is_none() {
             self.rtt_timed = Some((self.snd_nxt, now));
         }
+        self.log_sent(now);
         // Sending resets the persist timer (RFC 9293 §3.8.6.1); no probe is owed.
         self.persist_deadline = None;
         self.persist_backoff = 0;
         self.probe_due = false;
         self.arm_rtx(now);
+        // RFC 8985 §7.2: the probe timeout is rescheduled after new data goes out.
+        self.tlp_armed = false;
+        self.arm_tlp(now);
         Some(seg)
+    }
+
+    /// Records what recovery sent: PRR's prr_out and budget, and RFC 6675's HighRxt.
+    pub(super) fn recovery_sent(&mut self, seq: Seq, len: u32) {
+        if self.recover.is_none() {
+            return;
+        }
+        self.prr_out = self.prr_out.saturating_add(len);
+        self.prr_budget = self.prr_budget.saturating_sub(len);
+        let end = seq + len;
+        if seq.lt(self.snd_nxt) && end.gt(self.high_rxt) {
+            self.high_rxt = end;
+        }
+    }
+
+    /// RFC 8985 §6: remembers when the data up to SND.NXT was sent (RACK's clock). The
+    /// log is allocated once, when data is first sent, and never grows: past its capacity
+    /// the oldest entry goes (that data then counts as sent long ago).
+    pub(super) fn log_sent(&mut self, now: Instant) {
+        self.last_send_at = Some(now);
+        if !self.sack_ok || !self.cfg.rack_tlp {
+            return;
+        }
+        if self.sent_log.capacity() == 0 {
+            let mss = usize::from(self.eff_snd_mss()).max(1);
+            let cap = (self.sndbuf.capacity().max(self.cfg.send_buffer) / mss + 16).min(4096);
+            self.sent_log.reserve_exact(cap);
+        }
+        if self.sent_log.len() == self.sent_log.capacity() {
+            self.sent_log.pop_front();
+        }
+        self.sent_log.push_back((self.snd_nxt, now));
+    }
+
+    /// tcp_slow_start_after_idle: nothing in flight and idle for longer than the RTO, the
+    /// window is halved per RTO idle, not below the restart window min(IW, cwnd) (Linux
+    /// `tcp_cwnd_restart`; RFC 7661 discusses the problem).
+    fn idle_restart(&mut self, now: Instant) {
+        if !self.cfg.slow_start_after_idle || self.snd_una != self.snd_nxt {
+            return;
+        }
+        let Some(last) = self.last_send_at else {
+            return;
+        };
+        let rto = self.current_rto();
+        let mut idle = now - last;
+        if idle <= rto || rto.is_zero() {
+            return;
+        }
+        let mss = u32::from(self.eff_snd_mss());
+        let cwnd = self.cc.cwnd();
+        let restart = cwnd.min(mss.saturating_mul(10));
+        let mut w = cwnd;
+        while idle > rto && w > restart {
+            w /= 2;
+            idle -= rto;
+        }
+        self.cc.on_idle_restart(now);
+        self.cc.set_cwnd(w.max(restart));
     }
 
     /// Starts the persist timer when data waits, nothing is in flight and the window (or
@@ -348,6 +511,14 @@ impl Connection {
             seg.flags |= TcpFlags::URG;
             seg.up = up.since(seq).min(65535) as u16;
         }
+        if self.ecn_ok
+            && self.ece_due
+            && flags.ack()
+            && !flags.intersects(TcpFlags::SYN | TcpFlags::RST)
+        {
+            // RFC 3168 §6.1.3: ECE on every ACK until CWR arrives.
+            seg.flags |= TcpFlags::ECE;
+        }
         if self.ts_ok {
             // RFC 7323 §3.2: TSopt on every segment once negotiated.
             seg.options.timestamps = Some(Timestamps {
@@ -364,12 +535,18 @@ impl Connection {
     /// RFC 2018 §4: the out-of-order data held, as SACK blocks — first the block holding the
     /// segment that arrived last, then the others in sequence order; three fit beside the
     /// timestamps option (four without).
+    ///
+    /// RFC 2883 §4: a D-SACK block for a duplicate segment goes first.
     pub(super) fn sack_blocks(&self, opt: &mut SegOptions) {
+        let mut max = if self.ts_ok { 3 } else { 4 };
+        if let Some((l, r)) = self.dsack_due {
+            opt.sack_blocks.push(l, r);
+            max -= 1;
+        }
         let ranges = self.rcvbuf.ooo_ranges();
         if ranges.is_empty() {
             return;
         }
-        let max = if self.ts_ok { 3 } else { 4 };
         let to_seq = |(s, e): (usize, usize)| (self.rcv_nxt + s, self.rcv_nxt + e);
         let recent = self.sack_recent.and_then(|r| {
             ranges

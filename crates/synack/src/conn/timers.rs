@@ -110,6 +110,17 @@ impl Connection {
     /// and Linux's retry limits (tcp_syn_retries, tcp_synack_retries, tcp_retries2) or
     /// TCP_USER_TIMEOUT.
     pub(super) fn on_rtx_timeout(&mut self, now: Instant) {
+        if self.tlp_armed {
+            // RFC 8985 §7.3: the probe timeout fired — send a probe, no backoff and no
+            // window change, and run the RTO behind it.
+            self.tlp_armed = false;
+            if self.snd_una != self.snd_nxt && self.state.is_synchronized() {
+                self.tlp_due = true;
+                self.tlp_high = Some(self.snd_nxt);
+                self.rtx_deadline = Some(now + self.current_rto());
+                return;
+            }
+        }
         let syn_unacked = self.snd_una == self.iss;
         let limit = if syn_unacked {
             if self.state == State::SynSent {
@@ -152,6 +163,14 @@ impl Connection {
             self.cc.on_rto(flight, mss);
             self.rtx_nxt = Some(self.snd_una);
             self.recover = None;
+            self.prr_budget = 0;
+            self.dupack_credit = 0;
+            self.high_rxt = self.snd_una;
+            self.tlp_due = false;
+            self.tlp_high = None;
+            // RFC 3168 §6.1.2: the timeout is this window's reduction.
+            self.reduce_hold = Some(self.snd_nxt);
+            self.cwr_due = self.ecn_ok;
             self.fast_rtx_due = false;
             self.dupacks = 0;
             self.rtt_timed = None;
@@ -228,6 +247,7 @@ impl Connection {
     /// Stops the retransmission timer after forward progress.
     pub(super) fn rtx_done(&mut self) {
         self.rtx_deadline = None;
+        self.tlp_armed = false;
         self.rtx_due = false;
         self.rtx_count = 0;
         self.rtx_start = None;
@@ -246,5 +266,7 @@ impl Connection {
         self.cork_deadline = None;
         self.fast_rtx_due = false;
         self.rtx_nxt = None;
+        self.tlp_armed = false;
+        self.tlp_due = false;
     }
 }

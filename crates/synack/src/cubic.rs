@@ -1,0 +1,244 @@
+//! CUBIC (RFC 9438), Linux's default congestion control.
+//!
+//! After a congestion event the window follows `W_cubic(t) = C·(t − K)³ + W_max` (§4.2),
+//! concave up to the window where the loss happened and convex beyond it, with the
+//! Reno-friendly estimate `W_est` (§4.3) as a floor. Windows are kept in segments as
+//! floating point (the RFC's units) and reported in bytes.
+
+use crate::cc::CongestionControl;
+use crate::time::{Duration, Instant};
+
+/// RFC 9438 §5.1: C = 0.4.
+pub const C: f64 = 0.4;
+/// RFC 9438 §4.6: β_cubic = 0.7.
+pub const BETA: f64 = 0.7;
+/// RFC 9438 §4.3: α_cubic = 3·(1 − β)/(1 + β).
+pub const ALPHA: f64 = 3.0 * (1.0 - BETA) / (1.0 + BETA);
+
+/// CUBIC state for one connection.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cubic {
+    mss: f64,
+    /// cwnd in segments.
+    cwnd: f64,
+    /// ssthresh in segments (`f64::INFINITY` until the first congestion event).
+    ssthresh: f64,
+    /// W_max: the window before the last reduction (segments).
+    w_max: f64,
+    /// The window at the start of the current congestion-avoidance epoch.
+    cwnd_epoch: f64,
+    /// K (seconds).
+    k: f64,
+    /// When the current congestion-avoidance epoch began.
+    epoch_start: Option<Instant>,
+    /// W_est, the Reno-friendly estimate (segments).
+    w_est: f64,
+    /// Smoothed RTT (seconds).
+    srtt: f64,
+}
+
+impl Default for Cubic {
+    fn default() -> Cubic {
+        Cubic {
+            mss: 536.0,
+            cwnd: 10.0,
+            ssthresh: f64::INFINITY,
+            w_max: 0.0,
+            cwnd_epoch: 0.0,
+            k: 0.0,
+            epoch_start: None,
+            w_est: 0.0,
+            srtt: 0.1,
+        }
+    }
+}
+
+impl Cubic {
+    /// RFC 9438 §4.2 eq. 1: W_cubic(t) in segments, `t` seconds into the epoch.
+    pub fn w_cubic(&self, t: f64) -> f64 {
+        C * (t - self.k).powi(3) + self.w_max
+    }
+
+    /// K (seconds), RFC 9438 §4.2 eq. 2.
+    pub fn k(&self) -> f64 {
+        self.k
+    }
+
+    /// W_max (segments).
+    pub fn w_max(&self) -> f64 {
+        self.w_max
+    }
+
+    fn to_bytes(&self, segs: f64) -> u32 {
+        let b = segs * self.mss;
+        if b >= f64::from(u32::MAX) {
+            u32::MAX
+        } else {
+            b.max(self.mss) as u32
+        }
+    }
+
+    fn set_mss(&mut self, mss: u32) {
+        self.mss = f64::from(mss.max(1));
+    }
+}
+
+impl CongestionControl for Cubic {
+    fn name(&self) -> &'static str {
+        "cubic"
+    }
+
+    fn on_established(&mut self, mss: u32) {
+        self.set_mss(mss);
+        // RFC 6928: initial window of 10 segments.
+        self.cwnd = 10.0;
+    }
+
+    fn on_rtt(&mut self, srtt: Duration) {
+        self.srtt = srtt.as_nanos() as f64 / 1e9;
+    }
+
+    fn on_ack(&mut self, now: Instant, acked: u32, mss: u32) {
+        self.set_mss(mss);
+        let segs = f64::from(acked) / self.mss;
+        if self.cwnd < self.ssthresh {
+            // RFC 9438 §4.10 / RFC 5681 slow start: one segment per segment acknowledged
+            // (at most one SMSS per ACK, RFC 3465 L = 1).
+            self.cwnd += segs.min(1.0);
+            return;
+        }
+        let start = match self.epoch_start {
+            Some(t) => t,
+            None => {
+                // RFC 9438 §4.2: a new epoch; K from the window left after the reduction.
+                self.epoch_start = Some(now);
+                self.cwnd_epoch = self.cwnd;
+                self.w_est = self.cwnd;
+                self.k = if self.w_max > self.cwnd {
+                    ((self.w_max - self.cwnd) / C).cbrt()
+                } else {
+                    self.w_max = self.cwnd;
+                    0.0
+                };
+                now
+            }
+        };
+        let t = (now - start).as_nanos() as f64 / 1e9;
+        // §4.2: the target is W_cubic one RTT ahead, held within [cwnd, 1.5·cwnd].
+        let target = self
+            .w_cubic(t + self.srtt)
+            .clamp(self.cwnd, 1.5 * self.cwnd);
+        // §4.3: the Reno-friendly estimate grows by α per window acknowledged.
+        self.w_est += ALPHA * segs / self.cwnd;
+        if self.w_cubic(t) < self.w_est {
+            // Reno-friendly region: follow W_est.
+            if self.w_est > self.cwnd {
+                self.cwnd += (self.w_est - self.cwnd).min(segs);
+            }
+        } else {
+            // §4.4 / §4.5: concave and convex regions.
+            self.cwnd += (target - self.cwnd) / self.cwnd * segs;
+        }
+    }
+
+    fn on_congestion(&mut self, _now: Instant, _flight: u32, mss: u32) {
+        self.set_mss(mss);
+        self.epoch_start = None;
+        // §4.7 fast convergence: a flow whose W_max shrinks releases bandwidth sooner.
+        self.w_max = if self.cwnd < self.w_max {
+            self.cwnd * (1.0 + BETA) / 2.0
+        } else {
+            self.cwnd
+        };
+        // §4.6: ssthresh = cwnd·β (as Linux, from cwnd), at least 2 segments.
+        self.ssthresh = (self.cwnd * BETA).max(2.0);
+    }
+
+    fn set_cwnd(&mut self, cwnd: u32) {
+        self.cwnd = (f64::from(cwnd) / self.mss).max(1.0);
+    }
+
+    fn on_recovery_end(&mut self) {
+        self.cwnd = self.ssthresh;
+    }
+
+    fn on_rto(&mut self, flight: u32, mss: u32) {
+        // §4.8: a timeout is a congestion event, then cwnd = 1 segment (RFC 5681).
+        let _ = flight;
+        self.on_congestion(Instant::ZERO, flight, mss);
+        self.cwnd = 1.0;
+    }
+
+    fn on_idle_restart(&mut self, _now: Instant) {
+        // §5.8: the epoch restarts after idle (a growth clock must not run while idle).
+        self.epoch_start = None;
+    }
+
+    fn cwnd(&self) -> u32 {
+        self.to_bytes(self.cwnd)
+    }
+
+    fn ssthresh(&self) -> u32 {
+        if self.ssthresh.is_infinite() {
+            u32::MAX
+        } else {
+            self.to_bytes(self.ssthresh)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc9438_window_follows_the_cubic_curve() {
+        let mut c = Cubic::default();
+        c.on_established(1000);
+        c.on_rtt(Duration::from_millis(100));
+        c.set_cwnd(100_000);
+        c.on_congestion(Instant::ZERO, 100_000, 1000);
+        assert_eq!((c.ssthresh(), c.w_max()), (70_000, 100.0));
+        c.on_recovery_end();
+        assert_eq!(c.cwnd(), 70_000);
+        // K = cbrt(W_max·(1−β)/C) = cbrt(75) ≈ 4.217 s (RFC 9438 eq. 2).
+        let t0 = Instant::from_secs(1);
+        c.on_ack(t0, 1000, 1000);
+        assert!((c.k() - 75f64.cbrt()).abs() < 1e-9);
+        // Drive one ACK per segment for 10 s of 100 ms rounds and compare to W_cubic.
+        let mut now = t0;
+        for round in 1..=100u64 {
+            let w = c.cwnd() / 1000;
+            for _ in 0..w {
+                c.on_ack(now, 1000, 1000);
+            }
+            now = t0 + Duration::from_millis(100 * round);
+            let t = (100 * round) as f64 / 1000.0;
+            let got = f64::from(c.cwnd()) / 1000.0;
+            // The window tracks the curve within one round trip: between W_cubic one
+            // RTT behind and the target one RTT ahead (§4.2).
+            let behind = C * (t - 0.1 - c.k()).powi(3) + 100.0;
+            let ahead = C * (t + 0.1 - c.k()).powi(3) + 100.0;
+            assert!(
+                got >= behind - 1.0 && got <= ahead + 1.0,
+                "t={t}: cwnd {got} outside [{behind}, {ahead}]"
+            );
+        }
+        // Near K the window plateaus at W_max; after it grows convexly past W_max.
+        assert!(c.cwnd() > 100_000);
+    }
+
+    #[test]
+    fn rfc9438_fast_convergence_and_timeout() {
+        let mut c = Cubic::default();
+        c.on_established(1000);
+        c.set_cwnd(100_000);
+        c.on_congestion(Instant::ZERO, 100_000, 1000);
+        c.set_cwnd(80_000);
+        c.on_congestion(Instant::ZERO, 80_000, 1000);
+        // W_max = 80·(1+β)/2 = 68 segments.
+        assert!((c.w_max() - 68.0).abs() < 1e-9);
+        c.on_rto(50_000, 1000);
+        assert_eq!(c.cwnd(), 1000);
+    }
+}
