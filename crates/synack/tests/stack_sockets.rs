@@ -581,6 +581,14 @@ fn tcp_info_and_ss_show_rtt_and_cwnd() {
     assert!(i.snd_cwnd.is_some_and(|w| w >= 10), "{i:?}");
     assert_eq!(i.bytes_acked, 5000);
     assert_eq!(net.b.tcp_info(s).unwrap().bytes_received, 5000);
+    assert_eq!(i.advmss, 1460);
+    let d = net.a.socket(Family::V4).unwrap();
+    net.a.setsockopt(d, SockOpt::MaxSeg(1100)).unwrap();
+    assert_eq!(
+        net.a.tcp_info(d).unwrap().advmss,
+        1100,
+        "TCP_MAXSEG clamps it"
+    );
     let ss = net.a.ss_text();
     assert!(ss.contains("ESTAB") && ss.contains("cwnd:"), "{ss}");
 }

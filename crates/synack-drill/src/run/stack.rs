@@ -206,7 +206,7 @@ impl Target for StackTarget {
             state: i.state,
             snd_cwnd_bytes: i.snd_cwnd.map(|c| c.saturating_mul(i.snd_mss)),
             snd_mss: i.snd_mss,
-            advmss: None,
+            advmss: Some(i.advmss),
             options: i.options,
         })
     }

@@ -243,6 +243,9 @@ pub struct TcpInfo {
     pub rttvar_us: Option<u32>,
     /// `tcpi_snd_mss`.
     pub snd_mss: u32,
+    /// `tcpi_advmss`: the MSS we advertise (the link MTU less the IP and TCP headers,
+    /// clamped by TCP_MAXSEG).
+    pub advmss: u32,
     /// `tcpi_rcv_mss`.
     pub rcv_mss: Option<u32>,
     /// `tcpi_snd_cwnd` (segments).
@@ -1327,6 +1330,12 @@ impl Stack {
     /// `TCP_INFO` (see [`TcpInfo`] for the fields the engine does not expose yet).
     pub fn tcp_info(&self, s: SocketId) -> Result<TcpInfo, Errno> {
         let sock = self.sock(s)?;
+        // Linux (tcp_mss_clamp / tp->advmss): the route's MSS, at most TCP_MAXSEG.
+        let overhead = if sock.ipv6 { 60 } else { 40 };
+        let mut advmss = u32::from(self.sysctl.tcp_mtu).saturating_sub(overhead);
+        if let Some(m) = sock.opts.maxseg {
+            advmss = advmss.min(u32::from(m));
+        }
         let conn = sock
             .conn()
             .and_then(|id| self.conns.get(id.index, id.generation));
@@ -1346,6 +1355,7 @@ impl Stack {
                 rtt_us: None,
                 rttvar_us: None,
                 snd_mss: u32::from(TCP_MSS_DEFAULT),
+                advmss,
                 rcv_mss: None,
                 snd_cwnd: None,
                 snd_ssthresh: None,
@@ -1391,6 +1401,7 @@ impl Stack {
             rtt_us: us(info.rtt),
             rttvar_us: us(info.rttvar),
             snd_mss: info.snd_mss,
+            advmss,
             rcv_mss: Some(info.rcv_mss),
             // Linux reports the window in segments; ssthresh "infinite" as 0x7fffffff.
             snd_cwnd: Some(info.cwnd.div_ceil(mss)),
