@@ -1676,11 +1676,13 @@ impl Connection {
             self.prr_update(now, delivered, entering);
         }
         // RFC 3168 §6.1.2: ECE asks for a reduction, once per window and not during
-        // recovery; CWR goes on the next new data.
+        // recovery; CWR goes on the next new data. Until that CWR is sent the receiver
+        // keeps echoing the same congestion, so those ECEs ask for nothing new.
         if self.ecn_ok
             && seg.flags.ece()
             && self.recover.is_none()
             && self.reduce_hold.is_none()
+            && !self.cwr_due
             && self.snd_una != self.iss
         {
             let flight = self.snd_nxt.since(self.snd_una);

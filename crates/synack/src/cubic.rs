@@ -70,7 +70,7 @@ impl Cubic {
     }
 
     fn to_bytes(&self, segs: f64) -> u32 {
-        let b = segs * self.mss;
+        let b = (segs * self.mss).round();
         if b >= f64::from(u32::MAX) {
             u32::MAX
         } else {

@@ -322,13 +322,9 @@ impl Connection {
             self.prr_budget as usize
         } else {
             // RFC 3042 limited transmit: the first two duplicate ACKs each let one new
-            // segment go beyond the window.
+            // segment go beyond the window (FlightSize ≤ cwnd + 2·SMSS).
             let limited = mss * self.dupacks.min(2) as usize;
-            let flight = if self.sack_ok {
-                self.pipe(now) as usize
-            } else {
-                self.snd_nxt.since(self.snd_una) as usize
-            };
+            let flight = self.snd_nxt.since(self.snd_una) as usize;
             (self.cc.cwnd() as usize + limited).saturating_sub(flight)
         };
         let n = unsent

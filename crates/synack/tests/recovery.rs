@@ -1,0 +1,297 @@
+//! Loss recovery and congestion control, conversation style: SACK-based recovery (RFC 6675)
+//! with PRR (RFC 6937), tail loss probes (RFC 8985), D-SACK (RFC 2883), limited transmit
+//! (RFC 3042) and ECN (RFC 3168).
+
+mod common;
+use common::{A, CLIENT_ISS, F, Out, S, SERVER_ISS, data, drain, one, plain, seg};
+use synack::{Config, Connection, Instant, SegOptions, SegmentIn, Seq, State, TcpFlags};
+
+const MSS: u32 = 1000;
+/// The client's first data byte.
+const BASE: u32 = CLIENT_ISS + 1;
+
+fn ms(n: u64) -> Instant {
+    Instant::from_millis(n)
+}
+
+/// A SACK-permitted client (no timestamps, MSS 1000) whose handshake measured 100 ms.
+fn sack_client(cfg: Config) -> Connection {
+    let mut c = common::client(Config { sack: true, ..cfg }, Instant::ZERO);
+    let mut synack = seg(SERVER_ISS, CLIENT_ISS + 1, S | A, 65535);
+    synack.options = SegOptions {
+        mss: Some(MSS as u16),
+        sack_permitted: true,
+        ..SegOptions::default()
+    };
+    c.on_segment(ms(100), &synack);
+    assert_eq!(c.state(), State::Established);
+    drain(&mut c, ms(100));
+    assert!(c.status().sack_permitted);
+    c
+}
+
+/// An ACK from the peer for `ack` (offset from BASE) with SACK blocks (offsets).
+fn sack_ack(ack: u32, blocks: &[(u32, u32)]) -> SegmentIn<'static> {
+    let mut s = seg(SERVER_ISS + 1, BASE + ack, A, 65535);
+    for &(l, r) in blocks {
+        s.options.sack_blocks.push(Seq(BASE + l), Seq(BASE + r));
+    }
+    s
+}
+
+/// The offsets (from BASE) of the data segments in `out`.
+fn offsets(out: &[Out]) -> Vec<u32> {
+    out.iter()
+        .filter(|o| !o.data.is_empty())
+        .map(|o| o.seq().wrapping_sub(BASE))
+        .collect()
+}
+
+#[test]
+fn rfc6675_sack_holes_resent_in_order_and_nothing_sacked_resent() {
+    let mut c = sack_client(plain());
+    let t = ms(100);
+    c.send(t, &[7u8; 10_000]).unwrap();
+    let first = drain(&mut c, t);
+    assert_eq!(
+        offsets(&first),
+        (0..10).map(|i| i * MSS).collect::<Vec<_>>()
+    );
+    // Segments at 1000 and 4000 are lost; the rest arrive and are SACKed.
+    c.on_segment(ms(200), &sack_ack(1000, &[]));
+    assert!(drain(&mut c, ms(200)).is_empty());
+    let cwnd = c.info().cwnd;
+    c.on_segment(ms(201), &sack_ack(1000, &[(2000, 3000)]));
+    c.on_segment(ms(202), &sack_ack(1000, &[(2000, 4000)]));
+    // Two SACKed segments above the hole: not yet lost (RFC 6675 IsLost needs more than
+    // (DupThresh − 1)·SMSS bytes), and no new data exists for limited transmit.
+    assert!(drain(&mut c, ms(202)).is_empty());
+    assert!(!c.info().in_recovery);
+    // The third SACKed segment: the first hole is lost; it alone goes (4000 is not lost:
+    // only one segment is SACKed above it).
+    c.on_segment(ms(203), &sack_ack(1000, &[(5000, 6000), (2000, 4000)]));
+    let rtx = drain(&mut c, ms(203));
+    assert_eq!(offsets(&rtx), [1000]);
+    assert_eq!(rtx[0].data.len(), MSS as usize);
+    let info = c.info();
+    assert!(info.in_recovery);
+    // CUBIC's multiplicative decrease: ssthresh = 0.7·cwnd (RFC 9438 §4.6).
+    assert_eq!(info.ssthresh, cwnd * 7 / 10);
+    assert_eq!(info.sacked, 3000);
+    // More SACKs: now 4000 is lost too, and goes next — not the SACKed 2000..4000.
+    c.on_segment(ms(204), &sack_ack(1000, &[(5000, 7000), (2000, 4000)]));
+    c.on_segment(ms(205), &sack_ack(1000, &[(5000, 8000), (2000, 4000)]));
+    let rtx2 = drain(&mut c, ms(205));
+    assert_eq!(offsets(&rtx2), [4000]);
+    c.on_segment(ms(206), &sack_ack(1000, &[(5000, 10000), (2000, 4000)]));
+    assert!(offsets(&drain(&mut c, ms(206))).is_empty());
+    // The retransmissions arrive: a partial ACK, then the full ACK ends recovery with
+    // cwnd = ssthresh (RFC 6937).
+    c.on_segment(ms(300), &sack_ack(4000, &[(5000, 10000)]));
+    c.on_segment(ms(301), &sack_ack(10000, &[]));
+    let info = c.info();
+    assert!(!info.in_recovery);
+    assert_eq!(
+        (info.cwnd, info.unacked, info.sacked),
+        (info.ssthresh, 0, 0)
+    );
+    assert_eq!(c.stats().retransmits, 2);
+    assert_eq!(c.stats().timeouts, 0);
+}
+
+#[test]
+fn rfc3042_limited_transmit_on_the_first_two_duplicate_acks() {
+    let mut c = sack_client(plain());
+    let t = ms(100);
+    c.send(t, &[1u8; 14_000]).unwrap();
+    assert_eq!(drain(&mut c, t).len(), 10);
+    // Segment 0 is lost: each of the first two duplicate ACKs lets one new segment go.
+    c.on_segment(ms(200), &sack_ack(0, &[(1000, 2000)]));
+    assert_eq!(offsets(&drain(&mut c, ms(200))), [10_000]);
+    c.on_segment(ms(201), &sack_ack(0, &[(1000, 3000)]));
+    assert_eq!(offsets(&drain(&mut c, ms(201))), [11_000]);
+    // The third: recovery, the hole first.
+    c.on_segment(ms(202), &sack_ack(0, &[(1000, 4000)]));
+    let out = drain(&mut c, ms(202));
+    assert_eq!(offsets(&out)[0], 0);
+    assert_eq!(c.stats().fast_retransmits, 1);
+}
+
+#[test]
+fn rfc8985_tail_loss_recovered_by_a_probe_not_a_timeout() {
+    let mut c = sack_client(plain());
+    let t = ms(100);
+    c.send(t, &[3u8; 10_000]).unwrap();
+    assert_eq!(drain(&mut c, t).len(), 10);
+    // The last two segments are lost; the rest is acknowledged one round trip later.
+    c.on_segment(ms(200), &sack_ack(8000, &[]));
+    assert!(drain(&mut c, ms(200)).is_empty());
+    let info = c.info();
+    let (kind, pto) = c.timer().unwrap();
+    assert_eq!(kind, synack::TimerKind::Retransmit);
+    // PTO = 2·SRTT (RFC 8985 §7.2), sooner than the RTO.
+    assert_eq!(pto, ms(200) + info.rtt * 2);
+    assert!(pto < ms(200) + info.rto);
+    c.on_timeout(pto);
+    // No new data: the probe is the last segment again.
+    let probe = drain(&mut c, pto);
+    assert_eq!(offsets(&probe), [9000]);
+    assert_eq!(c.stats().loss_probes, 1);
+    assert_eq!(
+        c.info().cwnd,
+        info.cwnd,
+        "a probe does not touch the window"
+    );
+    // Its SACK shows the segment before it missing: RACK marks it lost (it was sent long
+    // before the probe) and it is retransmitted at once.
+    let t2 = pto + synack::Duration::from_millis(100);
+    c.on_segment(t2, &sack_ack(8000, &[(9000, 10000)]));
+    let rtx = drain(&mut c, t2);
+    assert_eq!(offsets(&rtx), [8000]);
+    c.on_segment(
+        t2 + synack::Duration::from_millis(100),
+        &sack_ack(10000, &[]),
+    );
+    assert_eq!(c.info().unacked, 0);
+    assert_eq!(c.stats().timeouts, 0, "no retransmission timeout");
+}
+
+#[test]
+fn rfc2883_duplicate_segment_reported_with_dsack() {
+    let mut c = sack_client(plain());
+    let t = ms(100);
+    c.on_segment(t, &data(SERVER_ISS + 1, BASE, A, b"hello"));
+    let ack = one(&mut c, t);
+    assert_eq!(ack.ack(), SERVER_ISS + 6);
+    assert!(ack.seg.options.sack_blocks.is_empty());
+    // The same segment again (a spurious retransmission): the ACK carries a D-SACK block
+    // for it (RFC 2883 §4), below the cumulative ACK.
+    c.on_segment(ms(150), &data(SERVER_ISS + 1, BASE, A, b"hello"));
+    let dup = one(&mut c, ms(150));
+    assert_eq!(
+        dup.seg.options.sack_blocks.as_slice(),
+        &[(Seq(SERVER_ISS + 1), Seq(SERVER_ISS + 6))]
+    );
+    assert_eq!(c.stats().dsacks_sent, 1);
+    // Reported once only.
+    c.on_segment(ms(160), &data(SERVER_ISS + 6, BASE, A | F, b""));
+    let fin_ack = one(&mut c, ms(160));
+    assert!(fin_ack.seg.options.sack_blocks.is_empty());
+}
+
+#[test]
+fn rfc3168_ecn_negotiation_echo_and_cwr() {
+    // The client asks for ECN (tcp_ecn = 1): ECE|CWR on its SYN.
+    let cfg = Config {
+        ecn: 1,
+        sack: true,
+        ..plain()
+    };
+    let mut c = Connection::connect_with_iss(
+        Instant::ZERO,
+        cfg.clone(),
+        common::client_tuple(),
+        Seq(CLIENT_ISS),
+        0,
+    );
+    let syn = one(&mut c, Instant::ZERO);
+    assert_eq!(syn.flags(), S | TcpFlags::ECE | TcpFlags::CWR);
+    assert!(!syn.seg.ect, "never ECT on a SYN");
+    // A server with the default tcp_ecn = 2 accepts: ECE alone on its SYN-ACK.
+    let mut s = Connection::listen_with_iss(
+        Instant::ZERO,
+        Config {
+            sack: true,
+            ..plain()
+        },
+        common::server_tuple(),
+        Seq(SERVER_ISS),
+        0,
+    );
+    s.on_segment(Instant::ZERO, &syn.as_in());
+    let synack = one(&mut s, Instant::ZERO);
+    assert_eq!(synack.flags(), S | A | TcpFlags::ECE);
+    c.on_segment(ms(100), &synack.as_in());
+    let ack = one(&mut c, ms(100));
+    s.on_segment(ms(150), &ack.as_in());
+    assert!(c.info().ecn && s.info().ecn);
+    // Data is ECT(0); the pure ACK is not.
+    c.send(ms(150), &[9u8; 3000]).unwrap();
+    let out = drain(&mut c, ms(150));
+    assert_eq!(out.len(), 3);
+    assert!(out.iter().all(|o| o.seg.ect && !o.data.is_empty()));
+    // The first arrives CE-marked: the receiver echoes ECE at once, and on every ACK
+    // until CWR arrives (RFC 3168 §6.1.3).
+    s.on_segment_ecn(ms(200), &out[0].as_in(), true);
+    let echo = drain(&mut s, ms(200));
+    assert!(!echo.is_empty());
+    assert!(echo.iter().all(|o| o.flags().ece() && !o.seg.ect));
+    s.on_segment(ms(201), &out[1].as_in());
+    s.on_segment(ms(201), &out[2].as_in());
+    let echo2 = drain(&mut s, ms(201));
+    assert!(echo2.iter().all(|o| o.flags().ece()));
+    // The sender halves its window once (Reno-like for ECN: cwnd = ssthresh) and marks the
+    // next new data CWR.
+    let before = c.info().cwnd;
+    c.on_segment(ms(250), &echo[0].as_in());
+    let info = c.info();
+    assert!(info.cwnd < before);
+    assert_eq!(info.cwnd, info.ssthresh);
+    // Further echoes of the same congestion (CWR not yet sent) change nothing.
+    for e in &echo2 {
+        c.on_segment(ms(250), &e.as_in());
+    }
+    assert!(c.info().ssthresh == info.ssthresh);
+    assert_eq!(c.stats().ecn_reductions, 1, "one reduction per window");
+    c.send(ms(250), &[9u8; 100]).unwrap();
+    let next = drain(&mut c, ms(250));
+    assert!(next[0].flags().cwr() && next[0].seg.ect);
+    // CWR ends the echo.
+    s.on_segment(ms(300), &next[0].as_in());
+    let after = drain(&mut s, ms(300));
+    assert!(after.iter().all(|o| !o.flags().ece()));
+}
+
+#[test]
+fn tcp_congestion_control_by_name() {
+    let mut c = sack_client(plain());
+    assert_eq!(c.info().congestion, "cubic");
+    c.set_congestion_control_by_name("reno").unwrap();
+    assert_eq!(c.info().congestion, "reno");
+    assert_eq!(c.info().cwnd, 10 * MSS, "RFC 6928 initial window");
+    assert!(c.set_congestion_control_by_name("nope").is_err());
+    let cfg = Config {
+        congestion_control: "reno",
+        ..plain()
+    };
+    assert_eq!(sack_client(cfg).info().congestion, "reno");
+}
+
+#[test]
+fn slow_start_after_idle_restarts_the_window() {
+    let mut c = sack_client(Config {
+        send_buffer: 1 << 20,
+        ..plain()
+    });
+    c.set_nodelay(true);
+    let mut now = ms(100);
+    // Grow the window over two round trips (the peer's 64 KiB window bounds it).
+    for _ in 0..2 {
+        let n = c.info().cwnd as usize;
+        c.send(now, &vec![0u8; n]).unwrap();
+        let out = drain(&mut c, now);
+        now += synack::Duration::from_millis(100);
+        // One ACK per segment: slow start adds one MSS each (RFC 5681 §3.1).
+        for o in &out {
+            let end = o.seq() + o.data.len() as u32;
+            c.on_segment(now, &seg(SERVER_ISS + 1, end, A, 65535));
+        }
+    }
+    let grown = c.info().cwnd;
+    assert_eq!(grown, 40 * MSS, "doubled each round trip");
+    // Idle for several RTOs: the next send starts from a restarted window.
+    now += synack::Duration::from_secs(5);
+    c.send(now, &[0u8; 1000]).unwrap();
+    drain(&mut c, now);
+    assert_eq!(c.info().cwnd, 10 * MSS);
+}
