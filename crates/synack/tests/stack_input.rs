@@ -349,7 +349,8 @@ fn tcp_of(pkt: &[u8]) -> (TcpFlags, u32, u32) {
     (h.flags(), h.seq(), h.ack())
 }
 
-/// FreeBSD profile host rules: a SYN+FIN opens a connection like a SYN (syncache) unless
+/// FreeBSD profile host rules: a listener drops SYN+ACK silently; a SYN+FIN opens a
+/// connection like a SYN (syncache) unless
 /// `net.inet.tcp.drop_synfin`; in TIME_WAIT a RST or a segment without ACK gets no answer
 /// (tcp_twcheck); `tcpdrop` removes a TIME_WAIT connection silently.
 #[test]
@@ -361,6 +362,9 @@ fn freebsd_synfin_time_wait_and_tcpdrop() {
     let (peer, me) = (addr(A, 40000), addr(B, 80));
     let pkt =
         |seq: u32, ack: u32, flags: TcpFlags| tcp_packet(peer, me, seq, ack, flags, None, &[]);
+    // "(SYN|ACK) is bogus on a listen socket": dropped, no RST.
+    b.receive(now, &pkt(17, 34, TcpFlags::SYN | TcpFlags::ACK));
+    assert!(drain(&mut b, now).is_empty());
     let synfin = pkt(100, 0, TcpFlags::SYN | TcpFlags::FIN);
     b.sysctl_set("net.inet.tcp.drop_synfin", "1").unwrap();
     b.receive(now, &synfin);

@@ -681,6 +681,11 @@ impl Stack {
         if flags.rst() {
             return self.counters.drop(DropReason::ListenerIgnored);
         }
+        // FreeBSD (tcp_input, LISTEN): "(SYN|ACK) is bogus on a listen socket", dropped
+        // without a reset.
+        if flags.ack() && flags.syn() && self.sysctl.profile == Profile::FreeBsd {
+            return self.counters.drop(DropReason::ListenerIgnored);
+        }
         // Second, an ACK: a SYN-cookie handshake completing, or <SEQ=SEG.ACK><CTL=RST>.
         if flags.ack() {
             if !flags.syn() && self.cookie_ack(now, lid, t) {
