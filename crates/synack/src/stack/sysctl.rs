@@ -190,6 +190,10 @@ pub const KEYS: &[&str] = &[
 /// (`tcp_window_scaling` and `tcp_timestamps`).
 const RFC1323: &str = "net.inet.tcp.rfc1323";
 
+/// FreeBSD's `kern.ipc.maxsockbuf` (sb_max): the largest socket buffer, which is
+/// `tcp_rmem[2]` and `tcp_wmem[2]` here.
+const MAXSOCKBUF: &str = "kern.ipc.maxsockbuf";
+
 /// Congestion control names accepted by `tcp_congestion_control`.
 pub const CONGESTION_CONTROLS: &[&str] = &["reno", "cubic", "newreno"];
 
@@ -322,6 +326,9 @@ impl Sysctl {
             }
             .to_string());
         }
+        if key.trim() == MAXSOCKBUF {
+            return Ok(self.tcp_rmem[2].max(self.tcp_wmem[2]).to_string());
+        }
         let freebsd = key.trim().starts_with("net.inet.");
         let k = Sysctl::canonical_key(key).ok_or_else(|| SysctlError::UnknownKey(key.into()))?;
         let b = |v: bool| u8::from(v).to_string();
@@ -402,6 +409,26 @@ impl Sysctl {
             };
             self.tcp_window_scaling = ws;
             self.tcp_timestamps = u8::from(ts);
+            return Ok(());
+        }
+        if key.trim() == MAXSOCKBUF {
+            // FreeBSD: sb_max caps every socket buffer, and the window scale requested in
+            // a SYN is the smallest whose 65535 << scale reaches it (tcp_output.c).
+            let n = value
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 65536)
+                .ok_or_else(|| SysctlError::InvalidValue {
+                    key: MAXSOCKBUF.to_string(),
+                    value: value.to_string(),
+                    expected: "an integer of at least 65536".to_string(),
+                })?;
+            for t in [&mut self.tcp_rmem, &mut self.tcp_wmem] {
+                t[2] = n;
+                t[1] = t[1].min(n);
+                t[0] = t[0].min(n);
+            }
             return Ok(());
         }
         let k = Sysctl::canonical_key(key).ok_or_else(|| SysctlError::UnknownKey(key.into()))?;
@@ -603,5 +630,9 @@ mod tests {
         assert!(s.set("net.inet.tcp.rfc1323", "4").is_err());
         s.set("net.inet.tcp.rfc1323", "1").unwrap();
         assert!(s.tcp_window_scaling && s.tcp_timestamps == 1);
+        s.set("kern.ipc.maxsockbuf", "73728").unwrap();
+        assert_eq!((s.tcp_rmem[2], s.tcp_wmem[2]), (73728, 73728));
+        assert_eq!(s.get("kern.ipc.maxsockbuf").unwrap(), "73728");
+        assert!(s.set("kern.ipc.maxsockbuf", "1000").is_err());
     }
 }
