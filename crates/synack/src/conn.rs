@@ -1841,7 +1841,11 @@ impl Connection {
             || self.snd_una == self.snd_nxt
             || !matches!(
                 self.state,
-                State::Established | State::CloseWait | State::FinWait1 | State::LastAck
+                State::Established
+                    | State::CloseWait
+                    | State::FinWait1
+                    | State::Closing
+                    | State::LastAck
             )
         {
             return;

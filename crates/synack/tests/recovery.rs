@@ -295,3 +295,49 @@ fn slow_start_after_idle_restarts_the_window() {
     drain(&mut c, now);
     assert_eq!(c.info().cwnd, 10 * MSS);
 }
+
+#[path = "link/mod.rs"]
+mod link;
+
+/// Bulk data both ways over a link that drops, duplicates and reorders, with SACK and
+/// timestamps, for each algorithm: the stream stays byte-exact, SACK recovery and the
+/// probes do the repairs, and timeouts stay rare.
+#[test]
+fn sack_recovery_over_a_lossy_link_byte_exact_per_algorithm() {
+    let imp = link::Impair {
+        delay: synack::Duration::from_millis(20),
+        loss: 0.03,
+        dup: 0.01,
+        reorder: 0.05,
+        jitter: synack::Duration::from_millis(2),
+    };
+    for cc in ["reno", "cubic"] {
+        let (mut sack_rtx, mut fast, mut rto, mut probes) = (0, 0, 0, 0);
+        for seed in 0..40 {
+            let cfg = Config {
+                congestion_control: cc,
+                send_buffer: 256 << 10,
+                ..Config::default()
+            };
+            let mut net = link::Net::connected(cfg.clone(), cfg, imp, imp, seed);
+            link::transfer_both_ways(&mut net, 200_000, 8192, synack::Duration::from_secs(3600));
+            for c in [&net.a, &net.b] {
+                assert_eq!(c.info().congestion, cc);
+                let st = c.stats();
+                sack_rtx += st.sack_retransmits;
+                fast += st.fast_retransmits;
+                rto += st.timeouts;
+                probes += st.loss_probes;
+            }
+        }
+        assert!(
+            fast > 0 && sack_rtx > 0 && probes > 0,
+            "{cc}: fast {fast} sack {sack_rtx} probes {probes} rto {rto}"
+        );
+        // Most losses are repaired without waiting for the retransmission timer.
+        assert!(
+            rto < fast,
+            "{cc}: fast {fast} sack {sack_rtx} probes {probes} rto {rto}"
+        );
+    }
+}

@@ -301,9 +301,15 @@ impl Connection {
         payload: &mut [u8],
         force: bool,
     ) -> Option<SegmentOut> {
+        // CLOSING is reached from FIN-WAIT-1 when the peer's FIN arrives before our FIN
+        // went out (data still queued ahead of it): that data and the FIN still go.
         let may_send = matches!(
             self.state,
-            State::Established | State::CloseWait | State::FinWait1 | State::LastAck
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
         );
         if !may_send || self.fin_seq.is_some() || self.snd_una == self.iss {
             return None;
@@ -470,7 +476,11 @@ impl Connection {
     pub(super) fn arm_persist(&mut self, now: Instant) {
         let may_send = matches!(
             self.state,
-            State::Established | State::CloseWait | State::FinWait1 | State::LastAck
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
         );
         let unsent = self
             .sndbuf
