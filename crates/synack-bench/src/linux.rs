@@ -3,7 +3,8 @@
 //! [`Netns::create`] makes `synack-bench-<pid>-<n>` with `ip netns add`, brings its `lo`
 //! up and sets the namespace's own sysctls; the workload runs on a thread that has joined
 //! it with `setns(2)`, on 127.0.0.1 only; dropping the [`Netns`] deletes it (also when the
-//! workload failed or panicked). The root namespace's configuration is never touched.
+//! workload failed or panicked; [`remove_stale`] clears those of a killed run). The root
+//! namespace's configuration is never touched.
 //! The workloads run on one thread with the client and server sockets side by side (as the
 //! in-process stacks do), so Linux does its loopback delivery in the sender's context.
 
@@ -42,6 +43,31 @@ fn ip(args: &[&str]) -> Result<(), String> {
             String::from_utf8_lossy(&out.stderr).trim()
         ))
     }
+}
+
+/// Deletes `synack-bench-<pid>-<n>` namespaces left by a run of ours that was killed
+/// (its process no longer exists), so an interrupted run does not leak them.
+pub fn remove_stale() -> Vec<String> {
+    let mut removed = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/run/netns") else {
+        return removed;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix("synack-bench-") else {
+            continue;
+        };
+        let Some(Ok(pid)) = rest.split('-').next().map(str::parse::<u32>) else {
+            continue;
+        };
+        if pid != std::process::id()
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && ip(&["netns", "del", &name]).is_ok()
+        {
+            removed.push(name);
+        }
+    }
+    removed
 }
 
 impl Netns {

@@ -426,6 +426,10 @@ fn main() {
     );
     if !linux::available() {
         println!("linux baseline: skipped (not root: network namespaces need root)");
+    } else {
+        for name in linux::remove_stale() {
+            println!("removed network namespace {name} left by a killed run");
+        }
     }
     let mut rows = Vec::new();
     for w in &o.workloads {
