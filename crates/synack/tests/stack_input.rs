@@ -411,6 +411,23 @@ fn freebsd_synfin_time_wait_and_tcpdrop() {
     assert_eq!(b.drop_connection(now, me, peer), Err(Errno::ENOENT));
 }
 
+/// `net.ipv4.tcp_ecn` (FreeBSD `net.inet.tcp.ecn.enable`) reaches the engine: 1 asks
+/// for ECN in the SYN (ECE and CWR, RFC 3168 §6.1.1), the default 2 does not.
+#[test]
+fn tcp_ecn_sysctl_requests_ecn_in_the_syn() {
+    let mut a = Stack::new([1; 16], Sysctl::freebsd());
+    a.add_address(A);
+    let now = Instant::from_secs(1);
+    let ecn_syn = TcpFlags::SYN | TcpFlags::ECE | TcpFlags::CWR;
+    let c = a.socket(Family::V4).unwrap();
+    let _ = a.connect(now, c, addr(B, 80));
+    assert_eq!(tcp_of(&drain(&mut a, now)[0]).0, TcpFlags::SYN);
+    a.sysctl_set("net.inet.tcp.ecn.enable", "1").unwrap();
+    let d = a.socket(Family::V4).unwrap();
+    let _ = a.connect(now, d, addr(B, 81));
+    assert_eq!(tcp_of(&drain(&mut a, now)[0]).0, ecn_syn);
+}
+
 #[test]
 fn fragmented_syn_is_reassembled() {
     let mut b = host();

@@ -434,6 +434,16 @@ impl Stack {
             } else {
                 s.tcp_rmem[2] as usize
             },
+            // RFC 3168: net.ipv4.tcp_ecn (FreeBSD net.inet.tcp.ecn.enable).
+            ecn: s.tcp_ecn,
+            // FreeBSD's `newreno` runs as the engine's Reno (RFC 5681).
+            congestion_control: match s.tcp_congestion_control.as_str() {
+                "reno" | "newreno" => "reno",
+                _ => "cubic",
+            },
+            slow_start_after_idle: s.tcp_slow_start_after_idle,
+            rack_tlp: s.tcp_early_retrans >= 3,
+            dsack: s.tcp_dsack,
             events: self.events,
             ..Config::default()
         }

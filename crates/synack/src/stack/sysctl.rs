@@ -137,6 +137,13 @@ pub struct Sysctl {
     /// 1): under the FreeBSD profile, ICMP port/protocol unreachable, administratively
     /// prohibited and TTL exceeded drop a connection in SYN-SENT.
     pub tcp_icmp_may_rst: bool,
+    /// `net.ipv4.tcp_slow_start_after_idle` (1): the congestion window restarts after an
+    /// idle period longer than the RTO (RFC 5681 §4.1).
+    pub tcp_slow_start_after_idle: bool,
+    /// `net.ipv4.tcp_early_retrans` (Linux 3, the FreeBSD profile 0): 3 and 4 turn on
+    /// RACK-TLP loss detection and tail loss probes (RFC 8985); FreeBSD's default stack
+    /// has neither.
+    pub tcp_early_retrans: u8,
 }
 
 impl Default for Sysctl {
@@ -157,6 +164,7 @@ pub const KEYS: &[&str] = &[
     "net.ipv4.tcp_delack_min_ms",
     "net.ipv4.tcp_drop_synfin",
     "net.ipv4.tcp_dsack",
+    "net.ipv4.tcp_early_retrans",
     "net.ipv4.tcp_ecn",
     "net.ipv4.tcp_fin_timeout",
     "net.ipv4.tcp_icmp_may_rst",
@@ -177,6 +185,7 @@ pub const KEYS: &[&str] = &[
     "net.ipv4.tcp_rmem",
     "net.ipv4.tcp_rto_min_ms",
     "net.ipv4.tcp_sack",
+    "net.ipv4.tcp_slow_start_after_idle",
     "net.ipv4.tcp_syn_retries",
     "net.ipv4.tcp_synack_retries",
     "net.ipv4.tcp_syncookies",
@@ -239,6 +248,8 @@ impl Sysctl {
             tcp_quickacks: 16,
             tcp_drop_synfin: false,
             tcp_icmp_may_rst: true,
+            tcp_slow_start_after_idle: true,
+            tcp_early_retrans: 3,
         }
     }
 
@@ -265,6 +276,7 @@ impl Sysctl {
             // FreeBSD tcp_twcheck(): a RST in TIME_WAIT is dropped (RFC 1337, Stevens
             // vol. 2 p. 964), whatever its sequence number.
             tcp_rfc1337: true,
+            tcp_early_retrans: 0,
             ..Sysctl::linux()
         }
     }
@@ -346,6 +358,7 @@ impl Sysctl {
             "net.ipv4.tcp_delack_min_ms" => self.tcp_delack_min_ms.to_string(),
             "net.ipv4.tcp_drop_synfin" => b(self.tcp_drop_synfin),
             "net.ipv4.tcp_dsack" => b(self.tcp_dsack),
+            "net.ipv4.tcp_early_retrans" => self.tcp_early_retrans.to_string(),
             "net.ipv4.tcp_ecn" => self.tcp_ecn.to_string(),
             "net.ipv4.tcp_fin_timeout" => self.tcp_fin_timeout.to_string(),
             "net.ipv4.tcp_icmp_may_rst" => b(self.tcp_icmp_may_rst),
@@ -376,6 +389,7 @@ impl Sysctl {
             "net.ipv4.tcp_rfc5961" => b(self.tcp_rfc5961),
             "net.ipv4.tcp_rmem" => triple(self.tcp_rmem),
             "net.ipv4.tcp_sack" => b(self.tcp_sack),
+            "net.ipv4.tcp_slow_start_after_idle" => b(self.tcp_slow_start_after_idle),
             "net.ipv4.tcp_syn_retries" => self.tcp_syn_retries.to_string(),
             "net.ipv4.tcp_synack_retries" => self.tcp_synack_retries.to_string(),
             "net.ipv4.tcp_syncookies" => self.tcp_syncookies.to_string(),
@@ -502,6 +516,7 @@ impl Sysctl {
             }
             "net.ipv4.tcp_drop_synfin" => self.tcp_drop_synfin = boolean()?,
             "net.ipv4.tcp_dsack" => self.tcp_dsack = boolean()?,
+            "net.ipv4.tcp_early_retrans" => self.tcp_early_retrans = num(0, 4)? as u8,
             "net.ipv4.tcp_ecn" => self.tcp_ecn = num(0, 2)? as u8,
             "net.ipv4.tcp_fin_timeout" => self.tcp_fin_timeout = num(1, 86400)? as u32,
             "net.ipv4.tcp_icmp_may_rst" => self.tcp_icmp_may_rst = boolean()?,
@@ -549,6 +564,7 @@ impl Sysctl {
                 }
             }
             "net.ipv4.tcp_sack" => self.tcp_sack = boolean()?,
+            "net.ipv4.tcp_slow_start_after_idle" => self.tcp_slow_start_after_idle = boolean()?,
             // Linux: tcp_syn_retries is limited to 127 (MAX_TCP_SYNCNT).
             "net.ipv4.tcp_syn_retries" => self.tcp_syn_retries = num(1, 127)? as u8,
             "net.ipv4.tcp_synack_retries" => self.tcp_synack_retries = num(0, 255)? as u8,
