@@ -18,10 +18,11 @@ pub const AVAILABLE: &[&str] = &["reno", "cubic"];
 pub const DEFAULT: &str = "cubic";
 
 /// The algorithm called `name` (`reno`, `cubic`), as `net.ipv4.tcp_congestion_control` and
-/// `TCP_CONGESTION` name them; `None` for an unknown name.
+/// `TCP_CONGESTION` name them (FreeBSD's `newreno` is Reno with RFC 6582 recovery, which the
+/// engine always does); `None` for an unknown name.
 pub fn by_name(name: &str) -> Option<Box<dyn CongestionControl>> {
     match name {
-        "reno" => Some(Box::new(Reno::default())),
+        "reno" | "newreno" => Some(Box::new(Reno::default())),
         "cubic" => Some(Box::new(crate::cubic::Cubic::default())),
         _ => None,
     }
@@ -152,6 +153,7 @@ mod tests {
         assert_eq!(r.cwnd(), 10_000);
         assert_eq!(by_name("reno").unwrap().name(), "reno");
         assert_eq!(by_name("cubic").unwrap().name(), "cubic");
+        assert_eq!(by_name("newreno").unwrap().name(), "reno");
         assert!(by_name("vegas").is_none());
         // Congestion avoidance: +1 MSS per cwnd of data.
         for _ in 0..10 {
