@@ -455,6 +455,37 @@ fn drop_connection_resets_an_established_connection() {
     assert_eq!(net.a.state(c), Ok(State::Closed));
 }
 
+/// IP_TTL sets the TTL of a socket's datagrams, on a live connection too; 0 is EINVAL and
+/// −1 restores the default 64.
+#[test]
+fn ip_ttl_sets_the_ttl_of_the_connection() {
+    let mut net = Net::new();
+    let log = capture(&mut net);
+    let c = net.a.socket(Family::V4).unwrap();
+    assert_eq!(net.a.setsockopt(c, SockOpt::IpTtl(0)), Err(Errno::EINVAL));
+    net.a.setsockopt(c, SockOpt::IpTtl(4)).unwrap();
+    let get = |s: &mut Stack| {
+        s.getsockopt(c, SockOptName::IpTtl)
+            .unwrap()
+            .as_int()
+            .unwrap()
+    };
+    assert_eq!(get(&mut net.a), 4);
+    let _l = listener(&mut net.b, B, 80, 4);
+    let _ = net.a.connect(net.now, c, addr(B, 80));
+    net.pump();
+    let ttl = |pkt: &[u8]| Ipv4Packet::new_checked(pkt).unwrap().ttl();
+    let first = log.borrow()[0].1.clone();
+    assert_eq!(ttl(&first), 4, "the SYN");
+    net.a.setsockopt(c, SockOpt::IpTtl(-1)).unwrap();
+    assert_eq!(get(&mut net.a), 64);
+    net.a.send(net.now, c, b"x").unwrap();
+    let before = log.borrow().len();
+    net.pump();
+    let data = log.borrow()[before].1.clone();
+    assert_eq!(ttl(&data), 64);
+}
+
 #[test]
 fn full_sized_segments_fill_the_mtu() {
     let mut net = Net::new();

@@ -75,6 +75,7 @@ fn opt_name(opt: SockOpt) -> CallResult<SockOptName> {
         SockOpt::KeepCnt => SockOptName::KeepCnt,
         SockOpt::UserTimeout => SockOptName::UserTimeout,
         SockOpt::Cork => SockOptName::Cork,
+        SockOpt::IpTtl => SockOptName::IpTtl,
         other => {
             return Err(CallError::Unsupported(format!(
                 "socket option {other:?} (not in the stack's API)"

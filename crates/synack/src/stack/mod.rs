@@ -24,8 +24,8 @@ mod wire;
 pub use errno::Errno;
 pub use observe::{Counters, DropReason, SS_HEADER, SsRow};
 pub use socket::{
-    Family, IPPROTO_IPV6, IPPROTO_TCP, Linger, Readiness, RecvFlags, SOL_SOCKET, Shutdown, SockOpt,
-    SockOptName, SockOptValue, TcpInfo,
+    Family, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, Linger, Readiness, RecvFlags, SOL_SOCKET,
+    Shutdown, SockOpt, SockOptName, SockOptValue, TcpInfo,
 };
 pub use syncookie::{CookieJar, CookieOptions};
 pub use sysctl::{KEYS as SYSCTL_KEYS, Profile, Sysctl, SysctlError};
@@ -170,6 +170,8 @@ struct ConnSlot {
     pmtu: Option<u16>,
     /// Retransmission counter seen last (for `TcpRetransSegs`).
     seen_retrans: u64,
+    /// TTL / hop limit of its datagrams (`IP_TTL`).
+    ttl: u8,
 }
 
 /// Holder of a port binding.
@@ -199,6 +201,8 @@ enum Ctrl {
         local: SocketAddr,
         remote: SocketAddr,
         seg: SegmentOut,
+        /// TTL / hop limit.
+        ttl: u8,
     },
     /// An ICMP message: addresses, type, code and body (after the 4-byte header).
     Icmp {
@@ -602,14 +606,32 @@ impl Stack {
         self.no_socket(t);
     }
 
+    /// The `IP_TTL` of a socket bound to `local` (exactly, or to its wildcard address), if
+    /// one is set.
+    fn bound_socket_ttl(&self, local: SocketAddr) -> Option<u8> {
+        self.sockets.iter().find_map(|(_, _, s)| {
+            let a = s.local?;
+            let hit = a.port() == local.port() && (a.ip() == local.ip() || a.ip().is_unspecified());
+            if hit { s.opts.ttl } else { None }
+        })
+    }
+
     /// RFC 9293 §3.10.7.1: a segment for no connection is answered per the engine's rules.
     fn no_socket(&mut self, t: &wire::TcpIn<'_>) {
         self.counters.drop(DropReason::NoSocket);
         if let Some(rst) = reset_for_no_connection(&t.seg) {
+            // FreeBSD (tcp_dropwithreset → tcp_respond): a segment to a port that is bound
+            // but not listening finds that socket, and the reset carries its IP_TTL.
+            let ttl = if self.sysctl.profile == Profile::FreeBsd {
+                self.bound_socket_ttl(t.local)
+            } else {
+                None
+            };
             self.push_ctrl(Ctrl::Tcp {
                 local: t.local,
                 remote: t.remote,
                 seg: rst,
+                ttl: ttl.unwrap_or(wire::DEFAULT_TTL),
             });
         }
     }
@@ -810,6 +832,7 @@ impl Stack {
             local: t.local,
             remote: t.remote,
             seg: out,
+            ttl: lopts.ttl.unwrap_or(wire::DEFAULT_TTL),
         });
     }
 
@@ -911,6 +934,7 @@ impl Stack {
             counted_orphan: false,
             pmtu: None,
             seen_retrans: 0,
+            ttl: opts.ttl.unwrap_or(wire::DEFAULT_TTL),
         });
         let id = ConnId { index, generation };
         self.demux.insert(tuple, id);
@@ -1139,12 +1163,17 @@ impl Stack {
         while let Some(c) = self.ctrl.pop_front() {
             let id = self.next_ip_id();
             let n = match c {
-                Ctrl::Tcp { local, remote, seg } => {
+                Ctrl::Tcp {
+                    local,
+                    remote,
+                    seg,
+                    ttl,
+                } => {
                     self.counters.out_segs += 1;
                     if seg.flags.rst() {
                         self.counters.out_rsts += 1;
                     }
-                    wire::emit_tcp(buf, local, remote, &seg, 0, id)
+                    wire::emit_tcp(buf, local, remote, &seg, 0, id, ttl)
                 }
                 Ctrl::Icmp {
                     src,
@@ -1183,8 +1212,9 @@ impl Stack {
                     if seg.flags.rst() {
                         self.counters.out_rsts += 1;
                     }
+                    let ttl = slot.ttl;
                     let ipid = self.next_ip_id();
-                    let n = wire::emit_tcp(buf, tuple.local, tuple.remote, &seg, stage, ipid);
+                    let n = wire::emit_tcp(buf, tuple.local, tuple.remote, &seg, stage, ipid, ttl);
                     // Sending changes timers (and maybe state): re-examine.
                     self.touch_after_send(now, id);
                     if n.is_some() {

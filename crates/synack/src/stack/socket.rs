@@ -48,6 +48,8 @@ pub(super) struct SockOpts {
     pub syncnt: Option<u8>,
     pub linger2: Option<u32>,
     pub v6only: bool,
+    /// IP_TTL / IPV6_UNICAST_HOPS, if set.
+    pub ttl: Option<u8>,
 }
 
 /// A socket option with its value, for [`Stack::setsockopt`].
@@ -87,6 +89,9 @@ pub enum SockOpt {
     Linger2(i32),
     /// `IPV6_V6ONLY`: an IPv6 socket refuses IPv4 (off by default: dual-stack, RFC 4038).
     V6Only(bool),
+    /// `IP_TTL` / `IPV6_UNICAST_HOPS`: the TTL of this socket's datagrams (1..=255; −1
+    /// restores the default, 64).
+    IpTtl(i32),
 }
 
 /// A socket option name, for [`Stack::getsockopt`].
@@ -134,12 +139,16 @@ pub enum SockOptName {
     Info,
     /// `IPV6_V6ONLY`.
     V6Only,
+    /// `IP_TTL` / `IPV6_UNICAST_HOPS`.
+    IpTtl,
 }
 
 /// Linux `SOL_SOCKET`.
 pub const SOL_SOCKET: i32 = 1;
 /// Linux `IPPROTO_TCP`.
 pub const IPPROTO_TCP: i32 = 6;
+/// Linux `IPPROTO_IP`.
+pub const IPPROTO_IP: i32 = 0;
 /// Linux `IPPROTO_IPV6`.
 pub const IPPROTO_IPV6: i32 = 41;
 
@@ -169,6 +178,7 @@ impl SockOptName {
             (IPPROTO_TCP, 11) => Info,
             (IPPROTO_TCP, 18) => UserTimeout,
             (IPPROTO_IPV6, 26) => V6Only,
+            (IPPROTO_IP, 2) | (IPPROTO_IPV6, 16) => IpTtl,
             _ => return None,
         })
     }
@@ -194,6 +204,7 @@ impl SockOptName {
             SynCnt => SockOpt::SynCnt(v),
             Linger2 => SockOpt::Linger2(v),
             V6Only => SockOpt::V6Only(v != 0),
+            IpTtl => SockOpt::IpTtl(v),
             Linger | Error | Type | AcceptConn | Info => return None,
         })
     }
@@ -1182,6 +1193,9 @@ impl Stack {
         let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
             return Ok(());
         };
+        if let SockOpt::IpTtl(_) = opt {
+            slot.ttl = o.ttl.unwrap_or(super::wire::DEFAULT_TTL);
+        }
         let c = &mut slot.conn;
         match opt {
             SockOpt::NoDelay(v) => c.set_nodelay(v),
@@ -1241,6 +1255,9 @@ impl Stack {
             SockOpt::UserTimeout(v) => o.user_timeout = range(v, 0, i32::MAX)?,
             SockOpt::SynCnt(v) => o.syncnt = Some(range(v, 1, 127)? as u8),
             SockOpt::Linger2(v) => o.linger2 = (v > 0).then_some(v as u32),
+            // Linux (do_ip_setsockopt): 1..=255, or −1 for the default.
+            SockOpt::IpTtl(-1) => o.ttl = None,
+            SockOpt::IpTtl(v) => o.ttl = Some(range(v, 1, 255)? as u8),
             SockOpt::V6Only(v) => {
                 // Linux: only on IPv6 sockets, and only before bind().
                 if !sock.ipv6 {
@@ -1308,6 +1325,7 @@ impl Stack {
             SockOptName::UserTimeout => int(i64::from(o.user_timeout)),
             SockOptName::SynCnt => int(i64::from(o.syncnt.unwrap_or(s_.tcp_syn_retries))),
             SockOptName::Linger2 => int(i64::from(o.linger2.unwrap_or(s_.tcp_fin_timeout))),
+            SockOptName::IpTtl => int(i64::from(o.ttl.unwrap_or(super::wire::DEFAULT_TTL))),
             SockOptName::Error => {
                 let e = match conn {
                     Some(id) => self.take_conn_error(id),

@@ -192,15 +192,45 @@ fn encode_options(seg: &SegmentOut) -> synack_wire::tcp_options::TcpOptionBuf {
     }
 }
 
+/// The per-datagram IP fields a socket controls: TTL / hop limit (`IP_TTL`,
+/// `IPV6_UNICAST_HOPS`) and the ECN codepoint (RFC 3168 §5: 0b10 is ECT(0)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpMeta {
+    /// TTL (IPv4) or hop limit (IPv6).
+    pub ttl: u8,
+    /// The two ECN bits of the TOS / traffic class byte.
+    pub ecn: u8,
+}
+
+impl Default for IpMeta {
+    fn default() -> IpMeta {
+        IpMeta {
+            ttl: DEFAULT_TTL,
+            ecn: 0,
+        }
+    }
+}
+
+/// ECT(0), RFC 3168 §5.
+pub const ECT0: u8 = 0b10;
+
 /// Writes an IPv4 header (RFC 791 §3.1): DF set, no options.
-pub fn write_ipv4(buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, proto: u8, total: u16, id: u16) {
+pub fn write_ipv4(
+    buf: &mut [u8],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: u8,
+    total: u16,
+    id: u16,
+    meta: IpMeta,
+) {
     let h = &mut buf[..ipv4::MIN_HEADER_LEN];
     h[0] = 0x45;
-    h[1] = 0;
+    h[1] = meta.ecn & 0b11;
     h[2..4].copy_from_slice(&total.to_be_bytes());
     h[4..6].copy_from_slice(&id.to_be_bytes());
     h[6..8].copy_from_slice(&ipv4::FLAG_DF.to_be_bytes());
-    h[8] = DEFAULT_TTL;
+    h[8] = meta.ttl;
     h[9] = proto;
     h[10..12].copy_from_slice(&[0, 0]);
     h[12..16].copy_from_slice(&src.octets());
@@ -210,12 +240,21 @@ pub fn write_ipv4(buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, proto: u8, total
 }
 
 /// Writes an IPv6 header (RFC 8200 §3).
-pub fn write_ipv6(buf: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr, proto: u8, payload_len: u16) {
+pub fn write_ipv6(
+    buf: &mut [u8],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    proto: u8,
+    payload_len: u16,
+    meta: IpMeta,
+) {
     let h = &mut buf[..ipv6::HEADER_LEN];
-    h[0..4].copy_from_slice(&[0x60, 0, 0, 0]);
+    // Version 6, traffic class (its low two bits are ECN, RFC 3168 §5), flow label 0.
+    let tclass = meta.ecn & 0b11;
+    h[0..4].copy_from_slice(&[0x60 | (tclass >> 4), tclass << 4, 0, 0]);
     h[4..6].copy_from_slice(&payload_len.to_be_bytes());
     h[6] = proto;
-    h[7] = DEFAULT_TTL;
+    h[7] = meta.ttl;
     h[8..24].copy_from_slice(&src.octets());
     h[24..40].copy_from_slice(&dst.octets());
 }
@@ -240,8 +279,13 @@ pub fn emit_tcp(
     seg: &SegmentOut,
     payload_at: usize,
     ip_id: u16,
+    ttl: u8,
 ) -> Option<usize> {
     let ip_len = ip_header_len(local.ip());
+    let meta = IpMeta {
+        ttl,
+        ecn: if seg.ect { ECT0 } else { 0 },
+    };
     let repr = TcpRepr {
         src_port: local.port(),
         dst_port: remote.port(),
@@ -265,10 +309,16 @@ pub fn emit_tcp(
     fill_checksum(&mut buf[ip_len..end], &pseudo(local.ip(), remote.ip())).ok()?;
     let tcp_len = u16::try_from(end - ip_len).ok()?;
     match (local.ip(), remote.ip()) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            write_ipv4(buf, s, d, ipv4::PROTO_TCP, u16::try_from(end).ok()?, ip_id)
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => write_ipv6(buf, s, d, ipv4::PROTO_TCP, tcp_len),
+        (IpAddr::V4(s), IpAddr::V4(d)) => write_ipv4(
+            buf,
+            s,
+            d,
+            ipv4::PROTO_TCP,
+            u16::try_from(end).ok()?,
+            ip_id,
+            meta,
+        ),
+        (IpAddr::V6(s), IpAddr::V6(d)) => write_ipv6(buf, s, d, ipv4::PROTO_TCP, tcp_len, meta),
         _ => return None,
     }
     Some(end)
@@ -312,10 +362,20 @@ pub fn emit_icmp(
     buf[ip_len + 2..ip_len + 4].copy_from_slice(&ck.to_be_bytes());
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
-            write_ipv4(buf, s, d, ipv4::PROTO_ICMP, u16::try_from(end).ok()?, ip_id)
+            let meta = IpMeta::default();
+            write_ipv4(
+                buf,
+                s,
+                d,
+                ipv4::PROTO_ICMP,
+                u16::try_from(end).ok()?,
+                ip_id,
+                meta,
+            )
         }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
-            write_ipv6(buf, s, d, ipv4::PROTO_ICMPV6, u16::try_from(icmp_len).ok()?)
+            let len = u16::try_from(icmp_len).ok()?;
+            write_ipv6(buf, s, d, ipv4::PROTO_ICMPV6, len, IpMeta::default())
         }
         _ => return None,
     }
