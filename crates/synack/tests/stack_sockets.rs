@@ -486,6 +486,26 @@ fn ip_ttl_sets_the_ttl_of_the_connection() {
     assert_eq!(ttl(&data), 64);
 }
 
+/// The smallest IPv4 MTU (68, RFC 791) still carries a connection: MSS 28, data arrives.
+#[test]
+fn a_68_byte_mtu_still_carries_data() {
+    let mut sa = Sysctl::linux();
+    sa.set("net.ipv4.tcp_mtu", "68").unwrap();
+    assert!(sa.clone().set("net.ipv4.tcp_mtu", "67").is_err());
+    let mut net = Net::with(sa.clone(), sa);
+    let (c, s) = connect_pair(&mut net, 80);
+    net.a.send(net.now, c, &[7u8; 100]).unwrap();
+    for _ in 0..50 {
+        net.pump();
+        net.advance(Duration::from_millis(50));
+    }
+    let mut buf = [0u8; 200];
+    assert_eq!(
+        net.b.recv(net.now, s, &mut buf, RecvFlags::default()),
+        Ok(100)
+    );
+}
+
 #[test]
 fn full_sized_segments_fill_the_mtu() {
     let mut net = Net::new();

@@ -536,7 +536,8 @@ impl Sysctl {
                 self.tcp_max_syn_backlog = num(1, i32::MAX as u64)? as u32
             }
             "net.ipv4.tcp_msl_ms" => self.tcp_msl_ms = num(1, 3_600_000)? as u32,
-            "net.ipv4.tcp_mtu" => self.tcp_mtu = num(128, 65535)? as u16,
+            // RFC 791: every IPv4 link carries 68-byte datagrams.
+            "net.ipv4.tcp_mtu" => self.tcp_mtu = num(68, 65535)? as u16,
             "net.ipv4.tcp_option_layout" => {
                 self.tcp_option_layout = match v {
                     "linux" => OptionLayout::Linux,
