@@ -8,6 +8,7 @@
 //! writes the window through [`CongestionControl::set_cwnd`]; at its end the window is
 //! ssthresh (RFC 6937 §3).
 
+use crate::seq::Seq;
 use crate::time::{Duration, Instant};
 use core::fmt::Debug;
 
@@ -39,6 +40,11 @@ pub trait CongestionControl: Debug + Send {
     /// A new smoothed RTT estimate (CUBIC's clock looks one RTT ahead).
     fn on_rtt(&mut self, srtt: Duration) {
         let _ = srtt;
+    }
+    /// One RTT sample from the ACK for `ack`, with `nxt` = SND.NXT (HyStart++ tracks rounds
+    /// and the minimum RTT of each).
+    fn on_rtt_sample(&mut self, rtt: Duration, ack: Seq, nxt: Seq) {
+        let _ = (rtt, ack, nxt);
     }
     /// A congestion event (loss detected by fast retransmit / SACK / RACK, or an ECN echo)
     /// with `flight` bytes outstanding: set ssthresh (multiplicative decrease). The window

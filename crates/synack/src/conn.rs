@@ -2067,7 +2067,9 @@ impl Connection {
             let ms = self.tsval(now).wrapping_sub(ts.tsecr);
             // A TSecr from the future or absurdly old is no sample.
             if ms < 1 << 30 {
-                self.rtt.sample(Duration::from_millis(u64::from(ms)));
+                let sample = Duration::from_millis(u64::from(ms));
+                self.rtt.sample(sample);
+                self.cc.on_rtt_sample(sample, seg.ack, self.snd_nxt);
                 self.rtt_timed = None;
                 return;
             }
@@ -2076,6 +2078,7 @@ impl Connection {
             && seg.ack.ge(end)
         {
             self.rtt.sample(now - sent);
+            self.cc.on_rtt_sample(now - sent, seg.ack, self.snd_nxt);
             self.rtt_timed = None;
         }
     }

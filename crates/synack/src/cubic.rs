@@ -6,7 +6,29 @@
 //! floating point (the RFC's units) and reported in bytes.
 
 use crate::cc::CongestionControl;
+use crate::seq::Seq;
 use crate::time::{Duration, Instant};
+
+/// RFC 9406 §4.3 constants.
+const MIN_RTT_THRESH: Duration = Duration::from_millis(4);
+const MAX_RTT_THRESH: Duration = Duration::from_millis(16);
+const MIN_RTT_DIVISOR: u32 = 8;
+const N_RTT_SAMPLE: u32 = 8;
+const CSS_GROWTH_DIVISOR: f64 = 4.0;
+const CSS_ROUNDS: u32 = 5;
+
+/// HyStart++ (RFC 9406) state: slow start left on a rising RTT, through Conservative Slow
+/// Start, before any loss.
+#[derive(Clone, Debug, PartialEq, Default)]
+struct HyStart {
+    /// The end of the current round (SND.NXT when it began).
+    window_end: Option<Seq>,
+    last_round_min_rtt: Option<Duration>,
+    current_round_min_rtt: Option<Duration>,
+    rtt_sample_count: u32,
+    /// In Conservative Slow Start: the baseline minimum RTT and the rounds spent.
+    css: Option<(Duration, u32)>,
+}
 
 /// RFC 9438 §5.1: C = 0.4.
 pub const C: f64 = 0.4;
@@ -35,6 +57,7 @@ pub struct Cubic {
     w_est: f64,
     /// Smoothed RTT (seconds).
     srtt: f64,
+    hystart: HyStart,
 }
 
 impl Default for Cubic {
@@ -49,6 +72,7 @@ impl Default for Cubic {
             epoch_start: None,
             w_est: 0.0,
             srtt: 0.1,
+            hystart: HyStart::default(),
         }
     }
 }
@@ -103,8 +127,14 @@ impl CongestionControl for Cubic {
         let segs = f64::from(acked) / self.mss;
         if self.cwnd < self.ssthresh {
             // RFC 9438 §4.10 / RFC 5681 slow start: one segment per segment acknowledged
-            // (at most one SMSS per ACK, RFC 3465 L = 1).
-            self.cwnd += segs.min(1.0);
+            // (at most one SMSS per ACK, RFC 3465 L = 1); RFC 9406 §4.2: a quarter of that
+            // in Conservative Slow Start.
+            let growth = segs.min(1.0);
+            self.cwnd += if self.hystart.css.is_some() {
+                growth / CSS_GROWTH_DIVISOR
+            } else {
+                growth
+            };
             return;
         }
         let start = match self.epoch_start {
@@ -141,8 +171,52 @@ impl CongestionControl for Cubic {
         }
     }
 
+    fn on_rtt_sample(&mut self, rtt: Duration, ack: Seq, nxt: Seq) {
+        if self.cwnd >= self.ssthresh {
+            return;
+        }
+        let h = &mut self.hystart;
+        // RFC 9406 §4.2: a round ends when the ACK passes the SND.NXT it started with.
+        if h.window_end.is_none_or(|end| ack.ge(end)) {
+            h.window_end = Some(nxt);
+            h.last_round_min_rtt = h.current_round_min_rtt;
+            h.current_round_min_rtt = None;
+            h.rtt_sample_count = 0;
+            if let Some((base, rounds)) = h.css {
+                let rounds = rounds + 1;
+                if rounds >= CSS_ROUNDS {
+                    // §4.2: CSS_ROUNDS in CSS: leave slow start for congestion avoidance.
+                    h.css = None;
+                    self.ssthresh = self.cwnd;
+                    return;
+                }
+                h.css = Some((base, rounds));
+            }
+        }
+        h.current_round_min_rtt = Some(h.current_round_min_rtt.map_or(rtt, |m| m.min(rtt)));
+        h.rtt_sample_count += 1;
+        let (Some(cur), Some(last)) = (h.current_round_min_rtt, h.last_round_min_rtt) else {
+            return;
+        };
+        match h.css {
+            None if h.rtt_sample_count >= N_RTT_SAMPLE => {
+                // §4.2: RttThresh = clamp(lastRoundMinRTT / 8, 4 ms, 16 ms).
+                let thresh = (last / MIN_RTT_DIVISOR).clamp(MIN_RTT_THRESH, MAX_RTT_THRESH);
+                if cur >= last + thresh {
+                    h.css = Some((cur, 0));
+                }
+            }
+            Some((base, _)) if h.rtt_sample_count >= N_RTT_SAMPLE && cur < base => {
+                // §4.2: the RTT increase was spurious: back to slow start.
+                h.css = None;
+            }
+            _ => {}
+        }
+    }
+
     fn on_congestion(&mut self, _now: Instant, _flight: u32, mss: u32) {
         self.set_mss(mss);
+        self.hystart = HyStart::default();
         self.epoch_start = None;
         // §4.7 fast convergence: a flow whose W_max shrinks releases bandwidth sooner.
         self.w_max = if self.cwnd < self.w_max {
@@ -172,6 +246,7 @@ impl CongestionControl for Cubic {
     fn on_idle_restart(&mut self, _now: Instant) {
         // §5.8: the epoch restarts after idle (a growth clock must not run while idle).
         self.epoch_start = None;
+        self.hystart = HyStart::default();
     }
 
     fn cwnd(&self) -> u32 {
@@ -226,6 +301,44 @@ mod tests {
         }
         // Near K the window plateaus at W_max; after it grows convexly past W_max.
         assert!(c.cwnd() > 100_000);
+    }
+
+    #[test]
+    fn rfc9406_hystart_plus_plus_leaves_slow_start_on_rising_rtt() {
+        let mut c = Cubic::default();
+        c.on_established(1000);
+        let ms = Duration::from_millis;
+        let mut una = 0u32;
+        let mut nxt = 10_000u32;
+        // Round 1: 100 ms samples; round 2: 100 ms still (slow start goes on).
+        for round in 0..2 {
+            for i in 0..10 {
+                c.on_rtt_sample(ms(100), Seq(una + 1000 * (i + 1)), Seq(nxt));
+                c.on_ack(Instant::ZERO, 1000, 1000);
+            }
+            una = nxt;
+            nxt += 20_000 << round;
+        }
+        let before = c.cwnd();
+        assert_eq!(c.ssthresh(), u32::MAX);
+        // Round 3: the RTT rises by 20 ms (more than 100/8 = 12.5 ms): after eight
+        // samples, Conservative Slow Start grows a quarter as fast.
+        for i in 0..16 {
+            c.on_rtt_sample(ms(120), Seq(una + 1000 * (i + 1)), Seq(nxt));
+            c.on_ack(Instant::ZERO, 1000, 1000);
+        }
+        let grown = c.cwnd() - before;
+        assert!(
+            grown < 16 * 1000 && grown >= 16 * 1000 / 4 - 1,
+            "grew {grown}"
+        );
+        // Five CSS rounds later slow start ends: ssthresh = cwnd.
+        for _ in 0..5 {
+            una = nxt;
+            nxt += 10_000;
+            c.on_rtt_sample(ms(120), Seq(una + 1), Seq(nxt));
+        }
+        assert_eq!(c.ssthresh(), c.cwnd());
     }
 
     #[test]
