@@ -52,6 +52,9 @@ pub trait CongestionControl: Debug + Send {
     fn on_congestion(&mut self, now: Instant, flight: u32, mss: u32);
     /// Recovery (PRR) or an undo sets the window.
     fn set_cwnd(&mut self, cwnd: u32);
+    /// The reduction was spurious (RFC 3522 / RFC 4015 undo): put back the window and
+    /// ssthresh from before it.
+    fn restore(&mut self, cwnd: u32, ssthresh: u32);
     /// Recovery ended with a full acknowledgment (RFC 6937 §3: cwnd = ssthresh).
     fn on_recovery_end(&mut self);
     /// A retransmission timeout with `flight` bytes outstanding (RFC 5681 §3.1 eq. 4).
@@ -119,6 +122,12 @@ impl CongestionControl for Reno {
 
     fn set_cwnd(&mut self, cwnd: u32) {
         self.cwnd = cwnd;
+    }
+
+    fn restore(&mut self, cwnd: u32, ssthresh: u32) {
+        self.cwnd = cwnd;
+        self.ssthresh = ssthresh;
+        self.acked_accum = 0;
     }
 
     fn on_recovery_end(&mut self) {

@@ -237,6 +237,8 @@ pub struct Stats {
     pub ecn_ce_received: u64,
     /// Window reductions in answer to ECE (RFC 3168 §6.1.2).
     pub ecn_reductions: u64,
+    /// Spurious retransmissions detected by their timestamps and undone (RFC 3522, RFC 4015).
+    pub spurious_undos: u64,
 }
 
 /// One TCP connection: the TCB and its state machine.
@@ -359,6 +361,9 @@ pub struct Connection {
     cwr_due: bool,
     /// One reduction per window (RFC 3168 §6.1.2): none until SND.UNA passes this.
     reduce_hold: Option<Seq>,
+    /// RFC 3522 (Eifel) undo: cwnd and ssthresh before the reduction, and the TSval of the
+    /// first retransmission; an ACK echoing an older TSval proves the original arrived.
+    undo: Option<(u32, u32, u32)>,
     /// When the head was first retransmitted (TCP_USER_TIMEOUT).
     rtx_start: Option<Instant>,
     user_timeout: Option<Duration>,
@@ -502,6 +507,7 @@ impl Connection {
             ece_due: false,
             cwr_due: false,
             reduce_hold: None,
+            undo: None,
             rtx_start: None,
             user_timeout: cfg.user_timeout,
             nodelay: cfg.nodelay,
@@ -1577,6 +1583,7 @@ impl Connection {
             if self.high_rxt.lt(self.snd_una) {
                 self.high_rxt = self.snd_una;
             }
+            self.eifel_check(seg);
             if self.tlp_high.is_some_and(|h| self.snd_una.ge(h)) {
                 self.tlp_high = None;
             }
@@ -1707,6 +1714,40 @@ impl Connection {
         true
     }
 
+    /// RFC 3522: remembers the state before a reduction and the TSval the first
+    /// retransmission carries (only with timestamps, and not over an earlier episode).
+    pub(super) fn save_undo(&mut self, now: Instant) {
+        if self.ts_ok && self.undo.is_none() {
+            self.undo = Some((self.cc.cwnd(), self.cc.ssthresh(), self.tsval(now)));
+        }
+    }
+
+    /// RFC 3522 §3.2 (Eifel detection) with the RFC 4015 response: an ACK of new data whose
+    /// TSecr is older than the first retransmission acknowledges the original transmission —
+    /// the retransmission was spurious, so the reduction is undone and going back over the
+    /// outstanding data stops. An ACK echoing the retransmission confirms the loss.
+    fn eifel_check(&mut self, seg: &SegmentIn<'_>) {
+        let Some((cwnd, ssthresh, rtx_tsval)) = self.undo else {
+            return;
+        };
+        let Some(ts) = seg.options.timestamps.filter(|t| t.tsecr != 0) else {
+            return;
+        };
+        self.undo = None;
+        if !Seq(ts.tsecr).lt(Seq(rtx_tsval)) {
+            return;
+        }
+        self.cc.restore(cwnd, ssthresh);
+        self.recover = None;
+        self.rtx_nxt = None;
+        self.prr_budget = 0;
+        self.dupack_credit = 0;
+        self.reduce_hold = None;
+        self.cwr_due = false;
+        self.high_rxt = self.snd_una;
+        self.stats.spurious_undos += 1;
+    }
+
     /// RFC 2883: remembers a duplicate `[l, r)` for the next ACK's first SACK block.
     fn note_dsack(&mut self, l: Seq, r: Seq) {
         if self.sack_ok && self.cfg.dsack && l.lt(r) {
@@ -1719,6 +1760,7 @@ impl Connection {
     fn enter_recovery(&mut self, now: Instant) {
         let mss = u32::from(self.eff_snd_mss());
         let flight = self.snd_nxt.since(self.snd_una);
+        self.save_undo(now);
         self.cc.on_congestion(now, flight, mss);
         self.recover = Some(self.snd_nxt);
         self.high_rxt = self.snd_una;

@@ -58,6 +58,8 @@ pub struct Cubic {
     /// Smoothed RTT (seconds).
     srtt: f64,
     hystart: HyStart,
+    /// W_max before the last congestion event (for an undo).
+    prior_w_max: Option<f64>,
 }
 
 impl Default for Cubic {
@@ -73,6 +75,7 @@ impl Default for Cubic {
             w_est: 0.0,
             srtt: 0.1,
             hystart: HyStart::default(),
+            prior_w_max: None,
         }
     }
 }
@@ -230,6 +233,20 @@ impl CongestionControl for Cubic {
 
     fn set_cwnd(&mut self, cwnd: u32) {
         self.cwnd = (f64::from(cwnd) / self.mss).max(1.0);
+    }
+
+    fn restore(&mut self, cwnd: u32, ssthresh: u32) {
+        // RFC 9438 §4.9: a spurious congestion event is undone, W_max included.
+        self.cwnd = (f64::from(cwnd) / self.mss).max(1.0);
+        self.ssthresh = if ssthresh == u32::MAX {
+            f64::INFINITY
+        } else {
+            f64::from(ssthresh) / self.mss
+        };
+        if let Some(w) = self.prior_w_max.take() {
+            self.w_max = w;
+        }
+        self.epoch_start = None;
     }
 
     fn on_recovery_end(&mut self) {

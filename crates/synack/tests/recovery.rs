@@ -341,3 +341,93 @@ fn sack_recovery_over_a_lossy_link_byte_exact_per_algorithm() {
         );
     }
 }
+
+/// A client with timestamps (TSval = milliseconds, offset 0) and SACK, MSS 1000 + 12.
+fn ts_client() -> Connection {
+    let mut c = common::client(
+        Config {
+            sack: true,
+            timestamps: true,
+            ..plain()
+        },
+        Instant::ZERO,
+    );
+    let mut synack = seg(SERVER_ISS, CLIENT_ISS + 1, S | A, 65535);
+    synack.options = SegOptions {
+        mss: Some(MSS as u16 + 12),
+        sack_permitted: true,
+        timestamps: Some(synack::Timestamps {
+            tsval: 5000,
+            tsecr: 0,
+        }),
+        ..SegOptions::default()
+    };
+    c.on_segment(ms(100), &synack);
+    drain(&mut c, ms(100));
+    assert!(c.status().timestamps);
+    c
+}
+
+#[test]
+fn rfc3522_spurious_timeout_undone_by_the_echoed_timestamp() {
+    let mut c = ts_client();
+    let t = ms(100);
+    c.send(t, &[5u8; 5000]).unwrap();
+    let first = drain(&mut c, t);
+    assert_eq!(first.len(), 5);
+    let before = c.info();
+    // The ACKs are late: first the tail loss probe (the last segment again) ...
+    let (_, pto) = c.timer().unwrap();
+    c.on_timeout(pto);
+    assert_eq!(offsets(&drain(&mut c, pto)), [4000]);
+    // ... then the RTO: the head goes again (cwnd 1 segment).
+    let (_, rto) = c.timer().unwrap();
+    c.on_timeout(rto);
+    let rtx = drain(&mut c, rto);
+    assert_eq!(offsets(&rtx), [0]);
+    assert_eq!(c.info().cwnd, MSS);
+    // Then the ACK for the original transmission arrives: it echoes the original TSval
+    // (100 ms), older than the retransmission's — the timeout was spurious (RFC 3522):
+    // the window comes back and nothing more is resent.
+    let mut ack = sack_ack(5000, &[]);
+    ack.options.timestamps = Some(synack::Timestamps {
+        tsval: 5100,
+        tsecr: first[0].seg.options.timestamps.unwrap().tsval,
+    });
+    c.on_segment(rto + synack::Duration::from_millis(5), &ack);
+    assert!(drain(&mut c, rto + synack::Duration::from_millis(5)).is_empty());
+    let after = c.info();
+    assert_eq!(c.stats().spurious_undos, 1);
+    assert_eq!(after.ssthresh, before.ssthresh);
+    assert!(
+        after.cwnd >= before.cwnd,
+        "{} < {}",
+        after.cwnd,
+        before.cwnd
+    );
+}
+
+#[test]
+fn rfc3522_a_real_loss_is_not_undone() {
+    let mut c = ts_client();
+    let t = ms(100);
+    c.send(t, &[5u8; 5000]).unwrap();
+    drain(&mut c, t);
+    let (_, pto) = c.timer().unwrap();
+    c.on_timeout(pto);
+    drain(&mut c, pto);
+    let (_, rto) = c.timer().unwrap();
+    c.on_timeout(rto);
+    let rtx = drain(&mut c, rto);
+    // The ACK echoes the retransmission's TSval: the original was lost.
+    let mut ack = sack_ack(1000, &[]);
+    ack.options.timestamps = Some(synack::Timestamps {
+        tsval: 5200,
+        tsecr: rtx[0].seg.options.timestamps.unwrap().tsval,
+    });
+    c.on_segment(rto + synack::Duration::from_millis(100), &ack);
+    assert_eq!(c.stats().spurious_undos, 0);
+    assert!(c.info().cwnd <= 2 * MSS);
+    // Going back over the outstanding data continues.
+    assert!(!offsets(&drain(&mut c, rto + synack::Duration::from_millis(100))).is_empty());
+}

@@ -160,6 +160,9 @@ impl Connection {
             // unacknowledged segment — and, going back, everything after it.
             let flight = self.snd_nxt.since(self.snd_una);
             let mss = u32::from(self.eff_snd_mss());
+            // RFC 3522: what an undo would restore (kept from an earlier reduction of the
+            // same episode).
+            self.save_undo(now);
             self.cc.on_rto(flight, mss);
             self.rtx_nxt = Some(self.snd_una);
             self.recover = None;
