@@ -6,7 +6,9 @@ mod stack_common;
 
 use stack_common::*;
 use std::net::{IpAddr, Ipv6Addr};
-use synack::stack::{DropReason, Errno, Family, RecvFlags, Stack, Sysctl, SysctlError};
+use synack::stack::{
+    DropReason, Errno, Family, RecvFlags, SockOpt, SockOptName, Stack, Sysctl, SysctlError,
+};
 use synack::{Duration, Instant, State, TcpFlags};
 use synack_wire::checksum::PseudoHeader;
 use synack_wire::icmp::{EchoRepr, IcmpPacket};
@@ -426,6 +428,38 @@ fn tcp_ecn_sysctl_requests_ecn_in_the_syn() {
     let d = a.socket(Family::V4).unwrap();
     let _ = a.connect(now, d, addr(B, 81));
     assert_eq!(tcp_of(&drain(&mut a, now)[0]).0, ecn_syn);
+}
+
+/// FreeBSD's TCP_KEEPINIT (default `net.inet.tcp.keepinit`, 75 s): a connection not
+/// established in time is dropped with ETIMEDOUT, before the SYN retries run out.
+#[test]
+fn freebsd_keepinit_limits_the_handshake() {
+    let mut a = Stack::new([1; 16], Sysctl::freebsd());
+    a.add_address(A);
+    let start = Instant::from_secs(1);
+    let c = a.socket(Family::V4).unwrap();
+    let get = |a: &mut Stack| a.getsockopt(c, SockOptName::KeepInit).unwrap().as_int();
+    assert_eq!(get(&mut a), Some(75));
+    assert_eq!(a.setsockopt(c, SockOpt::KeepInit(0)), Err(Errno::EINVAL));
+    a.setsockopt(c, SockOpt::KeepInit(3)).unwrap();
+    assert_eq!(get(&mut a), Some(3));
+    let _ = a.connect(start, c, addr(B, 80));
+    let mut now = start;
+    let mut syns = drain(&mut a, now).len();
+    while a.state(c) == Ok(State::SynSent) {
+        now = a.poll_timeout().unwrap();
+        a.handle_timeout(now);
+        syns += drain(&mut a, now).len();
+    }
+    assert_eq!(now, start + Duration::from_secs(3));
+    assert_eq!(a.take_error(c), Ok(Some(Errno::ETIMEDOUT)));
+    assert!(syns >= 2, "{syns} SYNs");
+    a.sysctl_set("net.inet.tcp.keepinit", "15000").unwrap();
+    let d = a.socket(Family::V4).unwrap();
+    assert_eq!(
+        a.getsockopt(d, SockOptName::KeepInit).unwrap().as_int(),
+        Some(15)
+    );
 }
 
 #[test]

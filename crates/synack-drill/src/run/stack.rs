@@ -76,6 +76,7 @@ fn opt_name(opt: SockOpt) -> CallResult<SockOptName> {
         SockOpt::UserTimeout => SockOptName::UserTimeout,
         SockOpt::Cork => SockOptName::Cork,
         SockOpt::IpTtl => SockOptName::IpTtl,
+        SockOpt::KeepInit => SockOptName::KeepInit,
         other => {
             return Err(CallError::Unsupported(format!(
                 "socket option {other:?} (not in the stack's API)"

@@ -172,6 +172,9 @@ struct ConnSlot {
     seen_retrans: u64,
     /// TTL / hop limit of its datagrams (`IP_TTL`).
     ttl: u8,
+    /// FreeBSD `TCP_KEEPINIT`: when an active open still in SYN-SENT is dropped (armed on
+    /// the first look at it; FreeBSD profile only).
+    keepinit_at: Option<Instant>,
 }
 
 /// Holder of a port binding.
@@ -935,6 +938,7 @@ impl Stack {
             pmtu: None,
             seen_retrans: 0,
             ttl: opts.ttl.unwrap_or(wire::DEFAULT_TTL),
+            keepinit_at: None,
         });
         let id = ConnId { index, generation };
         self.demux.insert(tuple, id);
@@ -971,7 +975,21 @@ impl Stack {
         if slot.conn.take_urgent_signal() {
             slot.urgent = true;
         }
-        let d = slot.conn.poll_timeout();
+        // FreeBSD (tcp_connect → TT_KEEP with TP_KEEPINIT): an active open must complete
+        // within TCP_KEEPINIT (the syncache bounds passive ones itself).
+        if self.sysctl.profile == Profile::FreeBsd
+            && slot.keepinit_at.is_none()
+            && state == State::SynSent
+            && let Owner::Socket(sid) = slot.owner
+        {
+            let secs = self
+                .sockets
+                .get(sid.index, sid.generation)
+                .and_then(|s| s.opts.keepinit)
+                .unwrap_or(self.sysctl.tcp_keepinit);
+            slot.keepinit_at = Some(now + Duration::from_secs(u64::from(secs)));
+        }
+        let d = Stack::slot_deadline(slot);
         if d != slot.deadline {
             slot.deadline = d;
             if let Some(d) = d {
@@ -1227,7 +1245,7 @@ impl Stack {
                     if Stack::reapable(slot) {
                         self.free_conn(id);
                     } else {
-                        let d = slot.conn.poll_timeout();
+                        let d = Stack::slot_deadline(slot);
                         if d != slot.deadline {
                             slot.deadline = d;
                             if let Some(d) = d {
@@ -1239,6 +1257,17 @@ impl Stack {
             }
         }
         None
+    }
+
+    /// The next time `slot` needs `handle_timeout`: the engine's timers, and the
+    /// `TCP_KEEPINIT` limit while the handshake is under way.
+    fn slot_deadline(slot: &ConnSlot) -> Option<Instant> {
+        let engine = slot.conn.poll_timeout();
+        let opening = slot.conn.state() == State::SynSent;
+        match slot.keepinit_at.filter(|_| opening) {
+            Some(k) => Some(engine.map_or(k, |e| e.min(k))),
+            None => engine,
+        }
     }
 
     /// Like `touch` but leaves the connection at the head of the transmit queue.
@@ -1253,7 +1282,7 @@ impl Stack {
             self.transition(now, id, from, state);
         }
         if let Some(slot) = self.conns.get_mut(id.index, id.generation) {
-            let d = slot.conn.poll_timeout();
+            let d = Stack::slot_deadline(slot);
             if d != slot.deadline {
                 slot.deadline = d;
                 if let Some(d) = d {
@@ -1297,7 +1326,15 @@ impl Stack {
                 continue;
             }
             slot.deadline = None;
-            slot.conn.on_timeout(now);
+            let opening = slot.conn.state() == State::SynSent;
+            if opening && slot.keepinit_at.is_some_and(|k| k <= now) {
+                // FreeBSD (tcp_timer_keep): the connection was not established within
+                // keepinit; it is dropped with ETIMEDOUT.
+                slot.hard_error = Some(Errno::ETIMEDOUT);
+                slot.conn.abort(now);
+            } else {
+                slot.conn.on_timeout(now);
+            }
             self.touch(now, id);
         }
         if self.frag.expire(now) > 0 {

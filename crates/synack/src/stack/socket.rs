@@ -50,6 +50,8 @@ pub(super) struct SockOpts {
     pub v6only: bool,
     /// IP_TTL / IPV6_UNICAST_HOPS, if set.
     pub ttl: Option<u8>,
+    /// FreeBSD TCP_KEEPINIT seconds, if set.
+    pub keepinit: Option<u32>,
 }
 
 /// A socket option with its value, for [`Stack::setsockopt`].
@@ -92,6 +94,9 @@ pub enum SockOpt {
     /// `IP_TTL` / `IPV6_UNICAST_HOPS`: the TTL of this socket's datagrams (1..=255; −1
     /// restores the default, 64).
     IpTtl(i32),
+    /// FreeBSD `TCP_KEEPINIT` seconds (≥ 1): under the FreeBSD profile an active open
+    /// still in SYN-SENT after this time is dropped with ETIMEDOUT (set before connect).
+    KeepInit(i32),
 }
 
 /// A socket option name, for [`Stack::getsockopt`].
@@ -141,6 +146,8 @@ pub enum SockOptName {
     V6Only,
     /// `IP_TTL` / `IPV6_UNICAST_HOPS`.
     IpTtl,
+    /// FreeBSD `TCP_KEEPINIT`.
+    KeepInit,
 }
 
 /// Linux `SOL_SOCKET`.
@@ -205,6 +212,7 @@ impl SockOptName {
             Linger2 => SockOpt::Linger2(v),
             V6Only => SockOpt::V6Only(v != 0),
             IpTtl => SockOpt::IpTtl(v),
+            KeepInit => SockOpt::KeepInit(v),
             Linger | Error | Type | AcceptConn | Info => return None,
         })
     }
@@ -1256,6 +1264,8 @@ impl Stack {
             SockOpt::SynCnt(v) => o.syncnt = Some(range(v, 1, 127)? as u8),
             SockOpt::Linger2(v) => o.linger2 = (v > 0).then_some(v as u32),
             // Linux (do_ip_setsockopt): 1..=255, or −1 for the default.
+            // FreeBSD (tcp_default_ctloutput): seconds, converted to ticks.
+            SockOpt::KeepInit(v) => o.keepinit = Some(range(v, 1, i32::MAX / 1000)?),
             SockOpt::IpTtl(-1) => o.ttl = None,
             SockOpt::IpTtl(v) => o.ttl = Some(range(v, 1, 255)? as u8),
             SockOpt::V6Only(v) => {
@@ -1325,6 +1335,7 @@ impl Stack {
             SockOptName::UserTimeout => int(i64::from(o.user_timeout)),
             SockOptName::SynCnt => int(i64::from(o.syncnt.unwrap_or(s_.tcp_syn_retries))),
             SockOptName::Linger2 => int(i64::from(o.linger2.unwrap_or(s_.tcp_fin_timeout))),
+            SockOptName::KeepInit => int(i64::from(o.keepinit.unwrap_or(s_.tcp_keepinit))),
             SockOptName::IpTtl => int(i64::from(o.ttl.unwrap_or(super::wire::DEFAULT_TTL))),
             SockOptName::Error => {
                 let e = match conn {

@@ -144,6 +144,10 @@ pub struct Sysctl {
     /// RACK-TLP loss detection and tail loss probes (RFC 8985); FreeBSD's default stack
     /// has neither.
     pub tcp_early_retrans: u8,
+    /// `net.ipv4.tcp_keepinit` (synack extension; FreeBSD `net.inet.tcp.keepinit`, in ms
+    /// there; 75 s): under the FreeBSD profile, how long an active open may stay in
+    /// SYN-SENT (`TCP_KEEPINIT`).
+    pub tcp_keepinit: u32,
 }
 
 impl Default for Sysctl {
@@ -171,6 +175,7 @@ pub const KEYS: &[&str] = &[
     "net.ipv4.tcp_keepalive_intvl",
     "net.ipv4.tcp_keepalive_probes",
     "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_keepinit",
     "net.ipv4.tcp_max_orphans",
     "net.ipv4.tcp_max_syn_backlog",
     "net.ipv4.tcp_msl_ms",
@@ -250,6 +255,7 @@ impl Sysctl {
             tcp_icmp_may_rst: true,
             tcp_slow_start_after_idle: true,
             tcp_early_retrans: 3,
+            tcp_keepinit: 75,
         }
     }
 
@@ -307,6 +313,7 @@ impl Sysctl {
             "net.inet.tcp.keepidle" => "net.ipv4.tcp_keepalive_time",
             "net.inet.tcp.keepintvl" => "net.ipv4.tcp_keepalive_intvl",
             "net.inet.tcp.keepcnt" => "net.ipv4.tcp_keepalive_probes",
+            "net.inet.tcp.keepinit" => "net.ipv4.tcp_keepinit",
             "net.inet.tcp.rexmit_min" => "net.ipv4.tcp_rto_min_ms",
             "net.inet.tcp.delacktime" => "net.ipv4.tcp_delack_min_ms",
             "net.inet.tcp.drop_synfin" => "net.ipv4.tcp_drop_synfin",
@@ -372,6 +379,8 @@ impl Sysctl {
                 (self.tcp_keepalive_time * 1000).to_string()
             }
             "net.ipv4.tcp_keepalive_time" => self.tcp_keepalive_time.to_string(),
+            "net.ipv4.tcp_keepinit" if freebsd => (self.tcp_keepinit * 1000).to_string(),
+            "net.ipv4.tcp_keepinit" => self.tcp_keepinit.to_string(),
             "net.ipv4.tcp_max_orphans" => self.tcp_max_orphans.to_string(),
             "net.ipv4.tcp_max_syn_backlog" => self.tcp_max_syn_backlog.to_string(),
             "net.ipv4.tcp_msl_ms" => self.tcp_msl_ms.to_string(),
@@ -531,6 +540,10 @@ impl Sysctl {
                 self.tcp_keepalive_time = num(1, 32_767_000)?.div_ceil(1000) as u32
             }
             "net.ipv4.tcp_keepalive_time" => self.tcp_keepalive_time = num(1, 32767)? as u32,
+            "net.ipv4.tcp_keepinit" if freebsd => {
+                self.tcp_keepinit = num(1, 32_767_000)?.div_ceil(1000) as u32
+            }
+            "net.ipv4.tcp_keepinit" => self.tcp_keepinit = num(1, 32767)? as u32,
             "net.ipv4.tcp_max_orphans" => self.tcp_max_orphans = num(0, i32::MAX as u64)? as u32,
             "net.ipv4.tcp_max_syn_backlog" => {
                 self.tcp_max_syn_backlog = num(1, i32::MAX as u64)? as u32
