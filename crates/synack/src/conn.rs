@@ -355,6 +355,8 @@ pub struct Connection {
     dsack_due: Option<(Seq, Seq)>,
     /// RFC 3168 §6.1.1: ECN negotiated.
     ecn_ok: bool,
+    /// When the current recovery began (RACK tells retransmissions from originals by it).
+    recovery_start: Option<Instant>,
     /// RFC 3168 §6.1.3: CE arrived; ECE goes on every ACK until a CWR arrives.
     ece_due: bool,
     /// RFC 3168 §6.1.2: the window was reduced; the next new data carries CWR.
@@ -504,6 +506,7 @@ impl Connection {
             last_send_at: None,
             dsack_due: None,
             ecn_ok: false,
+            recovery_start: None,
             ece_due: false,
             cwr_due: false,
             reduce_hold: None,
@@ -1679,6 +1682,9 @@ impl Connection {
                 entering = true;
             }
         }
+        if self.recover.is_some() && !entering && delivered > 0 {
+            self.rack_lost_retransmission();
+        }
         if self.recover.is_some() && (ack_advanced || delivered > 0 || entering) {
             self.prr_update(now, delivered, entering);
         }
@@ -1763,6 +1769,7 @@ impl Connection {
         self.save_undo(now);
         self.cc.on_congestion(now, flight, mss);
         self.recover = Some(self.snd_nxt);
+        self.recovery_start = Some(now);
         self.high_rxt = self.snd_una;
         self.prr_delivered = 0;
         self.prr_out = 0;
@@ -1843,31 +1850,72 @@ impl Connection {
         if !self.cfg.rack_tlp || (self.recover.is_none() && self.tlp_high.is_none()) {
             return dupthresh;
         }
-        // RACK.xmit_ts: when the most recently sent delivered data went out — here the
-        // segment holding the highest SACKed byte (retransmissions update their entry).
-        let Some(rack_xmit) = self
-            .sent_log
-            .iter()
-            .find(|&&(end, _)| end.ge(high))
-            .map(|&(_, t)| t)
-        else {
+        let _ = now;
+        let Some((rack_xmit, reo_wnd)) = self.rack_clock() else {
             return dupthresh;
         };
-        // RFC 8985 §6.2: reo_wnd = min_RTT / 4 (a quarter of the SRTT before any sample).
-        let rtt = self.rtt.srtt().unwrap_or(Duration::ZERO);
-        let reo_wnd = self.rtt.min_rtt().unwrap_or(rtt) / 4;
         // A segment is lost once data sent more than reo_wnd after it was delivered
         // (RACK.xmit_ts >= Segment.xmit_ts + reo_wnd: by the time that ACK came, a round
-        // trip plus the reordering window has passed since the segment was sent).
-        let _ = now;
+        // trip plus the reordering window has passed since the segment was sent). SACKed
+        // segments and those already retransmitted (below HighRxt) do not stop the walk.
         let mut rack = self.snd_una;
+        let mut seg_start = self.snd_una;
         for &(end, sent) in &self.sent_log {
-            if !end.le(high) || sent + reo_wnd > rack_xmit {
+            if !end.le(high) {
+                break;
+            }
+            let handled = seg_start.lt(self.high_rxt) || self.scoreboard.is_sacked(seg_start);
+            if !handled && sent + reo_wnd > rack_xmit {
                 break;
             }
             rack = end;
+            seg_start = end;
         }
         dupthresh.max(rack)
+    }
+
+    /// RFC 8985 §6.2: RACK.xmit_ts — the latest transmission time of data the peer has
+    /// SACKed (retransmissions update their entry) — and reo_wnd = min_RTT / 4.
+    fn rack_clock(&self) -> Option<(Instant, Duration)> {
+        let mut seg_start = self.snd_una;
+        let mut rack_xmit: Option<Instant> = None;
+        for &(end, sent) in &self.sent_log {
+            if seg_start.lt(end) && self.scoreboard.is_sacked(end - 1u32) {
+                rack_xmit = Some(rack_xmit.map_or(sent, |t| t.max(sent)));
+            }
+            seg_start = end;
+        }
+        let rtt = self.rtt.srtt().unwrap_or(Duration::ZERO);
+        Some((rack_xmit?, self.rtt.min_rtt().unwrap_or(rtt) / 4))
+    }
+
+    /// RFC 8985 §6.2 for retransmissions: a segment retransmitted during this recovery and
+    /// still unSACKed while data sent reo_wnd after it was delivered is lost again; HighRxt
+    /// goes back to it so NextSeg sends it once more (instead of waiting for the RTO).
+    fn rack_lost_retransmission(&mut self) {
+        let Some(since) = self.recovery_start else {
+            return;
+        };
+        if !self.sack_ok || !self.cfg.rack_tlp {
+            return;
+        }
+        let Some((rack_xmit, reo_wnd)) = self.rack_clock() else {
+            return;
+        };
+        let mut seg_start = self.snd_una;
+        for &(end, sent) in &self.sent_log {
+            if !seg_start.lt(self.high_rxt) {
+                break;
+            }
+            if sent >= since && sent + reo_wnd <= rack_xmit && !self.scoreboard.is_sacked(seg_start)
+            {
+                self.high_rxt = seg_start;
+                // Its new transmission starts the clock again.
+                self.recovery_start = Some(rack_xmit);
+                return;
+            }
+            seg_start = end;
+        }
     }
 
     /// RFC 8985 §7.2: on a SACK connection with an RTT estimate and outside recovery, the
