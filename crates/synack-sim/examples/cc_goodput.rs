@@ -1,8 +1,8 @@
 //! Goodput of each congestion-control algorithm through the full host stack
 //! ([`synack::stack::Stack`] in a [`StackHost`]), over a simulated 100 Mbit/s path with a
 //! 50 ms RTT and a BDP-sized drop-tail queue: clean, with 0.1 %, 1 % and 5 % random loss,
-//! bursty (Gilbert–Elliott) loss, reordering, and two and eight flows sharing the bottleneck
-//! (Jain fairness index of their goodputs).
+//! bursty (Gilbert–Elliott) loss, reordering, ECN marking at the queue, and two and eight
+//! flows sharing the bottleneck (Jain fairness index of their goodputs).
 //!
 //! ```text
 //! cargo run --release -p synack-sim --example cc_goodput -- [--bytes N] [--runs K]
@@ -27,7 +27,8 @@ use std::rc::Rc;
 use synack::stack::{Errno, Shutdown, SocketId};
 use synack_sim::stack_host::{AppCtx, StackHost};
 use synack_sim::{
-    ChannelConfig, Duration, GilbertElliott, Host, IfaceId, Instant, LinkConfig, Sim,
+    ChannelConfig, Duration, EcnMarking, GilbertElliott, Host, IfaceId, Instant, LinkConfig,
+    NotEctPolicy, Sim,
 };
 
 /// Bottleneck rate (bit/s).
@@ -61,6 +62,9 @@ pub struct Scenario {
     pub reorder_delay: Duration,
     /// Flows sharing the bottleneck (each carries `bytes / flows`).
     pub flows: usize,
+    /// ECN: both hosts ask for it (`net.ipv4.tcp_ecn = 1`) and the bottleneck queue marks
+    /// CE on ECT packets that find at least this many packets waiting (RFC 3168 §5).
+    pub ecn_threshold: Option<usize>,
 }
 
 impl Scenario {
@@ -73,6 +77,7 @@ impl Scenario {
             reorder: 0.0,
             reorder_delay: Duration::ZERO,
             flows: 1,
+            ecn_threshold: None,
         }
     }
 
@@ -112,6 +117,9 @@ pub fn scenarios() -> Vec<Scenario> {
     s.reorder = 0.01;
     s.reorder_delay = Duration::from_millis(5);
     v.push(s);
+    let mut s = Scenario::base("ecn", "no loss, ECN (CE above 83 packets)");
+    s.ecn_threshold = Some(BDP_PACKETS / 5);
+    v.push(s);
     let mut s = Scenario::base("flows2", "2 competing flows");
     s.flows = 2;
     v.push(s);
@@ -139,6 +147,8 @@ pub struct RunResult {
     pub secs: f64,
     /// Jain index of the flows' goodputs while all of them were running (1 flow: 1).
     pub jain: f64,
+    /// Data-direction packets that arrived ECT(0)/ECT(1), and CE-marked.
+    pub ect_ce: (u64, u64),
     /// The failure, if the run failed (wrong byte, too many bytes, did not finish).
     pub failure: Option<String>,
 }
@@ -164,6 +174,9 @@ struct Counted {
     /// Per source port: the first sequence number seen and the highest end sent (relative).
     high: HashMap<u16, (u32, u64)>,
     retrans: u64,
+    /// Packets received with ECT(0)/ECT(1), and with CE (RFC 3168 §5 codepoints).
+    ect_in: u64,
+    ce_in: u64,
 }
 
 impl Counted {
@@ -201,6 +214,13 @@ impl Counted {
 
 impl Host for Counted {
     fn receive(&mut self, now: Instant, iface: IfaceId, packet: &[u8]) {
+        if packet.first().is_some_and(|v| v >> 4 == 4) {
+            match packet.get(1).map(|tos| tos & 0b11) {
+                Some(0b11) => self.ce_in += 1,
+                Some(0b01 | 0b10) => self.ect_in += 1,
+                _ => {}
+            }
+        }
         self.host.receive(now, iface, packet);
     }
 
@@ -233,7 +253,7 @@ impl Host for Counted {
     }
 }
 
-fn stack_host(secret: u8, addr: Ipv4Addr, cc: &str) -> Result<StackHost, String> {
+fn stack_host(secret: u8, addr: Ipv4Addr, cc: &str, ecn: bool) -> Result<StackHost, String> {
     let mut h = StackHost::new([secret; 16], IpAddr::V4(addr));
     h.stack.set_annotations(false);
     let set = |h: &mut StackHost, k: &str, v: &str| {
@@ -244,6 +264,9 @@ fn stack_host(secret: u8, addr: Ipv4Addr, cc: &str) -> Result<StackHost, String>
     // Buffers well above BDP + queue (1.25 MB), so the window never limits the sender.
     set(&mut h, "net.ipv4.tcp_wmem", "4096 8388608 8388608")?;
     set(&mut h, "net.ipv4.tcp_rmem", "4096 8388608 8388608")?;
+    if ecn {
+        set(&mut h, "net.ipv4.tcp_ecn", "1")?;
+    }
     Ok(h)
 }
 
@@ -380,7 +403,10 @@ pub fn run(sc: &Scenario, cc: &str, bytes: u64, seed: u64, limit: Duration) -> R
         flows: (0..sc.flows).map(|_| Flow::default()).collect(),
         at_first_done: None,
     }));
-    let (a, b) = match (stack_host(1, SENDER, cc), stack_host(2, RECEIVER, cc)) {
+    let (a, b) = match (
+        stack_host(1, SENDER, cc, sc.ecn_threshold.is_some()),
+        stack_host(2, RECEIVER, cc, sc.ecn_threshold.is_some()),
+    ) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return fail(e),
     };
@@ -391,6 +417,8 @@ pub fn run(sc: &Scenario, cc: &str, bytes: u64, seed: u64, limit: Duration) -> R
             host: a,
             high: HashMap::new(),
             retrans: 0,
+            ect_in: 0,
+            ce_in: 0,
         },
     );
     let hb = sim.add_host(
@@ -399,6 +427,8 @@ pub fn run(sc: &Scenario, cc: &str, bytes: u64, seed: u64, limit: Duration) -> R
             host: b,
             high: HashMap::new(),
             retrans: 0,
+            ect_in: 0,
+            ce_in: 0,
         },
     );
     let half = RTT / 2;
@@ -407,6 +437,10 @@ pub fn run(sc: &Scenario, cc: &str, bytes: u64, seed: u64, limit: Duration) -> R
     fwd.burst_loss = sc.burst;
     fwd.reorder = sc.reorder;
     fwd.reorder_delay = sc.reorder_delay;
+    fwd.ecn = sc.ecn_threshold.map(|threshold_packets| EcnMarking {
+        threshold_packets,
+        not_ect: NotEctPolicy::Drop,
+    });
     let back = ChannelConfig::bottleneck(half, RATE_BPS, BDP_PACKETS);
     sim.add_link(
         ha,
@@ -462,6 +496,7 @@ pub fn run(sc: &Scenario, cc: &str, bytes: u64, seed: u64, limit: Duration) -> R
         retrans_bytes: sim.host(ha).retrans,
         secs,
         jain: jain_idx,
+        ect_ce: (sim.host(hb).ect_in, sim.host(hb).ce_in),
         failure: None,
     }
 }
@@ -583,9 +618,10 @@ fn main() {
                 );
             }
             eprintln!(
-                "  {} / {cc}: {:.1} s wall",
+                "  {} / {cc}: {:.1} s wall; ECT/CE packets received per run: {:?}",
                 sc.name,
-                t.elapsed().as_secs_f64()
+                t.elapsed().as_secs_f64(),
+                rs.iter().map(|r| r.ect_ce).collect::<Vec<_>>()
             );
         }
     }
