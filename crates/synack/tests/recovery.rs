@@ -157,6 +157,23 @@ fn rfc8985_tail_loss_recovered_by_a_probe_not_a_timeout() {
 }
 
 #[test]
+fn rfc8985_probe_resends_the_short_last_segment_as_sent() {
+    let mut c = sack_client(plain());
+    let t = ms(100);
+    // Two segments: 1000 bytes and a 500-byte tail.
+    c.send(t, &[5u8; 1500]).unwrap();
+    let sent = drain(&mut c, t);
+    assert_eq!(offsets(&sent), [0, 1000]);
+    let (_, pto) = c.timer().unwrap();
+    c.on_timeout(pto);
+    // RFC 8985 §7.3 (and Linux's `tcp_send_loss_probe()`): the highest segment sent, not
+    // the last MSS worth of bytes.
+    let probe = drain(&mut c, pto);
+    assert_eq!(offsets(&probe), [1000]);
+    assert_eq!(probe[0].data.len(), 500);
+}
+
+#[test]
 fn rfc2883_duplicate_segment_reported_with_dsack() {
     let mut c = sack_client(plain());
     let t = ms(100);

@@ -99,7 +99,18 @@ impl Connection {
             }
             let data_end = self.fin_seq.unwrap_or(self.snd_nxt);
             let back = data_end.since(self.snd_una).min(mss);
-            let from = if back == 0 {
+            // The last segment as it was sent (Linux `tcp_send_loss_probe()` splits the
+            // tail at the segment boundary): it starts where the previous logged one ended.
+            let logged_start = self
+                .sent_log
+                .iter()
+                .rev()
+                .map(|&(end, _)| end)
+                .find(|&end| end.lt(data_end))
+                .filter(|&end| end.gt(self.snd_una) && data_end.since(end) <= mss);
+            let from = if let Some(start) = logged_start {
+                start
+            } else if back == 0 {
                 self.snd_una
             } else {
                 data_end - back
