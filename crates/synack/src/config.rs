@@ -17,6 +17,17 @@ pub enum OptionLayout {
     Bsd,
 }
 
+/// Which stack's behaviour the engine imitates where the RFCs leave a choice (RTO formula,
+/// receive window offers, acknowledgement policy, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Flavor {
+    /// Linux (the default).
+    #[default]
+    Linux,
+    /// FreeBSD.
+    FreeBsd,
+}
+
 /// A challenge-ACK rate limiter (RFC 5961 §7), like Linux's `tcp_challenge_ack_limit`.
 ///
 /// At most `limit` challenge ACKs are allowed per one-second window. The limiter uses only
@@ -144,6 +155,9 @@ pub struct Config {
     pub rack_tlp: bool,
     /// `net.ipv4.tcp_dsack` (1): report duplicate segments with D-SACK (RFC 2883).
     pub dsack: bool,
+    /// The stack imitated where the RFCs leave a choice; `None` follows
+    /// [`Config::option_layout`] (BSD layout: FreeBSD). See [`Config::flavor`].
+    pub flavor: Option<Flavor>,
     /// Record [`crate::Event`]s (off by default: no cost when unused).
     pub events: bool,
     /// Most events kept before the oldest are dropped.
@@ -188,6 +202,7 @@ impl Default for Config {
             slow_start_after_idle: true,
             rack_tlp: true,
             dsack: true,
+            flavor: None,
             events: false,
             event_capacity: 4096,
         }
@@ -195,6 +210,15 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The flavor in effect: [`Config::flavor`] when set, else FreeBSD for the BSD option
+    /// layout and Linux otherwise.
+    pub fn flavor(&self) -> Flavor {
+        self.flavor.unwrap_or(match self.option_layout {
+            OptionLayout::Bsd => Flavor::FreeBsd,
+            OptionLayout::Linux => Flavor::Linux,
+        })
+    }
+
     /// The MSS we advertise: MTU − 40 for IPv4, MTU − 60 for IPv6 (RFC 9293 §3.7.1).
     pub fn advertised_mss(&self, ipv6: bool) -> u16 {
         let overhead = if ipv6 { 60 } else { 40 };

@@ -480,7 +480,7 @@ impl Connection {
             ack_due: false,
             rtx_due: false,
             rst_due: None,
-            rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
+            rtt: Self::new_rtt(&cfg),
             rtt_timed: None,
             rtx_count: 0,
             rtx_deadline: None,
@@ -2337,13 +2337,22 @@ impl Connection {
     }
 
     /// SYN-RECEIVED of a passive OPEN goes back to LISTEN (RFC 9293 §3.10.7.4).
+    /// A fresh RTT estimator: Linux's RTO rule for the Linux flavor, RFC 6298's otherwise.
+    fn new_rtt(cfg: &Config) -> RttEstimator {
+        let rule = match cfg.flavor() {
+            crate::config::Flavor::Linux => crate::rtt::RtoRule::Linux,
+            crate::config::Flavor::FreeBsd => crate::rtt::RtoRule::Rfc6298,
+        };
+        RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max).with_rule(rule)
+    }
+
     fn return_to_listen(&mut self, now: Instant) {
         self.stop_timers();
         self.syn_due = false;
         self.ack_due = false;
         self.rtx_count = 0;
         self.rtx_start = None;
-        self.rtt = RttEstimator::new(self.cfg.rto_initial, self.cfg.rto_min, self.cfg.rto_max);
+        self.rtt = Self::new_rtt(&self.cfg);
         self.rtt_timed = None;
         self.sndbuf.clear();
         self.rcvbuf.clear();

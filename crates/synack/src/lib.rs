@@ -24,13 +24,13 @@ pub use synack_wire::TcpFlags;
 pub use time::{Duration, Instant};
 
 pub use cc::{CongestionControl, Reno};
-pub use config::{ChallengeAckLimiter, Config, OptionLayout};
+pub use config::{ChallengeAckLimiter, Config, Flavor, OptionLayout};
 pub use conn::{Connection, Info, Stats, Status, TimerKind};
 pub use cubic::Cubic;
 pub use error::Error;
 pub use event::{DropReason, Event, SegSummary};
 pub use isn::{FourTuple, IsnGenerator, siphash24};
-pub use rtt::RttEstimator;
+pub use rtt::{RtoRule, RttEstimator};
 pub use segment::{
     SackBlocks, SegOptions, SegmentIn, SegmentOut, Timestamps, reset_for_no_connection,
 };

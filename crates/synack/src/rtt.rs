@@ -9,6 +9,18 @@ use crate::time::Duration;
 /// its minimum RTO dominates anyway.
 const GRANULARITY: Duration = Duration::from_millis(1);
 
+/// How the RTO is computed from SRTT and RTTVAR.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum RtoRule {
+    /// Linux (`tcp_rtt_estimator()`'s mdev floor, `__tcp_set_rto()`): RTO = SRTT +
+    /// max(4·RTTVAR, RTO_min), so the floor is added to the RTT and a delayed ACK on a
+    /// long, steady path does not fire the timer.
+    #[default]
+    Linux,
+    /// RFC 6298 §2.3-2.4: RTO = max(RTO_min, SRTT + max(G, 4·RTTVAR)).
+    Rfc6298,
+}
+
 /// SRTT, RTTVAR and RTO of one connection (RFC 6298 §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RttEstimator {
@@ -19,6 +31,7 @@ pub struct RttEstimator {
     rto: Duration,
     rto_min: Duration,
     rto_max: Duration,
+    rule: RtoRule,
 }
 
 impl RttEstimator {
@@ -32,7 +45,14 @@ impl RttEstimator {
             rto: initial.min(max),
             rto_min: min,
             rto_max: max,
+            rule: RtoRule::Rfc6298,
         }
+    }
+
+    /// The same estimator computing the RTO by `rule` (the default is RFC 6298's).
+    pub fn with_rule(mut self, rule: RtoRule) -> RttEstimator {
+        self.rule = rule;
+        self
     }
 
     /// Takes one RTT measurement `r` (RFC 6298 §2.2 and §2.3).
@@ -52,10 +72,15 @@ impl RttEstimator {
                 self.srtt = Some((srtt * 7 + r) / 8);
             }
         }
-        // RTO <- SRTT + max(G, K*RTTVAR), K = 4; §2.4 lower bound (Linux 200 ms); §2.5 max.
         let srtt = self.srtt.unwrap_or(r);
-        let rto = srtt + GRANULARITY.max(self.rttvar * 4);
-        self.rto = rto.clamp(self.rto_min, self.rto_max);
+        let rto = match self.rule {
+            // RTO <- SRTT + max(G, K*RTTVAR), K = 4; §2.4 lower bound.
+            RtoRule::Rfc6298 => srtt + GRANULARITY.max(self.rttvar * 4),
+            // Linux: the variance term is never below RTO_min.
+            RtoRule::Linux => srtt + self.rto_min.max(self.rttvar * 4),
+        };
+        // §2.5: an upper bound (Linux TCP_RTO_MAX, 120 s); never below the minimum.
+        self.rto = rto.min(self.rto_max).max(self.rto_min);
     }
 
     /// The current RTO before backoff.
@@ -118,6 +143,31 @@ mod tests {
         assert_eq!(e.srtt(), Some(ms(125)));
         assert_eq!(e.rttvar(), Duration::from_micros(87_500));
         assert_eq!(e.rto(), ms(475));
+    }
+
+    #[test]
+    fn linux_rule_adds_the_floor_to_the_smoothed_rtt() {
+        let mut e = RttEstimator::new(ms(1000), ms(200), ms(120_000)).with_rule(RtoRule::Linux);
+        // A steady 200 ms path: RTTVAR decays towards 0, so RFC 6298 would give about
+        // 200 ms (one RTT); Linux keeps SRTT + 200 ms.
+        for _ in 0..50 {
+            e.sample(ms(200));
+        }
+        assert_eq!(e.rto(), ms(400));
+        // A large variance dominates the floor: 100 + 4·50.
+        let mut e = RttEstimator::new(ms(1000), ms(10), ms(120_000)).with_rule(RtoRule::Linux);
+        e.sample(ms(100));
+        assert_eq!(e.rto(), ms(300));
+        // Capped at the maximum.
+        let mut e = RttEstimator::new(ms(1000), ms(200), ms(1000)).with_rule(RtoRule::Linux);
+        e.sample(ms(900));
+        assert_eq!(e.rto(), ms(1000));
+        // The RFC rule on the same steady path: one RTT.
+        let mut e = RttEstimator::new(ms(1000), ms(200), ms(120_000));
+        for _ in 0..50 {
+            e.sample(ms(200));
+        }
+        assert!(e.rto() < ms(210), "{:?}", e.rto());
     }
 
     #[test]

@@ -278,3 +278,42 @@ fn rfc1191_path_mtu_lowers_the_send_mss_for_new_and_resent_segments() {
     assert_eq!((again[0].seq(), again[0].data.len()), (CLIENT_ISS + 1, 336));
     assert_eq!(c.status().snd_mss, 336);
 }
+
+/// A client on a steady 200 ms path whose peer delays every ACK by the full RTT: with
+/// `flavor`, the RTO after 30 round trips.
+fn rto_after_steady_path(flavor: synack::Flavor) -> synack::Duration {
+    let cfg = synack::Config {
+        flavor: Some(flavor),
+        ..common::plain()
+    };
+    let mut c = common::client(cfg, Instant::ZERO);
+    c.on_segment(
+        common::ms(200),
+        &common::seg(SERVER_ISS, CLIENT_ISS + 1, S | A, 65535),
+    );
+    common::drain(&mut c, common::ms(200));
+    let mut t = 200;
+    let mut acked = CLIENT_ISS + 1;
+    for _ in 0..30 {
+        c.send(common::ms(t), &[1u8; 100]).unwrap();
+        let out = common::drain(&mut c, common::ms(t));
+        assert_eq!(out.len(), 1);
+        t += 200;
+        acked += 100;
+        c.on_segment(common::ms(t), &common::seg(SERVER_ISS + 1, acked, A, 65535));
+        common::drain(&mut c, common::ms(t));
+    }
+    assert_eq!(c.stats().timeouts, 0);
+    c.info().rto
+}
+
+#[test]
+fn linux_rto_is_srtt_plus_the_floor_rfc6298_rto_is_one_rtt() {
+    // Linux (tcp_rtt_estimator/__tcp_set_rto): SRTT + max(4·RTTVAR, 200 ms) = 400 ms, so a
+    // delayed ACK does not fire the timer.
+    let linux = rto_after_steady_path(synack::Flavor::Linux);
+    assert_eq!(linux, synack::Duration::from_millis(400));
+    // RFC 6298 §2.3-2.4: max(200 ms, SRTT + 4·RTTVAR), RTTVAR decayed: about one RTT.
+    let rfc = rto_after_steady_path(synack::Flavor::FreeBsd);
+    assert!(rfc < synack::Duration::from_millis(220), "{rfc:?}");
+}
