@@ -52,6 +52,8 @@ pub(super) struct SockOpts {
     pub ttl: Option<u8>,
     /// FreeBSD TCP_KEEPINIT seconds, if set.
     pub keepinit: Option<u32>,
+    /// TCP_CONGESTION: the algorithm's canonical name, if set.
+    pub congestion: Option<&'static str>,
 }
 
 /// A socket option with its value, for [`Stack::setsockopt`].
@@ -602,6 +604,13 @@ impl Stack {
                 continue;
             };
             let tuple = slot.conn.tuple();
+            // TCP_CONGESTION set on the listener: the accepted connection inherits it (the
+            // connection was built from the sysctl default).
+            if let Some(name) = opts.congestion
+                && slot.conn.info().congestion != name
+            {
+                let _ = slot.conn.set_congestion_control_by_name(name);
+            }
             let (index, generation) = self.sockets.insert(Socket {
                 ipv6,
                 opts,
@@ -709,7 +718,11 @@ impl Stack {
         self.hold_port(s, local, auto);
         let tuple = FourTuple::new(local, addr);
         let cfg = self.conn_config(&opts, local.is_ipv6());
-        let conn = Connection::connect(now, cfg, tuple, &self.isn);
+        let mut conn = Connection::connect(now, cfg, tuple, &self.isn);
+        if let Some(name) = opts.congestion {
+            // TCP_CONGESTION set before connect(); the name was validated when set.
+            let _ = conn.set_congestion_control_by_name(name);
+        }
         let id = self.insert_conn(conn, Owner::Socket(s), &opts, State::Closed);
         if let Ok(sock) = self.sock_mut(s) {
             sock.kind = Kind::Stream(id, Phase::InProgress);
@@ -1280,6 +1293,43 @@ impl Stack {
             }
         }
         Ok(())
+    }
+
+    /// `setsockopt(TCP_CONGESTION, name)`: the congestion-control algorithm of this
+    /// socket's connection (at once if connected, else for the connections it opens or
+    /// accepts). ENOENT for an algorithm the stack does not have (Linux
+    /// `tcp_set_congestion_control()`); `newreno` is an alias of `reno`.
+    pub fn set_congestion(&mut self, s: SocketId, name: &str) -> Result<(), Errno> {
+        let canonical = crate::cc::by_name(name).ok_or(Errno::ENOENT)?.name();
+        let sock = self.sock_mut(s)?;
+        sock.opts.congestion = Some(canonical);
+        let Some(id) = sock.conn() else {
+            return Ok(());
+        };
+        if let Some(slot) = self.conns.get_mut(id.index, id.generation) {
+            slot.conn
+                .set_congestion_control_by_name(canonical)
+                .map_err(|_| Errno::ENOENT)?;
+        }
+        Ok(())
+    }
+
+    /// `getsockopt(TCP_CONGESTION)`: the algorithm of the socket's connection, else the one
+    /// set with [`Stack::set_congestion`], else `net.ipv4.tcp_congestion_control`'s.
+    pub fn congestion(&self, s: SocketId) -> Result<&'static str, Errno> {
+        let sock = self.sock(s)?;
+        if let Some(slot) = sock
+            .conn()
+            .and_then(|id| self.conns.get(id.index, id.generation))
+        {
+            return Ok(slot.conn.info().congestion);
+        }
+        if let Some(name) = sock.opts.congestion {
+            return Ok(name);
+        }
+        let default = crate::cc::by_name(&self.sysctl.tcp_congestion_control)
+            .map_or(crate::cc::DEFAULT, |c| c.name());
+        Ok(default)
     }
 
     /// `getsockopt`. `SockOptName::Error` reads and clears the pending error.

@@ -126,6 +126,33 @@ pub struct TcpIn<'a> {
     pub remote: SocketAddr,
     /// The segment as the engine sees it.
     pub seg: SegmentIn<'a>,
+    /// The IP header's ECN field was CE (RFC 3168 §5); [`parse_tcp`] leaves it false, the
+    /// caller sets it from the datagram with [`TcpIn::with_ce`] and [`ecn_ce`].
+    #[allow(dead_code, reason = "read once the receive path passes CE to the engine")]
+    pub ce: bool,
+}
+
+impl<'a> TcpIn<'a> {
+    /// The same segment with the CE mark `ce`.
+    #[allow(dead_code, reason = "called once the receive path passes CE to the engine")]
+    pub fn with_ce(self, ce: bool) -> TcpIn<'a> {
+        TcpIn { ce, ..self }
+    }
+}
+
+/// Whether the raw IP datagram `pkt` is marked Congestion Experienced (RFC 3168 §5: ECN
+/// field `11`): the low two bits of the IPv4 TOS byte, or of the IPv6 Traffic Class.
+/// Anything too short to hold the field is not marked.
+#[allow(dead_code, reason = "called once the receive path passes CE to the engine")]
+pub fn ecn_ce(pkt: &[u8]) -> bool {
+    const CE: u8 = 0b11;
+    match (pkt.first().map(|b| b >> 4), pkt.get(1)) {
+        (Some(4), Some(&tos)) => tos & 0b11 == CE,
+        // IPv6 (RFC 8200 §3): the Traffic Class's low nibble is byte 1's high nibble, and
+        // its two low bits are the ECN field.
+        (Some(6), Some(&b1)) => (b1 >> 4) & 0b11 == CE,
+        _ => false,
+    }
 }
 
 /// Parses a TCP segment and checks its checksum (RFC 9293 §3.1, MUST-2/3).
@@ -164,6 +191,7 @@ pub fn parse_tcp<'a>(ip: &IpIn<'a>) -> Result<TcpIn<'a>, DropReason> {
         local: SocketAddr::new(ip.dst, h.dst_port()),
         remote: SocketAddr::new(ip.src, h.src_port()),
         seg,
+        ce: false,
     })
 }
 
@@ -380,4 +408,28 @@ pub fn emit_icmp(
         _ => return None,
     }
     Some(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ecn_ce;
+
+    #[test]
+    fn rfc3168_ce_read_from_ipv4_tos_and_ipv6_traffic_class() {
+        // IPv4: TOS 0x03 is CE; ECT(0) 0x02, ECT(1) 0x01 and DSCP bits alone are not.
+        assert!(ecn_ce(&[0x45, 0x03]));
+        assert!(ecn_ce(&[0x45, 0xb3]));
+        assert!(!ecn_ce(&[0x45, 0x02]));
+        assert!(!ecn_ce(&[0x45, 0x01]));
+        assert!(!ecn_ce(&[0x45, 0xfc]));
+        // IPv6: Traffic Class 0x03 → byte 0 0x60, byte 1 0x30.
+        assert!(ecn_ce(&[0x60, 0x30]));
+        assert!(ecn_ce(&[0x6b, 0xb0]));
+        assert!(!ecn_ce(&[0x60, 0x20]));
+        assert!(!ecn_ce(&[0x63, 0x00]));
+        // Short or unknown input is never marked.
+        assert!(!ecn_ce(&[]));
+        assert!(!ecn_ce(&[0x45]));
+        assert!(!ecn_ce(&[0x55, 0x03]));
+    }
 }
