@@ -501,6 +501,8 @@ mod tests {
             sack: Vec::new(),
             payload: Vec::new(),
             dropped: None,
+            ecn: 0,
+            sack_ok: false,
         }
     }
 

@@ -120,6 +120,65 @@ fn bulk_check_fails_without_window_scaling() {
     assert!(f.contains("more than 64 KiB in flight"), "{f}");
 }
 
+/// Runs `name` with one `--set` and returns its failed checks (asserting there are some).
+fn fails_with(name: &str, key: &str, value: &str) -> String {
+    let sc = lab::find(name).unwrap();
+    let out = lab::run(sc, &opts(0, &[(key, value)])).unwrap();
+    assert!(
+        !out.passed(),
+        "{name} with {key}={value} must not pass:\n{}",
+        out.trace_text()
+    );
+    failures(&out)
+}
+
+#[test]
+fn fast_retransmit_check_fails_with_sack() {
+    // With SACK the sender starts recovery on the scoreboard, not on the third dup ACK.
+    let f = fails_with("fast-retransmit", "net.ipv4.tcp_sack", "1");
+    assert!(f.contains("SACK is off"), "{f}");
+    assert!(f.contains("the duplicate ACKs carry no SACK blocks"), "{f}");
+}
+
+#[test]
+fn sack_recovery_check_fails_without_sack() {
+    let f = fails_with("sack-recovery", "net.ipv4.tcp_sack", "0");
+    assert!(f.contains("carry SACK blocks"), "{f}");
+}
+
+#[test]
+fn congestion_checks_tell_reno_from_cubic() {
+    let f = fails_with("congestion", "net.ipv4.tcp_congestion_control", "cubic");
+    assert!(f.contains("Reno: ssthresh = FlightSize / 2"), "{f}");
+    let f = fails_with(
+        "congestion-cubic",
+        "net.ipv4.tcp_congestion_control",
+        "reno",
+    );
+    assert!(f.contains("CUBIC: ssthresh = 0.7"), "{f}");
+}
+
+#[test]
+fn rto_backoff_check_fails_with_another_floor() {
+    let f = fails_with("rto-backoff", "net.ipv4.tcp_rto_min_ms", "100");
+    assert!(f.contains("the 200 ms floor"), "{f}");
+}
+
+#[test]
+fn tail_loss_probe_check_fails_without_tlp() {
+    // Without RACK-TLP the tail waits for the retransmission timeout.
+    let f = fails_with("tail-loss-probe", "net.ipv4.tcp_early_retrans", "0");
+    assert!(f.contains("not by an RTO"), "{f}");
+}
+
+#[test]
+fn ecn_check_fails_without_ecn() {
+    // Not-ECT packets are dropped where ECT ones would be marked.
+    let f = fails_with("ecn", "net.ipv4.tcp_ecn", "0");
+    assert!(f.contains("the SYN asks for ECN"), "{f}");
+    assert!(f.contains("segments lost"), "{f}");
+}
+
 #[test]
 fn pending_scenarios_run_but_are_not_listed() {
     for sc in PENDING {

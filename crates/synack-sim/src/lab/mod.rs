@@ -15,6 +15,7 @@
 //! ```
 
 mod peer;
+mod recovery;
 mod scenarios;
 mod seg;
 mod trace;

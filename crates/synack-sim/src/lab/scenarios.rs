@@ -10,6 +10,7 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use synack::stack::{Linger, SockOpt};
 use synack::{Duration, Instant};
 
+use super::recovery;
 use super::{Act, CLIENT_ADDR, Checks, Lab, Outcome, Peer, SERVER_ADDR, Scenario, Seg, sa};
 use crate::capture::Direction;
 use crate::config::{ChannelConfig, LinkConfig};
@@ -197,17 +198,84 @@ pub static SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "fast-retransmit",
-        title: "fast retransmit: one segment lost in a 256 KiB transfer",
+        title: "fast retransmit: one segment lost in a 256 KiB transfer (SACK off)",
+        explain: "The link loses the 30th data segment; SACK is off (tcp_sack=0), as in the notes.
+            Every later segment makes the receiver repeat its ACK for the missing byte
+            (duplicate ACKs); on the third duplicate the sender retransmits the segment at
+            once (RFC 5681 §3.2) instead of waiting for the retransmission timeout, and
+            recovers with NewReno (RFC 6582). The transfer completes byte-exact. With SACK
+            on, see sack-recovery.",
+        tour: true,
+        build: recovery::build_fast_retransmit,
+        check: recovery::check_fast_retransmit,
+    },
+    Scenario {
+        name: "sack-recovery",
+        title: "SACK recovery: three segments lost in one window (RFC 6675)",
         explain:
-            "The link loses the 30th data segment. Every later segment makes the receiver repeat
-            its ACK for the missing byte (duplicate ACKs); on the third duplicate the sender
-            retransmits the segment at once (RFC 5681 §3.2) instead of waiting for the
-            retransmission timeout, and the transfer completes byte-exact. The duplicate ACKs
-            carry SACK blocks (RFC 2018) for the data that arrived after the hole: purple
-            on the --svg graph.",
+            "The link loses the 30th, 32nd and 34th data segments; SACK is on (the default). The
+            duplicate ACKs carry SACK blocks (RFC 2018) for what arrived past the holes:
+            purple on the --svg graph. The sender keeps a scoreboard: the first hole counts
+            as lost once more than two segments above it are SACKed (RFC 6675 IsLost,
+            DupThresh 3), and recovery starts on that ACK. The holes are retransmitted in
+            order, each once, and nothing SACKed is sent again; PRR (RFC 6937) paces the
+            rest.",
+        tour: true,
+        build: recovery::build_sack_recovery,
+        check: recovery::check_sack_recovery,
+    },
+    Scenario {
+        name: "congestion",
+        title: "congestion control (Reno) on a 10 Mbit/s bottleneck: cwnd over time",
+        explain:
+            "The client sends 4 MiB through a 10 Mbit/s link with a 50-packet queue, 40 ms round
+            trip, with tcp_congestion_control=reno, and logs TCP_INFO's cwnd/ssthresh when
+            they change. Slow start from 10 segments (RFC 6928) doubles cwnd each round trip
+            until the queue overflows; on the loss ssthresh = FlightSize / 2 (RFC 5681 §3.2);
+            SACK recovery with PRR (RFC 6937) brings cwnd down to ssthresh; then congestion
+            avoidance adds one segment per window of ACKed data: the sawtooth. --svg draws
+            cwnd under the time-sequence graph.",
+        tour: true,
+        build: recovery::build_congestion,
+        check: recovery::check_congestion,
+    },
+    Scenario {
+        name: "congestion-cubic",
+        title: "congestion control (CUBIC, the default) on the same bottleneck",
+        explain:
+            "The congestion scenario with CUBIC (RFC 9438) and HyStart++ (RFC 9406). On each loss
+            ssthresh = 0.7 · cwnd (β_cubic, §4.6) instead of Reno's half; after recovery the
+            window grows along the cubic curve, slowly near the old maximum, then faster.",
         tour: false,
-        build: build_fast_retransmit,
-        check: check_fast_retransmit,
+        build: recovery::build_congestion_cubic,
+        check: recovery::check_congestion_cubic,
+    },
+    Scenario {
+        name: "rto-backoff",
+        title: "retransmission timeout with backoff: the link is cut under a request",
+        explain:
+            "SACK and tail loss probes are off. The link goes down at 0.4 s; at 0.5 s the client
+            writes a 4000-byte request, lost. With no ACK coming back, the retransmission
+            timer fires after the 200 ms floor (RTO_min; RFC 6298 §2.4), and each timeout
+            doubles the RTO and restarts the timer (§5.5-5.6): retransmissions at 0.7, 1.1,
+            1.9, 3.5 s... Only the first segment goes each time: after a timeout cwnd is one
+            segment (RFC 5681 §3.1). The link is back at 5 s; the retransmission at 6.7 s
+            gets through and the rest follows in slow start.",
+        tour: true,
+        build: recovery::build_rto_backoff,
+        check: recovery::check_rto_backoff,
+    },
+    Scenario {
+        name: "tail-loss-probe",
+        title: "tail loss probe: the last three segments of a request are lost (RFC 8985)",
+        explain: "The client sends ten segments; the link loses the last three, so no duplicate ACK
+            can come. Instead of waiting for the retransmission timeout, the sender sends a
+            loss probe 2·SRTT (80 ms) after its last transmission: the last segment again
+            (RFC 8985 §7). Its ACK SACKs it, RACK marks the two older segments lost, and they
+            are retransmitted at once: recovered in about two round trips, no RTO.",
+        tour: true,
+        build: recovery::build_tail_loss_probe,
+        check: recovery::check_tail_loss_probe,
     },
     Scenario {
         name: "syn-flood",
@@ -255,6 +323,24 @@ pub static SCENARIOS: &[Scenario] = &[
 /// what is missing.
 pub static PENDING: &[Scenario] = &[
     Scenario {
+        name: "ecn",
+        title: "ECN: the bottleneck marks CE instead of dropping (RFC 3168)",
+        explain:
+            "PENDING: the engine fails this one. The stack never hands the IP header's CE mark to
+            the connection (Stack::receive calls Connection::on_segment, never
+            on_segment_ecn), so the receiver never echoes ECE and the sender never reduces.
+            Expected: both ends negotiate ECN (the SYN carries ECE and CWR, the SYN-ACK ECE; the notes'
+            ECE/CWR flags). Data goes out ECT(0). When the bottleneck's queue holds 20
+            packets it marks arriving packets CE instead of dropping them. The receiver
+            echoes ECE on its ACKs until it sees CWR; the sender reduces cwnd as for a loss
+            (CUBIC: ssthresh = 0.7 · cwnd), at most once per window, and sets CWR on its next
+            segment. No packet is lost, nothing is retransmitted. This trace is the server's:
+            the CE marks show as `tos 0x3`.",
+        tour: false,
+        build: recovery::build_ecn,
+        check: recovery::check_ecn,
+    },
+    Scenario {
         name: "nagle-wan-long",
         title: "Nagle on a 200 ms WAN, 120 keystrokes: delayed ACKs meet the retransmission timer",
         explain: "PENDING: the engine fails this one. Like nagle-wan, but typing lasts long
@@ -267,42 +353,28 @@ pub static PENDING: &[Scenario] = &[
         build: build_nagle_wan_long,
         check: check_nagle_wan_long,
     },
-    Scenario {
-        name: "congestion",
-        title: "congestion control on a 10 Mbit/s bottleneck: cwnd over time",
-        explain: "PENDING: the engine fails this one. The sender samples TCP_INFO every round trip.
-            Expected (RFC 5681): slow start doubles cwnd each round trip until the queue
-            overflows; ssthresh becomes half the window; after recovery cwnd grows by about
-            one segment per round trip. Seen now: the sender does not use the SACK blocks to
-            repair a burst of losses, so recovery takes one round trip per hole, and the
-            window inflates by one segment per duplicate ACK for seconds (no deflation on
-            partial ACKs, RFC 6582 §3.2).",
-        tour: false,
-        build: build_congestion,
-        check: check_congestion,
-    },
 ];
 
 // ------------------------------------------------------------------------------- helpers
 
-const MS: fn(u64) -> Duration = Duration::from_millis;
+pub(super) const MS: fn(u64) -> Duration = Duration::from_millis;
 
 /// Seconds since time zero, to the microsecond.
-fn secs(t: Instant) -> f64 {
+pub(super) fn secs(t: Instant) -> f64 {
     t.as_micros() as f64 / 1e6
 }
 
 /// Seconds from `a` to `b`, to the microsecond (negative if `b` is earlier).
-fn gap(a: Instant, b: Instant) -> f64 {
+pub(super) fn gap(a: Instant, b: Instant) -> f64 {
     (b.as_micros() as f64 - a.as_micros() as f64) / 1e6
 }
 
 /// Interval checks on times, to the microsecond.
-fn close_to(a: f64, b: f64) -> bool {
+pub(super) fn close_to(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-6
 }
 
-fn any4(port: u16) -> SocketAddr {
+pub(super) fn any4(port: u16) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
 }
 
@@ -329,7 +401,7 @@ fn check_states(c: &mut Checks, out: &Outcome, host: &str, expected: &[&str]) {
 }
 
 /// A note of `host` containing `text` exists.
-fn check_note(c: &mut Checks, out: &Outcome, host: &str, text: &str) -> Option<Instant> {
+pub(super) fn check_note(c: &mut Checks, out: &Outcome, host: &str, text: &str) -> Option<Instant> {
     let n = out.note(host, text);
     c.check(
         n.is_some(),
@@ -342,7 +414,7 @@ fn check_note(c: &mut Checks, out: &Outcome, host: &str, text: &str) -> Option<I
 }
 
 /// Data segments that start below the highest sequence number already sent.
-fn retransmissions(data: &[&Seg]) -> usize {
+pub(super) fn retransmissions(data: &[&Seg]) -> usize {
     let mut high: Option<u32> = None;
     let mut n = 0;
     for s in data {
@@ -458,7 +530,7 @@ fn check_window_respected(c: &mut Checks, out: &Outcome, sender: &str, receiver:
     );
 }
 
-fn check_handshake_segs(c: &mut Checks, segs: &[&Seg]) {
+pub(super) fn check_handshake_segs(c: &mut Checks, segs: &[&Seg]) {
     let hs: Vec<&Seg> = segs.iter().take(3).copied().collect();
     c.eq(
         "handshake flags",
@@ -1509,55 +1581,6 @@ fn build_zero_window(lab: &mut Lab) -> Result<(), String> {
     Ok(())
 }
 
-// ------------------------------------------------------------------------ fast-retransmit
-
-/// Bytes sent in `fast-retransmit`.
-const FR_BYTES: usize = 256 * 1024;
-/// Which data segment the link loses.
-const FR_LOST: u32 = 30;
-/// One-way delay of the `fast-retransmit` and `congestion` links.
-const WAN_DELAY: u64 = 20;
-
-fn build_fast_retransmit(lab: &mut Lab) -> Result<(), String> {
-    let big = [("net.ipv4.tcp_wmem", "4096 1048576 4194304")];
-    let c = lab.host("client", CLIENT_ADDR, &big)?;
-    let s = lab.host("server", SERVER_ADDR, &[])?;
-    let l = lab.link(
-        c,
-        s,
-        LinkConfig {
-            a_to_b: ChannelConfig::bottleneck(MS(WAN_DELAY), 10_000_000, 1000),
-            b_to_a: ChannelConfig::with_delay(MS(WAN_DELAY)),
-        },
-    );
-    let mut n = 0u32;
-    lab.sim.add_filter(l, Direction::AtoB, move |_, p| {
-        let data = Seg::parse(Instant::ZERO, crate::host::HostId(0), p).is_some_and(|s| s.len > 0);
-        if data {
-            n += 1;
-        }
-        data && n == FR_LOST
-    });
-    lab.app(
-        s,
-        Instant::ZERO,
-        Peer::server(any4(21))
-            .quiet()
-            .check_pattern()
-            .on_eof(Duration::ZERO, Act::Close),
-    );
-    lab.app(
-        c,
-        Instant::ZERO,
-        Peer::client(sa(SERVER_ADDR, 21))
-            .quiet()
-            .at(Duration::ZERO, Act::SendPattern(FR_BYTES))
-            .at(Duration::ZERO, Act::Close),
-    );
-    lab.limit = Instant::from_secs(300);
-    Ok(())
-}
-
 // ------------------------------------------------------------------------------ syn-flood
 
 /// Spoofed SYNs the attacker sends in `syn-flood`.
@@ -1599,54 +1622,6 @@ fn build_syn_flood(lab: &mut Lab) -> Result<(), String> {
         Peer::client(sa(SERVER_ADDR, 80)).at(MS(10), Act::Send(b"hello\n".to_vec())),
     );
     lab.limit = Instant::from_secs(300);
-    Ok(())
-}
-
-// ----------------------------------------------------------------------------- congestion
-
-/// The bottleneck's queue in `congestion`, packets.
-const CC_QUEUE: usize = 50;
-/// Bytes sent in `congestion`.
-const CC_BYTES: usize = 4 << 20;
-
-fn build_congestion(lab: &mut Lab) -> Result<(), String> {
-    let c = lab.host(
-        "client",
-        CLIENT_ADDR,
-        &[("net.ipv4.tcp_wmem", "4096 4194304 4194304")],
-    )?;
-    let s = lab.host(
-        "server",
-        SERVER_ADDR,
-        &[("net.ipv4.tcp_rmem", "4096 4194304 6291456")],
-    )?;
-    lab.link(
-        c,
-        s,
-        LinkConfig {
-            a_to_b: ChannelConfig::bottleneck(MS(WAN_DELAY), 10_000_000, CC_QUEUE),
-            b_to_a: ChannelConfig::with_delay(MS(WAN_DELAY)),
-        },
-    );
-    lab.app(
-        s,
-        Instant::ZERO,
-        Peer::server(any4(21))
-            .quiet()
-            .check_pattern()
-            .on_eof(Duration::ZERO, Act::Close),
-    );
-    lab.app(
-        c,
-        Instant::ZERO,
-        Peer::client(sa(SERVER_ADDR, 21))
-            .quiet()
-            .sample_cwnd(MS(2 * WAN_DELAY))
-            .at(Duration::ZERO, Act::SendPattern(CC_BYTES))
-            // Keep the socket (and the cwnd samples) until the transfer is surely over.
-            .at(Duration::from_secs(10), Act::Close),
-    );
-    lab.limit = Instant::from_secs(600);
     Ok(())
 }
 
@@ -1725,82 +1700,6 @@ fn check_zero_window(out: &Outcome, c: &mut Checks) {
     );
 }
 
-fn check_fast_retransmit(out: &Outcome, c: &mut Checks) {
-    let data: Vec<&Seg> = out
-        .sent_by("client")
-        .into_iter()
-        .filter(|s| s.len > 0)
-        .collect();
-    let Some(lost) = data.iter().find(|s| s.dropped.is_some()).copied() else {
-        c.check(false, "the link loses a data segment");
-        return;
-    };
-    c.check(
-        true,
-        format!(
-            "data segment {FR_LOST} (seq {}) is lost at {}",
-            lost.seq, lost.time
-        ),
-    );
-    let dups: Vec<&Seg> = out
-        .sent_by("server")
-        .into_iter()
-        .filter(|s| s.flags.ack() && s.len == 0 && s.ack == lost.seq && s.time > lost.time)
-        .collect();
-    c.check(
-        dups.len() >= 4,
-        format!(
-            "the receiver repeats ACK {} ({} times)",
-            lost.seq,
-            dups.len()
-        ),
-    );
-    let after_hole = lost.seq.wrapping_add(lost.len);
-    let sacked = dups
-        .iter()
-        .skip(1)
-        .all(|d| d.sack.first().is_some_and(|b| b.0 == after_hole));
-    c.check(
-        dups.len() > 1 && sacked,
-        format!("the duplicate ACKs carry a SACK block starting at {after_hole}, past the hole"),
-    );
-    let retx = data
-        .iter()
-        .find(|s| s.seq == lost.seq && s.time > lost.time)
-        .copied();
-    match (retx, dups.get(3)) {
-        (Some(r), Some(third_dup)) => {
-            // dups[0] is the first ACK of that number; 1..=3 are the duplicates.
-            let arrival = third_dup.time + MS(WAN_DELAY);
-            c.eq(
-                "retransmitted when the third duplicate ACK arrives",
-                r.time,
-                arrival,
-            );
-            c.check(
-                gap(lost.time, r.time) < 0.2,
-                format!(
-                    "well before a retransmission timeout: {} s after the loss",
-                    gap(lost.time, r.time)
-                ),
-            );
-        }
-        _ => {
-            c.check(
-                false,
-                "the lost segment is retransmitted after three duplicate ACKs",
-            );
-        }
-    }
-    c.eq("segments retransmitted", retransmissions(&data), 1);
-    check_note(
-        c,
-        out,
-        "server",
-        &format!("read {FR_BYTES} bytes, pattern intact"),
-    );
-}
-
 fn check_syn_flood(out: &Outcome, c: &mut Checks) {
     let Some(s) = out.host_id("server") else {
         return;
@@ -1833,92 +1732,6 @@ fn check_syn_flood(out: &Outcome, c: &mut Checks) {
     c.check(
         half_open <= FLOOD_BACKLOG as usize,
         format!("half-open connections kept: {half_open} (the SYN queue's size, {FLOOD_BACKLOG})"),
-    );
-}
-
-/// The `tcp_info` samples the client logged: (time, cwnd, ssthresh), in segments.
-fn cwnd_samples(out: &Outcome) -> Vec<(Instant, u32, Option<u32>)> {
-    out.notes_of("client")
-        .into_iter()
-        .filter_map(|n| {
-            let rest = n.text.strip_prefix("tcp_info: cwnd ")?;
-            let (cwnd, ss) = rest.split_once(" ssthresh ")?;
-            Some((n.time, cwnd.parse().ok()?, ss.parse().ok()))
-        })
-        .collect()
-}
-
-fn check_congestion(out: &Outcome, c: &mut Checks) {
-    let data: Vec<&Seg> = out
-        .sent_by("client")
-        .into_iter()
-        .filter(|s| s.len > 0)
-        .collect();
-    let drops = data.iter().filter(|s| s.dropped.is_some()).count();
-    c.check(
-        drops > 0,
-        format!("the bottleneck queue overflows: {drops} segments dropped"),
-    );
-    let samples = cwnd_samples(out);
-    let shown: Vec<String> = samples
-        .iter()
-        .map(|(t, w, ss)| match ss {
-            Some(ss) => format!("{:.2}s:{w}/{ss}", secs(*t)),
-            None => format!("{:.2}s:{w}", secs(*t)),
-        })
-        .collect();
-    c.check(
-        !samples.is_empty(),
-        format!("cwnd/ssthresh (segments) over time: {}", shown.join(" ")),
-    );
-    let first_loss = samples.iter().position(|(_, _, ss)| ss.is_some());
-    let Some(i) = first_loss else {
-        c.check(false, "a loss sets ssthresh");
-        return;
-    };
-    // RFC 5681 §3.1: slow start roughly doubles cwnd every round trip.
-    let initial = samples[0].1;
-    let peak = samples[..i].iter().map(|s| s.1).max().unwrap_or(0);
-    c.check(
-        peak >= 4 * initial,
-        format!("slow start: cwnd grows from {initial} to {peak} segments before the first loss"),
-    );
-    // RFC 5681 §3.2: on the loss, ssthresh = half the flight.
-    let ss = samples[i].2.unwrap_or(0);
-    c.check(
-        f64::from(ss) >= 0.4 * f64::from(peak) && f64::from(ss) <= 0.6 * f64::from(peak),
-        format!("multiplicative decrease: ssthresh {ss} is half of {peak}"),
-    );
-    // RFC 5681 §3.1: afterwards, congestion avoidance adds about one segment per round
-    // trip (the samples are one round trip apart).
-    let later: Vec<u32> = samples[i..]
-        .iter()
-        .filter(|(_, w, s)| s.is_some_and(|s| *w >= s))
-        .map(|s| s.1)
-        .collect();
-    let steps: Vec<i64> = later
-        .windows(2)
-        .map(|w| i64::from(w[1]) - i64::from(w[0]))
-        .collect();
-    let linear = steps.len() >= 5 && steps.iter().all(|d| (-1..=3).contains(d));
-    c.check(
-        linear,
-        format!(
-            "congestion avoidance: about +1 segment per round trip after recovery (steps {:?})",
-            &steps[..steps.len().min(12)]
-        ),
-    );
-    check_note(
-        c,
-        out,
-        "server",
-        &format!("read {CC_BYTES} bytes, pattern intact"),
-    );
-    let done = out.note("server", "pattern intact").map(|n| n.time);
-    let ideal = CC_BYTES as f64 * 8.0 / 10e6;
-    c.check(
-        done.is_some_and(|t| secs(t) < 1.5 * ideal + 1.0),
-        format!("the transfer keeps the bottleneck busy (ideal {ideal:.2} s): done at {done:?}"),
     );
 }
 

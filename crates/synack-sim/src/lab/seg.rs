@@ -46,23 +46,32 @@ pub struct Seg {
     pub wscale: Option<u8>,
     /// SACK blocks, if any (RFC 2018 §3).
     pub sack: Vec<(u32, u32)>,
+    /// The SACK-permitted option (RFC 2018 §2), on a SYN.
+    pub sack_ok: bool,
     /// The payload bytes (segments in scenarios are small; bulk payloads are kept too).
     pub payload: Vec<u8>,
     /// Why the link lost it, if it did.
     pub dropped: Option<DropReason>,
+    /// The IP header's ECN field (RFC 3168 §5): 0 Not-ECT, 1 ECT(1), 2 ECT(0), 3 CE.
+    pub ecn: u8,
 }
 
 impl Seg {
     /// Parses an IPv4 or IPv6 datagram carrying TCP; `None` for anything else or anything
     /// malformed (never panics).
     pub fn parse(time: Instant, from: HostId, pkt: &[u8]) -> Option<Seg> {
-        let (src, dst, tcp) = match pkt.first().map(|b| b >> 4) {
+        let (src, dst, tcp, ecn) = match pkt.first().map(|b| b >> 4) {
             Some(4) => {
                 let ip = Ipv4Packet::new_checked(pkt).ok()?;
                 if ip.protocol() != IPPROTO_TCP || ip.is_fragment() {
                     return None;
                 }
-                (IpAddr::V4(ip.src()), IpAddr::V4(ip.dst()), ip.payload())
+                (
+                    IpAddr::V4(ip.src()),
+                    IpAddr::V4(ip.dst()),
+                    ip.payload(),
+                    ip.ecn(),
+                )
             }
             Some(6) => {
                 let ip = Ipv6Packet::new_checked(pkt).ok()?;
@@ -70,7 +79,12 @@ impl Seg {
                 if up.protocol != IPPROTO_TCP || up.fragment.is_some() {
                     return None;
                 }
-                (IpAddr::V6(ip.src()), IpAddr::V6(ip.dst()), up.payload)
+                (
+                    IpAddr::V6(ip.src()),
+                    IpAddr::V6(ip.dst()),
+                    up.payload,
+                    ip.traffic_class() & 3,
+                )
             }
             _ => return None,
         };
@@ -91,8 +105,10 @@ impl Seg {
             mss: o.mss,
             wscale: o.window_scale,
             sack: o.sack_blocks.as_slice().to_vec(),
+            sack_ok: o.sack_permitted,
             payload: payload.to_vec(),
             dropped: None,
+            ecn,
         })
     }
 
