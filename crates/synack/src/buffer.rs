@@ -1,8 +1,9 @@
 //! Send and receive byte buffers: bounded ring buffers, allocated lazily.
 //!
 //! Both buffers are byte streams (字节流): writes and reads of any size, unrelated to segment
-//! boundaries. Each allocates its ring once, on first use, at its configured capacity
-//! (SO_SNDBUF / SO_RCVBUF); nothing is allocated per segment afterwards.
+//! boundaries. Each allocates its ring on first use, small at first ([`SMALL_RING`] bytes) and
+//! at its configured capacity (SO_SNDBUF / SO_RCVBUF) once it holds more, without zeroing
+//! either: at most two allocations per buffer, none per segment afterwards.
 //!
 //! The receive buffer also holds out-of-order data (RFC 9293 §3.10.7.4 "Seventh": segments
 //! beyond RCV.NXT "may be held for later processing"): it is written straight into the ring
@@ -13,11 +14,25 @@
 /// (bounded bookkeeping against a peer sending one byte per hole).
 pub const MAX_OOO_RANGES: usize = 32;
 
-/// A fixed-capacity byte ring with lazily allocated storage.
+/// The first ring a buffer gets, when its capacity is larger: enough for a request, a
+/// response or a handshake's first bytes, so a short connection never touches its full
+/// SO_SNDBUF / SO_RCVBUF worth of memory.
+pub const SMALL_RING: usize = 4096;
+
+/// A bounded byte ring with lazily allocated, lazily initialised storage.
+///
+/// Storage comes in at most two steps: [`SMALL_RING`] bytes for the first write, then the
+/// full capacity once more is held. Neither is zeroed: `buf.len()` is the high-water mark
+/// of bytes ever written, and a write past it extends the vector with the bytes
+/// themselves (the vector's allocation is `phys` bytes from the start, so extending never
+/// reallocates). Every logical position that can be read has been written, so reads stay
+/// below the mark.
 #[derive(Debug, Default)]
 struct Ring {
     buf: Vec<u8>,
     head: usize,
+    /// The physical ring size (the modulus); 0 before the first write.
+    phys: usize,
     capacity: usize,
 }
 
@@ -26,61 +41,113 @@ impl Ring {
         Ring {
             buf: Vec::new(),
             head: 0,
+            phys: 0,
             capacity,
         }
     }
 
-    fn ensure(&mut self) {
-        if self.buf.len() != self.capacity {
-            self.buf = vec![0; self.capacity];
-            self.head = 0;
+    /// Grows the storage so that logical offsets `[0, need)` fit, keeping the first `live`
+    /// logical bytes.
+    fn grow(&mut self, need: usize, live: usize) {
+        let phys = if need <= SMALL_RING && self.phys == 0 {
+            SMALL_RING.min(self.capacity)
+        } else {
+            self.capacity
+        };
+        let mut buf = Vec::with_capacity(phys);
+        if live > 0 {
+            let start = self.head;
+            let first = live.min(self.phys - start);
+            buf.extend_from_slice(&self.buf[start..start + first]);
+            buf.extend_from_slice(&self.buf[..live - first]);
+        }
+        self.buf = buf;
+        self.phys = phys;
+        self.head = 0;
+    }
+
+    /// Writes `src` at physical position `pos`, extending the initialised part as needed
+    /// (`pos + src.len() <= phys`).
+    fn put(&mut self, pos: usize, src: &[u8]) {
+        let init = self.buf.len();
+        if pos + src.len() <= init {
+            self.buf[pos..pos + src.len()].copy_from_slice(src);
+        } else if pos <= init {
+            let (inside, beyond) = src.split_at(init - pos);
+            self.buf[pos..].copy_from_slice(inside);
+            self.buf.extend_from_slice(beyond);
+        } else {
+            // A write past a gap (out-of-order data): the gap gets defined contents.
+            self.buf.resize(pos, 0);
+            self.buf.extend_from_slice(src);
         }
     }
 
-    /// Writes `bytes` at logical offset `at` (from the head); the caller keeps it in bounds.
-    fn write_at(&mut self, at: usize, bytes: &[u8]) {
+    /// Writes `bytes` at logical offset `at` (from the head), keeping the first `live`
+    /// logical bytes if the storage has to grow; the caller keeps `at + bytes.len()` within
+    /// the capacity.
+    fn write_at(&mut self, at: usize, bytes: &[u8], live: usize) {
         if bytes.is_empty() || self.capacity == 0 {
             return;
         }
-        self.ensure();
-        let start = (self.head + at) % self.capacity;
-        let first = bytes.len().min(self.capacity - start);
-        self.buf[start..start + first].copy_from_slice(&bytes[..first]);
-        let rest = &bytes[first..];
-        self.buf[..rest.len()].copy_from_slice(rest);
+        let end = at + bytes.len();
+        if end > self.phys {
+            self.grow(end, live);
+        }
+        let phys = self.phys;
+        let mut start = self.head + at;
+        if start >= phys {
+            start -= phys;
+        }
+        let first = bytes.len().min(phys - start);
+        if first < bytes.len() || start < self.head {
+            // The write wraps to the front, past positions between the mark and the end
+            // that may never have been written: define them so reads stay in bounds.
+            self.buf.resize(phys, 0);
+        }
+        self.put(start, &bytes[..first]);
+        self.put(0, &bytes[first..]);
     }
 
-    /// Copies from logical offset `at` into `dst`; the caller keeps it in bounds.
+    /// Copies from logical offset `at` into `dst`; the caller keeps it within the bytes
+    /// written.
     fn read_at(&self, at: usize, dst: &mut [u8]) {
-        if dst.is_empty() || self.buf.is_empty() {
+        if dst.is_empty() || self.phys == 0 {
             return;
         }
-        let start = (self.head + at) % self.capacity;
-        let first = dst.len().min(self.capacity - start);
+        let mut start = self.head + at;
+        if start >= self.phys {
+            start -= self.phys;
+        }
+        let first = dst.len().min(self.phys - start);
         dst[..first].copy_from_slice(&self.buf[start..start + first]);
         let n = dst.len() - first;
         dst[first..].copy_from_slice(&self.buf[..n]);
     }
 
     fn advance(&mut self, n: usize) {
-        if self.capacity > 0 {
-            self.head = (self.head + n) % self.capacity;
+        if self.phys > 0 {
+            self.head = (self.head + n) % self.phys;
         }
     }
 
     /// Changes the capacity, keeping the first `keep` bytes (which must fit).
     fn resize(&mut self, capacity: usize, keep: usize) {
-        if self.buf.is_empty() {
+        if self.phys <= capacity {
+            // The storage fits the new capacity as it is; it grows to it when needed.
             self.capacity = capacity;
-            self.head = 0;
+            if self.phys == 0 {
+                self.head = 0;
+            }
             return;
         }
         let mut tmp = vec![0; keep];
         self.read_at(0, &mut tmp);
         self.capacity = capacity;
         self.buf = Vec::new();
+        self.phys = 0;
         self.head = 0;
-        self.write_at(0, &tmp);
+        self.write_at(0, &tmp, 0);
     }
 }
 
@@ -103,7 +170,7 @@ impl SendBuffer {
     /// Appends as much of `bytes` as fits; returns how many were taken.
     pub fn write(&mut self, bytes: &[u8]) -> usize {
         let n = bytes.len().min(self.free());
-        self.ring.write_at(self.len, &bytes[..n]);
+        self.ring.write_at(self.len, &bytes[..n], self.len);
         self.len += n;
         n
     }
@@ -130,7 +197,7 @@ impl SendBuffer {
 
     /// Whether the ring has been allocated yet.
     pub fn is_allocated(&self) -> bool {
-        !self.ring.buf.is_empty()
+        self.ring.phys > 0
     }
 
     /// Changes the capacity; never below the bytes already held.
@@ -215,7 +282,8 @@ impl RecvBuffer {
         if start > 0 && !self.can_add_range(start, end) {
             return None;
         }
-        self.ring.write_at(self.len + start, &bytes[..n]);
+        let live = self.len + self.ooo.last().map_or(0, |r| r.1);
+        self.ring.write_at(self.len + start, &bytes[..n], live);
         if start > 0 {
             self.add_range(start, end);
             return Some(0);
@@ -327,7 +395,7 @@ impl RecvBuffer {
 
     /// Whether the ring has been allocated yet.
     pub fn is_allocated(&self) -> bool {
-        !self.ring.buf.is_empty()
+        self.ring.phys > 0
     }
 
     /// Changes the capacity; never below the bytes already held (out-of-order data beyond
@@ -438,5 +506,46 @@ mod tests {
         s.write(b"ab");
         s.set_capacity(4);
         assert_eq!(s.write(b"cde"), 2);
+    }
+
+    #[test]
+    fn rings_grow_small_then_full_and_keep_data() {
+        let mut s = SendBuffer::new(64 << 10);
+        assert_eq!(s.write(b"x"), 1);
+        assert_eq!(s.ring.phys, SMALL_RING);
+        // Wrap inside the small ring, then grow past it with data held across the wrap.
+        s.ack(1);
+        let data: Vec<u8> = (0..SMALL_RING as u32 + 100)
+            .map(|i| (i * 7) as u8)
+            .collect();
+        assert_eq!(s.write(&data[..SMALL_RING - 10]), SMALL_RING - 10);
+        assert_eq!(s.ring.phys, SMALL_RING);
+        assert_eq!(s.write(&data[SMALL_RING - 10..]), 110);
+        assert_eq!(s.ring.phys, 64 << 10);
+        let mut out = vec![0u8; data.len()];
+        assert_eq!(s.copy_out(0, &mut out), data.len());
+        assert_eq!(out, data);
+
+        // Out-of-order data past the high-water mark, then the gap, then a wrap.
+        let mut r = RecvBuffer::new(2 * SMALL_RING);
+        assert_eq!(r.insert(100, b"later"), Some(0));
+        assert_eq!(r.insert(0, &[1u8; 100]), Some(105));
+        let mut got = [0u8; 105];
+        assert_eq!(r.read(&mut got), 105);
+        assert_eq!(&got[100..], b"later");
+        let big: Vec<u8> = (0..SMALL_RING as u32 * 2 - 10).map(|i| i as u8).collect();
+        assert_eq!(r.insert(3000, &big[3000..5000]), Some(0));
+        assert_eq!(r.ring.phys, 2 * SMALL_RING);
+        assert_eq!(r.insert(0, &big[..3000]), Some(5000));
+        let mut out = vec![0u8; 5000];
+        assert_eq!(r.read(&mut out), 5000);
+        assert_eq!(out, &big[..5000]);
+        // Wrapping writes and out-of-order data across the end of the ring.
+        assert_eq!(r.insert(4000, &big[..1000]), Some(0));
+        assert_eq!(r.insert(0, &big[1000..5000]), Some(5000));
+        let mut out = vec![0u8; 5000];
+        assert_eq!(r.read(&mut out), 5000);
+        assert_eq!(&out[..4000], &big[1000..5000]);
+        assert_eq!(&out[4000..], &big[..1000]);
     }
 }
