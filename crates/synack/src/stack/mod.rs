@@ -552,17 +552,20 @@ impl Stack {
         }
         let tuple = FourTuple::new(t.local, t.remote);
         if let Some(&id) = self.demux.get(&tuple) {
-            let has_listener = self.find_listener(t.local, t.remote).is_some();
-            let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
+            let Some(slot) = self.conns.get(id.index, id.generation) else {
                 self.demux.remove(&tuple);
                 return self.tcp_input(now, t);
             };
             // RFC 6191 / RFC 9293 §3.10.7.4: a SYN may reopen a TIME_WAIT tuple when its
             // ISN or timestamp is higher; the old incarnation goes and a listener answers.
-            if slot.conn.state() == State::TimeWait
+            // The listener is looked up only for such a SYN, not for every segment.
+            let reopen = slot.conn.state() == State::TimeWait
                 && slot.conn.time_wait_accepts_syn(&t.seg)
-                && has_listener
-            {
+                && self.find_listener(t.local, t.remote).is_some();
+            let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
+                return;
+            };
+            if reopen {
                 slot.conn.abort(now);
                 self.counters.tcp_time_wait_reuse += 1;
                 self.touch(now, id);
@@ -1159,13 +1162,15 @@ impl Stack {
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.now = now;
         let out = loop {
-            let Some(n) = self.next_datagram(now, buf) else {
+            let Some((n, dst)) = self.next_datagram(now, buf) else {
                 break None;
             };
             self.counters.ip_out_requests += 1;
-            match wire::parse_ip(&buf[..n]) {
-                Ok(ip) if self.is_local(ip.dst) => self.receive(now, &buf[..n]),
-                _ => break Some(n),
+            // The destination is known from what was emitted: no need to parse it back.
+            if self.is_local(dst) {
+                self.receive(now, &buf[..n]);
+            } else {
+                break Some(n);
             }
         };
         self.after_mutation();
@@ -1177,7 +1182,8 @@ impl Stack {
         self.ip_id
     }
 
-    fn next_datagram(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+    /// The next datagram written into `buf`: its length and destination address.
+    fn next_datagram(&mut self, now: Instant, buf: &mut [u8]) -> Option<(usize, IpAddr)> {
         while let Some(c) = self.ctrl.pop_front() {
             let id = self.next_ip_id();
             let n = match c {
@@ -1191,7 +1197,7 @@ impl Stack {
                     if seg.flags.rst() {
                         self.counters.out_rsts += 1;
                     }
-                    wire::emit_tcp(buf, local, remote, &seg, 0, id, ttl)
+                    wire::emit_tcp(buf, local, remote, &seg, 0, id, ttl).map(|n| (n, remote.ip()))
                 }
                 Ctrl::Icmp {
                     src,
@@ -1201,7 +1207,7 @@ impl Stack {
                     body,
                 } => {
                     self.counters.icmp_out_msgs += 1;
-                    wire::emit_icmp(buf, src, dst, msg_type, code, &body, id)
+                    wire::emit_icmp(buf, src, dst, msg_type, code, &body, id).map(|n| (n, dst))
                 }
             };
             if n.is_some() {
@@ -1235,8 +1241,8 @@ impl Stack {
                     let n = wire::emit_tcp(buf, tuple.local, tuple.remote, &seg, stage, ipid, ttl);
                     // Sending changes timers (and maybe state): re-examine.
                     self.touch_after_send(now, id);
-                    if n.is_some() {
-                        return n;
+                    if let Some(n) = n {
+                        return Some((n, tuple.remote.ip()));
                     }
                 }
                 None => {
