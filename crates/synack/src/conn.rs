@@ -835,6 +835,49 @@ impl Connection {
         }
     }
 
+    /// `recv(MSG_PEEK)`: copies in-order data into `buf` without consuming it, with the
+    /// same results as [`Connection::recv`] otherwise (the out-of-band urgent byte is
+    /// skipped and a read stops at it; 0 at the end of the stream).
+    pub fn peek(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        if self.orphaned {
+            return Err(Error::NotConnected);
+        }
+        if !self.rcvbuf.is_empty() {
+            let base = self.rcvbuf.read_offset();
+            let mut skip = 0usize;
+            if self.urg_mark == Some(base) && !self.oobinline {
+                skip = 1;
+            }
+            let mut end = self.rcvbuf.len();
+            if let Some(mark) = self.urg_mark
+                && mark > base
+            {
+                end = end.min(usize::try_from(mark - base).unwrap_or(usize::MAX));
+            }
+            let mut n = 0;
+            for (i, slot) in buf.iter_mut().enumerate() {
+                match self.rcvbuf.peek(skip + i) {
+                    Some(b) if skip + i < end => *slot = b,
+                    _ => break,
+                }
+                n += 1;
+            }
+            if n > 0 || buf.is_empty() || skip == 0 {
+                return Ok(n);
+            }
+        }
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.fin_rcvd {
+            return Ok(0);
+        }
+        match self.state {
+            State::Closed | State::Listen => Err(Error::NotConnected),
+            _ => Err(Error::WouldBlock),
+        }
+    }
+
     /// RFC 9293 §3.8.6.2.2: after the application reads, announce the opened window once the
     /// right edge may move (by min(half the buffer, one receive MSS), see `rcv_wnd`) — and,
     /// as Linux does (`tcp_cleanup_rbuf`), only when the window still offered is at most half
@@ -1994,7 +2037,7 @@ impl Connection {
                 (data_seq.since(self.rcv_nxt) as usize, seg.payload)
             };
             // "Trim ... to the window": text beyond RCV.NXT + RCV.WND is not kept.
-            let window = self.rcv_wnd() as usize;
+            let window = self.rcv_accept_wnd() as usize;
             let take = fresh.len().min(window.saturating_sub(offset));
             let had_gap = self.rcvbuf.has_gap();
             match self.rcvbuf.insert(offset, &fresh[..take]) {
@@ -2209,7 +2252,7 @@ impl Connection {
     /// allowance for ACKs, URGs and RSTs at exactly RCV.NXT.
     fn acceptable(&self, seg: &SegmentIn<'_>) -> bool {
         let len = seg.seg_len();
-        let wnd = self.rcv_wnd();
+        let wnd = self.rcv_accept_wnd();
         let end = self.rcv_nxt + wnd;
         match (len, wnd) {
             (0, 0) => seg.seq == self.rcv_nxt,

@@ -168,3 +168,28 @@ fn rfc2018_4_acks_carry_sack_blocks_latest_first() {
     let ack = one(&mut s, now);
     assert_eq!((ack.ack(), blocks(&ack)), (base + 75, vec![]));
 }
+
+#[test]
+fn peek_leaves_data_and_window_alone_and_sees_a_filled_hole() {
+    let now = Instant::ZERO;
+    let mut s = common::established_server(now);
+    let base = common::CLIENT_ISS + 1;
+    let ack = common::SERVER_ISS + 1;
+    s.on_segment(now, &common::data(base, ack, common::A, b"a"));
+    // Out of order: bytes 3..8, then the hole 1..3.
+    s.on_segment(now, &common::data(base + 3, ack, common::A, b"defgh"));
+    let mut buf = [0u8; 64];
+    assert_eq!(s.peek(&mut buf), Ok(1));
+    s.on_segment(now, &common::data(base + 1, ack, common::A, b"bc"));
+    assert_eq!(s.peek(&mut buf), Ok(8));
+    assert_eq!(&buf[..8], b"abcdefgh");
+    // Peeking again gives the same bytes; nothing was consumed, no window opened.
+    let before = (s.status().rcv_wnd, s.recv_queued());
+    assert_eq!(s.peek(&mut buf[..3]), Ok(3));
+    assert_eq!(&buf[..3], b"abc");
+    assert_eq!((s.status().rcv_wnd, s.recv_queued()), before);
+    assert_eq!(before.1, 8);
+    assert_eq!(s.recv(&mut buf), Ok(8));
+    assert_eq!(&buf[..8], b"abcdefgh");
+    assert_eq!(s.peek(&mut buf), Err(synack::Error::WouldBlock));
+}

@@ -314,3 +314,56 @@ fn rfc9293_3_8_6_2_2_fin_moves_the_right_edge_with_it() {
     );
     assert_eq!(u32::from(ack.seg.wnd), before.rcv_wnd);
 }
+
+/// A server whose receive buffer is 65700 bytes (FreeBSD rounds 65536 up to whole
+/// 1460-byte segments), no window scaling, `flavor`; ESTABLISHED with 99 bytes queued.
+fn bsd_sized_server(flavor: synack::Flavor) -> synack::Connection {
+    let now = Instant::ZERO;
+    let cfg = Config {
+        recv_buffer: 65700,
+        recv_buffer_max: 65700,
+        flavor: Some(flavor),
+        ..common::plain()
+    };
+    let mut s =
+        synack::Connection::listen_with_iss(now, cfg, common::server_tuple(), Seq(SERVER_ISS), 0);
+    s.on_segment(now, &seg(CLIENT_ISS, 0, common::S, 65535));
+    assert_eq!(one(&mut s, now).seg.wnd, 65535);
+    s.on_segment(now, &seg(CLIENT_ISS + 1, SERVER_ISS + 1, A, 65535));
+    static CHUNK: [u8; 99] = [1; 99];
+    s.on_segment(now, &data(CLIENT_ISS + 1, SERVER_ISS + 1, A, &CHUNK));
+    common::drain(&mut s, now + Duration::from_millis(500));
+    s.on_timeout(now + Duration::from_millis(500));
+    common::drain(&mut s, now + Duration::from_millis(500));
+    s
+}
+
+#[test]
+fn freebsd_offers_all_free_space_and_accepts_up_to_the_buffer() {
+    // FreeBSD tcp_output(): the window is the free space (65601, at most 65535 unscaled),
+    // not the last right edge (65535 − 99) that RFC 9293 §3.8.6.2.2's receiver SWS rule
+    // keeps.
+    let bsd = bsd_sized_server(synack::Flavor::FreeBsd);
+    assert_eq!(bsd.status().rcv_wnd, 65535);
+    let linux = bsd_sized_server(synack::Flavor::Linux);
+    assert_eq!(linux.status().rcv_wnd, 65535 - 99);
+
+    // FreeBSD tcp_input(): a RST 65550 bytes past RCV.NXT is inside the buffer space and so
+    // in the window (RFC 5961 §3.2: not exact, a challenge ACK); on Linux it is outside the
+    // advertised window and dropped.
+    let t = Instant::from_millis(600);
+    let rcv_nxt = CLIENT_ISS + 1 + 99;
+    for (flavor, challenged) in [
+        (synack::Flavor::FreeBsd, true),
+        (synack::Flavor::Linux, false),
+    ] {
+        let mut s = bsd_sized_server(flavor);
+        s.on_segment(t, &seg(rcv_nxt + 65550, 0, common::R, 0));
+        let out = common::drain(&mut s, t);
+        assert_eq!(out.len(), usize::from(challenged), "{flavor:?}: {out:?}");
+        if challenged {
+            assert_eq!((out[0].flags(), out[0].ack()), (A, rcv_nxt));
+        }
+        assert_eq!(s.state(), State::Established);
+    }
+}

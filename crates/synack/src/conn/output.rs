@@ -615,6 +615,17 @@ impl Connection {
         } else {
             0
         };
+        if self.cfg.flavor() == crate::config::Flavor::FreeBsd {
+            // FreeBSD tcp_output(): all the free space (sbspace), zero below
+            // min(buffer/4, MSS) (receiver SWS avoidance), never less than was offered.
+            let quarter = u32::try_from(self.rcvbuf.capacity() / 4).unwrap_or(u32::MAX);
+            let free = if free < quarter && free < self.rcv_mss {
+                0
+            } else {
+                free
+            };
+            return free.max(offered);
+        }
         let threshold = u32::try_from(self.rcvbuf.capacity() / 2)
             .unwrap_or(u32::MAX)
             .min(self.rcv_mss)
@@ -626,6 +637,23 @@ impl Connection {
         } else {
             offered
         }
+    }
+
+    /// The window a segment's sequence numbers are checked against (RFC 9293 §3.10.7.4,
+    /// RFC 5961 §3.2, §4.2): RCV.WND; under the FreeBSD flavor the larger of the free
+    /// buffer space and what was offered (`tcp_input()`: `imax(sbspace, rcv_adv − rcv_nxt)`),
+    /// which can exceed the 16-bit window advertised.
+    pub(super) fn rcv_accept_wnd(&self) -> u32 {
+        let wnd = self.rcv_wnd();
+        // SYN-RECEIVED is FreeBSD's syncache, which checks against the window it offered;
+        // TIME-WAIT keeps no buffer.
+        if self.cfg.flavor() != crate::config::Flavor::FreeBsd
+            || matches!(self.state, State::SynReceived | State::TimeWait)
+        {
+            return wnd;
+        }
+        let free = u32::try_from(self.rcvbuf.free()).unwrap_or(u32::MAX);
+        wnd.max(free)
     }
 
     /// SEG.WND << Snd.Wind.Shift (RFC 7323 §2.3); SYN windows are never scaled.

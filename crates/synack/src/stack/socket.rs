@@ -380,8 +380,6 @@ pub(super) struct Socket {
     kind: Kind,
     shut_rd: bool,
     shut_wr: bool,
-    /// Bytes read from the engine by MSG_PEEK and not yet consumed (engine gap: no peek).
-    peeked: Vec<u8>,
     /// A connection reset or failure was already reported once.
     error_reported: bool,
 }
@@ -472,7 +470,6 @@ impl Stack {
             kind: Kind::Fresh,
             shut_rd: false,
             shut_wr: false,
-            peeked: Vec::new(),
             error_reported: false,
         });
         Ok(SocketId { index, generation })
@@ -619,7 +616,6 @@ impl Stack {
                 kind: Kind::Stream(id, Phase::Done),
                 shut_rd: false,
                 shut_wr: false,
-                peeked: Vec::new(),
                 error_reported: false,
             });
             let new = SocketId { index, generation };
@@ -759,7 +755,6 @@ impl Stack {
             return;
         };
         sock.kind = Kind::Fresh;
-        sock.peeked.clear();
         sock.error_reported = false;
         if let Some(slot) = self.conns.get_mut(id.index, id.generation) {
             slot.owner = Owner::Orphan;
@@ -901,15 +896,6 @@ impl Stack {
         if buf.is_empty() {
             return Ok(0);
         }
-        // Bytes already pulled by MSG_PEEK come first.
-        if !sock.peeked.is_empty() {
-            let n = buf.len().min(sock.peeked.len());
-            buf[..n].copy_from_slice(&sock.peeked[..n]);
-            if !flags.peek {
-                sock.peeked.drain(..n);
-            }
-            return Ok(n);
-        }
         if sock.shut_rd {
             return Ok(0);
         }
@@ -917,7 +903,12 @@ impl Stack {
         let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
             return Ok(0);
         };
-        let r = slot.conn.recv(buf);
+        // MSG_PEEK leaves the data in the connection (and its window unchanged).
+        let r = if flags.peek {
+            slot.conn.peek(buf)
+        } else {
+            slot.conn.recv(buf)
+        };
         let r = match r {
             Ok(n) => Ok(n),
             Err(Error::WouldBlock) => Err(Errno::EAGAIN),
@@ -938,14 +929,6 @@ impl Stack {
                 Err(e.into())
             }
         };
-        if flags.peek
-            && let Ok(n) = r
-            && let Ok(sock) = self.sock_mut(s)
-        {
-            // Engine gap (needs `Connection::peek`): the bytes were consumed from the
-            // engine, so keep them here for the next recv.
-            sock.peeked.extend_from_slice(&buf[..n]);
-        }
         self.touch(now, id);
         self.after_mutation();
         r
@@ -1018,14 +1001,10 @@ impl Stack {
             }
             Kind::Stream(id, _) => {
                 if let Some(slot) = self.conns.get_mut(id.index, id.generation) {
-                    let unread = !sock.peeked.is_empty();
                     if sock.opts.linger.on && sock.opts.linger.secs == 0 {
                         // SO_LINGER 0: abortive close (RFC 9293 §3.10.5 ABORT).
                         slot.conn.abort(now);
                         self.counters.tcp_abort_on_linger += 1;
-                    } else if unread && slot.conn.state().is_synchronized() {
-                        slot.conn.abort(now);
-                        self.counters.tcp_abort_on_close += 1;
                     } else {
                         let had_unread = slot.conn.recv_queued() > 0;
                         let _ = slot.conn.close(now);
@@ -1086,8 +1065,7 @@ impl Stack {
                 r.hangup = closed || (rcv_shut && snd_shut);
                 r.read_hangup = rcv_shut;
                 r.urgent = slot.urgent;
-                r.readable =
-                    rcv_shut || r.error || !sock.peeked.is_empty() || slot.conn.recv_queued() > 0;
+                r.readable = rcv_shut || r.error || slot.conn.recv_queued() > 0;
                 if !matches!(st, State::SynSent | State::SynReceived) {
                     r.writable = snd_shut || slot.conn.send_capacity() > 0;
                 }
@@ -1164,11 +1142,10 @@ impl Stack {
         match sock.kind {
             Kind::Listener(_) => Err(Errno::EINVAL),
             Kind::Fresh => Ok(0),
-            Kind::Stream(id, _) => Ok(sock.peeked.len()
-                + self
-                    .conns
-                    .get(id.index, id.generation)
-                    .map_or(0, |c| c.conn.recv_queued())),
+            Kind::Stream(id, _) => Ok(self
+                .conns
+                .get(id.index, id.generation)
+                .map_or(0, |c| c.conn.recv_queued())),
         }
     }
 
