@@ -115,6 +115,20 @@ pub struct TimeSeqGraph {
     pub data: Vec<DataMark>,
     /// The receiver's ACKs.
     pub acks: Vec<AckMark>,
+    /// The sender's congestion window over time (from `TCP_INFO` samples), drawn in a
+    /// panel under the graph when not empty.
+    pub cwnd: Vec<CwndMark>,
+}
+
+/// One congestion-window sample.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CwndMark {
+    /// Time, seconds.
+    pub t: f64,
+    /// Congestion window, segments.
+    pub cwnd: u32,
+    /// Slow-start threshold, segments (`None` while unset).
+    pub ssthresh: Option<u32>,
 }
 
 fn secs(t: Instant) -> f64 {
@@ -199,7 +213,22 @@ impl TimeSeqGraph {
             base,
             data,
             acks,
+            cwnd: Vec::new(),
         })
+    }
+
+    /// Adds congestion-window samples `(time, cwnd, ssthresh)` in segments, drawn as a
+    /// panel under the time-sequence graph with the same time axis.
+    pub fn with_cwnd(mut self, samples: &[(Instant, u32, Option<u32>)]) -> TimeSeqGraph {
+        self.cwnd = samples
+            .iter()
+            .map(|&(t, cwnd, ssthresh)| CwndMark {
+                t: secs(t),
+                cwnd,
+                ssthresh,
+            })
+            .collect();
+        self
     }
 
     /// Number of retransmitted segments.
@@ -263,13 +292,16 @@ impl TimeSeqGraph {
         let s_hi = s_max as f64 + s_span * 0.03;
         let x = |t: f64| L + (t - t_lo) / (t_hi - t_lo) * (W - L - R);
         let y = |s: f64| H - B - (s - s_lo) / (s_hi - s_lo) * (H - T - B);
+        // The cwnd panel, when there are samples, goes under the legend.
+        let panel = if self.cwnd.is_empty() { 0.0 } else { 240.0 };
+        let h_all = H + panel;
 
         let mut o = String::new();
         let _ = writeln!(
             o,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="monospace" font-size="11">"#
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h_all}" viewBox="0 0 {W} {h_all}" font-family="monospace" font-size="11">"#
         );
-        let _ = writeln!(o, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
+        let _ = writeln!(o, r#"<rect width="{W}" height="{h_all}" fill="white"/>"#);
         let _ = writeln!(
             o,
             r#"<text x="{}" y="20" font-size="14" text-anchor="middle">{}</text>"#,
@@ -433,8 +465,90 @@ impl TimeSeqGraph {
                 ly + 4.0
             );
         }
+        if !self.cwnd.is_empty() {
+            self.cwnd_panel(&mut o, H + 10.0, panel - 50.0, &x, t_hi);
+        }
         o.push_str("</svg>\n");
         o
+    }
+
+    /// Draws the cwnd (and ssthresh) step lines in a panel `height` high from `top`, on
+    /// the graph's time axis `x`.
+    fn cwnd_panel(&self, o: &mut String, top: f64, height: f64, x: &dyn Fn(f64) -> f64, t_hi: f64) {
+        const L: f64 = 90.0;
+        const R: f64 = 20.0;
+        const W: f64 = 960.0;
+        let max = self
+            .cwnd
+            .iter()
+            .map(|c| c.cwnd.max(c.ssthresh.unwrap_or(0)))
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let v_hi = f64::from(max) * 1.05;
+        let bottom = top + height;
+        let y = |v: f64| bottom - v / v_hi * height;
+        let _ = writeln!(
+            o,
+            r##"<path d="M{L} {top} V{bottom} H{}" stroke="#444" fill="none"/>"##,
+            W - R
+        );
+        for v in ticks(0.0, v_hi) {
+            let py = y(v);
+            let _ = writeln!(
+                o,
+                r##"<line x1="{L}" y1="{py:.1}" x2="{}" y2="{py:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+                W - R,
+                L - 5.0,
+                py + 4.0,
+                fmt_num(v)
+            );
+        }
+        let _ = writeln!(
+            o,
+            r#"<text x="15" y="{0:.1}" transform="rotate(-90 15 {0:.1})" text-anchor="middle">cwnd (segments)</text>"#,
+            top + height / 2.0
+        );
+        for (class, color, dash, pick) in [
+            ("ssthresh", "#e80", r#" stroke-dasharray="6 3""#, true),
+            ("cwnd", "#06c", "", false),
+        ] {
+            let mut d = String::new();
+            let mut on = false;
+            for c in &self.cwnd {
+                let v = if pick { c.ssthresh } else { Some(c.cwnd) };
+                match (v, on) {
+                    (Some(v), false) => {
+                        let _ = write!(d, "M{:.1} {:.1}", x(c.t), y(f64::from(v)));
+                        on = true;
+                    }
+                    (Some(v), true) => {
+                        let _ = write!(d, " H{:.1} V{:.1}", x(c.t), y(f64::from(v)));
+                    }
+                    (None, _) => on = false,
+                }
+            }
+            if on {
+                let _ = write!(d, " H{:.1}", x(t_hi));
+            }
+            if !d.is_empty() {
+                let _ = writeln!(
+                    o,
+                    r#"<path class="{class}" d="{d}" stroke="{color}" stroke-width="1.5"{dash} fill="none"/>"#
+                );
+            }
+        }
+        for (i, (color, name)) in [("#06c", "cwnd"), ("#e80", "ssthresh")].iter().enumerate() {
+            let lx = L + 10.0 + i as f64 * 135.0;
+            let ly = bottom + 30.0;
+            let _ = writeln!(
+                o,
+                r#"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{color}" stroke-width="3"/><text x="{}" y="{}">{name}</text>"#,
+                lx + 18.0,
+                lx + 22.0,
+                ly + 4.0
+            );
+        }
     }
 }
 

@@ -221,6 +221,26 @@ fn every_scenario_has_a_time_sequence_graph() {
     }
 }
 
+#[test]
+fn congestion_graphs_draw_cwnd_over_time() {
+    for name in ["congestion", "congestion-cubic"] {
+        let out = lab::run(lab::find(name).unwrap(), &opts(0, &[])).unwrap();
+        let g = out.graph().unwrap();
+        assert!(g.cwnd.len() > 50, "{name}: {} cwnd samples", g.cwnd.len());
+        // The sawtooth: cwnd falls at least once after rising.
+        assert!(
+            g.cwnd.windows(2).any(|w| w[1].cwnd < w[0].cwnd),
+            "{name}: cwnd never falls"
+        );
+        let svg = out.svg().unwrap();
+        assert!(svg.contains(r#"class="cwnd""#) && svg.contains(r#"class="ssthresh""#));
+    }
+    // Scenarios that do not sample TCP_INFO have no panel.
+    let out = lab::run(lab::find("handshake").unwrap(), &opts(0, &[])).unwrap();
+    assert!(out.graph().unwrap().cwnd.is_empty());
+    assert!(!out.svg().unwrap().contains(r#"class="cwnd""#));
+}
+
 fn have(tool: &str) -> bool {
     Command::new(tool)
         .arg("--version")

@@ -332,8 +332,10 @@ impl Outcome {
 
     /// The time-sequence graph of the direction that sent the most, as the observer saw
     /// it (like tcptrace on the observer's capture), or `None` if it saw no TCP segment.
+    /// With a congestion-window panel when the scenario sampled `TCP_INFO`.
     pub fn graph(&self) -> Option<TimeSeqGraph> {
-        TimeSeqGraph::build(&self.view, Flow::busiest(&self.view)?)
+        let g = TimeSeqGraph::build(&self.view, Flow::busiest(&self.view)?)?;
+        Some(g.with_cwnd(&recovery::cwnd_samples(self)))
     }
 
     /// The time-sequence graph as an SVG document.

@@ -385,7 +385,7 @@ fn build_congestion_with(lab: &mut Lab, cc: &str) -> Result<(), String> {
             lost: &[],
             bytes: CC_BYTES,
             // Keep the socket (and the cwnd samples) until the transfer is surely over.
-            close_after: Some(Duration::from_secs(10)),
+            close_after: Some(Duration::from_secs(5)),
             sample: true,
         },
     )?;
