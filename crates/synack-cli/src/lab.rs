@@ -165,17 +165,19 @@ fn print_outcome(sc: &Scenario, out: &Outcome, header: bool) {
             println!("  {l}");
         }
     } else {
-        let (head, tail) = (TOUR_TRACE_LINES - 20, 20);
-        for l in &out.trace[..head] {
-            println!("  {l}");
-        }
-        println!(
-            "  ... {} more lines: synack lab run {} ...",
-            out.trace.len() - head - tail,
-            sc.name
-        );
-        for l in &out.trace[out.trace.len() - tail..] {
-            println!("  {l}");
+        let mut shown = 0;
+        for part in excerpt(out) {
+            if part.start > shown {
+                println!(
+                    "  ... {} lines (synack lab run {} shows them) ...",
+                    part.start - shown,
+                    sc.name
+                );
+            }
+            for l in &out.trace[part.clone()] {
+                println!("  {l}");
+            }
+            shown = part.end;
         }
     }
     println!("-- what to look at --");
@@ -203,6 +205,42 @@ fn print_outcome(sc: &Scenario, out: &Outcome, header: bool) {
             "does not behave as the notes describe"
         }
     );
+}
+
+/// The parts of a long trace the tour shows: its beginning, the lines leading up to the
+/// first retransmission (where the loss-recovery scenarios have their story: duplicate
+/// ACKs, SACK blocks, the retransmission), and its end.
+fn excerpt(out: &Outcome) -> Vec<core::ops::Range<usize>> {
+    let n = out.trace.len();
+    let (head, tail) = (30, 15);
+    let mut parts: Vec<core::ops::Range<usize>> = Vec::new();
+    parts.push(0..head.min(n));
+    let first_retx = out.graph().and_then(|g| {
+        g.data
+            .iter()
+            .find(|d| d.kind == synack_sim::svg::SegKind::Retransmission)
+            .map(|d| d.t)
+    });
+    if let Some(t) = first_retx {
+        // The first trace line at or after that time (lines start with the seconds).
+        let at = out.trace.iter().position(|l| {
+            l.split(' ')
+                .next()
+                .and_then(|w| w.parse::<f64>().ok())
+                .is_some_and(|v| v >= t - 1e-7)
+        });
+        if let Some(i) = at {
+            let lo = i.saturating_sub(24).max(head);
+            let hi = (i + 6).min(n);
+            if lo < hi {
+                parts.push(lo..hi);
+            }
+        }
+    }
+    let last_end = parts.last().map_or(0, |p| p.end);
+    parts.push(n.saturating_sub(tail).max(last_end)..n);
+    parts.retain(|p| !p.is_empty());
+    parts
 }
 
 fn tour(args: &[String]) -> ExitCode {
