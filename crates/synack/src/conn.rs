@@ -424,9 +424,9 @@ pub struct Connection {
     urgent_signal: bool,
     /// A FIN received beyond a gap, held until the gap fills (RFC 9293 §3.10.7.4).
     fin_pending: Option<Seq>,
-    /// The first sequence number of the out-of-order segment that arrived last (RFC 2018
-    /// §4: its block is reported first).
-    sack_recent: Option<Seq>,
+    /// The first sequence numbers of the out-of-order segments that arrived last, most
+    /// recent first (RFC 2018 §4: their blocks are reported in that order).
+    sack_recent: [Option<Seq>; 4],
 
     // TCP_INFO counters.
     bytes_acked: u64,
@@ -544,7 +544,7 @@ impl Connection {
             urg_mark: None,
             urgent_signal: false,
             fin_pending: None,
-            sack_recent: None,
+            sack_recent: [None; 4],
             bytes_acked: 0,
             bytes_received: 0,
             error: None,
@@ -2039,6 +2039,20 @@ impl Connection {
             // "Trim ... to the window": text beyond RCV.NXT + RCV.WND is not kept.
             let window = self.rcv_accept_wnd() as usize;
             let take = fresh.len().min(window.saturating_sub(offset));
+            if self.dsack_due.is_none() {
+                // RFC 2883 §4.1.3 (and §5): bytes already held out of order are duplicates
+                // too; the first such run is reported in a D-SACK block.
+                let (lo, hi) = (offset, offset + take);
+                let dup = self
+                    .rcvbuf
+                    .ooo_ranges()
+                    .iter()
+                    .find(|&&(s, e)| s < hi && e > lo)
+                    .map(|&(s, e)| (s.max(lo), e.min(hi)));
+                if let Some((s, e)) = dup {
+                    self.note_dsack(self.rcv_nxt + s, self.rcv_nxt + e);
+                }
+            }
             let had_gap = self.rcvbuf.has_gap();
             match self.rcvbuf.insert(offset, &fresh[..take]) {
                 Some(advance) if offset == 0 => {
@@ -2058,7 +2072,8 @@ impl Connection {
                     // RFC 9293 §3.10.7.4: held for later processing; RFC 5681 §4.2: an
                     // out-of-order segment is acknowledged at once (a duplicate ACK).
                     self.stats.ooo_queued += 1;
-                    self.sack_recent = Some(data_seq.max(self.rcv_nxt));
+                    self.sack_recent.rotate_right(1);
+                    self.sack_recent[0] = Some(data_seq.max(self.rcv_nxt));
                     self.ack_due = true;
                 }
                 None => {

@@ -152,21 +152,29 @@ fn rfc2018_4_acks_carry_sack_blocks_latest_first() {
     let acks = common::drain(&mut s, now);
     let last = acks.last().unwrap();
     assert_eq!(last.ack(), base);
-    assert_eq!(blocks(last), [(70, 75), (10, 15), (30, 35)]);
+    // Then the most recently reported blocks, most recent first (RFC 2018 §4).
+    assert_eq!(blocks(last), [(70, 75), (50, 55), (30, 35)]);
     // A segment extending a held block moves that block to the front.
     s.on_segment(
         now,
         &common::with_ts(data(base + 35, SERVER_ISS + 1, A, b"yy"), 110, 0),
     );
-    assert_eq!(blocks(&one(&mut s, now)), [(30, 37), (10, 15), (50, 55)]);
-    // Once everything is in order, no blocks.
+    assert_eq!(blocks(&one(&mut s, now)), [(30, 37), (70, 75), (50, 55)]);
+    // Once everything is in order, no SACK blocks — only the D-SACK of the first run of
+    // bytes the fill repeated from those held (RFC 2883 §4; Linux's tcp_ofo_queue()).
     let fill: &'static [u8] = Box::leak(vec![b'z'; 75].into_boxed_slice());
     s.on_segment(
         now,
         &common::with_ts(data(base, SERVER_ISS + 1, A, fill), 111, 0),
     );
     let ack = one(&mut s, now);
-    assert_eq!((ack.ack(), blocks(&ack)), (base + 75, vec![]));
+    assert_eq!((ack.ack(), blocks(&ack)), (base + 75, vec![(10, 15)]));
+    s.on_segment(
+        now,
+        &common::with_ts(data(base + 75, SERVER_ISS + 1, A, b"w"), 112, 0),
+    );
+    let later = common::drain(&mut s, now + synack::Duration::from_millis(300));
+    assert!(later.iter().all(|o| blocks(o).is_empty()), "{later:?}");
 }
 
 #[test]
@@ -192,4 +200,66 @@ fn peek_leaves_data_and_window_alone_and_sees_a_filled_hole() {
     assert_eq!(s.recv(&mut buf), Ok(8));
     assert_eq!(&buf[..8], b"abcdefgh");
     assert_eq!(s.peek(&mut buf), Err(synack::Error::WouldBlock));
+}
+
+/// A server that agreed to SACK (no timestamps: four blocks fit).
+fn sack_server() -> synack::Connection {
+    let now = Instant::ZERO;
+    let cfg = synack::Config {
+        sack: true,
+        ..common::plain()
+    };
+    let mut s = common::listener(cfg, now);
+    let mut syn = common::seg(CLIENT_ISS, 0, common::S, 65535);
+    syn.options.sack_permitted = true;
+    s.on_segment(now, &syn);
+    one(&mut s, now);
+    s.on_segment(now, &common::seg(CLIENT_ISS + 1, SERVER_ISS + 1, A, 65535));
+    assert!(s.status().sack_permitted);
+    s
+}
+
+/// The SACK blocks of the ACK `s` sends now, as offsets from the first data byte.
+fn sack_of(s: &mut synack::Connection) -> Vec<(u32, u32)> {
+    let ack = one(s, Instant::ZERO);
+    let base = CLIENT_ISS + 1;
+    ack.seg
+        .options
+        .sack_blocks
+        .as_slice()
+        .iter()
+        .map(|&(l, r)| (l.0.wrapping_sub(base), r.0.wrapping_sub(base)))
+        .collect()
+}
+
+#[test]
+fn rfc2018_4_blocks_in_order_of_arrival_and_rfc2883_duplicate_of_held_data() {
+    let mut s = sack_server();
+    let base = CLIENT_ISS + 1;
+    let ack = SERVER_ISS + 1;
+    let now = Instant::ZERO;
+    static D: [u8; 100] = [7; 100];
+    s.on_segment(now, &data(base + 200, ack, A, &D));
+    assert_eq!(sack_of(&mut s), [(200, 300)]);
+    s.on_segment(now, &data(base + 400, ack, A, &D));
+    assert_eq!(sack_of(&mut s), [(400, 500), (200, 300)]);
+    s.on_segment(now, &data(base + 600, ack, A, &D));
+    // RFC 2018 §4: the latest first, then the previously reported ones, most recent first
+    // (not in sequence order).
+    assert_eq!(sack_of(&mut s), [(600, 700), (400, 500), (200, 300)]);
+    // A segment 0..250 fills the hole and repeats 200..250, which was held out of order:
+    // RFC 2883's D-SACK block reports the duplicate first.
+    static E: [u8; 250] = [7; 250];
+    s.on_segment(now, &data(base, ack, A, &E));
+    let out = one(&mut s, now);
+    assert_eq!(out.ack(), base + 300);
+    let blocks: Vec<(u32, u32)> = out
+        .seg
+        .options
+        .sack_blocks
+        .as_slice()
+        .iter()
+        .map(|&(l, r)| (l.0.wrapping_sub(base), r.0.wrapping_sub(base)))
+        .collect();
+    assert_eq!(blocks, [(200, 250), (600, 700), (400, 500)]);
 }

@@ -550,8 +550,9 @@ impl Connection {
     }
 
     /// RFC 2018 §4: the out-of-order data held, as SACK blocks — first the block holding the
-    /// segment that arrived last, then the others in sequence order; three fit beside the
-    /// timestamps option (four without).
+    /// segment that arrived last, then those of the segments before it, most recent first,
+    /// then the others in sequence order; three fit beside the timestamps option (four
+    /// without).
     ///
     /// RFC 2883 §4: a D-SACK block for a duplicate segment goes first.
     pub(super) fn sack_blocks(&self, opt: &mut SegOptions) {
@@ -565,25 +566,36 @@ impl Connection {
             return;
         }
         let to_seq = |(s, e): (usize, usize)| (self.rcv_nxt + s, self.rcv_nxt + e);
-        let recent = self.sack_recent.and_then(|r| {
-            ranges
-                .iter()
-                .position(|&(s, e)| r.ge(self.rcv_nxt + s) && r.lt(self.rcv_nxt + e))
-        });
+        // RFC 2018 §4: the block of the latest segment first, then the most recently
+        // reported ones (Linux and FreeBSD keep their blocks in that order), then the rest
+        // in sequence order.
+        let mut order: [Option<usize>; 4] = [None; 4];
         let mut n = 0;
-        if let Some(i) = recent {
-            let (l, r) = to_seq(ranges[i]);
-            opt.sack_blocks.push(l, r);
-            n += 1;
+        for r in self.sack_recent.iter().flatten() {
+            let found = ranges
+                .iter()
+                .position(|&(s, e)| r.ge(self.rcv_nxt + s) && r.lt(self.rcv_nxt + e));
+            if let Some(i) = found
+                && !order[..n].contains(&Some(i))
+                && n < max
+            {
+                order[n] = Some(i);
+                n += 1;
+            }
         }
-        for (i, &range) in ranges.iter().enumerate() {
-            if n == max {
+        for i in 0..ranges.len() {
+            if n >= max {
                 break;
             }
-            if Some(i) != recent {
+            if !order[..n].contains(&Some(i)) {
+                order[n] = Some(i);
+                n += 1;
+            }
+        }
+        for i in order[..n].iter().flatten() {
+            if let Some(&range) = ranges.get(*i) {
                 let (l, r) = to_seq(range);
                 opt.sack_blocks.push(l, r);
-                n += 1;
             }
         }
     }
