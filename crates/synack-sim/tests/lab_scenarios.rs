@@ -172,6 +172,13 @@ fn tail_loss_probe_check_fails_without_tlp() {
 }
 
 #[test]
+fn nagle_wan_long_check_fails_with_a_low_rto_floor() {
+    // With a 10 ms floor the sender's timers fire before the delayed ACKs arrive.
+    let f = fails_with("nagle-wan-long", "net.ipv4.tcp_rto_min_ms", "10");
+    assert!(f.contains("each segment waits for the ACK"), "{f}");
+}
+
+#[test]
 fn ecn_check_fails_without_ecn() {
     // Not-ECT packets are dropped where ECT ones would be marked.
     let f = fails_with("ecn", "net.ipv4.tcp_ecn", "0");
@@ -199,7 +206,7 @@ fn a_bad_set_is_an_error() {
 
 #[test]
 fn same_seed_same_pcap_and_trace() {
-    for sc in SCENARIOS {
+    for sc in SCENARIOS.iter().chain(PENDING) {
         let a = lab::run(sc, &opts(42, &[])).unwrap();
         let b = lab::run(sc, &opts(42, &[])).unwrap();
         assert_eq!(a.pcap, b.pcap, "{}: pcaps differ", sc.name);
@@ -261,7 +268,12 @@ fn pcaps_open_in_tshark_without_warnings() {
     let dir = std::env::temp_dir().join(format!("synack-lab-tshark-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // `random` corrupts packets on purpose: tshark rightly flags those checksums.
-    for sc in SCENARIOS.iter().filter(|s| s.name != "random") {
+    // The pending ones too: `ecn` is the only capture with CE marks.
+    for sc in SCENARIOS
+        .iter()
+        .chain(PENDING)
+        .filter(|s| s.name != "random")
+    {
         let out = lab::run(sc, &opts(0, &[])).unwrap();
         let path = dir.join(format!("{}.pcap", sc.name));
         std::fs::write(&path, &out.pcap).unwrap();
