@@ -143,6 +143,10 @@ enum Owner {
     Orphan,
 }
 
+/// The timestamps option as sent, padded to a 4-byte boundary (RFC 7323 §3.2 and
+/// Appendix A: NOP, NOP, kind 8, length 10).
+const TS_OPTION_LEN: usize = 12;
+
 /// A connection and the stack's bookkeeping about it.
 #[derive(Debug)]
 struct ConnSlot {
@@ -170,6 +174,9 @@ struct ConnSlot {
     pmtu: Option<u16>,
     /// Retransmission counter seen last (for `TcpRetransSegs`).
     seen_retrans: u64,
+    /// The last segment it sent carried timestamps (RFC 7323 §3.2: once negotiated, every
+    /// segment but a RST does), so the next one's payload is staged behind their 12 bytes.
+    tx_ts: bool,
     /// TTL / hop limit of its datagrams (`IP_TTL`).
     ttl: u8,
     /// FreeBSD `TCP_KEEPINIT`: when an active open still in SYN-SENT is dropped (armed on
@@ -940,6 +947,7 @@ impl Stack {
             counted_orphan: false,
             pmtu: None,
             seen_retrans: 0,
+            tx_ts: false,
             ttl: opts.ttl.unwrap_or(wire::DEFAULT_TTL),
             keepinit_at: None,
         });
@@ -1220,17 +1228,22 @@ impl Stack {
                 continue;
             };
             let tuple = slot.conn.tuple();
-            // The payload is staged right after a bare TCP header, so a full-sized segment
-            // (MSS already net of options) fits an MTU-sized buffer; `emit_tcp` moves it
-            // behind the options.
-            let stage = (wire::ip_header_len(tuple.local.ip()) + synack_wire::tcp::HEADER_LEN)
-                .min(buf.len());
+            // The payload is staged behind the TCP header and the options the segment is
+            // expected to carry (the 12 bytes of timestamps when the last segment had them),
+            // which is its final place in the common case, so `emit_tcp` need not move it;
+            // when it carries more (SACK blocks), `emit_tcp` moves it further. A full-sized
+            // segment (MSS already net of the timestamps) still fits an MTU-sized buffer.
+            let opts = if slot.tx_ts { TS_OPTION_LEN } else { 0 };
+            let stage =
+                (wire::ip_header_len(tuple.local.ip()) + synack_wire::tcp::HEADER_LEN + opts)
+                    .min(buf.len());
             let seg = slot.conn.poll_transmit(now, &mut buf[stage..]);
             let retrans = slot.conn.stats().retransmits;
             let delta = retrans.saturating_sub(slot.seen_retrans);
             slot.seen_retrans = retrans;
             match seg {
                 Some(seg) => {
+                    slot.tx_ts = seg.options.timestamps.is_some();
                     self.counters.retrans_segs += delta;
                     self.counters.out_segs += 1;
                     if seg.flags.rst() {
