@@ -564,6 +564,45 @@ fn check_congestion_with(out: &Outcome, c: &mut Checks, reno: bool) {
             steps.len()
         ),
     );
+    if !reno {
+        // RFC 9438 §4.2: after a reduction the window climbs back towards W_max along the
+        // concave part of the cubic curve: each +1 takes longer than the one before, on
+        // the whole (the last third of the increments at least 1.5 times slower than the
+        // first third).
+        let mut shapes = Vec::new();
+        for (i, &(_, end, _)) in episodes.iter().enumerate() {
+            let next = episodes.get(i + 1).map_or(Instant::from_secs(600), |e| e.0);
+            let ups: Vec<Instant> = ca
+                .windows(2)
+                .filter(|w| w[0].0 >= end && w[1].0 < next && w[1].1 == w[0].1 + 1)
+                .map(|w| w[1].0)
+                .collect();
+            let gaps: Vec<f64> = ups.windows(2).map(|w| gap(w[0], w[1])).collect();
+            if gaps.len() < 6 {
+                continue;
+            }
+            let third = gaps.len() / 3;
+            let mean = |g: &[f64]| g.iter().sum::<f64>() / g.len() as f64;
+            let (early, late) = (mean(&gaps[..third]), mean(&gaps[gaps.len() - third..]));
+            shapes.push((i + 1, early, late));
+        }
+        c.check(
+            !shapes.is_empty() && shapes.iter().all(|&(_, e, l)| l >= 1.5 * e),
+            format!(
+                "concave growth after each reduction (RFC 9438 §4.2): mean time per +1 segment, \
+                 first third vs last third: {}",
+                shapes
+                    .iter()
+                    .map(|(i, e, l)| format!(
+                        "after loss {i}: {:.0} ms -> {:.0} ms",
+                        e * 1e3,
+                        l * 1e3
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
     if reno {
         // RFC 5681 §3.1 (3), with byte counting (RFC 3465): one segment per window of
         // acknowledged data, i.e. about one per round trip.
