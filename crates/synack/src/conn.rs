@@ -293,6 +293,9 @@ pub struct Connection {
     fin_queued: bool,
     /// Sequence number of our FIN once sent.
     fin_seq: Option<Seq>,
+    /// The ACK owed is a challenge ACK (RFC 5961 §3.2, §4.2), which FreeBSD sends in
+    /// `tcp_respond()`'s bare form, never with a resent FIN.
+    challenge_due: bool,
     /// The peer's FIN has been received (end of stream for `recv`).
     fin_rcvd: bool,
     /// The application released the connection (`close`); it lives on as an orphan.
@@ -474,6 +477,7 @@ impl Connection {
             rcvbuf: RecvBuffer::new(cfg.recv_buffer),
             fin_queued: false,
             fin_seq: None,
+            challenge_due: false,
             fin_rcvd: false,
             orphaned: false,
             syn_due: false,
@@ -1426,6 +1430,8 @@ impl Connection {
             if !rst {
                 // "<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>" then drop.
                 self.ack_due = true;
+                // FreeBSD answers any SYN here with tcp_respond()'s challenge ACK.
+                self.challenge_due |= seg.flags.syn();
                 let end = seg.seq + seg.payload.len();
                 if !seg.payload.is_empty() && end.le(self.rcv_nxt) {
                     // RFC 2883 §4: the duplicate is reported in a D-SACK block.
@@ -1554,10 +1560,15 @@ impl Connection {
                 }
             }
             // ESTABLISHED, FIN-WAIT-1/2, CLOSE-WAIT: "connection reset", flush, CLOSED.
-            State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
-                self.fail(now, Error::ConnectionReset)
-            }
-            // CLOSING, LAST-ACK, TIME-WAIT: delete the TCB, CLOSED.
+            // CLOSING and LAST-ACK: RFC 9293 only deletes the TCB, but Linux (tcp_reset())
+            // and FreeBSD (tcp_input(): so_error = ECONNRESET) report the reset as well.
+            State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait
+            | State::Closing
+            | State::LastAck => self.fail(now, Error::ConnectionReset),
+            // TIME-WAIT: delete the TCB, CLOSED.
             _ => self.enter_closed(now),
         }
     }
@@ -2339,6 +2350,7 @@ impl Connection {
         if self.cfg.challenge_ack_limiter.allow(now) {
             self.stats.challenge_acks += 1;
             self.ack_due = true;
+            self.challenge_due = true;
         } else {
             self.stats.challenge_acks_limited += 1;
         }

@@ -238,7 +238,9 @@ fn s3_10_7_4_first_zero_window_accepts_only_rcv_nxt_and_still_processes_the_ack(
 // ---- §3.10.7.4 second: RST in the later states -----------------------------------------
 
 #[test]
-fn s3_10_7_4_second_rst_in_closing_and_last_ack_closes_quietly() {
+fn s3_10_7_4_second_rst_in_closing_and_last_ack_closes_with_econnreset() {
+    // RFC 9293 only deletes the TCB here; Linux (tcp_reset()) and FreeBSD (tcp_input())
+    // also report ECONNRESET to an application still holding the socket.
     // LAST-ACK: the peer closed first, we closed; a RST at RCV.NXT ends it.
     let mut c = est(plain());
     c.on_segment(T0, &seg(S1, C1, F | A, 65535));
@@ -247,15 +249,49 @@ fn s3_10_7_4_second_rst_in_closing_and_last_ack_closes_quietly() {
     one(&mut c, T0);
     assert_eq!(c.state(), State::LastAck);
     c.on_segment(T0, &seg(S1 + 1, 0, R, 0));
-    assert_eq!((c.state(), c.take_error()), (State::Closed, None));
+    assert_eq!(
+        (c.state(), c.take_error()),
+        (State::Closed, Some(Error::ConnectionReset))
+    );
     // CLOSING.
     let mut c = est(plain());
     c.close(T0).unwrap();
     one(&mut c, T0);
     c.on_segment(T0, &seg(S1, C1, F | A, 65535));
     assert_eq!(c.state(), State::Closing);
+    // Linux acknowledges the FIN with a bare ACK.
+    let ack = one(&mut c, T0);
+    assert_eq!((ack.flags(), ack.seq(), ack.ack()), (A, C1 + 1, S1 + 1));
     c.on_segment(T0, &seg(S1 + 1, 0, R, 0));
-    assert_eq!(c.state(), State::Closed);
+    assert_eq!(
+        (c.state(), c.take_error()),
+        (State::Closed, Some(Error::ConnectionReset))
+    );
+}
+
+#[test]
+fn freebsd_closing_resends_the_fin_with_the_ack_but_not_with_a_challenge_ack() {
+    let cfg = Config {
+        flavor: Some(synack::Flavor::FreeBsd),
+        ..plain()
+    };
+    let mut c = est(cfg);
+    c.close(T0).unwrap();
+    let fin = one(&mut c, T0);
+    assert_eq!((fin.flags(), fin.seq()), (F | A, C1));
+    // The peer's FIN crosses ours: FreeBSD's ACK of it carries the FIN again, at its
+    // sequence number (tcp_output() backs SND.NXT up over the unacknowledged FIN).
+    c.on_segment(T0, &seg(S1, C1, F | A, 65535));
+    assert_eq!(c.state(), State::Closing);
+    let ack = one(&mut c, T0);
+    assert_eq!((ack.flags(), ack.seq(), ack.ack()), (F | A, C1, S1 + 1));
+    // A SYN gets tcp_respond()'s bare challenge ACK at SND.NXT.
+    c.on_segment(T0, &seg(S1 + 1000, 0, S, 65535));
+    let ch = one(&mut c, T0);
+    assert_eq!((ch.flags(), ch.seq(), ch.ack()), (A, C1 + 1, S1 + 1));
+    // Our FIN acknowledged: TIME-WAIT.
+    c.on_segment(T0, &seg(S1 + 1, C1 + 1, A, 65535));
+    assert_eq!(c.state(), State::TimeWait);
 }
 
 // ---- §3.10.7.4 fourth: SYN ---------------------------------------------------------------

@@ -31,6 +31,7 @@ impl Connection {
             // Any segment carrying the ACK satisfies a delayed ACK (piggybacking).
             self.delack_deadline = None;
             self.ack_due = false;
+            self.challenge_due = false;
             if self.dsack_due.take().is_some() && self.sack_ok && !seg.flags.syn() {
                 self.stats.dsacks_sent += 1;
             }
@@ -186,6 +187,17 @@ impl Connection {
             return Some(self.segment(now, self.snd_una - 1u32, TcpFlags::ACK));
         }
         if self.ack_due && self.state != State::SynSent {
+            if self.cfg.flavor() == crate::config::Flavor::FreeBsd
+                && matches!(self.state, State::Closing)
+                && !self.challenge_due
+                && let Some(fin) = self.fin_seq
+                && self.snd_nxt == fin + 1u32
+                && self.snd_una.le(fin)
+            {
+                // FreeBSD tcp_output(): the state's flags include FIN, and with the FIN sent
+                // but unacknowledged SND.NXT is backed up over it, so the ACK resends it.
+                return Some(self.segment(now, fin, TcpFlags::ACK | TcpFlags::FIN));
+            }
             return Some(self.segment(now, self.snd_nxt, TcpFlags::ACK));
         }
         None
