@@ -268,10 +268,11 @@ pub static SCENARIOS: &[Scenario] = &[
         explain:
             "SACK and tail loss probes are off. The link goes down at 0.4 s; at 0.5 s the client
             writes a 4000-byte request, lost. With no ACK coming back, the retransmission
-            timer fires after the 200 ms floor (RTO_min; RFC 6298 §2.4), and each timeout
-            doubles the RTO and restarts the timer (§5.5-5.6): retransmissions at 0.7, 1.1,
-            1.9, 3.5 s... Only the first segment goes each time: after a timeout cwnd is one
-            segment (RFC 5681 §3.1). The link is back at 5 s; the retransmission at 6.7 s
+            timer fires after 202 ms: on this 2 ms path the RTO is SRTT + the 200 ms floor
+            (RTO_min; Linux's rule, RFC 6298 §2.4 allows a floor). Each timeout doubles the
+            RTO and restarts the timer (§5.5-5.6): retransmissions at 0.702, 1.106, 1.914,
+            3.530 s. Only the first segment goes each time: after a timeout cwnd is one
+            segment (RFC 5681 §3.1). The link is back at 5 s; the retransmission at 6.762 s
             gets through and the rest follows in slow start.",
         tour: true,
         build: recovery::build_rto_backoff,
