@@ -1477,7 +1477,16 @@ impl Connection {
                 return self.drop_seg(now, DropReason::UnexpectedSyn);
             }
             // RFC 793: a SYN in the window is an error: reset and close.
-            if let Some(r) = reset_for_no_connection(seg) {
+            if self.cfg.flavor() == crate::config::Flavor::FreeBsd {
+                // FreeBSD tcp_drop() → tcp_output() in CLOSED: `R.` from the connection's
+                // own sequence numbers.
+                self.rst_due = Some(SegmentOut::bare(
+                    self.snd_nxt,
+                    self.rcv_nxt,
+                    TcpFlags::RST | TcpFlags::ACK,
+                    0,
+                ));
+            } else if let Some(r) = reset_for_no_connection(seg) {
                 self.rst_due = Some(r);
             }
             return self.fail(now, Error::ConnectionReset);

@@ -201,6 +201,34 @@ fn rfc793_mode_syn_in_window_resets_the_connection() {
 }
 
 #[test]
+fn freebsd_insecure_syn_in_window_resets_from_the_connection_sequence_numbers() {
+    let now = Instant::ZERO;
+    for (flavor, expect) in [
+        // FreeBSD tcp_drop(): `R.` SND.NXT, ack RCV.NXT.
+        (
+            synack::Flavor::FreeBsd,
+            (R | A, CLIENT_ISS + 1, SERVER_ISS + 1),
+        ),
+        // RFC 9293 §3.10.7.1's form for a SYN without ACK: `R.` 0, ack SEG.SEQ + 1.
+        (synack::Flavor::Linux, (R | A, 0, SERVER_ISS + 6)),
+    ] {
+        let cfg = Config {
+            rfc5961: false,
+            flavor: Some(flavor),
+            ..plain()
+        };
+        let mut c = Connection::connect_with_iss(now, cfg, client_tuple(), Seq(CLIENT_ISS), 0);
+        one(&mut c, now);
+        c.on_segment(now, &seg(SERVER_ISS, CLIENT_ISS + 1, S | A, 65535));
+        one(&mut c, now);
+        c.on_segment(now, &seg(SERVER_ISS + 5, 0, S, 65535));
+        let rst = one(&mut c, now);
+        assert_eq!((rst.flags(), rst.seq(), rst.ack()), expect, "{flavor:?}");
+        assert_eq!(c.take_error(), Some(Error::ConnectionReset));
+    }
+}
+
+#[test]
 fn rfc5961_7_challenge_acks_are_rate_limited_and_the_limiter_is_shared() {
     let now = Instant::ZERO;
     let limiter = Arc::new(ChallengeAckLimiter::new(2));
