@@ -467,19 +467,30 @@ fn check_congestion_with(out: &Outcome, c: &mut Checks, reno: bool) {
     let samples = cwnd_samples(out);
     let episodes = recovery_episodes(&data, &acks);
     let in_recovery = |t: Instant| episodes.iter().any(|&(a, b, _)| t >= a && t < b);
-    let shown: Vec<String> = samples
-        .iter()
-        .filter(|(t, _, _)| !in_recovery(*t))
-        .map(|(t, w, ss)| match ss {
-            Some(ss) => format!("{:.3}s:{w}/{ss}", secs(*t)),
-            None => format!("{:.3}s:{w}", secs(*t)),
-        })
-        .collect();
+    // The sawtooth in a few numbers: the start, the window before each loss, the window
+    // when each recovery ends, and the last sample.
+    let fmt = |s: &(Instant, u32, Option<u32>)| match s.2 {
+        Some(ss) => format!("{}/{ss} at {:.3} s", s.1, secs(s.0)),
+        None => format!("{} at {:.3} s", s.1, secs(s.0)),
+    };
+    let mut shown: Vec<String> = samples.first().map(fmt).into_iter().collect();
+    for &(start, end, _) in &episodes {
+        if let Some(b) = samples.iter().rev().find(|s| s.0 < start) {
+            shown.push(format!("loss: {}", fmt(b)));
+        }
+        if let Some(a) = samples.iter().rev().find(|s| s.0 <= end) {
+            shown.push(format!("recovered: {}", fmt(a)));
+        }
+    }
+    if let Some(l) = samples.last() {
+        shown.push(format!("last: {}", fmt(l)));
+    }
     c.check(
         !samples.is_empty(),
         format!(
-            "cwnd/ssthresh (segments) outside recovery: {}",
-            shown.join(" ")
+            "cwnd/ssthresh (segments; {} TCP_INFO samples): {}",
+            samples.len(),
+            shown.join(" -> ")
         ),
     );
     c.eq(
