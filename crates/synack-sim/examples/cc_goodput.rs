@@ -65,6 +65,9 @@ pub struct Scenario {
     /// ECN: both hosts ask for it (`net.ipv4.tcp_ecn = 1`) and the bottleneck queue marks
     /// CE on ECT packets that find at least this many packets waiting (RFC 3168 §5).
     pub ecn_threshold: Option<usize>,
+    /// Flow `k` starts `k · stagger` after the first, so later flows must take their share
+    /// from flows already running.
+    pub stagger: Duration,
 }
 
 impl Scenario {
@@ -78,6 +81,7 @@ impl Scenario {
             reorder_delay: Duration::ZERO,
             flows: 1,
             ecn_threshold: None,
+            stagger: Duration::ZERO,
         }
     }
 
@@ -120,11 +124,13 @@ pub fn scenarios() -> Vec<Scenario> {
     let mut s = Scenario::base("ecn", "no loss, ECN (CE above 83 packets)");
     s.ecn_threshold = Some(BDP_PACKETS / 5);
     v.push(s);
-    let mut s = Scenario::base("flows2", "2 competing flows");
+    let mut s = Scenario::base("flows2", "2 competing flows (2nd starts 1 s later)");
     s.flows = 2;
+    s.stagger = Duration::from_secs(1);
     v.push(s);
-    let mut s = Scenario::base("flows8", "8 competing flows");
+    let mut s = Scenario::base("flows8", "8 competing flows (one starts every 250 ms)");
     s.flows = 8;
+    s.stagger = Duration::from_millis(250);
     v.push(s);
     v
 }
@@ -145,8 +151,9 @@ pub struct RunResult {
     pub retrans_bytes: u64,
     /// Time from the first connect to the last byte delivered (s).
     pub secs: f64,
-    /// Jain index of the flows' goodputs while all of them were running (1 flow: 1).
-    pub jain: f64,
+    /// Jain index of the bytes each flow delivered while all of them were running (1 flow:
+    /// 1; `None` if the first flow finished before the last one started).
+    pub jain: Option<f64>,
     /// Data-direction packets that arrived ECT(0)/ECT(1), and CE-marked.
     pub ect_ce: (u64, u64),
     /// The failure, if the run failed (wrong byte, too many bytes, did not finish).
@@ -164,6 +171,8 @@ struct Flow {
 #[derive(Default)]
 struct Shared {
     flows: Vec<Flow>,
+    /// Bytes each flow had received when the last flow was accepted.
+    at_all_started: Option<(Instant, Vec<u64>)>,
     /// Bytes each flow had received when the first flow finished.
     at_first_done: Option<(Instant, Vec<u64>)>,
 }
@@ -270,8 +279,9 @@ fn stack_host(secret: u8, addr: Ipv4Addr, cc: &str, ecn: bool) -> Result<StackHo
     Ok(h)
 }
 
-/// The sender application of flow `k`: connects, writes `bytes` of the pattern, closes.
-fn sender_app(k: usize, bytes: u64) -> impl FnMut(&mut AppCtx<'_>) + 'static {
+/// The sender application of flow `k`: at `start`, connects, writes `bytes` of the
+/// pattern, and shuts down its sending side.
+fn sender_app(k: usize, bytes: u64, start: Instant) -> impl FnMut(&mut AppCtx<'_>) + 'static {
     let mut sock: Option<SocketId> = None;
     let mut written = 0u64;
     let mut closed = false;
@@ -280,6 +290,10 @@ fn sender_app(k: usize, bytes: u64) -> impl FnMut(&mut AppCtx<'_>) + 'static {
         cx.quiet = true;
         let s = match sock {
             Some(s) => s,
+            None if cx.now < start => {
+                cx.wake_at(start);
+                return;
+            }
             None => {
                 let Ok(s) = cx.socket() else { return };
                 let _ = cx.bind(
@@ -336,6 +350,10 @@ fn receiver_app(
             }
         }
         let mut sh = shared.borrow_mut();
+        if sh.at_all_started.is_none() && conns.len() == flows {
+            let snap = sh.flows.iter().map(|f| f.received).collect();
+            sh.at_all_started = Some((cx.now, snap));
+        }
         for &(s, k) in &conns {
             loop {
                 match cx.recv(s, &mut buf) {
@@ -401,6 +419,7 @@ pub fn run(sc: &Scenario, cc: &str, bytes: u64, seed: u64, limit: Duration) -> R
     let per_flow = bytes / sc.flows as u64;
     let shared = Rc::new(RefCell::new(Shared {
         flows: (0..sc.flows).map(|_| Flow::default()).collect(),
+        at_all_started: None,
         at_first_done: None,
     }));
     let (a, b) = match (
@@ -457,7 +476,8 @@ pub fn run(sc: &Scenario, cc: &str, bytes: u64, seed: u64, limit: Duration) -> R
     });
     sim.with_host(ha, |h, now| {
         for k in 0..sc.flows {
-            h.host.start_app(now, sender_app(k, per_flow));
+            let start = now + sc.stagger * k as u32;
+            h.host.start_app(now, sender_app(k, per_flow, start));
         }
     });
     let end = t0 + limit;
@@ -484,12 +504,17 @@ pub fn run(sc: &Scenario, cc: &str, bytes: u64, seed: u64, limit: Duration) -> R
     };
     let last = last.into_iter().max().unwrap_or(t0);
     let secs = (last - t0).as_secs_f64();
-    let jain_idx = match &s.at_first_done {
-        Some((t, snap)) if sc.flows > 1 => {
-            let dt = (*t - t0).as_secs_f64().max(1e-9);
-            jain(&snap.iter().map(|&b| b as f64 / dt).collect::<Vec<_>>())
-        }
-        _ => 1.0,
+    // Fairness over the interval in which every flow was running: from the last accept to
+    // the first flow's last byte.
+    let jain_idx = match (&s.at_all_started, &s.at_first_done) {
+        (Some((ta, a)), Some((tb, b))) if sc.flows > 1 && ta < tb => Some(jain(
+            &a.iter()
+                .zip(b)
+                .map(|(&x, &y)| y.saturating_sub(x) as f64)
+                .collect::<Vec<_>>(),
+        )),
+        _ if sc.flows > 1 => None,
+        _ => Some(1.0),
     };
     RunResult {
         goodput_mbps: (per_flow * sc.flows as u64) as f64 * 8.0 / secs / 1e6,
@@ -590,10 +615,10 @@ fn main() {
             let mathis = sc
                 .mathis_mbps()
                 .map_or("—".to_string(), |m| format!("{m:.1}"));
-            let jain_s = if sc.flows > 1 {
-                format!("{:.3}", median(rs.iter().map(|r| r.jain).collect()))
-            } else {
-                "—".to_string()
+            let jain_s = match rs.iter().map(|r| r.jain).collect::<Option<Vec<_>>>() {
+                _ if sc.flows == 1 => "—".to_string(),
+                Some(j) => format!("{:.3}", median(j)),
+                None => "n/a (no overlap)".to_string(),
             };
             let failed: Vec<String> = rs
                 .iter()
