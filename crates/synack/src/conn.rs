@@ -2179,6 +2179,14 @@ impl Connection {
         if self.quickacks > 0 && !self.pingpong {
             self.quickacks -= 1;
             self.ack_due = true;
+        } else if self.cfg.flavor() == crate::config::Flavor::FreeBsd {
+            // FreeBSD DELAY_ACK(): a segment is acknowledged later only when no ACK is
+            // owed yet, so every second segment is acknowledged at once, whatever its size.
+            if self.delack_deadline.is_some() {
+                self.ack_due = true;
+            } else {
+                self.delack_deadline = Some(now + self.ato);
+            }
         } else if unacked >= self.rcv_mss.saturating_mul(2) {
             self.ack_due = true;
         } else if self.delack_deadline.is_none() {

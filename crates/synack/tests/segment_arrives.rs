@@ -677,3 +677,30 @@ fn s3_10_7_4_fifth_close_wait_processes_acks_like_established() {
         (State::CloseWait, Seq(C1 + 6), 4000)
     );
 }
+
+#[test]
+fn freebsd_acks_every_second_segment_whatever_its_size() {
+    for (flavor, acked_at_once) in [
+        (synack::Flavor::FreeBsd, true),
+        (synack::Flavor::Linux, false),
+    ] {
+        let cfg = Config {
+            flavor: Some(flavor),
+            quickacks: 0,
+            ..plain()
+        };
+        let mut c = est(cfg);
+        // Two small in-order segments: FreeBSD's DELAY_ACK() delays only the first;
+        // RFC 1122 §4.2.3.2 (Linux) waits for two full-sized ones or the timer.
+        c.on_segment(T0, &data(S1, C1, A, b"a"));
+        none(&mut c, T0);
+        c.on_segment(T0, &data(S1 + 1, C1, A, b"bc"));
+        let out = drain(&mut c, T0);
+        if acked_at_once {
+            assert_eq!(out.len(), 1, "{flavor:?}");
+            assert_eq!(out[0].ack(), S1 + 3);
+        } else {
+            assert!(out.is_empty(), "{flavor:?}: {out:?}");
+        }
+    }
+}
