@@ -41,6 +41,7 @@ use core::net::{IpAddr, SocketAddr};
 use hash::SeededState;
 use socket::{SockOpts, Socket};
 use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -1130,18 +1131,21 @@ impl Stack {
         let tuple = slot.conn.tuple();
         if slot.in_map {
             slot.in_map = false;
-            if self.demux.get(&tuple) == Some(&id) {
-                self.demux.remove(&tuple);
+            // One hash of the tuple: look up and remove through the same entry.
+            if let Entry::Occupied(e) = self.demux.entry(tuple)
+                && *e.get() == id
+            {
+                e.remove();
             }
         }
         self.release_port(tuple.local.port(), Holder::Conn(id));
     }
 
     fn release_port(&mut self, port: u16, h: Holder) {
-        if let Some(m) = self.ports.get_mut(&port) {
-            m.remove(&h);
-            if m.is_empty() {
-                self.ports.remove(&port);
+        if let Entry::Occupied(mut e) = self.ports.entry(port) {
+            e.get_mut().remove(&h);
+            if e.get().is_empty() {
+                e.remove();
             }
         }
     }
