@@ -1425,6 +1425,19 @@ impl Connection {
             }
         }
 
+        // Linux tcp_check_req() (and FreeBSD's syncache): a retransmission of the SYN that
+        // opened this connection means our SYN-ACK was lost: send it again.
+        if self.state == State::SynReceived
+            && self.passive
+            && seg.flags.syn()
+            && !seg.flags.ack()
+            && !rst
+            && seg.seq == self.irs
+        {
+            self.rtx_due = true;
+            return;
+        }
+
         // First, check the sequence number (the four-case acceptability table).
         if !self.acceptable(seg) {
             if !rst {

@@ -704,3 +704,31 @@ fn freebsd_acks_every_second_segment_whatever_its_size() {
         }
     }
 }
+
+#[test]
+fn retransmitted_syn_in_syn_received_gets_the_syn_ack_again() {
+    // Linux tcp_check_req(): the peer's SYN again means our SYN-ACK was lost.
+    let mut s = listener(plain(), T0);
+    s.on_segment(T0, &seg(CLIENT_ISS, 0, S, 65535));
+    let first = one(&mut s, T0);
+    assert_eq!(first.flags(), S | A);
+    let t = Instant::from_millis(300);
+    s.on_segment(t, &seg(CLIENT_ISS, 0, S, 65535));
+    let again = one(&mut s, t);
+    assert_eq!(
+        (again.flags(), again.seq(), again.ack()),
+        (S | A, SERVER_ISS, C1)
+    );
+    assert_eq!(s.state(), State::SynReceived);
+    // A SYN with another sequence number is not a retransmission: no SYN-ACK for it.
+    s.on_segment(t, &seg(CLIENT_ISS + 7, 0, S, 65535));
+    assert!(drain(&mut s, t).iter().all(|o| o.flags() != (S | A)));
+    // The handshake still completes.
+    let mut s = listener(plain(), T0);
+    s.on_segment(T0, &seg(CLIENT_ISS, 0, S, 65535));
+    one(&mut s, T0);
+    s.on_segment(t, &seg(CLIENT_ISS, 0, S, 65535));
+    one(&mut s, t);
+    s.on_segment(t, &seg(C1, S1, A, 65535));
+    assert_eq!(s.state(), State::Established);
+}
