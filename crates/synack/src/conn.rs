@@ -1834,6 +1834,11 @@ impl Connection {
     fn note_dsack(&mut self, l: Seq, r: Seq) {
         if self.sack_ok && self.cfg.dsack && l.lt(r) {
             self.dsack_due = Some((l, r));
+            if self.cfg.flavor() == crate::config::Flavor::FreeBsd {
+                // FreeBSD tcp_input(): "ACK now, as the next in-sequence segment will clear
+                // the DSACK block again".
+                self.ack_due = true;
+            }
         }
     }
 

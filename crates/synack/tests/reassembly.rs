@@ -204,9 +204,16 @@ fn peek_leaves_data_and_window_alone_and_sees_a_filled_hole() {
 
 /// A server that agreed to SACK (no timestamps: four blocks fit).
 fn sack_server() -> synack::Connection {
+    sack_server_with(synack::Flavor::Linux)
+}
+
+/// [`sack_server`] with `flavor` and no quick-ACK phase.
+fn sack_server_with(flavor: synack::Flavor) -> synack::Connection {
     let now = Instant::ZERO;
     let cfg = synack::Config {
         sack: true,
+        flavor: Some(flavor),
+        quickacks: 0,
         ..common::plain()
     };
     let mut s = common::listener(cfg, now);
@@ -262,4 +269,36 @@ fn rfc2018_4_blocks_in_order_of_arrival_and_rfc2883_duplicate_of_held_data() {
         .map(|&(l, r)| (l.0.wrapping_sub(base), r.0.wrapping_sub(base)))
         .collect();
     assert_eq!(blocks, [(200, 250), (600, 700), (400, 500)]);
+}
+
+#[test]
+fn freebsd_acks_a_partial_duplicate_at_once_with_its_dsack() {
+    let base = CLIENT_ISS + 1;
+    let ack = SERVER_ISS + 1;
+    let now = Instant::ZERO;
+    static D: [u8; 100] = [7; 100];
+    static E: [u8; 200] = [7; 200];
+    for (flavor, at_once) in [
+        (synack::Flavor::FreeBsd, true),
+        (synack::Flavor::Linux, false),
+    ] {
+        let mut s = sack_server_with(flavor);
+        s.on_segment(now, &data(base, ack, A, &D));
+        common::drain(&mut s, now);
+        s.on_timeout(Instant::from_millis(300));
+        common::drain(&mut s, Instant::from_millis(300));
+        // 0..200 repeats 0..100: FreeBSD's tcp_input() ACKs now with the D-SACK block;
+        // Linux queues the new half and lets the delayed ACK carry it.
+        let t = Instant::from_millis(400);
+        s.on_segment(t, &data(base, ack, A, &E));
+        let out = common::drain(&mut s, t);
+        if at_once {
+            assert_eq!(out.len(), 1, "{flavor:?}");
+            assert_eq!(out[0].ack(), base + 200);
+            let blocks = out[0].seg.options.sack_blocks.as_slice();
+            assert_eq!(blocks, [(synack::Seq(base), synack::Seq(base + 100))]);
+        } else {
+            assert!(out.is_empty(), "{flavor:?}: {out:?}");
+        }
+    }
 }
