@@ -155,6 +155,9 @@ pub struct Config {
     pub rack_tlp: bool,
     /// `net.ipv4.tcp_dsack` (1): report duplicate segments with D-SACK (RFC 2883).
     pub dsack: bool,
+    /// FreeBSD `net.inet.tcp.rexmit_slop` (200 ms): added to every computed or backed-off
+    /// retransmission timeout under the FreeBSD flavor (`TCPT_RANGESET`); unused by Linux.
+    pub rexmit_slop: Duration,
     /// The stack imitated where the RFCs leave a choice; `None` follows
     /// [`Config::option_layout`] (BSD layout: FreeBSD). See [`Config::flavor`].
     pub flavor: Option<Flavor>,
@@ -202,6 +205,7 @@ impl Default for Config {
             slow_start_after_idle: true,
             rack_tlp: true,
             dsack: true,
+            rexmit_slop: Duration::from_millis(200),
             flavor: None,
             events: false,
             event_capacity: 4096,

@@ -2279,7 +2279,15 @@ impl Connection {
 
     /// The retransmission timeout in force, with backoff (RFC 6298 §5.5).
     fn current_rto(&self) -> Duration {
-        self.rtt.backed_off(u32::from(self.rtx_count))
+        let rto = self.rtt.backed_off(u32::from(self.rtx_count));
+        if self.cfg.flavor() == crate::config::Flavor::FreeBsd
+            && (self.rtx_count > 0 || self.rtt.srtt().is_some())
+        {
+            // FreeBSD TCPT_RANGESET(): every timeout it computes (after an RTT sample or a
+            // backoff; not the initial one) gets net.inet.tcp.rexmit_slop added.
+            return (rto + self.cfg.rexmit_slop).min(self.rtt.rto_max());
+        }
+        rto
     }
 
     /// Starts the keepalive idle timer (RFC 9293 §3.8.4) if keepalive is on and idle.

@@ -317,3 +317,25 @@ fn linux_rto_is_srtt_plus_the_floor_rfc6298_rto_is_one_rtt() {
     let rfc = rto_after_steady_path(synack::Flavor::FreeBsd);
     assert!(rfc < synack::Duration::from_millis(220), "{rfc:?}");
 }
+
+#[test]
+fn freebsd_adds_rexmit_slop_to_backed_off_syn_timeouts() {
+    // FreeBSD TCPT_RANGESET(): SYNs at 0, 1.0, 3.2 and 7.4 s (1 s, then 2 s + 200 ms,
+    // 4 s + 200 ms); Linux doubles exactly: 0, 1, 3, 7.
+    for (flavor, times) in [
+        (synack::Flavor::FreeBsd, [1000, 3200, 7400]),
+        (synack::Flavor::Linux, [1000, 3000, 7000]),
+    ] {
+        let cfg = Config {
+            flavor: Some(flavor),
+            ..common::plain()
+        };
+        let mut c = common::client(cfg, Instant::ZERO);
+        for t in times {
+            let (_, at) = c.timer().unwrap();
+            assert_eq!(at, common::ms(t), "{flavor:?}");
+            c.on_timeout(at);
+            assert_eq!(one(&mut c, at).flags(), S);
+        }
+    }
+}
