@@ -1393,6 +1393,27 @@ impl Connection {
         }
         let rst = seg.flags.rst();
 
+        // FreeBSD tcp_twcheck(): in TIME-WAIT every segment with ACK that is not a pure
+        // duplicate ACK is answered with an ACK (a retransmitted FIN restarts 2 MSL);
+        // nothing else happens. (Its host drops RSTs and segments without ACK.)
+        if self.state == State::TimeWait
+            && self.cfg.flavor() == crate::config::Flavor::FreeBsd
+            && seg.flags.ack()
+            && !rst
+        {
+            if seg.flags.fin() && seg.seq + seg.seg_len() == self.rcv_nxt {
+                self.time_wait_deadline = Some(now + self.cfg.time_wait());
+            }
+            let dup_ack = seg.flags == TcpFlags::ACK
+                && seg.payload.is_empty()
+                && seg.seq == self.rcv_nxt
+                && seg.ack == self.snd_nxt;
+            if !dup_ack {
+                self.ack_due = true;
+            }
+            return;
+        }
+
         // RFC 9293 §3.10.7.4 TIME-WAIT / Linux: a retransmission of the peer's FIN (it ends
         // exactly at RCV.NXT) is acknowledged again and restarts the 2 MSL timer.
         if self.state == State::TimeWait

@@ -356,3 +356,25 @@ fn rfc9293_3_10_7_4_syn_received_rst_of_active_open_is_refused() {
     assert_eq!(a.state(), State::Closed);
     assert_eq!(a.take_error(), Some(Error::ConnectionRefused));
 }
+
+#[test]
+fn freebsd_time_wait_answers_a_syn_ack_with_an_ack_and_ignores_a_duplicate_ack() {
+    let cfg = Config {
+        rfc5961: false,
+        flavor: Some(synack::Flavor::FreeBsd),
+        ..plain()
+    };
+    let mut c = time_wait_client(cfg);
+    // tcp_twcheck(): a SYN+ACK in the window is not a reset (RFC 793) but an ACK.
+    c.on_segment(secs(1), &seg(SERVER_ISS + 2, CLIENT_ISS + 2, S | A, 65535));
+    let ack = one(&mut c, secs(1));
+    assert_eq!(
+        (ack.flags(), ack.seq(), ack.ack()),
+        (A, CLIENT_ISS + 2, SERVER_ISS + 2)
+    );
+    assert_eq!(c.state(), State::TimeWait);
+    // A pure duplicate ACK gets nothing.
+    c.on_segment(secs(2), &seg(SERVER_ISS + 2, CLIENT_ISS + 2, A, 65535));
+    none(&mut c, secs(2));
+    assert_eq!(c.state(), State::TimeWait);
+}
