@@ -378,3 +378,34 @@ fn freebsd_time_wait_answers_a_syn_ack_with_an_ack_and_ignores_a_duplicate_ack()
     none(&mut c, secs(2));
     assert_eq!(c.state(), State::TimeWait);
 }
+
+#[test]
+fn freebsd_simultaneous_open_syn_received_accepts_a_rst_up_to_the_buffer() {
+    // A simultaneous open's SYN-RECEIVED is a full FreeBSD connection: its acceptance
+    // window is the buffer space (65700), beyond the 65535 it could advertise.
+    for (flavor, reset) in [
+        (synack::Flavor::FreeBsd, true),
+        (synack::Flavor::Linux, false),
+    ] {
+        let now = Instant::ZERO;
+        let cfg = Config {
+            rfc5961: false,
+            recv_buffer: 65700,
+            recv_buffer_max: 65700,
+            flavor: Some(flavor),
+            ..plain()
+        };
+        let mut c = Connection::connect_with_iss(now, cfg, client_tuple(), Seq(CLIENT_ISS), 0);
+        one(&mut c, now);
+        c.on_segment(now, &seg(SERVER_ISS, 0, S, 65535));
+        assert_eq!(c.state(), State::SynReceived);
+        common::drain(&mut c, now);
+        c.on_segment(now, &seg(SERVER_ISS + 1 + 65600, 0, R, 0));
+        if reset {
+            assert_eq!(c.state(), State::Closed, "{flavor:?}");
+            assert_eq!(c.take_error(), Some(Error::ConnectionRefused));
+        } else {
+            assert_eq!(c.state(), State::SynReceived, "{flavor:?}");
+        }
+    }
+}

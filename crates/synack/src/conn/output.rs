@@ -669,10 +669,12 @@ impl Connection {
     /// which can exceed the 16-bit window advertised.
     pub(super) fn rcv_accept_wnd(&self) -> u32 {
         let wnd = self.rcv_wnd();
-        // SYN-RECEIVED is FreeBSD's syncache, which checks against the window it offered;
-        // TIME-WAIT keeps no buffer.
+        // A passive SYN-RECEIVED is FreeBSD's syncache, which checks against the window
+        // it offered (a simultaneous open's is a full connection); TIME-WAIT keeps no
+        // buffer.
         if self.cfg.flavor() != crate::config::Flavor::FreeBsd
-            || matches!(self.state, State::SynReceived | State::TimeWait)
+            || (self.state == State::SynReceived && self.passive)
+            || self.state == State::TimeWait
         {
             return wnd;
         }
