@@ -2172,8 +2172,24 @@ impl Connection {
         }
         match self.state {
             State::SynReceived | State::Established => {
+                let owed = self.ack_due;
                 self.accept_fin();
                 self.set_state(now, State::CloseWait);
+                if self.cfg.flavor() == crate::config::Flavor::Linux
+                    && self.state == State::CloseWait
+                    && !owed
+                    && self.last_data_at.is_some()
+                {
+                    // Linux tcp_fin(): CLOSE-WAIT enters ping-pong mode (the application
+                    // is expected to answer), so the FIN's ACK waits for the delayed-ACK
+                    // timer (ato) and may ride on the reply. Before any data arrived ato
+                    // is still 0 (tcp_event_data_recv() sets it) and the ACK goes at once.
+                    self.ack_due = false;
+                    self.pingpong = true;
+                    if self.delack_deadline.is_none() {
+                        self.delack_deadline = Some(now + self.ato);
+                    }
+                }
             }
             State::FinWait1 => {
                 self.accept_fin();

@@ -732,3 +732,32 @@ fn retransmitted_syn_in_syn_received_gets_the_syn_ack_again() {
     s.on_segment(t, &seg(C1, S1, A, 65535));
     assert_eq!(s.state(), State::Established);
 }
+
+#[test]
+fn linux_delays_the_ack_of_a_fin_after_data_but_not_on_a_fresh_connection() {
+    // tcp_basic_server.pkt: data, then FIN → the FIN's ACK 40 ms later (ato).
+    let cfg = Config { ..plain() };
+    let mut c = est(cfg.clone());
+    c.on_segment(T0, &data(S1, C1, A | P, b"data"));
+    assert_eq!(one(&mut c, T0).ack(), S1 + 4);
+    c.on_segment(T0, &seg(S1 + 4, C1, F | A, 65535));
+    assert_eq!(c.state(), State::CloseWait);
+    none(&mut c, T0);
+    let at = c.poll_timeout().unwrap();
+    assert_eq!(at, Instant::from_millis(40));
+    c.on_timeout(at);
+    assert_eq!(one(&mut c, at).ack(), S1 + 5);
+    // close-remote-fin-then-close.pkt: no data ever arrived (ato still 0) → at once.
+    let mut c = est(cfg);
+    c.on_segment(T0, &seg(S1, C1, F | A, 65535));
+    assert_eq!(one(&mut c, T0).ack(), S1 + 1);
+    // FreeBSD acknowledges the FIN at once.
+    let mut c = est(Config {
+        flavor: Some(synack::Flavor::FreeBsd),
+        ..plain()
+    });
+    c.on_segment(T0, &data(S1, C1, A | P, b"data"));
+    common::drain(&mut c, T0);
+    c.on_segment(T0, &seg(S1 + 4, C1, F | A, 65535));
+    assert_eq!(one(&mut c, T0).ack(), S1 + 5);
+}

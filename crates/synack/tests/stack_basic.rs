@@ -74,6 +74,9 @@ fn listen_accept_connect_echo_close() {
         Ok(0)
     );
     assert!(net.b.poll(s).unwrap().read_hangup);
+    // Linux acknowledges the FIN on the delayed-ACK timer (CLOSE-WAIT is ping-pong mode).
+    assert_eq!(net.a.state(c).unwrap(), State::FinWait1);
+    net.advance(Duration::from_millis(50));
     assert_eq!(net.a.state(c).unwrap(), State::FinWait2);
     net.b.close(net.now, s).unwrap();
     net.pump();
