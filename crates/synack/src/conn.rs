@@ -293,6 +293,10 @@ pub struct Connection {
     fin_queued: bool,
     /// Sequence number of our FIN once sent.
     fin_seq: Option<Seq>,
+    /// Text of a simultaneous open's SYN, held until ESTABLISHED (RFC 9293 §3.10.7.3:
+    /// "queue them for processing after the ESTABLISHED state has been reached"); FreeBSD
+    /// flavor only (Linux discards it). Empty (no allocation) otherwise.
+    syn_text: Vec<u8>,
     /// The ACK owed is a challenge ACK (RFC 5961 §3.2, §4.2), which FreeBSD sends in
     /// `tcp_respond()`'s bare form, never with a resent FIN.
     challenge_due: bool,
@@ -478,6 +482,7 @@ impl Connection {
             fin_queued: false,
             fin_seq: None,
             challenge_due: false,
+            syn_text: Vec::new(),
             fin_rcvd: false,
             orphaned: false,
             syn_due: false,
@@ -1365,6 +1370,12 @@ impl Connection {
             }
             // Simultaneous open: SYN_RCVD, <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.
             self.syn_due = true;
+            if self.cfg.flavor() == crate::config::Flavor::FreeBsd && !seg.payload.is_empty() {
+                // FreeBSD keeps the text (not a FIN) and delivers it once the handshake
+                // completes; at most one buffer's worth.
+                let n = seg.payload.len().min(self.cfg.recv_buffer);
+                self.syn_text = seg.payload[..n].to_vec();
+            }
             return self.set_state(now, State::SynReceived);
         }
         // Fifth, neither SYN nor RST: drop.
@@ -1539,6 +1550,13 @@ impl Connection {
                 self.snd_wl1 = seg.seq;
                 self.snd_wl2 = seg.ack;
                 self.set_state(now, State::Established);
+                if !self.syn_text.is_empty() {
+                    // The simultaneous open's SYN text, queued until now.
+                    let text = std::mem::take(&mut self.syn_text);
+                    let n = self.rcvbuf.push(&text);
+                    self.rcv_nxt += n;
+                    self.bytes_received += n as u64;
+                }
                 if self.fin_queued {
                     // RFC 9293 §3.10.4: a CLOSE issued in SYN-RECEIVED with data queued is
                     // processed once ESTABLISHED: the FIN follows the data, FIN-WAIT-1.

@@ -761,3 +761,35 @@ fn linux_delays_the_ack_of_a_fin_after_data_but_not_on_a_fresh_connection() {
     c.on_segment(T0, &seg(S1 + 4, C1, F | A, 65535));
     assert_eq!(one(&mut c, T0).ack(), S1 + 5);
 }
+
+#[test]
+fn freebsd_keeps_a_simultaneous_open_syns_text_until_established() {
+    for (flavor, kept) in [
+        (synack::Flavor::FreeBsd, true),
+        (synack::Flavor::Linux, false),
+    ] {
+        let cfg = Config {
+            flavor: Some(flavor),
+            ..plain()
+        };
+        let mut c = Connection::connect_with_iss(T0, cfg, client_tuple(), Seq(CLIENT_ISS), 0);
+        one(&mut c, T0);
+        // SYN+FIN with three bytes: SYN-RECEIVED, the SYN-ACK acknowledges only the SYN.
+        c.on_segment(T0, &data(SERVER_ISS, 0, S | F, b"abc"));
+        assert_eq!(c.state(), State::SynReceived);
+        let synack = one(&mut c, T0);
+        assert_eq!((synack.flags(), synack.ack()), (S | A, S1));
+        let mut buf = [0u8; 8];
+        assert_eq!(c.recv(&mut buf), Err(Error::WouldBlock));
+        // The handshake completes: FreeBSD delivers the text (the FIN is forgotten).
+        c.on_segment(T0, &seg(S1 + 3, C1, A, 65535));
+        assert_eq!(c.state(), State::Established, "{flavor:?}");
+        if kept {
+            assert_eq!(c.recv(&mut buf), Ok(3));
+            assert_eq!(&buf[..3], b"abc");
+            assert_eq!(c.status().rcv_nxt, Seq(S1 + 3));
+        } else {
+            assert_eq!(c.recv(&mut buf), Err(Error::WouldBlock));
+        }
+    }
+}
