@@ -31,7 +31,7 @@ pub use syncookie::{CookieJar, CookieOptions};
 pub use sysctl::{KEYS as SYSCTL_KEYS, Profile, Sysctl, SysctlError};
 pub use wire::MAX_HEADERS;
 
-use crate::config::{ChallengeAckLimiter, Config};
+use crate::config::{ChallengeAckLimiter, Config, Flavor};
 use crate::conn::Connection;
 use crate::isn::{FourTuple, IsnGenerator, siphash24};
 use crate::segment::{SegmentIn, SegmentOut, reset_for_no_connection};
@@ -451,11 +451,18 @@ impl Stack {
             },
             // RFC 3168: net.ipv4.tcp_ecn (FreeBSD net.inet.tcp.ecn.enable).
             ecn: s.tcp_ecn,
-            // FreeBSD's `newreno` runs as the engine's Reno (RFC 5681).
-            congestion_control: match s.tcp_congestion_control.as_str() {
+            // TCP_CONGESTION on the socket (or its listener) wins over the sysctl; FreeBSD's
+            // `newreno` runs as the engine's Reno (RFC 5681).
+            congestion_control: match opts.congestion.unwrap_or(s.tcp_congestion_control.as_str()) {
                 "reno" | "newreno" => "reno",
                 _ => "cubic",
             },
+            // The profile's behaviour where Linux and FreeBSD differ, stated rather than
+            // inferred from the option layout.
+            flavor: Some(match s.profile {
+                Profile::FreeBsd => Flavor::FreeBsd,
+                Profile::Linux => Flavor::Linux,
+            }),
             slow_start_after_idle: s.tcp_slow_start_after_idle,
             rack_tlp: s.tcp_early_retrans >= 3,
             dsack: s.tcp_dsack,
@@ -493,6 +500,10 @@ impl Stack {
             self.counters.ip_in_addr_errors += 1;
             return self.counters.drop(DropReason::NotLocal);
         }
+        // RFC 3168 §5: the ECN field's CE mark, passed to the connection with the segment.
+        // For a reassembled datagram this is the completing fragment's mark (§5.3 asks for
+        // any fragment's; fragments of TCP are rare and carry no ECT in practice).
+        let ce = wire::ecn_ce(packet);
         if let Some((id, offset, more)) = ip.fragment {
             // RFC 791 §3.2 / RFC 815: bounded reassembly; the whole datagram comes back.
             let key = (ip.src, ip.dst, ip.protocol, id);
@@ -509,21 +520,21 @@ impl Stack {
                         fragment: None,
                         ..ip
                     };
-                    self.deliver(now, &whole);
+                    self.deliver(now, &whole, ce);
                     self.frag.recycle(data);
                     return self.after_mutation();
                 }
             }
         }
-        self.deliver(now, &ip);
+        self.deliver(now, &ip, ce);
         self.after_mutation();
     }
 
-    fn deliver(&mut self, now: Instant, ip: &wire::IpIn<'_>) {
+    fn deliver(&mut self, now: Instant, ip: &wire::IpIn<'_>, ce: bool) {
         match ip.protocol {
             synack_wire::ipv4::PROTO_TCP => {
                 self.counters.ip_in_delivers += 1;
-                match wire::parse_tcp(ip) {
+                match wire::parse_tcp(ip).map(|t| t.with_ce(ce)) {
                     Ok(t) => {
                         self.counters.in_segs += 1;
                         self.tcp_input(now, &t);
@@ -610,7 +621,7 @@ impl Stack {
                 return;
             }
             if let Some(slot) = self.conns.get_mut(id.index, id.generation) {
-                slot.conn.on_segment(now, &t.seg);
+                slot.conn.on_segment_ecn(now, &t.seg, t.ce);
             }
             return self.touch(now, id);
         }

@@ -250,7 +250,7 @@ pub struct TcpInfo {
     pub state: State,
     /// `tcpi_retransmits`: retransmissions of the current head.
     pub retransmits: u8,
-    /// `tcpi_options`: 1 timestamps, 2 SACK, 4 window scale.
+    /// `tcpi_options`: 1 timestamps, 2 SACK, 4 window scale, 8 ECN.
     pub options: u8,
     /// `tcpi_snd_wscale`.
     pub snd_wscale: u8,
@@ -1445,6 +1445,10 @@ impl Stack {
             options |= 4;
         }
         let info = slot.conn.info();
+        // Linux TCPI_OPT_ECN: ECN negotiated on this connection (RFC 3168 §6.1.1).
+        if info.ecn {
+            options |= 8;
+        }
         let mss = info.snd_mss.max(1);
         let us = |d: crate::Duration| Some(u32::try_from(d.as_micros()).unwrap_or(u32::MAX));
         Ok(TcpInfo {

@@ -128,19 +128,11 @@ pub struct TcpIn<'a> {
     pub seg: SegmentIn<'a>,
     /// The IP header's ECN field was CE (RFC 3168 §5); [`parse_tcp`] leaves it false, the
     /// caller sets it from the datagram with [`TcpIn::with_ce`] and [`ecn_ce`].
-    #[allow(
-        dead_code,
-        reason = "read once the receive path passes CE to the engine"
-    )]
     pub ce: bool,
 }
 
 impl<'a> TcpIn<'a> {
     /// The same segment with the CE mark `ce`.
-    #[allow(
-        dead_code,
-        reason = "called once the receive path passes CE to the engine"
-    )]
     pub fn with_ce(self, ce: bool) -> TcpIn<'a> {
         TcpIn { ce, ..self }
     }
@@ -149,10 +141,6 @@ impl<'a> TcpIn<'a> {
 /// Whether the raw IP datagram `pkt` is marked Congestion Experienced (RFC 3168 §5: ECN
 /// field `11`): the low two bits of the IPv4 TOS byte, or of the IPv6 Traffic Class.
 /// Anything too short to hold the field is not marked.
-#[allow(
-    dead_code,
-    reason = "called once the receive path passes CE to the engine"
-)]
 pub fn ecn_ce(pkt: &[u8]) -> bool {
     const CE: u8 = 0b11;
     match (pkt.first().map(|b| b >> 4), pkt.get(1)) {
