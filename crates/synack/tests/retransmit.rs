@@ -5,7 +5,7 @@ mod common;
 mod link;
 use common::{A, P, S, data, drain, established_client, one, seg};
 use link::{Impair, Net};
-use synack::{Config, Connection, Duration, Error, Instant, Seq, State};
+use synack::{Config, Connection, Duration, Error, Instant, Seq, State, TcpFlags};
 
 const CLIENT_ISS: u32 = common::CLIENT_ISS;
 const SERVER_ISS: u32 = common::SERVER_ISS;
@@ -204,11 +204,16 @@ fn rfc9293_3_8_4_keepalive_probes_an_idle_connection() {
     assert_eq!(c.timer().unwrap().1, Instant::from_secs(14_400));
     // The peer vanishes: 9 probes, 75 s apart, then ETIMEDOUT.
     let mut probes = Vec::new();
+    let mut resets = Vec::new();
     let mut now = Instant::from_secs(14_400);
     while !c.is_closed() {
         c.on_timeout(now);
-        for _ in drain(&mut c, now) {
-            probes.push(now.as_millis() / 1000);
+        for s in drain(&mut c, now) {
+            if s.flags().rst() {
+                resets.push((now.as_millis() / 1000, s.flags(), s.seq()));
+            } else {
+                probes.push(now.as_millis() / 1000);
+            }
         }
         match c.poll_timeout() {
             Some(t) => now = t,
@@ -218,6 +223,11 @@ fn rfc9293_3_8_4_keepalive_probes_an_idle_connection() {
     let want: Vec<u64> = (0..9).map(|k| 14_400 + 75 * k).collect();
     assert_eq!(probes, want);
     assert_eq!(now, Instant::from_secs(14_400 + 75 * 9));
+    // Linux (tcp_keepalive_timer) resets the connection when it gives up: `R.` at SND.NXT.
+    assert_eq!(
+        resets,
+        [(14_400 + 75 * 9, TcpFlags::RST | A, CLIENT_ISS + 1)]
+    );
     assert_eq!(c.take_error(), Some(Error::TimedOut));
     assert_eq!(c.stats().keepalive_probes, 10);
 }
@@ -233,9 +243,9 @@ fn keepalive_params_and_answered_probes_over_a_day() {
         3,
     );
     let (sent, closed) = silent(&mut c, Instant::from_secs(1000));
-    // Probes at 10, 12, 14; failure at 16.
+    // Probes at 10, 12, 14; failure at 16, announced to the peer by a reset (Linux).
     let at: Vec<u64> = sent.iter().map(|t| t.as_millis() / 1000).collect();
-    assert_eq!(at, [10, 12, 14]);
+    assert_eq!(at, [10, 12, 14, 16]);
     assert_eq!(closed, Some(Instant::from_secs(16)));
     // Keepalive keeps a live connection alive: a day of idle, answered probes.
     let lan = Impair {

@@ -5,6 +5,7 @@ use super::{Connection, TimerKind};
 use crate::error::Error;
 use crate::state::State;
 use crate::time::Instant;
+use synack_wire::TcpFlags;
 
 impl Connection {
     // ------------------------------------------------------------------------------------
@@ -230,6 +231,9 @@ impl Connection {
             None => self.ka_unanswered >= self.ka_cnt,
         };
         if expired {
+            // Linux (tcp_keepalive_timer): the peer is told with a reset, `R.` at SND.NXT,
+            // before the connection fails with ETIMEDOUT.
+            self.rst_due = Some(self.segment(now, self.snd_nxt, TcpFlags::RST | TcpFlags::ACK));
             return self.fail(now, Error::TimedOut);
         }
         self.ka_probe_due = true;
