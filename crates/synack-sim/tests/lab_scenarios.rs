@@ -268,7 +268,7 @@ fn pcaps_open_in_tshark_without_warnings() {
     let dir = std::env::temp_dir().join(format!("synack-lab-tshark-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // `random` corrupts packets on purpose: tshark rightly flags those checksums.
-    // The pending ones too: `ecn` is the only capture with CE marks.
+    // The pending ones too (none at the moment; `ecn` has the captures with CE marks).
     for sc in SCENARIOS
         .iter()
         .chain(PENDING)
