@@ -298,8 +298,9 @@ pub static SCENARIOS: &[Scenario] = &[
             packets it marks arriving packets CE instead of dropping them. The receiver
             echoes ECE on its ACKs until it sees CWR; the sender reduces cwnd as for a loss
             (CUBIC: ssthresh = 0.7 · cwnd), at most once per window, and sets CWR on its next
-            segment. No packet is lost, nothing is retransmitted. This trace is the server's:
-            the CE marks show as `tos 0x3`.",
+            segment. No packet is lost, nothing is retransmitted. This trace is the
+            server's: ECE shows as [.E], CWR as [.W]; the CE marks are in its pcap
+            (`tcpdump -v -r` prints `tos 0x3`).",
         tour: false,
         build: recovery::build_ecn,
         check: recovery::check_ecn,
