@@ -24,6 +24,12 @@ commands:
 ";
 
 fn main() -> ExitCode {
+    // Like tcpdump and every Unix filter, end quietly when the reader of our output goes
+    // away (`synack dump ... | head`): Rust ignores SIGPIPE, so writes would panic instead.
+    // SAFETY: restoring a signal's default disposition before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let mut args = std::env::args().skip(1);
     let Some(cmd) = args.next() else {
         eprint!("{USAGE}");
