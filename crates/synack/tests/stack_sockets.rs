@@ -850,3 +850,27 @@ fn ipv6_sockets_are_dual_stack_unless_v6only() {
     assert!(net.b.accept(v4l).is_ok(), "the IPv4 listener takes it");
     assert_eq!(net.b.accept(only), Err(Errno::EAGAIN));
 }
+
+/// `send(MSG_OOB)` reports a reset connection exactly as `send` does: the error once
+/// (ECONNRESET), then EPIPE (Linux tcp_sendmsg; `sk_err` is read and cleared once).
+#[test]
+fn urgent_send_reports_a_reset_like_send() {
+    for urgent in [false, true] {
+        let mut net = Net::new();
+        let (c, s) = connect_pair(&mut net, 80);
+        net.a
+            .setsockopt(c, SockOpt::Linger(Linger { on: true, secs: 0 }))
+            .unwrap();
+        net.a.close(net.now, c).unwrap();
+        net.pump();
+        let mut send = |net: &mut Net| {
+            if urgent {
+                net.b.send_urgent(net.now, s, b"!")
+            } else {
+                net.b.send(net.now, s, b"!")
+            }
+        };
+        assert_eq!(send(&mut net), Err(Errno::ECONNRESET), "urgent: {urgent}");
+        assert_eq!(send(&mut net), Err(Errno::EPIPE), "urgent: {urgent}");
+    }
+}

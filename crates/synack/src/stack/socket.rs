@@ -790,6 +790,23 @@ impl Stack {
     /// `send(data)`: bytes queued, or EAGAIN (buffer full or still connecting), EPIPE
     /// (shut down, or never connected — Linux), or the connection's error once.
     pub fn send(&mut self, now: Instant, s: SocketId, data: &[u8]) -> Result<usize, Errno> {
+        self.send_inner(now, s, data, false)
+    }
+
+    /// `send(data, MSG_OOB)`: queues `data` as urgent data (RFC 9293 §3.8.5; the urgent
+    /// pointer marks its last byte, as deployed stacks do). Errors as for [`Stack::send`].
+    pub fn send_urgent(&mut self, now: Instant, s: SocketId, data: &[u8]) -> Result<usize, Errno> {
+        self.send_inner(now, s, data, true)
+    }
+
+    /// `send` with or without `MSG_OOB`: one path, so both report errors alike.
+    fn send_inner(
+        &mut self,
+        now: Instant,
+        s: SocketId,
+        data: &[u8],
+        urgent: bool,
+    ) -> Result<usize, Errno> {
         self.now = now;
         let sock = self.sock(s)?;
         if sock.shut_wr {
@@ -809,7 +826,11 @@ impl Stack {
             }
             _ => {}
         }
-        let r = slot.conn.send(now, data);
+        let r = if urgent {
+            slot.conn.send_urgent(now, data)
+        } else {
+            slot.conn.send(now, data)
+        };
         let r = match r {
             Ok(n) => Ok(n),
             Err(Error::WouldBlock) => Err(Errno::EAGAIN),
@@ -818,34 +839,6 @@ impl Stack {
                 let _ = slot.conn.take_error();
                 Err(e.into())
             }
-        };
-        self.touch(now, id);
-        self.after_mutation();
-        r
-    }
-
-    /// `send(data, MSG_OOB)`: queues `data` as urgent data (RFC 9293 §3.8.5; the urgent
-    /// pointer marks its last byte, as deployed stacks do).
-    pub fn send_urgent(&mut self, now: Instant, s: SocketId, data: &[u8]) -> Result<usize, Errno> {
-        self.now = now;
-        let sock = self.sock(s)?;
-        if sock.shut_wr {
-            return Err(Errno::EPIPE);
-        }
-        let Kind::Stream(id, _) = sock.kind else {
-            return Err(Errno::EPIPE);
-        };
-        let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
-            return Err(Errno::EPIPE);
-        };
-        if matches!(slot.conn.state(), State::SynSent | State::SynReceived) {
-            return Err(Errno::EAGAIN);
-        }
-        let r = match slot.conn.send_urgent(now, data) {
-            Ok(n) => Ok(n),
-            Err(Error::WouldBlock) => Err(Errno::EAGAIN),
-            Err(Error::NotConnected) => Err(Errno::EPIPE),
-            Err(e) => Err(e.into()),
         };
         self.touch(now, id);
         self.after_mutation();
