@@ -863,7 +863,7 @@ fn urgent_send_reports_a_reset_like_send() {
             .unwrap();
         net.a.close(net.now, c).unwrap();
         net.pump();
-        let mut send = |net: &mut Net| {
+        let send = |net: &mut Net| {
             if urgent {
                 net.b.send_urgent(net.now, s, b"!")
             } else {
