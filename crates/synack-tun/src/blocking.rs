@@ -136,12 +136,33 @@ fn check_timeout(t: Option<Duration>) -> io::Result<()> {
     Ok(())
 }
 
-fn family(addr: &SocketAddr) -> Family {
+/// The socket family for `addr` (shared by the blocking and tokio drivers).
+pub(crate) fn family(addr: &SocketAddr) -> Family {
     if addr.is_ipv6() {
         Family::V6
     } else {
         Family::V4
     }
+}
+
+/// `socket` + `SO_REUSEADDR` + `bind(addr)` + `listen(backlog)`, closing the socket again
+/// if any step fails (shared by the blocking and tokio drivers).
+pub(crate) fn listening_socket(
+    st: &mut Stack,
+    now: Instant,
+    addr: SocketAddr,
+    backlog: i32,
+) -> Result<SocketId, Errno> {
+    let s = st.socket(family(&addr))?;
+    let r = st
+        .setsockopt(s, SockOpt::ReuseAddr(true))
+        .and_then(|()| st.bind(s, addr))
+        .and_then(|()| st.listen(s, backlog));
+    if let Err(e) = r {
+        let _ = st.close(now, s);
+        return Err(e);
+    }
+    Ok(s)
 }
 
 /// A listening socket, like [`std::net::TcpListener`].
@@ -160,18 +181,7 @@ impl TcpListener {
     /// Like [`TcpListener::bind`] with the given backlog.
     pub fn bind_with_backlog(net: &Net, addr: SocketAddr, backlog: i32) -> io::Result<Self> {
         let id = net
-            .with(|st, now| {
-                let s = st.socket(family(&addr))?;
-                let r = st
-                    .setsockopt(s, SockOpt::ReuseAddr(true))
-                    .and_then(|()| st.bind(s, addr))
-                    .and_then(|()| st.listen(s, backlog));
-                if let Err(e) = r {
-                    let _ = st.close(now, s);
-                    return Err(e);
-                }
-                Ok(s)
-            })
+            .with(|st, now| listening_socket(st, now, addr, backlog))
             .map_err(errno_to_io)?;
         Ok(TcpListener {
             net: net.clone(),

@@ -22,14 +22,13 @@ use std::time::Duration;
 
 use synack::Instant;
 use synack::stack::{
-    Errno, Family, RecvFlags, Shutdown, SockOpt, SockOptName, SockOptValue, SocketId, Stack,
-    TcpInfo,
+    Errno, RecvFlags, Shutdown, SockOpt, SockOptName, SockOptValue, SocketId, Stack, TcpInfo,
 };
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::sync::Notify;
 
-use crate::blocking::errno_to_io;
+use crate::blocking::{errno_to_io, family, listening_socket};
 use crate::driver::{Clock, DriverStats, Io};
 use crate::tun::Tun;
 
@@ -266,14 +265,6 @@ async fn drive(inner: Arc<Inner>, dev: Dev) -> DriverResult {
     })
 }
 
-fn family(addr: &SocketAddr) -> Family {
-    if addr.is_ipv6() {
-        Family::V6
-    } else {
-        Family::V4
-    }
-}
-
 /// A listening socket, like [`tokio::net::TcpListener`].
 #[derive(Debug)]
 pub struct TcpListener {
@@ -285,18 +276,7 @@ impl TcpListener {
     /// `socket` + `SO_REUSEADDR` + `bind(addr)` + `listen(backlog)`.
     pub fn bind(net: &Net, addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
         let id = net
-            .with(|st, now| {
-                let s = st.socket(family(&addr))?;
-                let r = st
-                    .setsockopt(s, SockOpt::ReuseAddr(true))
-                    .and_then(|()| st.bind(s, addr))
-                    .and_then(|()| st.listen(s, backlog));
-                if let Err(e) = r {
-                    let _ = st.close(now, s);
-                    return Err(e);
-                }
-                Ok(s)
-            })
+            .with(|st, now| listening_socket(st, now, addr, backlog))
             .map_err(errno_to_io)?;
         Ok(TcpListener {
             net: net.clone(),
