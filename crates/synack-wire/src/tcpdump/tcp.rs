@@ -484,6 +484,24 @@ fn fastopen(cx: &mut Ctx<'_>, data: &[u8], exp: bool) {
     }
 }
 
+/// One MPTCP DSS number (RFC 8684 §3.3: the data ACK or data sequence number), 8 bytes
+/// when `wide`, else 4, printed in decimal; `false` when the option is too short for it.
+fn dss_number(cx: &mut Ctx<'_>, opt: &[u8], o: &mut usize, rem: &mut u32, wide: bool) -> R<bool> {
+    let n: u32 = if wide { 8 } else { 4 };
+    if *rem < n {
+        return Ok(false);
+    }
+    let v = if wide {
+        be64_at(opt, *o)?
+    } else {
+        u64::from(be32_at(opt, *o)?)
+    };
+    let _ = write!(cx.out, "{v}");
+    *o += n as usize;
+    *rem -= n;
+    Ok(true)
+}
+
 /// Multipath TCP option (RFC 8684): `Ok(false)` is tcpdump's `[bad opt]`.
 fn mptcp(cx: &mut Ctx<'_>, opt: &[u8], len: u32, flags: u8) -> R<bool> {
     cx.proto = "mptcp";
@@ -579,38 +597,14 @@ fn mptcp(cx: &mut Ctx<'_>, opt: &[u8], len: u32, flags: u8) -> R<bool> {
             let mut rem = len - 4;
             if f & 0x01 != 0 {
                 cx.p(" ack ");
-                if f & 0x02 != 0 {
-                    if rem < 8 {
-                        return Ok(false);
-                    }
-                    let _ = write!(cx.out, "{}", be64_at(opt, o)?);
-                    o += 8;
-                    rem -= 8;
-                } else {
-                    if rem < 4 {
-                        return Ok(false);
-                    }
-                    let _ = write!(cx.out, "{}", be32_at(opt, o)?);
-                    o += 4;
-                    rem -= 4;
+                if !dss_number(cx, opt, &mut o, &mut rem, f & 0x02 != 0)? {
+                    return Ok(false);
                 }
             }
             if f & 0x04 != 0 {
                 cx.p(" seq ");
-                if f & 0x08 != 0 {
-                    if rem < 8 {
-                        return Ok(false);
-                    }
-                    let _ = write!(cx.out, "{}", be64_at(opt, o)?);
-                    o += 8;
-                    rem -= 8;
-                } else {
-                    if rem < 4 {
-                        return Ok(false);
-                    }
-                    let _ = write!(cx.out, "{}", be32_at(opt, o)?);
-                    o += 4;
-                    rem -= 4;
+                if !dss_number(cx, opt, &mut o, &mut rem, f & 0x08 != 0)? {
+                    return Ok(false);
                 }
                 if rem < 4 {
                     return Ok(false);
