@@ -9,6 +9,14 @@
 //! beyond RCV.NXT "may be held for later processing"): it is written straight into the ring
 //! at its offset past the in-order bytes, and a small bounded range set remembers which
 //! parts are present, so reassembly needs no per-segment storage.
+//!
+//! Both sides can checksum the payload while copying it (one pass over the bytes): the send
+//! buffer sums what [`SendBuffer::copy_out`] copies into a datagram, and the receive buffer
+//! can [`RecvBuffer::stage`] a segment's payload into its free space while the caller sums
+//! it, before the segment is known to be valid; nothing is committed until the engine
+//! inserts those same bytes.
+
+use synack_wire::checksum::Checksum;
 
 /// Most disjoint out-of-order ranges kept; a segment that would create more is dropped
 /// (bounded bookkeeping against a peer sending one byte per hole).
@@ -67,19 +75,35 @@ impl Ring {
     }
 
     /// Writes `src` at physical position `pos`, extending the initialised part as needed
-    /// (`pos + src.len() <= phys`).
-    fn put(&mut self, pos: usize, src: &[u8]) {
+    /// (`pos + src.len() <= phys`); with `sum`, the bytes are added to it as they are
+    /// copied.
+    fn put(&mut self, pos: usize, src: &[u8], sum: Option<&mut Checksum>) {
         let init = self.buf.len();
         if pos + src.len() <= init {
-            self.buf[pos..pos + src.len()].copy_from_slice(src);
+            let dst = &mut self.buf[pos..pos + src.len()];
+            match sum {
+                Some(c) => {
+                    c.add_copy(dst, src);
+                }
+                None => dst.copy_from_slice(src),
+            }
         } else if pos <= init {
             let (inside, beyond) = src.split_at(init - pos);
-            self.buf[pos..].copy_from_slice(inside);
+            match sum {
+                Some(c) => {
+                    c.add_copy(&mut self.buf[pos..], inside);
+                    c.add_bytes(beyond);
+                }
+                None => self.buf[pos..].copy_from_slice(inside),
+            }
             self.buf.extend_from_slice(beyond);
         } else {
             // A write past a gap (out-of-order data): the gap gets defined contents.
             self.buf.resize(pos, 0);
             self.buf.extend_from_slice(src);
+            if let Some(c) = sum {
+                c.add_bytes(src);
+            }
         }
     }
 
@@ -87,6 +111,17 @@ impl Ring {
     /// logical bytes if the storage has to grow; the caller keeps `at + bytes.len()` within
     /// the capacity.
     fn write_at(&mut self, at: usize, bytes: &[u8], live: usize) {
+        self.write_at_sum(at, bytes, live, None);
+    }
+
+    /// [`Ring::write_at`], adding the bytes to `sum` (when given) as they are copied.
+    fn write_at_sum(
+        &mut self,
+        at: usize,
+        bytes: &[u8],
+        live: usize,
+        mut sum: Option<&mut Checksum>,
+    ) {
         if bytes.is_empty() || self.capacity == 0 {
             return;
         }
@@ -105,8 +140,24 @@ impl Ring {
             // that may never have been written: define them so reads stay in bounds.
             self.buf.resize(phys, 0);
         }
-        self.put(start, &bytes[..first]);
-        self.put(0, &bytes[first..]);
+        self.put(start, &bytes[..first], sum.as_deref_mut());
+        self.put(0, &bytes[first..], sum);
+    }
+
+    /// [`Ring::read_at`], adding the bytes to `sum` as they are copied.
+    fn read_at_sum(&self, at: usize, dst: &mut [u8], sum: &mut Checksum) {
+        if dst.is_empty() || self.phys == 0 {
+            return;
+        }
+        let mut start = self.head + at;
+        if start >= self.phys {
+            start -= self.phys;
+        }
+        let first = dst.len().min(self.phys - start);
+        let (a, b) = dst.split_at_mut(first);
+        sum.add_copy(a, &self.buf[start..start + first]);
+        let n = b.len();
+        sum.add_copy(b, &self.buf[..n]);
     }
 
     /// Copies from logical offset `at` into `dst`; the caller keeps it within the bytes
@@ -156,6 +207,8 @@ impl Ring {
 pub struct SendBuffer {
     ring: Ring,
     len: usize,
+    /// The length and folded sum of the bytes the last [`SendBuffer::copy_out`] copied.
+    last_copy: Option<(u32, u16)>,
 }
 
 impl SendBuffer {
@@ -164,6 +217,7 @@ impl SendBuffer {
         SendBuffer {
             ring: Ring::new(capacity),
             len: 0,
+            last_copy: None,
         }
     }
 
@@ -214,13 +268,34 @@ impl SendBuffer {
     }
 
     /// Copies bytes starting `offset` bytes after SND.UNA into `dst`; returns the count.
-    pub fn copy_out(&self, offset: usize, dst: &mut [u8]) -> usize {
+    ///
+    /// The bytes are summed as they are copied (RFC 1071), so the datagram's checksum need
+    /// not read them again: [`SendBuffer::last_copy_sum`] returns the sum.
+    pub fn copy_out(&mut self, offset: usize, dst: &mut [u8]) -> usize {
+        self.last_copy = None;
         if offset >= self.len {
             return 0;
         }
         let n = dst.len().min(self.len - offset);
-        self.ring.read_at(offset, &mut dst[..n]);
+        let mut sum = Checksum::new();
+        self.ring.read_at_sum(offset, &mut dst[..n], &mut sum);
+        self.last_copy = u32::try_from(n).ok().map(|len| (len, sum.sum()));
         n
+    }
+
+    /// The folded one's-complement sum (uncomplemented, RFC 1071; an odd last byte padded
+    /// with zero) of the bytes the last [`SendBuffer::copy_out`] copied, if it copied
+    /// exactly `len` bytes; `None` otherwise or after [`SendBuffer::forget_copy_sum`].
+    pub fn last_copy_sum(&self, len: usize) -> Option<u16> {
+        match self.last_copy {
+            Some((n, sum)) if n as usize == len => Some(sum),
+            _ => None,
+        }
+    }
+
+    /// Forgets the sum of the last copy (so a later caller cannot take a stale one).
+    pub fn forget_copy_sum(&mut self) {
+        self.last_copy = None;
     }
 
     /// Discards everything (abort).
@@ -242,6 +317,10 @@ pub struct RecvBuffer {
     /// Out-of-order ranges `[start, end)` as offsets past the in-order end, sorted and
     /// disjoint (never adjacent).
     ooo: Vec<(usize, usize)>,
+    /// The address of the source of the payload [`RecvBuffer::stage`] copied to the
+    /// in-order end, 0 when none is staged: an in-order [`RecvBuffer::insert`] of a prefix
+    /// of those same bytes needs no copy.
+    staged: usize,
 }
 
 impl RecvBuffer {
@@ -252,6 +331,7 @@ impl RecvBuffer {
             len: 0,
             base: 0,
             ooo: Vec::new(),
+            staged: 0,
         }
     }
 
@@ -282,8 +362,11 @@ impl RecvBuffer {
         if start > 0 && !self.can_add_range(start, end) {
             return None;
         }
-        let live = self.len + self.ooo.last().map_or(0, |r| r.1);
-        self.ring.write_at(self.len + start, &bytes[..n], live);
+        let staged = core::mem::take(&mut self.staged);
+        if start > 0 || staged != bytes.as_ptr() as usize {
+            let live = self.len + self.ooo.last().map_or(0, |r| r.1);
+            self.ring.write_at(self.len + start, &bytes[..n], live);
+        }
         if start > 0 {
             self.add_range(start, end);
             return Some(0);
@@ -306,6 +389,32 @@ impl RecvBuffer {
         }
         self.len += advance;
         Some(advance)
+    }
+
+    /// Copies `bytes`, the payload of a segment that would start at the in-order end, into
+    /// the free space there while adding them to `sum`, before the segment is verified:
+    /// nothing visible changes (the in-order length, the out-of-order ranges and every
+    /// byte held stay as they were). A following [`RecvBuffer::insert`] at offset 0 of
+    /// `bytes` or a prefix of it (the same slice) then commits them without copying again.
+    /// Returns `false`, copying and summing nothing, when the bytes do not fit the free
+    /// space or would overlap held out-of-order data.
+    ///
+    /// The caller clears the mark with [`RecvBuffer::unstage`] once the segment has been
+    /// handled (or rejected), since the source buffer may be reused.
+    pub fn stage(&mut self, bytes: &[u8], sum: &mut Checksum) -> bool {
+        let n = bytes.len();
+        if n == 0 || n > self.free() || self.ooo.first().is_some_and(|r| r.0 < n) {
+            return false;
+        }
+        let live = self.len + self.ooo.last().map_or(0, |r| r.1);
+        self.ring.write_at_sum(self.len, bytes, live, Some(sum));
+        self.staged = bytes.as_ptr() as usize;
+        true
+    }
+
+    /// Forgets a staged payload (see [`RecvBuffer::stage`]); its bytes stay in free space.
+    pub fn unstage(&mut self) {
+        self.staged = 0;
     }
 
     fn can_add_range(&self, start: usize, end: usize) -> bool {
@@ -352,6 +461,7 @@ impl RecvBuffer {
 
     /// Drops `n` in-order bytes unread (fewer if fewer are held).
     pub fn discard(&mut self, n: usize) {
+        self.staged = 0;
         let n = n.min(self.len);
         self.ring.advance(n);
         self.len -= n;
@@ -401,6 +511,7 @@ impl RecvBuffer {
     /// Changes the capacity; never below the bytes already held (out-of-order data beyond
     /// the new capacity is forgotten; the peer retransmits it).
     pub fn set_capacity(&mut self, capacity: usize) {
+        self.staged = 0;
         let capacity = capacity.max(self.len);
         let room = capacity - self.len;
         self.ooo.retain(|&(_, e)| e <= room);
@@ -410,6 +521,7 @@ impl RecvBuffer {
 
     /// Discards everything.
     pub fn clear(&mut self) {
+        self.staged = 0;
         self.discard(self.len);
         self.ooo.clear();
     }
@@ -547,5 +659,57 @@ mod tests {
         assert_eq!(r.read(&mut out), 5000);
         assert_eq!(&out[..4000], &big[1000..5000]);
         assert_eq!(&out[4000..], &big[..1000]);
+    }
+
+    #[test]
+    fn stage_copies_into_free_space_and_insert_commits_without_a_copy() {
+        let mut r = RecvBuffer::new(64);
+        r.push(&[1u8; 40]);
+        let mut out = [0u8; 40];
+        r.read(&mut out[..30]);
+        // 10 bytes held at the ring's end; a staged 30-byte payload wraps to the front.
+        let payload: Vec<u8> = (0..30u8).collect();
+        let mut sum = Checksum::new();
+        assert!(r.stage(&payload, &mut sum));
+        assert_eq!(sum.finish(), synack_wire::checksum::checksum(&payload));
+        assert_eq!(r.len(), 10, "staging commits nothing");
+        r.unstage();
+        // Unstaged: an insert of other bytes copies them.
+        let other = [9u8; 30];
+        assert_eq!(r.insert(0, &other), Some(30));
+        assert_eq!(r.read(&mut out), 40);
+        assert_eq!(&out[10..], &other[..]);
+        // Staged and inserted (a prefix of the same slice): the staged bytes are kept.
+        let mut sum = Checksum::new();
+        assert!(r.stage(&payload, &mut sum));
+        assert_eq!(r.insert(0, &payload[..20]), Some(20));
+        assert_eq!(r.read(&mut out), 20);
+        assert_eq!(&out[..20], &payload[..20]);
+        // Refused: beyond the free space, or over held out-of-order bytes.
+        let mut sum = Checksum::new();
+        assert!(!r.stage(&[0u8; 65], &mut sum));
+        assert_eq!(r.insert(5, b"held"), Some(0));
+        assert!(!r.stage(&[0u8; 6], &mut sum));
+        assert_eq!(sum, Checksum::new(), "nothing summed when refused");
+        assert!(r.stage(&[7u8; 5], &mut sum));
+    }
+
+    #[test]
+    fn copy_out_sums_what_it_copies() {
+        let mut b = SendBuffer::new(100);
+        let data: Vec<u8> = (0..100u32).map(|i| (i * 37 + 1) as u8).collect();
+        b.write(&data[..90]);
+        b.ack(80);
+        b.write(&data[90..]); // wraps
+        let mut out = [0u8; 33];
+        assert_eq!(b.copy_out(3, &mut out[..17]), 17);
+        let mut want = Checksum::new();
+        want.add_bytes(&out[..17]);
+        assert_eq!(b.last_copy_sum(17), Some(want.sum()));
+        assert_eq!(b.last_copy_sum(16), None);
+        b.forget_copy_sum();
+        assert_eq!(b.last_copy_sum(17), None);
+        assert_eq!(b.copy_out(50, &mut out), 0);
+        assert_eq!(b.last_copy_sum(0), None);
     }
 }
