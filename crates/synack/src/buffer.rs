@@ -27,6 +27,12 @@ pub const MAX_OOO_RANGES: usize = 32;
 /// SO_SNDBUF / SO_RCVBUF worth of memory.
 pub const SMALL_RING: usize = 4096;
 
+/// `n` as a ring size: buffers are limited to 4 GiB - 1 (far above the 1 GiB a scaled
+/// window can offer, RFC 7323 §2.3).
+fn clamp32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 /// A bounded byte ring with lazily allocated, lazily initialised storage.
 ///
 /// Storage comes in at most two steps: [`SMALL_RING`] bytes for the first write, then the
@@ -39,9 +45,10 @@ pub const SMALL_RING: usize = 4096;
 struct Ring {
     buf: Vec<u8>,
     head: usize,
-    /// The physical ring size (the modulus); 0 before the first write.
-    phys: usize,
-    capacity: usize,
+    /// The physical ring size (the modulus); 0 before the first write. 32 bits (as is the
+    /// capacity) keep the ring, and so each buffer, one word smaller.
+    phys32: u32,
+    cap32: u32,
 }
 
 impl Ring {
@@ -49,28 +56,40 @@ impl Ring {
         Ring {
             buf: Vec::new(),
             head: 0,
-            phys: 0,
-            capacity,
+            phys32: 0,
+            cap32: clamp32(capacity),
         }
+    }
+
+    /// The physical ring size.
+    #[inline]
+    fn phys(&self) -> usize {
+        self.phys32 as usize
+    }
+
+    /// The configured capacity.
+    #[inline]
+    fn capacity(&self) -> usize {
+        self.cap32 as usize
     }
 
     /// Grows the storage so that logical offsets `[0, need)` fit, keeping the first `live`
     /// logical bytes.
     fn grow(&mut self, need: usize, live: usize) {
-        let phys = if need <= SMALL_RING && self.phys == 0 {
-            SMALL_RING.min(self.capacity)
+        let phys = if need <= SMALL_RING && self.phys() == 0 {
+            SMALL_RING.min(self.capacity())
         } else {
-            self.capacity
+            self.capacity()
         };
         let mut buf = Vec::with_capacity(phys);
         if live > 0 {
             let start = self.head;
-            let first = live.min(self.phys - start);
+            let first = live.min(self.phys() - start);
             buf.extend_from_slice(&self.buf[start..start + first]);
             buf.extend_from_slice(&self.buf[..live - first]);
         }
         self.buf = buf;
-        self.phys = phys;
+        self.phys32 = clamp32(phys);
         self.head = 0;
     }
 
@@ -122,14 +141,14 @@ impl Ring {
         live: usize,
         mut sum: Option<&mut Checksum>,
     ) {
-        if bytes.is_empty() || self.capacity == 0 {
+        if bytes.is_empty() || self.capacity() == 0 {
             return;
         }
         let end = at + bytes.len();
-        if end > self.phys {
+        if end > self.phys() {
             self.grow(end, live);
         }
-        let phys = self.phys;
+        let phys = self.phys();
         let mut start = self.head + at;
         if start >= phys {
             start -= phys;
@@ -146,14 +165,14 @@ impl Ring {
 
     /// [`Ring::read_at`], adding the bytes to `sum` as they are copied.
     fn read_at_sum(&self, at: usize, dst: &mut [u8], sum: &mut Checksum) {
-        if dst.is_empty() || self.phys == 0 {
+        if dst.is_empty() || self.phys() == 0 {
             return;
         }
         let mut start = self.head + at;
-        if start >= self.phys {
-            start -= self.phys;
+        if start >= self.phys() {
+            start -= self.phys();
         }
-        let first = dst.len().min(self.phys - start);
+        let first = dst.len().min(self.phys() - start);
         let (a, b) = dst.split_at_mut(first);
         sum.add_copy(a, &self.buf[start..start + first]);
         let n = b.len();
@@ -163,52 +182,58 @@ impl Ring {
     /// Copies from logical offset `at` into `dst`; the caller keeps it within the bytes
     /// written.
     fn read_at(&self, at: usize, dst: &mut [u8]) {
-        if dst.is_empty() || self.phys == 0 {
+        if dst.is_empty() || self.phys() == 0 {
             return;
         }
         let mut start = self.head + at;
-        if start >= self.phys {
-            start -= self.phys;
+        if start >= self.phys() {
+            start -= self.phys();
         }
-        let first = dst.len().min(self.phys - start);
+        let first = dst.len().min(self.phys() - start);
         dst[..first].copy_from_slice(&self.buf[start..start + first]);
         let n = dst.len() - first;
         dst[first..].copy_from_slice(&self.buf[..n]);
     }
 
     fn advance(&mut self, n: usize) {
-        if self.phys > 0 {
-            self.head = (self.head + n) % self.phys;
+        if self.phys() > 0 {
+            self.head = (self.head + n) % self.phys();
         }
     }
 
     /// Changes the capacity, keeping the first `keep` bytes (which must fit).
     fn resize(&mut self, capacity: usize, keep: usize) {
-        if self.phys <= capacity {
+        if self.phys() <= capacity {
             // The storage fits the new capacity as it is; it grows to it when needed.
-            self.capacity = capacity;
-            if self.phys == 0 {
+            self.cap32 = clamp32(capacity);
+            if self.phys32 == 0 {
                 self.head = 0;
             }
             return;
         }
         let mut tmp = vec![0; keep];
         self.read_at(0, &mut tmp);
-        self.capacity = capacity;
+        self.cap32 = clamp32(capacity);
         self.buf = Vec::new();
-        self.phys = 0;
+        self.phys32 = 0;
         self.head = 0;
         self.write_at(0, &tmp, 0);
     }
 }
+
+/// `SendBuffer::copy_len` when no copy's sum is remembered.
+const NO_COPY: u32 = u32::MAX;
 
 /// The send buffer: every byte from SND.UNA onward, sent or not yet sent.
 #[derive(Debug, Default)]
 pub struct SendBuffer {
     ring: Ring,
     len: usize,
-    /// The length and folded sum of the bytes the last [`SendBuffer::copy_out`] copied.
-    last_copy: Option<(u32, u16)>,
+    /// The length of the last [`SendBuffer::copy_out`] ([`NO_COPY`] when forgotten) and
+    /// the folded sum of the bytes it copied (two fields, not an `Option` of a pair, so
+    /// they fit the padding after `len`).
+    copy_len: u32,
+    copy_sum: u16,
 }
 
 impl SendBuffer {
@@ -217,7 +242,8 @@ impl SendBuffer {
         SendBuffer {
             ring: Ring::new(capacity),
             len: 0,
-            last_copy: None,
+            copy_len: NO_COPY,
+            copy_sum: 0,
         }
     }
 
@@ -241,17 +267,17 @@ impl SendBuffer {
 
     /// Room left.
     pub fn free(&self) -> usize {
-        self.ring.capacity.saturating_sub(self.len)
+        self.ring.capacity().saturating_sub(self.len)
     }
 
     /// The configured capacity (SO_SNDBUF).
     pub fn capacity(&self) -> usize {
-        self.ring.capacity
+        self.ring.capacity()
     }
 
     /// Whether the ring has been allocated yet.
     pub fn is_allocated(&self) -> bool {
-        self.ring.phys > 0
+        self.ring.phys() > 0
     }
 
     /// Changes the capacity; never below the bytes already held.
@@ -272,30 +298,30 @@ impl SendBuffer {
     /// The bytes are summed as they are copied (RFC 1071), so the datagram's checksum need
     /// not read them again: [`SendBuffer::last_copy_sum`] returns the sum.
     pub fn copy_out(&mut self, offset: usize, dst: &mut [u8]) -> usize {
-        self.last_copy = None;
+        self.copy_len = NO_COPY;
         if offset >= self.len {
             return 0;
         }
         let n = dst.len().min(self.len - offset);
         let mut sum = Checksum::new();
         self.ring.read_at_sum(offset, &mut dst[..n], &mut sum);
-        self.last_copy = u32::try_from(n).ok().map(|len| (len, sum.sum()));
+        self.copy_len = u32::try_from(n).unwrap_or(NO_COPY);
+        self.copy_sum = sum.sum();
         n
     }
 
     /// The folded one's-complement sum (uncomplemented, RFC 1071; an odd last byte padded
     /// with zero) of the bytes the last [`SendBuffer::copy_out`] copied, if it copied
-    /// exactly `len` bytes; `None` otherwise or after [`SendBuffer::forget_copy_sum`].
+    /// exactly `len` bytes (at least one); `None` otherwise or after
+    /// [`SendBuffer::forget_copy_sum`].
     pub fn last_copy_sum(&self, len: usize) -> Option<u16> {
-        match self.last_copy {
-            Some((n, sum)) if n as usize == len => Some(sum),
-            _ => None,
-        }
+        (len > 0 && self.copy_len != NO_COPY && self.copy_len as usize == len)
+            .then_some(self.copy_sum)
     }
 
     /// Forgets the sum of the last copy (so a later caller cannot take a stale one).
     pub fn forget_copy_sum(&mut self) {
-        self.last_copy = None;
+        self.copy_len = NO_COPY;
     }
 
     /// Discards everything (abort).
@@ -495,17 +521,17 @@ impl RecvBuffer {
 
     /// Room left past the in-order bytes: the most receive window we can offer.
     pub fn free(&self) -> usize {
-        self.ring.capacity.saturating_sub(self.len)
+        self.ring.capacity().saturating_sub(self.len)
     }
 
     /// The configured capacity (SO_RCVBUF).
     pub fn capacity(&self) -> usize {
-        self.ring.capacity
+        self.ring.capacity()
     }
 
     /// Whether the ring has been allocated yet.
     pub fn is_allocated(&self) -> bool {
-        self.ring.phys > 0
+        self.ring.phys() > 0
     }
 
     /// Changes the capacity; never below the bytes already held (out-of-order data beyond
@@ -624,16 +650,16 @@ mod tests {
     fn rings_grow_small_then_full_and_keep_data() {
         let mut s = SendBuffer::new(64 << 10);
         assert_eq!(s.write(b"x"), 1);
-        assert_eq!(s.ring.phys, SMALL_RING);
+        assert_eq!(s.ring.phys(), SMALL_RING);
         // Wrap inside the small ring, then grow past it with data held across the wrap.
         s.ack(1);
         let data: Vec<u8> = (0..SMALL_RING as u32 + 100)
             .map(|i| (i * 7) as u8)
             .collect();
         assert_eq!(s.write(&data[..SMALL_RING - 10]), SMALL_RING - 10);
-        assert_eq!(s.ring.phys, SMALL_RING);
+        assert_eq!(s.ring.phys(), SMALL_RING);
         assert_eq!(s.write(&data[SMALL_RING - 10..]), 110);
-        assert_eq!(s.ring.phys, 64 << 10);
+        assert_eq!(s.ring.phys(), 64 << 10);
         let mut out = vec![0u8; data.len()];
         assert_eq!(s.copy_out(0, &mut out), data.len());
         assert_eq!(out, data);
@@ -647,7 +673,7 @@ mod tests {
         assert_eq!(&got[100..], b"later");
         let big: Vec<u8> = (0..SMALL_RING as u32 * 2 - 10).map(|i| i as u8).collect();
         assert_eq!(r.insert(3000, &big[3000..5000]), Some(0));
-        assert_eq!(r.ring.phys, 2 * SMALL_RING);
+        assert_eq!(r.ring.phys(), 2 * SMALL_RING);
         assert_eq!(r.insert(0, &big[..3000]), Some(5000));
         let mut out = vec![0u8; 5000];
         assert_eq!(r.read(&mut out), 5000);

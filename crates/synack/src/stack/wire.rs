@@ -152,19 +152,6 @@ pub fn ecn_ce(pkt: &[u8]) -> bool {
     }
 }
 
-/// Parses a TCP segment and checks its checksum (RFC 9293 §3.1, MUST-2/3).
-#[cfg(test)]
-pub fn parse_tcp<'a>(ip: &IpIn<'a>) -> Result<TcpIn<'a>, DropReason> {
-    let t = parse_tcp_unverified(ip)?;
-    let mut sum = tcp_header_sum(ip, &t);
-    sum.add_bytes(t.seg.payload);
-    if sum.finish() != 0 {
-        return Err(DropReason::BadTcpChecksum);
-    }
-    check_ports(&t)?;
-    Ok(t)
-}
-
 /// Parses a TCP segment's header and options without checking the checksum: the caller
 /// adds the payload to [`tcp_header_sum`] (possibly while copying it, see
 /// `RecvBuffer::stage`), verifies the result (RFC 9293 §3.1, MUST-2/3) and calls
