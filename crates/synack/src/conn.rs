@@ -243,9 +243,16 @@ pub struct Stats {
     /// Spurious retransmissions detected and undone: by their timestamps (RFC 3522, RFC
     /// 4015), by F-RTO (RFC 5682) or by D-SACKs (RFC 3708).
     pub spurious_undos: u64,
-    /// Of those, timeouts F-RTO found spurious (RFC 5682).
+}
+
+/// Counters of the loss-detection extensions ([`Connection::loss_stats`]; kept apart from
+/// [`Stats`] so the connection itself does not grow).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LossStats {
+    /// Timeouts F-RTO found spurious and undid (RFC 5682; part of `spurious_undos`).
     pub frto_undos: u64,
-    /// Of those, episodes whose every retransmission came back D-SACKed (RFC 3708).
+    /// Episodes whose every retransmission came back D-SACKed, undone (RFC 3708; part of
+    /// `spurious_undos`).
     pub dsack_undos: u64,
     /// RACK reorder timer expirations (RFC 8985 §6.3).
     pub reorder_timeouts: u64,
@@ -382,11 +389,9 @@ pub struct Connection {
     cwr_due: bool,
     /// One reduction per window (RFC 3168 §6.1.2): none until SND.UNA passes this.
     reduce_hold: Option<Seq>,
-    /// RFC 3522 (Eifel) undo: cwnd and ssthresh before the reduction, and the TSval of the
-    /// first retransmission; an ACK echoing an older TSval proves the original arrived.
-    undo: Option<(u32, u32, u32)>,
-    /// F-RTO, D-SACK undo and RACK's reordering window and timer (`conn/undo.rs`).
-    loss: undo::LossState,
+    /// Eifel, F-RTO and D-SACK undo, RACK's reordering window and timer (`conn/undo.rs`;
+    /// out of line, allocated with the first data sent).
+    loss: undo::LossBox,
     /// When the head was first retransmitted (TCP_USER_TIMEOUT).
     rtx_start: Option<Instant>,
     user_timeout: Option<Duration>,
@@ -533,8 +538,7 @@ impl Connection {
             ece_due: false,
             cwr_due: false,
             reduce_hold: None,
-            undo: None,
-            loss: undo::LossState::default(),
+            loss: undo::LossBox::default(),
             rtx_start: None,
             user_timeout: cfg.user_timeout,
             nodelay: cfg.nodelay,
@@ -749,6 +753,11 @@ impl Connection {
     /// Counters.
     pub fn stats(&self) -> Stats {
         self.stats
+    }
+
+    /// F-RTO, D-SACK undo and RACK reorder-timer counters.
+    pub fn loss_stats(&self) -> LossStats {
+        self.loss.stats
     }
 
     /// The pending error, cleared by reading it (`SO_ERROR`).
@@ -1889,8 +1898,8 @@ impl Connection {
             self.snd_una,
             self.snd_nxt,
         );
-        if self.ts_ok && self.undo.is_none() {
-            self.undo = Some((self.cc.cwnd(), self.cc.ssthresh(), self.tsval(now)));
+        if self.ts_ok && self.loss.eifel.is_none() {
+            self.loss.eifel = Some((self.cc.cwnd(), self.cc.ssthresh(), self.tsval(now)));
         }
     }
 
@@ -1899,13 +1908,13 @@ impl Connection {
     /// the retransmission was spurious, so the reduction is undone and going back over the
     /// outstanding data stops. An ACK echoing the retransmission confirms the loss.
     fn eifel_check(&mut self, seg: &SegmentIn<'_>) {
-        let Some((cwnd, ssthresh, rtx_tsval)) = self.undo else {
+        let Some((cwnd, ssthresh, rtx_tsval)) = self.loss.eifel else {
             return;
         };
         let Some(ts) = seg.options.timestamps.filter(|t| t.tsecr != 0) else {
             return;
         };
-        self.undo = None;
+        self.loss.eifel = None;
         if !Seq(ts.tsecr).lt(Seq(rtx_tsval)) {
             return;
         }

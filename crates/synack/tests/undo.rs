@@ -94,7 +94,7 @@ fn spurious_timeout_undone(sack: bool) {
     c.on_segment(t2, &ack(2 * MSS, &[]));
     let info = c.info();
     let st = c.stats();
-    assert_eq!((st.frto_undos, st.spurious_undos), (1, 1));
+    assert_eq!((c.loss_stats().frto_undos, st.spurious_undos), (1, 1));
     assert_eq!(info.ssthresh, before.1);
     assert!(info.cwnd >= before.0, "{} < {}", info.cwnd, before.0);
     // Nothing old is resent: the rest of the window was never lost.
@@ -135,7 +135,7 @@ fn real_timeout_not_undone(sack: bool) {
     assert_eq!(out.first(), Some(&MSS), "{out:?}");
     assert!(c.info().cwnd <= 3 * MSS);
     assert_eq!(c.stats().spurious_undos, 0);
-    assert_eq!(c.stats().frto_undos, 0);
+    assert_eq!(c.loss_stats().frto_undos, 0);
 }
 
 #[test]
@@ -177,12 +177,12 @@ fn rfc3708_reordering_fast_retransmit_undone_by_the_dsack() {
     c.on_segment(ms(205), &ack(10 * MSS, &[]));
     assert!(!c.info().in_recovery);
     assert!(c.info().cwnd < before.0);
-    assert_eq!(c.stats().dsack_undos, 0);
+    assert_eq!(c.loss_stats().dsack_undos, 0);
     // Then the retransmission arrives, a duplicate: its D-SACK shows the only
     // retransmission of the episode was unnecessary — the reduction is undone.
     c.on_segment(ms(300), &ack(10 * MSS, &[(0, MSS)]));
     let info = c.info();
-    assert_eq!(c.stats().dsack_undos, 1);
+    assert_eq!(c.loss_stats().dsack_undos, 1);
     assert_eq!(c.stats().spurious_undos, 1);
     assert!(info.cwnd >= before.0, "{} < {}", info.cwnd, before.0);
     assert_eq!(info.ssthresh, before.1);
@@ -212,7 +212,7 @@ fn rfc3708_dsack_of_what_was_not_retransmitted_undoes_nothing() {
     c.on_segment(ms(310), &ack(10 * MSS, &[(5 * MSS, 6 * MSS)]));
     c.on_segment(ms(320), &ack(10 * MSS, &[(0, MSS)]));
     assert_eq!(c.stats().dsacks_received, 2);
-    assert_eq!(c.stats().dsack_undos, 0);
+    assert_eq!(c.loss_stats().dsack_undos, 0);
     assert_eq!(c.info().ssthresh, reduced.ssthresh);
 }
 
@@ -223,7 +223,7 @@ fn reordering_client() -> Connection {
     assert_eq!(late_segment(&mut c, ms(100), 0, 0), [0]);
     c.on_segment(ms(205), &ack(10 * MSS, &[]));
     c.on_segment(ms(210), &ack(10 * MSS, &[(0, MSS)]));
-    assert_eq!(c.stats().dsack_undos, 1);
+    assert_eq!(c.loss_stats().dsack_undos, 1);
     c
 }
 
@@ -244,7 +244,7 @@ fn rfc8985_reordering_within_reo_wnd_is_not_a_loss_once_reordering_was_seen() {
     drain(&mut c, ms(406));
     assert_eq!(c.stats().retransmits, rtx, "nothing resent");
     assert_eq!(c.stats().fast_retransmits, 1);
-    assert_eq!(c.stats().reorder_timeouts, 0);
+    assert_eq!(c.loss_stats().reorder_timeouts, 0);
 }
 
 #[test]
@@ -271,7 +271,7 @@ fn rfc8985_reorder_timer_finds_a_loss_without_three_duplicate_acks() {
     let out = drain(&mut c, at);
     assert_eq!(offsets(&out), [10 * MSS]);
     let st = c.stats();
-    assert_eq!(st.reorder_timeouts, 1);
+    assert_eq!(c.loss_stats().reorder_timeouts, 1);
     assert_eq!(
         (st.timeouts, st.loss_probes),
         (before.timeouts, before.loss_probes)

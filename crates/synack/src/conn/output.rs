@@ -476,6 +476,7 @@ impl Connection {
     /// the oldest entry goes (that data then counts as sent long ago).
     pub(super) fn log_sent(&mut self, now: Instant) {
         self.last_send_at = Some(now);
+        self.loss.allocate();
         if !self.sack_ok || !self.cfg.rack_tlp {
             return;
         }
@@ -483,7 +484,6 @@ impl Connection {
             let mss = usize::from(self.eff_snd_mss()).max(1);
             let cap = (self.sndbuf.capacity().max(self.cfg.send_buffer) / mss + 16).min(4096);
             self.sent_log.reserve_exact(cap);
-            self.loss.reserve();
         }
         if self.sent_log.len() == self.sent_log.capacity() {
             self.sent_log.pop_front();

@@ -284,7 +284,9 @@ impl Connection {
         self.rtx_nxt = None;
         self.tlp_armed = false;
         self.tlp_due = false;
-        self.loss.reo_deadline = None;
-        self.loss.frto_new = 0;
+        if self.loss.reo_deadline.is_some() || self.loss.frto_new > 0 {
+            self.loss.reo_deadline = None;
+            self.loss.frto_new = 0;
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! timestamps, D-SACK-based undo (RFC 3708 detection, with Linux's count of the episode's
 //! retransmissions), and RACK's reordering window and reorder timer (RFC 8985 §6.2, §6.3).
 
-use super::Connection;
+use super::{Connection, LossStats};
 use crate::segment::SegmentIn;
 use crate::seq::Seq;
 use crate::state::State;
@@ -32,6 +32,11 @@ pub(super) enum Frto {
 /// State of F-RTO, the undo of a congestion episode, and RACK's reordering window.
 #[derive(Debug)]
 pub(super) struct LossState {
+    /// RFC 3522 (Eifel) undo: cwnd and ssthresh before the reduction, and the TSval of the
+    /// first retransmission; an ACK echoing an older TSval proves the original arrived.
+    pub(super) eifel: Option<(u32, u32, u32)>,
+    /// Counters ([`Connection::loss_stats`]).
+    pub(super) stats: LossStats,
     /// F-RTO step.
     pub(super) frto: Frto,
     /// New segments F-RTO step 2b may still send past the congestion window.
@@ -64,25 +69,63 @@ pub(super) struct LossState {
     pub(super) reo_deadline: Option<Instant>,
 }
 
-impl Default for LossState {
-    fn default() -> LossState {
-        LossState {
-            frto: Frto::Off,
-            frto_new: 0,
-            prior: None,
-            episode_high: Seq(0),
-            rtx_ranges: Vec::new(),
-            rtx_any: false,
-            rtx_untracked: false,
-            reordering_seen: false,
-            reo_wnd_mult: 1,
-            reo_wnd_persist: 0,
-            dsack_round: None,
-            rack: None,
-            rack_end: Seq(0),
-            reo_deadline: None,
+/// [`LossState`] out of line: idle connections (and pure receivers) read a shared default
+/// and allocate nothing; the first change — made once data is sent — allocates it.
+#[derive(Debug, Default)]
+pub(super) struct LossBox(Option<Box<LossState>>);
+
+/// What a connection that never sent data sees.
+static IDLE: LossState = LossState::IDLE;
+
+impl core::ops::Deref for LossBox {
+    type Target = LossState;
+    fn deref(&self) -> &LossState {
+        self.0.as_deref().unwrap_or(&IDLE)
+    }
+}
+
+impl core::ops::DerefMut for LossBox {
+    fn deref_mut(&mut self) -> &mut LossState {
+        self.0.get_or_insert_with(|| Box::new(LossState::IDLE))
+    }
+}
+
+impl LossBox {
+    /// Allocates the state (with the range list) when the connection first sends data, so
+    /// that nothing is allocated per segment later.
+    pub(super) fn allocate(&mut self) {
+        if self.0.is_none() {
+            let mut l = Box::new(LossState::IDLE);
+            l.rtx_ranges.reserve_exact(RTX_RANGES);
+            self.0 = Some(l);
         }
     }
+}
+
+impl LossState {
+    /// Nothing sent yet.
+    const IDLE: LossState = LossState {
+        eifel: None,
+        stats: LossStats {
+            frto_undos: 0,
+            dsack_undos: 0,
+            reorder_timeouts: 0,
+        },
+        frto: Frto::Off,
+        frto_new: 0,
+        prior: None,
+        episode_high: Seq(0),
+        rtx_ranges: Vec::new(),
+        rtx_any: false,
+        rtx_untracked: false,
+        reordering_seen: false,
+        reo_wnd_mult: 1,
+        reo_wnd_persist: 0,
+        dsack_round: None,
+        rack: None,
+        rack_end: Seq(0),
+        reo_deadline: None,
+    };
 }
 
 impl LossState {
@@ -97,12 +140,6 @@ impl LossState {
         self.rtx_ranges.clear();
         self.rtx_any = false;
         self.rtx_untracked = false;
-    }
-
-    /// Allocates the range list once, with the connection's other per-flight state
-    /// (nothing is allocated per segment).
-    pub(super) fn reserve(&mut self) {
-        self.rtx_ranges.reserve_exact(RTX_RANGES);
     }
 
     /// An ECN reduction: the window was cut for a reason no D-SACK can refute.
@@ -295,8 +332,10 @@ impl Connection {
                 self.loss.rack_end = fack;
             }
         }
-        self.loss
-            .on_dsack_round(self.snd_una, self.snd_nxt, dsack.is_some());
+        if dsack.is_some() || self.loss.dsack_round.is_some() {
+            self.loss
+                .on_dsack_round(self.snd_una, self.snd_nxt, dsack.is_some());
+        }
         let Some((l, r)) = dsack else {
             return;
         };
@@ -308,7 +347,7 @@ impl Connection {
         }
         if all && let Some((cwnd, ssthresh)) = self.loss.take_prior() {
             self.undo_reduction(cwnd, ssthresh);
-            self.stats.dsack_undos += 1;
+            self.loss.stats.dsack_undos += 1;
         }
     }
 
@@ -319,7 +358,7 @@ impl Connection {
         let cwnd = cwnd.max(self.cc.cwnd());
         let ssthresh = ssthresh.max(self.cc.ssthresh());
         self.cc.restore(cwnd, ssthresh);
-        self.undo = None;
+        self.loss.eifel = None;
         if self.recover.is_some() {
             self.loss.on_recovery_exit();
         }
@@ -421,7 +460,7 @@ impl Connection {
                     // RFC 4015's undo of the reduction).
                     if let Some((cwnd, ssthresh)) = self.loss.take_prior() {
                         self.undo_reduction(cwnd, ssthresh);
-                        self.stats.frto_undos += 1;
+                        self.loss.stats.frto_undos += 1;
                     }
                     self.loss.frto = Frto::Off;
                     self.loss.frto_new = 0;
@@ -455,7 +494,9 @@ impl Connection {
     /// but was sent before the latest delivered one: it fires at its xmit_ts + RACK.rtt +
     /// reo_wnd.
     pub(super) fn arm_reorder_timer(&mut self, now: Instant) {
-        self.loss.reo_deadline = None;
+        if self.loss.reo_deadline.is_some() {
+            self.loss.reo_deadline = None;
+        }
         if !self.rack_active()
             || self.scoreboard.is_empty()
             || self.snd_una == self.snd_nxt
@@ -489,7 +530,9 @@ impl Connection {
             }
             seg_start = end;
         }
-        self.loss.reo_deadline = first;
+        if first.is_some() {
+            self.loss.reo_deadline = first;
+        }
     }
 
     /// RFC 8985 §6.3: the reorder timer fired — what is now lost is lost: recovery starts
@@ -504,7 +547,7 @@ impl Connection {
             return;
         }
         if self.loss_boundary(now).gt(self.snd_una) || self.recover.is_some() {
-            self.stats.reorder_timeouts += 1;
+            self.loss.stats.reorder_timeouts += 1;
             if self.recover.is_none() {
                 self.enter_recovery(now);
                 self.prr_update(now, 0, true);
