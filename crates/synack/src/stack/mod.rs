@@ -42,7 +42,7 @@ use hash::SeededState;
 use socket::{SockOpts, Socket};
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 
 /// Most stack-generated replies (RSTs, cookie SYN-ACKs, ICMP) queued before more are dropped.
@@ -279,7 +279,7 @@ pub struct Stack {
     conns: Slab<ConnSlot>,
     demux: HashMap<FourTuple, ConnId, SeededState>,
     listeners: HashMap<SocketAddr, Vec<SocketId>, SeededState>,
-    ports: HashMap<u16, BTreeMap<Holder, Binding>, SeededState>,
+    ports: ports::PortTable,
     sockets: Slab<Socket>,
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     tx: VecDeque<ConnId>,
@@ -337,7 +337,7 @@ impl Stack {
             conns: Slab::new(),
             demux: HashMap::with_hasher(st(b"demux")),
             listeners: HashMap::with_hasher(st(b"listeners")),
-            ports: HashMap::with_hasher(st(b"ports")),
+            ports: ports::PortTable::default(),
             sockets: Slab::new(),
             timers: BinaryHeap::new(),
             tx: VecDeque::new(),
@@ -1038,7 +1038,8 @@ impl Stack {
         let id = ConnId { index, generation };
         self.demux.insert(tuple, id);
         if !matches!(owner, Owner::Socket(_)) {
-            self.ports.entry(tuple.local.port()).or_default().insert(
+            self.ports.insert(
+                tuple.local.port(),
                 Holder::Conn(id),
                 Binding {
                     ip: tuple.local.ip(),
@@ -1225,12 +1226,7 @@ impl Stack {
     }
 
     fn release_port(&mut self, port: u16, h: Holder) {
-        if let Entry::Occupied(mut e) = self.ports.entry(port) {
-            e.get_mut().remove(&h);
-            if e.get().is_empty() {
-                e.remove();
-            }
-        }
+        self.ports.remove(port, h);
     }
 
     /// Frees a connection slot for good.

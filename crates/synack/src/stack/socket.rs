@@ -526,10 +526,7 @@ impl Stack {
             auto,
             dual: is_dual(sock, local.ip()),
         };
-        self.ports
-            .entry(local.port())
-            .or_default()
-            .insert(Holder::Sock(s), b);
+        self.ports.insert(local.port(), Holder::Sock(s), b);
     }
 
     /// `listen(backlog)`: the backlog is capped by `net.core.somaxconn` (a negative one
@@ -1013,15 +1010,11 @@ impl Stack {
                         self.orphans.push_back(id);
                         // The port binding passes from the socket to its connection.
                         if sock.bound
-                            && let Some(b) = port
-                                .and_then(|p| self.ports.get(&p))
-                                .and_then(|m| m.get(&Holder::Sock(s)))
-                                .copied()
+                            && let Some(b) =
+                                port.and_then(|p| self.ports.get(p, Holder::Sock(s))).copied()
                         {
                             self.ports
-                                .entry(slot.conn.tuple().local.port())
-                                .or_default()
-                                .insert(Holder::Conn(id), b);
+                                .insert(slot.conn.tuple().local.port(), Holder::Conn(id), b);
                         }
                     }
                     self.touch(now, id);
