@@ -365,7 +365,8 @@ pub(super) struct Listener {
 #[derive(Debug)]
 enum Kind {
     Fresh,
-    Listener(Listener),
+    /// Boxed: a stream socket (the common kind) does not carry a listener's queues.
+    Listener(Box<Listener>),
     Stream(ConnId, Phase),
 }
 
@@ -387,14 +388,14 @@ pub(super) struct Socket {
 impl Socket {
     pub fn listener(&self) -> Option<&Listener> {
         match &self.kind {
-            Kind::Listener(l) => Some(l),
+            Kind::Listener(l) => Some(l.as_ref()),
             _ => None,
         }
     }
 
     pub fn listener_mut(&mut self) -> Option<&mut Listener> {
         match &mut self.kind {
-            Kind::Listener(l) => Some(l),
+            Kind::Listener(l) => Some(l.as_mut()),
             _ => None,
         }
     }
@@ -568,12 +569,12 @@ impl Stack {
             return Err(Errno::EADDRINUSE);
         }
         let sock = self.sock_mut(s)?;
-        sock.kind = Kind::Listener(Listener {
+        sock.kind = Kind::Listener(Box::new(Listener {
             backlog,
             syn_queue: 0,
             accept: VecDeque::new(),
             last_overflow: None,
-        });
+        }));
         self.listeners.entry(local).or_default().push(s);
         Ok(())
     }
