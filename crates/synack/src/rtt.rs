@@ -118,7 +118,10 @@ impl RttEstimator {
     /// The RTO after `backoff` doublings (RFC 6298 §5.5), at most the maximum.
     pub fn backed_off(&self, backoff: u32) -> Duration {
         let factor = 1u32.checked_shl(backoff.min(31)).unwrap_or(u32::MAX);
-        self.rto.get().saturating_mul(factor).min(self.rto_max.get())
+        self.rto
+            .get()
+            .saturating_mul(factor)
+            .min(self.rto_max.get())
     }
 
     /// The upper bound on the RTO.

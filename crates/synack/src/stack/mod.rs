@@ -11,6 +11,7 @@
 //! [`Stack::handle_timeout`] drive time. Secrets are injected; no clock is read; no table
 //! the stack iterates depends on process-random hashing.
 
+mod demux;
 mod errno;
 mod hash;
 mod icmp;
@@ -41,7 +42,6 @@ use core::net::{IpAddr, SocketAddr};
 use hash::SeededState;
 use socket::{SockOpts, Socket};
 use std::cmp::Reverse;
-use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -137,6 +137,14 @@ impl<T> Slab<T> {
         }
         self.slots += 1;
         (index as u32, 0)
+    }
+
+    /// The occupant of slot `index` and its generation, whatever the generation.
+    fn get_any(&self, index: u32) -> Option<(u32, &T)> {
+        match self.slot(index) {
+            Some((g, Some(v))) => Some((*g, v)),
+            _ => None,
+        }
     }
 
     fn get(&self, index: u32, generation: u32) -> Option<&T> {
@@ -277,7 +285,7 @@ pub struct Stack {
     limiter: Arc<ChallengeAckLimiter>,
     addrs: Vec<IpAddr>,
     conns: Slab<ConnSlot>,
-    demux: HashMap<FourTuple, ConnId, SeededState>,
+    demux: demux::DemuxTable,
     listeners: HashMap<SocketAddr, Vec<SocketId>, SeededState>,
     ports: ports::PortTable,
     sockets: Slab<Socket>,
@@ -335,7 +343,7 @@ impl Stack {
             secret,
             addrs: Vec::new(),
             conns: Slab::new(),
-            demux: HashMap::with_hasher(st(b"demux")),
+            demux: demux::DemuxTable::new(st(b"demux")),
             listeners: HashMap::with_hasher(st(b"listeners")),
             ports: ports::PortTable::default(),
             sockets: Slab::new(),
@@ -642,10 +650,9 @@ impl Stack {
             return self.counters.drop(DropReason::SynFin);
         }
         let tuple = FourTuple::new(t.local, t.remote);
-        if let Some(&id) = self.demux.get(&tuple) {
+        if let Some(id) = self.demux_get(&tuple) {
             let Some(slot) = self.conns.get(id.index, id.generation) else {
-                self.demux.remove(&tuple);
-                return self.tcp_input(now, t);
+                return;
             };
             // RFC 6191 / RFC 9293 §3.10.7.4: a SYN may reopen a TIME_WAIT tuple when its
             // ISN or timestamp is higher; the old incarnation goes and a listener answers.
@@ -701,6 +708,23 @@ impl Stack {
             return self.listener_input(now, t);
         }
         self.no_socket(t);
+    }
+
+    /// The connection demultiplexed by `tuple`: a table entry whose connection holds
+    /// exactly this tuple.
+    #[inline]
+    fn demux_get(&self, tuple: &FourTuple) -> Option<ConnId> {
+        let h = self.demux.hash(tuple);
+        let conns = &self.conns;
+        let mut generation = 0;
+        let index = self.demux.find(h, |i| match conns.get_any(i) {
+            Some((g, s)) if s.conn.tuple() == *tuple => {
+                generation = g;
+                true
+            }
+            _ => false,
+        })?;
+        Some(ConnId { index, generation })
     }
 
     /// The `IP_TTL` of a socket bound to `local` (exactly, or to its wildcard address), if
@@ -1036,7 +1060,13 @@ impl Stack {
             keepinit_at: None,
         });
         let id = ConnId { index, generation };
-        self.demux.insert(tuple, id);
+        let h = self.demux.hash(&tuple);
+        let conns = &self.conns;
+        self.demux.insert(h, index, |i| {
+            conns
+                .get_any(i)
+                .is_some_and(|(_, s)| s.conn.tuple() == tuple)
+        });
         if !matches!(owner, Owner::Socket(_)) {
             self.ports.insert(
                 tuple.local.port(),
@@ -1215,12 +1245,9 @@ impl Stack {
         let tuple = slot.conn.tuple();
         if slot.in_map {
             slot.in_map = false;
-            // One hash of the tuple: look up and remove through the same entry.
-            if let Entry::Occupied(e) = self.demux.entry(tuple)
-                && *e.get() == id
-            {
-                e.remove();
-            }
+            // Only this connection's entry: a newer one may hold the tuple now.
+            let h = self.demux.hash(&tuple);
+            self.demux.remove(h, id.index);
         }
         self.release_port(tuple.local.port(), Holder::Conn(id));
     }
@@ -1508,9 +1535,8 @@ impl Stack {
         remote: SocketAddr,
     ) -> Result<State, Errno> {
         self.now = self.now.max(now);
-        let id = *self
-            .demux
-            .get(&FourTuple::new(local, remote))
+        let id = self
+            .demux_get(&FourTuple::new(local, remote))
             .ok_or(Errno::ENOENT)?;
         let slot = self
             .conns
@@ -1653,8 +1679,8 @@ mod tests {
     fn connection_size_budget() {
         let conn = core::mem::size_of::<crate::conn::Connection>();
         let slot = core::mem::size_of::<super::ConnSlot>();
-        assert!(conn <= 1248, "Connection is {conn} bytes");
-        assert!(slot <= 1320, "ConnSlot is {slot} bytes");
+        assert!(conn <= 1144, "Connection is {conn} bytes");
+        assert!(slot <= 1216, "ConnSlot is {slot} bytes");
         assert_eq!(core::mem::size_of::<Option<crate::time::Instant>>(), 8);
     }
 }

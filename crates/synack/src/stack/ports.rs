@@ -191,9 +191,9 @@ impl Stack {
                 .holders(p)
                 .all(|(_, b)| b.auto || !overlap(local, false, b.ip, b.dual));
             all_auto
-                && !self
-                    .demux
-                    .contains_key(&FourTuple::new(SocketAddr::new(local, p), remote))
+                && self
+                    .demux_get(&FourTuple::new(SocketAddr::new(local, p), remote))
+                    .is_none()
         })
     }
 

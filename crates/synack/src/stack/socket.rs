@@ -682,7 +682,7 @@ impl Stack {
         let port = match bound {
             Some(b) => {
                 let tuple = FourTuple::new(SocketAddr::new(local_ip, b.port()), addr);
-                if let Some(&old) = self.demux.get(&tuple) {
+                if let Some(old) = self.demux_get(&tuple) {
                     // The 4-tuple is taken: reuse a TIME_WAIT one only as tcp_tw_reuse allows.
                     if !self.tw_reusable(old) {
                         return Err(Errno::EADDRNOTAVAIL);
@@ -1011,8 +1011,9 @@ impl Stack {
                         self.orphans.push_back(id);
                         // The port binding passes from the socket to its connection.
                         if sock.bound
-                            && let Some(b) =
-                                port.and_then(|p| self.ports.get(p, Holder::Sock(s))).copied()
+                            && let Some(b) = port
+                                .and_then(|p| self.ports.get(p, Holder::Sock(s)))
+                                .copied()
                         {
                             self.ports
                                 .insert(slot.conn.tuple().local.port(), Holder::Conn(id), b);
