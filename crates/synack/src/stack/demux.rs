@@ -11,7 +11,7 @@
 
 use super::hash::SeededState;
 use crate::isn::FourTuple;
-use core::hash::{BuildHasher, Hash, Hasher};
+use core::hash::BuildHasher;
 
 /// Marks an empty entry.
 const EMPTY: u32 = u32::MAX;
@@ -51,9 +51,7 @@ impl DemuxTable {
     /// The keyed hash of a tuple, as the table uses it.
     #[inline]
     pub fn hash(&self, t: &FourTuple) -> u32 {
-        let mut h = self.state.build_hasher();
-        t.hash(&mut h);
-        h.finish() as u32
+        self.state.hash_one(t) as u32
     }
 
     fn mask(&self) -> usize {
@@ -121,13 +119,9 @@ impl DemuxTable {
         // position is not after the hole, so every entry stays reachable from its home.
         let mut hole = i;
         let mut j = (i + 1) & mask;
-        loop {
-            let Some(&e) = self.entries.get(j) else {
-                break;
-            };
-            if e.index == EMPTY {
-                break;
-            }
+        while let Some(&e) = self.entries.get(j)
+            && e.index != EMPTY
+        {
             let home = e.tag as usize & mask;
             if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
                 self.entries[hole] = e;
