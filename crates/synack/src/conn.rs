@@ -358,6 +358,13 @@ pub struct Connection {
     tlp_high: Option<Seq>,
     /// When data was last sent (tcp_slow_start_after_idle).
     last_send_at: Option<Instant>,
+    /// Linux flavor: the instant of the current transmission burst and how many new-data
+    /// segments it has sent (where its TSO chunks end, for PSH).
+    tso_burst: Option<(Instant, u32)>,
+    /// Linux flavor: the receive buffer size while an in-order segment larger than the
+    /// window was queued whole (`sk_forced_mem_schedule`); the buffer shrinks back to it
+    /// once the application has read below it.
+    rcv_forced: Option<usize>,
     /// RFC 2883: a duplicate segment arrived; the next ACK reports it first (D-SACK).
     dsack_due: Option<(Seq, Seq)>,
     /// RFC 3168 §6.1.1: ECN negotiated.
@@ -513,6 +520,8 @@ impl Connection {
             tlp_due: false,
             tlp_high: None,
             last_send_at: None,
+            tso_burst: None,
+            rcv_forced: None,
             dsack_due: None,
             ecn_ok: false,
             recovery_start: None,
@@ -829,6 +838,12 @@ impl Connection {
             if self.rcvbuf.is_empty() {
                 self.push_seen = false;
             }
+            if let Some(nominal) = self.rcv_forced
+                && self.rcvbuf.len() <= nominal
+            {
+                self.rcvbuf.set_capacity(nominal);
+                self.rcv_forced = None;
+            }
             self.window_update_check();
             return Ok(n);
         }
@@ -1028,6 +1043,11 @@ impl Connection {
     /// `SO_RCVBUF`: the receive buffer size (never below the bytes it holds). The window
     /// already advertised is honoured even if the buffer shrinks (RFC 9293 §3.8.6.2.2).
     pub fn set_recv_buffer(&mut self, bytes: usize) {
+        if self.rcv_forced.is_some() && self.rcvbuf.len() > bytes {
+            self.rcv_forced = Some(bytes);
+            return;
+        }
+        self.rcv_forced = None;
         self.rcvbuf.set_capacity(bytes);
     }
 
@@ -1038,7 +1058,7 @@ impl Connection {
 
     /// Receive buffer size.
     pub fn recv_buffer(&self) -> usize {
-        self.rcvbuf.capacity()
+        self.rcv_forced.unwrap_or(self.rcvbuf.capacity())
     }
 
     /// Path MTU discovery (RFC 9293 §3.7.3, RFC 1191 / RFC 8201): the path can carry at most
@@ -2115,7 +2135,23 @@ impl Connection {
             };
             // "Trim ... to the window": text beyond RCV.NXT + RCV.WND is not kept.
             let window = self.rcv_accept_wnd() as usize;
-            let take = fresh.len().min(window.saturating_sub(offset));
+            let mut take = fresh.len().min(window.saturating_sub(offset));
+            if take < fresh.len()
+                && offset == 0
+                && window > 0
+                && self.rcvbuf.is_empty()
+                && !self.rcvbuf.has_gap()
+                && self.cfg.flavor() == crate::config::Flavor::Linux
+            {
+                // Linux tcp_data_queue(): an in-order segment that starts in an open window
+                // is queued whole (its tail is not trimmed); when its memory cannot be
+                // charged but nothing waits to be read, the charge is forced
+                // (`sk_forced_mem_schedule`). The window offered then stays 0 until the
+                // application reads below the buffer size.
+                let nominal = *self.rcv_forced.get_or_insert(self.rcvbuf.capacity());
+                self.rcvbuf.set_capacity(nominal.max(fresh.len()));
+                take = fresh.len();
+            }
             if self.dsack_due.is_none() {
                 // RFC 2883 §4.1.3 (and §5): bytes already held out of order are duplicates
                 // too; the first such run is reported in a D-SACK block.
@@ -2197,6 +2233,9 @@ impl Connection {
                     && self.state == State::CloseWait
                     && !owed
                     && self.last_data_at.is_some()
+                    // With the buffer over-committed the memory charge fails again and
+                    // Linux ACKs at once (ICSK_ACK_NOMEM | ICSK_ACK_NOW).
+                    && self.rcv_forced.is_none()
                 {
                     // Linux tcp_fin(): CLOSE-WAIT enters ping-pong mode (the application
                     // is expected to answer), so the FIN's ACK waits for the delayed-ACK

@@ -391,6 +391,21 @@ impl Connection {
         if n > 0 && n == unsent {
             flags |= TcpFlags::PSH;
         }
+        if n > 0 && self.cfg.flavor() == crate::config::Flavor::Linux {
+            // Linux sends a burst as TSO chunks of `tcp_tso_autosize()` segments, and its
+            // packets carry PSH at the end of every whole chunk; a chunk cut short by the
+            // congestion window (a limited-transmit or PRR segment) does not (observed in
+            // packetdrill's gtests and the kernel's selftests, e.g. `P. 1:10001(10000)`
+            // for a window-limited part of a longer write).
+            let pos = match self.tso_burst {
+                Some((at, k)) if at == now => k + 1,
+                _ => 1,
+            };
+            self.tso_burst = Some((now, pos));
+            if pos % self.tso_chunk_segs(mss) == 0 {
+                flags |= TcpFlags::PSH;
+            }
+        }
         if fin {
             flags |= TcpFlags::FIN;
         }
@@ -433,6 +448,34 @@ impl Connection {
         self.tlp_armed = false;
         self.arm_tlp(now);
         Some(seg)
+    }
+
+    /// Segments per TSO chunk, as Linux's `tcp_tso_autosize()` sizes them: about a
+    /// millisecond of the pacing rate (SRTT-based: 200% of cwnd/SRTT below half the slow
+    /// start threshold, 120% above), plus a bonus of up to 64 KiB when the minimum RTT is
+    /// under a few milliseconds (`tcp_tso_rtt_log` 9), at most 64 KiB, at least
+    /// `tcp_min_tso_segs` (2). Before any RTT sample the rate is unlimited.
+    fn tso_chunk_segs(&self, mss: usize) -> u32 {
+        const GSO_MAX: u64 = 65536;
+        let mss = (mss as u64).max(1);
+        let Some(srtt) = self.rtt.srtt().filter(|d| !d.is_zero()) else {
+            return (GSO_MAX / mss).max(2) as u32;
+        };
+        let cwnd = u64::from(self.cc.cwnd());
+        let ratio = if cwnd < u64::from(self.cc.ssthresh()) / 2 {
+            200
+        } else {
+            120
+        };
+        let srtt_us = (srtt.as_micros() as u64).max(1);
+        let rate = cwnd * ratio / 100 * 1_000_000 / srtt_us;
+        let mut bytes = rate >> 10;
+        let min_rtt_us = self.rtt.min_rtt().unwrap_or(srtt).as_micros() as u64;
+        let shift = min_rtt_us >> 9;
+        if shift < 32 {
+            bytes += GSO_MAX >> shift;
+        }
+        (bytes.min(GSO_MAX) / mss).max(2) as u32
     }
 
     /// Records what recovery sent: PRR's prr_out and budget, and RFC 6675's HighRxt.
@@ -630,9 +673,13 @@ impl Connection {
     /// SWS avoidance); in whole units of the window scale, at most what 16 bits can say.
     pub(super) fn rcv_wnd(&self) -> u32 {
         let max = 65535u32 << self.rcv_wscale;
-        let free = u32::try_from(self.rcvbuf.free())
-            .unwrap_or(u32::MAX)
-            .min(max);
+        // While a segment larger than the window is held (Linux flavor), the space is
+        // what the buffer size leaves, not the grown ring's.
+        let room = match self.rcv_forced {
+            Some(nominal) => nominal.saturating_sub(self.rcvbuf.len()),
+            None => self.rcvbuf.free(),
+        };
+        let free = u32::try_from(room).unwrap_or(u32::MAX).min(max);
         let free = (free >> self.rcv_wscale) << self.rcv_wscale;
         let offered = if self.rcv_adv.gt(self.rcv_nxt) {
             self.rcv_adv.since(self.rcv_nxt)
