@@ -362,13 +362,6 @@ pub struct Connection {
     tlp_high: Option<Seq>,
     /// When data was last sent (tcp_slow_start_after_idle).
     last_send_at: Option<Instant>,
-    /// Linux flavor: the instant of the current transmission burst and how many new-data
-    /// segments it has sent (where its TSO chunks end, for PSH).
-    tso_burst: Option<(Instant, u32)>,
-    /// Linux flavor: the receive buffer size while an in-order segment larger than the
-    /// window was queued whole (`sk_forced_mem_schedule`); the buffer shrinks back to it
-    /// once the application has read below it.
-    rcv_forced: Option<usize>,
     /// RFC 2883: a duplicate segment arrived; the next ACK reports it first (D-SACK).
     dsack_due: Option<(Seq, Seq)>,
     /// RFC 3168 §6.1.1: ECN negotiated.
@@ -524,8 +517,6 @@ impl Connection {
             tlp_due: false,
             tlp_high: None,
             last_send_at: None,
-            tso_burst: None,
-            rcv_forced: None,
             dsack_due: None,
             ecn_ok: false,
             recovery_start: None,
@@ -854,12 +845,6 @@ impl Connection {
             if self.rcvbuf.is_empty() {
                 self.push_seen = false;
             }
-            if let Some(nominal) = self.rcv_forced
-                && self.rcvbuf.len() <= nominal
-            {
-                self.rcvbuf.set_capacity(nominal);
-                self.rcv_forced = None;
-            }
             self.window_update_check();
             return Ok(n);
         }
@@ -1059,11 +1044,6 @@ impl Connection {
     /// `SO_RCVBUF`: the receive buffer size (never below the bytes it holds). The window
     /// already advertised is honoured even if the buffer shrinks (RFC 9293 §3.8.6.2.2).
     pub fn set_recv_buffer(&mut self, bytes: usize) {
-        if self.rcv_forced.is_some() && self.rcvbuf.len() > bytes {
-            self.rcv_forced = Some(bytes);
-            return;
-        }
-        self.rcv_forced = None;
         self.rcvbuf.set_capacity(bytes);
     }
 
@@ -1074,7 +1054,7 @@ impl Connection {
 
     /// Receive buffer size.
     pub fn recv_buffer(&self) -> usize {
-        self.rcv_forced.unwrap_or(self.rcvbuf.capacity())
+        self.rcvbuf.capacity()
     }
 
     /// Path MTU discovery (RFC 9293 §3.7.3, RFC 1191 / RFC 8201): the path can carry at most
@@ -2152,20 +2132,18 @@ impl Connection {
             // "Trim ... to the window": text beyond RCV.NXT + RCV.WND is not kept.
             let window = self.rcv_accept_wnd() as usize;
             let mut take = fresh.len().min(window.saturating_sub(offset));
-            if take < fresh.len()
+            // Linux tcp_data_queue(): an in-order segment that starts in an open window is
+            // queued whole (its tail is not trimmed); when its memory cannot be charged but
+            // nothing waits to be read, the charge is forced (`sk_forced_mem_schedule`).
+            // The buffer then holds more than its size and offers no window until the
+            // application reads below it.
+            let forced = take < fresh.len()
                 && offset == 0
                 && window > 0
                 && self.rcvbuf.is_empty()
                 && !self.rcvbuf.has_gap()
-                && self.cfg.flavor() == crate::config::Flavor::Linux
-            {
-                // Linux tcp_data_queue(): an in-order segment that starts in an open window
-                // is queued whole (its tail is not trimmed); when its memory cannot be
-                // charged but nothing waits to be read, the charge is forced
-                // (`sk_forced_mem_schedule`). The window offered then stays 0 until the
-                // application reads below the buffer size.
-                let nominal = *self.rcv_forced.get_or_insert(self.rcvbuf.capacity());
-                self.rcvbuf.set_capacity(nominal.max(fresh.len()));
+                && self.cfg.flavor() == crate::config::Flavor::Linux;
+            if forced {
                 take = fresh.len();
             }
             if self.dsack_due.is_none() {
@@ -2183,7 +2161,12 @@ impl Connection {
                 }
             }
             let had_gap = self.rcvbuf.has_gap();
-            match self.rcvbuf.insert(offset, &fresh[..take]) {
+            let stored = if forced {
+                Some(self.rcvbuf.force_push(fresh))
+            } else {
+                self.rcvbuf.insert(offset, &fresh[..take])
+            };
+            match stored {
                 Some(advance) if offset == 0 => {
                     self.rcv_nxt += advance;
                     self.bytes_received += advance as u64;
@@ -2251,7 +2234,7 @@ impl Connection {
                     && self.last_data_at.is_some()
                     // With the buffer over-committed the memory charge fails again and
                     // Linux ACKs at once (ICSK_ACK_NOMEM | ICSK_ACK_NOW).
-                    && self.rcv_forced.is_none()
+                    && self.rcvbuf.len() <= self.rcvbuf.capacity()
                 {
                     // Linux tcp_fin(): CLOSE-WAIT enters ping-pong mode (the application
                     // is expected to answer), so the FIN's ACK waits for the delayed-ACK

@@ -397,12 +397,14 @@ impl Connection {
             // congestion window (a limited-transmit or PRR segment) does not (observed in
             // packetdrill's gtests and the kernel's selftests, e.g. `P. 1:10001(10000)`
             // for a window-limited part of a longer write).
-            let pos = match self.tso_burst {
-                Some((at, k)) if at == now => k + 1,
-                _ => 1,
+            // `last_send_at` is when new data last went out (set below, after this).
+            let pos = if self.last_send_at == Some(now) {
+                self.sndbuf.burst().saturating_add(1)
+            } else {
+                1
             };
-            self.tso_burst = Some((now, pos));
-            if pos % self.tso_chunk_segs(mss) == 0 {
+            self.sndbuf.set_burst(pos);
+            if u32::from(pos) % self.tso_chunk_segs(mss) == 0 {
                 flags |= TcpFlags::PSH;
             }
         }
@@ -673,13 +675,9 @@ impl Connection {
     /// SWS avoidance); in whole units of the window scale, at most what 16 bits can say.
     pub(super) fn rcv_wnd(&self) -> u32 {
         let max = 65535u32 << self.rcv_wscale;
-        // While a segment larger than the window is held (Linux flavor), the space is
-        // what the buffer size leaves, not the grown ring's.
-        let room = match self.rcv_forced {
-            Some(nominal) => nominal.saturating_sub(self.rcvbuf.len()),
-            None => self.rcvbuf.free(),
-        };
-        let free = u32::try_from(room).unwrap_or(u32::MAX).min(max);
+        let free = u32::try_from(self.rcvbuf.free())
+            .unwrap_or(u32::MAX)
+            .min(max);
         let free = (free >> self.rcv_wscale) << self.rcv_wscale;
         let offered = if self.rcv_adv.gt(self.rcv_nxt) {
             self.rcv_adv.since(self.rcv_nxt)
