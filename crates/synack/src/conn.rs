@@ -2581,7 +2581,7 @@ struct StatCounters {
 }
 
 impl StatCounters {
-    fn to_stats(&self) -> Stats {
+    fn to_stats(self) -> Stats {
         Stats {
             segs_in: self.segs_in,
             segs_out: self.segs_out,
