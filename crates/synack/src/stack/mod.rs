@@ -557,6 +557,8 @@ impl Stack {
             }),
             slow_start_after_idle: s.tcp_slow_start_after_idle,
             rack_tlp: s.tcp_early_retrans >= 3,
+            // Linux's tcp_frto (2) is on; FreeBSD's base stack has no F-RTO.
+            frto: s.profile == Profile::Linux,
             dsack: s.tcp_dsack,
             events: self.events,
             ..Config::default()
