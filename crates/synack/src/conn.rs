@@ -46,6 +46,7 @@
 //! ```
 
 mod output;
+mod paced;
 mod timers;
 
 use crate::buffer::{RecvBuffer, SendBuffer};
@@ -148,9 +149,12 @@ pub struct Info {
     pub in_recovery: bool,
     /// ECN negotiated (`tcpi_options` TCPI_OPT_ECN).
     pub ecn: bool,
-    /// Delivery rate, bytes per second: cwnd over smoothed RTT (an estimate; zero before
-    /// the first RTT sample).
+    /// Delivery rate, bytes per second: the latest rate sample when the algorithm samples
+    /// rates (BBR; draft-cheng-iccrg-delivery-rate-estimation), else cwnd over smoothed RTT
+    /// (an estimate; zero before the first RTT sample).
     pub delivery_rate: u64,
+    /// Pacing rate, bytes per second (`tcpi_pacing_rate`); zero when not paced.
+    pub pacing_rate: u64,
 }
 
 /// A snapshot of a connection, the RFC 9293 §3.10.6 STATUS call.
@@ -325,6 +329,9 @@ pub struct Connection {
 
     // Retransmission and congestion control.
     cc: Box<dyn CongestionControl>,
+    /// Delivery-rate sampling and pacing, for algorithms driven by rate samples (BBR);
+    /// `None` (nothing kept, nothing done per segment) for the others.
+    rate: Option<Box<crate::rate::Rate>>,
     /// After a timeout: the next sequence number to resend, going back over everything
     /// outstanding (up to SND.NXT) segment by segment as the window allows.
     rtx_nxt: Option<Seq>,
@@ -497,6 +504,7 @@ impl Connection {
             fin_wait_2_deadline: None,
             cc: crate::cc::by_name(cfg.congestion_control)
                 .unwrap_or_else(|| Box::new(Cubic::default())),
+            rate: None,
             rtx_nxt: None,
             fast_rtx_due: false,
             dupacks: 0,
@@ -1070,6 +1078,7 @@ impl Connection {
             let mss = u32::from(self.eff_snd_mss());
             self.cc.on_established(mss);
         }
+        self.rate_setup();
     }
 
     /// TCP_INFO-style figures.
@@ -1101,7 +1110,9 @@ impl Connection {
             pipe: self.pipe_now(),
             in_recovery: self.recover.is_some(),
             ecn: self.ecn_ok,
+            pacing_rate: self.rates().map_or(0, |r| r.0),
             delivery_rate: match self.rtt.srtt() {
+                _ if self.rate.is_some() => self.rates().map_or(0, |r| r.1),
                 Some(rtt) if !rtt.is_zero() => {
                     u64::from(self.cc.cwnd()) * 1_000_000_000 / (rtt.as_nanos() as u64).max(1)
                 }
@@ -1803,6 +1814,9 @@ impl Connection {
         if self.recover.is_some() && (ack_advanced || delivered > 0 || entering) {
             self.prr_update(now, delivered, entering);
         }
+        if self.rate.is_some() {
+            self.rate_on_ack(now);
+        }
         // RFC 3168 §6.1.2: ECE asks for a reduction, once per window and not during
         // recovery; CWR goes on the next new data. Until that CWR is sent the receiver
         // keeps echoing the same congestion, so those ECEs ask for nothing new.
@@ -1911,6 +1925,10 @@ impl Connection {
     /// RFC 6937 §3 Proportional Rate Reduction, with the slow-start reduction bound
     /// (PRR-SSRB): how much may be sent on this ACK; cwnd = pipe + sndcnt.
     fn prr_update(&mut self, now: Instant, delivered: u32, entering: bool) {
+        if self.rate.is_some() {
+            // A rate-driven algorithm (BBR) sets the window in recovery itself.
+            return;
+        }
         let mss = u32::from(self.eff_snd_mss());
         self.prr_delivered = self.prr_delivered.saturating_add(delivered);
         let pipe = self.pipe(now);
@@ -2470,6 +2488,7 @@ impl Connection {
             // RFC 6928: the initial window is counted in segments of the agreed MSS.
             let mss = u32::from(self.eff_snd_mss());
             self.cc.on_established(mss);
+            self.rate_setup();
             self.rearm_keepalive(now);
         }
         if to == State::FinWait2 && self.orphaned {

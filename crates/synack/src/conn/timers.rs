@@ -37,6 +37,7 @@ impl Connection {
             self.ka_deadline,
             self.delack_deadline,
             self.cork_deadline,
+            self.pace_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -88,6 +89,7 @@ impl Connection {
                 self.ato = (self.ato * 2).min(self.cfg.delack_max);
             }
         }
+        self.pace_timeout(now);
         if self.cork_deadline.is_some_and(|d| d <= now) {
             // Left set: `new_data` sees the expired cork deadline and sends the partial
             // segment, then clears it.

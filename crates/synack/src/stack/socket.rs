@@ -301,6 +301,11 @@ pub struct TcpInfo {
     pub backoff: u8,
     /// The congestion-control algorithm in use (`TCP_CONGESTION`).
     pub congestion: &'static str,
+    /// `tcpi_pacing_rate`, bytes per second (0: not paced).
+    pub pacing_rate: u64,
+    /// `tcpi_delivery_rate`, bytes per second: the latest delivery-rate sample (BBR), else
+    /// cwnd over the smoothed RTT.
+    pub delivery_rate: u64,
 }
 
 /// What a socket is ready for (`poll`'s `revents`).
@@ -1422,6 +1427,8 @@ impl Stack {
                 probes: 0,
                 backoff: 0,
                 congestion: "",
+                pacing_rate: 0,
+                delivery_rate: 0,
             });
         };
         let st = slot.conn.status();
@@ -1481,6 +1488,8 @@ impl Stack {
             probes: info.probes,
             backoff: info.backoff,
             congestion: info.congestion,
+            pacing_rate: info.pacing_rate,
+            delivery_rate: info.delivery_rate,
         })
     }
 }
