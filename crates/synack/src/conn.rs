@@ -63,6 +63,7 @@ use crate::seq::Seq;
 use crate::state::State;
 use crate::time::{Duration, Instant};
 use std::collections::VecDeque;
+use std::sync::Arc;
 use synack_wire::TcpFlags;
 
 /// RFC 7323 §5.5: TS.Recent older than 24 days is no longer valid for PAWS.
@@ -248,7 +249,9 @@ pub struct Stats {
 /// One TCP connection: the TCB and its state machine.
 #[derive(Debug)]
 pub struct Connection {
-    cfg: Config,
+    /// Shared, read-only configuration (one per listener or socket option set, not a copy
+    /// per connection).
+    cfg: Arc<Config>,
     state: State,
     tuple: FourTuple,
     ipv6: bool,
@@ -452,7 +455,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    fn new(now: Instant, cfg: Config, tuple: FourTuple, iss_source: IssSource) -> Connection {
+    fn new(now: Instant, cfg: Arc<Config>, tuple: FourTuple, iss_source: IssSource) -> Connection {
         let ipv6 = tuple.local.is_ipv6();
         let events = EventQueue::new(cfg.events, cfg.event_capacity);
         Connection {
@@ -575,9 +578,16 @@ impl Connection {
     // RFC 9293 §3.10.1 OPEN
     // ------------------------------------------------------------------------------------
 
-    /// Active OPEN (RFC 9293 §3.10.1): CLOSED → SYN_SENT, ISS from RFC 6528.
-    pub fn connect(now: Instant, cfg: Config, tuple: FourTuple, isn: &IsnGenerator) -> Connection {
-        let mut c = Connection::new(now, cfg, tuple, IssSource::Generator(*isn));
+    /// Active OPEN (RFC 9293 §3.10.1): CLOSED → SYN_SENT, ISS from RFC 6528. `cfg` is a
+    /// [`Config`] or an `Arc<Config>` shared with other connections (a host shares one per
+    /// set of socket options, so a connection carries a pointer, not a copy).
+    pub fn connect(
+        now: Instant,
+        cfg: impl Into<Arc<Config>>,
+        tuple: FourTuple,
+        isn: &IsnGenerator,
+    ) -> Connection {
+        let mut c = Connection::new(now, cfg.into(), tuple, IssSource::Generator(*isn));
         c.open_active(now);
         c
     }
@@ -585,12 +595,12 @@ impl Connection {
     /// Active OPEN with a caller-chosen ISS and TSval offset.
     pub fn connect_with_iss(
         now: Instant,
-        cfg: Config,
+        cfg: impl Into<Arc<Config>>,
         tuple: FourTuple,
         iss: Seq,
         ts_offset: u32,
     ) -> Connection {
-        let mut c = Connection::new(now, cfg, tuple, IssSource::Fixed { iss, ts_offset });
+        let mut c = Connection::new(now, cfg.into(), tuple, IssSource::Fixed { iss, ts_offset });
         c.open_active(now);
         c
     }
@@ -598,8 +608,13 @@ impl Connection {
     /// Passive OPEN (RFC 9293 §3.10.1): CLOSED → LISTEN. `tuple.remote` may be unspecified
     /// (`0.0.0.0:0`) or name the one peer allowed; the ISS is computed (RFC 6528) when the
     /// SYN arrives.
-    pub fn listen(now: Instant, cfg: Config, tuple: FourTuple, isn: &IsnGenerator) -> Connection {
-        let mut c = Connection::new(now, cfg, tuple, IssSource::Generator(*isn));
+    pub fn listen(
+        now: Instant,
+        cfg: impl Into<Arc<Config>>,
+        tuple: FourTuple,
+        isn: &IsnGenerator,
+    ) -> Connection {
+        let mut c = Connection::new(now, cfg.into(), tuple, IssSource::Generator(*isn));
         c.open_passive(now);
         c
     }
@@ -607,12 +622,12 @@ impl Connection {
     /// Passive OPEN with a caller-chosen ISS and TSval offset for the SYN-ACK.
     pub fn listen_with_iss(
         now: Instant,
-        cfg: Config,
+        cfg: impl Into<Arc<Config>>,
         tuple: FourTuple,
         iss: Seq,
         ts_offset: u32,
     ) -> Connection {
-        let mut c = Connection::new(now, cfg, tuple, IssSource::Fixed { iss, ts_offset });
+        let mut c = Connection::new(now, cfg.into(), tuple, IssSource::Fixed { iss, ts_offset });
         c.open_passive(now);
         c
     }
@@ -625,7 +640,7 @@ impl Connection {
     /// handshake; nothing is sent for the SYN-ACK, which already left.
     pub fn from_syn_cookie(
         now: Instant,
-        cfg: Config,
+        cfg: impl Into<Arc<Config>>,
         tuple: FourTuple,
         iss: Seq,
         ts_offset: u32,

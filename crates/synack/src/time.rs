@@ -5,50 +5,61 @@
 //! at zero; real drivers map a monotonic clock onto it).
 
 use core::fmt;
+use core::num::NonZeroU64;
 use core::ops::{Add, AddAssign, Sub};
 pub use core::time::Duration;
 
 /// A point in (virtual or real) time, in nanoseconds since the driver's epoch.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Instant(u64);
+///
+/// Stored as nanoseconds plus one in a `NonZeroU64`, so `Option<Instant>` (a deadline that
+/// may be unset) takes 8 bytes instead of 16; the cost is that the latest instant,
+/// [`Instant::MAX`], is `u64::MAX - 1` nanoseconds (about 584 years).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Instant(NonZeroU64);
+
+impl Default for Instant {
+    fn default() -> Instant {
+        Instant::ZERO
+    }
+}
 
 impl Instant {
     /// The epoch.
-    pub const ZERO: Instant = Instant(0);
-    /// The latest representable instant; used as "never".
-    pub const MAX: Instant = Instant(u64::MAX);
+    pub const ZERO: Instant = Instant(NonZeroU64::MIN);
+    /// The latest representable instant (`u64::MAX - 1` ns); used as "never".
+    pub const MAX: Instant = Instant(NonZeroU64::MAX);
 
-    /// An instant `ns` nanoseconds after the epoch.
+    /// An instant `ns` nanoseconds after the epoch (saturating at [`Instant::MAX`]).
     pub const fn from_nanos(ns: u64) -> Instant {
-        Instant(ns)
+        Instant(NonZeroU64::MIN.saturating_add(ns))
     }
     /// An instant `us` microseconds after the epoch.
     pub const fn from_micros(us: u64) -> Instant {
-        Instant(us.saturating_mul(1_000))
+        Instant::from_nanos(us.saturating_mul(1_000))
     }
     /// An instant `ms` milliseconds after the epoch.
     pub const fn from_millis(ms: u64) -> Instant {
-        Instant(ms.saturating_mul(1_000_000))
+        Instant::from_nanos(ms.saturating_mul(1_000_000))
     }
     /// An instant `s` seconds after the epoch.
     pub const fn from_secs(s: u64) -> Instant {
-        Instant(s.saturating_mul(1_000_000_000))
+        Instant::from_nanos(s.saturating_mul(1_000_000_000))
     }
     /// Nanoseconds since the epoch.
     pub const fn as_nanos(self) -> u64 {
-        self.0
+        self.0.get() - 1
     }
     /// Microseconds since the epoch (truncated).
     pub const fn as_micros(self) -> u64 {
-        self.0 / 1_000
+        self.as_nanos() / 1_000
     }
     /// Milliseconds since the epoch (truncated).
     pub const fn as_millis(self) -> u64 {
-        self.0 / 1_000_000
+        self.as_nanos() / 1_000_000
     }
     /// Time elapsed since `earlier`, or zero if `earlier` is later than `self`.
     pub const fn saturating_duration_since(self, earlier: Instant) -> Duration {
-        Duration::from_nanos(self.0.saturating_sub(earlier.0))
+        Duration::from_nanos(self.0.get().saturating_sub(earlier.0.get()))
     }
     /// `self + d`, saturating at [`Instant::MAX`].
     pub fn saturating_add(self, d: Duration) -> Instant {
@@ -87,12 +98,8 @@ impl fmt::Debug for Instant {
 impl fmt::Display for Instant {
     /// Seconds with microsecond precision, like tcpdump's `-ttt` style: `12.000345`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}.{:06}",
-            self.0 / 1_000_000_000,
-            (self.0 / 1_000) % 1_000_000
-        )
+        let ns = self.as_nanos();
+        write!(f, "{}.{:06}", ns / 1_000_000_000, (ns / 1_000) % 1_000_000)
     }
 }
 
@@ -107,5 +114,14 @@ mod tests {
         assert_eq!(Instant::ZERO - a, Duration::ZERO);
         assert_eq!(Instant::MAX + Duration::from_secs(1), Instant::MAX);
         assert_eq!(a.to_string(), "1.500000");
+        assert_eq!(Instant::from_nanos(u64::MAX), Instant::MAX);
+        assert_eq!(Instant::MAX.as_nanos(), u64::MAX - 1);
+        assert_eq!(Instant::ZERO.as_nanos(), 0);
+        assert_eq!(Instant::default(), Instant::ZERO);
+    }
+
+    #[test]
+    fn optional_instant_is_one_word() {
+        assert_eq!(core::mem::size_of::<Option<Instant>>(), 8);
     }
 }

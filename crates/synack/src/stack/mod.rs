@@ -69,63 +69,106 @@ pub struct ConnId {
     generation: u32,
 }
 
+/// log2 of the entries in one slab chunk.
+const SLAB_CHUNK_SHIFT: u32 = 8;
+/// Entries in one slab chunk.
+const SLAB_CHUNK: usize = 1 << SLAB_CHUNK_SHIFT;
+
 /// A slab with generation-checked handles.
+///
+/// Entries live in fixed-size chunks that never move: the first grows like a vector up to
+/// [`SLAB_CHUNK`] entries (a small host pays for what it uses), every later one is
+/// allocated at exactly [`SLAB_CHUNK`] entries. Unlike one vector that doubles, a large
+/// slab never holds more than one chunk of unused slots, nor copies its entries to grow.
 #[derive(Debug)]
 struct Slab<T> {
-    items: Vec<(u32, Option<T>)>,
+    chunks: Vec<Vec<(u32, Option<T>)>>,
     free: Vec<u32>,
+    /// Slots ever created (used or free).
+    slots: usize,
     len: usize,
 }
 
 impl<T> Slab<T> {
     fn new() -> Slab<T> {
         Slab {
-            items: Vec::new(),
+            chunks: Vec::new(),
             free: Vec::new(),
+            slots: 0,
             len: 0,
         }
     }
 
+    fn slot(&self, index: u32) -> Option<&(u32, Option<T>)> {
+        let i = index as usize;
+        self.chunks
+            .get(i >> SLAB_CHUNK_SHIFT)?
+            .get(i & (SLAB_CHUNK - 1))
+    }
+
+    fn slot_mut(&mut self, index: u32) -> Option<&mut (u32, Option<T>)> {
+        let i = index as usize;
+        self.chunks
+            .get_mut(i >> SLAB_CHUNK_SHIFT)?
+            .get_mut(i & (SLAB_CHUNK - 1))
+    }
+
     fn insert(&mut self, v: T) -> (u32, u32) {
         self.len += 1;
-        if let Some(i) = self.free.pop() {
-            let e = &mut self.items[i as usize];
+        if let Some(i) = self.free.pop()
+            && let Some(e) = self.slot_mut(i)
+        {
             e.0 = e.0.wrapping_add(1);
             e.1 = Some(v);
             return (i, e.0);
         }
-        self.items.push((0, Some(v)));
-        ((self.items.len() - 1) as u32, 0)
+        let index = self.slots;
+        if index & (SLAB_CHUNK - 1) == 0 && index >> SLAB_CHUNK_SHIFT == self.chunks.len() {
+            // The first chunk grows on demand; later ones are allocated whole.
+            let cap = if self.chunks.is_empty() {
+                0
+            } else {
+                SLAB_CHUNK
+            };
+            self.chunks.push(Vec::with_capacity(cap));
+        }
+        if let Some(chunk) = self.chunks.last_mut() {
+            chunk.push((0, Some(v)));
+        }
+        self.slots += 1;
+        (index as u32, 0)
     }
 
     fn get(&self, index: u32, generation: u32) -> Option<&T> {
-        match self.items.get(index as usize) {
+        match self.slot(index) {
             Some((g, Some(v))) if *g == generation => Some(v),
             _ => None,
         }
     }
 
     fn get_mut(&mut self, index: u32, generation: u32) -> Option<&mut T> {
-        match self.items.get_mut(index as usize) {
+        match self.slot_mut(index) {
             Some((g, Some(v))) if *g == generation => Some(v),
             _ => None,
         }
     }
 
     fn remove(&mut self, index: u32, generation: u32) -> Option<T> {
-        match self.items.get_mut(index as usize) {
+        match self.slot_mut(index) {
             Some((g, slot @ Some(_))) if *g == generation => {
+                let v = slot.take();
                 self.len -= 1;
                 self.free.push(index);
-                slot.take()
+                v
             }
             _ => None,
         }
     }
 
     fn iter(&self) -> impl Iterator<Item = (u32, u32, &T)> {
-        self.items
+        self.chunks
             .iter()
+            .flatten()
             .enumerate()
             .filter_map(|(i, (g, v))| v.as_ref().map(|v| (i as u32, *g, v)))
     }
@@ -252,6 +295,9 @@ pub struct Stack {
     events: bool,
     now: Instant,
     frag: icmp::Reassembly,
+    /// Engine configurations handed out, shared by every connection opened with the same
+    /// socket options, family and event setting (emptied when a sysctl changes).
+    cfg_cache: Vec<(SockOpts, bool, bool, Arc<Config>)>,
 }
 
 impl core::fmt::Debug for Stack {
@@ -306,6 +352,7 @@ impl Stack {
             events: false,
             now: Instant::ZERO,
             frag: icmp::Reassembly::default(),
+            cfg_cache: Vec::new(),
         }
     }
 
@@ -352,6 +399,7 @@ impl Stack {
     /// host-wide ones such as `tcp_challenge_ack_limit` and `tcp_max_orphans`, at once).
     pub fn sysctl_set(&mut self, key: &str, value: &str) -> Result<(), SysctlError> {
         self.sysctl.set(key, value)?;
+        self.cfg_cache.clear();
         if self.limiter.limit() != self.sysctl.tcp_challenge_ack_limit {
             self.limiter = Arc::new(ChallengeAckLimiter::new(
                 self.sysctl.tcp_challenge_ack_limit,
@@ -363,6 +411,7 @@ impl Stack {
     /// Replaces the whole configuration (e.g. `Sysctl::freebsd()`).
     pub fn set_sysctl(&mut self, sysctl: Sysctl) {
         self.sysctl = sysctl;
+        self.cfg_cache.clear();
         self.limiter = Arc::new(ChallengeAckLimiter::new(
             self.sysctl.tcp_challenge_ack_limit,
         ));
@@ -398,8 +447,31 @@ impl Stack {
         self.sockets.len
     }
 
-    /// The engine configuration for a new connection with socket options `opts`.
-    fn conn_config(&self, opts: &SockOpts, ipv6: bool) -> Config {
+    /// Most distinct configurations kept in `cfg_cache`.
+    const CFG_CACHE_MAX: usize = 16;
+
+    /// The engine configuration for a new connection with socket options `opts`, shared
+    /// with the connections opened before with the same options (a pointer per connection
+    /// instead of a copy).
+    fn conn_config(&mut self, opts: &SockOpts, ipv6: bool) -> Arc<Config> {
+        let events = self.events;
+        if let Some((.., cfg)) = self
+            .cfg_cache
+            .iter()
+            .find(|(o, v6, ev, _)| o == opts && *v6 == ipv6 && *ev == events)
+        {
+            return cfg.clone();
+        }
+        let cfg = Arc::new(self.build_config(opts, ipv6));
+        if self.cfg_cache.len() >= Self::CFG_CACHE_MAX {
+            self.cfg_cache.remove(0);
+        }
+        self.cfg_cache.push((*opts, ipv6, events, cfg.clone()));
+        cfg
+    }
+
+    /// Builds the engine configuration for socket options `opts` from the sysctls.
+    fn build_config(&self, opts: &SockOpts, ipv6: bool) -> Config {
         let s = &self.sysctl;
         let rcv = opts.rcvbuf.map_or(s.tcp_rmem[1] as usize, |b| b as usize);
         let mut mtu = s.tcp_mtu;
@@ -1582,5 +1654,17 @@ mod tests {
         let conn = core::mem::size_of::<crate::conn::Connection>();
         assert!(slot - conn <= 96, "slot overhead {}", slot - conn);
         assert!(core::mem::size_of::<crate::isn::FourTuple>() <= 64);
+    }
+
+    /// Memory per idle connection (issue 5: under 1 KiB per endpoint, data buffers
+    /// excluded): the engine's TCB and the stack's slot stay within budget, so a field
+    /// added to the hot struct that breaks it fails here first.
+    #[test]
+    fn connection_size_budget() {
+        let conn = core::mem::size_of::<crate::conn::Connection>();
+        let slot = core::mem::size_of::<super::ConnSlot>();
+        assert!(conn <= 1248, "Connection is {conn} bytes");
+        assert!(slot <= 1320, "ConnSlot is {slot} bytes");
+        assert_eq!(core::mem::size_of::<Option<crate::time::Instant>>(), 8);
     }
 }
