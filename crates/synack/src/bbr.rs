@@ -15,7 +15,7 @@
 //! Windows and rates are in bytes (rates in bytes per second).
 
 use crate::cc::{AckState, CongestionControl};
-use crate::rate::RateSample;
+use crate::rate::{Rate, RateSample};
 use crate::time::{Duration, Instant};
 
 /// Draft §4.2.1: the STARTUP gain 2/ln 2, the smallest that doubles the rate each round.
@@ -86,6 +86,8 @@ pub struct Bbr {
     srtt: Option<Duration>,
     /// Times PROBE_RTT was entered.
     probe_rtt_count: u64,
+    /// The connection's rate sampler and pacing clock (the engine drives them).
+    rate: Rate,
 }
 
 impl Default for Bbr {
@@ -117,6 +119,7 @@ impl Default for Bbr {
             has_seen_rtt: false,
             srtt: None,
             probe_rtt_count: 0,
+            rate: Rate::new(),
         }
     }
 }
@@ -389,6 +392,7 @@ impl CongestionControl for Bbr {
         // RFC 6928 initial window.
         self.cwnd = 10 * self.mss;
         self.init_pacing_rate();
+        self.rate.pacing_rate = self.pacing_rate;
     }
 
     fn on_ack(&mut self, _now: Instant, _acked: u32, _mss: u32) {
@@ -400,6 +404,7 @@ impl CongestionControl for Bbr {
         if !self.has_seen_rtt && !srtt.is_zero() {
             self.has_seen_rtt = true;
             self.init_pacing_rate();
+            self.rate.pacing_rate = self.pacing_rate;
         }
     }
 
@@ -439,6 +444,7 @@ impl CongestionControl for Bbr {
             let bw = self.btl_bw();
             if bw > 0 {
                 self.pacing_rate = (bw as f64 * PACING_MARGIN) as u64;
+                self.rate.pacing_rate = self.pacing_rate;
             }
         }
     }
@@ -451,10 +457,6 @@ impl CongestionControl for Bbr {
         // BBR has no slow-start threshold; reporting the window makes the engine's
         // "reduce to ssthresh" (an ECN echo) a no-op.
         self.cwnd
-    }
-
-    fn uses_rate_samples(&self) -> bool {
-        true
     }
 
     fn on_rate_sample(&mut self, now: Instant, rs: &RateSample, ack: &AckState) {
@@ -479,10 +481,15 @@ impl CongestionControl for Bbr {
         self.update_rtprop(now, rs, ack);
         self.set_pacing_rate();
         self.set_cwnd(rs, ack);
+        self.rate.pacing_rate = self.pacing_rate;
     }
 
-    fn pacing_rate(&self) -> Option<u64> {
-        Some(self.pacing_rate)
+    fn rate(&self) -> Option<&Rate> {
+        Some(&self.rate)
+    }
+
+    fn rate_mut(&mut self) -> Option<&mut Rate> {
+        Some(&mut self.rate)
     }
 }
 

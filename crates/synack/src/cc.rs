@@ -8,7 +8,7 @@
 //! writes the window through [`CongestionControl::set_cwnd`]; at its end the window is
 //! ssthresh (RFC 6937 §3).
 
-use crate::rate::RateSample;
+use crate::rate::{Rate, RateSample};
 use crate::seq::Seq;
 use crate::time::{Duration, Instant};
 use core::fmt::Debug;
@@ -70,20 +70,22 @@ pub trait CongestionControl: Debug + Send {
     fn cwnd(&self) -> u32;
     /// The slow-start threshold.
     fn ssthresh(&self) -> u32;
-    /// Whether the algorithm is driven by delivery-rate samples (BBR): the engine then
-    /// samples rates ([`crate::rate`]), calls [`CongestionControl::on_rate_sample`] on every
-    /// ACK that delivers data, leaves the window in recovery to the algorithm instead of
-    /// PRR, and paces at [`CongestionControl::pacing_rate`].
-    fn uses_rate_samples(&self) -> bool {
-        false
+    /// The delivery-rate sampler and pacing clock of an algorithm driven by rate samples
+    /// (BBR keeps one; `None` for the others, which then cost nothing per segment but
+    /// this call). With one, the engine samples rates ([`crate::rate`]), calls
+    /// [`CongestionControl::on_rate_sample`] on every ACK that delivers data, leaves the
+    /// window in recovery to the algorithm instead of PRR, and paces at the rate the
+    /// algorithm writes into it.
+    fn rate(&self) -> Option<&Rate> {
+        None
+    }
+    /// The same, to update.
+    fn rate_mut(&mut self) -> Option<&mut Rate> {
+        None
     }
     /// A delivery-rate sample from an ACK, with the connection's state after it.
     fn on_rate_sample(&mut self, now: Instant, rs: &RateSample, ack: &AckState) {
         let _ = (now, rs, ack);
-    }
-    /// The pacing rate in bytes per second, or `None` for no pacing.
-    fn pacing_rate(&self) -> Option<u64> {
-        None
     }
 }
 
@@ -200,8 +202,8 @@ mod tests {
         assert_eq!(by_name("cubic").unwrap().name(), "cubic");
         assert_eq!(by_name("newreno").unwrap().name(), "reno");
         assert_eq!(by_name("bbr").unwrap().name(), "bbr");
-        assert!(by_name("bbr").unwrap().uses_rate_samples());
-        assert!(!by_name("cubic").unwrap().uses_rate_samples());
+        assert!(by_name("bbr").unwrap().rate().is_some());
+        assert!(by_name("cubic").unwrap().rate().is_none());
         assert!(by_name("vegas").is_none());
         // Congestion avoidance: +1 MSS per cwnd of data.
         for _ in 0..10 {

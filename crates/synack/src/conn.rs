@@ -332,9 +332,6 @@ pub struct Connection {
 
     // Retransmission and congestion control.
     cc: Box<dyn CongestionControl>,
-    /// Delivery-rate sampling and pacing, for algorithms driven by rate samples (BBR);
-    /// `None` (nothing kept, nothing done per segment) for the others.
-    rate: Option<Box<crate::rate::Rate>>,
     /// After a timeout: the next sequence number to resend, going back over everything
     /// outstanding (up to SND.NXT) segment by segment as the window allows.
     rtx_nxt: Option<Seq>,
@@ -507,7 +504,6 @@ impl Connection {
             fin_wait_2_deadline: None,
             cc: crate::cc::by_name(cfg.congestion_control)
                 .unwrap_or_else(|| Box::new(Cubic::default())),
-            rate: None,
             rtx_nxt: None,
             fast_rtx_due: false,
             dupacks: 0,
@@ -1093,7 +1089,6 @@ impl Connection {
             let mss = u32::from(self.eff_snd_mss());
             self.cc.on_established(mss);
         }
-        self.rate_setup();
     }
 
     /// TCP_INFO-style figures.
@@ -1127,7 +1122,7 @@ impl Connection {
             ecn: self.ecn_ok,
             pacing_rate: self.rates().map_or(0, |r| r.0),
             delivery_rate: match self.rtt.srtt() {
-                _ if self.rate.is_some() => self.rates().map_or(0, |r| r.1),
+                _ if self.cc.rate().is_some() => self.rates().map_or(0, |r| r.1),
                 Some(rtt) if !rtt.is_zero() => {
                     u64::from(self.cc.cwnd()) * 1_000_000_000 / (rtt.as_nanos() as u64).max(1)
                 }
@@ -1829,9 +1824,7 @@ impl Connection {
         if self.recover.is_some() && (ack_advanced || delivered > 0 || entering) {
             self.prr_update(now, delivered, entering);
         }
-        if self.rate.is_some() {
-            self.rate_on_ack(now);
-        }
+        self.rate_on_ack(now);
         // RFC 3168 §6.1.2: ECE asks for a reduction, once per window and not during
         // recovery; CWR goes on the next new data. Until that CWR is sent the receiver
         // keeps echoing the same congestion, so those ECEs ask for nothing new.
@@ -1940,7 +1933,7 @@ impl Connection {
     /// RFC 6937 §3 Proportional Rate Reduction, with the slow-start reduction bound
     /// (PRR-SSRB): how much may be sent on this ACK; cwnd = pipe + sndcnt.
     fn prr_update(&mut self, now: Instant, delivered: u32, entering: bool) {
-        if self.rate.is_some() {
+        if self.cc.rate().is_some() {
             // A rate-driven algorithm (BBR) sets the window in recovery itself.
             return;
         }
@@ -2503,7 +2496,6 @@ impl Connection {
             // RFC 6928: the initial window is counted in segments of the agreed MSS.
             let mss = u32::from(self.eff_snd_mss());
             self.cc.on_established(mss);
-            self.rate_setup();
             self.rearm_keepalive(now);
         }
         if to == State::FinWait2 && self.orphaned {

@@ -19,12 +19,10 @@ impl Connection {
     pub fn poll_transmit(&mut self, now: Instant, payload: &mut [u8]) -> Option<SegmentOut> {
         let Some(seg) = self.next_segment(now, payload) else {
             self.arm_persist(now);
-            if self.rate.is_some() {
-                self.rate_check_app_limited(now);
-            }
+            self.rate_check_app_limited(now);
             return None;
         };
-        if self.rate.is_some() && seg.payload_len > 0 {
+        if seg.payload_len > 0 {
             self.rate_on_send(now, &seg);
         }
         self.stats.segs_out += 1;
@@ -75,7 +73,7 @@ impl Connection {
             return Some(self.syn_segment(now));
         }
         self.rtx_due = false;
-        if self.rate.is_some() && self.pace_hold(now) {
+        if self.pace_hold(now) {
             // Pacing: data waits for its departure time; a pure ACK may go.
             if self.ack_due && self.state != State::SynSent {
                 return Some(self.segment(now, self.snd_nxt, TcpFlags::ACK));

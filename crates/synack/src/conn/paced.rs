@@ -1,25 +1,15 @@
 //! The engine's side of delivery-rate sampling and pacing, for congestion control driven by
-//! rate samples (BBR): the hooks are no-ops for other connections, which keep no state.
+//! rate samples (BBR, which owns the [`crate::rate::Rate`] state): for other algorithms
+//! each hook is one call answering `None`.
 
 use super::Connection;
 use crate::cc::AckState;
-use crate::rate::Rate;
 use crate::segment::SegmentOut;
 use crate::time::Instant;
 
 impl Connection {
-    /// Sets up (or drops) the rate state for the algorithm in force.
-    pub(super) fn rate_setup(&mut self) {
-        if !self.cc.uses_rate_samples() {
-            self.rate = None;
-            return;
-        }
-        let rate = self.rate.get_or_insert_with(|| Box::new(Rate::new()));
-        rate.pacing_rate = self.cc.pacing_rate().unwrap_or(0);
-    }
-
     /// Pacing: whether data waiting to go must wait for its departure time (the wake-up is
-    /// then armed); `false` when nothing is waiting.
+    /// then armed); `false` when nothing is waiting or the connection is not paced.
     pub(super) fn pace_hold(&mut self, now: Instant) -> bool {
         let unsent = self
             .sndbuf
@@ -31,17 +21,17 @@ impl Connection {
             || self.rtx_nxt.is_some()
             || (self.recover.is_some() && self.prr_budget > 0)
             || (self.fin_queued && self.fin_seq.is_none());
-        match self.rate.as_deref_mut() {
+        match self.cc.rate_mut() {
             Some(rate) if pending => rate.hold(now),
             _ => false,
         }
     }
 
-    /// A segment left: record it for rate sampling and advance the pacing clock
+    /// A data segment left: record it for rate sampling and advance the pacing clock
     /// (draft-cheng-iccrg-delivery-rate-estimation §3.2).
     pub(super) fn rate_on_send(&mut self, now: Instant, seg: &SegmentOut) {
         let idle = seg.seq == self.snd_una;
-        let Some(rate) = self.rate.as_deref_mut() else {
+        let Some(rate) = self.cc.rate_mut() else {
             return;
         };
         let len = seg.payload_len as u32;
@@ -53,11 +43,7 @@ impl Connection {
     /// Nothing went out: if the application has nothing more to send while the window has
     /// room, samples are app-limited until what is in flight is delivered (draft §3.4).
     pub(super) fn rate_check_app_limited(&mut self, now: Instant) {
-        if self
-            .rate
-            .as_deref()
-            .is_none_or(|r| r.pace_deadline.is_some())
-        {
+        if self.cc.rate().is_none_or(|r| r.pace_deadline.is_some()) {
             return;
         }
         let unsent = self
@@ -71,21 +57,20 @@ impl Connection {
         if inflight >= self.cc.cwnd() {
             return;
         }
-        if let Some(rate) = self.rate.as_deref_mut() {
+        if let Some(rate) = self.cc.rate_mut() {
             rate.on_app_limited(inflight);
         }
     }
 
-    /// After an ACK: the rate sample, the algorithm's update from it, the pacing rate, and
-    /// during recovery the sending budget (the algorithm's window less what is in flight,
-    /// in place of PRR).
+    /// After an ACK: the rate sample and the algorithm's update from it (window and pacing
+    /// rate), and during recovery the sending budget: the algorithm's window less what is
+    /// in flight, in place of PRR.
     pub(super) fn rate_on_ack(&mut self, now: Instant) {
         let min_rtt = self.rtt.min_rtt();
-        let una = self.snd_una;
-        let Some(rate) = self.rate.as_deref_mut() else {
+        let Some(rate) = self.cc.rate_mut() else {
             return;
         };
-        let rs = rate.on_ack(now, una, &self.scoreboard, min_rtt);
+        let rs = rate.on_ack(now, self.snd_una, &self.scoreboard, min_rtt);
         let delivered = rate.delivered();
         let inflight = self.pipe(now);
         if let Some(rs) = rs {
@@ -96,9 +81,6 @@ impl Connection {
                 delivered,
             };
             self.cc.on_rate_sample(now, &rs, &ack);
-            if let Some(rate) = self.rate.as_deref_mut() {
-                rate.pacing_rate = self.cc.pacing_rate().unwrap_or(0);
-            }
         }
         if self.recover.is_some() {
             self.prr_budget = self.cc.cwnd().saturating_sub(inflight);
@@ -107,12 +89,12 @@ impl Connection {
 
     /// The pacing wake-up, if data waits for its departure time.
     pub(super) fn pace_deadline(&self) -> Option<Instant> {
-        self.rate.as_deref().and_then(|r| r.pace_deadline)
+        self.cc.rate().and_then(|r| r.pace_deadline)
     }
 
     /// The pacing wake-up fired: the next `poll_transmit` sends.
     pub(super) fn pace_timeout(&mut self, now: Instant) {
-        if let Some(rate) = self.rate.as_deref_mut()
+        if let Some(rate) = self.cc.rate_mut()
             && rate.pace_deadline.is_some_and(|d| d <= now)
         {
             rate.pace_deadline = None;
@@ -120,10 +102,8 @@ impl Connection {
     }
 
     /// The pacing rate in force (bytes per second; 0 when not paced) and the latest
-    /// delivery-rate sample, for TCP_INFO.
+    /// delivery-rate sample, for TCP_INFO; `None` without rate sampling.
     pub(super) fn rates(&self) -> Option<(u64, u64)> {
-        self.rate
-            .as_deref()
-            .map(|r| (r.pacing_rate, r.delivery_rate()))
+        self.cc.rate().map(|r| (r.pacing_rate, r.delivery_rate()))
     }
 }
