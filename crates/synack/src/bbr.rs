@@ -40,6 +40,25 @@ const FULL_BW_COUNT: u32 = 3;
 /// Linux `bbr_pacing_margin_percent`: pace 1% below the estimate so queues drain.
 const PACING_MARGIN: f64 = 0.99;
 
+/// BBR's model and state, as Linux's `TCP_CC_INFO` (`struct tcp_bbr_info`) reports them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BbrInfo {
+    /// The mode.
+    pub mode: Mode,
+    /// BtlBw, bytes per second.
+    pub btl_bw: u64,
+    /// RTprop (`bbr_min_rtt`).
+    pub min_rtt: Option<Duration>,
+    /// The pacing gain in units of 1/256 (`bbr_pacing_gain`, `BBR_UNIT` = 256).
+    pub pacing_gain: u32,
+    /// The cwnd gain in units of 1/256 (`bbr_cwnd_gain`).
+    pub cwnd_gain: u32,
+    /// Round trips counted.
+    pub round_count: u64,
+    /// Times PROBE_RTT was entered.
+    pub probe_rtt_count: u64,
+}
+
 /// BBR's state machine (draft §4.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -486,6 +505,19 @@ impl CongestionControl for Bbr {
 
     fn rate(&self) -> Option<&Rate> {
         Some(&self.rate)
+    }
+
+    fn bbr_info(&self) -> Option<BbrInfo> {
+        let unit = |g: f64| (g * 256.0).round() as u32;
+        Some(BbrInfo {
+            mode: self.mode,
+            btl_bw: self.btl_bw(),
+            min_rtt: self.rtprop,
+            pacing_gain: unit(self.pacing_gain),
+            cwnd_gain: unit(self.cwnd_gain),
+            round_count: self.round_count,
+            probe_rtt_count: self.probe_rtt_count,
+        })
     }
 
     fn rate_mut(&mut self) -> Option<&mut Rate> {

@@ -83,6 +83,10 @@ pub trait CongestionControl: Debug + Send {
     fn rate_mut(&mut self) -> Option<&mut Rate> {
         None
     }
+    /// BBR's model and state (`TCP_CC_INFO`); `None` for other algorithms.
+    fn bbr_info(&self) -> Option<crate::bbr::BbrInfo> {
+        None
+    }
     /// A delivery-rate sample from an ACK, with the connection's state after it.
     fn on_rate_sample(&mut self, now: Instant, rs: &RateSample, ack: &AckState) {
         let _ = (now, rs, ack);

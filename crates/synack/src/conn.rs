@@ -156,6 +156,8 @@ pub struct Info {
     pub delivery_rate: u64,
     /// Pacing rate, bytes per second (`tcpi_pacing_rate`); zero when not paced.
     pub pacing_rate: u64,
+    /// BBR's model and state (`TCP_CC_INFO`), with BBR.
+    pub bbr: Option<crate::bbr::BbrInfo>,
 }
 
 /// A snapshot of a connection, the RFC 9293 §3.10.6 STATUS call.
@@ -1121,6 +1123,7 @@ impl Connection {
             in_recovery: self.recover.is_some(),
             ecn: self.ecn_ok,
             pacing_rate: self.rates().map_or(0, |r| r.0),
+            bbr: self.cc.bbr_info(),
             delivery_rate: match self.rtt.srtt() {
                 _ if self.cc.rate().is_some() => self.rates().map_or(0, |r| r.1),
                 Some(rtt) if !rtt.is_zero() => {
@@ -2496,6 +2499,10 @@ impl Connection {
             // RFC 6928: the initial window is counted in segments of the agreed MSS.
             let mss = u32::from(self.eff_snd_mss());
             self.cc.on_established(mss);
+            if let Some(srtt) = self.rtt.srtt() {
+                // The handshake's RTT (BBR sets its first pacing rate from it).
+                self.cc.on_rtt(srtt);
+            }
             self.rearm_keepalive(now);
         }
         if to == State::FinWait2 && self.orphaned {

@@ -306,6 +306,8 @@ pub struct TcpInfo {
     /// `tcpi_delivery_rate`, bytes per second: the latest delivery-rate sample (BBR), else
     /// cwnd over the smoothed RTT.
     pub delivery_rate: u64,
+    /// `TCP_CC_INFO` for BBR (`struct tcp_bbr_info`).
+    pub bbr: Option<crate::bbr::BbrInfo>,
 }
 
 /// What a socket is ready for (`poll`'s `revents`).
@@ -1429,6 +1431,7 @@ impl Stack {
                 congestion: "",
                 pacing_rate: 0,
                 delivery_rate: 0,
+                bbr: None,
             });
         };
         let st = slot.conn.status();
@@ -1490,6 +1493,7 @@ impl Stack {
             congestion: info.congestion,
             pacing_rate: info.pacing_rate,
             delivery_rate: info.delivery_rate,
+            bbr: info.bbr,
         })
     }
 }
