@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use synack_wire::checksum::{Checksum, checksum};
+use synack_wire::checksum::{Checksum, checksum, copy_and_checksum};
 
 /// The straightforward RFC 1071 loop: 16 bits at a time, carries folded at the end.
 fn naive16(data: &[u8]) -> u16 {
@@ -50,6 +50,26 @@ fn bench_checksum(c: &mut Criterion) {
             c.finish()
         })
     });
+    // Copy and checksum: one fused pass against a copy followed by a checksum, as the
+    // receive path (datagram -> receive ring) and the send path (send ring -> datagram) do.
+    for size in [1448usize, 64 * 1024] {
+        let src: Vec<u8> = (0..size).map(|i| (i * 7 + 3) as u8).collect();
+        let mut dst = vec![0u8; size];
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_with_input(
+            BenchmarkId::new("copy_then_checksum", size),
+            &src,
+            |b, s| {
+                b.iter(|| {
+                    dst.copy_from_slice(black_box(s));
+                    checksum(black_box(&dst))
+                })
+            },
+        );
+        group.bench_with_input(BenchmarkId::new("copy_and_checksum", size), &src, |b, s| {
+            b.iter(|| copy_and_checksum(black_box(&mut dst), black_box(s)))
+        });
+    }
     group.finish();
 }
 

@@ -126,3 +126,31 @@ fn fuzz_tcp_options_and_checksum() {
         });
     assert!(RUNS.load(Ordering::Relaxed) >= expected_runs());
 }
+
+/// The fused copy-and-checksum equals a copy followed by the plain checksum for any bytes,
+/// split point (an odd one continues mid-word) and destination offset.
+#[test]
+fn fuzz_copy_and_checksum() {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    check!()
+        .with_iterations(ITERATIONS / 10)
+        .with_max_len(4200)
+        .for_each(|bytes: &[u8]| {
+            RUNS.fetch_add(1, Ordering::Relaxed);
+            let (split, dst_off) = match bytes {
+                [a, b, ..] => (usize::from(*a) * 13, usize::from(*b) % 32),
+                _ => (0, 0),
+            };
+            let split = split.min(bytes.len());
+            let mut dst = vec![0u8; bytes.len() + dst_off];
+            let mut c = Checksum::new();
+            c.add_bytes(&bytes[..split]);
+            let n = c.add_copy(&mut dst[dst_off + split..], &bytes[split..]);
+            assert_eq!(n, bytes.len() - split);
+            assert_eq!(c.finish(), checksum(bytes));
+            assert_eq!(&dst[dst_off + split..], &bytes[split..]);
+        });
+    let runs = RUNS.load(Ordering::Relaxed);
+    eprintln!("fuzz_copy_and_checksum: {runs} inputs");
+    assert!(runs >= expected_runs() / 10);
+}

@@ -9,6 +9,14 @@
 //! beyond RCV.NXT "may be held for later processing"): it is written straight into the ring
 //! at its offset past the in-order bytes, and a small bounded range set remembers which
 //! parts are present, so reassembly needs no per-segment storage.
+//!
+//! Both sides can checksum the payload while copying it (one pass over the bytes): the send
+//! buffer sums what [`SendBuffer::copy_out`] copies into a datagram, and the receive buffer
+//! can [`RecvBuffer::stage`] a segment's payload into its free space while the caller sums
+//! it, before the segment is known to be valid; nothing is committed until the engine
+//! inserts those same bytes.
+
+use synack_wire::checksum::Checksum;
 
 /// Most disjoint out-of-order ranges kept; a segment that would create more is dropped
 /// (bounded bookkeeping against a peer sending one byte per hole).
@@ -18,6 +26,12 @@ pub const MAX_OOO_RANGES: usize = 32;
 /// response or a handshake's first bytes, so a short connection never touches its full
 /// SO_SNDBUF / SO_RCVBUF worth of memory.
 pub const SMALL_RING: usize = 4096;
+
+/// `n` as a ring size: buffers are limited to 4 GiB - 1 (far above the 1 GiB a scaled
+/// window can offer, RFC 7323 §2.3).
+fn clamp32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
 
 /// A bounded byte ring with lazily allocated, lazily initialised storage.
 ///
@@ -31,9 +45,10 @@ pub const SMALL_RING: usize = 4096;
 struct Ring {
     buf: Vec<u8>,
     head: usize,
-    /// The physical ring size (the modulus); 0 before the first write.
-    phys: usize,
-    capacity: usize,
+    /// The physical ring size (the modulus); 0 before the first write. 32 bits (as is the
+    /// capacity) keep the ring, and so each buffer, one word smaller.
+    phys32: u32,
+    cap32: u32,
 }
 
 impl Ring {
@@ -41,45 +56,73 @@ impl Ring {
         Ring {
             buf: Vec::new(),
             head: 0,
-            phys: 0,
-            capacity,
+            phys32: 0,
+            cap32: clamp32(capacity),
         }
+    }
+
+    /// The physical ring size.
+    #[inline]
+    fn phys(&self) -> usize {
+        self.phys32 as usize
+    }
+
+    /// The configured capacity.
+    #[inline]
+    fn capacity(&self) -> usize {
+        self.cap32 as usize
     }
 
     /// Grows the storage so that logical offsets `[0, need)` fit, keeping the first `live`
     /// logical bytes.
     fn grow(&mut self, need: usize, live: usize) {
-        let phys = if need <= SMALL_RING && self.phys == 0 {
-            SMALL_RING.min(self.capacity)
+        let phys = if need <= SMALL_RING && self.phys() == 0 {
+            SMALL_RING.min(self.capacity())
         } else {
-            self.capacity
+            self.capacity()
         };
         let mut buf = Vec::with_capacity(phys);
         if live > 0 {
             let start = self.head;
-            let first = live.min(self.phys - start);
+            let first = live.min(self.phys() - start);
             buf.extend_from_slice(&self.buf[start..start + first]);
             buf.extend_from_slice(&self.buf[..live - first]);
         }
         self.buf = buf;
-        self.phys = phys;
+        self.phys32 = clamp32(phys);
         self.head = 0;
     }
 
     /// Writes `src` at physical position `pos`, extending the initialised part as needed
-    /// (`pos + src.len() <= phys`).
-    fn put(&mut self, pos: usize, src: &[u8]) {
+    /// (`pos + src.len() <= phys`); with `sum`, the bytes are added to it as they are
+    /// copied.
+    fn put(&mut self, pos: usize, src: &[u8], sum: Option<&mut Checksum>) {
         let init = self.buf.len();
         if pos + src.len() <= init {
-            self.buf[pos..pos + src.len()].copy_from_slice(src);
+            let dst = &mut self.buf[pos..pos + src.len()];
+            match sum {
+                Some(c) => {
+                    c.add_copy(dst, src);
+                }
+                None => dst.copy_from_slice(src),
+            }
         } else if pos <= init {
             let (inside, beyond) = src.split_at(init - pos);
-            self.buf[pos..].copy_from_slice(inside);
+            match sum {
+                Some(c) => {
+                    c.add_copy(&mut self.buf[pos..], inside);
+                    c.add_bytes(beyond);
+                }
+                None => self.buf[pos..].copy_from_slice(inside),
+            }
             self.buf.extend_from_slice(beyond);
         } else {
             // A write past a gap (out-of-order data): the gap gets defined contents.
             self.buf.resize(pos, 0);
             self.buf.extend_from_slice(src);
+            if let Some(c) = sum {
+                c.add_bytes(src);
+            }
         }
     }
 
@@ -87,14 +130,25 @@ impl Ring {
     /// logical bytes if the storage has to grow; the caller keeps `at + bytes.len()` within
     /// the capacity.
     fn write_at(&mut self, at: usize, bytes: &[u8], live: usize) {
-        if bytes.is_empty() || self.capacity == 0 {
+        self.write_at_sum(at, bytes, live, None);
+    }
+
+    /// [`Ring::write_at`], adding the bytes to `sum` (when given) as they are copied.
+    fn write_at_sum(
+        &mut self,
+        at: usize,
+        bytes: &[u8],
+        live: usize,
+        mut sum: Option<&mut Checksum>,
+    ) {
+        if bytes.is_empty() || self.capacity() == 0 {
             return;
         }
         let end = at + bytes.len();
-        if end > self.phys {
+        if end > self.phys() {
             self.grow(end, live);
         }
-        let phys = self.phys;
+        let phys = self.phys();
         let mut start = self.head + at;
         if start >= phys {
             start -= phys;
@@ -105,57 +159,81 @@ impl Ring {
             // that may never have been written: define them so reads stay in bounds.
             self.buf.resize(phys, 0);
         }
-        self.put(start, &bytes[..first]);
-        self.put(0, &bytes[first..]);
+        self.put(start, &bytes[..first], sum.as_deref_mut());
+        self.put(0, &bytes[first..], sum);
+    }
+
+    /// [`Ring::read_at`], adding the bytes to `sum` as they are copied.
+    fn read_at_sum(&self, at: usize, dst: &mut [u8], sum: &mut Checksum) {
+        if dst.is_empty() || self.phys() == 0 {
+            return;
+        }
+        let mut start = self.head + at;
+        if start >= self.phys() {
+            start -= self.phys();
+        }
+        let first = dst.len().min(self.phys() - start);
+        let (a, b) = dst.split_at_mut(first);
+        sum.add_copy(a, &self.buf[start..start + first]);
+        let n = b.len();
+        sum.add_copy(b, &self.buf[..n]);
     }
 
     /// Copies from logical offset `at` into `dst`; the caller keeps it within the bytes
     /// written.
     fn read_at(&self, at: usize, dst: &mut [u8]) {
-        if dst.is_empty() || self.phys == 0 {
+        if dst.is_empty() || self.phys() == 0 {
             return;
         }
         let mut start = self.head + at;
-        if start >= self.phys {
-            start -= self.phys;
+        if start >= self.phys() {
+            start -= self.phys();
         }
-        let first = dst.len().min(self.phys - start);
+        let first = dst.len().min(self.phys() - start);
         dst[..first].copy_from_slice(&self.buf[start..start + first]);
         let n = dst.len() - first;
         dst[first..].copy_from_slice(&self.buf[..n]);
     }
 
     fn advance(&mut self, n: usize) {
-        if self.phys > 0 {
-            self.head = (self.head + n) % self.phys;
+        if self.phys() > 0 {
+            self.head = (self.head + n) % self.phys();
         }
     }
 
     /// Changes the capacity, keeping the first `keep` bytes (which must fit).
     fn resize(&mut self, capacity: usize, keep: usize) {
-        if self.phys <= capacity {
+        if self.phys() <= capacity {
             // The storage fits the new capacity as it is; it grows to it when needed.
-            self.capacity = capacity;
-            if self.phys == 0 {
+            self.cap32 = clamp32(capacity);
+            if self.phys32 == 0 {
                 self.head = 0;
             }
             return;
         }
         let mut tmp = vec![0; keep];
         self.read_at(0, &mut tmp);
-        self.capacity = capacity;
+        self.cap32 = clamp32(capacity);
         self.buf = Vec::new();
-        self.phys = 0;
+        self.phys32 = 0;
         self.head = 0;
         self.write_at(0, &tmp, 0);
     }
 }
+
+/// `SendBuffer::copy_len` when no copy's sum is remembered.
+const NO_COPY: u32 = u32::MAX;
 
 /// The send buffer: every byte from SND.UNA onward, sent or not yet sent.
 #[derive(Debug, Default)]
 pub struct SendBuffer {
     ring: Ring,
     len: usize,
+    /// The length of the last [`SendBuffer::copy_out`] ([`NO_COPY`] when forgotten) and
+    /// the folded sum of the bytes it copied (two fields, not an `Option` of a pair, so
+    /// they fit the padding after `len`).
+    copy_len: u32,
+    copy_sum: u16,
 }
 
 impl SendBuffer {
@@ -164,6 +242,8 @@ impl SendBuffer {
         SendBuffer {
             ring: Ring::new(capacity),
             len: 0,
+            copy_len: NO_COPY,
+            copy_sum: 0,
         }
     }
 
@@ -187,17 +267,17 @@ impl SendBuffer {
 
     /// Room left.
     pub fn free(&self) -> usize {
-        self.ring.capacity.saturating_sub(self.len)
+        self.ring.capacity().saturating_sub(self.len)
     }
 
     /// The configured capacity (SO_SNDBUF).
     pub fn capacity(&self) -> usize {
-        self.ring.capacity
+        self.ring.capacity()
     }
 
     /// Whether the ring has been allocated yet.
     pub fn is_allocated(&self) -> bool {
-        self.ring.phys > 0
+        self.ring.phys() > 0
     }
 
     /// Changes the capacity; never below the bytes already held.
@@ -214,13 +294,34 @@ impl SendBuffer {
     }
 
     /// Copies bytes starting `offset` bytes after SND.UNA into `dst`; returns the count.
-    pub fn copy_out(&self, offset: usize, dst: &mut [u8]) -> usize {
+    ///
+    /// The bytes are summed as they are copied (RFC 1071), so the datagram's checksum need
+    /// not read them again: [`SendBuffer::last_copy_sum`] returns the sum.
+    pub fn copy_out(&mut self, offset: usize, dst: &mut [u8]) -> usize {
+        self.copy_len = NO_COPY;
         if offset >= self.len {
             return 0;
         }
         let n = dst.len().min(self.len - offset);
-        self.ring.read_at(offset, &mut dst[..n]);
+        let mut sum = Checksum::new();
+        self.ring.read_at_sum(offset, &mut dst[..n], &mut sum);
+        self.copy_len = u32::try_from(n).unwrap_or(NO_COPY);
+        self.copy_sum = sum.sum();
         n
+    }
+
+    /// The folded one's-complement sum (uncomplemented, RFC 1071; an odd last byte padded
+    /// with zero) of the bytes the last [`SendBuffer::copy_out`] copied, if it copied
+    /// exactly `len` bytes (at least one); `None` otherwise or after
+    /// [`SendBuffer::forget_copy_sum`].
+    pub fn last_copy_sum(&self, len: usize) -> Option<u16> {
+        (len > 0 && self.copy_len != NO_COPY && self.copy_len as usize == len)
+            .then_some(self.copy_sum)
+    }
+
+    /// Forgets the sum of the last copy (so a later caller cannot take a stale one).
+    pub fn forget_copy_sum(&mut self) {
+        self.copy_len = NO_COPY;
     }
 
     /// Discards everything (abort).
@@ -242,6 +343,10 @@ pub struct RecvBuffer {
     /// Out-of-order ranges `[start, end)` as offsets past the in-order end, sorted and
     /// disjoint (never adjacent).
     ooo: Vec<(usize, usize)>,
+    /// The address of the source of the payload [`RecvBuffer::stage`] copied to the
+    /// in-order end, 0 when none is staged: an in-order [`RecvBuffer::insert`] of a prefix
+    /// of those same bytes needs no copy.
+    staged: usize,
 }
 
 impl RecvBuffer {
@@ -252,6 +357,7 @@ impl RecvBuffer {
             len: 0,
             base: 0,
             ooo: Vec::new(),
+            staged: 0,
         }
     }
 
@@ -282,8 +388,11 @@ impl RecvBuffer {
         if start > 0 && !self.can_add_range(start, end) {
             return None;
         }
-        let live = self.len + self.ooo.last().map_or(0, |r| r.1);
-        self.ring.write_at(self.len + start, &bytes[..n], live);
+        let staged = core::mem::take(&mut self.staged);
+        if start > 0 || staged != bytes.as_ptr() as usize {
+            let live = self.len + self.ooo.last().map_or(0, |r| r.1);
+            self.ring.write_at(self.len + start, &bytes[..n], live);
+        }
         if start > 0 {
             self.add_range(start, end);
             return Some(0);
@@ -306,6 +415,32 @@ impl RecvBuffer {
         }
         self.len += advance;
         Some(advance)
+    }
+
+    /// Copies `bytes`, the payload of a segment that would start at the in-order end, into
+    /// the free space there while adding them to `sum`, before the segment is verified:
+    /// nothing visible changes (the in-order length, the out-of-order ranges and every
+    /// byte held stay as they were). A following [`RecvBuffer::insert`] at offset 0 of
+    /// `bytes` or a prefix of it (the same slice) then commits them without copying again.
+    /// Returns `false`, copying and summing nothing, when the bytes do not fit the free
+    /// space or would overlap held out-of-order data.
+    ///
+    /// The caller clears the mark with [`RecvBuffer::unstage`] once the segment has been
+    /// handled (or rejected), since the source buffer may be reused.
+    pub fn stage(&mut self, bytes: &[u8], sum: &mut Checksum) -> bool {
+        let n = bytes.len();
+        if n == 0 || n > self.free() || self.ooo.first().is_some_and(|r| r.0 < n) {
+            return false;
+        }
+        let live = self.len + self.ooo.last().map_or(0, |r| r.1);
+        self.ring.write_at_sum(self.len, bytes, live, Some(sum));
+        self.staged = bytes.as_ptr() as usize;
+        true
+    }
+
+    /// Forgets a staged payload (see [`RecvBuffer::stage`]); its bytes stay in free space.
+    pub fn unstage(&mut self) {
+        self.staged = 0;
     }
 
     fn can_add_range(&self, start: usize, end: usize) -> bool {
@@ -352,6 +487,7 @@ impl RecvBuffer {
 
     /// Drops `n` in-order bytes unread (fewer if fewer are held).
     pub fn discard(&mut self, n: usize) {
+        self.staged = 0;
         let n = n.min(self.len);
         self.ring.advance(n);
         self.len -= n;
@@ -385,22 +521,23 @@ impl RecvBuffer {
 
     /// Room left past the in-order bytes: the most receive window we can offer.
     pub fn free(&self) -> usize {
-        self.ring.capacity.saturating_sub(self.len)
+        self.ring.capacity().saturating_sub(self.len)
     }
 
     /// The configured capacity (SO_RCVBUF).
     pub fn capacity(&self) -> usize {
-        self.ring.capacity
+        self.ring.capacity()
     }
 
     /// Whether the ring has been allocated yet.
     pub fn is_allocated(&self) -> bool {
-        self.ring.phys > 0
+        self.ring.phys() > 0
     }
 
     /// Changes the capacity; never below the bytes already held (out-of-order data beyond
     /// the new capacity is forgotten; the peer retransmits it).
     pub fn set_capacity(&mut self, capacity: usize) {
+        self.staged = 0;
         let capacity = capacity.max(self.len);
         let room = capacity - self.len;
         self.ooo.retain(|&(_, e)| e <= room);
@@ -410,6 +547,7 @@ impl RecvBuffer {
 
     /// Discards everything.
     pub fn clear(&mut self) {
+        self.staged = 0;
         self.discard(self.len);
         self.ooo.clear();
     }
@@ -512,16 +650,16 @@ mod tests {
     fn rings_grow_small_then_full_and_keep_data() {
         let mut s = SendBuffer::new(64 << 10);
         assert_eq!(s.write(b"x"), 1);
-        assert_eq!(s.ring.phys, SMALL_RING);
+        assert_eq!(s.ring.phys(), SMALL_RING);
         // Wrap inside the small ring, then grow past it with data held across the wrap.
         s.ack(1);
         let data: Vec<u8> = (0..SMALL_RING as u32 + 100)
             .map(|i| (i * 7) as u8)
             .collect();
         assert_eq!(s.write(&data[..SMALL_RING - 10]), SMALL_RING - 10);
-        assert_eq!(s.ring.phys, SMALL_RING);
+        assert_eq!(s.ring.phys(), SMALL_RING);
         assert_eq!(s.write(&data[SMALL_RING - 10..]), 110);
-        assert_eq!(s.ring.phys, 64 << 10);
+        assert_eq!(s.ring.phys(), 64 << 10);
         let mut out = vec![0u8; data.len()];
         assert_eq!(s.copy_out(0, &mut out), data.len());
         assert_eq!(out, data);
@@ -535,7 +673,7 @@ mod tests {
         assert_eq!(&got[100..], b"later");
         let big: Vec<u8> = (0..SMALL_RING as u32 * 2 - 10).map(|i| i as u8).collect();
         assert_eq!(r.insert(3000, &big[3000..5000]), Some(0));
-        assert_eq!(r.ring.phys, 2 * SMALL_RING);
+        assert_eq!(r.ring.phys(), 2 * SMALL_RING);
         assert_eq!(r.insert(0, &big[..3000]), Some(5000));
         let mut out = vec![0u8; 5000];
         assert_eq!(r.read(&mut out), 5000);
@@ -547,5 +685,57 @@ mod tests {
         assert_eq!(r.read(&mut out), 5000);
         assert_eq!(&out[..4000], &big[1000..5000]);
         assert_eq!(&out[4000..], &big[..1000]);
+    }
+
+    #[test]
+    fn stage_copies_into_free_space_and_insert_commits_without_a_copy() {
+        let mut r = RecvBuffer::new(64);
+        r.push(&[1u8; 40]);
+        let mut out = [0u8; 40];
+        r.read(&mut out[..30]);
+        // 10 bytes held at the ring's end; a staged 30-byte payload wraps to the front.
+        let payload: Vec<u8> = (0..30u8).collect();
+        let mut sum = Checksum::new();
+        assert!(r.stage(&payload, &mut sum));
+        assert_eq!(sum.finish(), synack_wire::checksum::checksum(&payload));
+        assert_eq!(r.len(), 10, "staging commits nothing");
+        r.unstage();
+        // Unstaged: an insert of other bytes copies them.
+        let other = [9u8; 30];
+        assert_eq!(r.insert(0, &other), Some(30));
+        assert_eq!(r.read(&mut out), 40);
+        assert_eq!(&out[10..], &other[..]);
+        // Staged and inserted (a prefix of the same slice): the staged bytes are kept.
+        let mut sum = Checksum::new();
+        assert!(r.stage(&payload, &mut sum));
+        assert_eq!(r.insert(0, &payload[..20]), Some(20));
+        assert_eq!(r.read(&mut out), 20);
+        assert_eq!(&out[..20], &payload[..20]);
+        // Refused: beyond the free space, or over held out-of-order bytes.
+        let mut sum = Checksum::new();
+        assert!(!r.stage(&[0u8; 65], &mut sum));
+        assert_eq!(r.insert(5, b"held"), Some(0));
+        assert!(!r.stage(&[0u8; 6], &mut sum));
+        assert_eq!(sum, Checksum::new(), "nothing summed when refused");
+        assert!(r.stage(&[7u8; 5], &mut sum));
+    }
+
+    #[test]
+    fn copy_out_sums_what_it_copies() {
+        let mut b = SendBuffer::new(100);
+        let data: Vec<u8> = (0..100u32).map(|i| (i * 37 + 1) as u8).collect();
+        b.write(&data[..90]);
+        b.ack(80);
+        b.write(&data[90..]); // wraps
+        let mut out = [0u8; 33];
+        assert_eq!(b.copy_out(3, &mut out[..17]), 17);
+        let mut want = Checksum::new();
+        want.add_bytes(&out[..17]);
+        assert_eq!(b.last_copy_sum(17), Some(want.sum()));
+        assert_eq!(b.last_copy_sum(16), None);
+        b.forget_copy_sum();
+        assert_eq!(b.last_copy_sum(17), None);
+        assert_eq!(b.copy_out(50, &mut out), 0);
+        assert_eq!(b.last_copy_sum(0), None);
     }
 }

@@ -45,6 +45,7 @@
 //! assert_eq!(a.poll_timeout(), None);
 //! ```
 
+mod fastpath;
 mod output;
 mod paced;
 mod timers;

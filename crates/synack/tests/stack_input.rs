@@ -724,3 +724,73 @@ fn packet_too_big_lowers_the_mss_of_a_live_connection() {
     assert_eq!(net.a.path_mtu(c), Ok(Some(1400)));
     assert_eq!(net.a.tcp_info(c).unwrap().snd_mss, 1400 - 40 - 12);
 }
+
+/// The receive path copies an in-order payload into the receive ring while it verifies the
+/// checksum (RFC 9293 §3.1); a segment that fails must leave no trace: nothing readable, no
+/// ACK, held out-of-order bytes intact, and the good copy delivered afterwards.
+#[test]
+fn bad_checksum_in_order_data_changes_nothing() {
+    let mut b = host();
+    let now = Instant::from_secs(1);
+    let l = listener(&mut b, B, 80, 4);
+    let (peer, me) = (addr(A, 40001), addr(B, 80));
+    b.receive(now, &tcp_packet(peer, me, 100, 0, TcpFlags::SYN, None, &[]));
+    let (_, iss, _) = tcp_of(&drain(&mut b, now)[0]);
+    let ack = iss + 1;
+    b.receive(
+        now,
+        &tcp_packet(peer, me, 101, ack, TcpFlags::ACK, None, &[]),
+    );
+    let (s, _) = b.accept(l).unwrap();
+    let data =
+        |seq: u32, payload: &[u8]| tcp_packet(peer, me, seq, ack, TcpFlags::ACK, None, payload);
+    // The last payload byte flipped after the checksum was computed.
+    let corrupt = |seq: u32, payload: &[u8]| {
+        let mut p = data(seq, payload);
+        let last = p.len() - 1;
+        p[last] ^= 0x5a;
+        p
+    };
+    let a = [b'a'; 200];
+    let mut buf = [0u8; 512];
+    let errs = b.counters().in_csum_errors;
+
+    b.receive(now, &corrupt(101, &a));
+    assert_eq!(b.counters().in_csum_errors, errs + 1);
+    assert!(
+        drain(&mut b, now).is_empty(),
+        "a bad segment is not answered"
+    );
+    assert_eq!(
+        b.recv(now, s, &mut buf, RecvFlags::default()),
+        Err(Errno::EAGAIN)
+    );
+
+    // Out-of-order bytes beyond a gap, then bad in-order segments: one that stops at the
+    // held bytes (copied into free space before the verdict) and one that would overlap
+    // them (verified before any copy). Neither may disturb what is held.
+    let held = [b'h'; 100];
+    b.receive(now, &data(301, &held));
+    assert_eq!(drain(&mut b, now).len(), 1, "duplicate ACK for the gap");
+    b.receive(now, &corrupt(101, &a));
+    b.receive(now, &corrupt(101, &[b'x'; 250]));
+    assert_eq!(b.counters().in_csum_errors, errs + 3);
+    assert!(drain(&mut b, now).is_empty());
+    assert_eq!(
+        b.recv(now, s, &mut buf, RecvFlags::default()),
+        Err(Errno::EAGAIN)
+    );
+
+    // The good copy fills the gap: every byte as sent.
+    b.receive(now, &data(101, &a));
+    let n = b.recv(now, s, &mut buf, RecvFlags::default()).unwrap();
+    assert_eq!(n, 300);
+    assert_eq!(&buf[..200], &a[..]);
+    assert_eq!(&buf[200..300], &held[..]);
+    // And once more with nothing held: bad then good, in order.
+    b.receive(now, &corrupt(401, b"0123456789"));
+    b.receive(now, &data(401, b"abcdefghij"));
+    let n = b.recv(now, s, &mut buf, RecvFlags::default()).unwrap();
+    assert_eq!(&buf[..n], b"abcdefghij");
+    assert_eq!(b.counters().in_csum_errors, errs + 4);
+}

@@ -607,19 +607,7 @@ impl Stack {
         match ip.protocol {
             synack_wire::ipv4::PROTO_TCP => {
                 self.counters.ip_in_delivers += 1;
-                match wire::parse_tcp(ip).map(|t| t.with_ce(ce)) {
-                    Ok(t) => {
-                        self.counters.in_segs += 1;
-                        self.tcp_input(now, &t);
-                    }
-                    Err(r) => {
-                        self.counters.in_errs += 1;
-                        if r == DropReason::BadTcpChecksum {
-                            self.counters.in_csum_errors += 1;
-                        }
-                        self.counters.drop(r);
-                    }
-                }
+                self.tcp_deliver(now, ip, ce);
             }
             synack_wire::ipv4::PROTO_ICMP if ip.src.is_ipv4() => {
                 self.counters.ip_in_delivers += 1;
@@ -636,14 +624,78 @@ impl Stack {
         }
     }
 
+    /// A TCP segment: parse, look up its connection, verify the checksum (RFC 9293 §3.1)
+    /// and process it. The payload of an in-order segment for a connection is copied into
+    /// its receive ring while the checksum is verified (one pass over the bytes); the copy
+    /// goes to free space and is committed only when the engine accepts the verified
+    /// segment, so a segment that fails the checksum changes nothing.
+    fn tcp_deliver(&mut self, now: Instant, ip: &wire::IpIn<'_>, ce: bool) {
+        let t = match wire::parse_tcp_unverified(ip) {
+            Ok(t) => t.with_ce(ce),
+            Err(r) => return self.tcp_drop(r),
+        };
+        let tuple = FourTuple::new(t.local, t.remote);
+        let found = self.demux.get(&tuple).copied();
+        let mut sum = wire::tcp_header_sum(ip, &t);
+        let staged = match found {
+            Some(id) if !t.seg.payload.is_empty() => self
+                .conns
+                .get_mut(id.index, id.generation)
+                .is_some_and(|slot| slot.conn.stage_payload(t.seg.seq, t.seg.payload, &mut sum)),
+            _ => false,
+        };
+        if !staged {
+            sum.add_bytes(t.seg.payload);
+        }
+        let verdict = if sum.finish() != 0 {
+            Err(DropReason::BadTcpChecksum)
+        } else {
+            wire::check_ports(&t)
+        };
+        match verdict {
+            Ok(()) => {
+                self.counters.in_segs += 1;
+                self.tcp_input_found(now, &t, tuple, found);
+            }
+            Err(r) => self.tcp_drop(r),
+        }
+        if staged
+            && let Some(id) = found
+            && let Some(slot) = self.conns.get_mut(id.index, id.generation)
+        {
+            slot.conn.unstage_payload();
+        }
+    }
+
+    /// Counts a TCP segment dropped before processing.
+    fn tcp_drop(&mut self, r: DropReason) {
+        self.counters.in_errs += 1;
+        if r == DropReason::BadTcpChecksum {
+            self.counters.in_csum_errors += 1;
+        }
+        self.counters.drop(r);
+    }
+
     fn tcp_input(&mut self, now: Instant, t: &wire::TcpIn<'_>) {
+        let tuple = FourTuple::new(t.local, t.remote);
+        let found = self.demux.get(&tuple).copied();
+        self.tcp_input_found(now, t, tuple, found);
+    }
+
+    /// [`Stack::tcp_input`] with the demux lookup of `tuple` done: `found` is its entry.
+    fn tcp_input_found(
+        &mut self,
+        now: Instant,
+        t: &wire::TcpIn<'_>,
+        tuple: FourTuple,
+        found: Option<ConnId>,
+    ) {
         // FreeBSD (tcp_input.c, V_drop_synfin): with net.inet.tcp.drop_synfin set, a
         // segment with both SYN and FIN is dropped silently, whatever the state.
         if self.sysctl.tcp_drop_synfin && t.seg.flags.syn() && t.seg.flags.fin() {
             return self.counters.drop(DropReason::SynFin);
         }
-        let tuple = FourTuple::new(t.local, t.remote);
-        if let Some(&id) = self.demux.get(&tuple) {
+        if let Some(id) = found {
             let Some(slot) = self.conns.get(id.index, id.generation) else {
                 self.demux.remove(&tuple);
                 return self.tcp_input(now, t);
@@ -1293,7 +1345,8 @@ impl Stack {
                     if seg.flags.rst() {
                         self.counters.out_rsts += 1;
                     }
-                    wire::emit_tcp(buf, local, remote, &seg, 0, id, ttl).map(|n| (n, remote.ip()))
+                    wire::emit_tcp(buf, local, remote, &seg, 0, None, id, ttl)
+                        .map(|n| (n, remote.ip()))
                 }
                 Ctrl::Icmp {
                     src,
@@ -1325,6 +1378,7 @@ impl Stack {
             let stage =
                 (wire::ip_header_len(tuple.local.ip()) + synack_wire::tcp::HEADER_LEN + opts)
                     .min(buf.len());
+            slot.conn.forget_payload_sum();
             let seg = slot.conn.poll_transmit(now, &mut buf[stage..]);
             let retrans = slot.conn.stats().retransmits;
             let delta = retrans.saturating_sub(slot.seen_retrans);
@@ -1338,8 +1392,11 @@ impl Stack {
                         self.counters.out_rsts += 1;
                     }
                     let ttl = slot.ttl;
+                    // The payload was summed as it was copied out of the send ring.
+                    let psum = slot.conn.payload_sum(seg.payload_len);
                     let ipid = self.next_ip_id();
-                    let n = wire::emit_tcp(buf, tuple.local, tuple.remote, &seg, stage, ipid, ttl);
+                    let (local, remote) = (tuple.local, tuple.remote);
+                    let n = wire::emit_tcp(buf, local, remote, &seg, stage, psum, ipid, ttl);
                     // Sending changes timers (and maybe state): re-examine.
                     self.touch_after_send(now, id);
                     if let Some(n) = n {

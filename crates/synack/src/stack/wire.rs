@@ -152,15 +152,12 @@ pub fn ecn_ce(pkt: &[u8]) -> bool {
     }
 }
 
-/// Parses a TCP segment and checks its checksum (RFC 9293 §3.1, MUST-2/3).
-pub fn parse_tcp<'a>(ip: &IpIn<'a>) -> Result<TcpIn<'a>, DropReason> {
+/// Parses a TCP segment's header and options without checking the checksum: the caller
+/// adds the payload to [`tcp_header_sum`] (possibly while copying it, see
+/// `RecvBuffer::stage`), verifies the result (RFC 9293 §3.1, MUST-2/3) and calls
+/// [`check_ports`] before acting on the segment.
+pub fn parse_tcp_unverified<'a>(ip: &IpIn<'a>) -> Result<TcpIn<'a>, DropReason> {
     let h = TcpHeader::parse(ip.payload).map_err(|_| DropReason::BadTcpHeader)?;
-    if !h.verify_checksum(&pseudo(ip.src, ip.dst)) {
-        return Err(DropReason::BadTcpChecksum);
-    }
-    if h.src_port() == 0 || h.dst_port() == 0 {
-        return Err(DropReason::BadPort);
-    }
     let sum = TcpOptionsSummary::parse(h.options_bytes());
     let mut options = SegOptions {
         mss: sum.mss,
@@ -190,6 +187,24 @@ pub fn parse_tcp<'a>(ip: &IpIn<'a>) -> Result<TcpIn<'a>, DropReason> {
         seg,
         ce: false,
     })
+}
+
+/// The checksum of `t`'s pseudo-header, TCP header and options: adding the payload and
+/// finishing gives 0 for an intact segment (RFC 9293 §3.1).
+pub fn tcp_header_sum(ip: &IpIn<'_>, t: &TcpIn<'_>) -> Checksum {
+    let seg_len = ip.payload.len();
+    let mut c = pseudo(ip.src, ip.dst).checksum(ipv4::PROTO_TCP, seg_len as u32);
+    let header = seg_len.saturating_sub(t.seg.payload.len());
+    c.add_bytes(ip.payload.get(..header).unwrap_or(&[]));
+    c
+}
+
+/// RFC 9293 §3.1 (and Linux): port 0 is not a valid source or destination.
+pub fn check_ports(t: &TcpIn<'_>) -> Result<(), DropReason> {
+    if t.local.port() == 0 || t.remote.port() == 0 {
+        return Err(DropReason::BadPort);
+    }
+    Ok(())
 }
 
 /// The encoded options of an outgoing segment in its layout.
@@ -295,14 +310,17 @@ pub fn ip_header_len(addr: IpAddr) -> usize {
 
 /// Writes `local → remote` carrying `seg` into `buf`; the `seg.payload_len` payload bytes
 /// must already sit at `buf[payload_at..]` (at or before their final place) and are moved
-/// behind the headers. Returns the
+/// behind the headers. `payload_sum`, when given, is the folded sum of those bytes (taken
+/// while they were copied in), so the checksum covers only the headers here. Returns the
 /// datagram length, or `None` when `buf` is too small.
+#[allow(clippy::too_many_arguments)]
 pub fn emit_tcp(
     buf: &mut [u8],
     local: SocketAddr,
     remote: SocketAddr,
     seg: &SegmentOut,
     payload_at: usize,
+    payload_sum: Option<u16>,
     ip_id: u16,
     ttl: u8,
 ) -> Option<usize> {
@@ -331,8 +349,23 @@ pub fn emit_tcp(
         buf.copy_within(payload_at..payload_at + seg.payload_len, start);
     }
     repr.emit_header(&mut buf[ip_len..]).ok()?;
-    fill_checksum(&mut buf[ip_len..end], &pseudo(local.ip(), remote.ip())).ok()?;
     let tcp_len = u16::try_from(end - ip_len).ok()?;
+    match payload_sum {
+        Some(payload) if seg.payload_len > 0 => {
+            // RFC 1071 §2(A): the sum is associative, so the payload's sum (the payload
+            // starts at an even offset: TCP headers are multiples of four bytes) joins the
+            // pseudo-header's and the header's (its checksum field still zero).
+            let mut c = pseudo(local.ip(), remote.ip()).checksum(ipv4::PROTO_TCP, tcp_len.into());
+            c.add_bytes(&buf[ip_len..start]);
+            c.add_u16(payload);
+            let ck = c.finish();
+            let at = ip_len + synack_wire::tcp::CHECKSUM_OFFSET;
+            buf[at..at + 2].copy_from_slice(&ck.to_be_bytes());
+        }
+        _ => {
+            fill_checksum(&mut buf[ip_len..end], &pseudo(local.ip(), remote.ip())).ok()?;
+        }
+    }
     match (local.ip(), remote.ip()) {
         (IpAddr::V4(s), IpAddr::V4(d)) => write_ipv4(
             buf,
