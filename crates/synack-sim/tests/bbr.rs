@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 
-use synack::bbr::Mode;
+use synack::bbr::{BbrInfo, Mode};
 use synack::stack::{Errno, Shutdown, SocketId, TcpInfo};
 use synack_sim::stack_host::{AppCtx, StackHost};
 use synack_sim::{
@@ -36,6 +36,7 @@ const PAYLOAD_RATE: f64 = RATE_BPS as f64 / 8.0 * 1448.0 / 1500.0;
 struct Sample {
     t: Instant,
     info: TcpInfo,
+    bbr: Option<BbrInfo>,
 }
 
 /// A data packet on the forward link: when it left, when it arrived (if it did), its
@@ -104,7 +105,7 @@ impl Run {
     fn entered(&self, mode: Mode, from: Instant) -> Option<Instant> {
         self.samples
             .iter()
-            .find(|s| s.t >= from && s.info.bbr.is_some_and(|b| b.mode == mode))
+            .find(|s| s.t >= from && s.bbr.is_some_and(|b| b.mode == mode))
             .map(|s| s.t)
     }
 
@@ -217,7 +218,12 @@ fn run(cc: &str, bytes: u64, queue: usize, loss: f64, limit: Duration) -> Run {
             if let Ok(info) = cx.stack.tcp_info(s)
                 && info.state.is_synchronized()
             {
-                smp.borrow_mut().push(Sample { t: cx.now, info });
+                let bbr = cx.stack.bbr_info(s).ok().flatten();
+                smp.borrow_mut().push(Sample {
+                    t: cx.now,
+                    info,
+                    bbr,
+                });
             }
         });
     });
@@ -252,7 +258,7 @@ fn startup_exits_on_a_plateau_and_drain_empties_the_queue() {
         drain - t0
     );
     let s = r.samples.iter().find(|s| s.t >= drain).unwrap();
-    let bbr = s.info.bbr.unwrap();
+    let bbr = s.bbr.unwrap();
     let bw = bbr.btl_bw as f64;
     assert!(
         (bw / PAYLOAD_RATE - 1.0).abs() < 0.1,
@@ -297,7 +303,7 @@ fn probe_bw_cycles_the_pacing_gain() {
     // The gains in force, one entry per change.
     let mut phases: Vec<(Instant, u32)> = Vec::new();
     for s in r.samples.iter().filter(|s| s.t >= start) {
-        let Some(b) = s.info.bbr else { continue };
+        let Some(b) = s.bbr else { continue };
         if b.mode != Mode::ProbeBw {
             break;
         }
@@ -343,7 +349,7 @@ fn probe_rtt_after_ten_seconds_without_a_lower_rtt() {
     let during: Vec<&Sample> = r
         .samples
         .iter()
-        .filter(|s| s.t >= probe_rtt && s.info.bbr.is_some_and(|b| b.mode == Mode::ProbeRtt))
+        .filter(|s| s.t >= probe_rtt && s.bbr.is_some_and(|b| b.mode == Mode::ProbeRtt))
         .collect();
     let last = during.last().unwrap().t;
     let held = last - probe_rtt;

@@ -306,8 +306,6 @@ pub struct TcpInfo {
     /// `tcpi_delivery_rate`, bytes per second: the latest delivery-rate sample (BBR), else
     /// cwnd over the smoothed RTT.
     pub delivery_rate: u64,
-    /// `TCP_CC_INFO` for BBR (`struct tcp_bbr_info`).
-    pub bbr: Option<crate::bbr::BbrInfo>,
 }
 
 /// What a socket is ready for (`poll`'s `revents`).
@@ -1291,6 +1289,16 @@ impl Stack {
         Ok(())
     }
 
+    /// `getsockopt(TCP_CC_INFO)` for BBR (Linux `struct tcp_bbr_info`): the model and state
+    /// of the socket's connection; `None` without a connection or with another algorithm.
+    pub fn bbr_info(&self, s: SocketId) -> Result<Option<crate::bbr::BbrInfo>, Errno> {
+        let sock = self.sock(s)?;
+        Ok(sock
+            .conn()
+            .and_then(|id| self.conns.get(id.index, id.generation))
+            .and_then(|slot| slot.conn.info().bbr))
+    }
+
     /// `getsockopt(TCP_CONGESTION)`: the algorithm of the socket's connection, else the one
     /// set with [`Stack::set_congestion`], else `net.ipv4.tcp_congestion_control`'s.
     pub fn congestion(&self, s: SocketId) -> Result<&'static str, Errno> {
@@ -1431,7 +1439,6 @@ impl Stack {
                 congestion: "",
                 pacing_rate: 0,
                 delivery_rate: 0,
-                bbr: None,
             });
         };
         let st = slot.conn.status();
@@ -1493,7 +1500,6 @@ impl Stack {
             congestion: info.congestion,
             pacing_rate: info.pacing_rate,
             delivery_rate: info.delivery_rate,
-            bbr: info.bbr,
         })
     }
 }
