@@ -37,6 +37,8 @@ const MIN_CWND_SEGS: u32 = 4;
 /// Draft §4.3.2: full bandwidth is reached when three rounds grow it by less than 25%.
 const FULL_BW_THRESH: f64 = 1.25;
 const FULL_BW_COUNT: u32 = 3;
+/// BBRv2's `bbr_loss_thresh`: a round losing more than 2% of what it delivered is lossy.
+const LOSS_THRESH: f64 = 0.02;
 /// Linux `bbr_pacing_margin_percent`: pace 1% below the estimate so queues drain.
 const PACING_MARGIN: f64 = 0.99;
 
@@ -105,6 +107,10 @@ pub struct Bbr {
     srtt: Option<Duration>,
     /// Times PROBE_RTT was entered.
     probe_rtt_count: u64,
+    /// Delivered and retransmitted bytes when the current round began.
+    round_base: (u64, u64),
+    /// The last round lost more than [`LOSS_THRESH`] of what it delivered.
+    lossy_round: bool,
     /// The connection's rate sampler and pacing clock (the engine drives them).
     rate: Rate,
 }
@@ -138,6 +144,8 @@ impl Default for Bbr {
             has_seen_rtt: false,
             srtt: None,
             probe_rtt_count: 0,
+            round_base: (0, 0),
+            lossy_round: false,
             rate: Rate::new(),
         }
     }
@@ -268,7 +276,12 @@ impl Bbr {
             return;
         }
         self.full_bw_count += 1;
-        self.full_bw_reached = self.full_bw_count >= FULL_BW_COUNT;
+        // Beyond draft -00 (after BBRv2's STARTUP exit): a round that neither grew the
+        // bandwidth nor kept its losses under 2% ends STARTUP at once. With a queue
+        // shallower than STARTUP's 1.9 BDP excess, waiting two more rounds at gain 2.89
+        // only overflows it further; random loss alone does not trigger this (the bandwidth
+        // still grows, and 1% is under the threshold).
+        self.full_bw_reached = self.full_bw_count >= FULL_BW_COUNT || self.lossy_round;
     }
 
     /// Draft §4.3.2 / §4.3.3: STARTUP → DRAIN → PROBE_BW.
@@ -482,7 +495,12 @@ impl CongestionControl for Bbr {
         self.mss = ack.mss.max(1);
         // Draft §4.1.1.3 `BBRUpdateBtlBw` with round counting (§4.1.1.2).
         self.round_start = false;
-        if rs.prior_delivered >= self.next_round_delivered {
+        if rs.valid && rs.prior_delivered >= self.next_round_delivered {
+            let (d0, r0) = self.round_base;
+            let delivered = ack.delivered.saturating_sub(d0) as f64;
+            let lost = ack.retransmitted.saturating_sub(r0) as f64;
+            self.lossy_round = lost > LOSS_THRESH * delivered && lost >= 8.0 * f64::from(self.mss);
+            self.round_base = (ack.delivered, ack.retransmitted);
             self.next_round_delivered = ack.delivered;
             self.round_count += 1;
             self.round_start = true;
@@ -554,6 +572,7 @@ mod tests {
             mss: MSS,
             in_recovery: false,
             delivered: *delivered,
+            retransmitted: 0,
         };
         b.on_rate_sample(now, &rs, &ack);
     }

@@ -104,6 +104,8 @@ pub struct AckState {
     pub in_recovery: bool,
     /// Bytes delivered over the connection's life (`C.delivered`).
     pub delivered: u64,
+    /// Bytes retransmitted over the connection's life.
+    pub retransmitted: u64,
 }
 
 /// Reno (RFC 5681) with the RFC 6928 initial window.

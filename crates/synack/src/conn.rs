@@ -1864,7 +1864,9 @@ impl Connection {
     /// RFC 3522: remembers the state before a reduction and the TSval the first
     /// retransmission carries (only with timestamps, and not over an earlier episode).
     pub(super) fn save_undo(&mut self, now: Instant) {
-        if self.ts_ok && self.undo.is_none() {
+        // BBR does not reduce its model on loss: nothing to undo (and an undo would restart
+        // recovery, resending holes already resent).
+        if self.ts_ok && self.undo.is_none() && self.cc.rate().is_none() {
             self.undo = Some((self.cc.cwnd(), self.cc.ssthresh(), self.tsval(now)));
         }
     }

@@ -66,6 +66,8 @@ pub struct Rate {
     high: Seq,
     /// `C.delivered`: bytes delivered so far (cumulatively acknowledged or SACKed).
     delivered: u64,
+    /// Bytes retransmitted so far (the sender's view of what was lost).
+    retransmitted: u64,
     /// `C.delivered_time`.
     delivered_time: Instant,
     /// `C.first_sent_time`.
@@ -96,6 +98,7 @@ impl Rate {
             log: VecDeque::new(),
             high: Seq(0),
             delivered: 0,
+            retransmitted: 0,
             delivered_time: Instant::ZERO,
             first_sent_time: Instant::ZERO,
             app_limited: 0,
@@ -109,6 +112,11 @@ impl Rate {
     /// `C.delivered`, bytes.
     pub fn delivered(&self) -> u64 {
         self.delivered
+    }
+
+    /// Bytes retransmitted so far.
+    pub fn retransmitted(&self) -> u64 {
+        self.retransmitted
     }
 
     /// The delivery rate TCP_INFO reports, bytes per second.
@@ -128,7 +136,8 @@ impl Rate {
         if !start.lt(end) {
             return;
         }
-        if idle {
+        let new = self.log.is_empty() || end.gt(self.high);
+        if idle && new {
             self.first_sent_time = now;
             self.delivered_time = now;
         }
@@ -143,7 +152,7 @@ impl Rate {
             retransmitted: false,
             sacked: false,
         };
-        if self.log.is_empty() || end.gt(self.high) {
+        if new {
             let start = if !self.log.is_empty() && start.lt(self.high) {
                 self.high
             } else {
@@ -161,6 +170,7 @@ impl Rate {
             return;
         }
         // A retransmission: the segments it covers carry the new transmission's state.
+        self.retransmitted += u64::from(end.since(start));
         for r in self.log.iter_mut() {
             if !r.end.gt(start) {
                 continue;
@@ -199,10 +209,15 @@ impl Rate {
         let mut newly = 0u64;
         // The most recently sent of the segments this ACK delivered.
         let mut best: Option<TxRecord> = None;
+        // A retransmission acknowledged sooner than the minimum RTT after it left was not
+        // what arrived (the original was, and the retransmission was spurious): its
+        // record describes the wrong transmission and gives no sample.
+        let floor = min_rtt.unwrap_or(Duration::ZERO);
         let pick = |r: &TxRecord, best: &mut Option<TxRecord>| {
             let newer =
                 best.is_none_or(|b| r.sent > b.sent || (r.sent == b.sent && r.end.gt(b.end)));
-            if newer {
+            let plausible = !r.retransmitted || now - r.sent >= floor;
+            if newer && plausible {
                 *best = Some(*r);
             }
         };
@@ -241,12 +256,21 @@ impl Rate {
                 }
             }
         }
-        let p = best?;
+        if newly == 0 {
+            return None;
+        }
         self.delivered += newly;
         self.delivered_time = now;
         if self.app_limited != 0 && self.delivered > self.app_limited {
             self.app_limited = 0;
         }
+        let Some(p) = best else {
+            // Delivered, but nothing to measure from (only implausible records).
+            return Some(RateSample {
+                newly_delivered: newly.min(u64::from(u32::MAX)) as u32,
+                ..RateSample::default()
+            });
+        };
         // §3.3: the next sample's send interval starts where this one's ended.
         self.first_sent_time = p.sent;
         let send_elapsed = p.sent - p.first_sent_time;
@@ -265,7 +289,6 @@ impl Rate {
         };
         // §3.3: an interval shorter than the minimum RTT comes from ACK compression or
         // a stretched ACK and would overstate the rate.
-        let floor = min_rtt.unwrap_or(Duration::ZERO);
         if !interval.is_zero() && interval >= floor {
             rs.valid = true;
             let ns = interval.as_nanos().min(u128::from(u64::MAX)) as u64;

@@ -72,6 +72,7 @@ impl Connection {
         };
         let rs = rate.on_ack(now, self.snd_una, &self.scoreboard, min_rtt);
         let delivered = rate.delivered();
+        let retransmitted = rate.retransmitted();
         let inflight = self.pipe(now);
         if let Some(rs) = rs {
             let ack = AckState {
@@ -79,6 +80,7 @@ impl Connection {
                 mss: u32::from(self.eff_snd_mss()),
                 in_recovery: self.recover.is_some() || self.rtx_nxt.is_some(),
                 delivered,
+                retransmitted,
             };
             self.cc.on_rate_sample(now, &rs, &ack);
         }
