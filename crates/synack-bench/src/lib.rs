@@ -24,6 +24,29 @@ pub struct Bulk {
     pub buffer: usize,
 }
 
+/// The many-active workload: `conns` connections at once, each moving `bytes` each way
+/// (client to server and server to client), written in rounds of at most `round` bytes
+/// per socket: every round each socket writes what its send buffer takes, the link runs,
+/// and every socket reads what has arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Many {
+    /// Connections open and active at the same time.
+    pub conns: usize,
+    /// Bytes each connection moves in each direction.
+    pub bytes: u64,
+    /// The most bytes one socket writes per round.
+    pub round: usize,
+    /// Send and receive buffer size of each socket, in bytes (as the socket holds it).
+    pub buffer: usize,
+}
+
+impl Many {
+    /// Bytes moved in all, both directions of every connection.
+    pub fn total(&self) -> u64 {
+        self.conns as u64 * 2 * self.bytes
+    }
+}
+
 /// The result of one timed run.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Run {

@@ -8,7 +8,7 @@
 //! The workloads run on one thread with the client and server sockets side by side (as the
 //! in-process stacks do), so Linux does its loopback delivery in the sender's context.
 
-use crate::{Bulk, RR_MESSAGE, Run};
+use crate::{Bulk, Many, RR_MESSAGE, Run};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
@@ -228,6 +228,110 @@ pub fn bulk(w: Bulk) -> Result<Run, String> {
                     Ok(k) => read += k as u64,
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(e) => return Err(io("read")(e)),
+                }
+            }
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        if sink[0] != 0x5a {
+            return Err("linux: received bytes differ".into());
+        }
+        Ok(Run { secs, stalls: 0 })
+    })
+}
+
+/// Raises this process's open-file limit to at least `n` (root may raise the hard limit).
+fn raise_nofile(n: u64) -> Result<(), String> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `r` is a valid rlimit to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
+        return Err(format!("getrlimit: {}", std::io::Error::last_os_error()));
+    }
+    if r.rlim_cur >= n {
+        return Ok(());
+    }
+    r.rlim_cur = n;
+    let hard = r.rlim_max;
+    r.rlim_max = r.rlim_max.max(n);
+    // SAFETY: `r` is a valid rlimit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {
+        return Err(format!(
+            "needs {n} open files, above the hard limit of {hard} here, which this process \
+             may not raise ({})",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+/// Many active: `w.conns` connections on 127.0.0.1 (`lo` MTU 1500, ephemeral ports
+/// 1024–65535) opened in waves of 1000 (untimed), then every socket non-blocking on one
+/// thread, each connection moving `w.bytes` each way in rounds (see [`Many`]).
+pub fn many(w: Many) -> Result<Run, String> {
+    raise_nofile(2 * w.conns as u64 + 64)?;
+    let ns = Netns::create(
+        1500,
+        &[
+            ("net.ipv4.ip_local_port_range", "1024 65535"),
+            ("net.core.somaxconn", "4096"),
+        ],
+    )?;
+    ns.run(|| {
+        let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 5002)).map_err(io("bind"))?;
+        set_buffers(l.as_raw_fd(), w.buffer)?;
+        // A backlog for a whole wave (std listens with 128); listen(2) again only resizes.
+        // SAFETY: `l` is a bound, listening socket we own.
+        if unsafe { libc::listen(l.as_raw_fd(), 4096) } != 0 {
+            return Err(format!("listen: {}", std::io::Error::last_os_error()));
+        }
+        let to = l.local_addr().map_err(io("getsockname"))?;
+        let mut ends: Vec<TcpStream> = Vec::with_capacity(2 * w.conns);
+        while ends.len() < 2 * w.conns {
+            let wave = (w.conns - ends.len() / 2).min(1000);
+            let mut clients = Vec::with_capacity(wave);
+            for _ in 0..wave {
+                clients.push(connect_with_buffers(to, w.buffer)?);
+            }
+            for c in clients {
+                let (s, _) = l.accept().map_err(io("accept"))?;
+                ends.push(c);
+                ends.push(s);
+            }
+        }
+        for e in &ends {
+            e.set_nonblocking(true).map_err(io("nonblocking"))?;
+        }
+        let app = vec![0x5au8; w.round];
+        let mut sink = vec![0u8; 64 << 10];
+        let mut sent = vec![0u64; ends.len()];
+        let mut got = vec![0u64; ends.len()];
+        let (mut read, total) = (0u64, w.total());
+        let t0 = std::time::Instant::now();
+        while read < total {
+            for (k, e) in ends.iter_mut().enumerate() {
+                let n = (w.bytes - sent[k]).min(w.round as u64) as usize;
+                if n == 0 {
+                    continue;
+                }
+                match e.write(&app[..n]) {
+                    Ok(m) => sent[k] += m as u64,
+                    Err(x) if x.kind() == ErrorKind::WouldBlock => {}
+                    Err(x) => return Err(io("write")(x)),
+                }
+            }
+            for (k, e) in ends.iter_mut().enumerate() {
+                while got[k] < w.bytes {
+                    match e.read(&mut sink) {
+                        Ok(0) => return Err("linux: unexpected end of stream".into()),
+                        Ok(m) => {
+                            got[k] += m as u64;
+                            read += m as u64;
+                        }
+                        Err(x) if x.kind() == ErrorKind::WouldBlock => break,
+                        Err(x) => return Err(io("read")(x)),
+                    }
                 }
             }
         }

@@ -1,18 +1,20 @@
 //! `synack-bench`: synack side by side with smoltcp and Linux, one table with ratios.
 //!
 //! ```text
-//! cargo run --release -p synack-bench -- [bulk] [rr] [churn] [scale] [OPTIONS]
+//! cargo run --release -p synack-bench -- [bulk] [rr] [churn] [many] [scale] [OPTIONS]
 //! cargo run --release -p synack-bench -- callgrind [--check | --update] [--threshold PCT]
 //! ```
 //! Options: `--runs N` (5), `--bytes SIZE` (1G; K/M/G suffixes, bulk bytes per run),
 //! `--rr N` (50000 round trips), `--churn N` (30000 cycles), `--conns N` (100000),
 //! `--mtus 1500,65535` (bulk link MTUs), `--churn-buffers default,4608` (churn socket
 //! buffers: the defaults and/or sizes as the socket holds them), `--demux-packets N`
-//! (100000 timed receives per scale run), `--impls
+//! (100000 timed receives per scale run), `--many-conns N` (10000 connections),
+//! `--many-bytes SIZE` (64K per connection each way), `--many-round SIZE` (16K per
+//! socket and round), `--many-buffer SIZE` (16K per socket), `--impls
 //! synack,smoltcp,linux`.
 
 use std::path::PathBuf;
-use synack_bench::{Bulk, Run, callgrind, linux, smol, synack_pair};
+use synack_bench::{Bulk, Many, Run, callgrind, linux, smol, synack_pair};
 
 #[global_allocator]
 static ALLOC: synack_bench::counting::Counting = synack_bench::counting::Counting;
@@ -36,6 +38,7 @@ struct Opts {
     mtus: Vec<u16>,
     churn_buffers: Vec<Option<usize>>,
     demux_packets: usize,
+    many: Many,
 }
 
 fn size(s: &str) -> Result<u64, String> {
@@ -72,6 +75,12 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         mtus: vec![1500, 65535],
         churn_buffers: vec![None, Some(4608)],
         demux_packets: 100_000,
+        many: Many {
+            conns: 10_000,
+            bytes: 64 << 10,
+            round: 16 << 10,
+            buffer: 16 << 10,
+        },
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -102,6 +111,10 @@ fn parse(args: &[String]) -> Result<Opts, String> {
                     .collect::<Result<_, _>>()?
             }
             "--demux-packets" => o.demux_packets = size(&val()?)? as usize,
+            "--many-conns" => o.many.conns = size(&val()?)? as usize,
+            "--many-bytes" => o.many.bytes = size(&val()?)?,
+            "--many-round" => o.many.round = size(&val()?)? as usize,
+            "--many-buffer" => o.many.buffer = size(&val()?)? as usize,
             "--mtus" => {
                 o.mtus = val()?
                     .split(',')
@@ -110,7 +123,9 @@ fn parse(args: &[String]) -> Result<Opts, String> {
                     .ok_or("bad --mtus (576..=65535)")?
             }
             "-h" | "--help" => return Err(String::new()),
-            w @ ("bulk" | "rr" | "churn" | "scale" | "callgrind") => o.workloads.push(w.into()),
+            w @ ("bulk" | "rr" | "churn" | "many" | "scale" | "callgrind") => {
+                o.workloads.push(w.into())
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -401,8 +416,8 @@ fn main() {
                 eprintln!("synack-bench: {e}");
             }
             eprintln!(
-                "usage: synack-bench [bulk] [rr] [churn] [scale] [--runs N] [--bytes SIZE] \
-                 [--rr N] [--churn N] [--conns N] [--mtus 1500,65535] [--churn-buffers default,4608] [--demux-packets N] [--impls synack,smoltcp,linux]\n       \
+                "usage: synack-bench [bulk] [rr] [churn] [many] [scale] [--runs N] [--bytes SIZE] \
+                 [--rr N] [--churn N] [--conns N] [--many-conns N] [--many-bytes SIZE] [--many-round SIZE] [--many-buffer SIZE] [--mtus 1500,65535] [--churn-buffers default,4608] [--demux-packets N] [--impls synack,smoltcp,linux]\n       \
                  synack-bench callgrind [--check] [--update] [--threshold PCT] [--iters N] \
                  [--baseline FILE]"
             );
@@ -467,6 +482,25 @@ fn main() {
                         },
                     ))
                 }
+            }
+            "many" => {
+                let w = o.many;
+                rows.push(measure(
+                    &o,
+                    format!(
+                        "many active: {} connections, {} KiB each way, {} KiB buffers",
+                        w.conns,
+                        w.bytes >> 10,
+                        w.buffer >> 10
+                    ),
+                    "Gbit/s",
+                    |r| w.total() as f64 * 8.0 / r.secs / 1e9,
+                    |imp| match imp {
+                        "synack" => synack_pair::many(w),
+                        "smoltcp" => smol::many(w),
+                        _ => linux::many(w),
+                    },
+                ))
             }
             "scale" => scale_rows(&o, &mut rows),
             _ => {}

@@ -5,7 +5,7 @@
 //! computes and verifies the IPv4 and TCP checksums in software, as synack does. Frames are
 //! kept in a free list and reused, so the link itself allocates nothing per packet.
 
-use crate::{Bulk, CLIENT_ADDR, RR_MESSAGE, Run, SERVER_ADDR};
+use crate::{Bulk, CLIENT_ADDR, Many, RR_MESSAGE, Run, SERVER_ADDR};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, Medium};
 use smoltcp::socket::tcp;
@@ -345,6 +345,96 @@ pub fn bulk(w: Bulk) -> Result<Run, String> {
         }
         if !progress && !p.jump_to_timer() {
             return Err("smoltcp: bulk stalled with no timer".into());
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    if sink[0] != 0x5a {
+        return Err("smoltcp: received bytes differ".into());
+    }
+    Ok(Run {
+        secs,
+        stalls: p.stalls - stalls0,
+    })
+}
+
+/// Many active: `w.conns` socket pairs with `w.buffer`-byte rings, every server socket
+/// listening on port 5002 and client `i` connecting from port 10000 + `i`, all established
+/// (untimed); then each moves `w.bytes` each way in rounds (see [`Many`]). Which server
+/// socket answers which client does not matter: every socket writes and reads the same.
+pub fn many(w: Many) -> Result<Run, String> {
+    const PORT: u16 = 5002;
+    if w.conns > 55_000 {
+        return Err("smoltcp: many is limited to 55,000 connections (ports)".into());
+    }
+    let mut p = Pair::new(1500, false);
+    let mut socks = Vec::with_capacity(w.conns);
+    for _ in 0..w.conns {
+        socks.push(p.sockets(w.buffer));
+    }
+    let cx = p.a.context();
+    for (i, &(c, s)) in socks.iter().enumerate() {
+        p.sb.get_mut::<tcp::Socket>(s)
+            .listen(PORT)
+            .map_err(|e| format!("smoltcp: listen: {e}"))?;
+        p.sa.get_mut::<tcp::Socket>(c)
+            .connect(cx, (IpAddress::Ipv4(SERVER_ADDR), PORT), 10_000 + i as u16)
+            .map_err(|e| format!("smoltcp: connect: {e}"))?;
+    }
+    let established = |p: &Pair| {
+        socks.iter().all(|&(c, s)| {
+            p.sa.get::<tcp::Socket>(c).state() == tcp::State::Established
+                && p.sb.get::<tcp::Socket>(s).state() == tcp::State::Established
+        })
+    };
+    let mut tries = 0;
+    while !established(&p) {
+        tries += 1;
+        if !p.service() && (tries > 64 || !p.jump_to_timer()) {
+            return Err("smoltcp: many: handshakes did not complete".into());
+        }
+    }
+    let app = vec![0x5au8; w.round];
+    let mut sink = vec![0u8; 64 << 10];
+    let mut sent = vec![0u64; 2 * w.conns];
+    let mut got = vec![0u64; 2 * w.conns];
+    let (mut read, total) = (0u64, w.total());
+    let stalls0 = p.stalls;
+    let t0 = std::time::Instant::now();
+    while read < total {
+        let mut progress = false;
+        for (i, &(c, s)) in socks.iter().enumerate() {
+            for (k, set, h) in [(2 * i, &mut p.sa, c), (2 * i + 1, &mut p.sb, s)] {
+                let n = (w.bytes - sent[k]).min(w.round as u64) as usize;
+                if n == 0 {
+                    continue;
+                }
+                let m = set
+                    .get_mut::<tcp::Socket>(h)
+                    .send_slice(&app[..n])
+                    .map_err(|e| format!("smoltcp: send: {e}"))?;
+                sent[k] += m as u64;
+                progress |= m > 0;
+            }
+        }
+        progress |= p.service();
+        for (i, &(c, s)) in socks.iter().enumerate() {
+            for (k, set, h) in [(2 * i, &mut p.sa, c), (2 * i + 1, &mut p.sb, s)] {
+                while got[k] < w.bytes {
+                    let m = set
+                        .get_mut::<tcp::Socket>(h)
+                        .recv_slice(&mut sink)
+                        .map_err(|e| format!("smoltcp: recv: {e}"))?;
+                    if m == 0 {
+                        break;
+                    }
+                    got[k] += m as u64;
+                    read += m as u64;
+                    progress = true;
+                }
+            }
+        }
+        if !progress && !p.jump_to_timer() {
+            return Err("smoltcp: many stalled with no timer".into());
         }
     }
     let secs = t0.elapsed().as_secs_f64();

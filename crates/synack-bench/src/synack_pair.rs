@@ -5,7 +5,7 @@
 //! [`Stack::receive`] parses it and verifies both checksums, the same work the stack does
 //! on a real interface.
 
-use crate::{Bulk, CLIENT_ADDR, RR_MESSAGE, Rng, Run, SERVER_ADDR};
+use crate::{Bulk, CLIENT_ADDR, Many, RR_MESSAGE, Rng, Run, SERVER_ADDR};
 use core::net::{IpAddr, SocketAddr};
 use synack::stack::{Errno, Family, RecvFlags, SockOpt, SocketId, Stack, Sysctl};
 use synack::{Duration, Instant};
@@ -276,6 +276,100 @@ pub fn bulk(w: Bulk) -> Result<Run, String> {
         }
         if !progress && !p.jump_to_timer() {
             return Err("synack: bulk stalled with no timer".into());
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    if sink[0] != 0x5a {
+        return Err("synack: received bytes differ".into());
+    }
+    Ok(Run {
+        secs,
+        stalls: p.stalls - stalls0,
+    })
+}
+
+/// Many active: `w.conns` connections opened in waves of 2048 (untimed), then each moves
+/// `w.bytes` each way in rounds (see [`Many`]); the time is that of the data rounds.
+pub fn many(w: Many) -> Result<Run, String> {
+    const PORT: u16 = 5002;
+    const WAVE: usize = 2048;
+    if w.conns > 28_000 {
+        return Err("synack: many is limited to 28,000 connections (ephemeral ports)".into());
+    }
+    let mut p = Pair::new(1500, Clock::Real);
+    let opts = buffer_opts(w.buffer);
+    let l = p.listen(PORT, 4096, &opts)?;
+    let (mut clients, mut servers) = (Vec::new(), Vec::new());
+    while clients.len() < w.conns {
+        let wave = (w.conns - clients.len()).min(WAVE);
+        for _ in 0..wave {
+            clients.push(p.connect(PORT, &opts)?);
+        }
+        p.service();
+        while let Ok((s, _)) = p.b.accept(l) {
+            servers.push(s);
+        }
+        if servers.len() != clients.len() {
+            return Err(format!(
+                "synack: {} of {} accepted",
+                servers.len(),
+                clients.len()
+            ));
+        }
+    }
+    let app = vec![0x5au8; w.round];
+    let mut sink = vec![0u8; 64 << 10];
+    // Per socket (client i at 2i, server i at 2i + 1): bytes written and read.
+    let mut sent = vec![0u64; 2 * w.conns];
+    let mut got = vec![0u64; 2 * w.conns];
+    let (mut read, total) = (0u64, w.total());
+    let stalls0 = p.stalls;
+    let t0 = std::time::Instant::now();
+    while read < total {
+        let mut progress = false;
+        let now = p.now();
+        for i in 0..w.conns {
+            for (k, host, sock) in [
+                (2 * i, &mut p.a, clients[i]),
+                (2 * i + 1, &mut p.b, servers[i]),
+            ] {
+                let n = (w.bytes - sent[k]).min(w.round as u64) as usize;
+                if n == 0 {
+                    continue;
+                }
+                match host.send(now, sock, &app[..n]) {
+                    Ok(m) => {
+                        sent[k] += m as u64;
+                        progress |= m > 0;
+                    }
+                    Err(Errno::EAGAIN) => {}
+                    Err(e) => return Err(err("send", e)),
+                }
+            }
+        }
+        progress |= p.service() > 0;
+        let now = p.now();
+        for i in 0..w.conns {
+            for (k, host, sock) in [
+                (2 * i, &mut p.a, clients[i]),
+                (2 * i + 1, &mut p.b, servers[i]),
+            ] {
+                while got[k] < w.bytes {
+                    match host.recv(now, sock, &mut sink, RecvFlags::default()) {
+                        Ok(0) => return Err("synack: unexpected end of stream".into()),
+                        Ok(m) => {
+                            got[k] += m as u64;
+                            read += m as u64;
+                            progress = true;
+                        }
+                        Err(Errno::EAGAIN) => break,
+                        Err(e) => return Err(err("recv", e)),
+                    }
+                }
+            }
+        }
+        if !progress && !p.jump_to_timer() {
+            return Err("synack: many stalled with no timer".into());
         }
     }
     let secs = t0.elapsed().as_secs_f64();

@@ -1,12 +1,21 @@
 //! Every workload completes on small sizes for each implementation, and the Linux
 //! namespace is gone after use (when running as root).
 
-use synack_bench::{Bulk, linux, smol, synack_pair};
+use synack_bench::{Bulk, Many, linux, smol, synack_pair};
 
 const SMALL: Bulk = Bulk {
     bytes: 2 << 20,
     mtu: 1500,
     buffer: 256 << 10,
+};
+
+/// More connections than one wave of handshakes, bytes over several rounds, and an odd
+/// round size so writes end mid-segment.
+const MANY: Many = Many {
+    conns: 2100,
+    bytes: 10_000,
+    round: 3000,
+    buffer: 4608,
 };
 
 const BIG_MSS: Bulk = Bulk {
@@ -24,6 +33,8 @@ fn synack_workloads_complete() {
     synack_pair::request_response(200).unwrap();
     synack_pair::churn(50, None).unwrap();
     synack_pair::churn(50, Some(4608)).unwrap();
+    let r = synack_pair::many(MANY).unwrap();
+    assert_eq!(r.stalls, 0, "many waited on a timer");
 }
 
 #[test]
@@ -46,6 +57,7 @@ fn smoltcp_workloads_complete() {
     smol::request_response(200).unwrap();
     smol::churn(50, None).unwrap();
     smol::churn(50, Some(4608)).unwrap();
+    smol::many(MANY).unwrap();
 }
 
 #[test]
@@ -57,6 +69,7 @@ fn linux_workloads_complete_and_namespaces_go() {
     linux::bulk(SMALL).unwrap();
     linux::request_response(200).unwrap();
     linux::churn(50, Some(4608)).unwrap();
+    linux::many(MANY).unwrap();
     let ns = linux::Netns::create(1500, &[]).unwrap();
     let path = format!("/run/netns/{}", ns.name());
     assert!(std::path::Path::new(&path).exists());

@@ -155,6 +155,9 @@ pub struct Config {
     pub rack_tlp: bool,
     /// `net.ipv4.tcp_dsack` (1): report duplicate segments with D-SACK (RFC 2883).
     pub dsack: bool,
+    /// `net.ipv4.tcp_frto` (2 on Linux, 0 under the FreeBSD profile): F-RTO (RFC 5682)
+    /// after retransmission timeouts on connections without timestamps.
+    pub frto: bool,
     /// FreeBSD `net.inet.tcp.rexmit_slop` (200 ms): added to every computed or backed-off
     /// retransmission timeout under the FreeBSD flavor (`TCPT_RANGESET`); unused by Linux.
     pub rexmit_slop: Duration,
@@ -204,6 +207,7 @@ impl Default for Config {
             ecn: 2,
             slow_start_after_idle: true,
             rack_tlp: true,
+            frto: true,
             dsack: true,
             rexmit_slop: Duration::from_millis(200),
             flavor: None,

@@ -49,6 +49,7 @@ mod fastpath;
 mod output;
 mod paced;
 mod timers;
+mod undo;
 
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::cc::CongestionControl;
@@ -245,8 +246,22 @@ pub struct Stats {
     pub ecn_ce_received: u64,
     /// Window reductions in answer to ECE (RFC 3168 §6.1.2).
     pub ecn_reductions: u64,
-    /// Spurious retransmissions detected by their timestamps and undone (RFC 3522, RFC 4015).
+    /// Spurious retransmissions detected and undone: by their timestamps (RFC 3522, RFC
+    /// 4015), by F-RTO (RFC 5682) or by D-SACKs (RFC 3708).
     pub spurious_undos: u64,
+}
+
+/// Counters of the loss-detection extensions ([`Connection::loss_stats`]; kept apart from
+/// [`Stats`] so the connection itself does not grow).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LossStats {
+    /// Timeouts F-RTO found spurious and undid (RFC 5682; part of `spurious_undos`).
+    pub frto_undos: u64,
+    /// Episodes whose every retransmission came back D-SACKed, undone (RFC 3708; part of
+    /// `spurious_undos`).
+    pub dsack_undos: u64,
+    /// RACK reorder timer expirations (RFC 8985 §6.3).
+    pub reorder_timeouts: u64,
 }
 
 /// One TCP connection: the TCB and its state machine.
@@ -380,9 +395,9 @@ pub struct Connection {
     cwr_due: bool,
     /// One reduction per window (RFC 3168 §6.1.2): none until SND.UNA passes this.
     reduce_hold: Option<Seq>,
-    /// RFC 3522 (Eifel) undo: cwnd and ssthresh before the reduction, and the TSval of the
-    /// first retransmission; an ACK echoing an older TSval proves the original arrived.
-    undo: Option<(u32, u32, u32)>,
+    /// Eifel, F-RTO and D-SACK undo, RACK's reordering window and timer (`conn/undo.rs`;
+    /// out of line, allocated with the first data sent).
+    loss: undo::LossBox,
     /// When the head was first retransmitted (TCP_USER_TIMEOUT).
     rtx_start: Option<Instant>,
     user_timeout: Option<Duration>,
@@ -529,7 +544,7 @@ impl Connection {
             ece_due: false,
             cwr_due: false,
             reduce_hold: None,
-            undo: None,
+            loss: undo::LossBox::default(),
             rtx_start: None,
             user_timeout: cfg.user_timeout,
             nodelay: cfg.nodelay,
@@ -744,6 +759,11 @@ impl Connection {
     /// Counters.
     pub fn stats(&self) -> Stats {
         self.stats
+    }
+
+    /// F-RTO, D-SACK undo and RACK reorder-timer counters.
+    pub fn loss_stats(&self) -> LossStats {
+        self.loss.stats
     }
 
     /// The pending error, cleared by reading it (`SO_ERROR`).
@@ -1683,16 +1703,20 @@ impl Connection {
         // RFC 2018 / RFC 6675: record the SACK blocks first; a D-SACK block (RFC 2883 §4)
         // reports a duplicate, not new data.
         let sacked_before = self.scoreboard.sacked_bytes();
+        let reorder_probe = self.reorder_probe();
+        let mut dsack = None;
+        let mut new_sack = false;
         if self.sack_ok && !seg.options.sack_blocks.is_empty() {
             let blocks = seg.options.sack_blocks.as_slice();
             let blocks = if is_dsack(seg.ack, blocks) {
                 self.stats.dsacks_received += 1;
+                dsack = blocks.first().copied();
                 blocks.get(1..).unwrap_or(&[])
             } else {
                 blocks
             };
             let una = seg.ack.max(self.snd_una);
-            self.scoreboard.update(una, self.snd_nxt, blocks);
+            new_sack = self.scoreboard.update(una, self.snd_nxt, blocks) > 0;
         }
         let mut delivered = 0u32;
         let mut ack_advanced = false;
@@ -1771,6 +1795,7 @@ impl Connection {
                     self.prr_budget = 0;
                     self.dupack_credit = 0;
                     self.cc.on_recovery_end();
+                    self.loss.on_recovery_exit();
                 }
                 None => self.cc.on_ack(now, data_acked, mss),
             }
@@ -1804,16 +1829,25 @@ impl Connection {
                 credit
             };
         }
+        // RFC 8985 §6.2 (reordering, RACK.xmit_ts, D-SACK rounds), RFC 3708 (D-SACK undo)
+        // and RFC 5682 (F-RTO after a timeout).
+        self.loss_on_ack(now, reorder_probe, dsack);
+        self.frto_on_ack(seg, ack_advanced, new_sack);
         // Loss detection: three duplicate ACKs (RFC 5681 §3.2), DupThresh segments SACKed
-        // above SND.UNA (RFC 6675 §5 IsLost), or RACK's time rule (RFC 8985 §6).
+        // above SND.UNA (RFC 6675 §5 IsLost), or RACK's time rule (RFC 8985 §6). Once
+        // reordering was seen, RACK alone decides (RFC 8985 §6.2: DupThresh would undo
+        // the reordering window).
         let mut entering = false;
         if self.recover.is_none()
             && self.rtx_nxt.is_none()
+            && !self.loss.frto_active()
             && self.snd_una != self.snd_nxt
             && self.snd_una != self.iss
         {
             let lost = if self.sack_ok {
-                self.dupacks >= DUPACK_THRESHOLD || self.loss_boundary(now).gt(self.snd_una)
+                let dupthresh = !(self.cfg.rack_tlp && self.loss.reordering_seen);
+                (dupthresh && self.dupacks >= DUPACK_THRESHOLD)
+                    || self.loss_boundary(now).gt(self.snd_una)
             } else {
                 !ack_advanced && self.dupacks == DUPACK_THRESHOLD
             };
@@ -1829,6 +1863,9 @@ impl Connection {
             self.prr_update(now, delivered, entering);
         }
         self.rate_on_ack(now);
+        if self.rack_on() {
+            self.arm_reorder_timer(now);
+        }
         // RFC 3168 §6.1.2: ECE asks for a reduction, once per window and not during
         // recovery; CWR goes on the next new data. Until that CWR is sent the receiver
         // keeps echoing the same congestion, so those ECEs ask for nothing new.
@@ -1845,6 +1882,7 @@ impl Connection {
             self.reduce_hold = Some(self.snd_nxt);
             self.cwr_due = true;
             self.stats.ecn_reductions += 1;
+            self.loss.forget_undo();
         }
         // An ACK answers our zero-window probes: the peer is alive (RFC 9293 §3.8.6.1).
         self.persist_unanswered = 0;
@@ -1864,10 +1902,17 @@ impl Connection {
     /// RFC 3522: remembers the state before a reduction and the TSval the first
     /// retransmission carries (only with timestamps, and not over an earlier episode).
     pub(super) fn save_undo(&mut self, now: Instant) {
-        // BBR does not reduce its model on loss: nothing to undo (and an undo would restart
-        // recovery, resending holes already resent).
-        if self.ts_ok && self.undo.is_none() && self.cc.rate().is_none() {
-            self.undo = Some((self.cc.cwnd(), self.cc.ssthresh(), self.tsval(now)));
+        self.loss.begin(
+            self.cc.cwnd(),
+            self.cc.ssthresh(),
+            self.snd_una,
+            self.snd_nxt,
+        );
+        // BBR does not reduce its model on loss: nothing to undo (and an Eifel undo on an
+        // ACK echoing an earlier episode's retransmission restarted recovery, resending
+        // holes already resent).
+        if self.ts_ok && self.loss.eifel.is_none() && self.cc.rate().is_none() {
+            self.loss.eifel = Some((self.cc.cwnd(), self.cc.ssthresh(), self.tsval(now)));
         }
     }
 
@@ -1876,25 +1921,23 @@ impl Connection {
     /// the retransmission was spurious, so the reduction is undone and going back over the
     /// outstanding data stops. An ACK echoing the retransmission confirms the loss.
     fn eifel_check(&mut self, seg: &SegmentIn<'_>) {
-        let Some((cwnd, ssthresh, rtx_tsval)) = self.undo else {
+        let Some((cwnd, ssthresh, rtx_tsval)) = self.loss.eifel else {
             return;
         };
         let Some(ts) = seg.options.timestamps.filter(|t| t.tsecr != 0) else {
             return;
         };
-        self.undo = None;
+        self.loss.eifel = None;
         if !Seq(ts.tsecr).lt(Seq(rtx_tsval)) {
             return;
         }
-        self.cc.restore(cwnd, ssthresh);
-        self.recover = None;
-        self.rtx_nxt = None;
-        self.prr_budget = 0;
-        self.dupack_credit = 0;
-        self.reduce_hold = None;
-        self.cwr_due = false;
-        self.high_rxt = self.snd_una;
-        self.stats.spurious_undos += 1;
+        // The episode is undone once (no D-SACK undo after it).
+        self.loss.take_prior();
+        if self.recover.is_some() {
+            // Linux (tcp_try_undo_partial): the hole was filled by the delayed original.
+            self.loss.reordering_seen = true;
+        }
+        self.undo_reduction(cwnd, ssthresh);
     }
 
     /// RFC 2883: remembers a duplicate `[l, r)` for the next ACK's first SACK block.
@@ -1996,20 +2039,28 @@ impl Connection {
         let Some(high) = self.scoreboard.highest_sacked() else {
             return dupthresh;
         };
-        // RACK's time rule runs during recovery and once a tail probe is out; entering
-        // recovery from the open state still takes DupThresh (the lab's fast-retransmit
-        // scenario and RFC 5681 §3.2 expect the third duplicate ACK).
-        if !self.cfg.rack_tlp || (self.recover.is_none() && self.tlp_high.is_none()) {
+        // RACK's time rule runs during recovery, once a tail probe is out, and once
+        // reordering has been seen; before that, entering recovery from the open state
+        // takes DupThresh (the lab's fast-retransmit and sack-recovery scenarios and RFC
+        // 5681 §3.2 expect it; RFC 8985 §6.2 step 4 is RACK with a zero window there).
+        // After reordering is seen RACK alone decides, with its reordering window.
+        if !self.rack_active() {
             return dupthresh;
         }
-        let _ = now;
-        let Some((rack_xmit, reo_wnd)) = self.rack_clock() else {
+        let dupthresh = if self.loss.reordering_seen {
+            self.snd_una
+        } else {
+            dupthresh
+        };
+        let Some((rack_xmit, rack_rtt)) = self.rack_state() else {
             return dupthresh;
         };
-        // A segment is lost once data sent more than reo_wnd after it was delivered
-        // (RACK.xmit_ts >= Segment.xmit_ts + reo_wnd: by the time that ACK came, a round
-        // trip plus the reordering window has passed since the segment was sent). SACKed
-        // segments and those already retransmitted (below HighRxt) do not stop the walk.
+        let reo_wnd = self.reo_wnd();
+        // RFC 8985 §6.2 RACK_detect_loss: a segment sent before the latest delivered one
+        // is lost once Segment.xmit_ts + RACK.rtt + reo_wnd has passed (at the ACK that
+        // set RACK.xmit_ts, the same as RACK.xmit_ts >= Segment.xmit_ts + reo_wnd; later,
+        // the reorder timer's question). SACKed segments and those already retransmitted
+        // (below HighRxt) do not stop the walk.
         let mut rack = self.snd_una;
         let mut seg_start = self.snd_una;
         for &(end, sent) in &self.sent_log {
@@ -2017,7 +2068,7 @@ impl Connection {
                 break;
             }
             let handled = seg_start.lt(self.high_rxt) || self.scoreboard.is_sacked(seg_start);
-            if !handled && sent + reo_wnd > rack_xmit {
+            if !handled && (sent > rack_xmit || sent + rack_rtt + reo_wnd > now) {
                 break;
             }
             rack = end;
@@ -2027,7 +2078,7 @@ impl Connection {
     }
 
     /// RFC 8985 §6.2: RACK.xmit_ts — the latest transmission time of data the peer has
-    /// SACKed (retransmissions update their entry) — and reo_wnd = min_RTT / 4.
+    /// SACKed (retransmissions update their entry) — and reo_wnd ([`Connection::reo_wnd`]).
     fn rack_clock(&self) -> Option<(Instant, Duration)> {
         let mut seg_start = self.snd_una;
         let mut rack_xmit: Option<Instant> = None;
@@ -2037,8 +2088,7 @@ impl Connection {
             }
             seg_start = end;
         }
-        let rtt = self.rtt.srtt().unwrap_or(Duration::ZERO);
-        Some((rack_xmit?, self.rtt.min_rtt().unwrap_or(rtt) / 4))
+        Some((rack_xmit?, self.reo_wnd()))
     }
 
     /// RFC 8985 §6.2 for retransmissions: a segment retransmitted during this recovery and
@@ -2078,6 +2128,7 @@ impl Connection {
             || !self.sack_ok
             || self.recover.is_some()
             || self.rtx_nxt.is_some()
+            || self.loss.frto_active()
             || self.rtx_count > 0
             || self.tlp_high.is_some()
             || self.snd_una == self.snd_nxt

@@ -160,10 +160,16 @@ pub enum Event {
     },
 }
 
-/// A bounded queue of [`Event`]s.
+/// A bounded queue of [`Event`]s. Disabled (the default), it is one null pointer: a
+/// connection that records nothing carries no queue.
 #[derive(Debug, Default)]
 pub struct EventQueue {
-    enabled: bool,
+    inner: Option<Box<Recording>>,
+}
+
+/// The state of an enabled [`EventQueue`].
+#[derive(Debug)]
+struct Recording {
     capacity: usize,
     events: VecDeque<Event>,
     lost: u64,
@@ -173,41 +179,44 @@ impl EventQueue {
     /// A queue; `enabled = false` makes every push a no-op.
     pub fn new(enabled: bool, capacity: usize) -> EventQueue {
         EventQueue {
-            enabled,
-            capacity,
-            events: VecDeque::new(),
-            lost: 0,
+            inner: enabled.then(|| {
+                Box::new(Recording {
+                    capacity,
+                    events: VecDeque::new(),
+                    lost: 0,
+                })
+            }),
         }
     }
 
     /// Records an event (dropping the oldest beyond capacity).
     pub fn push(&mut self, ev: Event) {
-        if !self.enabled {
+        let Some(r) = self.inner.as_deref_mut() else {
             return;
-        }
-        if self.events.len() >= self.capacity {
-            if self.events.pop_front().is_none() {
-                self.lost += 1;
+        };
+        if r.events.len() >= r.capacity {
+            if r.events.pop_front().is_none() {
+                r.lost += 1;
                 return;
             }
-            self.lost += 1;
+            r.lost += 1;
         }
-        self.events.push_back(ev);
+        r.events.push_back(ev);
     }
 
     /// Removes and returns the oldest event.
     pub fn pop(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.inner.as_deref_mut()?.events.pop_front()
     }
 
     /// Number of events dropped because the queue was full.
     pub fn lost(&self) -> u64 {
-        self.lost
+        self.inner.as_deref().map_or(0, |r| r.lost)
     }
 
     /// Whether recording is on.
     pub fn enabled(&self) -> bool {
-        self.enabled
+        self.inner.is_some()
     }
 }
 
@@ -269,5 +278,6 @@ mod tests {
             (q.pop(), q.pop(), q.pop(), q.lost()),
             (Some(ev(2)), Some(ev(3)), None, 1)
         );
+        assert_eq!(core::mem::size_of::<EventQueue>(), 8);
     }
 }

@@ -27,7 +27,7 @@ pub use time::{Duration, Instant};
 
 pub use cc::{CongestionControl, Reno};
 pub use config::{ChallengeAckLimiter, Config, Flavor, OptionLayout};
-pub use conn::{Connection, Info, Stats, Status, TimerKind};
+pub use conn::{Connection, Info, LossStats, Stats, Status, TimerKind};
 pub use cubic::Cubic;
 pub use error::Error;
 pub use event::{DropReason, Event, SegSummary};

@@ -21,16 +21,39 @@ pub enum RtoRule {
     Rfc6298,
 }
 
+/// A duration as stored in the estimator: whole nanoseconds in a `u64` (half the size of a
+/// `Duration`; 584 years at most), with `u64::MAX` reserved for "none". Arithmetic is done
+/// on `Duration`s and only the results are stored, so the figures are exactly those of
+/// `Duration` arithmetic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Nanos(u64);
+
+impl Nanos {
+    const NONE: Nanos = Nanos(u64::MAX);
+
+    fn of(d: Duration) -> Nanos {
+        Nanos(u64::try_from(d.as_nanos()).map_or(u64::MAX - 1, |n| n.min(u64::MAX - 1)))
+    }
+
+    fn get(self) -> Duration {
+        Duration::from_nanos(self.0)
+    }
+
+    fn opt(self) -> Option<Duration> {
+        (self != Nanos::NONE).then(|| self.get())
+    }
+}
+
 /// SRTT, RTTVAR and RTO of one connection (RFC 6298 §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RttEstimator {
-    srtt: Option<Duration>,
-    rttvar: Duration,
-    latest: Duration,
-    min_rtt: Option<Duration>,
-    rto: Duration,
-    rto_min: Duration,
-    rto_max: Duration,
+    srtt: Nanos,
+    rttvar: Nanos,
+    latest: Nanos,
+    min_rtt: Nanos,
+    rto: Nanos,
+    rto_min: Nanos,
+    rto_max: Nanos,
     rule: RtoRule,
 }
 
@@ -38,13 +61,13 @@ impl RttEstimator {
     /// No sample yet: RTO = `initial` (RFC 6298 §2.1: 1 s), bounded by `[min, max]`.
     pub fn new(initial: Duration, min: Duration, max: Duration) -> RttEstimator {
         RttEstimator {
-            srtt: None,
-            rttvar: Duration::ZERO,
-            latest: Duration::ZERO,
-            min_rtt: None,
-            rto: initial.min(max),
-            rto_min: min,
-            rto_max: max,
+            srtt: Nanos::NONE,
+            rttvar: Nanos(0),
+            latest: Nanos(0),
+            min_rtt: Nanos::NONE,
+            rto: Nanos::of(initial.min(max)),
+            rto_min: Nanos::of(min),
+            rto_max: Nanos::of(max),
             rule: RtoRule::Rfc6298,
         }
     }
@@ -57,66 +80,73 @@ impl RttEstimator {
 
     /// Takes one RTT measurement `r` (RFC 6298 §2.2 and §2.3).
     pub fn sample(&mut self, r: Duration) {
-        self.latest = r;
-        self.min_rtt = Some(self.min_rtt.map_or(r, |m| m.min(r)));
-        match self.srtt {
+        let r = Nanos::of(r).get();
+        self.latest = Nanos::of(r);
+        self.min_rtt = Nanos::of(self.min_rtt.opt().map_or(r, |m| m.min(r)));
+        let rttvar = self.rttvar.get();
+        let srtt = match self.srtt.opt() {
             // §2.2: SRTT <- R, RTTVAR <- R/2.
             None => {
-                self.srtt = Some(r);
-                self.rttvar = r / 2;
+                self.rttvar = Nanos::of(r / 2);
+                r
             }
             // §2.3: RTTVAR <- 3/4 RTTVAR + 1/4 |SRTT - R'|; SRTT <- 7/8 SRTT + 1/8 R'.
             Some(srtt) => {
                 let delta = srtt.abs_diff(r);
-                self.rttvar = (self.rttvar * 3 + delta) / 4;
-                self.srtt = Some((srtt * 7 + r) / 8);
+                self.rttvar = Nanos::of((rttvar * 3 + delta) / 4);
+                (srtt * 7 + r) / 8
             }
-        }
-        let srtt = self.srtt.unwrap_or(r);
+        };
+        self.srtt = Nanos::of(srtt);
+        let srtt = self.srtt.get();
+        let rttvar = self.rttvar.get();
         let rto = match self.rule {
             // RTO <- SRTT + max(G, K*RTTVAR), K = 4; §2.4 lower bound.
-            RtoRule::Rfc6298 => srtt + GRANULARITY.max(self.rttvar * 4),
+            RtoRule::Rfc6298 => srtt + GRANULARITY.max(rttvar * 4),
             // Linux: the variance term is never below RTO_min.
-            RtoRule::Linux => srtt + self.rto_min.max(self.rttvar * 4),
+            RtoRule::Linux => srtt + self.rto_min.get().max(rttvar * 4),
         };
         // §2.5: an upper bound (Linux TCP_RTO_MAX, 120 s); never below the minimum.
-        self.rto = rto.min(self.rto_max).max(self.rto_min);
+        self.rto = Nanos::of(rto.min(self.rto_max.get()).max(self.rto_min.get()));
     }
 
     /// The current RTO before backoff.
     pub fn rto(&self) -> Duration {
-        self.rto
+        self.rto.get()
     }
 
     /// The RTO after `backoff` doublings (RFC 6298 §5.5), at most the maximum.
     pub fn backed_off(&self, backoff: u32) -> Duration {
         let factor = 1u32.checked_shl(backoff.min(31)).unwrap_or(u32::MAX);
-        self.rto.saturating_mul(factor).min(self.rto_max)
+        self.rto
+            .get()
+            .saturating_mul(factor)
+            .min(self.rto_max.get())
     }
 
     /// The upper bound on the RTO.
     pub fn rto_max(&self) -> Duration {
-        self.rto_max
+        self.rto_max.get()
     }
 
     /// SRTT, if a sample has been taken.
     pub fn srtt(&self) -> Option<Duration> {
-        self.srtt
+        self.srtt.opt()
     }
 
     /// RTTVAR.
     pub fn rttvar(&self) -> Duration {
-        self.rttvar
+        self.rttvar.get()
     }
 
     /// The most recent sample.
     pub fn latest(&self) -> Duration {
-        self.latest
+        self.latest.get()
     }
 
     /// The smallest sample seen.
     pub fn min_rtt(&self) -> Option<Duration> {
-        self.min_rtt
+        self.min_rtt.opt()
     }
 }
 
@@ -177,5 +207,13 @@ mod tests {
         assert_eq!(e.rto(), ms(200));
         assert_eq!(e.backed_off(3), ms(1600));
         assert_eq!(e.backed_off(40), ms(120_000));
+    }
+
+    #[test]
+    fn stored_in_one_word_per_figure() {
+        assert!(core::mem::size_of::<RttEstimator>() <= 64);
+        // The largest durations saturate instead of wrapping.
+        let e = RttEstimator::new(Duration::MAX, ms(200), Duration::MAX);
+        assert_eq!(e.rto(), Duration::from_nanos(u64::MAX - 1));
     }
 }

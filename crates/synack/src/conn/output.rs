@@ -131,6 +131,25 @@ impl Connection {
                 return Some(seg);
             }
         }
+        if self.loss.frto_new > 0 {
+            // RFC 5682 step 2b: up to two new segments past the congestion window, instead
+            // of retransmissions; if none can go, conventional recovery.
+            let first = self.loss.frto_new == 2;
+            self.loss.frto_new -= 1;
+            let saved = self.cc.cwnd();
+            let flight = self.snd_nxt.since(self.snd_una);
+            let mss = u32::from(self.eff_snd_mss());
+            self.cc.set_cwnd(flight.saturating_add(mss));
+            let seg = self.new_data(now, payload, false);
+            self.cc.set_cwnd(saved);
+            if seg.is_some() {
+                return seg;
+            }
+            self.loss.frto_new = 0;
+            if first {
+                self.frto_revert(None);
+            }
+        }
         if let Some(from) = self.rtx_nxt {
             // After a timeout everything outstanding is resent, oldest first, as the
             // congestion window allows (slow start from one segment, RFC 5681 §3.1) —
@@ -314,6 +333,10 @@ impl Connection {
         seg.payload_len = n;
         // RFC 8985 §6.1: a retransmission updates the segment's transmission time.
         let end = from + seg.seg_len();
+        if self.recover.is_some() || self.rtx_nxt.is_some() || self.loss.frto_active() {
+            // RFC 3708: the episode's retransmissions, for D-SACK-based undo.
+            self.loss.note_rtx(from, end);
+        }
         for entry in self.sent_log.iter_mut() {
             if entry.0.gt(from) && entry.0.le(end) {
                 entry.1 = now;
@@ -464,6 +487,7 @@ impl Connection {
     /// the oldest entry goes (that data then counts as sent long ago).
     pub(super) fn log_sent(&mut self, now: Instant) {
         self.last_send_at = Some(now);
+        self.loss.allocate();
         if !self.sack_ok || !self.cfg.rack_tlp {
             return;
         }

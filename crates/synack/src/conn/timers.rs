@@ -37,6 +37,7 @@ impl Connection {
             self.ka_deadline,
             self.delack_deadline,
             self.cork_deadline,
+            self.loss.reo_deadline,
             self.pace_deadline(),
         ]
         .into_iter()
@@ -62,6 +63,11 @@ impl Connection {
             if self.state == State::Closed {
                 return;
             }
+        }
+        if self.loss.reo_deadline.is_some_and(|d| d <= now) {
+            // RFC 8985 §6.3: the reorder timer.
+            self.loss.reo_deadline = None;
+            self.on_reorder_timeout(now);
         }
         if self.persist_deadline.is_some_and(|d| d <= now) {
             self.persist_deadline = None;
@@ -163,6 +169,8 @@ impl Connection {
             // unacknowledged segment — and, going back, everything after it.
             let flight = self.snd_nxt.since(self.snd_una);
             let mss = u32::from(self.eff_snd_mss());
+            // RFC 5682 step 1: F-RTO (the head goes first either way).
+            self.frto_on_timeout();
             // RFC 3522: what an undo would restore (kept from an earlier reduction of the
             // same episode).
             self.save_undo(now);
@@ -180,6 +188,7 @@ impl Connection {
             self.fast_rtx_due = false;
             self.dupacks = 0;
             self.rtt_timed = None;
+            self.loss.reo_deadline = None;
         }
         // RFC 6298 §5.6: restart the timer with the backed-off RTO.
         let mut deadline = now + self.current_rto();
@@ -277,5 +286,9 @@ impl Connection {
         self.rtx_nxt = None;
         self.tlp_armed = false;
         self.tlp_due = false;
+        if self.loss.reo_deadline.is_some() || self.loss.frto_new > 0 {
+            self.loss.reo_deadline = None;
+            self.loss.frto_new = 0;
+        }
     }
 }

@@ -324,7 +324,7 @@ impl Stack {
         let dport = u16::from_be_bytes([tcp[2], tcp[3]]);
         let seq = crate::Seq(u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]));
         let tuple = FourTuple::new(SocketAddr::new(src, sport), SocketAddr::new(dst, dport));
-        let Some(&id) = self.demux.get(&tuple) else {
+        let Some(id) = self.demux_get(&tuple) else {
             return self.counters.drop(DropReason::BadIcmp);
         };
         let Some(slot) = self.conns.get_mut(id.index, id.generation) else {

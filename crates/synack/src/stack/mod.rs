@@ -11,6 +11,7 @@
 //! [`Stack::handle_timeout`] drive time. Secrets are injected; no clock is read; no table
 //! the stack iterates depends on process-random hashing.
 
+mod demux;
 mod errno;
 mod hash;
 mod icmp;
@@ -41,8 +42,7 @@ use core::net::{IpAddr, SocketAddr};
 use hash::SeededState;
 use socket::{SockOpts, Socket};
 use std::cmp::Reverse;
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 
 /// Most stack-generated replies (RSTs, cookie SYN-ACKs, ICMP) queued before more are dropped.
@@ -137,6 +137,14 @@ impl<T> Slab<T> {
         }
         self.slots += 1;
         (index as u32, 0)
+    }
+
+    /// The occupant of slot `index` and its generation, whatever the generation.
+    fn get_any(&self, index: u32) -> Option<(u32, &T)> {
+        match self.slot(index) {
+            Some((g, Some(v))) => Some((*g, v)),
+            _ => None,
+        }
     }
 
     fn get(&self, index: u32, generation: u32) -> Option<&T> {
@@ -277,9 +285,9 @@ pub struct Stack {
     limiter: Arc<ChallengeAckLimiter>,
     addrs: Vec<IpAddr>,
     conns: Slab<ConnSlot>,
-    demux: HashMap<FourTuple, ConnId, SeededState>,
+    demux: demux::DemuxTable,
     listeners: HashMap<SocketAddr, Vec<SocketId>, SeededState>,
-    ports: HashMap<u16, BTreeMap<Holder, Binding>, SeededState>,
+    ports: ports::PortTable,
     sockets: Slab<Socket>,
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     tx: VecDeque<ConnId>,
@@ -335,9 +343,9 @@ impl Stack {
             secret,
             addrs: Vec::new(),
             conns: Slab::new(),
-            demux: HashMap::with_hasher(st(b"demux")),
+            demux: demux::DemuxTable::new(st(b"demux")),
             listeners: HashMap::with_hasher(st(b"listeners")),
-            ports: HashMap::with_hasher(st(b"ports")),
+            ports: ports::PortTable::default(),
             sockets: Slab::new(),
             timers: BinaryHeap::new(),
             tx: VecDeque::new(),
@@ -538,6 +546,8 @@ impl Stack {
             }),
             slow_start_after_idle: s.tcp_slow_start_after_idle,
             rack_tlp: s.tcp_early_retrans >= 3,
+            // Linux's tcp_frto (2) is on; FreeBSD's base stack has no F-RTO.
+            frto: s.profile == Profile::Linux,
             dsack: s.tcp_dsack,
             events: self.events,
             ..Config::default()
@@ -635,7 +645,7 @@ impl Stack {
             Err(r) => return self.tcp_drop(r),
         };
         let tuple = FourTuple::new(t.local, t.remote);
-        let found = self.demux.get(&tuple).copied();
+        let found = self.demux_get(&tuple);
         let mut sum = wire::tcp_header_sum(ip, &t);
         let staged = match found {
             Some(id) if !t.seg.payload.is_empty() => self
@@ -655,7 +665,7 @@ impl Stack {
         match verdict {
             Ok(()) => {
                 self.counters.in_segs += 1;
-                self.tcp_input_found(now, &t, tuple, found);
+                self.tcp_input_found(now, &t, found);
             }
             Err(r) => self.tcp_drop(r),
         }
@@ -676,20 +686,9 @@ impl Stack {
         self.counters.drop(r);
     }
 
-    fn tcp_input(&mut self, now: Instant, t: &wire::TcpIn<'_>) {
-        let tuple = FourTuple::new(t.local, t.remote);
-        let found = self.demux.get(&tuple).copied();
-        self.tcp_input_found(now, t, tuple, found);
-    }
-
-    /// [`Stack::tcp_input`] with the demux lookup of `tuple` done: `found` is its entry.
-    fn tcp_input_found(
-        &mut self,
-        now: Instant,
-        t: &wire::TcpIn<'_>,
-        tuple: FourTuple,
-        found: Option<ConnId>,
-    ) {
+    /// A verified TCP segment with its demux lookup done: `found` is the connection whose
+    /// 4-tuple it carries, if any (the table only returns live, matching connections).
+    fn tcp_input_found(&mut self, now: Instant, t: &wire::TcpIn<'_>, found: Option<ConnId>) {
         // FreeBSD (tcp_input.c, V_drop_synfin): with net.inet.tcp.drop_synfin set, a
         // segment with both SYN and FIN is dropped silently, whatever the state.
         if self.sysctl.tcp_drop_synfin && t.seg.flags.syn() && t.seg.flags.fin() {
@@ -697,8 +696,7 @@ impl Stack {
         }
         if let Some(id) = found {
             let Some(slot) = self.conns.get(id.index, id.generation) else {
-                self.demux.remove(&tuple);
-                return self.tcp_input(now, t);
+                return;
             };
             // RFC 6191 / RFC 9293 §3.10.7.4: a SYN may reopen a TIME_WAIT tuple when its
             // ISN or timestamp is higher; the old incarnation goes and a listener answers.
@@ -754,6 +752,23 @@ impl Stack {
             return self.listener_input(now, t);
         }
         self.no_socket(t);
+    }
+
+    /// The connection demultiplexed by `tuple`: a table entry whose connection holds
+    /// exactly this tuple.
+    #[inline]
+    fn demux_get(&self, tuple: &FourTuple) -> Option<ConnId> {
+        let h = self.demux.hash(tuple);
+        let conns = &self.conns;
+        let mut generation = 0;
+        let index = self.demux.find(h, |i| match conns.get_any(i) {
+            Some((g, s)) if s.conn.tuple() == *tuple => {
+                generation = g;
+                true
+            }
+            _ => false,
+        })?;
+        Some(ConnId { index, generation })
     }
 
     /// The `IP_TTL` of a socket bound to `local` (exactly, or to its wildcard address), if
@@ -1089,9 +1104,16 @@ impl Stack {
             keepinit_at: None,
         });
         let id = ConnId { index, generation };
-        self.demux.insert(tuple, id);
+        let h = self.demux.hash(&tuple);
+        let conns = &self.conns;
+        self.demux.insert(h, index, |i| {
+            conns
+                .get_any(i)
+                .is_some_and(|(_, s)| s.conn.tuple() == tuple)
+        });
         if !matches!(owner, Owner::Socket(_)) {
-            self.ports.entry(tuple.local.port()).or_default().insert(
+            self.ports.insert(
+                tuple.local.port(),
                 Holder::Conn(id),
                 Binding {
                     ip: tuple.local.ip(),
@@ -1267,23 +1289,15 @@ impl Stack {
         let tuple = slot.conn.tuple();
         if slot.in_map {
             slot.in_map = false;
-            // One hash of the tuple: look up and remove through the same entry.
-            if let Entry::Occupied(e) = self.demux.entry(tuple)
-                && *e.get() == id
-            {
-                e.remove();
-            }
+            // Only this connection's entry: a newer one may hold the tuple now.
+            let h = self.demux.hash(&tuple);
+            self.demux.remove(h, id.index);
         }
         self.release_port(tuple.local.port(), Holder::Conn(id));
     }
 
     fn release_port(&mut self, port: u16, h: Holder) {
-        if let Entry::Occupied(mut e) = self.ports.entry(port) {
-            e.get_mut().remove(&h);
-            if e.get().is_empty() {
-                e.remove();
-            }
-        }
+        self.ports.remove(port, h);
     }
 
     /// Frees a connection slot for good.
@@ -1570,9 +1584,8 @@ impl Stack {
         remote: SocketAddr,
     ) -> Result<State, Errno> {
         self.now = self.now.max(now);
-        let id = *self
-            .demux
-            .get(&FourTuple::new(local, remote))
+        let id = self
+            .demux_get(&FourTuple::new(local, remote))
             .ok_or(Errno::ENOENT)?;
         let slot = self
             .conns
@@ -1720,8 +1733,8 @@ mod tests {
     fn connection_size_budget() {
         let conn = core::mem::size_of::<crate::conn::Connection>();
         let slot = core::mem::size_of::<super::ConnSlot>();
-        assert!(conn <= 1248, "Connection is {conn} bytes");
-        assert!(slot <= 1320, "ConnSlot is {slot} bytes");
+        assert!(conn <= 1144, "Connection is {conn} bytes");
+        assert!(slot <= 1216, "ConnSlot is {slot} bytes");
         assert_eq!(core::mem::size_of::<Option<crate::time::Instant>>(), 8);
     }
 }

@@ -1,11 +1,58 @@
 //! Ports: bind conflicts (EADDRINUSE, SO_REUSEADDR, SO_REUSEPORT) and the randomized,
 //! collision-free choice of ephemeral ports from `ip_local_port_range`.
 
-use super::{Binding, ConnId, Holder, Stack};
+use super::{Binding, ConnId, Holder, SocketId, Stack};
 use crate::isn::{FourTuple, siphash24};
 use crate::state::State;
 use crate::time::Duration;
 use core::net::{IpAddr, SocketAddr};
+use std::collections::BTreeMap;
+
+/// Every port binding of the host, ordered by port and then holder: one tree for all
+/// ports, so a port held by one connection costs one entry, not a map of its own.
+#[derive(Debug, Default)]
+pub(super) struct PortTable {
+    map: BTreeMap<(u16, Holder), Binding>,
+}
+
+impl PortTable {
+    /// The first and last holder in `Holder`'s order (sockets before connections).
+    const LOW: Holder = Holder::Sock(SocketId {
+        index: 0,
+        generation: 0,
+    });
+    const HIGH: Holder = Holder::Conn(ConnId {
+        index: u32::MAX,
+        generation: u32::MAX,
+    });
+
+    /// Records (or replaces) `h`'s binding of `port`.
+    pub fn insert(&mut self, port: u16, h: Holder, b: Binding) {
+        self.map.insert((port, h), b);
+    }
+
+    /// Drops `h`'s binding of `port`, if any.
+    pub fn remove(&mut self, port: u16, h: Holder) {
+        self.map.remove(&(port, h));
+    }
+
+    /// `h`'s binding of `port`.
+    pub fn get(&self, port: u16, h: Holder) -> Option<&Binding> {
+        self.map.get(&(port, h))
+    }
+
+    /// The holders of `port` and their bindings, in holder order.
+    pub fn holders(&self, port: u16) -> impl Iterator<Item = (Holder, &Binding)> {
+        self.map
+            .range((port, Self::LOW)..=(port, Self::HIGH))
+            .map(|(&(_, h), b)| (h, b))
+    }
+
+    /// Whether anybody holds `port`.
+    pub fn is_held(&self, port: u16) -> bool {
+        self.holders(port).next().is_some()
+    }
+}
 
 /// Whether two local bindings overlap: equal, or one is the wildcard of the same family,
 /// or one is a dual-stack IPv6 wildcard (IPV6_V6ONLY off) and the other IPv4.
@@ -58,10 +105,7 @@ impl Stack {
         reuseport: bool,
         listening: bool,
     ) -> bool {
-        let Some(m) = self.ports.get(&port) else {
-            return false;
-        };
-        for (&h, b) in m {
+        for (h, b) in self.ports.holders(port) {
             if h == me || !overlap(ip, dual, b.ip, b.dual) {
                 continue;
             }
@@ -116,7 +160,7 @@ impl Stack {
         let n = u32::from(self.port_range().1 - lo) + 1;
         (0..n)
             .map(|i| lo + ((start + i) % n) as u16)
-            .find(|p| !self.ports.contains_key(p))
+            .find(|&p| !self.ports.is_held(p))
     }
 
     /// A port for `connect()` (RFC 6056 §3.3.4-style: a keyed offset per destination and a
@@ -142,14 +186,14 @@ impl Stack {
         let (lo, start) = self.port_start(&salt);
         let n = u32::from(self.port_range().1 - lo) + 1;
         (0..n).map(|i| lo + ((start + i) % n) as u16).find(|&p| {
-            let all_auto = self.ports.get(&p).is_none_or(|m| {
-                m.values()
-                    .all(|b: &Binding| b.auto || !overlap(local, false, b.ip, b.dual))
-            });
+            let all_auto = self
+                .ports
+                .holders(p)
+                .all(|(_, b)| b.auto || !overlap(local, false, b.ip, b.dual));
             all_auto
-                && !self
-                    .demux
-                    .contains_key(&FourTuple::new(SocketAddr::new(local, p), remote))
+                && self
+                    .demux_get(&FourTuple::new(SocketAddr::new(local, p), remote))
+                    .is_none()
         })
     }
 

@@ -370,7 +370,8 @@ pub(super) struct Listener {
 #[derive(Debug)]
 enum Kind {
     Fresh,
-    Listener(Listener),
+    /// Boxed: a stream socket (the common kind) does not carry a listener's queues.
+    Listener(Box<Listener>),
     Stream(ConnId, Phase),
 }
 
@@ -392,14 +393,14 @@ pub(super) struct Socket {
 impl Socket {
     pub fn listener(&self) -> Option<&Listener> {
         match &self.kind {
-            Kind::Listener(l) => Some(l),
+            Kind::Listener(l) => Some(l.as_ref()),
             _ => None,
         }
     }
 
     pub fn listener_mut(&mut self) -> Option<&mut Listener> {
         match &mut self.kind {
-            Kind::Listener(l) => Some(l),
+            Kind::Listener(l) => Some(l.as_mut()),
             _ => None,
         }
     }
@@ -531,10 +532,7 @@ impl Stack {
             auto,
             dual: is_dual(sock, local.ip()),
         };
-        self.ports
-            .entry(local.port())
-            .or_default()
-            .insert(Holder::Sock(s), b);
+        self.ports.insert(local.port(), Holder::Sock(s), b);
     }
 
     /// `listen(backlog)`: the backlog is capped by `net.core.somaxconn` (a negative one
@@ -576,12 +574,12 @@ impl Stack {
             return Err(Errno::EADDRINUSE);
         }
         let sock = self.sock_mut(s)?;
-        sock.kind = Kind::Listener(Listener {
+        sock.kind = Kind::Listener(Box::new(Listener {
             backlog,
             syn_queue: 0,
             accept: VecDeque::new(),
             last_overflow: None,
-        });
+        }));
         self.listeners.entry(local).or_default().push(s);
         Ok(())
     }
@@ -689,7 +687,7 @@ impl Stack {
         let port = match bound {
             Some(b) => {
                 let tuple = FourTuple::new(SocketAddr::new(local_ip, b.port()), addr);
-                if let Some(&old) = self.demux.get(&tuple) {
+                if let Some(old) = self.demux_get(&tuple) {
                     // The 4-tuple is taken: reuse a TIME_WAIT one only as tcp_tw_reuse allows.
                     if !self.tw_reusable(old) {
                         return Err(Errno::EADDRNOTAVAIL);
@@ -1019,14 +1017,11 @@ impl Stack {
                         // The port binding passes from the socket to its connection.
                         if sock.bound
                             && let Some(b) = port
-                                .and_then(|p| self.ports.get(&p))
-                                .and_then(|m| m.get(&Holder::Sock(s)))
+                                .and_then(|p| self.ports.get(p, Holder::Sock(s)))
                                 .copied()
                         {
                             self.ports
-                                .entry(slot.conn.tuple().local.port())
-                                .or_default()
-                                .insert(Holder::Conn(id), b);
+                                .insert(slot.conn.tuple().local.port(), Holder::Conn(id), b);
                         }
                     }
                     self.touch(now, id);
