@@ -1125,7 +1125,12 @@ impl Connection {
             snd_mss: u32::from(self.eff_snd_mss()),
             rcv_mss: self.rcv_mss,
             cwnd: self.cc.cwnd(),
-            ssthresh: self.cc.ssthresh(),
+            // BBR has no slow-start threshold: "infinite", as Linux leaves it.
+            ssthresh: if self.cc.rate().is_some() {
+                u32::MAX
+            } else {
+                self.cc.ssthresh()
+            },
             retransmits: self.rtx_count,
             total_retrans: self.stats.retransmits,
             unacked: self.snd_nxt.since(self.snd_una),
