@@ -466,7 +466,7 @@ pub struct Connection {
 
     error: Option<Error>,
     events: EventQueue,
-    stats: Stats,
+    stats: StatCounters,
 }
 
 impl Connection {
@@ -583,7 +583,7 @@ impl Connection {
             bytes_received: 0,
             error: None,
             events,
-            stats: Stats::default(),
+            stats: StatCounters::default(),
             cfg,
         }
     }
@@ -758,7 +758,7 @@ impl Connection {
 
     /// Counters.
     pub fn stats(&self) -> Stats {
-        self.stats
+        self.stats.to_stats()
     }
 
     /// F-RTO, D-SACK undo and RACK reorder-timer counters.
@@ -2203,7 +2203,21 @@ impl Connection {
             };
             // "Trim ... to the window": text beyond RCV.NXT + RCV.WND is not kept.
             let window = self.rcv_accept_wnd() as usize;
-            let take = fresh.len().min(window.saturating_sub(offset));
+            let mut take = fresh.len().min(window.saturating_sub(offset));
+            // Linux tcp_data_queue(): an in-order segment that starts in an open window is
+            // queued whole (its tail is not trimmed); when its memory cannot be charged but
+            // nothing waits to be read, the charge is forced (`sk_forced_mem_schedule`).
+            // The buffer then holds more than its size and offers no window until the
+            // application reads below it.
+            let forced = take < fresh.len()
+                && offset == 0
+                && window > 0
+                && self.rcvbuf.is_empty()
+                && !self.rcvbuf.has_gap()
+                && self.cfg.flavor() == crate::config::Flavor::Linux;
+            if forced {
+                take = fresh.len();
+            }
             if self.dsack_due.is_none() {
                 // RFC 2883 §4.1.3 (and §5): bytes already held out of order are duplicates
                 // too; the first such run is reported in a D-SACK block.
@@ -2219,7 +2233,12 @@ impl Connection {
                 }
             }
             let had_gap = self.rcvbuf.has_gap();
-            match self.rcvbuf.insert(offset, &fresh[..take]) {
+            let stored = if forced {
+                Some(self.rcvbuf.force_push(fresh))
+            } else {
+                self.rcvbuf.insert(offset, &fresh[..take])
+            };
+            match stored {
                 Some(advance) if offset == 0 => {
                     self.rcv_nxt += advance;
                     self.bytes_received += advance as u64;
@@ -2285,6 +2304,9 @@ impl Connection {
                     && self.state == State::CloseWait
                     && !owed
                     && self.last_data_at.is_some()
+                    // With the buffer over-committed the memory charge fails again and
+                    // Linux ACKs at once (ICSK_ACK_NOMEM | ICSK_ACK_NOW).
+                    && self.rcvbuf.len() <= self.rcvbuf.capacity()
                 {
                     // Linux tcp_fin(): CLOSE-WAIT enters ping-pong mode (the application
                     // is expected to answer), so the FIN's ACK waits for the delayed-ACK
@@ -2625,5 +2647,71 @@ impl Connection {
         self.snd_wscale = 0;
         self.rcv_wscale = 0;
         self.set_state(now, State::Listen);
+    }
+}
+
+/// [`Stats`] as a connection stores them: the per-segment counters and the retransmissions
+/// (which the host turns into deltas) in 64 bits, the others (events much rarer than
+/// segments) in 32 bits that wrap, as Linux's `tcp_info` counters do.
+#[derive(Clone, Copy, Debug, Default)]
+struct StatCounters {
+    segs_in: u64,
+    segs_out: u64,
+    retransmits: u64,
+    rsts_out: Count32,
+    challenge_acks: Count32,
+    challenge_acks_limited: Count32,
+    paws_drops: Count32,
+    drops: Count32,
+    ooo_queued: Count32,
+    fast_retransmits: Count32,
+    timeouts: Count32,
+    window_probes: Count32,
+    keepalive_probes: Count32,
+    delayed_acks: Count32,
+    dsacks_received: Count32,
+    dsacks_sent: Count32,
+    loss_probes: Count32,
+    sack_retransmits: Count32,
+    ecn_ce_received: Count32,
+    ecn_reductions: Count32,
+    spurious_undos: Count32,
+}
+
+impl StatCounters {
+    fn to_stats(self) -> Stats {
+        Stats {
+            segs_in: self.segs_in,
+            segs_out: self.segs_out,
+            retransmits: self.retransmits,
+            rsts_out: u64::from(self.rsts_out.0),
+            challenge_acks: u64::from(self.challenge_acks.0),
+            challenge_acks_limited: u64::from(self.challenge_acks_limited.0),
+            paws_drops: u64::from(self.paws_drops.0),
+            drops: u64::from(self.drops.0),
+            ooo_queued: u64::from(self.ooo_queued.0),
+            fast_retransmits: u64::from(self.fast_retransmits.0),
+            timeouts: u64::from(self.timeouts.0),
+            window_probes: u64::from(self.window_probes.0),
+            keepalive_probes: u64::from(self.keepalive_probes.0),
+            delayed_acks: u64::from(self.delayed_acks.0),
+            dsacks_received: u64::from(self.dsacks_received.0),
+            dsacks_sent: u64::from(self.dsacks_sent.0),
+            loss_probes: u64::from(self.loss_probes.0),
+            sack_retransmits: u64::from(self.sack_retransmits.0),
+            ecn_ce_received: u64::from(self.ecn_ce_received.0),
+            ecn_reductions: u64::from(self.ecn_reductions.0),
+            spurious_undos: u64::from(self.spurious_undos.0),
+        }
+    }
+}
+
+/// A 32-bit event counter that wraps instead of overflowing.
+#[derive(Clone, Copy, Debug, Default)]
+struct Count32(u32);
+
+impl core::ops::AddAssign<u32> for Count32 {
+    fn add_assign(&mut self, n: u32) {
+        self.0 = self.0.wrapping_add(n);
     }
 }

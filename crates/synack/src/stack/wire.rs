@@ -550,6 +550,42 @@ pub fn emit_icmp(
     Some(end)
 }
 
+/// The 4-tuple (local = destination, remote = source) a datagram would carry if it is an
+/// unfragmented TCP segment, read from fixed header offsets without any validation: a
+/// hint for prefetching, never a basis for a decision. `None` when the bytes are too short
+/// or not IPv4/IPv6 TCP.
+pub fn peek_tuple(pkt: &[u8]) -> Option<crate::isn::FourTuple> {
+    let be16 =
+        |i: usize| -> Option<u16> { Some(u16::from_be_bytes([*pkt.get(i)?, *pkt.get(i + 1)?])) };
+    match pkt.first()? >> 4 {
+        4 => {
+            let ihl = usize::from(pkt.first()? & 0x0f) * 4;
+            if *pkt.get(9)? != ipv4::PROTO_TCP {
+                return None;
+            }
+            let a: [u8; 8] = pkt.get(12..20)?.try_into().ok()?;
+            let src = IpAddr::from([a[0], a[1], a[2], a[3]]);
+            let dst = IpAddr::from([a[4], a[5], a[6], a[7]]);
+            Some(crate::isn::FourTuple::new(
+                SocketAddr::new(dst, be16(ihl + 2)?),
+                SocketAddr::new(src, be16(ihl)?),
+            ))
+        }
+        6 => {
+            if *pkt.get(6)? != ipv4::PROTO_TCP {
+                return None;
+            }
+            let s: [u8; 16] = pkt.get(8..24)?.try_into().ok()?;
+            let d: [u8; 16] = pkt.get(24..40)?.try_into().ok()?;
+            Some(crate::isn::FourTuple::new(
+                SocketAddr::new(IpAddr::from(d), be16(42)?),
+                SocketAddr::new(IpAddr::from(s), be16(40)?),
+            ))
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
