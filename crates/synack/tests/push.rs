@@ -40,6 +40,19 @@ fn linux_window_limited_burst_ends_its_two_segment_chunks_with_psh() {
 }
 
 #[test]
+fn linux_chunks_are_at_most_half_the_cwnd_and_one_cut_by_the_window_ends_with_psh() {
+    // A 1 ms RTT: tcp_tso_autosize() allows far more than half of cwnd 10, so chunks are
+    // five segments; a peer window of seven segments cuts the second chunk at two.
+    let mut c = client(plain(), ms(0));
+    c.on_segment(ms(1), &seg(SERVER_ISS, CLIENT_ISS + 1, S | A, 7 * 536));
+    assert_eq!(one(&mut c, ms(1)).flags(), A);
+    c.send(ms(1), &[3u8; 15000]).unwrap();
+    let burst = drain(&mut c, ms(1));
+    assert_eq!(burst.len(), 7);
+    assert_eq!(psh_bits(&burst), [0, 0, 0, 0, 1, 0, 1]);
+}
+
+#[test]
 fn linux_last_byte_written_carries_psh() {
     let mut c = established(plain());
     c.send(ms(100), &[1u8; 700]).unwrap();

@@ -19,8 +19,12 @@ impl Connection {
     pub fn poll_transmit(&mut self, now: Instant, payload: &mut [u8]) -> Option<SegmentOut> {
         let Some(seg) = self.next_segment(now, payload) else {
             self.arm_persist(now);
+            self.rate_check_app_limited(now);
             return None;
         };
+        if seg.payload_len > 0 {
+            self.rate_on_send(now, &seg);
+        }
         self.stats.segs_out += 1;
         if seg.flags.rst() {
             self.stats.rsts_out += 1;
@@ -69,6 +73,13 @@ impl Connection {
             return Some(self.syn_segment(now));
         }
         self.rtx_due = false;
+        if self.pace_hold(now) {
+            // Pacing: data waits for its departure time; a pure ACK may go.
+            if self.ack_due && self.state != State::SynSent {
+                return Some(self.segment(now, self.snd_nxt, TcpFlags::ACK));
+            }
+            return None;
+        }
         if self.fast_rtx_due {
             // RFC 5681 §3.2 / RFC 6675 §5 step 4.3: the segment at SND.UNA, now (up to the
             // first SACKed byte).
@@ -415,11 +426,13 @@ impl Connection {
             flags |= TcpFlags::PSH;
         }
         if n > 0 && self.cfg.flavor() == crate::config::Flavor::Linux {
-            // Linux sends a burst as TSO chunks of `tcp_tso_autosize()` segments, and its
-            // packets carry PSH at the end of every whole chunk; a chunk cut short by the
-            // congestion window (a limited-transmit or PRR segment) does not (observed in
-            // packetdrill's gtests and the kernel's selftests, e.g. `P. 1:10001(10000)`
-            // for a window-limited part of a longer write).
+            // Linux sends a burst as TSO chunks (`tcp_write_xmit()`: at most
+            // `tcp_tso_autosize()` segments and half the congestion window), and its
+            // packets carry PSH at the end of every chunk of two or more segments, whole
+            // or cut short by the windows; a one-segment chunk (a limited-transmit or PRR
+            // segment) carries none (observed in packetdrill's gtests and the kernel's
+            // selftests, e.g. `P. 1:10001(10000)` for a window-limited part of a longer
+            // write, `P. 1:5001(5000)` `P. 5001:10001(5000)` for cwnd 10).
             // `last_send_at` is when new data last went out (set below, after this).
             let pos = if self.last_send_at == Some(now) {
                 self.sndbuf.burst().saturating_add(1)
@@ -427,7 +440,12 @@ impl Connection {
                 1
             };
             self.sndbuf.set_burst(pos);
-            if u32::from(pos) % self.tso_chunk_segs(mss) == 0 {
+            let chunk = self.tso_chunk_segs(mss);
+            let in_chunk = (u32::from(pos) - 1) % chunk + 1;
+            let left = unsent.saturating_sub(n);
+            let room = usable.min(cwnd_room).saturating_sub(n);
+            let stops = left > 0 && room < mss.min(left);
+            if in_chunk >= 2 && (in_chunk == chunk || stops) {
                 flags |= TcpFlags::PSH;
             }
         }
@@ -475,18 +493,20 @@ impl Connection {
         Some(seg)
     }
 
-    /// Segments per TSO chunk, as Linux's `tcp_tso_autosize()` sizes them: about a
-    /// millisecond of the pacing rate (SRTT-based: 200% of cwnd/SRTT below half the slow
-    /// start threshold, 120% above), plus a bonus of up to 64 KiB when the minimum RTT is
-    /// under a few milliseconds (`tcp_tso_rtt_log` 9), at most 64 KiB, at least
-    /// `tcp_min_tso_segs` (2). Before any RTT sample the rate is unlimited.
+    /// Segments per TSO chunk: Linux's `tcp_tso_autosize()` — about a millisecond of the
+    /// pacing rate (SRTT-based: 200% of cwnd/SRTT below half the slow start threshold,
+    /// 120% above), plus a bonus of up to 64 KiB when the minimum RTT is under a few
+    /// milliseconds (`tcp_tso_rtt_log` 9), at most 64 KiB, at least `tcp_min_tso_segs` (2);
+    /// unlimited before any RTT sample — and at most half the congestion window
+    /// (`tcp_cwnd_test()`), at least one.
     fn tso_chunk_segs(&self, mss: usize) -> u32 {
         const GSO_MAX: u64 = 65536;
         let mss = (mss as u64).max(1);
-        let Some(srtt) = self.rtt.srtt().filter(|d| !d.is_zero()) else {
-            return (GSO_MAX / mss).max(2) as u32;
-        };
         let cwnd = u64::from(self.cc.cwnd());
+        let half_cwnd = (cwnd / mss / 2).max(1);
+        let Some(srtt) = self.rtt.srtt().filter(|d| !d.is_zero()) else {
+            return (GSO_MAX / mss).max(2).min(half_cwnd) as u32;
+        };
         let ratio = if cwnd < u64::from(self.cc.ssthresh()) / 2 {
             200
         } else {
@@ -500,7 +520,7 @@ impl Connection {
         if shift < 32 {
             bytes += GSO_MAX >> shift;
         }
-        (bytes.min(GSO_MAX) / mss).max(2) as u32
+        (bytes.min(GSO_MAX) / mss).max(2).min(half_cwnd) as u32
     }
 
     /// Records what recovery sent: PRR's prr_out and budget, and RFC 6675's HighRxt.
