@@ -302,6 +302,8 @@ fn scale_rows(o: &Opts, rows: &mut Vec<Row>) {
     let mut mem = Vec::new();
     let mut big = Vec::new();
     let mut small = Vec::new();
+    let (mut big_batch, mut small_batch) = (Vec::new(), Vec::new());
+    let (mut big_lookup, mut small_lookup) = (Vec::new(), Vec::new());
     let mut failure = None;
     for _ in 0..o.runs {
         let packets = o.demux_packets;
@@ -316,6 +318,10 @@ fn scale_rows(o: &Opts, rows: &mut Vec<Row>) {
                 }
                 big.push(b.demux_ns);
                 small.push(s.demux_ns);
+                big_batch.push(b.demux_batch_ns);
+                small_batch.push(s.demux_batch_ns);
+                big_lookup.push(b.lookup_ns);
+                small_lookup.push(s.lookup_ns);
             }
             (Err(e), _) | (_, Err(e)) => {
                 failure = Some(e);
@@ -359,6 +365,26 @@ fn scale_rows(o: &Opts, rows: &mut Vec<Row>) {
         format!("scale: receive + demux, {n} connections"),
         "ns/packet",
         &mut big,
+    );
+    push(
+        "scale: receive_batch (256), 10 connections".into(),
+        "ns/packet",
+        &mut small_batch,
+    );
+    push(
+        format!("scale: receive_batch (256), {n} connections"),
+        "ns/packet",
+        &mut big_batch,
+    );
+    push(
+        "scale: demux lookup alone, 10 connections".into(),
+        "ns/lookup",
+        &mut small_lookup,
+    );
+    push(
+        format!("scale: demux lookup alone, {n} connections"),
+        "ns/lookup",
+        &mut big_lookup,
     );
 }
 

@@ -484,6 +484,11 @@ pub struct Scale {
     /// Nanoseconds per `Stack::receive` of a one-byte segment to a random established
     /// connection, at this many connections.
     pub demux_ns: f64,
+    /// The same segments through `Stack::receive_batch` (one call per batch of 256).
+    pub demux_batch_ns: f64,
+    /// Nanoseconds per demux lookup alone (`Stack::has_connection` of a random
+    /// established 4-tuple: hash, table probe, tuple check in the connection).
+    pub lookup_ns: f64,
 }
 
 /// Opens `n` idle connections between the pair (server ports from 10000, one listener per
@@ -561,6 +566,7 @@ fn one_batch(
     picked: &[usize],
     b: &mut Batch,
     timed: bool,
+    batched: bool,
 ) -> Result<u128, String> {
     let mut one = [0u8; 16];
     for (slot, &i) in picked.iter().enumerate() {
@@ -577,9 +583,25 @@ fn one_batch(
         b.lens[slot] = len.ok_or("synack: demux segment not sent")?;
     }
     let now = p.now();
+    let slices: Vec<&[u8]> = if batched {
+        b.frames
+            .iter()
+            .zip(&b.lens)
+            .take(picked.len())
+            .map(|(f, &len)| &f[..len])
+            .collect()
+    } else {
+        Vec::new()
+    };
     let t0 = std::time::Instant::now();
     let few = clients.len() <= 10;
+    if batched {
+        p.b.receive_batch(now, &slices);
+    }
     for (f, &len) in b.frames.iter().zip(&b.lens).take(picked.len()) {
+        if batched {
+            break;
+        }
         if !timed {
             p.b.receive(now, &f[..len]);
         } else if few {
@@ -614,6 +636,7 @@ fn demux_cost(
     clients: &[SocketId],
     servers: &[SocketId],
     packets: usize,
+    batched: bool,
 ) -> Result<f64, String> {
     let mut rng = Rng::new(0x5eed);
     let n = clients.len();
@@ -635,7 +658,7 @@ fn demux_cost(
         lens: vec![0; batch],
     };
     for chunk in subset.chunks(batch) {
-        one_batch(p, clients, servers, chunk, &mut b, false)?;
+        one_batch(p, clients, servers, chunk, &mut b, false, false)?;
     }
     let mut picked = Vec::with_capacity(batch);
     let mut total_ns = 0u128;
@@ -652,10 +675,34 @@ fn demux_cost(
                 picked.push(i);
             }
         }
-        total_ns += one_batch(p, clients, servers, &picked, &mut b, true)?;
+        total_ns += one_batch(p, clients, servers, &picked, &mut b, true, batched)?;
         done += batch;
     }
     Ok(total_ns as f64 / done as f64)
+}
+
+/// Nanoseconds per demux lookup of a random established 4-tuple on the server side
+/// (`Stack::has_connection`), over about `lookups` lookups; the tuples are read first,
+/// untimed.
+fn lookup_cost(p: &Pair, servers: &[SocketId], lookups: usize) -> Result<f64, String> {
+    let mut rng = Rng::new(0x100c);
+    let mut tuples = Vec::with_capacity(lookups);
+    for _ in 0..lookups {
+        let s = servers[rng.below(servers.len())];
+        let local = p.b.local_addr(s).map_err(|e| err("getsockname", e))?;
+        let peer = p.b.peer_addr(s).map_err(|e| err("getpeername", e))?;
+        tuples.push((local, peer));
+    }
+    let t0 = std::time::Instant::now();
+    let mut found = 0usize;
+    for &(l, r) in &tuples {
+        found += usize::from(p.b.has_connection(std::hint::black_box(l), r));
+    }
+    let ns = t0.elapsed().as_nanos();
+    if found != tuples.len() {
+        return Err(format!("synack: {found} of {} lookups found", tuples.len()));
+    }
+    Ok(ns as f64 / tuples.len().max(1) as f64)
 }
 
 /// Pairs each client with its accepted server socket (by the client's port).
@@ -707,8 +754,12 @@ pub fn scale(n: usize, demux_packets: usize) -> Result<Scale, String> {
         _ => None,
     };
     let servers = match_servers(&p, &clients, &servers)?;
-    let demux_ns = demux_cost(&mut p, &clients, &servers, demux_packets)?;
+    let lookup_ns = lookup_cost(&p, &servers, demux_packets)?;
+    let demux_ns = demux_cost(&mut p, &clients, &servers, demux_packets, false)?;
+    let demux_batch_ns = demux_cost(&mut p, &clients, &servers, demux_packets, true)?;
     Ok(Scale {
+        demux_batch_ns,
+        lookup_ns,
         conns: n,
         setup_secs,
         bytes_per_endpoint,

@@ -234,6 +234,10 @@ pub struct SendBuffer {
     /// they fit the padding after `len`).
     copy_len: u32,
     copy_sum: u16,
+    /// How many segments the engine's current transmission burst has taken out of the
+    /// buffer (where the Linux flavor's TSO chunks end); it lives here because it fits
+    /// the padding after `copy_sum`.
+    burst: u16,
 }
 
 impl SendBuffer {
@@ -244,6 +248,7 @@ impl SendBuffer {
             len: 0,
             copy_len: NO_COPY,
             copy_sum: 0,
+            burst: 0,
         }
     }
 
@@ -319,6 +324,16 @@ impl SendBuffer {
             .then_some(self.copy_sum)
     }
 
+    /// Segments the current transmission burst has sent (the engine keeps the count).
+    pub fn burst(&self) -> u16 {
+        self.burst
+    }
+
+    /// Sets the count [`SendBuffer::burst`] returns.
+    pub fn set_burst(&mut self, segments: u16) {
+        self.burst = segments;
+    }
+
     /// Forgets the sum of the last copy (so a later caller cannot take a stale one).
     pub fn forget_copy_sum(&mut self) {
         self.copy_len = NO_COPY;
@@ -366,6 +381,27 @@ impl RecvBuffer {
     pub fn push(&mut self, bytes: &[u8]) -> usize {
         let n = bytes.len().min(self.free());
         self.insert(0, &bytes[..n]);
+        n
+    }
+
+    /// Stores in-order `bytes` into an empty buffer (no out-of-order ranges) even past its
+    /// size, as Linux does when it forces the memory charge for a segment nothing waits
+    /// ahead of (`tcp_data_queue()`, `sk_forced_mem_schedule()`); returns how many were
+    /// stored (all, or none if the buffer was not empty or has no size). Until the reader
+    /// has taken the buffer below its size [`RecvBuffer::free`] is 0. The storage grows at
+    /// most to `bytes.len()` (one segment).
+    pub fn force_push(&mut self, bytes: &[u8]) -> usize {
+        if self.len != 0 || !self.ooo.is_empty() || self.ring.capacity() == 0 {
+            return 0;
+        }
+        if bytes.len() > self.ring.phys() {
+            self.ring.buf = Vec::with_capacity(bytes.len());
+            self.ring.phys32 = clamp32(bytes.len());
+            self.ring.head = 0;
+        }
+        let n = bytes.len().min(self.ring.phys());
+        self.ring.write_at(0, &bytes[..n], 0);
+        self.len = n;
         n
     }
 

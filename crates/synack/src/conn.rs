@@ -47,6 +47,7 @@
 
 mod fastpath;
 mod output;
+mod paced;
 mod timers;
 mod undo;
 
@@ -151,9 +152,14 @@ pub struct Info {
     pub in_recovery: bool,
     /// ECN negotiated (`tcpi_options` TCPI_OPT_ECN).
     pub ecn: bool,
-    /// Delivery rate, bytes per second: cwnd over smoothed RTT (an estimate; zero before
-    /// the first RTT sample).
+    /// Delivery rate, bytes per second: the latest rate sample when the algorithm samples
+    /// rates (BBR; draft-cheng-iccrg-delivery-rate-estimation), else cwnd over smoothed RTT
+    /// (an estimate; zero before the first RTT sample).
     pub delivery_rate: u64,
+    /// Pacing rate, bytes per second (`tcpi_pacing_rate`); zero when not paced.
+    pub pacing_rate: u64,
+    /// BBR's model and state (`TCP_CC_INFO`), with BBR.
+    pub bbr: Option<crate::bbr::BbrInfo>,
 }
 
 /// A snapshot of a connection, the RFC 9293 §3.10.6 STATUS call.
@@ -460,7 +466,7 @@ pub struct Connection {
 
     error: Option<Error>,
     events: EventQueue,
-    stats: Stats,
+    stats: StatCounters,
 }
 
 impl Connection {
@@ -577,7 +583,7 @@ impl Connection {
             bytes_received: 0,
             error: None,
             events,
-            stats: Stats::default(),
+            stats: StatCounters::default(),
             cfg,
         }
     }
@@ -752,7 +758,7 @@ impl Connection {
 
     /// Counters.
     pub fn stats(&self) -> Stats {
-        self.stats
+        self.stats.to_stats()
     }
 
     /// F-RTO, D-SACK undo and RACK reorder-timer counters.
@@ -1119,7 +1125,12 @@ impl Connection {
             snd_mss: u32::from(self.eff_snd_mss()),
             rcv_mss: self.rcv_mss,
             cwnd: self.cc.cwnd(),
-            ssthresh: self.cc.ssthresh(),
+            // BBR has no slow-start threshold: "infinite", as Linux leaves it.
+            ssthresh: if self.cc.rate().is_some() {
+                u32::MAX
+            } else {
+                self.cc.ssthresh()
+            },
             retransmits: self.rtx_count,
             total_retrans: self.stats.retransmits,
             unacked: self.snd_nxt.since(self.snd_una),
@@ -1137,7 +1148,10 @@ impl Connection {
             pipe: self.pipe_now(),
             in_recovery: self.recover.is_some(),
             ecn: self.ecn_ok,
+            pacing_rate: self.rates().map_or(0, |r| r.0),
+            bbr: self.cc.bbr_info(),
             delivery_rate: match self.rtt.srtt() {
+                _ if self.cc.rate().is_some() => self.rates().map_or(0, |r| r.1),
                 Some(rtt) if !rtt.is_zero() => {
                     u64::from(self.cc.cwnd()) * 1_000_000_000 / (rtt.as_nanos() as u64).max(1)
                 }
@@ -1855,6 +1869,7 @@ impl Connection {
         if self.recover.is_some() && (ack_advanced || delivered > 0 || entering) {
             self.prr_update(now, delivered, entering);
         }
+        self.rate_on_ack(now);
         if self.rack_on() {
             self.arm_reorder_timer(now);
         }
@@ -1900,7 +1915,10 @@ impl Connection {
             self.snd_una,
             self.snd_nxt,
         );
-        if self.ts_ok && self.loss.eifel.is_none() {
+        // BBR does not reduce its model on loss: nothing to undo (and an Eifel undo on an
+        // ACK echoing an earlier episode's retransmission restarted recovery, resending
+        // holes already resent).
+        if self.ts_ok && self.loss.eifel.is_none() && self.cc.rate().is_none() {
             self.loss.eifel = Some((self.cc.cwnd(), self.cc.ssthresh(), self.tsval(now)));
         }
     }
@@ -1971,6 +1989,10 @@ impl Connection {
     /// RFC 6937 §3 Proportional Rate Reduction, with the slow-start reduction bound
     /// (PRR-SSRB): how much may be sent on this ACK; cwnd = pipe + sndcnt.
     fn prr_update(&mut self, now: Instant, delivered: u32, entering: bool) {
+        if self.cc.rate().is_some() {
+            // A rate-driven algorithm (BBR) sets the window in recovery itself.
+            return;
+        }
         let mss = u32::from(self.eff_snd_mss());
         self.prr_delivered = self.prr_delivered.saturating_add(delivered);
         let pipe = self.pipe(now);
@@ -2179,7 +2201,21 @@ impl Connection {
             };
             // "Trim ... to the window": text beyond RCV.NXT + RCV.WND is not kept.
             let window = self.rcv_accept_wnd() as usize;
-            let take = fresh.len().min(window.saturating_sub(offset));
+            let mut take = fresh.len().min(window.saturating_sub(offset));
+            // Linux tcp_data_queue(): an in-order segment that starts in an open window is
+            // queued whole (its tail is not trimmed); when its memory cannot be charged but
+            // nothing waits to be read, the charge is forced (`sk_forced_mem_schedule`).
+            // The buffer then holds more than its size and offers no window until the
+            // application reads below it.
+            let forced = take < fresh.len()
+                && offset == 0
+                && window > 0
+                && self.rcvbuf.is_empty()
+                && !self.rcvbuf.has_gap()
+                && self.cfg.flavor() == crate::config::Flavor::Linux;
+            if forced {
+                take = fresh.len();
+            }
             if self.dsack_due.is_none() {
                 // RFC 2883 §4.1.3 (and §5): bytes already held out of order are duplicates
                 // too; the first such run is reported in a D-SACK block.
@@ -2195,7 +2231,12 @@ impl Connection {
                 }
             }
             let had_gap = self.rcvbuf.has_gap();
-            match self.rcvbuf.insert(offset, &fresh[..take]) {
+            let stored = if forced {
+                Some(self.rcvbuf.force_push(fresh))
+            } else {
+                self.rcvbuf.insert(offset, &fresh[..take])
+            };
+            match stored {
                 Some(advance) if offset == 0 => {
                     self.rcv_nxt += advance;
                     self.bytes_received += advance as u64;
@@ -2261,6 +2302,9 @@ impl Connection {
                     && self.state == State::CloseWait
                     && !owed
                     && self.last_data_at.is_some()
+                    // With the buffer over-committed the memory charge fails again and
+                    // Linux ACKs at once (ICSK_ACK_NOMEM | ICSK_ACK_NOW).
+                    && self.rcvbuf.len() <= self.rcvbuf.capacity()
                 {
                     // Linux tcp_fin(): CLOSE-WAIT enters ping-pong mode (the application
                     // is expected to answer), so the FIN's ACK waits for the delayed-ACK
@@ -2534,6 +2578,10 @@ impl Connection {
             // RFC 6928: the initial window is counted in segments of the agreed MSS.
             let mss = u32::from(self.eff_snd_mss());
             self.cc.on_established(mss);
+            if let Some(srtt) = self.rtt.srtt() {
+                // The handshake's RTT (BBR sets its first pacing rate from it).
+                self.cc.on_rtt(srtt);
+            }
             self.rearm_keepalive(now);
         }
         if to == State::FinWait2 && self.orphaned {
@@ -2597,5 +2645,71 @@ impl Connection {
         self.snd_wscale = 0;
         self.rcv_wscale = 0;
         self.set_state(now, State::Listen);
+    }
+}
+
+/// [`Stats`] as a connection stores them: the per-segment counters and the retransmissions
+/// (which the host turns into deltas) in 64 bits, the others (events much rarer than
+/// segments) in 32 bits that wrap, as Linux's `tcp_info` counters do.
+#[derive(Clone, Copy, Debug, Default)]
+struct StatCounters {
+    segs_in: u64,
+    segs_out: u64,
+    retransmits: u64,
+    rsts_out: Count32,
+    challenge_acks: Count32,
+    challenge_acks_limited: Count32,
+    paws_drops: Count32,
+    drops: Count32,
+    ooo_queued: Count32,
+    fast_retransmits: Count32,
+    timeouts: Count32,
+    window_probes: Count32,
+    keepalive_probes: Count32,
+    delayed_acks: Count32,
+    dsacks_received: Count32,
+    dsacks_sent: Count32,
+    loss_probes: Count32,
+    sack_retransmits: Count32,
+    ecn_ce_received: Count32,
+    ecn_reductions: Count32,
+    spurious_undos: Count32,
+}
+
+impl StatCounters {
+    fn to_stats(self) -> Stats {
+        Stats {
+            segs_in: self.segs_in,
+            segs_out: self.segs_out,
+            retransmits: self.retransmits,
+            rsts_out: u64::from(self.rsts_out.0),
+            challenge_acks: u64::from(self.challenge_acks.0),
+            challenge_acks_limited: u64::from(self.challenge_acks_limited.0),
+            paws_drops: u64::from(self.paws_drops.0),
+            drops: u64::from(self.drops.0),
+            ooo_queued: u64::from(self.ooo_queued.0),
+            fast_retransmits: u64::from(self.fast_retransmits.0),
+            timeouts: u64::from(self.timeouts.0),
+            window_probes: u64::from(self.window_probes.0),
+            keepalive_probes: u64::from(self.keepalive_probes.0),
+            delayed_acks: u64::from(self.delayed_acks.0),
+            dsacks_received: u64::from(self.dsacks_received.0),
+            dsacks_sent: u64::from(self.dsacks_sent.0),
+            loss_probes: u64::from(self.loss_probes.0),
+            sack_retransmits: u64::from(self.sack_retransmits.0),
+            ecn_ce_received: u64::from(self.ecn_ce_received.0),
+            ecn_reductions: u64::from(self.ecn_reductions.0),
+            spurious_undos: u64::from(self.spurious_undos.0),
+        }
+    }
+}
+
+/// A 32-bit event counter that wraps instead of overflowing.
+#[derive(Clone, Copy, Debug, Default)]
+struct Count32(u32);
+
+impl core::ops::AddAssign<u32> for Count32 {
+    fn add_assign(&mut self, n: u32) {
+        self.0 = self.0.wrapping_add(n);
     }
 }

@@ -19,8 +19,12 @@ impl Connection {
     pub fn poll_transmit(&mut self, now: Instant, payload: &mut [u8]) -> Option<SegmentOut> {
         let Some(seg) = self.next_segment(now, payload) else {
             self.arm_persist(now);
+            self.rate_check_app_limited(now);
             return None;
         };
+        if seg.payload_len > 0 {
+            self.rate_on_send(now, &seg);
+        }
         self.stats.segs_out += 1;
         if seg.flags.rst() {
             self.stats.rsts_out += 1;
@@ -69,6 +73,13 @@ impl Connection {
             return Some(self.syn_segment(now));
         }
         self.rtx_due = false;
+        if self.pace_hold(now) {
+            // Pacing: data waits for its departure time; a pure ACK may go.
+            if self.ack_due && self.state != State::SynSent {
+                return Some(self.segment(now, self.snd_nxt, TcpFlags::ACK));
+            }
+            return None;
+        }
         if self.fast_rtx_due {
             // RFC 5681 §3.2 / RFC 6675 §5 step 4.3: the segment at SND.UNA, now (up to the
             // first SACKed byte).
@@ -414,6 +425,30 @@ impl Connection {
         if n > 0 && n == unsent {
             flags |= TcpFlags::PSH;
         }
+        if n > 0 && self.cfg.flavor() == crate::config::Flavor::Linux {
+            // Linux sends a burst as TSO chunks (`tcp_write_xmit()`: at most
+            // `tcp_tso_autosize()` segments and half the congestion window), and its
+            // packets carry PSH at the end of every chunk of two or more segments, whole
+            // or cut short by the windows; a one-segment chunk (a limited-transmit or PRR
+            // segment) carries none (observed in packetdrill's gtests and the kernel's
+            // selftests, e.g. `P. 1:10001(10000)` for a window-limited part of a longer
+            // write, `P. 1:5001(5000)` `P. 5001:10001(5000)` for cwnd 10).
+            // `last_send_at` is when new data last went out (set below, after this).
+            let pos = if self.last_send_at == Some(now) {
+                self.sndbuf.burst().saturating_add(1)
+            } else {
+                1
+            };
+            self.sndbuf.set_burst(pos);
+            let chunk = self.tso_chunk_segs(mss);
+            let in_chunk = (u32::from(pos) - 1) % chunk + 1;
+            let left = unsent.saturating_sub(n);
+            let room = usable.min(cwnd_room).saturating_sub(n);
+            let stops = left > 0 && room < mss.min(left);
+            if in_chunk >= 2 && (in_chunk == chunk || stops) {
+                flags |= TcpFlags::PSH;
+            }
+        }
         if fin {
             flags |= TcpFlags::FIN;
         }
@@ -456,6 +491,36 @@ impl Connection {
         self.tlp_armed = false;
         self.arm_tlp(now);
         Some(seg)
+    }
+
+    /// Segments per TSO chunk: Linux's `tcp_tso_autosize()` — about a millisecond of the
+    /// pacing rate (SRTT-based: 200% of cwnd/SRTT below half the slow start threshold,
+    /// 120% above), plus a bonus of up to 64 KiB when the minimum RTT is under a few
+    /// milliseconds (`tcp_tso_rtt_log` 9), at most 64 KiB, at least `tcp_min_tso_segs` (2);
+    /// unlimited before any RTT sample — and at most half the congestion window
+    /// (`tcp_cwnd_test()`), at least one.
+    fn tso_chunk_segs(&self, mss: usize) -> u32 {
+        const GSO_MAX: u64 = 65536;
+        let mss = (mss as u64).max(1);
+        let cwnd = u64::from(self.cc.cwnd());
+        let half_cwnd = (cwnd / mss / 2).max(1);
+        let Some(srtt) = self.rtt.srtt().filter(|d| !d.is_zero()) else {
+            return (GSO_MAX / mss).max(2).min(half_cwnd) as u32;
+        };
+        let ratio = if cwnd < u64::from(self.cc.ssthresh()) / 2 {
+            200
+        } else {
+            120
+        };
+        let srtt_us = (srtt.as_micros() as u64).max(1);
+        let rate = cwnd * ratio / 100 * 1_000_000 / srtt_us;
+        let mut bytes = rate >> 10;
+        let min_rtt_us = self.rtt.min_rtt().unwrap_or(srtt).as_micros() as u64;
+        let shift = min_rtt_us >> 9;
+        if shift < 32 {
+            bytes += GSO_MAX >> shift;
+        }
+        (bytes.min(GSO_MAX) / mss).max(2).min(half_cwnd) as u32
     }
 
     /// Records what recovery sent: PRR's prr_out and budget, and RFC 6675's HighRxt.

@@ -38,6 +38,7 @@ impl Connection {
             self.delack_deadline,
             self.cork_deadline,
             self.loss.reo_deadline,
+            self.pace_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -94,6 +95,7 @@ impl Connection {
                 self.ato = (self.ato * 2).min(self.cfg.delack_max);
             }
         }
+        self.pace_timeout(now);
         if self.cork_deadline.is_some_and(|d| d <= now) {
             // Left set: `new_data` sees the expired cork deadline and sends the partial
             // segment, then clears it.

@@ -78,6 +78,33 @@ impl DemuxTable {
         }
     }
 
+    /// Hints the processor to load the entry where a lookup of hash `h` starts (a batch
+    /// of lookups overlaps its cache misses this way). Changes nothing.
+    #[inline]
+    pub fn prefetch(&self, h: u32) {
+        if let Some(e) = self.entries.get(h as usize & self.mask()) {
+            prefetch_lines(e, 1);
+        }
+    }
+
+    /// The first slab index stored under hash `h`, unconfirmed (a prefetch target: the
+    /// lookup proper still compares the tuple).
+    #[inline]
+    pub fn candidate(&self, h: u32) -> Option<u32> {
+        let mask = self.mask();
+        let mut i = h as usize & mask;
+        loop {
+            let e = self.entries.get(i)?;
+            if e.index == EMPTY {
+                return None;
+            }
+            if e.tag == h {
+                return Some(e.index);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
     /// Maps hash `h` to `index`, replacing the entry of an equal key (`is_key` confirms
     /// it), as a map insert does.
     pub fn insert(&mut self, h: u32, index: u32, mut is_key: impl FnMut(u32) -> bool) {
@@ -147,6 +174,31 @@ impl DemuxTable {
             self.entries[i] = e;
         }
     }
+}
+
+/// Asks the processor to start loading the cache lines holding the first `lines` × 64
+/// bytes of `*p` (x86-64 `PREFETCHT0`); nothing elsewhere. A prefetch never faults and
+/// changes no state the program can observe; `lines` is capped at the size of `T`.
+#[inline]
+pub(super) fn prefetch_lines<T>(p: &T, lines: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let base = (p as *const T).cast::<i8>();
+        let n = lines.min(core::mem::size_of::<T>().div_ceil(64)).max(1);
+        for k in 0..n {
+            // SAFETY: `_mm_prefetch` is only a hint: it never faults, even for an invalid
+            // address, and has no architectural effect. `wrapping_add` keeps the pointer
+            // arithmetic defined; every address is inside (or one line past) `*p`. SSE is
+            // part of the x86-64 baseline.
+            unsafe {
+                core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                    base.wrapping_add(k * 64),
+                );
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, lines);
 }
 
 #[cfg(test)]

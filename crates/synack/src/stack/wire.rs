@@ -158,19 +158,7 @@ pub fn ecn_ce(pkt: &[u8]) -> bool {
 /// [`check_ports`] before acting on the segment.
 pub fn parse_tcp_unverified<'a>(ip: &IpIn<'a>) -> Result<TcpIn<'a>, DropReason> {
     let h = TcpHeader::parse(ip.payload).map_err(|_| DropReason::BadTcpHeader)?;
-    let sum = TcpOptionsSummary::parse(h.options_bytes());
-    let mut options = SegOptions {
-        mss: sum.mss,
-        wscale: sum.window_scale,
-        sack_permitted: sum.sack_permitted,
-        timestamps: sum
-            .timestamps
-            .map(|(tsval, tsecr)| Timestamps { tsval, tsecr }),
-        ..SegOptions::default()
-    };
-    for &(l, r) in sum.sack_blocks.as_slice() {
-        options.sack_blocks.push(Seq(l), Seq(r));
-    }
+    let options = segment_options(h.options_bytes());
     let flags = h.flags();
     let seg = SegmentIn {
         seq: Seq(h.seq()),
@@ -187,6 +175,35 @@ pub fn parse_tcp_unverified<'a>(ip: &IpIn<'a>) -> Result<TcpIn<'a>, DropReason> 
         seg,
         ce: false,
     })
+}
+
+/// The options of an arriving segment. The layout nearly every segment after the
+/// handshake carries, `nop,nop,TS` alone (RFC 7323 Appendix A), is read in place; anything
+/// else goes through the general option parser.
+fn segment_options(bytes: &[u8]) -> SegOptions {
+    if let [1, 1, 8, 10, v0, v1, v2, v3, e0, e1, e2, e3] = *bytes {
+        return SegOptions {
+            timestamps: Some(Timestamps {
+                tsval: u32::from_be_bytes([v0, v1, v2, v3]),
+                tsecr: u32::from_be_bytes([e0, e1, e2, e3]),
+            }),
+            ..SegOptions::default()
+        };
+    }
+    let sum = TcpOptionsSummary::parse(bytes);
+    let mut options = SegOptions {
+        mss: sum.mss,
+        wscale: sum.window_scale,
+        sack_permitted: sum.sack_permitted,
+        timestamps: sum
+            .timestamps
+            .map(|(tsval, tsecr)| Timestamps { tsval, tsecr }),
+        ..SegOptions::default()
+    };
+    for &(l, r) in sum.sack_blocks.as_slice() {
+        options.sack_blocks.push(Seq(l), Seq(r));
+    }
+    options
 }
 
 /// The checksum of `t`'s pseudo-header, TCP header and options: adding the payload and
@@ -324,23 +341,111 @@ pub fn emit_tcp(
     ip_id: u16,
     ttl: u8,
 ) -> Option<usize> {
+    let generic = seg.flags.syn();
+    emit_tcp_with(
+        buf,
+        local,
+        remote,
+        seg,
+        payload_at,
+        payload_sum,
+        ip_id,
+        ttl,
+        generic,
+    )
+}
+
+/// The options of a segment without SYN, in [`established_layout`]'s layout (RFC 7323
+/// Appendix A): `nop,nop,TS` when timestamps are on, then `nop,nop,SACK` with as many
+/// blocks as fit (3 with timestamps, 4 without; RFC 2018 §3). Returns the bytes needed and
+/// the number of SACK blocks.
+fn established_options_len(seg: &SegmentOut) -> (usize, usize) {
+    let o = &seg.options;
+    let ts = if o.timestamps.is_some() { 12 } else { 0 };
+    let max_blocks = if ts > 0 { 3 } else { 4 };
+    let blocks = o.sack_blocks.as_slice().len().min(max_blocks);
+    let sack = if blocks > 0 { 4 + 8 * blocks } else { 0 };
+    (ts + sack, blocks)
+}
+
+/// Writes the TCP header of a segment without SYN and its options straight into `h` (its
+/// exact length), the checksum field zero (RFC 9293 §3.1), instead of building a
+/// [`TcpRepr`] and an option list first.
+fn write_established_header(
+    h: &mut [u8],
+    local: SocketAddr,
+    remote: SocketAddr,
+    seg: &SegmentOut,
+    blocks: usize,
+) {
+    let flags = seg.flags.bits();
+    h[0..2].copy_from_slice(&local.port().to_be_bytes());
+    h[2..4].copy_from_slice(&remote.port().to_be_bytes());
+    h[4..8].copy_from_slice(&seg.seq.0.to_be_bytes());
+    h[8..12].copy_from_slice(&seg.ack.0.to_be_bytes());
+    h[12] = (((h.len() / 4) as u8) << 4) | ((flags >> 8) as u8 & 1);
+    h[13] = flags as u8;
+    h[14..16].copy_from_slice(&seg.wnd.to_be_bytes());
+    h[16..18].copy_from_slice(&[0, 0]);
+    h[18..20].copy_from_slice(&seg.up.to_be_bytes());
+    let mut at = synack_wire::tcp::HEADER_LEN;
+    if let Some(t) = seg.options.timestamps {
+        // NOP, NOP, kind 8, length 10, TSval, TSecr (RFC 7323 §3.2).
+        h[at..at + 4].copy_from_slice(&[1, 1, 8, 10]);
+        h[at + 4..at + 8].copy_from_slice(&t.tsval.to_be_bytes());
+        h[at + 8..at + 12].copy_from_slice(&t.tsecr.to_be_bytes());
+        at += 12;
+    }
+    if blocks > 0 {
+        // NOP, NOP, kind 5, length 2 + 8n, then the blocks (RFC 2018 §3).
+        h[at..at + 4].copy_from_slice(&[1, 1, 5, (2 + 8 * blocks) as u8]);
+        at += 4;
+        for &(l, r) in &seg.options.sack_blocks.as_slice()[..blocks] {
+            h[at..at + 4].copy_from_slice(&l.0.to_be_bytes());
+            h[at + 4..at + 8].copy_from_slice(&r.0.to_be_bytes());
+            at += 8;
+        }
+    }
+}
+
+/// [`emit_tcp`]; `generic` builds the header through [`TcpRepr`] and the option encoder
+/// (SYN segments, whose option layouts vary by profile), otherwise it is written directly.
+#[allow(clippy::too_many_arguments)]
+fn emit_tcp_with(
+    buf: &mut [u8],
+    local: SocketAddr,
+    remote: SocketAddr,
+    seg: &SegmentOut,
+    payload_at: usize,
+    payload_sum: Option<u16>,
+    ip_id: u16,
+    ttl: u8,
+    generic: bool,
+) -> Option<usize> {
     let ip_len = ip_header_len(local.ip());
     let meta = IpMeta {
         ttl,
         ecn: if seg.ect { ECT0 } else { 0 },
     };
-    let repr = TcpRepr {
-        src_port: local.port(),
-        dst_port: remote.port(),
-        seq: seg.seq.0,
-        ack: seg.ack.0,
-        flags: seg.flags,
-        reserved: 0,
-        window: seg.wnd,
-        urgent_ptr: seg.up,
-        options: encode_options(seg),
+    let (repr, header_len, blocks) = if generic {
+        let repr = TcpRepr {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq: seg.seq.0,
+            ack: seg.ack.0,
+            flags: seg.flags,
+            reserved: 0,
+            window: seg.wnd,
+            urgent_ptr: seg.up,
+            options: encode_options(seg),
+        };
+        let n = repr.header_len();
+        (Some(repr), n, 0)
+    } else {
+        let (opts, blocks) = established_options_len(seg);
+        (None, synack_wire::tcp::HEADER_LEN + opts, blocks)
     };
-    let start = ip_len + repr.header_len();
+    let start = ip_len + header_len;
     let end = start.checked_add(seg.payload_len)?;
     if end > buf.len() || payload_at.checked_add(seg.payload_len)? > buf.len() {
         return None;
@@ -348,7 +453,12 @@ pub fn emit_tcp(
     if seg.payload_len > 0 && payload_at != start {
         buf.copy_within(payload_at..payload_at + seg.payload_len, start);
     }
-    repr.emit_header(&mut buf[ip_len..]).ok()?;
+    match repr {
+        Some(repr) => {
+            repr.emit_header(&mut buf[ip_len..]).ok()?;
+        }
+        None => write_established_header(&mut buf[ip_len..start], local, remote, seg, blocks),
+    }
     let tcp_len = u16::try_from(end - ip_len).ok()?;
     match payload_sum {
         Some(payload) if seg.payload_len > 0 => {
@@ -440,9 +550,149 @@ pub fn emit_icmp(
     Some(end)
 }
 
+/// The 4-tuple (local = destination, remote = source) a datagram would carry if it is an
+/// unfragmented TCP segment, read from fixed header offsets without any validation: a
+/// hint for prefetching, never a basis for a decision. `None` when the bytes are too short
+/// or not IPv4/IPv6 TCP.
+pub fn peek_tuple(pkt: &[u8]) -> Option<crate::isn::FourTuple> {
+    let be16 =
+        |i: usize| -> Option<u16> { Some(u16::from_be_bytes([*pkt.get(i)?, *pkt.get(i + 1)?])) };
+    match pkt.first()? >> 4 {
+        4 => {
+            let ihl = usize::from(pkt.first()? & 0x0f) * 4;
+            if *pkt.get(9)? != ipv4::PROTO_TCP {
+                return None;
+            }
+            let a: [u8; 8] = pkt.get(12..20)?.try_into().ok()?;
+            let src = IpAddr::from([a[0], a[1], a[2], a[3]]);
+            let dst = IpAddr::from([a[4], a[5], a[6], a[7]]);
+            Some(crate::isn::FourTuple::new(
+                SocketAddr::new(dst, be16(ihl + 2)?),
+                SocketAddr::new(src, be16(ihl)?),
+            ))
+        }
+        6 => {
+            if *pkt.get(6)? != ipv4::PROTO_TCP {
+                return None;
+            }
+            let s: [u8; 16] = pkt.get(8..24)?.try_into().ok()?;
+            let d: [u8; 16] = pkt.get(24..40)?.try_into().ok()?;
+            Some(crate::isn::FourTuple::new(
+                SocketAddr::new(IpAddr::from(d), be16(42)?),
+                SocketAddr::new(IpAddr::from(s), be16(40)?),
+            ))
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::ecn_ce;
+    use super::*;
+    use crate::TcpFlags;
+
+    /// The in-place reading of `nop,nop,TS` agrees with the general parser, and near misses
+    /// (other kinds, lengths, order, padding) take the general path.
+    #[test]
+    fn timestamp_only_options_read_in_place_match_the_parser() {
+        let general = |b: &[u8]| {
+            let sum = TcpOptionsSummary::parse(b);
+            (sum.timestamps, sum.mss, sum.sack_blocks.as_slice().len())
+        };
+        let mut cases: Vec<Vec<u8>> = vec![
+            vec![1, 1, 8, 10, 0, 0, 0, 1, 0xff, 0xfe, 0xfd, 0xfc],
+            vec![1, 1, 8, 10, 0x80, 0, 0, 0, 0, 0, 0, 0],
+            vec![1, 1, 8, 9, 0, 0, 0, 1, 0, 0, 0, 2],
+            vec![1, 0, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2],
+            vec![8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 1],
+            vec![
+                1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2,
+            ],
+            vec![2, 4, 5, 180],
+            vec![],
+        ];
+        cases.push(cases[0][..11].to_vec());
+        for b in &cases {
+            let fast = segment_options(b);
+            let want = general(b);
+            assert_eq!(fast.timestamps.map(|t| (t.tsval, t.tsecr)), want.0, "{b:?}");
+            assert_eq!(fast.mss, want.1, "{b:?}");
+            assert_eq!(fast.sack_blocks.as_slice().len(), want.2, "{b:?}");
+        }
+    }
+
+    /// The direct header writer produces the same datagram, byte for byte, as the generic
+    /// `TcpRepr` + option encoder path, for every combination of timestamps, 0 to 5 SACK
+    /// blocks (beyond what fits), flags, families and payload placement.
+    #[test]
+    fn direct_established_header_matches_the_generic_encoder() {
+        let v4 = (
+            SocketAddr::from(([10, 0, 0, 1], 40000)),
+            SocketAddr::from(([10, 0, 0, 2], 80)),
+        );
+        let v6 = (
+            SocketAddr::from((Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1), 1)),
+            SocketAddr::from((Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2), 65535)),
+        );
+        let flag_sets = [
+            TcpFlags::ACK,
+            TcpFlags::ACK | TcpFlags::PSH,
+            TcpFlags::ACK | TcpFlags::FIN | TcpFlags::URG,
+            TcpFlags::RST,
+            TcpFlags::ACK | TcpFlags::ECE | TcpFlags::CWR,
+        ];
+        let payload: Vec<u8> = (0..301u32).map(|i| (i * 7 + 1) as u8).collect();
+        for (local, remote) in [v4, v6] {
+            for ts in [None, Some((0xdead_beef, 7))] {
+                for nblocks in 0..=5u32 {
+                    for &flags in &flag_sets {
+                        for plen in [0usize, 1, 300] {
+                            let mut seg = SegmentOut::bare(Seq(1), Seq(0x8000_0001), flags, 513);
+                            seg.up = 9;
+                            seg.ect = plen > 0;
+                            seg.options.timestamps =
+                                ts.map(|(tsval, tsecr)| Timestamps { tsval, tsecr });
+                            for b in 0..nblocks {
+                                seg.options
+                                    .sack_blocks
+                                    .push(Seq(100 * b), Seq(100 * b + 50));
+                            }
+                            seg.payload_len = plen;
+                            let mut out = [vec![0u8; 2000], vec![0u8; 2000]];
+                            let mut lens = [0; 2];
+                            for (k, generic) in [true, false].into_iter().enumerate() {
+                                // Staged at a place the payload has to move from.
+                                out[k][100..100 + plen].copy_from_slice(&payload[..plen]);
+                                let sum = (plen > 0 && k == 1).then(|| {
+                                    let mut c = Checksum::new();
+                                    c.add_bytes(&payload[..plen]);
+                                    c.sum()
+                                });
+                                lens[k] = emit_tcp_with(
+                                    &mut out[k],
+                                    local,
+                                    remote,
+                                    &seg,
+                                    100,
+                                    sum,
+                                    5,
+                                    64,
+                                    generic,
+                                )
+                                .unwrap();
+                            }
+                            assert_eq!(lens[0], lens[1]);
+                            assert_eq!(
+                                out[0][..lens[0]],
+                                out[1][..lens[1]],
+                                "ts {ts:?} blocks {nblocks} flags {flags:?} len {plen}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn rfc3168_ce_read_from_ipv4_tos_and_ipv6_traffic_class() {
