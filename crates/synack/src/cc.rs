@@ -37,6 +37,11 @@ pub trait CongestionControl: Debug + Send {
     fn on_established(&mut self, mss: u32);
     /// `acked` new bytes were acknowledged outside recovery.
     fn on_ack(&mut self, now: Instant, acked: u32, mss: u32);
+    /// RFC 3465 §2.2: the most one ACK may grow the window in slow start, in segments (L;
+    /// 1 by default, FreeBSD's `net.inet.tcp.abc_l_var` is 2); 0 for no limit, where the
+    /// window grows by every segment acknowledged up to ssthresh (Linux's
+    /// `tcp_slow_start()`).
+    fn set_slow_start_limit(&mut self, segs: u32);
     /// A new smoothed RTT estimate (CUBIC's clock looks one RTT ahead).
     fn on_rtt(&mut self, srtt: Duration) {
         let _ = srtt;
@@ -77,6 +82,8 @@ pub struct Reno {
     ssthresh: u32,
     /// Bytes acknowledged toward the next congestion-avoidance increment.
     acked_accum: u32,
+    /// Slow start's per-ACK limit in segments (0: none).
+    ss_limit: u32,
 }
 
 impl Default for Reno {
@@ -86,6 +93,7 @@ impl Default for Reno {
             // RFC 5681 §3.1: "arbitrarily high" initial ssthresh (Linux: infinite).
             ssthresh: u32::MAX,
             acked_accum: 0,
+            ss_limit: 1,
         }
     }
 }
@@ -102,8 +110,16 @@ impl CongestionControl for Reno {
 
     fn on_ack(&mut self, _now: Instant, acked: u32, mss: u32) {
         if self.cwnd < self.ssthresh {
-            // RFC 5681 §3.1 slow start: cwnd += min(N, SMSS) per ACK (RFC 3465 L = 1).
-            self.cwnd = self.cwnd.saturating_add(acked.min(mss));
+            // RFC 5681 §3.1 slow start: cwnd += min(N, L·SMSS) per ACK (RFC 3465 §2.2).
+            self.cwnd = if self.ss_limit == 0 {
+                // Linux (tcp_slow_start()): every segment acknowledged, up to ssthresh.
+                self.cwnd
+                    .saturating_add(acked)
+                    .min(self.ssthresh.max(self.cwnd))
+            } else {
+                self.cwnd
+                    .saturating_add(acked.min(mss.saturating_mul(self.ss_limit)))
+            };
         } else {
             // Congestion avoidance: one SMSS per window of acknowledged data (RFC 3465).
             self.acked_accum = self.acked_accum.saturating_add(acked);
@@ -112,6 +128,10 @@ impl CongestionControl for Reno {
                 self.cwnd = self.cwnd.saturating_add(mss);
             }
         }
+    }
+
+    fn set_slow_start_limit(&mut self, segs: u32) {
+        self.ss_limit = segs;
     }
 
     fn on_congestion(&mut self, _now: Instant, flight: u32, mss: u32) {

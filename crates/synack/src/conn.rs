@@ -514,8 +514,12 @@ impl Connection {
             rtx_deadline: None,
             time_wait_deadline: None,
             fin_wait_2_deadline: None,
-            cc: crate::cc::by_name(cfg.congestion_control)
-                .unwrap_or_else(|| Box::new(Cubic::default())),
+            cc: {
+                let mut cc = crate::cc::by_name(cfg.congestion_control)
+                    .unwrap_or_else(|| Box::new(Cubic::default()));
+                cc.set_slow_start_limit(Self::slow_start_limit(&cfg));
+                cc
+            },
             rtx_nxt: None,
             fast_rtx_due: false,
             dupacks: 0,
@@ -1090,6 +1094,16 @@ impl Connection {
         self.eff_snd_mss()
     }
 
+    /// Slow start's per-ACK growth limit for the flavor (RFC 3465 §2.2 L, in segments):
+    /// none for Linux (`tcp_slow_start()` adds every segment acknowledged), 2 for FreeBSD
+    /// (`net.inet.tcp.abc_l_var`).
+    fn slow_start_limit(cfg: &Config) -> u32 {
+        match cfg.flavor() {
+            crate::config::Flavor::Linux => 0,
+            crate::config::Flavor::FreeBsd => 2,
+        }
+    }
+
     /// `TCP_CONGESTION`: selects the algorithm by name (`reno`, `cubic`); `InvalidState`
     /// (Linux answers ENOENT) for an unknown name.
     pub fn set_congestion_control_by_name(&mut self, name: &str) -> Result<(), Error> {
@@ -1102,6 +1116,7 @@ impl Connection {
     /// [`Config::congestion_control`], CUBIC).
     pub fn set_congestion_control(&mut self, cc: Box<dyn CongestionControl>) {
         self.cc = cc;
+        self.cc.set_slow_start_limit(Self::slow_start_limit(&self.cfg));
         if self.state.is_synchronized() {
             let mss = u32::from(self.eff_snd_mss());
             self.cc.on_established(mss);
@@ -1787,6 +1802,13 @@ impl Connection {
                     self.dupack_credit = 0;
                     self.cc.on_recovery_end();
                     self.loss.on_recovery_exit();
+                }
+                // Linux grows the window by the segments this ACK delivered, SACKed ones
+                // counted when they were SACKed (`tcp_cong_control()`'s acked_sacked);
+                // the SYN's and FIN's sequence numbers are no data.
+                None if self.cfg.flavor() == crate::config::Flavor::Linux => {
+                    let control = acked.saturating_sub(data_acked);
+                    self.cc.on_ack(now, delivered.saturating_sub(control), mss)
                 }
                 None => self.cc.on_ack(now, data_acked, mss),
             }

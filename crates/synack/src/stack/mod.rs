@@ -560,6 +560,8 @@ impl Stack {
             // Linux's tcp_frto (2) is on; FreeBSD's base stack has no F-RTO.
             frto: s.profile == Profile::Linux,
             dsack: s.tcp_dsack,
+            min_tso_segs: s.tcp_min_tso_segs,
+            tso_win_divisor: s.tcp_tso_win_divisor,
             events: self.events,
             ..Config::default()
         }
