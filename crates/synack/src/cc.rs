@@ -198,4 +198,32 @@ mod tests {
         r.on_rto(11_000, 1000);
         assert_eq!((r.ssthresh(), r.cwnd()), (5_500, 1000));
     }
+
+    /// RFC 3465 §2.2's L: one ACK for 4 segments grows slow start by 1 (the default), 2
+    /// (FreeBSD's abc_l_var) or all 4 (Linux, up to ssthresh).
+    #[test]
+    fn rfc3465_slow_start_limit_per_ack() {
+        for (limit, reno, cubic) in [
+            (1, 11_000, 11_000),
+            (2, 12_000, 12_000),
+            (0, 14_000, 14_000),
+        ] {
+            let mut algs: [Box<dyn CongestionControl>; 2] =
+                [Box::new(Reno::default()), by_name("cubic").unwrap()];
+            for (cc, want) in algs.iter_mut().zip([reno, cubic]) {
+                cc.set_slow_start_limit(limit);
+                cc.on_established(1000);
+                cc.on_ack(Instant::ZERO, 4000, 1000);
+                assert_eq!(cc.cwnd(), want, "{} L={limit}", cc.name());
+            }
+        }
+        // Without a limit, growth stops at ssthresh.
+        let mut r = Reno::default();
+        r.set_slow_start_limit(0);
+        r.on_established(1000);
+        r.on_congestion(Instant::ZERO, 24_000, 1000);
+        r.set_cwnd(10_000);
+        r.on_ack(Instant::ZERO, 5000, 1000);
+        assert_eq!(r.cwnd(), 12_000);
+    }
 }

@@ -1116,7 +1116,8 @@ impl Connection {
     /// [`Config::congestion_control`], CUBIC).
     pub fn set_congestion_control(&mut self, cc: Box<dyn CongestionControl>) {
         self.cc = cc;
-        self.cc.set_slow_start_limit(Self::slow_start_limit(&self.cfg));
+        self.cc
+            .set_slow_start_limit(Self::slow_start_limit(&self.cfg));
         if self.state.is_synchronized() {
             let mss = u32::from(self.eff_snd_mss());
             self.cc.on_established(mss);

@@ -294,6 +294,9 @@ impl Sysctl {
             // vol. 2 p. 964), whatever its sequence number.
             tcp_rfc1337: true,
             tcp_early_retrans: 0,
+            // FreeBSD tcp_timer.h: TCP_MAXRXTSHIFT, 12 retransmissions of a SYN before
+            // ETIMEDOUT (unless net.inet.tcp.keepinit runs out first).
+            tcp_syn_retries: 12,
             ..Sysctl::linux()
         }
     }
@@ -687,7 +690,7 @@ mod tests {
         let mut s = Sysctl::linux();
         assert_eq!(s.get("net.ipv4.tcp_min_tso_segs").unwrap(), "2");
         assert_eq!(s.get("tcp_tso_win_divisor").unwrap(), "3");
-        s.set("/proc/sys/net/ipv4/tcp_min_tso_segs", "10").unwrap();
+        s.set("net/ipv4/tcp_min_tso_segs", "10").unwrap();
         assert_eq!(s.tcp_min_tso_segs, 10);
         assert!(s.set("net.ipv4.tcp_min_tso_segs", "0").is_err());
         assert!(s.set("net.ipv4.tcp_min_tso_segs", "256").is_err());
