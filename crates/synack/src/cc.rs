@@ -1,5 +1,5 @@
-//! Congestion control behind a trait: Reno (RFC 5681) and CUBIC (RFC 9438, the default as on
-//! Linux), selectable by name ([`by_name`], `net.ipv4.tcp_congestion_control`).
+//! Congestion control behind a trait: Reno (RFC 5681), CUBIC (RFC 9438, the default as on
+//! Linux) and BBR v1 ([`crate::bbr`], paced, driven by delivery-rate samples), selectable by name ([`by_name`], `net.ipv4.tcp_congestion_control`).
 //!
 //! The engine owns loss detection and recovery (SACK scoreboard per RFC 6675, NewReno per
 //! RFC 6582, Proportional Rate Reduction per RFC 6937): it tells the algorithm about
@@ -8,23 +8,25 @@
 //! writes the window through [`CongestionControl::set_cwnd`]; at its end the window is
 //! ssthresh (RFC 6937 §3).
 
+use crate::rate::{Rate, RateSample};
 use crate::seq::Seq;
 use crate::time::{Duration, Instant};
 use core::fmt::Debug;
 
 /// The algorithms [`by_name`] knows (`net.ipv4.tcp_available_congestion_control`).
-pub const AVAILABLE: &[&str] = &["reno", "cubic"];
+pub const AVAILABLE: &[&str] = &["reno", "cubic", "bbr"];
 
 /// The default algorithm, as on Linux.
 pub const DEFAULT: &str = "cubic";
 
-/// The algorithm called `name` (`reno`, `cubic`), as `net.ipv4.tcp_congestion_control` and
+/// The algorithm called `name` (`reno`, `cubic`, `bbr`), as `net.ipv4.tcp_congestion_control` and
 /// `TCP_CONGESTION` name them (FreeBSD's `newreno` is Reno with RFC 6582 recovery, which the
 /// engine always does); `None` for an unknown name.
 pub fn by_name(name: &str) -> Option<Box<dyn CongestionControl>> {
     match name {
         "reno" | "newreno" => Some(Box::new(Reno::default())),
         "cubic" => Some(Box::new(crate::cubic::Cubic::default())),
+        "bbr" => Some(Box::new(crate::bbr::Bbr::default())),
         _ => None,
     }
 }
@@ -73,6 +75,42 @@ pub trait CongestionControl: Debug + Send {
     fn cwnd(&self) -> u32;
     /// The slow-start threshold.
     fn ssthresh(&self) -> u32;
+    /// The delivery-rate sampler and pacing clock of an algorithm driven by rate samples
+    /// (BBR keeps one; `None` for the others, which then cost nothing per segment but
+    /// this call). With one, the engine samples rates ([`crate::rate`]), calls
+    /// [`CongestionControl::on_rate_sample`] on every ACK that delivers data, leaves the
+    /// window in recovery to the algorithm instead of PRR, and paces at the rate the
+    /// algorithm writes into it.
+    fn rate(&self) -> Option<&Rate> {
+        None
+    }
+    /// The same, to update.
+    fn rate_mut(&mut self) -> Option<&mut Rate> {
+        None
+    }
+    /// BBR's model and state (`TCP_CC_INFO`); `None` for other algorithms.
+    fn bbr_info(&self) -> Option<crate::bbr::BbrInfo> {
+        None
+    }
+    /// A delivery-rate sample from an ACK, with the connection's state after it.
+    fn on_rate_sample(&mut self, now: Instant, rs: &RateSample, ack: &AckState) {
+        let _ = (now, rs, ack);
+    }
+}
+
+/// The connection's state after an ACK, as [`CongestionControl::on_rate_sample`] sees it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AckState {
+    /// Bytes in flight (RFC 6675 SetPipe).
+    pub inflight: u32,
+    /// The send MSS.
+    pub mss: u32,
+    /// In loss recovery (fast recovery, or going back over the window after a timeout).
+    pub in_recovery: bool,
+    /// Bytes delivered over the connection's life (`C.delivered`).
+    pub delivered: u64,
+    /// Bytes retransmitted over the connection's life.
+    pub retransmitted: u64,
 }
 
 /// Reno (RFC 5681) with the RFC 6928 initial window.
@@ -189,6 +227,9 @@ mod tests {
         assert_eq!(by_name("reno").unwrap().name(), "reno");
         assert_eq!(by_name("cubic").unwrap().name(), "cubic");
         assert_eq!(by_name("newreno").unwrap().name(), "reno");
+        assert_eq!(by_name("bbr").unwrap().name(), "bbr");
+        assert!(by_name("bbr").unwrap().rate().is_some());
+        assert!(by_name("cubic").unwrap().rate().is_none());
         assert!(by_name("vegas").is_none());
         // Congestion avoidance: +1 MSS per cwnd of data.
         for _ in 0..10 {

@@ -47,6 +47,7 @@
 
 mod fastpath;
 mod output;
+mod paced;
 mod timers;
 mod undo;
 
@@ -151,9 +152,14 @@ pub struct Info {
     pub in_recovery: bool,
     /// ECN negotiated (`tcpi_options` TCPI_OPT_ECN).
     pub ecn: bool,
-    /// Delivery rate, bytes per second: cwnd over smoothed RTT (an estimate; zero before
-    /// the first RTT sample).
+    /// Delivery rate, bytes per second: the latest rate sample when the algorithm samples
+    /// rates (BBR; draft-cheng-iccrg-delivery-rate-estimation), else cwnd over smoothed RTT
+    /// (an estimate; zero before the first RTT sample).
     pub delivery_rate: u64,
+    /// Pacing rate, bytes per second (`tcpi_pacing_rate`); zero when not paced.
+    pub pacing_rate: u64,
+    /// BBR's model and state (`TCP_CC_INFO`), with BBR.
+    pub bbr: Option<crate::bbr::BbrInfo>,
 }
 
 /// A snapshot of a connection, the RFC 9293 §3.10.6 STATUS call.
@@ -1136,7 +1142,12 @@ impl Connection {
             snd_mss: u32::from(self.eff_snd_mss()),
             rcv_mss: self.rcv_mss,
             cwnd: self.cc.cwnd(),
-            ssthresh: self.cc.ssthresh(),
+            // BBR has no slow-start threshold: "infinite", as Linux leaves it.
+            ssthresh: if self.cc.rate().is_some() {
+                u32::MAX
+            } else {
+                self.cc.ssthresh()
+            },
             retransmits: self.rtx_count,
             total_retrans: self.stats.retransmits,
             unacked: self.snd_nxt.since(self.snd_una),
@@ -1154,7 +1165,10 @@ impl Connection {
             pipe: self.pipe_now(),
             in_recovery: self.recover.is_some(),
             ecn: self.ecn_ok,
+            pacing_rate: self.rates().map_or(0, |r| r.0),
+            bbr: self.cc.bbr_info(),
             delivery_rate: match self.rtt.srtt() {
+                _ if self.cc.rate().is_some() => self.rates().map_or(0, |r| r.1),
                 Some(rtt) if !rtt.is_zero() => {
                     u64::from(self.cc.cwnd()) * 1_000_000_000 / (rtt.as_nanos() as u64).max(1)
                 }
@@ -1870,6 +1884,7 @@ impl Connection {
         if self.recover.is_some() && (ack_advanced || delivered > 0 || entering) {
             self.prr_update(now, delivered, entering);
         }
+        self.rate_on_ack(now);
         if self.rack_on() {
             self.arm_reorder_timer(now);
         }
@@ -1915,7 +1930,10 @@ impl Connection {
             self.snd_una,
             self.snd_nxt,
         );
-        if self.ts_ok && self.loss.eifel.is_none() {
+        // BBR does not reduce its model on loss: nothing to undo (and an Eifel undo on an
+        // ACK echoing an earlier episode's retransmission restarted recovery, resending
+        // holes already resent).
+        if self.ts_ok && self.loss.eifel.is_none() && self.cc.rate().is_none() {
             self.loss.eifel = Some((self.cc.cwnd(), self.cc.ssthresh(), self.tsval(now)));
         }
     }
@@ -1986,6 +2004,10 @@ impl Connection {
     /// RFC 6937 §3 Proportional Rate Reduction, with the slow-start reduction bound
     /// (PRR-SSRB): how much may be sent on this ACK; cwnd = pipe + sndcnt.
     fn prr_update(&mut self, now: Instant, delivered: u32, entering: bool) {
+        if self.cc.rate().is_some() {
+            // A rate-driven algorithm (BBR) sets the window in recovery itself.
+            return;
+        }
         let mss = u32::from(self.eff_snd_mss());
         self.prr_delivered = self.prr_delivered.saturating_add(delivered);
         let pipe = self.pipe(now);
@@ -2575,6 +2597,10 @@ impl Connection {
             // RFC 6928: the initial window is counted in segments of the agreed MSS.
             let mss = u32::from(self.eff_snd_mss());
             self.cc.on_established(mss);
+            if let Some(srtt) = self.rtt.srtt() {
+                // The handshake's RTT (BBR sets its first pacing rate from it).
+                self.cc.on_rtt(srtt);
+            }
             self.rearm_keepalive(now);
         }
         if to == State::FinWait2 && self.orphaned {

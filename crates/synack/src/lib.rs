@@ -5,6 +5,7 @@
 
 pub mod time;
 
+pub mod bbr;
 pub mod buffer;
 pub mod cc;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod cubic;
 pub mod error;
 pub mod event;
 pub mod isn;
+pub mod rate;
 pub mod rtt;
 pub mod sack;
 pub mod segment;

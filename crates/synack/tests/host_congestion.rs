@@ -14,7 +14,7 @@ fn tcp_congestion_set_before_connect_on_a_listener_and_on_a_live_connection() {
     assert_eq!(net.b.set_congestion(l, "reno"), Ok(()));
     assert_eq!(net.b.congestion(l), Ok("reno"));
     // Unknown algorithms: ENOENT, and the setting stays.
-    assert_eq!(net.b.set_congestion(l, "bbr"), Err(Errno::ENOENT));
+    assert_eq!(net.b.set_congestion(l, "vegas"), Err(Errno::ENOENT));
     assert_eq!(net.b.congestion(l), Ok("reno"));
 
     let c = net.a.socket(Family::V4).unwrap();
@@ -33,6 +33,16 @@ fn tcp_congestion_set_before_connect_on_a_listener_and_on_a_live_connection() {
     assert_eq!(net.b.set_congestion(s, "cubic"), Ok(()));
     assert_eq!(net.b.congestion(s), Ok("cubic"));
     assert_eq!(net.b.tcp_info(s).unwrap().congestion, "cubic");
+    assert_eq!(
+        net.b.tcp_info(s).unwrap().pacing_rate,
+        0,
+        "CUBIC is not paced"
+    );
+    // BBR, too: it paces from the start (the initial window over the RTT at the STARTUP
+    // gain).
+    assert_eq!(net.b.set_congestion(s, "bbr"), Ok(()));
+    assert_eq!(net.b.tcp_info(s).unwrap().congestion, "bbr");
+    assert!(net.b.tcp_info(s).unwrap().pacing_rate > 0);
 }
 
 #[test]

@@ -14,6 +14,7 @@
 //! assert!(out.passed());
 //! ```
 
+mod bbr;
 mod peer;
 mod recovery;
 mod scenarios;

@@ -66,6 +66,8 @@ pub struct Peer {
     // State.
     next_sample: Option<Instant>,
     last_sample: Option<(Option<u32>, Option<u32>)>,
+    /// BBR's mode and pacing gain at the last sample.
+    last_bbr: Option<(synack::bbr::Mode, u32)>,
     started: Option<Instant>,
     listener: Option<SocketId>,
     sock: Option<SocketId>,
@@ -100,6 +102,7 @@ impl Peer {
             sample_every: None,
             next_sample: None,
             last_sample: None,
+            last_bbr: None,
             started: None,
             listener: None,
             sock: None,
@@ -239,6 +242,23 @@ impl Peer {
                             show(sample.1)
                         ));
                         self.last_sample = Some(sample);
+                    }
+                    // BBR (TCP_CC_INFO): a line when the mode or the pacing gain changes.
+                    if let Ok(Some(b)) = cx.stack.bbr_info(s)
+                        && self.last_bbr != Some((b.mode, b.pacing_gain))
+                    {
+                        self.last_bbr = Some((b.mode, b.pacing_gain));
+                        cx.log(format!(
+                            "bbr: {:?} pacing_gain {:.2} cwnd_gain {:.2} btl_bw {} B/s \
+                             pacing_rate {} B/s delivery_rate {} B/s min_rtt {} us",
+                            b.mode,
+                            f64::from(b.pacing_gain) / 256.0,
+                            f64::from(b.cwnd_gain) / 256.0,
+                            b.btl_bw,
+                            info.pacing_rate,
+                            info.delivery_rate,
+                            b.min_rtt.map_or(0, |d| d.as_micros())
+                        ));
                     }
                 }
                 self.next_sample = Some(now + every);

@@ -10,6 +10,7 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use synack::stack::{Linger, SockOpt};
 use synack::{Duration, Instant};
 
+use super::bbr;
 use super::recovery;
 use super::{Act, CLIENT_ADDR, Checks, Lab, Outcome, Peer, SERVER_ADDR, Scenario, Seg, sa};
 use crate::capture::Direction;
@@ -261,6 +262,22 @@ pub static SCENARIOS: &[Scenario] = &[
         tour: false,
         build: recovery::build_congestion_cubic,
         check: recovery::check_congestion_cubic,
+    },
+    Scenario {
+        name: "bbr",
+        title: "BBR v1 with pacing on a 5 Mbit/s bottleneck: every mode in 12 s",
+        explain:
+            "The client sends 7 MiB through a 5 Mbit/s link (40 ms round trip, a 60-packet queue)
+            with tcp_congestion_control=bbr and logs TCP_INFO's cwnd and, from TCP_CC_INFO,
+            BBR's mode, gains, bottleneck-bandwidth estimate and pacing rate. STARTUP paces at
+            2.89 x the measured delivery rate until three rounds add less than 25%; DRAIN
+            (gain 0.35) empties the queue it built; PROBE_BW cycles the pacing gain 1.25, 0.75,
+            1, 1, 1, 1, 1, 1, one RTprop each; after 10 s without a lower RTT sample PROBE_RTT
+            holds cwnd at 4 segments for 200 ms. Segments leave paced (len / pacing rate
+            apart), not in ACK-clocked bursts. --svg draws cwnd under the graph.",
+        tour: false,
+        build: bbr::build_bbr,
+        check: bbr::check_bbr,
     },
     Scenario {
         name: "rto-backoff",

@@ -19,8 +19,12 @@ impl Connection {
     pub fn poll_transmit(&mut self, now: Instant, payload: &mut [u8]) -> Option<SegmentOut> {
         let Some(seg) = self.next_segment(now, payload) else {
             self.arm_persist(now);
+            self.rate_check_app_limited(now);
             return None;
         };
+        if seg.payload_len > 0 {
+            self.rate_on_send(now, &seg);
+        }
         self.stats.segs_out += 1;
         if seg.flags.rst() {
             self.stats.rsts_out += 1;
@@ -69,6 +73,13 @@ impl Connection {
             return Some(self.syn_segment(now));
         }
         self.rtx_due = false;
+        if self.pace_hold(now) {
+            // Pacing: data waits for its departure time; a pure ACK may go.
+            if self.ack_due && self.state != State::SynSent {
+                return Some(self.segment(now, self.snd_nxt, TcpFlags::ACK));
+            }
+            return None;
+        }
         if self.fast_rtx_due {
             // RFC 5681 §3.2 / RFC 6675 §5 step 4.3: the segment at SND.UNA, now (up to the
             // first SACKed byte).

@@ -38,10 +38,16 @@ impl Connection {
             self.delack_deadline,
             self.cork_deadline,
             self.loss.reo_deadline,
+            self.pace_deadline(),
         ]
         .into_iter()
-        .flatten()
+        // The minimum over plain integers (an unarmed timer as u64::MAX, above any
+        // instant's nanoseconds) compiles to a branch-free chain, where `flatten().min()`
+        // branched on every timer; the stack asks after every segment.
+        .map(|d| d.map_or(u64::MAX, Instant::as_nanos))
         .min()
+        .filter(|&ns| ns != u64::MAX)
+        .map(Instant::from_nanos)
     }
 
     /// Handles every timer due at `now`.
@@ -94,6 +100,7 @@ impl Connection {
                 self.ato = (self.ato * 2).min(self.cfg.delack_max);
             }
         }
+        self.pace_timeout(now);
         if self.cork_deadline.is_some_and(|d| d <= now) {
             // Left set: `new_data` sees the expired cork deadline and sends the partial
             // segment, then clears it.

@@ -553,6 +553,7 @@ impl Stack {
             // `newreno` runs as the engine's Reno (RFC 5681).
             congestion_control: match opts.congestion.unwrap_or(s.tcp_congestion_control.as_str()) {
                 "reno" | "newreno" => "reno",
+                "bbr" => "bbr",
                 _ => "cubic",
             },
             // The profile's behaviour where Linux and FreeBSD differ, stated rather than
@@ -1699,6 +1700,8 @@ impl Stack {
                     rtt: None,
                     cwnd: None,
                     congestion: "",
+                    pacing_rate: None,
+                    delivery_rate: None,
                 });
             }
         }
@@ -1737,6 +1740,9 @@ impl Stack {
                 rtt: (synced && !info.rtt.is_zero()).then_some((info.rtt, info.rttvar)),
                 cwnd: synced.then(|| info.cwnd.div_ceil(info.snd_mss.max(1))),
                 congestion: info.congestion,
+                // Only paced connections (BBR) sample rates; ss shows both then.
+                pacing_rate: (synced && info.pacing_rate > 0).then_some(info.pacing_rate),
+                delivery_rate: (synced && info.pacing_rate > 0).then_some(info.delivery_rate),
             });
         }
         rows

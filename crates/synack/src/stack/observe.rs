@@ -173,6 +173,25 @@ pub struct SsRow {
     pub cwnd: Option<u32>,
     /// Congestion-control algorithm.
     pub congestion: &'static str,
+    /// Pacing rate, bytes per second, when paced (`ss -i` `pacing_rate`).
+    pub pacing_rate: Option<u64>,
+    /// The latest delivery-rate sample, bytes per second (`ss -i` `delivery_rate`).
+    pub delivery_rate: Option<u64>,
+}
+
+/// A rate in bytes per second the way `ss` prints it: bits per second with a unit
+/// (`12.5Mbps`).
+fn fmt_bps(bytes_per_sec: u64) -> String {
+    let b = bytes_per_sec as f64 * 8.0;
+    if b >= 1e9 {
+        format!("{:.1}Gbps", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.1}Mbps", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.1}Kbps", b / 1e3)
+    } else {
+        format!("{b}bps")
+    }
 }
 
 impl fmt::Display for SsRow {
@@ -227,6 +246,12 @@ impl fmt::Display for SsRow {
             write!(f, " mss:{}", self.mss)?;
             if let Some(c) = self.cwnd {
                 write!(f, " cwnd:{c}")?;
+            }
+            if let Some(r) = self.pacing_rate {
+                write!(f, " pacing_rate {}", fmt_bps(r))?;
+            }
+            if let Some(r) = self.delivery_rate {
+                write!(f, " delivery_rate {}", fmt_bps(r))?;
             }
             if self.retrans > 0 || self.total_retrans > 0 {
                 write!(f, " retrans:{}/{}", self.retrans, self.total_retrans)?;

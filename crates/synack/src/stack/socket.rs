@@ -301,6 +301,11 @@ pub struct TcpInfo {
     pub backoff: u8,
     /// The congestion-control algorithm in use (`TCP_CONGESTION`).
     pub congestion: &'static str,
+    /// `tcpi_pacing_rate`, bytes per second (0: not paced).
+    pub pacing_rate: u64,
+    /// `tcpi_delivery_rate`, bytes per second: the latest delivery-rate sample (BBR), else
+    /// cwnd over the smoothed RTT.
+    pub delivery_rate: u64,
 }
 
 /// What a socket is ready for (`poll`'s `revents`).
@@ -1279,6 +1284,16 @@ impl Stack {
         Ok(())
     }
 
+    /// `getsockopt(TCP_CC_INFO)` for BBR (Linux `struct tcp_bbr_info`): the model and state
+    /// of the socket's connection; `None` without a connection or with another algorithm.
+    pub fn bbr_info(&self, s: SocketId) -> Result<Option<crate::bbr::BbrInfo>, Errno> {
+        let sock = self.sock(s)?;
+        Ok(sock
+            .conn()
+            .and_then(|id| self.conns.get(id.index, id.generation))
+            .and_then(|slot| slot.conn.info().bbr))
+    }
+
     /// `getsockopt(TCP_CONGESTION)`: the algorithm of the socket's connection, else the one
     /// set with [`Stack::set_congestion`], else `net.ipv4.tcp_congestion_control`'s.
     pub fn congestion(&self, s: SocketId) -> Result<&'static str, Errno> {
@@ -1417,6 +1432,8 @@ impl Stack {
                 probes: 0,
                 backoff: 0,
                 congestion: "",
+                pacing_rate: 0,
+                delivery_rate: 0,
             });
         };
         let st = slot.conn.status();
@@ -1476,6 +1493,8 @@ impl Stack {
             probes: info.probes,
             backoff: info.backoff,
             congestion: info.congestion,
+            pacing_rate: info.pacing_rate,
+            delivery_rate: info.delivery_rate,
         })
     }
 }

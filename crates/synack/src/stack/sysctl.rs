@@ -218,7 +218,7 @@ const RFC1323: &str = "net.inet.tcp.rfc1323";
 const MAXSOCKBUF: &str = "kern.ipc.maxsockbuf";
 
 /// Congestion control names accepted by `tcp_congestion_control`.
-pub const CONGESTION_CONTROLS: &[&str] = &["reno", "cubic", "newreno"];
+pub const CONGESTION_CONTROLS: &[&str] = &["reno", "cubic", "newreno", "bbr"];
 
 impl Sysctl {
     /// Linux's defaults.
