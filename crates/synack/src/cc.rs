@@ -42,8 +42,10 @@ pub trait CongestionControl: Debug + Send {
     /// RFC 3465 §2.2: the most one ACK may grow the window in slow start, in segments (L;
     /// 1 by default, FreeBSD's `net.inet.tcp.abc_l_var` is 2); 0 for no limit, where the
     /// window grows by every segment acknowledged up to ssthresh (Linux's
-    /// `tcp_slow_start()`).
-    fn set_slow_start_limit(&mut self, segs: u32);
+    /// `tcp_slow_start()`). Algorithms without RFC 5681 slow start (BBR) ignore it.
+    fn set_slow_start_limit(&mut self, segs: u32) {
+        let _ = segs;
+    }
     /// A new smoothed RTT estimate (CUBIC's clock looks one RTT ahead).
     fn on_rtt(&mut self, srtt: Duration) {
         let _ = srtt;
