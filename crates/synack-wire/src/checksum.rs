@@ -375,15 +375,16 @@ fn copy_sum_portable(dst: &mut [u8], src: &[u8]) -> u64 {
     fold_to_u64(acc + fold_to_u64(acc2) as u128)
 }
 
-/// Bytes per AVX2 block: each 32-bit lane of an accumulator takes one value in
-/// [-65536, 65534] per 64 bytes, so 16,384 steps (1 MiB) stay well inside an `i32`.
+/// Bytes per AVX2 block: each 32-bit lane of each of the four accumulators takes one value
+/// in [-65536, 65534] per 128 bytes (plus at most one more), so over 512 KiB a lane stays
+/// within ±2^28 and the four lanes' sum inside an `i32`.
 #[cfg(target_arch = "x86_64")]
-const AVX2_BLOCK: usize = 1 << 20;
+const AVX2_BLOCK: usize = 1 << 19;
 
 /// The AVX2 fused copy-and-sum: the same contract as [`copy_sum_portable`]. Each 32-byte
 /// register is stored to `dst` and, biased by 0x8000 per word so that it reads as signed,
-/// multiplied by one and added in pairs into 32-bit lanes (`vpmaddwd`); the bias is added
-/// back at the end (RFC 1071 §2(C): any wider sum folds to the same 16 bits).
+/// multiplied by one and added in pairs into 32-bit lanes (`vpmaddwd`), 128 bytes per
+/// step into four accumulators; the bias is added back at the end (RFC 1071 §2(C): any wider sum folds to the same 16 bits).
 ///
 /// # Safety
 /// The CPU must support AVX2.
@@ -398,34 +399,47 @@ unsafe fn copy_sum_avx2(dst: &mut [u8], src: &[u8]) -> u64 {
     let (sp, dp) = (src.as_ptr(), dst.as_mut_ptr());
     let bias = _mm256_set1_epi16(i16::MIN);
     let ones = _mm256_set1_epi16(1);
+    let zero = _mm256_setzero_si256();
     let mut total: i64 = 0;
     let mut i = 0;
     while i < n {
         let end = n.min(i + AVX2_BLOCK);
-        let mut a0 = _mm256_setzero_si256();
-        let mut a1 = _mm256_setzero_si256();
-        // SAFETY (all loads and stores below): `i + 32 <= end <= n`, and `n` is at most
-        // the length of both slices; unaligned loads and stores are used.
-        while i + 2 * LANE_BYTES <= end {
-            let v0 = unsafe { _mm256_loadu_si256(sp.add(i).cast::<__m256i>()) };
-            let v1 = unsafe { _mm256_loadu_si256(sp.add(i + LANE_BYTES).cast::<__m256i>()) };
-            unsafe { _mm256_storeu_si256(dp.add(i).cast::<__m256i>(), v0) };
-            unsafe { _mm256_storeu_si256(dp.add(i + LANE_BYTES).cast::<__m256i>(), v1) };
-            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_xor_si256(v0, bias), ones));
-            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_xor_si256(v1, bias), ones));
-            i += 2 * LANE_BYTES;
+        let (mut a0, mut a1, mut a2, mut a3) = (zero, zero, zero, zero);
+        // SAFETY (all loads and stores below): each access covers `[at, at + 32)` with
+        // `at + 32 <= end <= n`, and `n` is at most the length of both slices; unaligned
+        // loads and stores are used.
+        let step = |acc: __m256i, at: usize| {
+            let v = unsafe { _mm256_loadu_si256(sp.add(at).cast::<__m256i>()) };
+            unsafe { _mm256_storeu_si256(dp.add(at).cast::<__m256i>(), v) };
+            _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_xor_si256(v, bias), ones))
+        };
+        while i + 4 * LANE_BYTES <= end {
+            a0 = step(a0, i);
+            a1 = step(a1, i + LANE_BYTES);
+            a2 = step(a2, i + 2 * LANE_BYTES);
+            a3 = step(a3, i + 3 * LANE_BYTES);
+            i += 4 * LANE_BYTES;
         }
+        // At most three single steps remain (not a loop, which the compiler would turn into
+        // a `memcpy` call and a separate summing loop).
         if i + LANE_BYTES <= end {
-            let v0 = unsafe { _mm256_loadu_si256(sp.add(i).cast::<__m256i>()) };
-            unsafe { _mm256_storeu_si256(dp.add(i).cast::<__m256i>(), v0) };
-            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_xor_si256(v0, bias), ones));
+            a0 = step(a0, i);
             i += LANE_BYTES;
         }
-        let (mut l0, mut l1) = ([0i32; 8], [0i32; 8]);
-        // SAFETY: each array is exactly one 32-byte register wide.
-        unsafe { _mm256_storeu_si256(l0.as_mut_ptr().cast::<__m256i>(), a0) };
-        unsafe { _mm256_storeu_si256(l1.as_mut_ptr().cast::<__m256i>(), a1) };
-        total += l0.iter().chain(&l1).map(|&l| i64::from(l)).sum::<i64>();
+        if i + LANE_BYTES <= end {
+            a1 = step(a1, i);
+            i += LANE_BYTES;
+        }
+        if i + LANE_BYTES <= end {
+            a2 = step(a2, i);
+            i += LANE_BYTES;
+        }
+        // Each accumulator's lanes are within ±2^28 (see `AVX2_BLOCK`): their sum fits.
+        let a = _mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3));
+        let mut lanes = [0i32; 8];
+        // SAFETY: the array is exactly one 32-byte register wide.
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast::<__m256i>(), a) };
+        total += lanes.iter().map(|&l| i64::from(l)).sum::<i64>();
     }
     // Every one of the n / 2 words was read 0x8000 low.
     (total + (n as i64 / 2) * 0x8000) as u64

@@ -520,8 +520,12 @@ impl Connection {
             rtx_deadline: None,
             time_wait_deadline: None,
             fin_wait_2_deadline: None,
-            cc: crate::cc::by_name(cfg.congestion_control)
-                .unwrap_or_else(|| Box::new(Cubic::default())),
+            cc: {
+                let mut cc = crate::cc::by_name(cfg.congestion_control)
+                    .unwrap_or_else(|| Box::new(Cubic::default()));
+                cc.set_slow_start_limit(Self::slow_start_limit(&cfg));
+                cc
+            },
             rtx_nxt: None,
             fast_rtx_due: false,
             dupacks: 0,
@@ -1096,6 +1100,17 @@ impl Connection {
         self.eff_snd_mss()
     }
 
+    /// Slow start's per-ACK growth limit for the flavor (RFC 3465 §2.2 L, in segments): 2
+    /// for FreeBSD (`net.inet.tcp.abc_l_var`); 1 for Linux, although Linux adds every
+    /// segment an ACK delivers (`tcp_slow_start()`): with that growth the engine's recovery
+    /// from the slow-start overshoot costs too much in the lab (docs/conformance.md).
+    fn slow_start_limit(cfg: &Config) -> u32 {
+        match cfg.flavor() {
+            crate::config::Flavor::Linux => 1,
+            crate::config::Flavor::FreeBsd => 2,
+        }
+    }
+
     /// `TCP_CONGESTION`: selects the algorithm by name (`reno`, `cubic`); `InvalidState`
     /// (Linux answers ENOENT) for an unknown name.
     pub fn set_congestion_control_by_name(&mut self, name: &str) -> Result<(), Error> {
@@ -1108,6 +1123,8 @@ impl Connection {
     /// [`Config::congestion_control`], CUBIC).
     pub fn set_congestion_control(&mut self, cc: Box<dyn CongestionControl>) {
         self.cc = cc;
+        self.cc
+            .set_slow_start_limit(Self::slow_start_limit(&self.cfg));
         if self.state.is_synchronized() {
             let mss = u32::from(self.eff_snd_mss());
             self.cc.on_established(mss);
@@ -1725,6 +1742,7 @@ impl Connection {
         }
         let mut delivered = 0u32;
         let mut ack_advanced = false;
+        let mut rack_acked = None;
         // "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK" and remove what is
         // acknowledged from the retransmission queue.
         if seg.ack.gt(self.snd_una) {
@@ -1745,11 +1763,12 @@ impl Connection {
             }
             self.snd_una = seg.ack;
             self.scoreboard.advance(self.snd_una);
-            while self
-                .sent_log
-                .front()
-                .is_some_and(|&(end, _)| end.le(self.snd_una))
+            while let Some(&(end, sent)) = self.sent_log.front()
+                && end.le(self.snd_una)
             {
+                // RFC 8985 §6.2 step 2: cumulatively acknowledged transmissions move
+                // RACK.xmit_ts too (a repaired hole's retransmission among them).
+                rack_acked = Some(rack_acked.map_or(sent, |t: Instant| t.max(sent)));
                 self.sent_log.pop_front();
             }
             if self.high_rxt.lt(self.snd_una) {
@@ -1836,7 +1855,7 @@ impl Connection {
         }
         // RFC 8985 §6.2 (reordering, RACK.xmit_ts, D-SACK rounds), RFC 3708 (D-SACK undo)
         // and RFC 5682 (F-RTO after a timeout).
-        self.loss_on_ack(now, reorder_probe, dsack);
+        self.loss_on_ack(now, reorder_probe, dsack, rack_acked);
         self.frto_on_ack(seg, ack_advanced, new_sack);
         // Loss detection: three duplicate ACKs (RFC 5681 §3.2), DupThresh segments SACKed
         // above SND.UNA (RFC 6675 §5 IsLost), or RACK's time rule (RFC 8985 §6). Once
@@ -2041,9 +2060,6 @@ impl Connection {
         }
         let mss = u32::from(self.eff_snd_mss());
         let dupthresh = self.scoreboard.lost_boundary(self.snd_una, mss);
-        let Some(high) = self.scoreboard.highest_sacked() else {
-            return dupthresh;
-        };
         // RACK's time rule runs during recovery, once a tail probe is out, and once
         // reordering has been seen; before that, entering recovery from the open state
         // takes DupThresh (the lab's fast-retransmit and sack-recovery scenarios and RFC
@@ -2057,7 +2073,7 @@ impl Connection {
         } else {
             dupthresh
         };
-        let Some((rack_xmit, rack_rtt)) = self.rack_state() else {
+        let Some((rack_xmit, rack_rtt, rack_end)) = self.rack_state() else {
             return dupthresh;
         };
         let reo_wnd = self.reo_wnd();
@@ -2065,15 +2081,14 @@ impl Connection {
         // is lost once Segment.xmit_ts + RACK.rtt + reo_wnd has passed (at the ACK that
         // set RACK.xmit_ts, the same as RACK.xmit_ts >= Segment.xmit_ts + reo_wnd; later,
         // the reorder timer's question). SACKed segments and those already retransmitted
-        // (below HighRxt) do not stop the walk.
+        // (below HighRxt) do not stop the walk; a segment sent at RACK.xmit_ts ends it if
+        // it lies above RACK.end_seq (RACK_sent_after).
         let mut rack = self.snd_una;
         let mut seg_start = self.snd_una;
         for &(end, sent) in &self.sent_log {
-            if !end.le(high) {
-                break;
-            }
             let handled = seg_start.lt(self.high_rxt) || self.scoreboard.is_sacked(seg_start);
-            if !handled && (sent > rack_xmit || sent + rack_rtt + reo_wnd > now) {
+            let after = sent > rack_xmit || (sent == rack_xmit && end.gt(rack_end));
+            if !handled && (after || sent + rack_rtt + reo_wnd > now) {
                 break;
             }
             rack = end;

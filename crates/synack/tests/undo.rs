@@ -280,3 +280,26 @@ fn rfc8985_reorder_timer_finds_a_loss_without_three_duplicate_acks() {
     c.on_segment(at + Duration::from_millis(100), &ack(13 * MSS, &[]));
     assert_eq!(c.info().unacked, 0);
 }
+
+#[test]
+fn rfc8985_a_repaired_hole_marks_the_unsacked_tail_lost() {
+    let mut c = client(true);
+    c.send(ms(100), &[3u8; 10_000]).unwrap();
+    drain(&mut c, ms(100));
+    // Segment 0 and the whole tail from 5000 are lost; 1000..5000 arrive and are SACKed.
+    for i in 1..=4u32 {
+        let at = ms(200 + u64::from(i));
+        c.on_segment(at, &ack(0, &[(MSS, MSS + i * MSS)]));
+        drain(&mut c, at);
+    }
+    assert!(c.info().in_recovery);
+    assert_eq!(c.stats().retransmits, 1);
+    // The retransmission of 0 is acknowledged cumulatively; nothing is SACKed any more.
+    // It was sent after the tail: RACK.xmit_ts moves to it (RFC 8985 §6.2 step 2 counts
+    // cumulatively acknowledged segments), and the tail, sent more than RACK.rtt +
+    // reo_wnd ago, is lost — resent now, not after a timeout.
+    c.on_segment(ms(305), &ack(5 * MSS, &[]));
+    let out = offsets(&drain(&mut c, ms(305)));
+    assert_eq!(out.first(), Some(&(5 * MSS)), "{out:?}");
+    assert_eq!(c.stats().timeouts, 0);
+}

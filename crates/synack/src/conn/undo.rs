@@ -256,9 +256,9 @@ impl Connection {
         (base * self.loss.reo_wnd_mult).min(srtt.max(base))
     }
 
-    /// RFC 8985 §6.2 RACK.xmit_ts and RACK.rtt, as of the last ACK.
-    pub(super) fn rack_state(&self) -> Option<(Instant, Duration)> {
-        self.loss.rack
+    /// RFC 8985 §6.2 RACK.xmit_ts, RACK.rtt and RACK.end_seq, as of the last ACK.
+    pub(super) fn rack_state(&self) -> Option<(Instant, Duration, Seq)> {
+        self.loss.rack.map(|(x, r)| (x, r, self.loss.rack_end))
     }
 
     /// Whether RACK's time rule and the reorder timer run (SACK and `tcp_early_retrans`).
@@ -306,6 +306,7 @@ impl Connection {
         now: Instant,
         probe: Option<Seq>,
         dsack: Option<(Seq, Seq)>,
+        acked: Option<Instant>,
     ) {
         if !self.rack_on() {
             return;
@@ -315,21 +316,32 @@ impl Connection {
         {
             self.loss.reordering_seen = true;
         }
-        // RACK.xmit_ts: the latest transmission delivered. A time later than now − min_RTT
-        // belongs to a retransmission this ACK cannot be for (RFC 8985 §6.2 step 2).
-        if self.scoreboard.is_empty() {
-            // Nothing SACKed: RACK's clock cannot have moved (and the log is not walked).
-        } else if let Some((xmit, _)) = self.rack_clock() {
+        // RACK.xmit_ts: the latest transmission delivered, SACKed (ending at the highest
+        // SACKed byte) or cumulatively acknowledged (ending at SND.UNA).
+        let sacked = if self.scoreboard.is_empty() {
+            // Nothing SACKed: the log is not walked.
+            None
+        } else {
+            self.rack_clock().map(|(x, _)| {
+                let fack = self.scoreboard.highest_sacked().unwrap_or(self.snd_una);
+                (x, fack)
+            })
+        };
+        for (xmit, end) in [sacked, acked.map(|x| (x, self.snd_una))]
+            .into_iter()
+            .flatten()
+        {
+            // A time later than now − min_RTT belongs to a retransmission this ACK cannot
+            // be for (RFC 8985 §6.2 step 2).
             let fresh = self.rtt.min_rtt().is_none_or(|m| now - xmit >= m);
             // RACK_sent_after: a later time, or the same time and a higher sequence.
-            let fack = self.scoreboard.highest_sacked().unwrap_or(self.snd_una);
             let after = self
                 .loss
                 .rack
-                .is_none_or(|(x, _)| xmit > x || (xmit == x && fack.gt(self.loss.rack_end)));
+                .is_none_or(|(x, _)| xmit > x || (xmit == x && end.gt(self.loss.rack_end)));
             if fresh && after {
                 self.loss.rack = Some((xmit, now - xmit));
-                self.loss.rack_end = fack;
+                self.loss.rack_end = end;
             }
         }
         if dsack.is_some() || self.loss.dsack_round.is_some() {
@@ -498,17 +510,13 @@ impl Connection {
             self.loss.reo_deadline = None;
         }
         if !self.rack_active()
-            || self.scoreboard.is_empty()
             || self.snd_una == self.snd_nxt
             || self.rtx_nxt.is_some()
             || self.loss.frto_active()
         {
             return;
         }
-        let Some((rack_xmit, rack_rtt)) = self.loss.rack else {
-            return;
-        };
-        let Some(high) = self.scoreboard.highest_sacked() else {
+        let Some((rack_xmit, rack_rtt, rack_end)) = self.rack_state() else {
             return;
         };
         let boundary = self.loss_boundary(now);
@@ -516,19 +524,24 @@ impl Connection {
         let mut seg_start = self.snd_una;
         let mut first: Option<Instant> = None;
         for &(end, sent) in &self.sent_log {
-            if !end.le(high) {
-                break;
-            }
             let handled = seg_start.lt(boundary)
                 || seg_start.lt(self.high_rxt)
                 || self.scoreboard.is_sacked(seg_start);
+            seg_start = end;
+            if handled {
+                continue;
+            }
+            if sent > rack_xmit || (sent == rack_xmit && end.gt(rack_end)) {
+                // Sent after the latest delivered segment, as is all that follows (new
+                // data goes out in order; retransmissions lie below HighRxt).
+                break;
+            }
             let at = sent + rack_rtt + reo_wnd;
             // A deadline already past belongs to a segment held back by an earlier one
             // (the walk marks a prefix): it is decided with that one.
-            if !handled && sent <= rack_xmit && at > now {
+            if at > now {
                 first = Some(first.map_or(at, |f| f.min(at)));
             }
-            seg_start = end;
         }
         if first.is_some() {
             self.loss.reo_deadline = first;
