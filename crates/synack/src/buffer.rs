@@ -391,6 +391,8 @@ impl RecvBuffer {
     /// has taken the buffer below its size [`RecvBuffer::free`] is 0. The storage grows at
     /// most to `bytes.len()` (one segment).
     pub fn force_push(&mut self, bytes: &[u8]) -> usize {
+        // Copies whatever was staged (the ring may be replaced below): forget the mark.
+        self.staged = 0;
         if self.len != 0 || !self.ooo.is_empty() || self.ring.capacity() == 0 {
             return 0;
         }

@@ -39,6 +39,13 @@ pub trait CongestionControl: Debug + Send {
     fn on_established(&mut self, mss: u32);
     /// `acked` new bytes were acknowledged outside recovery.
     fn on_ack(&mut self, now: Instant, acked: u32, mss: u32);
+    /// RFC 3465 §2.2: the most one ACK may grow the window in slow start, in segments (L;
+    /// 1 by default, FreeBSD's `net.inet.tcp.abc_l_var` is 2); 0 for no limit, where the
+    /// window grows by every segment acknowledged up to ssthresh (Linux's
+    /// `tcp_slow_start()`). Algorithms without RFC 5681 slow start (BBR) ignore it.
+    fn set_slow_start_limit(&mut self, segs: u32) {
+        let _ = segs;
+    }
     /// A new smoothed RTT estimate (CUBIC's clock looks one RTT ahead).
     fn on_rtt(&mut self, srtt: Duration) {
         let _ = srtt;
@@ -115,6 +122,8 @@ pub struct Reno {
     ssthresh: u32,
     /// Bytes acknowledged toward the next congestion-avoidance increment.
     acked_accum: u32,
+    /// Slow start's per-ACK limit in segments (0: none).
+    ss_limit: u32,
 }
 
 impl Default for Reno {
@@ -124,6 +133,7 @@ impl Default for Reno {
             // RFC 5681 §3.1: "arbitrarily high" initial ssthresh (Linux: infinite).
             ssthresh: u32::MAX,
             acked_accum: 0,
+            ss_limit: 1,
         }
     }
 }
@@ -140,8 +150,16 @@ impl CongestionControl for Reno {
 
     fn on_ack(&mut self, _now: Instant, acked: u32, mss: u32) {
         if self.cwnd < self.ssthresh {
-            // RFC 5681 §3.1 slow start: cwnd += min(N, SMSS) per ACK (RFC 3465 L = 1).
-            self.cwnd = self.cwnd.saturating_add(acked.min(mss));
+            // RFC 5681 §3.1 slow start: cwnd += min(N, L·SMSS) per ACK (RFC 3465 §2.2).
+            self.cwnd = if self.ss_limit == 0 {
+                // Linux (tcp_slow_start()): every segment acknowledged, up to ssthresh.
+                self.cwnd
+                    .saturating_add(acked)
+                    .min(self.ssthresh.max(self.cwnd))
+            } else {
+                self.cwnd
+                    .saturating_add(acked.min(mss.saturating_mul(self.ss_limit)))
+            };
         } else {
             // Congestion avoidance: one SMSS per window of acknowledged data (RFC 3465).
             self.acked_accum = self.acked_accum.saturating_add(acked);
@@ -150,6 +168,10 @@ impl CongestionControl for Reno {
                 self.cwnd = self.cwnd.saturating_add(mss);
             }
         }
+    }
+
+    fn set_slow_start_limit(&mut self, segs: u32) {
+        self.ss_limit = segs;
     }
 
     fn on_congestion(&mut self, _now: Instant, flight: u32, mss: u32) {
@@ -218,5 +240,33 @@ mod tests {
         assert_eq!(r.cwnd(), 11_000);
         r.on_rto(11_000, 1000);
         assert_eq!((r.ssthresh(), r.cwnd()), (5_500, 1000));
+    }
+
+    /// RFC 3465 §2.2's L: one ACK for 4 segments grows slow start by 1 (the default), 2
+    /// (FreeBSD's abc_l_var) or all 4 (Linux, up to ssthresh).
+    #[test]
+    fn rfc3465_slow_start_limit_per_ack() {
+        for (limit, reno, cubic) in [
+            (1, 11_000, 11_000),
+            (2, 12_000, 12_000),
+            (0, 14_000, 14_000),
+        ] {
+            let mut algs: [Box<dyn CongestionControl>; 2] =
+                [Box::new(Reno::default()), by_name("cubic").unwrap()];
+            for (cc, want) in algs.iter_mut().zip([reno, cubic]) {
+                cc.set_slow_start_limit(limit);
+                cc.on_established(1000);
+                cc.on_ack(Instant::ZERO, 4000, 1000);
+                assert_eq!(cc.cwnd(), want, "{} L={limit}", cc.name());
+            }
+        }
+        // Without a limit, growth stops at ssthresh.
+        let mut r = Reno::default();
+        r.set_slow_start_limit(0);
+        r.on_established(1000);
+        r.on_congestion(Instant::ZERO, 24_000, 1000);
+        r.set_cwnd(10_000);
+        r.on_ack(Instant::ZERO, 5000, 1000);
+        assert_eq!(r.cwnd(), 12_000);
     }
 }

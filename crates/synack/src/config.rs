@@ -161,6 +161,12 @@ pub struct Config {
     /// FreeBSD `net.inet.tcp.rexmit_slop` (200 ms): added to every computed or backed-off
     /// retransmission timeout under the FreeBSD flavor (`TCPT_RANGESET`); unused by Linux.
     pub rexmit_slop: Duration,
+    /// `net.ipv4.tcp_min_tso_segs` (2): the Linux flavor's TSO chunks are sized to at least
+    /// this many segments (`tcp_tso_autosize()`), still at most half the congestion window.
+    pub min_tso_segs: u8,
+    /// `net.ipv4.tcp_tso_win_divisor` (3): Linux's TSO deferral threshold
+    /// (`tcp_tso_should_defer()`), carried for the Linux flavor.
+    pub tso_win_divisor: u8,
     /// The stack imitated where the RFCs leave a choice; `None` follows
     /// [`Config::option_layout`] (BSD layout: FreeBSD). See [`Config::flavor`].
     pub flavor: Option<Flavor>,
@@ -210,6 +216,8 @@ impl Default for Config {
             frto: true,
             dsack: true,
             rexmit_slop: Duration::from_millis(200),
+            min_tso_segs: 2,
+            tso_win_divisor: 3,
             flavor: None,
             events: false,
             event_capacity: 4096,

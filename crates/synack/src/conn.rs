@@ -521,8 +521,12 @@ impl Connection {
             rtx_deadline: None,
             time_wait_deadline: None,
             fin_wait_2_deadline: None,
-            cc: crate::cc::by_name(cfg.congestion_control)
-                .unwrap_or_else(|| Box::new(Cubic::default())),
+            cc: {
+                let mut cc = crate::cc::by_name(cfg.congestion_control)
+                    .unwrap_or_else(|| Box::new(Cubic::default()));
+                cc.set_slow_start_limit(Self::slow_start_limit(&cfg));
+                cc
+            },
             rtx_nxt: None,
             fast_rtx_due: false,
             dupacks: 0,
@@ -1097,6 +1101,17 @@ impl Connection {
         self.eff_snd_mss()
     }
 
+    /// Slow start's per-ACK growth limit for the flavor (RFC 3465 §2.2 L, in segments): 2
+    /// for FreeBSD (`net.inet.tcp.abc_l_var`); 1 for Linux, although Linux adds every
+    /// segment an ACK delivers (`tcp_slow_start()`): with that growth the engine's recovery
+    /// from the slow-start overshoot costs too much in the lab (docs/conformance.md).
+    fn slow_start_limit(cfg: &Config) -> u32 {
+        match cfg.flavor() {
+            crate::config::Flavor::Linux => 1,
+            crate::config::Flavor::FreeBsd => 2,
+        }
+    }
+
     /// `TCP_CONGESTION`: selects the algorithm by name (`reno`, `cubic`); `InvalidState`
     /// (Linux answers ENOENT) for an unknown name.
     pub fn set_congestion_control_by_name(&mut self, name: &str) -> Result<(), Error> {
@@ -1109,6 +1124,8 @@ impl Connection {
     /// [`Config::congestion_control`], CUBIC).
     pub fn set_congestion_control(&mut self, cc: Box<dyn CongestionControl>) {
         self.cc = cc;
+        self.cc
+            .set_slow_start_limit(Self::slow_start_limit(&self.cfg));
         if self.state.is_synchronized() {
             let mss = u32::from(self.eff_snd_mss());
             self.cc.on_established(mss);

@@ -60,6 +60,8 @@ pub struct Cubic {
     hystart: HyStart,
     /// W_max before the last congestion event (for an undo).
     prior_w_max: Option<f64>,
+    /// Slow start's per-ACK limit in segments (0: none).
+    ss_limit: u32,
 }
 
 impl Default for Cubic {
@@ -76,6 +78,7 @@ impl Default for Cubic {
             srtt: 0.1,
             hystart: HyStart::default(),
             prior_w_max: None,
+            ss_limit: 1,
         }
     }
 }
@@ -130,9 +133,13 @@ impl CongestionControl for Cubic {
         let segs = f64::from(acked) / self.mss;
         if self.cwnd < self.ssthresh {
             // RFC 9438 §4.10 / RFC 5681 slow start: one segment per segment acknowledged
-            // (at most one SMSS per ACK, RFC 3465 L = 1); RFC 9406 §4.2: a quarter of that
-            // in Conservative Slow Start.
-            let growth = segs.min(1.0);
+            // (at most L SMSS per ACK, RFC 3465 §2.2; Linux: no limit, up to ssthresh);
+            // RFC 9406 §4.2: a quarter of that in Conservative Slow Start.
+            let growth = if self.ss_limit == 0 {
+                segs.min((self.ssthresh - self.cwnd).max(0.0))
+            } else {
+                segs.min(f64::from(self.ss_limit))
+            };
             self.cwnd += if self.hystart.css.is_some() {
                 growth / CSS_GROWTH_DIVISOR
             } else {
@@ -215,6 +222,10 @@ impl CongestionControl for Cubic {
             }
             _ => {}
         }
+    }
+
+    fn set_slow_start_limit(&mut self, segs: u32) {
+        self.ss_limit = segs;
     }
 
     fn on_congestion(&mut self, _now: Instant, _flight: u32, mss: u32) {

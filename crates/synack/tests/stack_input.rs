@@ -462,6 +462,62 @@ fn freebsd_keepinit_limits_the_handshake() {
     );
 }
 
+/// Sends a SYN from a fresh socket at 1 s and runs the timers until the connection fails;
+/// returns when each SYN left (ms since the connect) and when the connection failed.
+fn syn_schedule(a: &mut Stack, keepinit: Option<i32>) -> (Vec<u64>, u64) {
+    let start = Instant::from_secs(1);
+    let c = a.socket(Family::V4).unwrap();
+    if let Some(k) = keepinit {
+        a.setsockopt(c, SockOpt::KeepInit(k)).unwrap();
+    }
+    let _ = a.connect(start, c, addr(B, 80));
+    let ms = |t: Instant| (t - start).as_millis() as u64;
+    let mut times = Vec::new();
+    let mut now = start;
+    loop {
+        for p in drain(a, now) {
+            assert_eq!(tcp_of(&p).0, TcpFlags::SYN);
+            times.push(ms(now));
+        }
+        if a.state(c) != Ok(State::SynSent) {
+            break;
+        }
+        now = a.poll_timeout().unwrap();
+        a.handle_timeout(now);
+    }
+    assert_eq!(a.take_error(c), Ok(Some(Errno::ETIMEDOUT)));
+    (times, ms(now))
+}
+
+/// FreeBSD's SYN retransmission schedule (tcp_timer_rexmt()): TCP_MAXRXTSHIFT (12)
+/// retransmissions, the n-th timeout net.inet.tcp.rexmit_initial (1 s) × tcp_backoff[n]
+/// plus rexmit_slop (200 ms), capped at TCPTV_REXMTMAX (64 s); the first one is the
+/// initial 1 s. Linux (tcp_syn_retries 6, 1 s doubling) is unchanged.
+#[test]
+fn freebsd_syn_retransmission_schedule() {
+    let mut a = Stack::new([1; 16], Sysctl::freebsd());
+    a.add_address(A);
+    let (times, failed) = syn_schedule(&mut a, Some(3600));
+    assert_eq!(
+        times,
+        [
+            0, 1000, 3200, 7400, 15_600, 31_800, 64_000, 128_000, 192_000, 256_000, 320_000,
+            384_000, 448_000
+        ]
+    );
+    assert_eq!(failed, 512_000);
+    // With the default keepinit (75 s) the handshake gives up first.
+    let (times, failed) = syn_schedule(&mut a, None);
+    assert_eq!(times.len(), 7);
+    assert_eq!(failed, 75_000);
+
+    let mut l = Stack::new([1; 16], Sysctl::linux());
+    l.add_address(A);
+    let (times, failed) = syn_schedule(&mut l, None);
+    assert_eq!(times, [0, 1000, 3000, 7000, 15_000, 31_000, 63_000]);
+    assert_eq!(failed, 127_000);
+}
+
 #[test]
 fn fragmented_syn_is_reassembled() {
     let mut b = host();

@@ -24,8 +24,6 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("net.inet.tcp.icmp_may_rst", "1"),
     ("net.inet.tcp.syncookies", "1"),
     ("net.inet.tcp.syncookies_only", "0"),
-    ("net.ipv4.tcp_min_tso_segs", "2"),
-    ("net.ipv4.tcp_tso_win_divisor", "3"),
     ("net.ipv4.tcp_frto", "2"),
     ("net.ipv4.tcp_fack", "0"),
     ("net.ipv4.tcp_reordering", "3"),

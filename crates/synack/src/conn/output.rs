@@ -496,7 +496,8 @@ impl Connection {
     /// Segments per TSO chunk: Linux's `tcp_tso_autosize()` — about a millisecond of the
     /// pacing rate (SRTT-based: 200% of cwnd/SRTT below half the slow start threshold,
     /// 120% above), plus a bonus of up to 64 KiB when the minimum RTT is under a few
-    /// milliseconds (`tcp_tso_rtt_log` 9), at most 64 KiB, at least `tcp_min_tso_segs` (2);
+    /// milliseconds (`tcp_tso_rtt_log` 9), at most 64 KiB, at least `tcp_min_tso_segs`
+    /// ([`crate::Config::min_tso_segs`], 2);
     /// unlimited before any RTT sample — and at most half the congestion window
     /// (`tcp_cwnd_test()`), at least one.
     fn tso_chunk_segs(&self, mss: usize) -> u32 {
@@ -504,8 +505,9 @@ impl Connection {
         let mss = (mss as u64).max(1);
         let cwnd = u64::from(self.cc.cwnd());
         let half_cwnd = (cwnd / mss / 2).max(1);
+        let min_segs = u64::from(self.cfg.min_tso_segs.max(1));
         let Some(srtt) = self.rtt.srtt().filter(|d| !d.is_zero()) else {
-            return (GSO_MAX / mss).max(2).min(half_cwnd) as u32;
+            return (GSO_MAX / mss).max(min_segs).min(half_cwnd) as u32;
         };
         let ratio = if cwnd < u64::from(self.cc.ssthresh()) / 2 {
             200
@@ -520,7 +522,7 @@ impl Connection {
         if shift < 32 {
             bytes += GSO_MAX >> shift;
         }
-        (bytes.min(GSO_MAX) / mss).max(2).min(half_cwnd) as u32
+        (bytes.min(GSO_MAX) / mss).max(min_segs).min(half_cwnd) as u32
     }
 
     /// Records what recovery sent: PRR's prr_out and budget, and RFC 6675's HighRxt.

@@ -504,6 +504,12 @@ impl Stack {
         Config {
             mtu,
             syn_retries: opts.syncnt.unwrap_or(s.tcp_syn_retries),
+            // FreeBSD tcp_timer.h: TCPTV_REXMTMAX, 64 s, caps every backed-off timeout
+            // (TCPT_RANGESET); Linux's TCP_RTO_MAX is 120 s.
+            rto_max: match s.profile {
+                Profile::FreeBsd => Duration::from_secs(64),
+                Profile::Linux => Duration::from_secs(120),
+            },
             synack_retries: s.tcp_synack_retries,
             retries2: s.tcp_retries2,
             // Linux: tcp_orphan_retries 0 means 8.
@@ -561,6 +567,8 @@ impl Stack {
             // Linux's tcp_frto (2) is on; FreeBSD's base stack has no F-RTO.
             frto: s.profile == Profile::Linux,
             dsack: s.tcp_dsack,
+            min_tso_segs: s.tcp_min_tso_segs,
+            tso_win_divisor: s.tcp_tso_win_divisor,
             events: self.events,
             ..Config::default()
         }

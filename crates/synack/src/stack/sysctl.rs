@@ -148,6 +148,13 @@ pub struct Sysctl {
     /// there; 75 s): under the FreeBSD profile, how long an active open may stay in
     /// SYN-SENT (`TCP_KEEPINIT`).
     pub tcp_keepinit: u32,
+    /// `net.ipv4.tcp_min_tso_segs` (2; 1..=255): the fewest segments a TSO chunk is sized
+    /// to (`tcp_tso_autosize()`'s floor); the Linux flavor ends its PSH-marked chunks there.
+    pub tcp_min_tso_segs: u8,
+    /// `net.ipv4.tcp_tso_win_divisor` (3; 0..=255): Linux defers a send that could take less
+    /// than 1/divisor of min(send window, congestion window) to build a bigger TSO chunk
+    /// (`tcp_tso_should_defer()`; 0 means "defer while at most 3 segments fit").
+    pub tcp_tso_win_divisor: u8,
 }
 
 impl Default for Sysctl {
@@ -178,6 +185,7 @@ pub const KEYS: &[&str] = &[
     "net.ipv4.tcp_keepinit",
     "net.ipv4.tcp_max_orphans",
     "net.ipv4.tcp_max_syn_backlog",
+    "net.ipv4.tcp_min_tso_segs",
     "net.ipv4.tcp_msl_ms",
     "net.ipv4.tcp_mtu",
     "net.ipv4.tcp_option_layout",
@@ -195,6 +203,7 @@ pub const KEYS: &[&str] = &[
     "net.ipv4.tcp_synack_retries",
     "net.ipv4.tcp_syncookies",
     "net.ipv4.tcp_timestamps",
+    "net.ipv4.tcp_tso_win_divisor",
     "net.ipv4.tcp_tw_reuse",
     "net.ipv4.tcp_window_scaling",
     "net.ipv4.tcp_wmem",
@@ -256,6 +265,8 @@ impl Sysctl {
             tcp_slow_start_after_idle: true,
             tcp_early_retrans: 3,
             tcp_keepinit: 75,
+            tcp_min_tso_segs: 2,
+            tcp_tso_win_divisor: 3,
         }
     }
 
@@ -283,6 +294,9 @@ impl Sysctl {
             // vol. 2 p. 964), whatever its sequence number.
             tcp_rfc1337: true,
             tcp_early_retrans: 0,
+            // FreeBSD tcp_timer.h: TCP_MAXRXTSHIFT, 12 retransmissions of a SYN before
+            // ETIMEDOUT (unless net.inet.tcp.keepinit runs out first).
+            tcp_syn_retries: 12,
             ..Sysctl::linux()
         }
     }
@@ -383,6 +397,7 @@ impl Sysctl {
             "net.ipv4.tcp_keepinit" => self.tcp_keepinit.to_string(),
             "net.ipv4.tcp_max_orphans" => self.tcp_max_orphans.to_string(),
             "net.ipv4.tcp_max_syn_backlog" => self.tcp_max_syn_backlog.to_string(),
+            "net.ipv4.tcp_min_tso_segs" => self.tcp_min_tso_segs.to_string(),
             "net.ipv4.tcp_msl_ms" => self.tcp_msl_ms.to_string(),
             "net.ipv4.tcp_mtu" => self.tcp_mtu.to_string(),
             "net.ipv4.tcp_option_layout" => match self.tcp_option_layout {
@@ -403,6 +418,7 @@ impl Sysctl {
             "net.ipv4.tcp_synack_retries" => self.tcp_synack_retries.to_string(),
             "net.ipv4.tcp_syncookies" => self.tcp_syncookies.to_string(),
             "net.ipv4.tcp_timestamps" => self.tcp_timestamps.to_string(),
+            "net.ipv4.tcp_tso_win_divisor" => self.tcp_tso_win_divisor.to_string(),
             "net.ipv4.tcp_tw_reuse" => self.tcp_tw_reuse.to_string(),
             "net.ipv4.tcp_window_scaling" => b(self.tcp_window_scaling),
             "net.ipv4.tcp_wmem" => triple(self.tcp_wmem),
@@ -548,6 +564,8 @@ impl Sysctl {
             "net.ipv4.tcp_max_syn_backlog" => {
                 self.tcp_max_syn_backlog = num(1, i32::MAX as u64)? as u32
             }
+            // Linux (sysctl_net_ipv4.c): both are u8 sysctls; tcp_min_tso_segs is at least 1.
+            "net.ipv4.tcp_min_tso_segs" => self.tcp_min_tso_segs = num(1, 255)? as u8,
             "net.ipv4.tcp_msl_ms" => self.tcp_msl_ms = num(1, 3_600_000)? as u32,
             // RFC 791: every IPv4 link carries 68-byte datagrams.
             "net.ipv4.tcp_mtu" => self.tcp_mtu = num(68, 65535)? as u16,
@@ -584,6 +602,7 @@ impl Sysctl {
             "net.ipv4.tcp_synack_retries" => self.tcp_synack_retries = num(0, 255)? as u8,
             "net.ipv4.tcp_syncookies" => self.tcp_syncookies = num(0, 2)? as u8,
             "net.ipv4.tcp_timestamps" => self.tcp_timestamps = num(0, 2)? as u8,
+            "net.ipv4.tcp_tso_win_divisor" => self.tcp_tso_win_divisor = num(0, 255)? as u8,
             "net.ipv4.tcp_tw_reuse" => self.tcp_tw_reuse = num(0, 2)? as u8,
             "net.ipv4.tcp_window_scaling" => self.tcp_window_scaling = boolean()?,
             "net.ipv4.tcp_wmem" => {
@@ -664,5 +683,22 @@ mod tests {
         assert_eq!((s.tcp_rmem[2], s.tcp_wmem[2]), (73728, 73728));
         assert_eq!(s.get("kern.ipc.maxsockbuf").unwrap(), "73728");
         assert!(s.set("kern.ipc.maxsockbuf", "1000").is_err());
+    }
+
+    #[test]
+    fn tso_knobs_validate() {
+        let mut s = Sysctl::linux();
+        assert_eq!(s.get("net.ipv4.tcp_min_tso_segs").unwrap(), "2");
+        assert_eq!(s.get("tcp_tso_win_divisor").unwrap(), "3");
+        s.set("net/ipv4/tcp_min_tso_segs", "10").unwrap();
+        assert_eq!(s.tcp_min_tso_segs, 10);
+        assert!(s.set("net.ipv4.tcp_min_tso_segs", "0").is_err());
+        assert!(s.set("net.ipv4.tcp_min_tso_segs", "256").is_err());
+        assert_eq!(s.tcp_min_tso_segs, 10);
+        s.set("net.ipv4.tcp_tso_win_divisor", "100").unwrap();
+        s.set("net.ipv4.tcp_tso_win_divisor", "0").unwrap();
+        assert_eq!(s.tcp_tso_win_divisor, 0);
+        assert!(s.set("net.ipv4.tcp_tso_win_divisor", "-1").is_err());
+        assert!(s.set("net.ipv4.tcp_tso_win_divisor", "256").is_err());
     }
 }

@@ -126,8 +126,8 @@ pub struct TcpIn<'a> {
     pub remote: SocketAddr,
     /// The segment as the engine sees it.
     pub seg: SegmentIn<'a>,
-    /// The IP header's ECN field was CE (RFC 3168 §5); [`parse_tcp`] leaves it false, the
-    /// caller sets it from the datagram with [`TcpIn::with_ce`] and [`ecn_ce`].
+    /// The IP header's ECN field was CE (RFC 3168 §5); [`parse_tcp_unverified`] leaves it
+    /// false, the caller sets it from the datagram with [`TcpIn::with_ce`] and [`ecn_ce`].
     pub ce: bool,
 }
 
