@@ -334,7 +334,8 @@ pub struct Connection {
     syn_due: bool,
     ack_due: bool,
     rtx_due: bool,
-    rst_due: Option<SegmentOut>,
+    /// A RST to send (boxed: rare, and 80 bytes inline in every connection otherwise).
+    rst_due: Option<Box<SegmentOut>>,
 
     // Timers.
     /// RFC 6298 estimator.
@@ -1293,7 +1294,7 @@ impl Connection {
             | State::CloseWait => {
                 // Linux (tcp_send_active_reset) also sets ACK, with RCV.NXT, the current
                 // window and timestamps: `Flags [R.], seq SND.NXT, ack RCV.NXT`.
-                self.rst_due = Some(self.segment(now, self.snd_nxt, TcpFlags::RST | TcpFlags::ACK));
+                self.queue_rst(self.segment(now, self.snd_nxt, TcpFlags::RST | TcpFlags::ACK));
             }
             // RFC 9293 §3.10.5 LISTEN/SYN-SENT/CLOSING/LAST-ACK/TIME-WAIT: no RST.
             _ => {}
@@ -1350,7 +1351,7 @@ impl Connection {
     /// RFC 9293 §3.10.7.1 CLOSED: all data discarded; RST answered per the rules.
     fn seg_closed(&mut self, seg: &SegmentIn<'_>) {
         if let Some(rst) = reset_for_no_connection(seg) {
-            self.rst_due = Some(rst);
+            self.queue_rst(rst);
         }
     }
 
@@ -1362,7 +1363,7 @@ impl Connection {
         }
         // Second, check for an ACK: "<SEQ=SEG.ACK><CTL=RST>".
         if seg.flags.ack() {
-            self.rst_due = Some(SegmentOut::bare(seg.ack, Seq(0), TcpFlags::RST, 0));
+            self.queue_rst(SegmentOut::bare(seg.ack, Seq(0), TcpFlags::RST, 0));
             return self.drop_seg(now, DropReason::BadAck);
         }
         // Third, check for a SYN. Like Linux, a SYN that also carries FIN is discarded
@@ -1397,7 +1398,7 @@ impl Connection {
         // First, check the ACK bit: SEG.ACK =< ISS or SEG.ACK > SND.NXT is unacceptable.
         if seg.flags.ack() && (seg.ack.le(self.iss) || seg.ack.gt(self.snd_nxt)) {
             if !seg.flags.rst() {
-                self.rst_due = Some(SegmentOut::bare(seg.ack, Seq(0), TcpFlags::RST, 0));
+                self.queue_rst(SegmentOut::bare(seg.ack, Seq(0), TcpFlags::RST, 0));
             }
             return self.drop_seg(now, DropReason::BadAck);
         }
@@ -1592,14 +1593,14 @@ impl Connection {
             if self.cfg.flavor() == crate::config::Flavor::FreeBsd {
                 // FreeBSD tcp_drop() → tcp_output() in CLOSED: `R.` from the connection's
                 // own sequence numbers.
-                self.rst_due = Some(SegmentOut::bare(
+                self.queue_rst(SegmentOut::bare(
                     self.snd_nxt,
                     self.rcv_nxt,
                     TcpFlags::RST | TcpFlags::ACK,
                     0,
                 ));
             } else if let Some(r) = reset_for_no_connection(seg) {
-                self.rst_due = Some(r);
+                self.queue_rst(r);
             }
             return self.fail(now, Error::ConnectionReset);
         }
@@ -1630,7 +1631,7 @@ impl Connection {
                     self.set_state(now, State::FinWait1);
                 }
             } else {
-                self.rst_due = Some(SegmentOut::bare(seg.ack, Seq(0), TcpFlags::RST, 0));
+                self.queue_rst(SegmentOut::bare(seg.ack, Seq(0), TcpFlags::RST, 0));
                 return self.drop_seg(now, DropReason::BadAck);
             }
         }
@@ -2200,7 +2201,7 @@ impl Connection {
                 // Linux (tcp_rcv_state_process): data for a connection the application has
                 // closed cannot be delivered: reset it (RFC 2525 §2.17's spirit), answering
                 // the segment as RFC 9293 §3.10.7.1 does (`R`, seq = SEG.ACK).
-                self.rst_due = reset_for_no_connection(seg);
+                self.rst_due = reset_for_no_connection(seg).map(Box::new);
                 return self.enter_closed(now);
             }
             let len = u32::try_from(seg.payload.len()).unwrap_or(u32::MAX);
@@ -2631,6 +2632,11 @@ impl Connection {
         self.rcvbuf.clear();
         self.events.push(Event::Failed { at: now, error });
         self.enter_closed(now);
+    }
+
+    /// Queues a RST for `poll_transmit` (replacing one not yet sent).
+    fn queue_rst(&mut self, rst: SegmentOut) {
+        self.rst_due = Some(Box::new(rst));
     }
 
     /// SYN-RECEIVED of a passive OPEN goes back to LISTEN (RFC 9293 §3.10.7.4).

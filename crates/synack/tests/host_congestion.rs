@@ -43,6 +43,18 @@ fn tcp_congestion_set_before_connect_on_a_listener_and_on_a_live_connection() {
     assert_eq!(net.b.set_congestion(s, "bbr"), Ok(()));
     assert_eq!(net.b.tcp_info(s).unwrap().congestion, "bbr");
     assert!(net.b.tcp_info(s).unwrap().pacing_rate > 0);
+    let bbr = net.b.bbr_info(s).unwrap().expect("TCP_CC_INFO under BBR");
+    assert_eq!(bbr.mode, synack::bbr::Mode::Startup);
+    assert_eq!(net.a.bbr_info(c), Ok(None), "not under reno");
+    // `ss -i` shows the pacing and delivery rates of a paced connection only.
+    let rows: Vec<String> = net.b.ss().iter().map(|r| r.to_string()).collect();
+    assert!(
+        rows.iter()
+            .any(|r| r.contains(" bbr ") && r.contains(" pacing_rate ") && r.contains("bps")),
+        "{rows:?}"
+    );
+    let rows: Vec<String> = net.a.ss().iter().map(|r| r.to_string()).collect();
+    assert!(rows.iter().all(|r| !r.contains("pacing_rate")), "{rows:?}");
 }
 
 #[test]

@@ -58,7 +58,7 @@ impl Connection {
 
     pub(super) fn next_segment(&mut self, now: Instant, payload: &mut [u8]) -> Option<SegmentOut> {
         if let Some(rst) = self.rst_due.take() {
-            return Some(rst);
+            return Some(*rst);
         }
         match self.state {
             State::Closed | State::Listen => return None,

@@ -249,7 +249,7 @@ impl Connection {
         if expired {
             // Linux (tcp_keepalive_timer): the peer is told with a reset, `R.` at SND.NXT,
             // before the connection fails with ETIMEDOUT.
-            self.rst_due = Some(self.segment(now, self.snd_nxt, TcpFlags::RST | TcpFlags::ACK));
+            self.queue_rst(self.segment(now, self.snd_nxt, TcpFlags::RST | TcpFlags::ACK));
             return self.fail(now, Error::TimedOut);
         }
         self.ka_probe_due = true;
