@@ -23,11 +23,49 @@ const CSS_ROUNDS: u32 = 5;
 struct HyStart {
     /// The end of the current round (SND.NXT when it began).
     window_end: Option<Seq>,
-    last_round_min_rtt: Option<Duration>,
-    current_round_min_rtt: Option<Duration>,
+    last_round_min_rtt: Nanos,
+    current_round_min_rtt: Nanos,
     rtt_sample_count: u32,
-    /// In Conservative Slow Start: the baseline minimum RTT and the rounds spent.
-    css: Option<(Duration, u32)>,
+    /// In Conservative Slow Start: the rounds spent (meaningful while `css_base` is set).
+    css_rounds: u32,
+    /// In Conservative Slow Start: the baseline minimum RTT.
+    css_base: Nanos,
+}
+
+impl HyStart {
+    fn css(&self) -> Option<(Duration, u32)> {
+        self.css_base.get().map(|b| (b, self.css_rounds))
+    }
+
+    fn set_css(&mut self, css: Option<(Duration, u32)>) {
+        self.css_base = Nanos::new(css.map(|(b, _)| b));
+        self.css_rounds = css.map_or(0, |(_, r)| r);
+    }
+}
+
+/// An optional duration as 8 bytes of nanoseconds (`Option<Duration>` takes 16): `u64::MAX`
+/// is none. RTT samples are differences of `Instant`s, themselves nanoseconds in a `u64`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Nanos(u64);
+
+impl Default for Nanos {
+    fn default() -> Nanos {
+        Nanos(u64::MAX)
+    }
+}
+
+impl Nanos {
+    fn new(d: Option<Duration>) -> Nanos {
+        Nanos(d.map_or(u64::MAX, |d| {
+            u64::try_from(d.as_nanos())
+                .unwrap_or(u64::MAX - 1)
+                .min(u64::MAX - 1)
+        }))
+    }
+
+    fn get(self) -> Option<Duration> {
+        (self.0 != u64::MAX).then(|| Duration::from_nanos(self.0))
+    }
 }
 
 /// RFC 9438 §5.1: C = 0.4.
@@ -58,8 +96,8 @@ pub struct Cubic {
     /// Smoothed RTT (seconds).
     srtt: f64,
     hystart: HyStart,
-    /// W_max before the last congestion event (for an undo).
-    prior_w_max: Option<f64>,
+    /// W_max before the last congestion event (for an undo; negative: none).
+    prior_w_max: f64,
     /// Slow start's per-ACK limit in segments (0: none).
     ss_limit: u32,
 }
@@ -77,7 +115,7 @@ impl Default for Cubic {
             w_est: 0.0,
             srtt: 0.1,
             hystart: HyStart::default(),
-            prior_w_max: None,
+            prior_w_max: -1.0,
             ss_limit: 1,
         }
     }
@@ -140,7 +178,7 @@ impl CongestionControl for Cubic {
             } else {
                 segs.min(f64::from(self.ss_limit))
             };
-            self.cwnd += if self.hystart.css.is_some() {
+            self.cwnd += if self.hystart.css_base.get().is_some() {
                 growth / CSS_GROWTH_DIVISOR
             } else {
                 growth
@@ -190,35 +228,38 @@ impl CongestionControl for Cubic {
         if h.window_end.is_none_or(|end| ack.ge(end)) {
             h.window_end = Some(nxt);
             h.last_round_min_rtt = h.current_round_min_rtt;
-            h.current_round_min_rtt = None;
+            h.current_round_min_rtt = Nanos::default();
             h.rtt_sample_count = 0;
-            if let Some((base, rounds)) = h.css {
+            if let Some((base, rounds)) = h.css() {
                 let rounds = rounds + 1;
                 if rounds >= CSS_ROUNDS {
                     // §4.2: CSS_ROUNDS in CSS: leave slow start for congestion avoidance.
-                    h.css = None;
+                    h.set_css(None);
                     self.ssthresh = self.cwnd;
                     return;
                 }
-                h.css = Some((base, rounds));
+                h.set_css(Some((base, rounds)));
             }
         }
-        h.current_round_min_rtt = Some(h.current_round_min_rtt.map_or(rtt, |m| m.min(rtt)));
+        h.current_round_min_rtt = Nanos::new(Some(
+            h.current_round_min_rtt.get().map_or(rtt, |m| m.min(rtt)),
+        ));
         h.rtt_sample_count += 1;
-        let (Some(cur), Some(last)) = (h.current_round_min_rtt, h.last_round_min_rtt) else {
+        let (Some(cur), Some(last)) = (h.current_round_min_rtt.get(), h.last_round_min_rtt.get())
+        else {
             return;
         };
-        match h.css {
+        match h.css() {
             None if h.rtt_sample_count >= N_RTT_SAMPLE => {
                 // §4.2: RttThresh = clamp(lastRoundMinRTT / 8, 4 ms, 16 ms).
                 let thresh = (last / MIN_RTT_DIVISOR).clamp(MIN_RTT_THRESH, MAX_RTT_THRESH);
                 if cur >= last + thresh {
-                    h.css = Some((cur, 0));
+                    h.set_css(Some((cur, 0)));
                 }
             }
             Some((base, _)) if h.rtt_sample_count >= N_RTT_SAMPLE && cur < base => {
                 // §4.2: the RTT increase was spurious: back to slow start.
-                h.css = None;
+                h.set_css(None);
             }
             _ => {}
         }
@@ -254,8 +295,8 @@ impl CongestionControl for Cubic {
         } else {
             f64::from(ssthresh) / self.mss
         };
-        if let Some(w) = self.prior_w_max.take() {
-            self.w_max = w;
+        if self.prior_w_max >= 0.0 {
+            self.w_max = core::mem::replace(&mut self.prior_w_max, -1.0);
         }
         self.epoch_start = None;
     }

@@ -952,7 +952,7 @@ impl Stack {
         let (backlog, syn_queue, accept_len, opts) = match self
             .sockets
             .get(lid.index, lid.generation)
-            .and_then(|s| s.listener().map(|l| (l, s.opts)))
+            .and_then(|s| s.listener().map(|l| (l, *s.opts)))
         {
             Some((l, o)) => (l.backlog, l.syn_queue, l.accept.len(), o),
             None => return self.no_socket(t),
@@ -1066,7 +1066,7 @@ impl Stack {
         let Some(l) = ls.listener() else {
             return false;
         };
-        let opts = ls.opts;
+        let opts = *ls.opts;
         // Linux (tcp_synq_no_recent_overflow): cookies are only checked within two
         // minutes of an overflow (or always with tcp_syncookies = 2).
         let recent = l
