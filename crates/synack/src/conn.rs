@@ -63,7 +63,7 @@ use crate::sack::{Scoreboard, is_dsack};
 use crate::segment::{SegmentIn, SegmentOut, reset_for_no_connection};
 use crate::seq::Seq;
 use crate::state::State;
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, Nanos, OptNanos};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use synack_wire::TcpFlags;
@@ -401,7 +401,7 @@ pub struct Connection {
     loss: undo::LossBox,
     /// When the head was first retransmitted (TCP_USER_TIMEOUT).
     rtx_start: Option<Instant>,
-    user_timeout: Option<Duration>,
+    user_timeout: OptNanos,
 
     // Interactive flow.
     nodelay: bool,
@@ -413,7 +413,7 @@ pub struct Connection {
     /// RFC 9293 §3.8.6.3 delayed ACK timer.
     delack_deadline: Option<Instant>,
     /// Linux's ACK timeout estimate (`ato`), 40–200 ms.
-    ato: Duration,
+    ato: Nanos,
     /// Segments still to be acknowledged at once (Linux quick-ACK mode).
     quickacks: u8,
     /// Interactive mode: ACKs wait to ride on the reply (Linux `pingpong`).
@@ -435,8 +435,8 @@ pub struct Connection {
 
     // Keepalive (RFC 9293 §3.8.4).
     keepalive: bool,
-    ka_idle: Duration,
-    ka_intvl: Duration,
+    ka_idle: Nanos,
+    ka_intvl: Nanos,
     ka_cnt: u8,
     ka_unanswered: u8,
     ka_deadline: Option<Instant>,
@@ -551,13 +551,13 @@ impl Connection {
             reduce_hold: None,
             loss: undo::LossBox::default(),
             rtx_start: None,
-            user_timeout: cfg.user_timeout,
+            user_timeout: OptNanos::new(cfg.user_timeout),
             nodelay: cfg.nodelay,
             cork: false,
             cork_deadline: None,
             snd_sml: Seq(0),
             delack_deadline: None,
-            ato: cfg.delack_min,
+            ato: Nanos::new(cfg.delack_min),
             quickacks: cfg.quickacks,
             pingpong: false,
             last_data_at: None,
@@ -569,8 +569,8 @@ impl Connection {
             persist_unanswered: 0,
             probe_due: false,
             keepalive: cfg.keepalive,
-            ka_idle: cfg.keepalive_time,
-            ka_intvl: cfg.keepalive_intvl,
+            ka_idle: Nanos::new(cfg.keepalive_time),
+            ka_intvl: Nanos::new(cfg.keepalive_intvl),
             ka_cnt: cfg.keepalive_probes,
             ka_unanswered: 0,
             ka_deadline: None,
@@ -1046,8 +1046,8 @@ impl Connection {
 
     /// `TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT` (Linux defaults 7200 s, 75 s, 9).
     pub fn set_keepalive_params(&mut self, now: Instant, idle: Duration, intvl: Duration, cnt: u8) {
-        self.ka_idle = idle;
-        self.ka_intvl = intvl;
+        self.ka_idle = Nanos::new(idle);
+        self.ka_intvl = Nanos::new(intvl);
         self.ka_cnt = cnt.max(1);
         if self.keepalive && self.ka_unanswered == 0 {
             self.ka_deadline = None;
@@ -1059,7 +1059,7 @@ impl Connection {
     /// unanswered) before the connection fails with ETIMEDOUT; `None` leaves it to
     /// `tcp_retries2`.
     pub fn set_user_timeout(&mut self, timeout: Option<Duration>) {
-        self.user_timeout = timeout.filter(|d| !d.is_zero());
+        self.user_timeout = OptNanos::new(timeout.filter(|d| !d.is_zero()));
     }
 
     /// `SO_OOBINLINE`: leave the urgent byte in the stream.
@@ -2331,7 +2331,7 @@ impl Connection {
                     self.ack_due = false;
                     self.pingpong = true;
                     if self.delack_deadline.is_none() {
-                        self.delack_deadline = Some(now + self.ato);
+                        self.delack_deadline = Some(now + self.ato.get());
                     }
                 }
             }
@@ -2364,15 +2364,16 @@ impl Connection {
     fn data_ack(&mut self, now: Instant) {
         // Linux's ato estimate (tcp_event_data_recv) from the gap between data arrivals.
         let min = self.cfg.delack_min;
+        let mut ato = self.ato.get();
         if let Some(last) = self.last_data_at {
             let m = now - last;
             if m <= min / 2 {
-                self.ato = self.ato / 2 + min / 2;
-            } else if m < self.ato {
-                self.ato = (self.ato / 2 + m).min(self.current_rto());
+                ato = ato / 2 + min / 2;
+            } else if m < ato {
+                ato = (ato / 2 + m).min(self.current_rto());
             }
         }
-        self.ato = self.ato.clamp(min, self.cfg.delack_max.max(min));
+        self.ato = Nanos::new(ato.clamp(min, self.cfg.delack_max.max(min)));
         self.last_data_at = Some(now);
         let unacked = self.rcv_nxt.since(self.last_ack_sent);
         if self.quickacks > 0 && !self.pingpong {
@@ -2384,12 +2385,12 @@ impl Connection {
             if self.delack_deadline.is_some() {
                 self.ack_due = true;
             } else {
-                self.delack_deadline = Some(now + self.ato);
+                self.delack_deadline = Some(now + self.ato.get());
             }
         } else if unacked >= self.rcv_mss.saturating_mul(2) {
             self.ack_due = true;
         } else if self.delack_deadline.is_none() {
-            self.delack_deadline = Some(now + self.ato);
+            self.delack_deadline = Some(now + self.ato.get());
         }
     }
 
@@ -2481,7 +2482,7 @@ impl Connection {
             )
         {
             let _ = now;
-            self.ka_deadline = Some(self.last_rcv_at + self.ka_idle);
+            self.ka_deadline = Some(self.last_rcv_at + self.ka_idle.get());
         }
     }
 
