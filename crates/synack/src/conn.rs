@@ -57,7 +57,7 @@ use crate::config::Config;
 use crate::cubic::Cubic;
 use crate::error::Error;
 use crate::event::{DropReason, Event, EventQueue, SegSummary};
-use crate::isn::{FourTuple, IsnGenerator};
+use crate::isn::{FourTuple, IsnGenerator, PackedTuple};
 use crate::rtt::RttEstimator;
 use crate::sack::{Scoreboard, is_dsack};
 use crate::segment::{SegmentIn, SegmentOut, reset_for_no_connection};
@@ -271,7 +271,7 @@ pub struct Connection {
     /// per connection).
     cfg: Arc<Config>,
     state: State,
-    tuple: FourTuple,
+    tuple: PackedTuple,
     ipv6: bool,
     /// Opened with a passive OPEN (decides SYN_RCVD → LISTEN, RFC 9293 §3.10.7.4).
     passive: bool,
@@ -476,7 +476,7 @@ impl Connection {
         let events = EventQueue::new(cfg.events, cfg.event_capacity);
         Connection {
             state: State::Closed,
-            tuple,
+            tuple: PackedTuple::new(tuple),
             ipv6,
             passive: false,
             iss_source,
@@ -694,7 +694,10 @@ impl Connection {
     fn choose_iss(&mut self, now: Instant) {
         let (iss, ts_offset) = match self.iss_source {
             IssSource::Fixed { iss, ts_offset } => (iss, ts_offset),
-            IssSource::Generator(g) => (g.isn(now, &self.tuple), g.ts_offset(&self.tuple)),
+            IssSource::Generator(g) => {
+                let t = self.tuple.get();
+                (g.isn(now, &t), g.ts_offset(&t))
+            }
         };
         self.iss = iss;
         self.ts_offset = ts_offset;
@@ -729,7 +732,7 @@ impl Connection {
 
     /// The 4-tuple.
     pub fn tuple(&self) -> FourTuple {
-        self.tuple
+        self.tuple.get()
     }
 
     /// Whether the TCB is gone (CLOSED): the host may drop it once `poll_transmit` is empty.
@@ -741,7 +744,7 @@ impl Connection {
     pub fn status(&self) -> Status {
         Status {
             state: self.state,
-            tuple: self.tuple,
+            tuple: self.tuple.get(),
             iss: self.iss,
             snd_una: self.snd_una,
             snd_nxt: self.snd_nxt,

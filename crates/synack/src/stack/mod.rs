@@ -1795,6 +1795,8 @@ mod tests {
         let cubic = core::mem::size_of::<crate::cubic::Cubic>();
         assert!(sock <= 64, "Socket is {sock} bytes");
         assert!(cubic <= 128, "Cubic is {cubic} bytes");
+        let tuple = core::mem::size_of::<crate::isn::PackedTuple>();
+        assert!(tuple <= 40, "PackedTuple is {tuple} bytes");
         assert_eq!(core::mem::size_of::<Option<crate::time::Instant>>(), 8);
     }
 }
