@@ -118,6 +118,9 @@ pub struct TimeSeqGraph {
     /// The sender's congestion window over time (from `TCP_INFO` samples), drawn in a
     /// panel under the graph when not empty.
     pub cwnd: Vec<CwndMark>,
+    /// The sender's pacing rate over time, `(seconds, Mbit/s)`, drawn in the cwnd panel on
+    /// its own (right) axis when not empty.
+    pub pacing: Vec<(f64, f64)>,
 }
 
 /// One congestion-window sample.
@@ -214,7 +217,17 @@ impl TimeSeqGraph {
             data,
             acks,
             cwnd: Vec::new(),
+            pacing: Vec::new(),
         })
+    }
+
+    /// Adds pacing-rate samples `(time, bytes per second)`, drawn in the cwnd panel.
+    pub fn with_pacing(mut self, samples: &[(Instant, f64)]) -> TimeSeqGraph {
+        self.pacing = samples
+            .iter()
+            .map(|&(t, rate)| (secs(t), rate * 8.0 / 1e6))
+            .collect();
+        self
     }
 
     /// Adds congestion-window samples `(time, cwnd, ssthresh)` in segments, drawn as a
@@ -538,7 +551,49 @@ impl TimeSeqGraph {
                 );
             }
         }
-        for (i, (color, name)) in [("#06c", "cwnd"), ("#e80", "ssthresh")].iter().enumerate() {
+        if !self.pacing.is_empty() {
+            // The pacing rate on its own scale, labelled on the right.
+            let r_hi = self
+                .pacing
+                .iter()
+                .map(|p| p.1)
+                .fold(0.0f64, f64::max)
+                .max(1e-3)
+                * 1.05;
+            let yr = |v: f64| bottom - v / r_hi * height;
+            let mut d = String::new();
+            for (i, &(t, v)) in self.pacing.iter().enumerate() {
+                if i == 0 {
+                    let _ = write!(d, "M{:.1} {:.1}", x(t), yr(v));
+                } else {
+                    let _ = write!(d, " H{:.1} V{:.1}", x(t), yr(v));
+                }
+            }
+            let _ = write!(d, " H{:.1}", x(t_hi));
+            let _ = writeln!(
+                o,
+                r##"<path class="pacing" d="{d}" stroke="#2a2" stroke-width="1.2" fill="none"/>"##
+            );
+            for v in ticks(0.0, r_hi) {
+                let _ = writeln!(
+                    o,
+                    r##"<text x="{}" y="{:.1}" text-anchor="end" fill="#2a2">{}</text>"##,
+                    W - R - 2.0,
+                    yr(v) - 2.0,
+                    fmt_num(v)
+                );
+            }
+        }
+        let legend: &[(&str, &str)] = if self.pacing.is_empty() {
+            &[("#06c", "cwnd"), ("#e80", "ssthresh")]
+        } else {
+            &[
+                ("#06c", "cwnd"),
+                ("#e80", "ssthresh"),
+                ("#2a2", "pacing rate (Mbit/s, right)"),
+            ]
+        };
+        for (i, (color, name)) in legend.iter().enumerate() {
             let lx = L + 10.0 + i as f64 * 135.0;
             let ly = bottom + 30.0;
             let _ = writeln!(

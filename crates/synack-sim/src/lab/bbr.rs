@@ -71,6 +71,14 @@ struct BbrNote {
     pacing_rate: f64,
 }
 
+/// The pacing rate the client's `bbr:` lines logged: (time, bytes per second).
+pub(crate) fn pacing_samples(out: &Outcome) -> Vec<(Instant, f64)> {
+    bbr_notes(out)
+        .iter()
+        .map(|n| (n.t, n.pacing_rate))
+        .collect()
+}
+
 fn bbr_notes(out: &Outcome) -> Vec<BbrNote> {
     out.notes_of("client")
         .into_iter()

@@ -336,7 +336,10 @@ impl Outcome {
     /// With a congestion-window panel when the scenario sampled `TCP_INFO`.
     pub fn graph(&self) -> Option<TimeSeqGraph> {
         let g = TimeSeqGraph::build(&self.view, Flow::busiest(&self.view)?)?;
-        Some(g.with_cwnd(&recovery::cwnd_samples(self)))
+        Some(
+            g.with_cwnd(&recovery::cwnd_samples(self))
+                .with_pacing(&bbr::pacing_samples(self)),
+        )
     }
 
     /// The time-sequence graph as an SVG document.
