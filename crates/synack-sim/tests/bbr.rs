@@ -466,3 +466,32 @@ fn bbr_keeps_goodput_under_one_percent_loss_where_cubic_does_not() {
     );
     assert!(bbr.goodput_mbps > 5.0 * cubic.goodput_mbps);
 }
+
+/// Window-based algorithms report a measured delivery rate too (bytes acknowledged over
+/// each round trip): once CUBIC keeps the 10 Mbit/s bottleneck busy, `tcpi_delivery_rate`
+/// reads the bottleneck's payload rate.
+#[test]
+fn cubic_reports_the_measured_delivery_rate() {
+    let r = run("cubic", 3_000_000, 100, 0.0, Duration::from_secs(20));
+    let done = r.done.expect("transfer did not finish");
+    let t0 = r.samples.first().expect("samples").t;
+    // The second half of the transfer: slow start is long over, the queue keeps the link
+    // busy, and no sample is paced.
+    let half = t0 + (done - t0) / 2;
+    let mut rates: Vec<u64> = r
+        .samples
+        .iter()
+        .filter(|s| s.t >= half && s.t <= done)
+        .map(|s| {
+            assert_eq!(s.info.pacing_rate, 0, "CUBIC is not paced");
+            s.info.delivery_rate
+        })
+        .collect();
+    assert!(rates.len() > 100, "{} samples", rates.len());
+    rates.sort_unstable();
+    let median = rates[rates.len() / 2] as f64;
+    assert!(
+        (0.9 * PAYLOAD_RATE..=1.05 * PAYLOAD_RATE).contains(&median),
+        "median delivery rate {median} B/s against {PAYLOAD_RATE} B/s on the wire"
+    );
+}

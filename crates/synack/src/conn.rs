@@ -45,6 +45,7 @@
 //! assert_eq!(a.poll_timeout(), None);
 //! ```
 
+mod delivery;
 mod fastpath;
 mod output;
 mod paced;
@@ -153,8 +154,9 @@ pub struct Info {
     /// ECN negotiated (`tcpi_options` TCPI_OPT_ECN).
     pub ecn: bool,
     /// Delivery rate, bytes per second: the latest rate sample when the algorithm samples
-    /// rates (BBR; draft-cheng-iccrg-delivery-rate-estimation), else cwnd over smoothed RTT
-    /// (an estimate; zero before the first RTT sample).
+    /// rates (BBR; draft-cheng-iccrg-delivery-rate-estimation), else the bytes cumulatively
+    /// acknowledged over the last completed round trip divided by its length (zero before
+    /// the first).
     pub delivery_rate: u64,
     /// Pacing rate, bytes per second (`tcpi_pacing_rate`); zero when not paced.
     pub pacing_rate: u64,
@@ -1171,12 +1173,10 @@ impl Connection {
             ecn: self.ecn_ok,
             pacing_rate: self.rates().map_or(0, |r| r.0),
             bbr: self.cc.bbr_info(),
-            delivery_rate: match self.rtt.srtt() {
-                _ if self.cc.rate().is_some() => self.rates().map_or(0, |r| r.1),
-                Some(rtt) if !rtt.is_zero() => {
-                    u64::from(self.cc.cwnd()) * 1_000_000_000 / (rtt.as_nanos() as u64).max(1)
-                }
-                _ => 0,
+            // BBR's latest rate sample, else the bytes acknowledged over the last round trip.
+            delivery_rate: match self.rates() {
+                Some((_, rate)) => rate,
+                None => self.loss.delivery.rate(),
             },
         }
     }
@@ -1767,6 +1767,11 @@ impl Connection {
             }
             self.snd_una = seg.ack;
             self.scoreboard.advance(self.snd_una);
+            // Data was sent (its loss state exists): measure the round's delivery.
+            if self.bytes_acked > 0 && self.cc.rate().is_none() {
+                let (una, nxt, acked) = (self.snd_una, self.snd_nxt, self.bytes_acked);
+                self.loss.delivery.on_ack(now, una, nxt, acked);
+            }
             while let Some(&(end, sent)) = self.sent_log.front()
                 && end.le(self.snd_una)
             {

@@ -67,6 +67,8 @@ pub(super) struct LossState {
     rack_end: Seq,
     /// RFC 8985 §6.3: the reorder timer.
     pub(super) reo_deadline: Option<Instant>,
+    /// The delivery rate of window-based algorithms (`tcpi_delivery_rate`).
+    pub(super) delivery: super::delivery::DeliveryRound,
 }
 
 /// [`LossState`] out of line: idle connections (and pure receivers) read a shared default
@@ -125,6 +127,7 @@ impl LossState {
         rack: None,
         rack_end: Seq(0),
         reo_deadline: None,
+        delivery: super::delivery::DeliveryRound::IDLE,
     };
 }
 

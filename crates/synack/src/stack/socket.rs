@@ -308,7 +308,7 @@ pub struct TcpInfo {
     /// `tcpi_pacing_rate`, bytes per second (0: not paced).
     pub pacing_rate: u64,
     /// `tcpi_delivery_rate`, bytes per second: the latest delivery-rate sample (BBR), else
-    /// cwnd over the smoothed RTT.
+    /// the bytes acknowledged over the last completed round trip per second.
     pub delivery_rate: u64,
 }
 
