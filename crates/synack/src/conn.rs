@@ -87,6 +87,23 @@ enum IssSource {
     Generator(IsnGenerator),
 }
 
+/// The stream offset of the urgent byte, in 8 bytes (`Option<u64>` takes 16): `u64::MAX`
+/// for none, an offset no connection reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct UrgMark(u64);
+
+impl UrgMark {
+    const NONE: UrgMark = UrgMark(u64::MAX);
+
+    fn at(offset: u64) -> UrgMark {
+        UrgMark(offset.min(u64::MAX - 1))
+    }
+
+    fn get(self) -> Option<u64> {
+        (self.0 != u64::MAX).then_some(self.0)
+    }
+}
+
 /// The kinds of timer a connection runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TimerKind {
@@ -323,7 +340,7 @@ pub struct Connection {
     /// Text of a simultaneous open's SYN, held until ESTABLISHED (RFC 9293 §3.10.7.3:
     /// "queue them for processing after the ESTABLISHED state has been reached"); FreeBSD
     /// flavor only (Linux discards it). Empty (no allocation) otherwise.
-    syn_text: Vec<u8>,
+    syn_text: Box<[u8]>,
     /// The ACK owed is a challenge ACK (RFC 5961 §3.2, §4.2), which FreeBSD sends in
     /// `tcp_respond()`'s bare form, never with a resent FIN.
     challenge_due: bool,
@@ -454,7 +471,7 @@ pub struct Connection {
     /// The last urgent byte, readable out of band until read.
     oob_byte: Option<u8>,
     /// Stream offset of the urgent byte (the mark) while the reader has not passed it.
-    urg_mark: Option<u64>,
+    urg_mark: UrgMark,
     /// The peer entered urgent mode since the application last asked (SIGURG).
     urgent_signal: bool,
     /// A FIN received beyond a gap, held until the gap fills (RFC 9293 §3.10.7.4).
@@ -510,7 +527,7 @@ impl Connection {
             fin_queued: false,
             fin_seq: None,
             challenge_due: false,
-            syn_text: Vec::new(),
+            syn_text: Box::default(),
             fin_rcvd: false,
             orphaned: false,
             syn_due: false,
@@ -582,7 +599,7 @@ impl Connection {
             snd_urg: None,
             urg_pending: None,
             oob_byte: None,
-            urg_mark: None,
+            urg_mark: UrgMark::NONE,
             urgent_signal: false,
             fin_pending: None,
             sack_recent: [None; 4],
@@ -737,6 +754,12 @@ impl Connection {
         self.tuple.get()
     }
 
+    /// Whether this connection's 4-tuple is `t` (cheaper than comparing [`Connection::tuple`]).
+    #[inline]
+    pub fn has_tuple(&self, t: &FourTuple) -> bool {
+        self.tuple.is(t)
+    }
+
     /// Whether the TCB is gone (CLOSED): the host may drop it once `poll_transmit` is empty.
     pub fn is_closed(&self) -> bool {
         self.state == State::Closed
@@ -859,24 +882,28 @@ impl Connection {
         }
         if !buf.is_empty() && !self.rcvbuf.is_empty() {
             let base = self.rcvbuf.read_offset();
-            if self.urg_mark == Some(base) && !self.oobinline {
+            if self.urg_mark.get() == Some(base) && !self.oobinline {
                 // The urgent byte was taken out of band: skip it.
                 self.rcvbuf.discard(1);
-                self.urg_mark = None;
+                self.urg_mark = UrgMark::NONE;
             }
         }
         if !self.rcvbuf.is_empty() {
             let base = self.rcvbuf.read_offset();
             let mut limit = buf.len();
-            if let Some(mark) = self.urg_mark
+            if let Some(mark) = self.urg_mark.get()
                 && mark > base
             {
                 limit = limit.min(usize::try_from(mark - base).unwrap_or(usize::MAX));
             }
             let n = self.rcvbuf.read(&mut buf[..limit]);
-            if self.urg_mark.is_some_and(|m| m < self.rcvbuf.read_offset()) {
+            if self
+                .urg_mark
+                .get()
+                .is_some_and(|m| m < self.rcvbuf.read_offset())
+            {
                 // Read past the (inline) urgent byte.
-                self.urg_mark = None;
+                self.urg_mark = UrgMark::NONE;
             }
             if self.rcvbuf.is_empty() {
                 self.push_seen = false;
@@ -906,11 +933,11 @@ impl Connection {
         if !self.rcvbuf.is_empty() {
             let base = self.rcvbuf.read_offset();
             let mut skip = 0usize;
-            if self.urg_mark == Some(base) && !self.oobinline {
+            if self.urg_mark.get() == Some(base) && !self.oobinline {
                 skip = 1;
             }
             let mut end = self.rcvbuf.len();
-            if let Some(mark) = self.urg_mark
+            if let Some(mark) = self.urg_mark.get()
                 && mark > base
             {
                 end = end.min(usize::try_from(mark - base).unwrap_or(usize::MAX));
@@ -1005,7 +1032,7 @@ impl Connection {
 
     /// `SIOCATMARK`: whether the next byte to read is at the urgent mark.
     pub fn at_mark(&self) -> bool {
-        self.urg_mark == Some(self.rcvbuf.read_offset())
+        self.urg_mark.get() == Some(self.rcvbuf.read_offset())
     }
 
     /// Whether the peer signalled urgent data since the last call (SIGURG); clears it.
@@ -1445,7 +1472,7 @@ impl Connection {
                 // FreeBSD keeps the text (not a FIN) and delivers it once the handshake
                 // completes; at most one buffer's worth.
                 let n = seg.payload.len().min(self.cfg.recv_buffer);
-                self.syn_text = seg.payload[..n].to_vec();
+                self.syn_text = seg.payload[..n].into();
             }
             return self.set_state(now, State::SynReceived);
         }
@@ -2437,7 +2464,7 @@ impl Connection {
         if let Some(b) = self.rcvbuf.peek(offset) {
             // An earlier urgent byte not yet passed stays in the stream (one mark at a time).
             self.oob_byte = if self.oobinline { None } else { Some(b) };
-            self.urg_mark = Some(self.rcvbuf.read_offset() + offset as u64);
+            self.urg_mark = UrgMark::at(self.rcvbuf.read_offset() + offset as u64);
         }
     }
 

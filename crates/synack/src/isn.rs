@@ -111,6 +111,31 @@ impl PackedTuple {
         }
     }
 
+    /// Whether this is `t`, without unpacking.
+    #[inline]
+    pub(crate) fn is(&self, t: &FourTuple) -> bool {
+        match (self, t.local, t.remote) {
+            (
+                PackedTuple::Plain {
+                    v6: false,
+                    ports,
+                    ips,
+                },
+                SocketAddr::V4(l),
+                SocketAddr::V4(r),
+            ) => {
+                *ports == [l.port(), r.port()]
+                    && ips[0][..4] == l.ip().octets()
+                    && ips[1][..4] == r.ip().octets()
+            }
+            (PackedTuple::Plain { v6: true, .. }, SocketAddr::V6(_), SocketAddr::V6(_)) => {
+                self.get() == *t
+            }
+            (PackedTuple::Full(f), _, _) => **f == *t,
+            _ => false,
+        }
+    }
+
     /// The tuple.
     #[inline]
     pub(crate) fn get(&self) -> FourTuple {
@@ -279,6 +304,10 @@ mod tests {
         for (l, r) in tuples {
             let t = FourTuple::new(l.parse().unwrap(), r.parse().unwrap());
             assert_eq!(PackedTuple::new(t).get(), t);
+            assert!(PackedTuple::new(t).is(&t));
+            let other = FourTuple::new(t.local, "198.18.0.9:80".parse().unwrap());
+            assert!(!PackedTuple::new(t).is(&other));
+            assert!(!PackedTuple::new(other).is(&t));
         }
         let mut flow: core::net::SocketAddrV6 = "[fd00::1]:1".parse().unwrap();
         flow.set_flowinfo(7);
