@@ -58,13 +58,13 @@ use crate::config::Config;
 use crate::cubic::Cubic;
 use crate::error::Error;
 use crate::event::{DropReason, Event, EventQueue, SegSummary};
-use crate::isn::{FourTuple, IsnGenerator};
+use crate::isn::{FourTuple, IsnGenerator, PackedTuple};
 use crate::rtt::RttEstimator;
 use crate::sack::{Scoreboard, is_dsack};
 use crate::segment::{SegmentIn, SegmentOut, reset_for_no_connection};
 use crate::seq::Seq;
 use crate::state::State;
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, Nanos, OptNanos};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use synack_wire::TcpFlags;
@@ -85,6 +85,23 @@ enum IssSource {
     Fixed { iss: Seq, ts_offset: u32 },
     /// RFC 6528: computed from the 4-tuple when the SYN is sent or received.
     Generator(IsnGenerator),
+}
+
+/// The stream offset of the urgent byte, in 8 bytes (`Option<u64>` takes 16): `u64::MAX`
+/// for none, an offset no connection reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct UrgMark(u64);
+
+impl UrgMark {
+    const NONE: UrgMark = UrgMark(u64::MAX);
+
+    fn at(offset: u64) -> UrgMark {
+        UrgMark(offset.min(u64::MAX - 1))
+    }
+
+    fn get(self) -> Option<u64> {
+        (self.0 != u64::MAX).then_some(self.0)
+    }
 }
 
 /// The kinds of timer a connection runs.
@@ -273,7 +290,7 @@ pub struct Connection {
     /// per connection).
     cfg: Arc<Config>,
     state: State,
-    tuple: FourTuple,
+    tuple: PackedTuple,
     ipv6: bool,
     /// Opened with a passive OPEN (decides SYN_RCVD → LISTEN, RFC 9293 §3.10.7.4).
     passive: bool,
@@ -323,7 +340,7 @@ pub struct Connection {
     /// Text of a simultaneous open's SYN, held until ESTABLISHED (RFC 9293 §3.10.7.3:
     /// "queue them for processing after the ESTABLISHED state has been reached"); FreeBSD
     /// flavor only (Linux discards it). Empty (no allocation) otherwise.
-    syn_text: Vec<u8>,
+    syn_text: Box<[u8]>,
     /// The ACK owed is a challenge ACK (RFC 5961 §3.2, §4.2), which FreeBSD sends in
     /// `tcp_respond()`'s bare form, never with a resent FIN.
     challenge_due: bool,
@@ -403,7 +420,7 @@ pub struct Connection {
     loss: undo::LossBox,
     /// When the head was first retransmitted (TCP_USER_TIMEOUT).
     rtx_start: Option<Instant>,
-    user_timeout: Option<Duration>,
+    user_timeout: OptNanos,
 
     // Interactive flow.
     nodelay: bool,
@@ -415,7 +432,7 @@ pub struct Connection {
     /// RFC 9293 §3.8.6.3 delayed ACK timer.
     delack_deadline: Option<Instant>,
     /// Linux's ACK timeout estimate (`ato`), 40–200 ms.
-    ato: Duration,
+    ato: Nanos,
     /// Segments still to be acknowledged at once (Linux quick-ACK mode).
     quickacks: u8,
     /// Interactive mode: ACKs wait to ride on the reply (Linux `pingpong`).
@@ -437,8 +454,8 @@ pub struct Connection {
 
     // Keepalive (RFC 9293 §3.8.4).
     keepalive: bool,
-    ka_idle: Duration,
-    ka_intvl: Duration,
+    ka_idle: Nanos,
+    ka_intvl: Nanos,
     ka_cnt: u8,
     ka_unanswered: u8,
     ka_deadline: Option<Instant>,
@@ -454,7 +471,7 @@ pub struct Connection {
     /// The last urgent byte, readable out of band until read.
     oob_byte: Option<u8>,
     /// Stream offset of the urgent byte (the mark) while the reader has not passed it.
-    urg_mark: Option<u64>,
+    urg_mark: UrgMark,
     /// The peer entered urgent mode since the application last asked (SIGURG).
     urgent_signal: bool,
     /// A FIN received beyond a gap, held until the gap fills (RFC 9293 §3.10.7.4).
@@ -478,7 +495,7 @@ impl Connection {
         let events = EventQueue::new(cfg.events, cfg.event_capacity);
         Connection {
             state: State::Closed,
-            tuple,
+            tuple: PackedTuple::new(tuple),
             ipv6,
             passive: false,
             iss_source,
@@ -510,7 +527,7 @@ impl Connection {
             fin_queued: false,
             fin_seq: None,
             challenge_due: false,
-            syn_text: Vec::new(),
+            syn_text: Box::default(),
             fin_rcvd: false,
             orphaned: false,
             syn_due: false,
@@ -553,13 +570,13 @@ impl Connection {
             reduce_hold: None,
             loss: undo::LossBox::default(),
             rtx_start: None,
-            user_timeout: cfg.user_timeout,
+            user_timeout: OptNanos::new(cfg.user_timeout),
             nodelay: cfg.nodelay,
             cork: false,
             cork_deadline: None,
             snd_sml: Seq(0),
             delack_deadline: None,
-            ato: cfg.delack_min,
+            ato: Nanos::new(cfg.delack_min),
             quickacks: cfg.quickacks,
             pingpong: false,
             last_data_at: None,
@@ -571,8 +588,8 @@ impl Connection {
             persist_unanswered: 0,
             probe_due: false,
             keepalive: cfg.keepalive,
-            ka_idle: cfg.keepalive_time,
-            ka_intvl: cfg.keepalive_intvl,
+            ka_idle: Nanos::new(cfg.keepalive_time),
+            ka_intvl: Nanos::new(cfg.keepalive_intvl),
             ka_cnt: cfg.keepalive_probes,
             ka_unanswered: 0,
             ka_deadline: None,
@@ -582,7 +599,7 @@ impl Connection {
             snd_urg: None,
             urg_pending: None,
             oob_byte: None,
-            urg_mark: None,
+            urg_mark: UrgMark::NONE,
             urgent_signal: false,
             fin_pending: None,
             sack_recent: [None; 4],
@@ -696,7 +713,10 @@ impl Connection {
     fn choose_iss(&mut self, now: Instant) {
         let (iss, ts_offset) = match self.iss_source {
             IssSource::Fixed { iss, ts_offset } => (iss, ts_offset),
-            IssSource::Generator(g) => (g.isn(now, &self.tuple), g.ts_offset(&self.tuple)),
+            IssSource::Generator(g) => {
+                let t = self.tuple.get();
+                (g.isn(now, &t), g.ts_offset(&t))
+            }
         };
         self.iss = iss;
         self.ts_offset = ts_offset;
@@ -731,7 +751,13 @@ impl Connection {
 
     /// The 4-tuple.
     pub fn tuple(&self) -> FourTuple {
-        self.tuple
+        self.tuple.get()
+    }
+
+    /// Whether this connection's 4-tuple is `t` (cheaper than comparing [`Connection::tuple`]).
+    #[inline]
+    pub fn has_tuple(&self, t: &FourTuple) -> bool {
+        self.tuple.is(t)
     }
 
     /// Whether the TCB is gone (CLOSED): the host may drop it once `poll_transmit` is empty.
@@ -743,7 +769,7 @@ impl Connection {
     pub fn status(&self) -> Status {
         Status {
             state: self.state,
-            tuple: self.tuple,
+            tuple: self.tuple.get(),
             iss: self.iss,
             snd_una: self.snd_una,
             snd_nxt: self.snd_nxt,
@@ -856,24 +882,28 @@ impl Connection {
         }
         if !buf.is_empty() && !self.rcvbuf.is_empty() {
             let base = self.rcvbuf.read_offset();
-            if self.urg_mark == Some(base) && !self.oobinline {
+            if self.urg_mark.get() == Some(base) && !self.oobinline {
                 // The urgent byte was taken out of band: skip it.
                 self.rcvbuf.discard(1);
-                self.urg_mark = None;
+                self.urg_mark = UrgMark::NONE;
             }
         }
         if !self.rcvbuf.is_empty() {
             let base = self.rcvbuf.read_offset();
             let mut limit = buf.len();
-            if let Some(mark) = self.urg_mark
+            if let Some(mark) = self.urg_mark.get()
                 && mark > base
             {
                 limit = limit.min(usize::try_from(mark - base).unwrap_or(usize::MAX));
             }
             let n = self.rcvbuf.read(&mut buf[..limit]);
-            if self.urg_mark.is_some_and(|m| m < self.rcvbuf.read_offset()) {
+            if self
+                .urg_mark
+                .get()
+                .is_some_and(|m| m < self.rcvbuf.read_offset())
+            {
                 // Read past the (inline) urgent byte.
-                self.urg_mark = None;
+                self.urg_mark = UrgMark::NONE;
             }
             if self.rcvbuf.is_empty() {
                 self.push_seen = false;
@@ -903,11 +933,11 @@ impl Connection {
         if !self.rcvbuf.is_empty() {
             let base = self.rcvbuf.read_offset();
             let mut skip = 0usize;
-            if self.urg_mark == Some(base) && !self.oobinline {
+            if self.urg_mark.get() == Some(base) && !self.oobinline {
                 skip = 1;
             }
             let mut end = self.rcvbuf.len();
-            if let Some(mark) = self.urg_mark
+            if let Some(mark) = self.urg_mark.get()
                 && mark > base
             {
                 end = end.min(usize::try_from(mark - base).unwrap_or(usize::MAX));
@@ -1002,7 +1032,7 @@ impl Connection {
 
     /// `SIOCATMARK`: whether the next byte to read is at the urgent mark.
     pub fn at_mark(&self) -> bool {
-        self.urg_mark == Some(self.rcvbuf.read_offset())
+        self.urg_mark.get() == Some(self.rcvbuf.read_offset())
     }
 
     /// Whether the peer signalled urgent data since the last call (SIGURG); clears it.
@@ -1048,8 +1078,8 @@ impl Connection {
 
     /// `TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT` (Linux defaults 7200 s, 75 s, 9).
     pub fn set_keepalive_params(&mut self, now: Instant, idle: Duration, intvl: Duration, cnt: u8) {
-        self.ka_idle = idle;
-        self.ka_intvl = intvl;
+        self.ka_idle = Nanos::new(idle);
+        self.ka_intvl = Nanos::new(intvl);
         self.ka_cnt = cnt.max(1);
         if self.keepalive && self.ka_unanswered == 0 {
             self.ka_deadline = None;
@@ -1061,7 +1091,7 @@ impl Connection {
     /// unanswered) before the connection fails with ETIMEDOUT; `None` leaves it to
     /// `tcp_retries2`.
     pub fn set_user_timeout(&mut self, timeout: Option<Duration>) {
-        self.user_timeout = timeout.filter(|d| !d.is_zero());
+        self.user_timeout = OptNanos::new(timeout.filter(|d| !d.is_zero()));
     }
 
     /// `SO_OOBINLINE`: leave the urgent byte in the stream.
@@ -1442,7 +1472,7 @@ impl Connection {
                 // FreeBSD keeps the text (not a FIN) and delivers it once the handshake
                 // completes; at most one buffer's worth.
                 let n = seg.payload.len().min(self.cfg.recv_buffer);
-                self.syn_text = seg.payload[..n].to_vec();
+                self.syn_text = seg.payload[..n].into();
             }
             return self.set_state(now, State::SynReceived);
         }
@@ -2378,7 +2408,7 @@ impl Connection {
                     self.ack_due = false;
                     self.pingpong = true;
                     if self.delack_deadline.is_none() {
-                        self.delack_deadline = Some(now + self.ato);
+                        self.delack_deadline = Some(now + self.ato.get());
                     }
                 }
             }
@@ -2411,15 +2441,16 @@ impl Connection {
     fn data_ack(&mut self, now: Instant) {
         // Linux's ato estimate (tcp_event_data_recv) from the gap between data arrivals.
         let min = self.cfg.delack_min;
+        let mut ato = self.ato.get();
         if let Some(last) = self.last_data_at {
             let m = now - last;
             if m <= min / 2 {
-                self.ato = self.ato / 2 + min / 2;
-            } else if m < self.ato {
-                self.ato = (self.ato / 2 + m).min(self.current_rto());
+                ato = ato / 2 + min / 2;
+            } else if m < ato {
+                ato = (ato / 2 + m).min(self.current_rto());
             }
         }
-        self.ato = self.ato.clamp(min, self.cfg.delack_max.max(min));
+        self.ato = Nanos::new(ato.clamp(min, self.cfg.delack_max.max(min)));
         self.last_data_at = Some(now);
         let unacked = self.rcv_nxt.since(self.last_ack_sent);
         if self.quickacks > 0 && !self.pingpong {
@@ -2431,12 +2462,12 @@ impl Connection {
             if self.delack_deadline.is_some() {
                 self.ack_due = true;
             } else {
-                self.delack_deadline = Some(now + self.ato);
+                self.delack_deadline = Some(now + self.ato.get());
             }
         } else if unacked >= self.rcv_mss.saturating_mul(2) {
             self.ack_due = true;
         } else if self.delack_deadline.is_none() {
-            self.delack_deadline = Some(now + self.ato);
+            self.delack_deadline = Some(now + self.ato.get());
         }
     }
 
@@ -2475,7 +2506,7 @@ impl Connection {
         if let Some(b) = self.rcvbuf.peek(offset) {
             // An earlier urgent byte not yet passed stays in the stream (one mark at a time).
             self.oob_byte = if self.oobinline { None } else { Some(b) };
-            self.urg_mark = Some(self.rcvbuf.read_offset() + offset as u64);
+            self.urg_mark = UrgMark::at(self.rcvbuf.read_offset() + offset as u64);
         }
     }
 
@@ -2528,7 +2559,7 @@ impl Connection {
             )
         {
             let _ = now;
-            self.ka_deadline = Some(self.last_rcv_at + self.ka_idle);
+            self.ka_deadline = Some(self.last_rcv_at + self.ka_idle.get());
         }
     }
 

@@ -18,16 +18,35 @@ const CSS_GROWTH_DIVISOR: f64 = 4.0;
 const CSS_ROUNDS: u32 = 5;
 
 /// HyStart++ (RFC 9406) state: slow start left on a rising RTT, through Conservative Slow
-/// Start, before any loss.
-#[derive(Clone, Debug, PartialEq, Default)]
+/// Start, before any loss. RTTs are whole nanoseconds in a `u64` ([`NONE`]: no value yet),
+/// half the size of `Option<Duration>` and cheaper to compare.
+#[derive(Clone, Debug, PartialEq)]
 struct HyStart {
     /// The end of the current round (SND.NXT when it began).
     window_end: Option<Seq>,
-    last_round_min_rtt: Option<Duration>,
-    current_round_min_rtt: Option<Duration>,
+    last_round_min_rtt: u64,
+    current_round_min_rtt: u64,
     rtt_sample_count: u32,
-    /// In Conservative Slow Start: the baseline minimum RTT and the rounds spent.
-    css: Option<(Duration, u32)>,
+    /// In Conservative Slow Start: the rounds spent (0 outside it).
+    css_rounds: u32,
+    /// In Conservative Slow Start: the baseline minimum RTT ([`NONE`] outside it).
+    css_base: u64,
+}
+
+/// No RTT value (an RTT sample saturates one nanosecond below it).
+const NONE: u64 = u64::MAX;
+
+impl Default for HyStart {
+    fn default() -> HyStart {
+        HyStart {
+            window_end: None,
+            last_round_min_rtt: NONE,
+            current_round_min_rtt: NONE,
+            rtt_sample_count: 0,
+            css_rounds: 0,
+            css_base: NONE,
+        }
+    }
 }
 
 /// RFC 9438 §5.1: C = 0.4.
@@ -58,8 +77,8 @@ pub struct Cubic {
     /// Smoothed RTT (seconds).
     srtt: f64,
     hystart: HyStart,
-    /// W_max before the last congestion event (for an undo).
-    prior_w_max: Option<f64>,
+    /// W_max before the last congestion event (for an undo; negative: none).
+    prior_w_max: f64,
     /// Slow start's per-ACK limit in segments (0: none).
     ss_limit: u32,
 }
@@ -77,7 +96,7 @@ impl Default for Cubic {
             w_est: 0.0,
             srtt: 0.1,
             hystart: HyStart::default(),
-            prior_w_max: None,
+            prior_w_max: -1.0,
             ss_limit: 1,
         }
     }
@@ -140,7 +159,7 @@ impl CongestionControl for Cubic {
             } else {
                 segs.min(f64::from(self.ss_limit))
             };
-            self.cwnd += if self.hystart.css.is_some() {
+            self.cwnd += if self.hystart.css_base != NONE {
                 growth / CSS_GROWTH_DIVISOR
             } else {
                 growth
@@ -185,42 +204,45 @@ impl CongestionControl for Cubic {
         if self.cwnd >= self.ssthresh {
             return;
         }
+        let rtt = u64::try_from(rtt.as_nanos()).map_or(NONE - 1, |n| n.min(NONE - 1));
         let h = &mut self.hystart;
         // RFC 9406 §4.2: a round ends when the ACK passes the SND.NXT it started with.
         if h.window_end.is_none_or(|end| ack.ge(end)) {
             h.window_end = Some(nxt);
             h.last_round_min_rtt = h.current_round_min_rtt;
-            h.current_round_min_rtt = None;
+            h.current_round_min_rtt = NONE;
             h.rtt_sample_count = 0;
-            if let Some((base, rounds)) = h.css {
-                let rounds = rounds + 1;
-                if rounds >= CSS_ROUNDS {
+            if h.css_base != NONE {
+                h.css_rounds += 1;
+                if h.css_rounds >= CSS_ROUNDS {
                     // §4.2: CSS_ROUNDS in CSS: leave slow start for congestion avoidance.
-                    h.css = None;
+                    h.css_base = NONE;
+                    h.css_rounds = 0;
                     self.ssthresh = self.cwnd;
                     return;
                 }
-                h.css = Some((base, rounds));
             }
         }
-        h.current_round_min_rtt = Some(h.current_round_min_rtt.map_or(rtt, |m| m.min(rtt)));
+        h.current_round_min_rtt = h.current_round_min_rtt.min(rtt);
         h.rtt_sample_count += 1;
-        let (Some(cur), Some(last)) = (h.current_round_min_rtt, h.last_round_min_rtt) else {
+        let (cur, last) = (h.current_round_min_rtt, h.last_round_min_rtt);
+        if last == NONE || h.rtt_sample_count < N_RTT_SAMPLE {
             return;
-        };
-        match h.css {
-            None if h.rtt_sample_count >= N_RTT_SAMPLE => {
-                // §4.2: RttThresh = clamp(lastRoundMinRTT / 8, 4 ms, 16 ms).
-                let thresh = (last / MIN_RTT_DIVISOR).clamp(MIN_RTT_THRESH, MAX_RTT_THRESH);
-                if cur >= last + thresh {
-                    h.css = Some((cur, 0));
-                }
+        }
+        if h.css_base == NONE {
+            // §4.2: RttThresh = clamp(lastRoundMinRTT / 8, 4 ms, 16 ms).
+            let thresh = (last / u64::from(MIN_RTT_DIVISOR)).clamp(
+                MIN_RTT_THRESH.as_nanos() as u64,
+                MAX_RTT_THRESH.as_nanos() as u64,
+            );
+            if cur >= last.saturating_add(thresh) {
+                h.css_base = cur;
+                h.css_rounds = 0;
             }
-            Some((base, _)) if h.rtt_sample_count >= N_RTT_SAMPLE && cur < base => {
-                // §4.2: the RTT increase was spurious: back to slow start.
-                h.css = None;
-            }
-            _ => {}
+        } else if cur < h.css_base {
+            // §4.2: the RTT increase was spurious: back to slow start.
+            h.css_base = NONE;
+            h.css_rounds = 0;
         }
     }
 
@@ -254,8 +276,8 @@ impl CongestionControl for Cubic {
         } else {
             f64::from(ssthresh) / self.mss
         };
-        if let Some(w) = self.prior_w_max.take() {
-            self.w_max = w;
+        if self.prior_w_max >= 0.0 {
+            self.w_max = core::mem::replace(&mut self.prior_w_max, -1.0);
         }
         self.epoch_start = None;
     }

@@ -8,7 +8,7 @@
 
 use crate::seq::Seq;
 use crate::time::Instant;
-use core::net::{IpAddr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// SipHash-2-4 of `data` under the 128-bit key `(k0, k1)` (little-endian halves).
 pub fn siphash24(k0: u64, k1: u64, data: &[u8]) -> u64 {
@@ -60,6 +60,100 @@ pub fn siphash24(k0: u64, k1: u64, data: &[u8]) -> u64 {
         round(&mut v0, &mut v1, &mut v2, &mut v3);
     }
     v0 ^ v1 ^ v2 ^ v3
+}
+
+/// A [`FourTuple`] as a connection stores it: 40 bytes instead of two 32-byte
+/// `SocketAddr`s. Both addresses take 16 bytes (an IPv4 one the first 4) next to the ports;
+/// a tuple this cannot hold exactly (mixed families, an IPv6 flow label or scope id) is
+/// kept whole in a box.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum PackedTuple {
+    /// Two addresses of one family without flow label or scope id: local, then remote.
+    Plain {
+        /// IPv6 addresses (else IPv4).
+        v6: bool,
+        /// The local and the remote port.
+        ports: [u16; 2],
+        /// The local and the remote address.
+        ips: [[u8; 16]; 2],
+    },
+    /// Any other tuple.
+    Full(Box<FourTuple>),
+}
+
+impl PackedTuple {
+    /// Packs `t`.
+    pub(crate) fn new(t: FourTuple) -> PackedTuple {
+        match (t.local, t.remote) {
+            (SocketAddr::V4(l), SocketAddr::V4(r)) => {
+                let mut ips = [[0; 16]; 2];
+                ips[0][..4].copy_from_slice(&l.ip().octets());
+                ips[1][..4].copy_from_slice(&r.ip().octets());
+                PackedTuple::Plain {
+                    v6: false,
+                    ports: [l.port(), r.port()],
+                    ips,
+                }
+            }
+            (SocketAddr::V6(l), SocketAddr::V6(r))
+                if l.flowinfo() == 0
+                    && l.scope_id() == 0
+                    && r.flowinfo() == 0
+                    && r.scope_id() == 0 =>
+            {
+                PackedTuple::Plain {
+                    v6: true,
+                    ports: [l.port(), r.port()],
+                    ips: [l.ip().octets(), r.ip().octets()],
+                }
+            }
+            _ => PackedTuple::Full(Box::new(t)),
+        }
+    }
+
+    /// Whether this is `t`, without unpacking.
+    #[inline]
+    pub(crate) fn is(&self, t: &FourTuple) -> bool {
+        match (self, t.local, t.remote) {
+            (
+                PackedTuple::Plain {
+                    v6: false,
+                    ports,
+                    ips,
+                },
+                SocketAddr::V4(l),
+                SocketAddr::V4(r),
+            ) => {
+                *ports == [l.port(), r.port()]
+                    && ips[0][..4] == l.ip().octets()
+                    && ips[1][..4] == r.ip().octets()
+            }
+            (PackedTuple::Plain { v6: true, .. }, SocketAddr::V6(_), SocketAddr::V6(_)) => {
+                self.get() == *t
+            }
+            (PackedTuple::Full(f), _, _) => **f == *t,
+            _ => false,
+        }
+    }
+
+    /// The tuple.
+    #[inline]
+    pub(crate) fn get(&self) -> FourTuple {
+        let addr = |v6: bool, ip: &[u8; 16], port: u16| {
+            let ip = if v6 {
+                IpAddr::V6(Ipv6Addr::from(*ip))
+            } else {
+                IpAddr::V4(Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3]))
+            };
+            SocketAddr::new(ip, port)
+        };
+        match self {
+            PackedTuple::Plain { v6, ports, ips } => {
+                FourTuple::new(addr(*v6, &ips[0], ports[0]), addr(*v6, &ips[1], ports[1]))
+            }
+            PackedTuple::Full(t) => **t,
+        }
+    }
 }
 
 /// A connection's 4-tuple: the local and the remote socket address.
@@ -197,5 +291,28 @@ mod tests {
         assert_ne!(IsnGenerator::new([8; 16]).isn(Instant::from_secs(1), &t), a);
         let v6 = FourTuple::new("[::1]:1".parse().unwrap(), "[::2]:2".parse().unwrap());
         let _ = g.isn(Instant::ZERO, &v6);
+    }
+
+    #[test]
+    fn packed_tuple_round_trips_every_tuple() {
+        let tuples = [
+            ("198.18.0.1:80", "198.18.0.2:65535"),
+            ("[fd00::1]:1", "[fd00::2]:2"),
+            ("[fe80::1%3]:1", "[fe80::2%4]:2"),
+            ("198.18.0.1:80", "[fd00::2]:2"),
+        ];
+        for (l, r) in tuples {
+            let t = FourTuple::new(l.parse().unwrap(), r.parse().unwrap());
+            assert_eq!(PackedTuple::new(t).get(), t);
+            assert!(PackedTuple::new(t).is(&t));
+            let other = FourTuple::new(t.local, "198.18.0.9:80".parse().unwrap());
+            assert!(!PackedTuple::new(t).is(&other));
+            assert!(!PackedTuple::new(other).is(&t));
+        }
+        let mut flow: core::net::SocketAddrV6 = "[fd00::1]:1".parse().unwrap();
+        flow.set_flowinfo(7);
+        let t = FourTuple::new(SocketAddr::V6(flow), "[fd00::2]:2".parse().unwrap());
+        assert_eq!(PackedTuple::new(t).get(), t);
+        assert!(matches!(PackedTuple::new(t), PackedTuple::Full(_)));
     }
 }

@@ -103,6 +103,53 @@ impl fmt::Display for Instant {
     }
 }
 
+/// A duration stored in 8 bytes (`Duration` takes 16): whole nanoseconds, saturating at
+/// `u64::MAX` (584 years, beyond anything an `Instant` can be offset by, since
+/// `Instant + Duration` saturates there too).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub(crate) struct Nanos(u64);
+
+impl Nanos {
+    /// Stores `d`.
+    #[inline]
+    pub(crate) fn new(d: Duration) -> Nanos {
+        Nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    /// The stored duration.
+    #[inline]
+    pub(crate) fn get(self) -> Duration {
+        Duration::from_nanos(self.0)
+    }
+}
+
+/// An optional duration stored in 8 bytes (`Option<Duration>` takes 16): as [`Nanos`],
+/// with `u64::MAX` for none (a present duration saturates one nanosecond below it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct OptNanos(u64);
+
+impl Default for OptNanos {
+    fn default() -> OptNanos {
+        OptNanos(u64::MAX)
+    }
+}
+
+impl OptNanos {
+    /// Stores `d`.
+    #[inline]
+    pub(crate) fn new(d: Option<Duration>) -> OptNanos {
+        OptNanos(d.map_or(u64::MAX, |d| {
+            u64::try_from(d.as_nanos()).map_or(u64::MAX - 1, |n| n.min(u64::MAX - 1))
+        }))
+    }
+
+    /// The stored duration, if any.
+    #[inline]
+    pub(crate) fn get(self) -> Option<Duration> {
+        (self.0 != u64::MAX).then(|| Duration::from_nanos(self.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -469,7 +469,7 @@ impl Connection {
         if fin {
             flags |= TcpFlags::FIN;
         }
-        if n > 0 && self.last_data_at.is_some_and(|t| now - t < self.ato) {
+        if n > 0 && self.last_data_at.is_some_and(|t| now - t < self.ato.get()) {
             // Linux: data answering data within `ato` means an interactive (ping-pong)
             // exchange; ACKs then wait for the reply instead of going at once.
             self.pingpong = true;

@@ -8,6 +8,7 @@ use crate::state::State;
 use crate::time::Instant;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::collections::VecDeque;
+use std::sync::{Arc, LazyLock};
 
 /// Linux's `SOCK_MIN_RCVBUF` / `SOCK_MIN_SNDBUF` (for 4 KiB pages, roughly).
 const MIN_RCVBUF: u32 = 2304;
@@ -25,6 +26,9 @@ pub struct Linger {
     /// `l_linger` in seconds (0 with `on`: close() aborts with RST).
     pub secs: u32,
 }
+
+/// The options of a fresh socket, shared until it sets one.
+static DEFAULT_OPTS: LazyLock<Arc<SockOpts>> = LazyLock::new(|| Arc::new(SockOpts::default()));
 
 /// Socket options as stored on a socket (inherited by accepted connections).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -379,7 +383,9 @@ enum Kind {
 #[derive(Debug)]
 pub(super) struct Socket {
     ipv6: bool,
-    pub opts: SockOpts,
+    /// Shared copy-on-write: a socket that never sets an option, and every connection
+    /// accepted from one listener, point at the same allocation.
+    pub opts: Arc<SockOpts>,
     pub local: Option<SocketAddr>,
     /// Holds its own port binding (bind, listen, or connect's autobind).
     bound: bool,
@@ -470,7 +476,7 @@ impl Stack {
     pub fn socket(&mut self, family: Family) -> Result<SocketId, Errno> {
         let (index, generation) = self.sockets.insert(Socket {
             ipv6: family == Family::V6,
-            opts: SockOpts::default(),
+            opts: DEFAULT_OPTS.clone(),
             local: None,
             bound: false,
             kind: Kind::Fresh,
@@ -587,7 +593,7 @@ impl Stack {
     /// `accept()`: the next established connection and its peer, or EAGAIN.
     pub fn accept(&mut self, s: SocketId) -> Result<(SocketId, SocketAddr), Errno> {
         let sock = self.sock(s)?;
-        let opts = sock.opts;
+        let opts = sock.opts.clone();
         let ipv6 = sock.ipv6;
         if sock.listener().is_none() {
             return Err(Errno::EINVAL);
@@ -678,7 +684,7 @@ impl Stack {
             return Err(Errno::EINVAL);
         }
         let sock = self.sock(s)?;
-        let opts = sock.opts;
+        let opts = *sock.opts;
         let bound = sock.local;
         let local_ip = match bound.map(|b| b.ip()) {
             Some(ip) if !ip.is_unspecified() => ip,
@@ -1170,7 +1176,7 @@ impl Stack {
         self.now = self.now.max(now);
         self.store_sockopt(s, opt)?;
         let sock = self.sock(s)?;
-        let o = sock.opts;
+        let o = *sock.opts;
         let Some(id) = sock.conn() else {
             return Ok(());
         };
@@ -1211,7 +1217,7 @@ impl Stack {
 
     fn store_sockopt(&mut self, s: SocketId, opt: SockOpt) -> Result<(), Errno> {
         let sock = self.sock_mut(s)?;
-        let o = &mut sock.opts;
+        let o = Arc::make_mut(&mut sock.opts);
         let range = |v: i32, lo: i32, hi: i32| {
             if (lo..=hi).contains(&v) {
                 Ok(v as u32)
@@ -1259,7 +1265,7 @@ impl Stack {
                 if sock.bound {
                     return Err(Errno::EINVAL);
                 }
-                sock.opts.v6only = v;
+                Arc::make_mut(&mut sock.opts).v6only = v;
             }
         }
         Ok(())
@@ -1272,7 +1278,7 @@ impl Stack {
     pub fn set_congestion(&mut self, s: SocketId, name: &str) -> Result<(), Errno> {
         let canonical = crate::cc::by_name(name).ok_or(Errno::ENOENT)?.name();
         let sock = self.sock_mut(s)?;
-        sock.opts.congestion = Some(canonical);
+        Arc::make_mut(&mut sock.opts).congestion = Some(canonical);
         let Some(id) = sock.conn() else {
             return Ok(());
         };
@@ -1315,7 +1321,7 @@ impl Stack {
     /// `getsockopt`. `SockOptName::Error` reads and clears the pending error.
     pub fn getsockopt(&mut self, s: SocketId, name: SockOptName) -> Result<SockOptValue, Errno> {
         let sock = self.sock(s)?;
-        let o = sock.opts;
+        let o = *sock.opts;
         let conn = sock.conn();
         let listening = sock.listener().is_some();
         let int = |v: i64| {
