@@ -1959,9 +1959,10 @@ impl Connection {
         true
     }
 
-    /// RFC 3522: remembers the state before a reduction and the TSval the first
-    /// retransmission carries (only with timestamps, and not over an earlier episode).
-    pub(super) fn save_undo(&mut self, now: Instant) {
+    /// RFC 3522: remembers the state before a reduction (only with timestamps, and not over
+    /// an earlier episode); the TSval to compare with is that of the first retransmission
+    /// still outstanding (`LossState::rtx_out`, Linux `retrans_stamp`).
+    pub(super) fn save_undo(&mut self) {
         self.loss.begin(
             self.cc.cwnd(),
             self.cc.ssthresh(),
@@ -1972,25 +1973,46 @@ impl Connection {
         // ACK echoing an earlier episode's retransmission restarted recovery, resending
         // holes already resent).
         if self.ts_ok && self.loss.eifel.is_none() && self.cc.rate().is_none() {
-            self.loss.eifel = Some((self.cc.cwnd(), self.cc.ssthresh(), self.tsval(now)));
+            self.loss.eifel = Some((self.cc.cwnd(), self.cc.ssthresh()));
+        }
+        // Retransmissions of an earlier episode still outstanding keep their (older) stamp.
+        if self
+            .loss
+            .rtx_out
+            .is_some_and(|(high, _)| !self.snd_una.lt(high))
+        {
+            self.loss.rtx_out = None;
         }
     }
 
     /// RFC 3522 §3.2 (Eifel detection) with the RFC 4015 response: an ACK of new data whose
-    /// TSecr is older than the first retransmission acknowledges the original transmission —
-    /// the retransmission was spurious, so the reduction is undone and going back over the
-    /// outstanding data stops. An ACK echoing the retransmission confirms the loss.
+    /// TSecr is older than the first retransmission still outstanding (Linux
+    /// `tcp_packet_delayed`: `retrans_stamp`, which an earlier episode's retransmissions keep)
+    /// was sent for an original transmission. It proves the episode spurious only once it
+    /// covers every retransmission (Linux `tcp_try_undo_partial` waits for `retrans_out` to
+    /// reach 0): the reduction is undone and going back over the outstanding data stops. An
+    /// ACK echoing a retransmission confirms the loss.
     fn eifel_check(&mut self, seg: &SegmentIn<'_>) {
-        let Some((cwnd, ssthresh, rtx_tsval)) = self.loss.eifel else {
+        let Some((cwnd, ssthresh)) = self.loss.eifel else {
             return;
         };
         let Some(ts) = seg.options.timestamps.filter(|t| t.tsecr != 0) else {
             return;
         };
-        self.loss.eifel = None;
+        // Nothing retransmitted yet: this ACK says nothing about a retransmission.
+        let Some((rtx_high, rtx_tsval)) = self.loss.rtx_out else {
+            return;
+        };
         if !Seq(ts.tsecr).lt(Seq(rtx_tsval)) {
+            // TSecr only grows (RFC 7323 §4.3): no later ACK can prove it spurious.
+            self.loss.eifel = None;
             return;
         }
+        if self.snd_una.lt(rtx_high) {
+            // Another retransmission is outstanding: wait for the ACK that covers it.
+            return;
+        }
+        self.loss.eifel = None;
         // The episode is undone once (no D-SACK undo after it).
         self.loss.take_prior();
         if self.recover.is_some() {
@@ -2017,11 +2039,12 @@ impl Connection {
     fn enter_recovery(&mut self, now: Instant) {
         let mss = u32::from(self.eff_snd_mss());
         let flight = self.snd_nxt.since(self.snd_una);
-        self.save_undo(now);
+        self.save_undo();
         self.cc.on_congestion(now, flight, mss);
         self.recover = Some(self.snd_nxt);
         self.recovery_start = Some(now);
         self.high_rxt = self.snd_una;
+        self.loss.relost = None;
         self.prr_delivered = 0;
         self.prr_out = 0;
         // RFC 6937 §3: RecoverFS = snd.nxt - snd.una.
@@ -2147,33 +2170,52 @@ impl Connection {
         Some((rack_xmit?, self.reo_wnd()))
     }
 
-    /// RFC 8985 §6.2 for retransmissions: a segment retransmitted during this recovery and
-    /// still unSACKed while data sent reo_wnd after it was delivered is lost again; HighRxt
-    /// goes back to it so NextSeg sends it once more (instead of waiting for the RTO).
+    /// RFC 8985 §6.2 for retransmissions: a retransmission is one more transmission with
+    /// its own send time (its `sent_log` entry), lost once data sent more than reo_wnd after
+    /// it was delivered while it is still unSACKed. Only such retransmissions go again
+    /// ([`Connection::next_lost_retransmission`]); HighRxt stays, so holes retransmitted and
+    /// still in flight are not resent.
     fn rack_lost_retransmission(&mut self) {
-        let Some(since) = self.recovery_start else {
-            return;
-        };
         if !self.sack_ok || !self.cfg.rack_tlp {
             return;
         }
         let Some((rack_xmit, reo_wnd)) = self.rack_clock() else {
             return;
         };
-        let mut seg_start = self.snd_una;
-        for &(end, sent) in &self.sent_log {
+        self.loss.relost = Some((self.snd_una, rack_xmit, reo_wnd));
+    }
+
+    /// The first retransmission of this recovery that RACK finds lost (from the cursor
+    /// [`Connection::rack_lost_retransmission`] left), as `[start, end)`; clears the cursor
+    /// when there is none.
+    pub(super) fn next_lost_retransmission(&mut self) -> Option<(Seq, Seq)> {
+        let (from, rack_xmit, reo_wnd) = self.loss.relost?;
+        let since = self.recovery_start?;
+        let from = from.max(self.snd_una);
+        // The log is in sequence order: skip what ends at or below the cursor.
+        let base = self.snd_una;
+        let i = self
+            .sent_log
+            .partition_point(|&(end, _)| end.since(base) <= from.since(base));
+        let mut seg_start = match i.checked_sub(1).and_then(|j| self.sent_log.get(j)) {
+            Some(&(end, _)) => end.max(base),
+            None => base,
+        };
+        for &(end, sent) in self.sent_log.range(i..) {
             if !seg_start.lt(self.high_rxt) {
                 break;
             }
+            // Sent during this recovery (a retransmission: below HighRxt), and sent
+            // before the latest delivered transmission by more than reo_wnd.
             if sent >= since && sent + reo_wnd <= rack_xmit && !self.scoreboard.is_sacked(seg_start)
             {
-                self.high_rxt = seg_start;
-                // Its new transmission starts the clock again.
-                self.recovery_start = Some(rack_xmit);
-                return;
+                self.loss.relost = Some((seg_start, rack_xmit, reo_wnd));
+                return Some((seg_start, end));
             }
             seg_start = end;
         }
+        self.loss.relost = None;
+        None
     }
 
     /// RFC 8985 §7.2: on a SACK connection with an RTT estimate and outside recovery, the

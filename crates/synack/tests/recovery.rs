@@ -453,3 +453,96 @@ fn rfc3522_a_real_loss_is_not_undone() {
     // Going back over the outstanding data continues.
     assert!(!offsets(&drain(&mut c, rto + synack::Duration::from_millis(100))).is_empty());
 }
+
+#[test]
+fn rfc8985_only_the_lost_retransmission_goes_again() {
+    let mut c = sack_client(plain());
+    let t = ms(100);
+    c.send(t, &[7u8; 10_000]).unwrap();
+    assert_eq!(offsets(&drain(&mut c, t)).len(), 10);
+    // Segments at 1000 (A), 3000 (B) and 5000 (C) are lost; the rest arrive.
+    c.on_segment(ms(200), &sack_ack(1000, &[]));
+    c.on_segment(ms(201), &sack_ack(1000, &[(2000, 3000)]));
+    c.on_segment(ms(202), &sack_ack(1000, &[(4000, 5000), (2000, 3000)]));
+    assert!(offsets(&drain(&mut c, ms(202))).is_empty());
+    // Three segments SACKed above A: recovery, A retransmitted at 203 ms.
+    let blocks = [(6000, 7000), (4000, 5000), (2000, 3000)];
+    c.on_segment(ms(203), &sack_ack(1000, &blocks));
+    assert_eq!(offsets(&drain(&mut c, ms(203))), [1000]);
+    // B and C are lost too: retransmitted at 240 and 241 ms.
+    let blocks = [(6000, 8000), (4000, 5000), (2000, 3000)];
+    c.on_segment(ms(240), &sack_ack(1000, &blocks));
+    assert_eq!(offsets(&drain(&mut c, ms(240))), [3000]);
+    let blocks = [(6000, 10000), (4000, 5000), (2000, 3000)];
+    c.on_segment(ms(241), &sack_ack(1000, &blocks));
+    assert_eq!(offsets(&drain(&mut c, ms(241))), [5000]);
+    let rtx = c.stats().retransmits;
+    // C's retransmission is SACKed: RACK.xmit_ts = 241 ms. A's retransmission, sent 38 ms
+    // before it (more than reo_wnd = min_RTT/4 = 25 ms), is lost (RFC 8985 §6.2) and goes
+    // again; B's, sent 1 ms before C's, is still in flight and must not be resent.
+    c.on_segment(ms(340), &sack_ack(1000, &[(4000, 10000), (2000, 3000)]));
+    assert_eq!(offsets(&drain(&mut c, ms(340))), [1000]);
+    assert_eq!(c.stats().retransmits, rtx + 1);
+    // B's retransmission and then A's second arrive: recovery ends without a timeout and
+    // nothing else was sent twice.
+    c.on_segment(ms(341), &sack_ack(1000, &[(2000, 10000)]));
+    assert!(offsets(&drain(&mut c, ms(341))).is_empty());
+    c.on_segment(ms(440), &sack_ack(10000, &[]));
+    assert!(!c.info().in_recovery);
+    assert_eq!(c.stats().retransmits, rtx + 1);
+    assert_eq!(c.stats().timeouts, 0);
+}
+
+/// A SACK ACK with timestamps: TSval `tsval`, echoing `tsecr`.
+fn ts_ack(ack: u32, blocks: &[(u32, u32)], tsval: u32, tsecr: u32) -> SegmentIn<'static> {
+    let mut s = sack_ack(ack, blocks);
+    s.options.timestamps = Some(synack::Timestamps { tsval, tsecr });
+    s
+}
+
+#[test]
+fn rfc3522_no_undo_while_another_retransmission_is_outstanding() {
+    let mut c = ts_client();
+    let t = ms(100);
+    c.send(t, &[5u8; 10_000]).unwrap();
+    let first = drain(&mut c, t);
+    assert_eq!(first.len(), 10);
+    let orig = first[0].seg.options.timestamps.unwrap().tsval;
+    // Segment 0 is delayed, segment 5000 lost; the others arrive.
+    for (i, hi) in [2000, 3000, 4000].into_iter().enumerate() {
+        let at = ms(200 + i as u64);
+        c.on_segment(at, &ts_ack(0, &[(1000, hi)], 5100, orig));
+        drain(&mut c, at);
+    }
+    assert!(c.info().in_recovery);
+    let mut rtx = Vec::new();
+    for (i, hi) in [6000, 7000, 8000, 9000, 10000].into_iter().enumerate() {
+        let at = ms(203 + i as u64);
+        let blocks: &[(u32, u32)] = if hi == 6000 {
+            &[(1000, 5000)]
+        } else {
+            &[(6000, hi), (1000, 5000)]
+        };
+        c.on_segment(at, &ts_ack(0, blocks, 5100, orig));
+        rtx.extend(drain(&mut c, at));
+    }
+    // 5000 was retransmitted (0 went at once, on entering recovery).
+    let second = rtx
+        .iter()
+        .find(|o| o.seq().wrapping_sub(BASE) == 5000)
+        .unwrap();
+    let second_ts = second.seg.options.timestamps.unwrap().tsval;
+    assert!(second_ts > orig);
+    // The delayed original of 0 arrives: the ACK echoes its TSval, older than every
+    // retransmission — but 5000's retransmission is still outstanding, so this proves
+    // nothing about it (Linux tcp_try_undo_partial waits for retrans_out == 0): no undo.
+    c.on_segment(ms(230), &ts_ack(5000, &[(6000, 10000)], 5130, orig));
+    assert_eq!(c.stats().spurious_undos, 0);
+    assert!(c.info().in_recovery);
+    // 5000's retransmission arrives: the ACK echoes it — a real loss, still not undone.
+    c.on_segment(ms(310), &ts_ack(10000, &[], 5210, second_ts));
+    assert_eq!(c.stats().spurious_undos, 0);
+    let info = c.info();
+    assert!(!info.in_recovery);
+    assert_eq!(info.cwnd, info.ssthresh);
+}

@@ -180,6 +180,18 @@ impl Connection {
             }
         }
         if self.recover.is_some() && self.sack_ok && self.prr_budget > 0 {
+            // RFC 8985 §6.2: a retransmission found lost goes again, before new holes.
+            while let Some((l, end)) = self.next_lost_retransmission() {
+                let r = self.scoreboard.next_sacked(l).map_or(end, |s| s.min(end));
+                let room = (r.since(l) as usize).min(payload.len());
+                if let Some(seg) = self.resend(now, l, &mut payload[..room]) {
+                    self.stats.sack_retransmits += 1;
+                    self.recovery_sent(seg.seq, seg.seg_len());
+                    return Some(seg);
+                }
+                // Nothing could be sent from there: look past it.
+                self.loss.relost = self.loss.relost.map(|(_, x, w)| (end, x, w));
+            }
             // RFC 6675 §4 NextSeg rule 1: the first lost, unSACKed byte above HighRxt.
             let boundary = self.loss_boundary(now);
             if let Some((l, r)) = self
@@ -337,6 +349,11 @@ impl Connection {
             // RFC 3708: the episode's retransmissions, for D-SACK-based undo.
             self.loss.note_rtx(from, end);
         }
+        // RFC 3522: the first retransmission while none is outstanding sets the stamp.
+        self.loss.rtx_out = match self.loss.rtx_out {
+            Some((high, stamp)) if self.snd_una.lt(high) => Some((high.max(end), stamp)),
+            _ => Some((end, self.tsval(now))),
+        };
         for entry in self.sent_log.iter_mut() {
             if entry.0.gt(from) && entry.0.le(end) {
                 entry.1 = now;

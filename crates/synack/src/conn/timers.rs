@@ -178,7 +178,7 @@ impl Connection {
             self.frto_on_timeout();
             // RFC 3522: what an undo would restore (kept from an earlier reduction of the
             // same episode).
-            self.save_undo(now);
+            self.save_undo();
             self.cc.on_rto(flight, mss);
             self.rtx_nxt = Some(self.snd_una);
             self.recover = None;

@@ -32,9 +32,13 @@ pub(super) enum Frto {
 /// State of F-RTO, the undo of a congestion episode, and RACK's reordering window.
 #[derive(Debug)]
 pub(super) struct LossState {
-    /// RFC 3522 (Eifel) undo: cwnd and ssthresh before the reduction, and the TSval of the
-    /// first retransmission; an ACK echoing an older TSval proves the original arrived.
-    pub(super) eifel: Option<(u32, u32, u32)>,
+    /// RFC 3522 (Eifel) undo: cwnd and ssthresh before the reduction; an ACK covering
+    /// every retransmission and echoing a TSval older than `rtx_out`'s proves the
+    /// originals arrived.
+    pub(super) eifel: Option<(u32, u32)>,
+    /// The end of the highest retransmission and the TSval of the first one sent while
+    /// any is outstanding (Linux `retrans_stamp`); stale once SND.UNA reaches the end.
+    pub(super) rtx_out: Option<(Seq, u32)>,
     /// Counters ([`Connection::loss_stats`]).
     pub(super) stats: LossStats,
     /// F-RTO step.
@@ -69,6 +73,9 @@ pub(super) struct LossState {
     pub(super) reo_deadline: Option<Instant>,
     /// The delivery rate of window-based algorithms (`tcpi_delivery_rate`).
     pub(super) delivery: super::delivery::DeliveryRound,
+    /// RFC 8985 §6.2 for retransmissions: where to look for the next lost retransmission,
+    /// with the RACK.xmit_ts and reo_wnd of the ACK that found one.
+    pub(super) relost: Option<(Seq, Instant, Duration)>,
 }
 
 /// [`LossState`] out of line: idle connections (and pure receivers) read a shared default
@@ -108,6 +115,7 @@ impl LossState {
     /// Nothing sent yet.
     const IDLE: LossState = LossState {
         eifel: None,
+        rtx_out: None,
         stats: LossStats {
             frto_undos: 0,
             dsack_undos: 0,
@@ -128,6 +136,7 @@ impl LossState {
         rack_end: Seq(0),
         reo_deadline: None,
         delivery: super::delivery::DeliveryRound::IDLE,
+        relost: None,
     };
 }
 
