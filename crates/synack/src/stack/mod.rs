@@ -318,6 +318,8 @@ pub struct Stack {
     /// Engine configurations handed out, shared by every connection opened with the same
     /// socket options, family and event setting (emptied when a sysctl changes).
     cfg_cache: Vec<(SockOpts, bool, bool, Arc<Config>)>,
+    /// Socket option sets in use, shared by the sockets that set the same options.
+    opts_cache: Vec<Arc<SockOpts>>,
 }
 
 impl core::fmt::Debug for Stack {
@@ -373,6 +375,7 @@ impl Stack {
             now: Instant::ZERO,
             frag: icmp::Reassembly::default(),
             cfg_cache: Vec::new(),
+            opts_cache: Vec::new(),
         }
     }
 

@@ -1268,7 +1268,27 @@ impl Stack {
                 Arc::make_mut(&mut sock.opts).v6only = v;
             }
         }
+        self.share_opts(s);
         Ok(())
+    }
+
+    /// Points the socket at an equal option set already in use, so that sockets setting
+    /// the same options (every client of a server, say) share one copy as accepted
+    /// sockets share their listener's; a later change copies it again (`Arc::make_mut`).
+    fn share_opts(&mut self, s: SocketId) {
+        let Some(sock) = self.sockets.get_mut(s.index, s.generation) else {
+            return;
+        };
+        if let Some(o) = self.opts_cache.iter().find(|o| ***o == *sock.opts) {
+            if !Arc::ptr_eq(o, &sock.opts) {
+                sock.opts = o.clone();
+            }
+            return;
+        }
+        if self.opts_cache.len() >= Self::CFG_CACHE_MAX {
+            self.opts_cache.remove(0);
+        }
+        self.opts_cache.push(sock.opts.clone());
     }
 
     /// `setsockopt(TCP_CONGESTION, name)`: the congestion-control algorithm of this
@@ -1279,6 +1299,8 @@ impl Stack {
         let canonical = crate::cc::by_name(name).ok_or(Errno::ENOENT)?.name();
         let sock = self.sock_mut(s)?;
         Arc::make_mut(&mut sock.opts).congestion = Some(canonical);
+        self.share_opts(s);
+        let sock = self.sock_mut(s)?;
         let Some(id) = sock.conn() else {
             return Ok(());
         };
