@@ -3,12 +3,13 @@
 //! (RFC 3042) and ECN (RFC 3168).
 
 mod common;
-use common::{A, CLIENT_ISS, F, Out, S, SERVER_ISS, data, drain, one, plain, seg};
+use common::data_offsets as offsets;
+use common::{A, CLIENT_ISS, F, S, SERVER_ISS, data, drain, one, plain, sack_ack, seg};
 use synack::{Config, Connection, Instant, SegOptions, SegmentIn, Seq, State, TcpFlags};
 
 const MSS: u32 = 1000;
 /// The client's first data byte.
-const BASE: u32 = CLIENT_ISS + 1;
+const BASE: u32 = common::DATA_BASE;
 
 fn ms(n: u64) -> Instant {
     Instant::from_millis(n)
@@ -28,23 +29,6 @@ fn sack_client(cfg: Config) -> Connection {
     drain(&mut c, ms(100));
     assert!(c.status().sack_permitted);
     c
-}
-
-/// An ACK from the peer for `ack` (offset from BASE) with SACK blocks (offsets).
-fn sack_ack(ack: u32, blocks: &[(u32, u32)]) -> SegmentIn<'static> {
-    let mut s = seg(SERVER_ISS + 1, BASE + ack, A, 65535);
-    for &(l, r) in blocks {
-        s.options.sack_blocks.push(Seq(BASE + l), Seq(BASE + r));
-    }
-    s
-}
-
-/// The offsets (from BASE) of the data segments in `out`.
-fn offsets(out: &[Out]) -> Vec<u32> {
-    out.iter()
-        .filter(|o| !o.data.is_empty())
-        .map(|o| o.seq().wrapping_sub(BASE))
-        .collect()
 }
 
 #[test]

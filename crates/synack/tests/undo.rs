@@ -4,12 +4,12 @@
 //! reorder timer (RFC 8985 §6.2, §6.3).
 
 mod common;
-use common::{A, CLIENT_ISS, Out, S, SERVER_ISS, drain, plain, seg};
-use synack::{Config, Connection, Duration, Instant, SegOptions, SegmentIn, Seq, State};
+use common::data_offsets as offsets;
+use common::sack_ack as ack;
+use common::{A, CLIENT_ISS, S, SERVER_ISS, drain, plain, seg};
+use synack::{Config, Connection, Duration, Instant, SegOptions, State};
 
 const MSS: u32 = 1000;
-/// The client's first data byte.
-const BASE: u32 = CLIENT_ISS + 1;
 
 fn ms(n: u64) -> Instant {
     Instant::from_millis(n)
@@ -30,24 +30,6 @@ fn client(sack: bool) -> Connection {
     assert_eq!(c.status().sack_permitted, sack);
     assert!(!c.status().timestamps);
     c
-}
-
-/// An ACK from the peer for `ack` (offset from BASE) with SACK blocks (offsets; a first
-/// block below `ack` is a D-SACK).
-fn ack(ack: u32, blocks: &[(u32, u32)]) -> SegmentIn<'static> {
-    let mut s = seg(SERVER_ISS + 1, BASE + ack, A, 65535);
-    for &(l, r) in blocks {
-        s.options.sack_blocks.push(Seq(BASE + l), Seq(BASE + r));
-    }
-    s
-}
-
-/// The offsets (from BASE) of the data segments in `out`.
-fn offsets(out: &[Out]) -> Vec<u32> {
-    out.iter()
-        .filter(|o| !o.data.is_empty())
-        .map(|o| o.seq().wrapping_sub(BASE))
-        .collect()
 }
 
 /// Sends 10 segments and lets the timers run until the retransmission timeout has fired

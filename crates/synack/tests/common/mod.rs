@@ -312,3 +312,26 @@ pub fn flag_text(f: TcpFlags) -> String {
     }
     format!("[{s}]")
 }
+
+/// The client's first data byte (ISS + 1): recovery tests count offsets from it.
+pub const DATA_BASE: u32 = CLIENT_ISS + 1;
+
+/// An ACK from the server for `ack` with SACK blocks, all as offsets from [`DATA_BASE`] (a
+/// first block below `ack` is a D-SACK, RFC 2883).
+pub fn sack_ack(ack: u32, blocks: &[(u32, u32)]) -> SegmentIn<'static> {
+    let mut s = seg(SERVER_ISS + 1, DATA_BASE + ack, A, 65535);
+    for &(l, r) in blocks {
+        s.options
+            .sack_blocks
+            .push(Seq(DATA_BASE + l), Seq(DATA_BASE + r));
+    }
+    s
+}
+
+/// The offsets from [`DATA_BASE`] of the data segments in `out`.
+pub fn data_offsets(out: &[Out]) -> Vec<u32> {
+    out.iter()
+        .filter(|o| !o.data.is_empty())
+        .map(|o| o.seq().wrapping_sub(DATA_BASE))
+        .collect()
+}
