@@ -18,9 +18,18 @@
 
 use synack_wire::checksum::Checksum;
 
-/// Most disjoint out-of-order ranges kept; a segment that would create more is dropped
-/// (bounded bookkeeping against a peer sending one byte per hole).
+/// Disjoint out-of-order ranges always allowed, and the range set's first allocation.
 pub const MAX_OOO_RANGES: usize = 32;
+
+/// Buffer bytes per further out-of-order range allowed: a segment that would create more
+/// ranges than `max(MAX_OOO_RANGES, capacity / OOO_BYTES_PER_RANGE)` is dropped (bounded
+/// bookkeeping against a peer sending one byte per hole). Linux bounds its out-of-order
+/// queue only by memory (`tcp_data_queue_ofo()`, `tcp_prune_ofo_queue()`); every range
+/// needs a segment and a hole of at least one segment each, so with segments of 1024 bytes
+/// or more any loss pattern of a full buffer fits. A fixed small bound made the receiver
+/// drop most of a slow-start overshoot's data above the 32nd hole, which the sender then
+/// had to send again.
+pub const OOO_BYTES_PER_RANGE: usize = 2048;
 
 /// The first ring a buffer gets, when its capacity is larger: enough for a request, a
 /// response or a handshake's first bytes, so a short connection never touches its full
@@ -482,7 +491,7 @@ impl RecvBuffer {
     }
 
     fn can_add_range(&self, start: usize, end: usize) -> bool {
-        if self.ooo.len() < MAX_OOO_RANGES {
+        if self.ooo.len() < MAX_OOO_RANGES.max(self.capacity() / OOO_BYTES_PER_RANGE) {
             return true;
         }
         // Full: only a range touching or overlapping an existing one (no new entry).
@@ -491,7 +500,8 @@ impl RecvBuffer {
 
     fn add_range(&mut self, start: usize, end: usize) {
         if self.ooo.capacity() == 0 {
-            // One allocation for the connection's lifetime, never per segment.
+            // One allocation for most connections' lifetime, never per segment; past
+            // MAX_OOO_RANGES (heavy loss in a large window) the set doubles as it grows.
             self.ooo.reserve_exact(MAX_OOO_RANGES + 1);
         }
         let (mut s, mut e) = (start, end);
@@ -667,6 +677,21 @@ mod tests {
             "merging into held ranges still works"
         );
         assert_eq!(r.ooo_ranges().len(), MAX_OOO_RANGES - 1);
+    }
+
+    /// A large buffer holds as many holes as a loss pattern of segments can make in it
+    /// (a slow-start overshoot loses every second or third segment of a window).
+    #[test]
+    fn reassembly_range_bound_grows_with_the_buffer() {
+        let limit = 100;
+        let mut r = RecvBuffer::new(limit * OOO_BYTES_PER_RANGE);
+        for i in 0..limit {
+            assert_eq!(r.insert(1000 + 1000 * i, &[7; 500]), Some(0), "range {i}");
+        }
+        assert_eq!(r.ooo_ranges().len(), limit);
+        assert_eq!(r.insert(1000 * (limit + 2), &[7; 500]), None);
+        assert_eq!(r.insert(1500, &[7; 500]), Some(0), "merging still works");
+        assert_eq!(r.ooo_ranges().len(), limit - 1);
     }
 
     #[test]

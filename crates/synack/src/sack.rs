@@ -7,9 +7,16 @@
 
 use crate::seq::Seq;
 
-/// Most SACKed ranges remembered; a peer splitting its reports finer than this loses the
-/// oldest information (the scoreboard stays bounded whatever the peer sends).
+/// SACKed ranges always remembered; beyond it, one more per [`BYTES_PER_RANGE`] bytes
+/// outstanding. A peer splitting its reports finer than that loses the information farthest
+/// from SND.UNA (the scoreboard stays bounded whatever the peer sends).
 const MAX_RANGES: usize = 64;
+
+/// Outstanding bytes per further SACKed range remembered. A range and the hole before it
+/// take a segment each, so with segments of 512 bytes or more every loss pattern of the
+/// flight fits: a slow-start overshoot into a drop-tail queue leaves hundreds of holes, and
+/// forgetting the SACKs above the 64th made RACK resend data the peer held.
+const BYTES_PER_RANGE: usize = 1024;
 
 /// RFC 6675 §2: DupThresh, the number of duplicate ACKs (or SACKed segments) that mark a
 /// loss.
@@ -56,15 +63,17 @@ impl Scoreboard {
             if !l.lt(r) || !l.ge(una) || !r.le(nxt) {
                 continue;
             }
-            self.insert(l, r);
+            let limit = MAX_RANGES.max(nxt.since(una) as usize / BYTES_PER_RANGE);
+            self.insert(l, r, limit);
         }
         self.advance(una);
         self.sacked_bytes().saturating_sub(before)
     }
 
-    fn insert(&mut self, l: Seq, r: Seq) {
+    fn insert(&mut self, l: Seq, r: Seq, limit: usize) {
         if self.ranges.capacity() == 0 {
-            // Allocated once, on the first SACK block (nothing is allocated per segment).
+            // Allocated on the first SACK block (nothing is allocated per segment); past
+            // MAX_RANGES (heavy loss in a large flight) it doubles as it grows.
             self.ranges.reserve_exact(MAX_RANGES + 1);
         }
         let mut l = l;
@@ -89,9 +98,9 @@ impl Scoreboard {
             .position(|&(a, _)| a.gt(l))
             .unwrap_or(self.ranges.len());
         self.ranges.insert(at, (l, r));
-        if self.ranges.len() > MAX_RANGES {
+        if self.ranges.len() > limit {
             // Keep the ranges nearest SND.UNA: they decide what is retransmitted next.
-            self.ranges.truncate(MAX_RANGES);
+            self.ranges.truncate(limit);
         }
     }
 
@@ -116,25 +125,29 @@ impl Scoreboard {
         self.ranges.last().map(|&(_, r)| r)
     }
 
+    /// The first range ending above `seq` (a binary search: the ranges are sorted and
+    /// disjoint, and lie within the send window with `seq`).
+    fn first_ending_above(&self, seq: Seq) -> Option<(Seq, Seq)> {
+        let i = self.ranges.partition_point(|&(_, r)| r.le(seq));
+        self.ranges.get(i).copied()
+    }
+
     /// Whether `seq` is SACKed.
     pub fn is_sacked(&self, seq: Seq) -> bool {
-        self.ranges.iter().any(|&(l, r)| seq.ge(l) && seq.lt(r))
+        self.first_ending_above(seq).is_some_and(|(l, _)| seq.ge(l))
     }
 
     /// The end of the SACKed range holding `seq`, or `None` when `seq` is not SACKed.
     pub fn sacked_until(&self, seq: Seq) -> Option<Seq> {
-        self.ranges
-            .iter()
-            .find(|&&(l, r)| seq.ge(l) && seq.lt(r))
-            .map(|&(_, r)| r)
+        self.first_ending_above(seq)
+            .filter(|&(l, _)| seq.ge(l))
+            .map(|(_, r)| r)
     }
 
     /// The first SACKed sequence number at or above `seq` (the end of the hole holding it).
     pub fn next_sacked(&self, seq: Seq) -> Option<Seq> {
-        self.ranges
-            .iter()
-            .find(|&&(_, r)| r.gt(seq))
-            .map(|&(l, _)| if l.lt(seq) { seq } else { l })
+        self.first_ending_above(seq)
+            .map(|(l, _)| if l.lt(seq) { seq } else { l })
     }
 
     /// RFC 6675 §4 IsLost(seq): more than (DupThresh − 1) × SMSS bytes are SACKed above
@@ -284,6 +297,41 @@ mod tests {
         // A cumulative ACK landing inside a SACKed range drops it (possible reneging).
         sb.advance(Seq(4000));
         assert_eq!(sb.ranges(), &[(Seq(6000), Seq(7000)), (Seq(10500), nxt)]);
+    }
+
+    /// A slow-start overshoot loses every other segment of a large flight: the scoreboard
+    /// keeps every SACKed range (they decide what is lost and what is in flight), and the
+    /// binary-searched lookups agree with the ranges.
+    #[test]
+    fn rfc6675_scoreboard_holds_the_holes_of_a_large_flight() {
+        let mut sb = Scoreboard::new();
+        let una = Seq(0);
+        let nxt = Seq(200_000);
+        for k in 0..100u32 {
+            let l = Seq(2000 * k + 1000);
+            sb.update(una, nxt, &[(l, l + 1000u32)]);
+        }
+        assert_eq!(sb.ranges().len(), 100);
+        assert_eq!(sb.sacked_bytes(), 100_000);
+        for k in [0u32, 1, 63, 64, 99] {
+            let l = Seq(2000 * k + 1000);
+            assert!(sb.is_sacked(l) && sb.is_sacked(l + 999u32));
+            assert!(!sb.is_sacked(l - 1u32) && !sb.is_sacked(l + 1000u32));
+            assert_eq!(sb.sacked_until(l + 10u32), Some(l + 1000u32));
+            assert_eq!(sb.next_sacked(l - 500u32), Some(l));
+        }
+        assert_eq!(sb.next_sacked(nxt), None);
+        // Every hole below the top range is lost and none is in flight.
+        let b = sb.lost_boundary(una, 1000);
+        assert_eq!(sb.pipe(una, nxt, una, b), 2000);
+        // A flight of a few segments keeps the fixed minimum of ranges.
+        let mut small = Scoreboard::new();
+        for k in 0..100u32 {
+            let l = Seq(20 * k + 10);
+            small.update(una, Seq(2000), &[(l, l + 10u32)]);
+        }
+        assert_eq!(small.ranges().len(), MAX_RANGES);
+        assert_eq!(small.highest_sacked(), Some(Seq(20 * 63 + 20)));
     }
 
     #[test]
