@@ -1134,12 +1134,11 @@ impl Connection {
     }
 
     /// Slow start's per-ACK growth limit for the flavor (RFC 3465 §2.2 L, in segments): 2
-    /// for FreeBSD (`net.inet.tcp.abc_l_var`); 1 for Linux, although Linux adds every
-    /// segment an ACK delivers (`tcp_slow_start()`): with that growth the engine's recovery
-    /// from the slow-start overshoot costs too much in the lab (docs/conformance.md).
+    /// for FreeBSD (`net.inet.tcp.abc_l_var`); none for Linux, which adds every segment an
+    /// ACK delivers up to ssthresh (`tcp_slow_start()`).
     fn slow_start_limit(cfg: &Config) -> u32 {
         match cfg.flavor() {
-            crate::config::Flavor::Linux => 1,
+            crate::config::Flavor::Linux => 0,
             crate::config::Flavor::FreeBsd => 2,
         }
     }
@@ -1856,6 +1855,21 @@ impl Connection {
                     self.dupack_credit = 0;
                     self.cc.on_recovery_end();
                     self.loss.on_recovery_exit();
+                }
+                None if self.cfg.flavor() == crate::config::Flavor::Linux => {
+                    // Linux tcp_cong_control(): the window grows by what the ACK delivered,
+                    // cumulatively or newly SACKed (`acked_sacked`; in slow start every
+                    // segment, tcp_slow_start()), and only while the window limits the flow
+                    // (tcp_is_cwnd_limited(): the flight before this ACK filled it, or in
+                    // slow start the window is under twice that flight).
+                    let flight = self.snd_nxt.since(self.snd_una).saturating_add(acked);
+                    let cwnd = self.cc.cwnd();
+                    if flight.saturating_add(mss) > cwnd
+                        || (cwnd < self.cc.ssthresh() && cwnd / 2 < flight)
+                    {
+                        let grown = delivered.saturating_sub(acked.saturating_sub(data_acked));
+                        self.cc.on_ack(now, grown, mss);
+                    }
                 }
                 None => self.cc.on_ack(now, data_acked, mss),
             }

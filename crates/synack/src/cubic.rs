@@ -79,7 +79,8 @@ pub struct Cubic {
     hystart: HyStart,
     /// W_max before the last congestion event (for an undo; negative: none).
     prior_w_max: f64,
-    /// Slow start's per-ACK limit in segments (0: none).
+    /// Slow start's per-ACK limit in segments (0: none, Linux's slow start, which also
+    /// leaves slow start on HyStart's delay signal at once, as Linux's HyStart does).
     ss_limit: u32,
 }
 
@@ -236,6 +237,15 @@ impl CongestionControl for Cubic {
                 MAX_RTT_THRESH.as_nanos() as u64,
             );
             if cur >= last.saturating_add(thresh) {
+                if self.ss_limit == 0 {
+                    // Linux's slow start (see `set_slow_start_limit`) leaves slow start at
+                    // once on the delay rise (tcp_cubic.c hystart_update(): ssthresh =
+                    // cwnd), without RFC 9406's Conservative Slow Start, which at Linux's
+                    // growth would go on overshooting for up to CSS_ROUNDS rounds.
+                    *h = HyStart::default();
+                    self.ssthresh = self.cwnd;
+                    return;
+                }
                 h.css_base = cur;
                 h.css_rounds = 0;
             }

@@ -544,7 +544,14 @@ fn check_congestion_with(out: &Outcome, c: &mut Checks, reno: bool) {
         );
         // RFC 6937 §3: at the end of recovery PRR leaves cwnd at ssthresh.
         if end < Instant::from_secs(600) {
-            let after = samples.iter().rev().find(|s| s.0 <= end);
+            // When the ACK that ends this recovery also starts the next one (it reports new
+            // losses among the segments sent during this one), the sample taken after it
+            // already shows the next reduction: PRR's window is the one just before.
+            let next_at_end = episodes.get(i + 1).is_some_and(|e| e.0 == end);
+            let after = samples
+                .iter()
+                .rev()
+                .find(|s| s.0 < end || (s.0 == end && !next_at_end));
             c.check(
                 after.is_some_and(|s| s.2.is_some_and(|ss| s.1.abs_diff(ss) <= 1)),
                 format!(
