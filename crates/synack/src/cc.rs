@@ -42,9 +42,8 @@ pub trait CongestionControl: Debug + Send {
     /// RFC 3465 §2.2: the most one ACK may grow the window in slow start, in segments (L;
     /// 1 by default, FreeBSD's `net.inet.tcp.abc_l_var` is 2); 0 for no limit, where the
     /// window grows by every segment acknowledged up to ssthresh (Linux's
-    /// `tcp_slow_start()`; CUBIC then leaves slow start on HyStart's delay signal at once,
-    /// as Linux does, instead of through RFC 9406's Conservative Slow Start). Algorithms
-    /// without RFC 5681 slow start (BBR) ignore it.
+    /// `tcp_slow_start()`; CUBIC's RFC 9406 Conservative Slow Start keeps at most one
+    /// SMSS per ACK). Algorithms without RFC 5681 slow start (BBR) ignore it.
     fn set_slow_start_limit(&mut self, segs: u32) {
         let _ = segs;
     }

@@ -79,8 +79,7 @@ pub struct Cubic {
     hystart: HyStart,
     /// W_max before the last congestion event (for an undo; negative: none).
     prior_w_max: f64,
-    /// Slow start's per-ACK limit in segments (0: none, Linux's slow start, which also
-    /// leaves slow start on HyStart's delay signal at once, as Linux's HyStart does).
+    /// Slow start's per-ACK limit in segments (0: none).
     ss_limit: u32,
 }
 
@@ -153,17 +152,16 @@ impl CongestionControl for Cubic {
         let segs = f64::from(acked) / self.mss;
         if self.cwnd < self.ssthresh {
             // RFC 9438 §4.10 / RFC 5681 slow start: one segment per segment acknowledged
-            // (at most L SMSS per ACK, RFC 3465 §2.2; Linux: no limit, up to ssthresh);
-            // RFC 9406 §4.2: a quarter of that in Conservative Slow Start.
-            let growth = if self.ss_limit == 0 {
+            // (at most L SMSS per ACK, RFC 3465 §2.2; Linux: no limit, up to ssthresh).
+            self.cwnd += if self.hystart.css_base != NONE {
+                // RFC 9406 §4.3 Conservative Slow Start: min(N, L·SMSS) / 4 per ACK, with
+                // L at least 1 (Linux has no CSS: with its unlimited growth CSS would go
+                // on overshooting for five rounds, W_max 106 on a lab path holding 86).
+                segs.min(f64::from(self.ss_limit.max(1))) / CSS_GROWTH_DIVISOR
+            } else if self.ss_limit == 0 {
                 segs.min((self.ssthresh - self.cwnd).max(0.0))
             } else {
                 segs.min(f64::from(self.ss_limit))
-            };
-            self.cwnd += if self.hystart.css_base != NONE {
-                growth / CSS_GROWTH_DIVISOR
-            } else {
-                growth
             };
             return;
         }
@@ -237,15 +235,6 @@ impl CongestionControl for Cubic {
                 MAX_RTT_THRESH.as_nanos() as u64,
             );
             if cur >= last.saturating_add(thresh) {
-                if self.ss_limit == 0 {
-                    // Linux's slow start (see `set_slow_start_limit`) leaves slow start at
-                    // once on the delay rise (tcp_cubic.c hystart_update(): ssthresh =
-                    // cwnd), without RFC 9406's Conservative Slow Start, which at Linux's
-                    // growth would go on overshooting for up to CSS_ROUNDS rounds.
-                    *h = HyStart::default();
-                    self.ssthresh = self.cwnd;
-                    return;
-                }
                 h.css_base = cur;
                 h.css_rounds = 0;
             }
