@@ -1847,8 +1847,10 @@ impl Connection {
             self.scoreboard.advance(self.snd_una);
             // Data was sent (its loss state exists): measure the round's delivery.
             if self.bytes_acked > 0 && self.cc.rate().is_none() {
-                let (una, nxt, acked) = (self.snd_una, self.snd_nxt, self.bytes_acked);
-                self.loss.delivery.on_ack(now, una, nxt, acked);
+                let (una, nxt, acked_all) = (self.snd_una, self.snd_nxt, self.bytes_acked);
+                let flight = nxt.since(una).saturating_add(acked);
+                self.loss.delivery.note_flight(flight);
+                self.loss.delivery.on_ack(now, una, nxt, acked_all);
             }
             while let Some(&(end, sent)) = self.sent_log.front()
                 && end.le(self.snd_una)
@@ -1912,9 +1914,9 @@ impl Connection {
                     // Linux tcp_cong_control(): the window grows by what the ACK delivered,
                     // cumulatively or newly SACKed (`acked_sacked`; in slow start every
                     // segment, tcp_slow_start()), and only while the window limits the flow
-                    // (tcp_is_cwnd_limited(): the flight before this ACK filled it, or in
-                    // slow start the window is under twice that flight).
-                    let flight = self.snd_nxt.since(self.snd_una).saturating_add(acked);
+                    // (tcp_is_cwnd_limited(): the largest flight of the last round filled
+                    // it, or in slow start the window is under twice that flight).
+                    let flight = self.loss.delivery.max_flight();
                     let cwnd = self.cc.cwnd();
                     if flight.saturating_add(mss) > cwnd
                         || (cwnd < self.cc.ssthresh() && cwnd / 2 < flight)

@@ -15,6 +15,9 @@ pub(super) struct DeliveryRound {
     open: Option<(Seq, u64, Instant)>,
     /// Bytes per second over the last completed round (0: none yet).
     last: u64,
+    /// The largest flight an ACK found outstanding before it, in the open round and in
+    /// the last completed one (Linux `max_packets_out`, for `tcp_is_cwnd_limited()`).
+    flight_max: (u32, u32),
 }
 
 impl DeliveryRound {
@@ -22,7 +25,19 @@ impl DeliveryRound {
     pub(super) const IDLE: DeliveryRound = DeliveryRound {
         open: None,
         last: 0,
+        flight_max: (0, 0),
     };
+
+    /// An ACK found `flight` bytes outstanding before it (call before
+    /// [`DeliveryRound::on_ack`]).
+    pub(super) fn note_flight(&mut self, flight: u32) {
+        self.flight_max.0 = self.flight_max.0.max(flight);
+    }
+
+    /// The largest flight of the open and the last completed round.
+    pub(super) fn max_flight(&self) -> u32 {
+        self.flight_max.0.max(self.flight_max.1)
+    }
 
     /// An ACK moved SND.UNA to `una`, with `bytes_acked` acknowledged in all so far and
     /// SND.NXT at `nxt`: close the round if `una` passed its end, then open the next.
@@ -36,6 +51,7 @@ impl DeliveryRound {
                     self.last = u64::try_from(rate).unwrap_or(u64::MAX);
                 }
                 self.open = (una != nxt).then_some((nxt, bytes_acked, now));
+                self.flight_max = (0, self.flight_max.0);
             }
             None => self.open = (una != nxt).then_some((nxt, bytes_acked, now)),
         }
@@ -97,5 +113,23 @@ mod tests {
             30_000,
         );
         assert_eq!(d.rate(), 1_000_000);
+    }
+
+    #[test]
+    fn the_largest_flight_is_kept_for_a_round_after_its_own() {
+        let t0 = Instant::ZERO;
+        let mut d = DeliveryRound::default();
+        d.note_flight(10_000);
+        d.on_ack(t0, Seq(0), Seq(10_000), 0);
+        d.note_flight(4_000);
+        d.on_ack(t0, Seq(6_000), Seq(10_000), 6_000);
+        assert_eq!(d.max_flight(), 10_000);
+        // The round ends; its largest flight stays through the next round.
+        d.note_flight(2_000);
+        d.on_ack(t0, Seq(10_000), Seq(12_000), 10_000);
+        assert_eq!(d.max_flight(), 10_000);
+        d.note_flight(2_000);
+        d.on_ack(t0, Seq(12_000), Seq(13_000), 12_000);
+        assert_eq!(d.max_flight(), 2_000);
     }
 }
