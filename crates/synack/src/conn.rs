@@ -1849,8 +1849,7 @@ impl Connection {
             if self.bytes_acked > 0 && self.cc.rate().is_none() {
                 let (una, nxt, acked_all) = (self.snd_una, self.snd_nxt, self.bytes_acked);
                 let flight = nxt.since(una).saturating_add(acked);
-                self.loss.delivery.note_flight(flight);
-                self.loss.delivery.on_ack(now, una, nxt, acked_all);
+                self.loss.delivery.on_ack(now, una, nxt, acked_all, flight);
             }
             while let Some(&(end, sent)) = self.sent_log.front()
                 && end.le(self.snd_una)
@@ -1919,7 +1918,7 @@ impl Connection {
                     let flight = self.loss.delivery.max_flight();
                     let cwnd = self.cc.cwnd();
                     if flight.saturating_add(mss) > cwnd
-                        || (cwnd < self.cc.ssthresh() && cwnd / 2 < flight)
+                        || (cwnd / 2 < flight && cwnd < self.cc.ssthresh())
                     {
                         let grown = delivered.saturating_sub(acked.saturating_sub(data_acked));
                         self.cc.on_ack(now, grown, mss);

@@ -28,20 +28,23 @@ impl DeliveryRound {
         flight_max: (0, 0),
     };
 
-    /// An ACK found `flight` bytes outstanding before it (call before
-    /// [`DeliveryRound::on_ack`]).
-    pub(super) fn note_flight(&mut self, flight: u32) {
-        self.flight_max.0 = self.flight_max.0.max(flight);
-    }
-
     /// The largest flight of the open and the last completed round.
     pub(super) fn max_flight(&self) -> u32 {
         self.flight_max.0.max(self.flight_max.1)
     }
 
-    /// An ACK moved SND.UNA to `una`, with `bytes_acked` acknowledged in all so far and
-    /// SND.NXT at `nxt`: close the round if `una` passed its end, then open the next.
-    pub(super) fn on_ack(&mut self, now: Instant, una: Seq, nxt: Seq, bytes_acked: u64) {
+    /// An ACK moved SND.UNA to `una`, with `bytes_acked` acknowledged in all so far,
+    /// SND.NXT at `nxt` and `flight` bytes outstanding before it: close the round if `una`
+    /// passed its end, then open the next.
+    pub(super) fn on_ack(
+        &mut self,
+        now: Instant,
+        una: Seq,
+        nxt: Seq,
+        bytes_acked: u64,
+        flight: u32,
+    ) {
+        self.flight_max.0 = self.flight_max.0.max(flight);
         match self.open {
             Some((end, _, _)) if una.lt(end) => {}
             Some((_, start_bytes, start)) => {
@@ -73,7 +76,7 @@ mod tests {
         let t0 = Instant::ZERO + Duration::from_secs(1);
         let mut d = DeliveryRound::default();
         // The first ACK opens a round ending at SND.NXT = 10,000.
-        d.on_ack(t0, Seq(0), Seq(10_000), 0);
+        d.on_ack(t0, Seq(0), Seq(10_000), 0, 0);
         assert_eq!(d.rate(), 0);
         // Part of the round: nothing measured yet.
         d.on_ack(
@@ -81,6 +84,7 @@ mod tests {
             Seq(5_000),
             Seq(15_000),
             5_000,
+            0,
         );
         assert_eq!(d.rate(), 0);
         // SND.UNA reaches the round's end 10 ms after it began.
@@ -89,6 +93,7 @@ mod tests {
             Seq(10_000),
             Seq(20_000),
             10_000,
+            0,
         );
         assert_eq!(d.rate(), 1_000_000);
         // The next round (10,000..20,000) takes 20 ms.
@@ -97,6 +102,7 @@ mod tests {
             Seq(20_000),
             Seq(20_000),
             20_000,
+            0,
         );
         assert_eq!(d.rate(), 500_000);
         // Everything acknowledged: no round is open until data is in flight again.
@@ -105,12 +111,14 @@ mod tests {
             Seq(20_000),
             Seq(30_000),
             20_000,
+            0,
         );
         d.on_ack(
             t0 + Duration::from_millis(5_010),
             Seq(30_000),
             Seq(30_000),
             30_000,
+            0,
         );
         assert_eq!(d.rate(), 1_000_000);
     }
@@ -119,17 +127,13 @@ mod tests {
     fn the_largest_flight_is_kept_for_a_round_after_its_own() {
         let t0 = Instant::ZERO;
         let mut d = DeliveryRound::default();
-        d.note_flight(10_000);
-        d.on_ack(t0, Seq(0), Seq(10_000), 0);
-        d.note_flight(4_000);
-        d.on_ack(t0, Seq(6_000), Seq(10_000), 6_000);
+        d.on_ack(t0, Seq(0), Seq(10_000), 0, 10_000);
+        d.on_ack(t0, Seq(6_000), Seq(10_000), 6_000, 4_000);
         assert_eq!(d.max_flight(), 10_000);
         // The round ends; its largest flight stays through the next round.
-        d.note_flight(2_000);
-        d.on_ack(t0, Seq(10_000), Seq(12_000), 10_000);
+        d.on_ack(t0, Seq(10_000), Seq(12_000), 10_000, 2_000);
         assert_eq!(d.max_flight(), 10_000);
-        d.note_flight(2_000);
-        d.on_ack(t0, Seq(12_000), Seq(13_000), 12_000);
+        d.on_ack(t0, Seq(12_000), Seq(13_000), 12_000, 2_000);
         assert_eq!(d.max_flight(), 2_000);
     }
 }
