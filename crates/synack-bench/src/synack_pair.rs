@@ -577,15 +577,46 @@ fn callgrind_demux_many(b: &mut Stack, now: Instant, frame: &[u8]) -> u64 {
     std::hint::black_box(0xdeu64)
 }
 
+/// `Stack::receive` of a demux packet to the hot working set with more than 10
+/// connections (`--toggle-collect=*callgrind_demux_hot*`).
+#[inline(never)]
+fn callgrind_demux_hot(b: &mut Stack, now: Instant, frame: &[u8]) {
+    b.receive(now, frame);
+    std::hint::black_box(0x407u32);
+}
+
+/// `Stack::bench_receive_oracle` of a demux packet, uniform pattern
+/// (`--toggle-collect=*callgrind_oracle_many*`).
+#[inline(never)]
+fn callgrind_oracle_many(b: &mut Stack, now: Instant, frame: &[u8], id: ConnId) {
+    b.bench_receive_oracle(now, frame, id);
+}
+
+/// `Stack::bench_receive_oracle` of a demux packet to the hot working set
+/// (`--toggle-collect=*callgrind_oracle_hot*`).
+#[inline(never)]
+fn callgrind_oracle_hot(b: &mut Stack, now: Instant, frame: &[u8], id: ConnId) {
+    b.bench_receive_oracle(now, frame, id);
+    std::hint::black_box(0x407u32);
+}
+
 /// How a batch of demux packets is received.
 #[derive(Clone, Copy)]
 enum How<'a> {
-    /// `Stack::receive`, one call per datagram.
-    Receive,
+    /// `Stack::receive`, one call per datagram (`hot`: to the hot working set).
+    Receive {
+        /// To the hot working set (a separate callgrind symbol).
+        hot: bool,
+    },
     /// `Stack::receive_batch`, one call for the batch.
     Batch,
     /// `Stack::bench_receive_oracle`, with the server connection of each client.
-    Oracle(&'a [ConnId]),
+    Oracle {
+        /// Each client's server connection.
+        ids: &'a [ConnId],
+        /// To the hot working set (a separate callgrind symbol).
+        hot: bool,
+    },
 }
 
 /// Frames for one batch of demux packets.
@@ -642,14 +673,22 @@ fn one_batch(
         if batched {
             break;
         }
-        if let How::Oracle(ids) = how {
-            p.b.bench_receive_oracle(now, &f[..len], ids[picked[k]]);
-        } else if !timed {
-            p.b.receive(now, &f[..len]);
-        } else if few {
-            callgrind_demux_few(&mut p.b, now, &f[..len]);
-        } else {
-            std::hint::black_box(callgrind_demux_many(&mut p.b, now, &f[..len]));
+        match how {
+            How::Oracle { ids, .. } if few => {
+                p.b.bench_receive_oracle(now, &f[..len], ids[picked[k]]);
+            }
+            How::Oracle { ids, hot: false } => {
+                callgrind_oracle_many(&mut p.b, now, &f[..len], ids[picked[k]]);
+            }
+            How::Oracle { ids, hot: true } => {
+                callgrind_oracle_hot(&mut p.b, now, &f[..len], ids[picked[k]]);
+            }
+            _ if !timed => p.b.receive(now, &f[..len]),
+            _ if few => callgrind_demux_few(&mut p.b, now, &f[..len]),
+            How::Receive { hot: true } => callgrind_demux_hot(&mut p.b, now, &f[..len]),
+            _ => {
+                std::hint::black_box(callgrind_demux_many(&mut p.b, now, &f[..len]));
+            }
         }
     }
     let ns = t0.elapsed().as_nanos();
@@ -708,7 +747,15 @@ fn demux_cost(
         lens: vec![0; batch],
     };
     for chunk in subset.chunks(batch) {
-        one_batch(p, clients, servers, chunk, &mut b, false, How::Receive)?;
+        one_batch(
+            p,
+            clients,
+            servers,
+            chunk,
+            &mut b,
+            false,
+            How::Receive { hot },
+        )?;
     }
     let mut picked = Vec::with_capacity(batch);
     let (mut total_ns, mut oracle_ns) = (Vec::new(), Vec::new());
@@ -732,12 +779,24 @@ fn demux_cost(
         turn += 1;
         match ids {
             Some(ids) if turn % 2 == 0 => {
-                let ns = one_batch(p, clients, servers, &picked, &mut b, true, How::Oracle(ids))?;
+                let ns = one_batch(
+                    p,
+                    clients,
+                    servers,
+                    &picked,
+                    &mut b,
+                    true,
+                    How::Oracle { ids, hot },
+                )?;
                 oracle_ns.push(ns as f64 / batch as f64);
                 oracle_done += batch;
             }
             _ => {
-                let how = if batched { How::Batch } else { How::Receive };
+                let how = if batched {
+                    How::Batch
+                } else {
+                    How::Receive { hot }
+                };
                 let ns = one_batch(p, clients, servers, &picked, &mut b, true, how)?;
                 total_ns.push(ns as f64 / batch as f64);
                 done += batch;
