@@ -778,7 +778,7 @@ fn demux_cost(
         }
         turn += 1;
         match ids {
-            Some(ids) if turn % 2 == 0 => {
+            Some(ids) if turn.is_multiple_of(2) => {
                 let ns = one_batch(
                     p,
                     clients,
@@ -850,7 +850,7 @@ fn lookup_cost(
     let mut chain = 0usize;
     for (k, group) in tuples.chunks(256).enumerate() {
         let t0 = std::time::Instant::now();
-        if k % 2 == 0 {
+        if k.is_multiple_of(2) {
             for j in 0..group.len() {
                 let (l, r, _) = group[(j + chain).min(group.len() - 1)];
                 let hit = p.b.has_connection(l, r);
