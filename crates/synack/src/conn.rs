@@ -2241,19 +2241,21 @@ impl Connection {
         {
             return;
         }
-        let Some(srtt) = self.rtt.srtt() else {
+        // In whole nanoseconds (this runs for every segment sent).
+        let Some(srtt) = self.rtt.srtt_nanos() else {
             return;
         };
-        let mut pto = srtt * 2;
+        let mut pto = srtt.saturating_mul(2);
         let mss = u32::from(self.eff_snd_mss());
         if self.snd_nxt.since(self.snd_una) <= mss {
             // RFC 8985 §7.2: WCDelAckT, the receiver's longest delayed ACK.
-            pto += self.cfg.delack_max;
+            let delack = u64::try_from(self.cfg.delack_max.as_nanos()).unwrap_or(u64::MAX);
+            pto = pto.saturating_add(delack);
         }
         // RFC 8985 §7.2: PTO = min(PTO, RTO) — as Linux, the probe goes at the RTO's time
         // at the latest, and the RTO runs behind it.
-        let pto = pto.max(Duration::from_millis(10)).min(self.current_rto());
-        self.rtx_deadline = Some(now + pto);
+        let pto = pto.max(10_000_000).min(self.current_rto_nanos());
+        self.rtx_deadline = Some(now.saturating_add_nanos(pto));
         self.tlp_armed = true;
     }
 
@@ -2440,17 +2442,20 @@ impl Connection {
     /// (40–200 ms as Linux, MUST-40's 0.5 s at most), unless data carries it sooner.
     fn data_ack(&mut self, now: Instant) {
         // Linux's ato estimate (tcp_event_data_recv) from the gap between data arrivals.
-        let min = self.cfg.delack_min;
-        let mut ato = self.ato.get();
+        // In whole nanoseconds (this runs for every data segment; the same figures as
+        // `Duration` arithmetic, whose halving floors the total nanoseconds too).
+        let min = crate::time::nanos_of(self.cfg.delack_min);
+        let mut ato = self.ato.nanos();
         if let Some(last) = self.last_data_at {
-            let m = now - last;
+            let m = now.as_nanos().saturating_sub(last.as_nanos());
             if m <= min / 2 {
-                ato = ato / 2 + min / 2;
+                ato = (ato / 2).saturating_add(min / 2);
             } else if m < ato {
-                ato = (ato / 2 + m).min(self.current_rto());
+                ato = (ato / 2).saturating_add(m).min(self.current_rto_nanos());
             }
         }
-        self.ato = Nanos::new(ato.clamp(min, self.cfg.delack_max.max(min)));
+        let max = crate::time::nanos_of(self.cfg.delack_max).max(min);
+        self.ato = Nanos::from_nanos(ato.clamp(min, max));
         self.last_data_at = Some(now);
         let unacked = self.rcv_nxt.since(self.last_ack_sent);
         if self.quickacks > 0 && !self.pingpong {
@@ -2521,7 +2526,7 @@ impl Connection {
             // A TSecr from the future or absurdly old is no sample.
             if ms < 1 << 30 {
                 let sample = Duration::from_millis(u64::from(ms));
-                self.rtt.sample(sample);
+                self.rtt.sample_nanos(u64::from(ms) * 1_000_000);
                 self.cc.on_rtt_sample(sample, seg.ack, self.snd_nxt);
                 self.rtt_timed = None;
                 return;
@@ -2538,13 +2543,20 @@ impl Connection {
 
     /// The retransmission timeout in force, with backoff (RFC 6298 §5.5).
     fn current_rto(&self) -> Duration {
-        let rto = self.rtt.backed_off(u32::from(self.rtx_count));
+        Duration::from_nanos(self.current_rto_nanos())
+    }
+
+    /// [`Connection::current_rto`] in nanoseconds (integer arithmetic: it is computed for
+    /// every segment sent and every ACK).
+    pub(super) fn current_rto_nanos(&self) -> u64 {
+        let rto = self.rtt.backed_off_nanos(u32::from(self.rtx_count));
         if self.cfg.flavor() == crate::config::Flavor::FreeBsd
-            && (self.rtx_count > 0 || self.rtt.srtt().is_some())
+            && (self.rtx_count > 0 || self.rtt.srtt_nanos().is_some())
         {
             // FreeBSD TCPT_RANGESET(): every timeout it computes (after an RTT sample or a
             // backoff; not the initial one) gets net.inet.tcp.rexmit_slop added.
-            return (rto + self.cfg.rexmit_slop).min(self.rtt.rto_max());
+            let slop = u64::try_from(self.cfg.rexmit_slop.as_nanos()).unwrap_or(u64::MAX);
+            return rto.saturating_add(slop).min(self.rtt.rto_max_nanos());
         }
         rto
     }
