@@ -840,6 +840,38 @@ impl Connection {
 
     /// RFC 9293 §3.10.2 SEND: queues bytes; returns how many were taken.
     pub fn send(&mut self, now: Instant, data: &[u8]) -> Result<usize, Error> {
+        self.send_op(now, data.is_empty(), |b| b.write(data))
+    }
+
+    /// SEND without a copy: `f` writes the bytes straight into the send buffer's free
+    /// space (see [`SendBuffer::write_with`]: the free space up to the ring's end, then,
+    /// only if `f` filled that, the rest) and returns how many it wrote each time; those
+    /// are queued as by [`Connection::send`]. Returns the total, `Ok(0)` when `f` wrote
+    /// nothing, and the errors of [`Connection::send`] (`WouldBlock` without calling `f`
+    /// when the buffer is full).
+    pub fn send_with<F: FnMut(&mut [u8]) -> usize>(
+        &mut self,
+        now: Instant,
+        f: F,
+    ) -> Result<usize, Error> {
+        if self.sndbuf.free() == 0 {
+            // The errors of the states come first, as in `send`.
+            return self.send_op(now, false, |_| 0);
+        }
+        match self.send_op(now, false, |b| b.write_with(f)) {
+            Err(Error::WouldBlock) => Ok(0),
+            r => r,
+        }
+    }
+
+    /// The state checks of SEND, then `write` (unless `empty`: `Ok(0)`); `write`
+    /// returning 0 is `WouldBlock`.
+    fn send_op(
+        &mut self,
+        now: Instant,
+        empty: bool,
+        write: impl FnOnce(&mut SendBuffer) -> usize,
+    ) -> Result<usize, Error> {
         let _ = now;
         if let Some(e) = self.error {
             return Err(e);
@@ -853,10 +885,10 @@ impl Connection {
                 if self.fin_queued || self.orphaned {
                     return Err(Error::BrokenPipe);
                 }
-                if data.is_empty() {
+                if empty {
                     return Ok(0);
                 }
-                match self.sndbuf.write(data) {
+                match write(&mut self.sndbuf) {
                     0 => Err(Error::WouldBlock),
                     n => Ok(n),
                 }
@@ -877,10 +909,30 @@ impl Connection {
     /// `SO_OOBINLINE` is set, the urgent byte itself is skipped (it is read with
     /// [`Connection::recv_urgent`]).
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        let max = buf.len();
+        self.recv_op(max, |b, limit| b.read(&mut buf[..limit]))
+    }
+
+    /// RECEIVE without a copy: `f` reads in-order bytes straight from the receive buffer
+    /// (see [`RecvBuffer::read_with`]: the bytes up to the ring's end, then, only if `f`
+    /// took all of those, the rest) and returns how many it took each time; those are
+    /// consumed as by [`Connection::recv`], with the same stop at the urgent mark and the
+    /// same results otherwise (`Ok(0)` is the end of the stream, or `f` taking nothing).
+    pub fn recv_with<F: FnMut(&[u8]) -> usize>(&mut self, f: F) -> Result<usize, Error> {
+        self.recv_op(usize::MAX, |b, limit| b.read_with(limit, f))
+    }
+
+    /// RECEIVE of at most `max` bytes (0: nothing is read): the urgent-mark rules, then
+    /// `read(buffer, limit)` takes at most `limit` bytes.
+    fn recv_op(
+        &mut self,
+        max: usize,
+        read: impl FnOnce(&mut RecvBuffer, usize) -> usize,
+    ) -> Result<usize, Error> {
         if self.orphaned {
             return Err(Error::NotConnected);
         }
-        if !buf.is_empty() && !self.rcvbuf.is_empty() {
+        if max != 0 && !self.rcvbuf.is_empty() {
             let base = self.rcvbuf.read_offset();
             if self.urg_mark.get() == Some(base) && !self.oobinline {
                 // The urgent byte was taken out of band: skip it.
@@ -890,13 +942,13 @@ impl Connection {
         }
         if !self.rcvbuf.is_empty() {
             let base = self.rcvbuf.read_offset();
-            let mut limit = buf.len();
+            let mut limit = max;
             if let Some(mark) = self.urg_mark.get()
                 && mark > base
             {
                 limit = limit.min(usize::try_from(mark - base).unwrap_or(usize::MAX));
             }
-            let n = self.rcvbuf.read(&mut buf[..limit]);
+            let n = read(&mut self.rcvbuf, limit);
             if self
                 .urg_mark
                 .get()
