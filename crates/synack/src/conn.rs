@@ -715,7 +715,7 @@ impl Connection {
             IssSource::Fixed { iss, ts_offset } => (iss, ts_offset),
             IssSource::Generator(g) => {
                 let t = self.tuple.get();
-                (g.isn(now, &t), g.ts_offset(&t))
+                g.isn_and_ts_offset(now, &t)
             }
         };
         self.iss = iss;

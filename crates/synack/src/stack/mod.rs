@@ -298,6 +298,9 @@ pub struct Stack {
     addrs: Vec<IpAddr>,
     conns: Slab<ConnSlot>,
     demux: demux::DemuxTable,
+    /// The connection [`Stack::bench_receive_oracle`] names for the datagram it passes in
+    /// (the demux lookup is skipped); `None` otherwise.
+    oracle: Option<ConnId>,
     listeners: HashMap<SocketAddr, Vec<SocketId>, SeededState>,
     ports: ports::PortTable,
     sockets: Slab<Socket>,
@@ -358,6 +361,7 @@ impl Stack {
             addrs: Vec::new(),
             conns: Slab::new(),
             demux: demux::DemuxTable::new(st(b"demux")),
+            oracle: None,
             listeners: HashMap::with_hasher(st(b"listeners")),
             ports: ports::PortTable::default(),
             sockets: Slab::new(),
@@ -697,7 +701,10 @@ impl Stack {
             Err(r) => return self.tcp_drop(r),
         };
         let tuple = FourTuple::new(t.local, t.remote);
-        let found = self.demux_get(&tuple);
+        let found = match self.oracle {
+            None => self.demux_get(&tuple),
+            oracle => oracle,
+        };
         let mut sum = wire::tcp_header_sum(ip, &t);
         let staged = match found {
             Some(id) if !t.seg.payload.is_empty() => self
@@ -827,6 +834,31 @@ impl Stack {
     /// 4-tuple `local` ↔ `remote`: the lookup every arriving segment makes.
     pub fn has_connection(&self, local: SocketAddr, remote: SocketAddr) -> bool {
         self.demux_get(&FourTuple::new(local, remote)).is_some()
+    }
+
+    /// The connection of a connected socket, for the oracle baselines below; `None` for a
+    /// socket without one.
+    #[doc(hidden)]
+    pub fn bench_socket_conn(&self, s: SocketId) -> Option<ConnId> {
+        self.sockets.get(s.index, s.generation)?.conn()
+    }
+
+    /// Benchmark baseline for [`Stack::has_connection`]: what a perfect demux that already
+    /// knew the slot would cost (no hash, no table, no tuple check; the connection's slot
+    /// is still read).
+    #[doc(hidden)]
+    pub fn bench_has_connection_oracle(&self, id: ConnId) -> bool {
+        self.conns.get(id.index, id.generation).is_some()
+    }
+
+    /// Benchmark baseline for [`Stack::receive`]: the same processing with the demux lookup
+    /// replaced by `id`, which the caller vouches is the connection of the datagram's
+    /// 4-tuple (what a perfect demux would return). Nothing checks it.
+    #[doc(hidden)]
+    pub fn bench_receive_oracle(&mut self, now: Instant, packet: &[u8], id: ConnId) {
+        self.oracle = Some(id);
+        self.receive(now, packet);
+        self.oracle = None;
     }
 
     /// The `IP_TTL` of a socket bound to `local` (exactly, or to its wildcard address), if
@@ -1581,10 +1613,31 @@ impl Stack {
 
     /// Housekeeping after every entry point: drop stale timer entries from the top of the
     /// heap (so `poll_timeout` is exact), rebuild it when stale entries pile up, and enforce
-    /// `tcp_max_orphans`.
+    /// `tcp_max_orphans`. Inline checks for the common case (nothing to do), the work out
+    /// of line.
+    #[inline]
     fn after_mutation(&mut self) {
-        let now = self.now;
-        self.enforce_orphan_limit(now);
+        if self.orphan_count > self.sysctl.tcp_max_orphans as usize
+            || self.orphans.len() > 2 * self.orphan_count + 64
+        {
+            self.enforce_orphan_limit(self.now);
+        }
+        self.counters.tcp_orphans = self.orphan_count as u64;
+        let top_live = match self.timers.peek() {
+            None => true,
+            Some(&Reverse((t, index, generation))) => self
+                .conns
+                .get(index, generation)
+                .is_some_and(|s| s.deadline == Some(t)),
+        };
+        if !top_live || self.timers.len() > 2 * self.conns.len + 64 {
+            self.prune_timers();
+        }
+    }
+
+    /// The timer half of [`Stack::after_mutation`].
+    #[cold]
+    fn prune_timers(&mut self) {
         while let Some(&Reverse((t, index, generation))) = self.timers.peek() {
             match self.conns.get(index, generation) {
                 Some(s) if s.deadline == Some(t) => break,
@@ -1604,6 +1657,7 @@ impl Stack {
     }
 
     /// tcp_max_orphans: beyond the limit the oldest orphans are reset (RFC 9293 §3.10.5).
+    #[cold]
     fn enforce_orphan_limit(&mut self, now: Instant) {
         let max = self.sysctl.tcp_max_orphans as usize;
         while self.orphan_count > max {
