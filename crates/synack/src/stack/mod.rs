@@ -185,6 +185,20 @@ impl<T> Slab<T> {
         }
     }
 
+    /// Like [`Slab::remove`] but drops the occupant where it lies, without moving it out
+    /// first (a connection is large); whether there was one.
+    fn discard(&mut self, index: u32, generation: u32) -> bool {
+        match self.slot_mut(index) {
+            Some((g, slot @ Some(_))) if *g == generation => {
+                *slot = None;
+                self.len -= 1;
+                self.free.push(index);
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn iter(&self) -> impl Iterator<Item = (u32, u32, &T)> {
         self.chunks
             .iter()
@@ -1361,7 +1375,7 @@ impl Stack {
     /// Frees a connection slot for good.
     fn free_conn(&mut self, id: ConnId) {
         self.unhash(id);
-        self.conns.remove(id.index, id.generation);
+        self.conns.discard(id.index, id.generation);
     }
 
     /// Whether a drained, closed connection can be freed (nobody refers to it).
