@@ -1454,16 +1454,18 @@ impl Stack {
                 self.tx.pop_front();
                 continue;
             };
-            let tuple = slot.conn.tuple();
             // The payload is staged behind the TCP header and the options the segment is
             // expected to carry (the 12 bytes of timestamps when the last segment had them),
             // which is its final place in the common case, so `emit_tcp` need not move it;
             // when it carries more (SACK blocks), `emit_tcp` moves it further. A full-sized
             // segment (MSS already net of the timestamps) still fits an MTU-sized buffer.
             let opts = if slot.tx_ts { TS_OPTION_LEN } else { 0 };
-            let stage =
-                (wire::ip_header_len(tuple.local.ip()) + synack_wire::tcp::HEADER_LEN + opts)
-                    .min(buf.len());
+            let ip_len = if slot.conn.is_ipv6() {
+                synack_wire::ipv6::HEADER_LEN
+            } else {
+                synack_wire::ipv4::MIN_HEADER_LEN
+            };
+            let stage = (ip_len + synack_wire::tcp::HEADER_LEN + opts).min(buf.len());
             slot.conn.forget_payload_sum();
             let seg = slot.conn.poll_transmit(now, &mut buf[stage..]);
             let retrans = slot.conn.stats().retransmits;
@@ -1471,6 +1473,8 @@ impl Stack {
             slot.seen_retrans = retrans;
             match seg {
                 Some(seg) => {
+                    // The tuple is unpacked only for a segment that goes.
+                    let tuple = slot.conn.tuple();
                     slot.tx_ts = seg.options.timestamps.is_some();
                     self.counters.retrans_segs += delta;
                     self.counters.out_segs += 1;
