@@ -1273,8 +1273,8 @@ impl Stack {
         if to == State::TimeWait {
             slot.time_wait_since = Some(now);
         }
-        let tuple = slot.conn.tuple();
         if let Some(a) = self.annotations.as_mut() {
+            let tuple = slot.conn.tuple();
             a.push_back(format!(
                 "{}.{} > {}.{} {} -> {}",
                 tuple.local.ip(),
