@@ -59,6 +59,7 @@ use crate::cubic::Cubic;
 use crate::error::Error;
 use crate::event::{DropReason, Event, EventQueue, SegSummary};
 use crate::isn::{FourTuple, IsnGenerator, PackedTuple};
+use crate::lazyvec::LazyVec;
 use crate::rtt::RttEstimator;
 use crate::sack::{Scoreboard, is_dsack};
 use crate::segment::{SegmentIn, SegmentOut, reset_for_no_connection};
@@ -294,7 +295,10 @@ pub struct Connection {
     ipv6: bool,
     /// Opened with a passive OPEN (decides SYN_RCVD → LISTEN, RFC 9293 §3.10.7.4).
     passive: bool,
-    iss_source: IssSource,
+    /// RFC 6528's generator for a passive open that computes its ISS when the SYN arrives
+    /// (boxed: only an engine-level `listen` keeps one; a host computes the ISS itself and
+    /// an active open at once, so they store a fixed ISS in `iss` and `ts_offset`).
+    iss_gen: Option<Box<IsnGenerator>>,
 
     // RFC 9293 §3.3.1 send sequence variables.
     iss: Seq,
@@ -339,8 +343,8 @@ pub struct Connection {
     fin_seq: Option<Seq>,
     /// Text of a simultaneous open's SYN, held until ESTABLISHED (RFC 9293 §3.10.7.3:
     /// "queue them for processing after the ESTABLISHED state has been reached"); FreeBSD
-    /// flavor only (Linux discards it). Empty (no allocation) otherwise.
-    syn_text: Box<[u8]>,
+    /// flavor only (Linux discards it). Empty (no allocation, one word) otherwise.
+    syn_text: LazyVec<u8>,
     /// The ACK owed is a challenge ACK (RFC 5961 §3.2, §4.2), which FreeBSD sends in
     /// `tcp_respond()`'s bare form, never with a resent FIN.
     challenge_due: bool,
@@ -382,10 +386,8 @@ pub struct Connection {
     scoreboard: Scoreboard,
     /// RFC 6675 HighRxt: the highest sequence number retransmitted during this recovery.
     high_rxt: Seq,
-    /// RFC 6937 prr_delivered, prr_out and RecoverFS.
-    prr_delivered: u32,
-    prr_out: u32,
-    recover_fs: u32,
+    // RFC 6937 prr_delivered, prr_out and RecoverFS, and when the recovery began: in
+    // `loss` (used only during recovery).
     /// RFC 6937 sndcnt: bytes recovery may still send before the next ACK.
     prr_budget: u32,
     /// Without SACK: bytes credited as delivered by duplicate ACKs (RFC 6937 DeliveredData,
@@ -407,8 +409,6 @@ pub struct Connection {
     dsack_due: Option<(Seq, Seq)>,
     /// RFC 3168 §6.1.1: ECN negotiated.
     ecn_ok: bool,
-    /// When the current recovery began (RACK tells retransmissions from originals by it).
-    recovery_start: Option<Instant>,
     /// RFC 3168 §6.1.3: CE arrived; ECE goes on every ACK until a CWR arrives.
     ece_due: bool,
     /// RFC 3168 §6.1.2: the window was reduced; the next new data carries CWR.
@@ -477,8 +477,10 @@ pub struct Connection {
     /// A FIN received beyond a gap, held until the gap fills (RFC 9293 §3.10.7.4).
     fin_pending: Option<Seq>,
     /// The first sequence numbers of the out-of-order segments that arrived last, most
-    /// recent first (RFC 2018 §4: their blocks are reported in that order).
-    sack_recent: [Option<Seq>; 4],
+    /// recent first (RFC 2018 §4: their blocks are reported in that order); the first
+    /// `sack_recent_len` are set (16 bytes and one, where `[Option<Seq>; 4]` takes 32).
+    sack_recent: [Seq; 4],
+    sack_recent_len: u8,
 
     // TCP_INFO counters.
     bytes_acked: u64,
@@ -493,13 +495,17 @@ impl Connection {
     fn new(now: Instant, cfg: Arc<Config>, tuple: FourTuple, iss_source: IssSource) -> Connection {
         let ipv6 = tuple.local.is_ipv6();
         let events = EventQueue::new(cfg.events, cfg.event_capacity);
+        let (iss_gen, iss, ts_offset) = match iss_source {
+            IssSource::Fixed { iss, ts_offset } => (None, iss, ts_offset),
+            IssSource::Generator(g) => (Some(Box::new(g)), Seq(0), 0),
+        };
         Connection {
             state: State::Closed,
             tuple: PackedTuple::new(tuple),
             ipv6,
             passive: false,
-            iss_source,
-            iss: Seq(0),
+            iss_gen,
+            iss,
             snd_una: Seq(0),
             snd_nxt: Seq(0),
             snd_wnd: 0,
@@ -519,7 +525,7 @@ impl Connection {
             ts_ok: false,
             ts_recent: 0,
             ts_recent_at: Instant::ZERO,
-            ts_offset: 0,
+            ts_offset,
             last_ack_sent: Seq(0),
             last_wnd_sent: 0,
             sndbuf: SendBuffer::new(cfg.send_buffer),
@@ -527,7 +533,7 @@ impl Connection {
             fin_queued: false,
             fin_seq: None,
             challenge_due: false,
-            syn_text: Box::default(),
+            syn_text: LazyVec::default(),
             fin_rcvd: false,
             orphaned: false,
             syn_due: false,
@@ -552,9 +558,6 @@ impl Connection {
             recover: None,
             scoreboard: Scoreboard::new(),
             high_rxt: Seq(0),
-            prr_delivered: 0,
-            prr_out: 0,
-            recover_fs: 0,
             prr_budget: 0,
             dupack_credit: 0,
             sent_log: VecDeque::new(),
@@ -564,7 +567,6 @@ impl Connection {
             last_send_at: None,
             dsack_due: None,
             ecn_ok: false,
-            recovery_start: None,
             ece_due: false,
             cwr_due: false,
             reduce_hold: None,
@@ -602,7 +604,8 @@ impl Connection {
             urg_mark: UrgMark::NONE,
             urgent_signal: false,
             fin_pending: None,
-            sack_recent: [None; 4],
+            sack_recent: [Seq(0); 4],
+            sack_recent_len: 0,
             bytes_acked: 0,
             bytes_received: 0,
             error: None,
@@ -625,7 +628,12 @@ impl Connection {
         tuple: FourTuple,
         isn: &IsnGenerator,
     ) -> Connection {
-        let mut c = Connection::new(now, cfg.into(), tuple, IssSource::Generator(*isn));
+        // RFC 6528: the ISS is chosen now, so the generator is not kept.
+        let source = IssSource::Fixed {
+            iss: isn.isn(now, &tuple),
+            ts_offset: isn.ts_offset(&tuple),
+        };
+        let mut c = Connection::new(now, cfg.into(), tuple, source);
         c.open_active(now);
         c
     }
@@ -711,9 +719,9 @@ impl Connection {
     }
 
     fn choose_iss(&mut self, now: Instant) {
-        let (iss, ts_offset) = match self.iss_source {
-            IssSource::Fixed { iss, ts_offset } => (iss, ts_offset),
-            IssSource::Generator(g) => {
+        let (iss, ts_offset) = match &self.iss_gen {
+            None => (self.iss, self.ts_offset),
+            Some(g) => {
                 let t = self.tuple.get();
                 (g.isn(now, &t), g.ts_offset(&t))
             }
@@ -787,6 +795,11 @@ impl Connection {
             retransmits: self.rtx_count,
             error: self.error,
         }
+    }
+
+    /// Bytes allocated for the data of the send and receive rings (memory accounting).
+    pub fn buffer_storage(&self) -> usize {
+        self.sndbuf.storage() + self.rcvbuf.storage()
     }
 
     /// Counters.
@@ -1472,7 +1485,10 @@ impl Connection {
                 // FreeBSD keeps the text (not a FIN) and delivers it once the handshake
                 // completes; at most one buffer's worth.
                 let n = seg.payload.len().min(self.cfg.recv_buffer);
-                self.syn_text = seg.payload[..n].into();
+                self.syn_text = LazyVec::default();
+                self.syn_text
+                    .get_mut(n)
+                    .extend_from_slice(&seg.payload[..n]);
             }
             return self.set_state(now, State::SynReceived);
         }
@@ -2042,13 +2058,13 @@ impl Connection {
         self.save_undo();
         self.cc.on_congestion(now, flight, mss);
         self.recover = Some(self.snd_nxt);
-        self.recovery_start = Some(now);
+        self.loss.recovery_start = Some(now);
         self.high_rxt = self.snd_una;
         self.loss.relost = None;
-        self.prr_delivered = 0;
-        self.prr_out = 0;
+        self.loss.prr_delivered = 0;
+        self.loss.prr_out = 0;
         // RFC 6937 §3: RecoverFS = snd.nxt - snd.una.
-        self.recover_fs = flight.max(1);
+        self.loss.recover_fs = flight.max(1);
         self.fast_rtx_due = true;
         self.tlp_due = false;
         if self.tlp_armed {
@@ -2070,22 +2086,23 @@ impl Connection {
             return;
         }
         let mss = u32::from(self.eff_snd_mss());
-        self.prr_delivered = self.prr_delivered.saturating_add(delivered);
+        self.loss.prr_delivered = self.loss.prr_delivered.saturating_add(delivered);
         let pipe = self.pipe(now);
         let ssthresh = self.cc.ssthresh();
         let sndcnt = if pipe > ssthresh {
             // Proportional part: CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out.
-            let fs = u64::from(self.recover_fs.max(1));
-            let target = (u64::from(self.prr_delivered) * u64::from(ssthresh)).div_ceil(fs);
+            let fs = u64::from(self.loss.recover_fs.max(1));
+            let target = (u64::from(self.loss.prr_delivered) * u64::from(ssthresh)).div_ceil(fs);
             target
-                .saturating_sub(u64::from(self.prr_out))
+                .saturating_sub(u64::from(self.loss.prr_out))
                 .min(u64::from(u32::MAX)) as u32
         } else {
             // Slow-start reduction bound: limit = MAX(prr_delivered - prr_out,
             // DeliveredData) + MSS; sndcnt = MIN(ssthresh - pipe, limit).
             let limit = self
+                .loss
                 .prr_delivered
-                .saturating_sub(self.prr_out)
+                .saturating_sub(self.loss.prr_out)
                 .max(delivered)
                 .saturating_add(mss);
             (ssthresh - pipe).min(limit)
@@ -2190,7 +2207,7 @@ impl Connection {
     /// when there is none.
     pub(super) fn next_lost_retransmission(&mut self) -> Option<(Seq, Seq)> {
         let (from, rack_xmit, reo_wnd) = self.loss.relost?;
-        let since = self.recovery_start?;
+        let since = self.loss.recovery_start?;
         let from = from.max(self.snd_una);
         // The log is in sequence order: skip what ends at or below the cursor.
         let base = self.snd_una;
@@ -2350,7 +2367,8 @@ impl Connection {
                     // out-of-order segment is acknowledged at once (a duplicate ACK).
                     self.stats.ooo_queued += 1;
                     self.sack_recent.rotate_right(1);
-                    self.sack_recent[0] = Some(data_seq.max(self.rcv_nxt));
+                    self.sack_recent[0] = data_seq.max(self.rcv_nxt);
+                    self.sack_recent_len = (self.sack_recent_len + 1).min(4);
                     self.ack_due = true;
                 }
                 None => {
@@ -2751,12 +2769,23 @@ impl Connection {
 
 /// [`Stats`] as a connection stores them: the per-segment counters and the retransmissions
 /// (which the host turns into deltas) in 64 bits, the others (events much rarer than
-/// segments) in 32 bits that wrap, as Linux's `tcp_info` counters do.
-#[derive(Clone, Copy, Debug, Default)]
+/// segments) in 32 bits that wrap, as Linux's `tcp_info` counters do. The rare ones live
+/// out of line ([`RareCounters`], reached through `Deref`): a connection that never counts
+/// one (most idle connections) carries 8 bytes for them, not 60.
+#[derive(Debug, Default)]
 struct StatCounters {
     segs_in: u64,
     segs_out: u64,
     retransmits: u64,
+    /// Counted on every delayed ACK sent, common in ordinary traffic: kept inline so that
+    /// traffic without loss or errors never allocates [`RareCounters`].
+    delayed_acks: Count32,
+    rare: Option<Box<RareCounters>>,
+}
+
+/// The counters of rarer events (errors, loss, probes); see [`StatCounters`].
+#[derive(Clone, Copy, Debug, Default)]
+struct RareCounters {
     rsts_out: Count32,
     challenge_acks: Count32,
     challenge_acks_limited: Count32,
@@ -2767,7 +2796,6 @@ struct StatCounters {
     timeouts: Count32,
     window_probes: Count32,
     keepalive_probes: Count32,
-    delayed_acks: Count32,
     dsacks_received: Count32,
     dsacks_sent: Count32,
     loss_probes: Count32,
@@ -2777,30 +2805,66 @@ struct StatCounters {
     spurious_undos: Count32,
 }
 
+/// What a connection that never counted a rare event reads.
+static NO_RARE_COUNTS: RareCounters = RareCounters {
+    rsts_out: Count32(0),
+    challenge_acks: Count32(0),
+    challenge_acks_limited: Count32(0),
+    paws_drops: Count32(0),
+    drops: Count32(0),
+    ooo_queued: Count32(0),
+    fast_retransmits: Count32(0),
+    timeouts: Count32(0),
+    window_probes: Count32(0),
+    keepalive_probes: Count32(0),
+    dsacks_received: Count32(0),
+    dsacks_sent: Count32(0),
+    loss_probes: Count32(0),
+    sack_retransmits: Count32(0),
+    ecn_ce_received: Count32(0),
+    ecn_reductions: Count32(0),
+    spurious_undos: Count32(0),
+};
+
+impl core::ops::Deref for StatCounters {
+    type Target = RareCounters;
+    fn deref(&self) -> &RareCounters {
+        self.rare.as_deref().unwrap_or(&NO_RARE_COUNTS)
+    }
+}
+
+impl core::ops::DerefMut for StatCounters {
+    /// Allocates the rare counters on the first count.
+    fn deref_mut(&mut self) -> &mut RareCounters {
+        self.rare.get_or_insert_with(Box::default)
+    }
+}
+
 impl StatCounters {
-    fn to_stats(self) -> Stats {
+    fn to_stats(&self) -> Stats {
+        let r: &RareCounters = self;
         Stats {
             segs_in: self.segs_in,
             segs_out: self.segs_out,
             retransmits: self.retransmits,
-            rsts_out: u64::from(self.rsts_out.0),
-            challenge_acks: u64::from(self.challenge_acks.0),
-            challenge_acks_limited: u64::from(self.challenge_acks_limited.0),
-            paws_drops: u64::from(self.paws_drops.0),
-            drops: u64::from(self.drops.0),
-            ooo_queued: u64::from(self.ooo_queued.0),
-            fast_retransmits: u64::from(self.fast_retransmits.0),
-            timeouts: u64::from(self.timeouts.0),
-            window_probes: u64::from(self.window_probes.0),
-            keepalive_probes: u64::from(self.keepalive_probes.0),
+            rsts_out: u64::from(r.rsts_out.0),
+            challenge_acks: u64::from(r.challenge_acks.0),
+            challenge_acks_limited: u64::from(r.challenge_acks_limited.0),
+            paws_drops: u64::from(r.paws_drops.0),
+            drops: u64::from(r.drops.0),
+            ooo_queued: u64::from(r.ooo_queued.0),
+            fast_retransmits: u64::from(r.fast_retransmits.0),
+            timeouts: u64::from(r.timeouts.0),
+            window_probes: u64::from(r.window_probes.0),
+            keepalive_probes: u64::from(r.keepalive_probes.0),
             delayed_acks: u64::from(self.delayed_acks.0),
-            dsacks_received: u64::from(self.dsacks_received.0),
-            dsacks_sent: u64::from(self.dsacks_sent.0),
-            loss_probes: u64::from(self.loss_probes.0),
-            sack_retransmits: u64::from(self.sack_retransmits.0),
-            ecn_ce_received: u64::from(self.ecn_ce_received.0),
-            ecn_reductions: u64::from(self.ecn_reductions.0),
-            spurious_undos: u64::from(self.spurious_undos.0),
+            dsacks_received: u64::from(r.dsacks_received.0),
+            dsacks_sent: u64::from(r.dsacks_sent.0),
+            loss_probes: u64::from(r.loss_probes.0),
+            sack_retransmits: u64::from(r.sack_retransmits.0),
+            ecn_ce_received: u64::from(r.ecn_ce_received.0),
+            ecn_reductions: u64::from(r.ecn_reductions.0),
+            spurious_undos: u64::from(r.spurious_undos.0),
         }
     }
 }

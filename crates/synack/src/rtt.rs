@@ -44,6 +44,22 @@ impl Nanos {
     }
 }
 
+/// An RTO bound as stored in the estimator: whole microseconds in a `u32` (at most about
+/// 71 minutes, far above any RTO bound; larger ones saturate), so that both bounds take
+/// the room of one [`Nanos`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Micros32(u32);
+
+impl Micros32 {
+    fn of(d: Duration) -> Micros32 {
+        Micros32(u32::try_from(d.as_micros()).unwrap_or(u32::MAX))
+    }
+
+    fn get(self) -> Duration {
+        Duration::from_micros(u64::from(self.0))
+    }
+}
+
 /// SRTT, RTTVAR and RTO of one connection (RFC 6298 §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RttEstimator {
@@ -52,8 +68,8 @@ pub struct RttEstimator {
     latest: Nanos,
     min_rtt: Nanos,
     rto: Nanos,
-    rto_min: Nanos,
-    rto_max: Nanos,
+    rto_min: Micros32,
+    rto_max: Micros32,
     rule: RtoRule,
 }
 
@@ -66,8 +82,8 @@ impl RttEstimator {
             latest: Nanos(0),
             min_rtt: Nanos::NONE,
             rto: Nanos::of(initial.min(max)),
-            rto_min: Nanos::of(min),
-            rto_max: Nanos::of(max),
+            rto_min: Micros32::of(min),
+            rto_max: Micros32::of(max),
             rule: RtoRule::Rfc6298,
         }
     }

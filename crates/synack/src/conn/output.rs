@@ -547,7 +547,7 @@ impl Connection {
         if self.recover.is_none() {
             return;
         }
-        self.prr_out = self.prr_out.saturating_add(len);
+        self.loss.prr_out = self.loss.prr_out.saturating_add(len);
         self.prr_budget = self.prr_budget.saturating_sub(len);
         let end = seq + len;
         if seq.lt(self.snd_nxt) && end.gt(self.high_rxt) {
@@ -691,7 +691,8 @@ impl Connection {
         // in sequence order.
         let mut order: [Option<usize>; 4] = [None; 4];
         let mut n = 0;
-        for r in self.sack_recent.iter().flatten() {
+        let recent = self.sack_recent.get(..usize::from(self.sack_recent_len));
+        for r in recent.unwrap_or_default() {
             let found = ranges
                 .iter()
                 .position(|&(s, e)| r.ge(self.rcv_nxt + s) && r.lt(self.rcv_nxt + e));
