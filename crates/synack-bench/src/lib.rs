@@ -22,6 +22,31 @@ pub struct Bulk {
     pub mtu: u16,
     /// Send and receive buffer size of each socket, in bytes (as the socket holds it).
     pub buffer: usize,
+    /// How the applications hand bytes to and take them from the stack.
+    pub api: BulkApi,
+}
+
+/// How a bulk workload's applications move their bytes; the same for synack and smoltcp
+/// (Linux's sockets always copy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BulkApi {
+    /// Slices copied in and out (`send`/`recv`; smoltcp's `send_slice`/`recv_slice`):
+    /// the sender's bytes are ready in a 64 KiB buffer, the reader reads into one.
+    Copy,
+    /// The stack lends its rings (`send_with`/`recv_with`; smoltcp's closure-based
+    /// `send`/`recv`): the sender writes its bytes (0x5a) straight into the send ring,
+    /// the reader takes whole slices of the receive ring, looking at their first byte.
+    Lend,
+}
+
+impl BulkApi {
+    /// The name used on the command line and in the table.
+    pub fn name(self) -> &'static str {
+        match self {
+            BulkApi::Copy => "copy",
+            BulkApi::Lend => "lend",
+        }
+    }
 }
 
 /// The many-active workload: `conns` connections at once, each moving `bytes` each way

@@ -6,8 +6,10 @@
 //! ```
 //! Options: `--runs N` (5), `--bytes SIZE` (1G; K/M/G suffixes, bulk bytes per run),
 //! `--rr N` (50000 round trips), `--churn N` (30000 cycles), `--conns N` (100000),
-//! `--mtus 1500,65535` (bulk link MTUs), `--churn-buffers default,4608` (churn socket
-//! buffers: the defaults and/or sizes as the socket holds them), `--demux-packets N`
+//! `--mtus 1500,65535` (bulk link MTUs), `--bulk-api copy,lend` (bulk applications copy
+//! slices in and out, and/or use the stacks' lending calls), `--churn-buffers
+//! default,4608` (churn socket buffers: the defaults and/or sizes as the socket holds
+//! them), `--demux-packets N`
 //! (100000 timed receives per scale run), `--many-conns N` (10000 connections),
 //! `--many-bytes SIZE` (64K per connection each way), `--many-round SIZE` (16K per
 //! socket and round), `--many-buffer SIZE` (16K per socket), `--impls
@@ -15,7 +17,7 @@
 //! every connection moved 4 KiB each way and went idle, ring data storage excluded).
 
 use std::path::PathBuf;
-use synack_bench::{Bulk, Many, Run, callgrind, linux, smol, synack_pair};
+use synack_bench::{Bulk, BulkApi, Many, Run, callgrind, linux, smol, synack_pair};
 
 #[global_allocator]
 static ALLOC: synack_bench::counting::Counting = synack_bench::counting::Counting;
@@ -37,6 +39,7 @@ struct Opts {
     baseline: PathBuf,
     iters: u64,
     mtus: Vec<u16>,
+    bulk_apis: Vec<BulkApi>,
     churn_buffers: Vec<Option<usize>>,
     demux_packets: usize,
     many: Many,
@@ -76,6 +79,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         )),
         iters: 2000,
         mtus: vec![1500, 65535],
+        bulk_apis: vec![BulkApi::Copy, BulkApi::Lend],
         churn_buffers: vec![None, Some(4608)],
         demux_packets: 100_000,
         after_traffic: false,
@@ -111,6 +115,16 @@ fn parse(args: &[String]) -> Result<Opts, String> {
                     .map(|b| match b {
                         "default" => Ok(None),
                         b => size(b).map(|n| Some(n as usize)),
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            "--bulk-api" => {
+                o.bulk_apis = val()?
+                    .split(',')
+                    .map(|a| match a {
+                        "copy" => Ok(BulkApi::Copy),
+                        "lend" => Ok(BulkApi::Lend),
+                        a => Err(format!("bad --bulk-api {a:?} (copy, lend)")),
                     })
                     .collect::<Result<_, _>>()?
             }
@@ -233,28 +247,40 @@ fn measure(
 
 fn bulk_rows(o: &Opts, rows: &mut Vec<Row>) {
     for &mtu in &o.mtus {
-        let w = Bulk {
-            bytes: o.bytes,
-            mtu,
-            buffer: 256 << 10,
-        };
-        let name = format!(
-            "bulk {} MiB, MSS {}, 256 KiB buffers",
-            o.bytes >> 20,
-            mtu - 40
-        );
-        rows.push(measure(
-            o,
-            name,
-            "Gbit/s",
-            |r| o.bytes as f64 * 8.0 / r.secs / 1e9,
-            |imp| match imp {
-                "synack" => synack_pair::bulk(w),
-                "smoltcp" => smol::bulk(w),
-                _ => linux::bulk(w),
-            },
-        ));
+        for &api in &o.bulk_apis {
+            bulk_row(o, rows, mtu, api);
+        }
     }
+}
+
+fn bulk_row(o: &Opts, rows: &mut Vec<Row>, mtu: u16, api: BulkApi) {
+    let w = Bulk {
+        bytes: o.bytes,
+        mtu,
+        buffer: 256 << 10,
+        api,
+    };
+    let how = match api {
+        BulkApi::Copy => "copied in and out",
+        BulkApi::Lend => "lent rings",
+    };
+    let name = format!(
+        "bulk {} MiB, MSS {}, 256 KiB buffers, {how}",
+        o.bytes >> 20,
+        mtu - 40
+    );
+    rows.push(measure(
+        o,
+        name,
+        "Gbit/s",
+        |r| o.bytes as f64 * 8.0 / r.secs / 1e9,
+        |imp| match imp {
+            "synack" => synack_pair::bulk(w),
+            "smoltcp" => smol::bulk(w),
+            _ if api == BulkApi::Lend => Err("sockets copy (the copy row)".into()),
+            _ => linux::bulk(w),
+        },
+    ));
 }
 
 fn print_table(rows: &[Row]) {
@@ -475,7 +501,7 @@ fn main() {
             }
             eprintln!(
                 "usage: synack-bench [bulk] [rr] [churn] [many] [scale] [--runs N] [--bytes SIZE] \
-                 [--rr N] [--churn N] [--conns N] [--many-conns N] [--many-bytes SIZE] [--many-round SIZE] [--many-buffer SIZE] [--mtus 1500,65535] [--churn-buffers default,4608] [--demux-packets N] [--after-traffic] [--impls synack,smoltcp,linux]\n       \
+                 [--rr N] [--churn N] [--conns N] [--many-conns N] [--many-bytes SIZE] [--many-round SIZE] [--many-buffer SIZE] [--mtus 1500,65535] [--bulk-api copy,lend] [--churn-buffers default,4608] [--demux-packets N] [--after-traffic] [--impls synack,smoltcp,linux]\n       \
                  synack-bench callgrind [--check] [--update] [--threshold PCT] [--iters N] \
                  [--baseline FILE]"
             );

@@ -5,7 +5,7 @@
 //! computes and verifies the IPv4 and TCP checksums in software, as synack does. Frames are
 //! kept in a free list and reused, so the link itself allocates nothing per packet.
 
-use crate::{Bulk, CLIENT_ADDR, Many, RR_MESSAGE, Run, SERVER_ADDR};
+use crate::{Bulk, BulkApi, CLIENT_ADDR, Many, RR_MESSAGE, Run, SERVER_ADDR};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, Medium};
 use smoltcp::socket::tcp;
@@ -306,8 +306,12 @@ fn read_exact(p: &mut Pair, client: bool, h: SocketHandle, buf: &mut [u8]) -> Re
     Ok(())
 }
 
-/// Bulk: `w.bytes` from client to server in 64 KiB application writes and reads
-/// (`send_slice` and `recv_slice`: one copy in, one copy out, as with synack).
+/// Bulk: `w.bytes` from client to server. With [`BulkApi::Copy`], 64 KiB application
+/// writes and reads (`send_slice` and `recv_slice`: one copy in, one copy out, as with
+/// synack's `send`/`recv`); with [`BulkApi::Lend`], smoltcp's closure-based `send` and
+/// `recv` (each lends one contiguous part of the ring per call): the sender writes its
+/// bytes straight into the send ring and the reader takes whole slices, looking at the
+/// first byte of each, as synack's `send_with`/`recv_with` do.
 pub fn bulk(w: Bulk) -> Result<Run, String> {
     let mut p = Pair::new(usize::from(w.mtu), false);
     let (c, s) = p.sockets(w.buffer);
@@ -315,16 +319,26 @@ pub fn bulk(w: Bulk) -> Result<Run, String> {
     let app = vec![0x5au8; 64 << 10];
     let mut sink = vec![0u8; 64 << 10];
     let (mut written, mut read) = (0u64, 0u64);
+    let mut seen = 0x5au8;
     let stalls0 = p.stalls;
     let t0 = std::time::Instant::now();
     while read < w.bytes {
         let mut progress = false;
         while written < w.bytes {
             let n = (w.bytes - written).min(app.len() as u64) as usize;
-            let k =
-                p.sa.get_mut::<tcp::Socket>(c)
-                    .send_slice(&app[..n])
-                    .map_err(|e| format!("smoltcp: send: {e}"))?;
+            let sock = p.sa.get_mut::<tcp::Socket>(c);
+            let k = match w.api {
+                BulkApi::Copy => sock.send_slice(&app[..n]),
+                BulkApi::Lend => {
+                    let left = w.bytes - written;
+                    sock.send(|free| {
+                        let k = (free.len() as u64).min(left) as usize;
+                        free[..k].fill(0x5a);
+                        (k, k)
+                    })
+                }
+            }
+            .map_err(|e| format!("smoltcp: send: {e}"))?;
             if k == 0 {
                 break;
             }
@@ -333,10 +347,17 @@ pub fn bulk(w: Bulk) -> Result<Run, String> {
         }
         progress |= p.service();
         loop {
-            let k =
-                p.sb.get_mut::<tcp::Socket>(s)
-                    .recv_slice(&mut sink)
-                    .map_err(|e| format!("smoltcp: recv: {e}"))?;
+            let sock = p.sb.get_mut::<tcp::Socket>(s);
+            let k = match w.api {
+                BulkApi::Copy => sock.recv_slice(&mut sink),
+                BulkApi::Lend => sock.recv(|data| {
+                    if let Some(&b) = data.first() {
+                        seen &= b;
+                    }
+                    (data.len(), data.len())
+                }),
+            }
+            .map_err(|e| format!("smoltcp: recv: {e}"))?;
             if k == 0 {
                 break;
             }
@@ -348,7 +369,11 @@ pub fn bulk(w: Bulk) -> Result<Run, String> {
         }
     }
     let secs = t0.elapsed().as_secs_f64();
-    if sink[0] != 0x5a {
+    let first = match w.api {
+        BulkApi::Copy => sink[0],
+        BulkApi::Lend => seen,
+    };
+    if first != 0x5a {
         return Err("smoltcp: received bytes differ".into());
     }
     Ok(Run {

@@ -5,7 +5,7 @@
 //! [`Stack::receive`] parses it and verifies both checksums, the same work the stack does
 //! on a real interface.
 
-use crate::{Bulk, CLIENT_ADDR, Many, RR_MESSAGE, Rng, Run, SERVER_ADDR};
+use crate::{Bulk, BulkApi, CLIENT_ADDR, Many, RR_MESSAGE, Rng, Run, SERVER_ADDR};
 use core::net::{IpAddr, SocketAddr};
 use synack::stack::{Errno, Family, RecvFlags, SockOpt, SocketId, Stack, Sysctl};
 use synack::{Duration, Instant};
@@ -236,7 +236,10 @@ fn buffer_opts(buffer: usize) -> [SockOpt; 2] {
     [SockOpt::SndBuf(half), SockOpt::RcvBuf(half)]
 }
 
-/// Bulk: `w.bytes` from client to server in 64 KiB application writes and reads.
+/// Bulk: `w.bytes` from client to server. With [`BulkApi::Copy`], 64 KiB application
+/// writes and reads (`send`/`recv`); with [`BulkApi::Lend`], the sender writes its bytes
+/// straight into the send ring (`send_with`) and the reader takes whole slices of the
+/// receive ring (`recv_with`), looking at the first byte of each.
 pub fn bulk(w: Bulk) -> Result<Run, String> {
     let mut p = Pair::new(w.mtu, Clock::Real);
     let opts = buffer_opts(w.buffer);
@@ -245,6 +248,7 @@ pub fn bulk(w: Bulk) -> Result<Run, String> {
     let app = vec![0x5au8; 64 << 10];
     let mut sink = vec![0u8; 64 << 10];
     let (mut written, mut read) = (0u64, 0u64);
+    let mut seen = 0x5au8;
     let stalls0 = p.stalls;
     let t0 = std::time::Instant::now();
     while read < w.bytes {
@@ -252,10 +256,24 @@ pub fn bulk(w: Bulk) -> Result<Run, String> {
         let now = p.now();
         while written < w.bytes {
             let n = (w.bytes - written).min(app.len() as u64) as usize;
-            match p.a.send(now, c, &app[..n]) {
+            let r = match w.api {
+                BulkApi::Copy => p.a.send(now, c, &app[..n]),
+                BulkApi::Lend => {
+                    let left = w.bytes - written;
+                    p.a.send_with(now, c, |free| {
+                        let k = (free.len() as u64).min(left) as usize;
+                        free[..k].fill(0x5a);
+                        k
+                    })
+                }
+            };
+            match r {
                 Ok(k) => {
                     written += k as u64;
                     progress |= k > 0;
+                    if k == 0 {
+                        break;
+                    }
                 }
                 Err(Errno::EAGAIN) => break,
                 Err(e) => return Err(err("send", e)),
@@ -264,7 +282,14 @@ pub fn bulk(w: Bulk) -> Result<Run, String> {
         progress |= p.service() > 0;
         let now = p.now();
         loop {
-            match p.b.recv(now, s, &mut sink, RecvFlags::default()) {
+            let r = match w.api {
+                BulkApi::Copy => p.b.recv(now, s, &mut sink, RecvFlags::default()),
+                BulkApi::Lend => p.b.recv_with(now, s, |data| {
+                    seen &= data[0];
+                    data.len()
+                }),
+            };
+            match r {
                 Ok(0) => return Err("synack: unexpected end of stream".into()),
                 Ok(k) => {
                     read += k as u64;
@@ -279,7 +304,11 @@ pub fn bulk(w: Bulk) -> Result<Run, String> {
         }
     }
     let secs = t0.elapsed().as_secs_f64();
-    if sink[0] != 0x5a {
+    let first = match w.api {
+        BulkApi::Copy => sink[0],
+        BulkApi::Lend => seen,
+    };
+    if first != 0x5a {
         return Err("synack: received bytes differ".into());
     }
     Ok(Run {

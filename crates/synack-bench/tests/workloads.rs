@@ -1,12 +1,18 @@
 //! Every workload completes on small sizes for each implementation, and the Linux
 //! namespace is gone after use (when running as root).
 
-use synack_bench::{Bulk, Many, linux, smol, synack_pair};
+use synack_bench::{Bulk, BulkApi, Many, linux, smol, synack_pair};
 
 const SMALL: Bulk = Bulk {
     bytes: 2 << 20,
     mtu: 1500,
     buffer: 256 << 10,
+    api: BulkApi::Copy,
+};
+
+const SMALL_LENT: Bulk = Bulk {
+    api: BulkApi::Lend,
+    ..SMALL
 };
 
 /// More connections than one wave of handshakes, bytes over several rounds, and an odd
@@ -22,6 +28,7 @@ const BIG_MSS: Bulk = Bulk {
     bytes: 4 << 20,
     mtu: 65535,
     buffer: 256 << 10,
+    api: BulkApi::Copy,
 };
 
 #[test]
@@ -30,6 +37,13 @@ fn synack_workloads_complete() {
     assert!(r.secs > 0.0);
     assert_eq!(r.stalls, 0, "bulk waited on a timer");
     synack_pair::bulk(BIG_MSS).unwrap();
+    let r = synack_pair::bulk(SMALL_LENT).unwrap();
+    assert_eq!(r.stalls, 0, "bulk (lent rings) waited on a timer");
+    synack_pair::bulk(Bulk {
+        api: BulkApi::Lend,
+        ..BIG_MSS
+    })
+    .unwrap();
     synack_pair::request_response(200).unwrap();
     synack_pair::churn(50, None).unwrap();
     synack_pair::churn(50, Some(4608)).unwrap();
@@ -54,6 +68,7 @@ fn smoltcp_workloads_complete() {
     let r = smol::bulk(SMALL).unwrap();
     assert!(r.secs > 0.0);
     smol::bulk(BIG_MSS).unwrap();
+    smol::bulk(SMALL_LENT).unwrap();
     smol::request_response(200).unwrap();
     smol::churn(50, None).unwrap();
     smol::churn(50, Some(4608)).unwrap();

@@ -169,6 +169,65 @@ impl Ring {
         self.put(0, &bytes[first..], sum);
     }
 
+    /// Lends the logical range `[at, at + n)` for writing, growing the storage as
+    /// [`Ring::write_at`] does (keeping the first `live` bytes): `f` gets the part up to
+    /// the physical end, and the wrapped rest only if it filled the first part; it returns
+    /// how many bytes from the start of each part it wrote (at most the part's length).
+    /// Returns the total written.
+    fn write_with<F: FnMut(&mut [u8]) -> usize>(
+        &mut self,
+        at: usize,
+        n: usize,
+        live: usize,
+        mut f: F,
+    ) -> usize {
+        if n == 0 || self.capacity() == 0 {
+            return 0;
+        }
+        let end = at + n;
+        if end > self.phys() {
+            self.grow(end, live);
+        }
+        let phys = self.phys();
+        let mut start = self.head + at;
+        if start >= phys {
+            start -= phys;
+        }
+        let first = n.min(phys - start);
+        let second = n - first;
+        // Lent bytes must be defined: those past the high-water mark are zeroed once (the
+        // mark reaches the physical end after the first lap round the ring).
+        let init = if second > 0 || start < self.head {
+            phys
+        } else {
+            start + first
+        };
+        if self.buf.len() < init {
+            self.buf.resize(init, 0);
+        }
+        let k = f(&mut self.buf[start..start + first]).min(first);
+        if k < first || second == 0 {
+            return k;
+        }
+        k + f(&mut self.buf[..second]).min(second)
+    }
+
+    /// Lends the first `n` logical bytes (which must have been written) for reading: `f`
+    /// gets the part up to the physical end, and the wrapped rest only if it took all of
+    /// the first part; it returns how many bytes of each part it took. Returns the total.
+    fn read_with<F: FnMut(&[u8]) -> usize>(&self, n: usize, mut f: F) -> usize {
+        if n == 0 || self.phys() == 0 {
+            return 0;
+        }
+        let start = self.head;
+        let first = n.min(self.phys() - start);
+        let k = f(&self.buf[start..start + first]).min(first);
+        if k < first || first == n {
+            return k;
+        }
+        k + f(&self.buf[..n - first]).min(n - first)
+    }
+
     /// [`Ring::read_at`], adding the bytes to `sum` as they are copied.
     fn read_at_sum(&self, at: usize, dst: &mut [u8], sum: &mut Checksum) {
         if dst.is_empty() || self.phys() == 0 {
@@ -262,6 +321,18 @@ impl SendBuffer {
     pub fn write(&mut self, bytes: &[u8]) -> usize {
         let n = bytes.len().min(self.free());
         self.ring.write_at(self.len, &bytes[..n], self.len);
+        self.len += n;
+        n
+    }
+
+    /// Lends the free space to `f` to write bytes in place (no copy): `f` gets the free
+    /// space up to the ring's end, then, only if it filled that, the free space wrapped to
+    /// the front, and returns each time how many bytes it wrote from the start of the slice
+    /// it got (at most its length; more is taken as its length). The bytes written are
+    /// appended, as [`SendBuffer::write`] would; returns how many. The ring gets its full
+    /// storage, since `f` may fill all the free space.
+    pub fn write_with<F: FnMut(&mut [u8]) -> usize>(&mut self, f: F) -> usize {
+        let n = self.ring.write_with(self.len, self.free(), self.len, f);
         self.len += n;
         n
     }
@@ -530,6 +601,16 @@ impl RecvBuffer {
     pub fn read(&mut self, dst: &mut [u8]) -> usize {
         let n = dst.len().min(self.len);
         self.ring.read_at(0, &mut dst[..n]);
+        self.discard(n);
+        n
+    }
+
+    /// Lends up to `max` in-order bytes to `f` in place (no copy): `f` gets them up to the
+    /// ring's end, then, only if it took all of those, the rest wrapped to the front, and
+    /// returns each time how many bytes from the start of the slice it took (at most its
+    /// length). The bytes taken are consumed as by [`RecvBuffer::read`]; returns how many.
+    pub fn read_with<F: FnMut(&[u8]) -> usize>(&mut self, max: usize, f: F) -> usize {
+        let n = self.ring.read_with(max.min(self.len), f);
         self.discard(n);
         n
     }

@@ -853,6 +853,38 @@ impl Connection {
 
     /// RFC 9293 §3.10.2 SEND: queues bytes; returns how many were taken.
     pub fn send(&mut self, now: Instant, data: &[u8]) -> Result<usize, Error> {
+        self.send_op(now, data.is_empty(), |b| b.write(data))
+    }
+
+    /// SEND without a copy: `f` writes the bytes straight into the send buffer's free
+    /// space (see [`SendBuffer::write_with`]: the free space up to the ring's end, then,
+    /// only if `f` filled that, the rest) and returns how many it wrote each time; those
+    /// are queued as by [`Connection::send`]. Returns the total, `Ok(0)` when `f` wrote
+    /// nothing, and the errors of [`Connection::send`] (`WouldBlock` without calling `f`
+    /// when the buffer is full).
+    pub fn send_with<F: FnMut(&mut [u8]) -> usize>(
+        &mut self,
+        now: Instant,
+        f: F,
+    ) -> Result<usize, Error> {
+        if self.sndbuf.free() == 0 {
+            // The errors of the states come first, as in `send`.
+            return self.send_op(now, false, |_| 0);
+        }
+        match self.send_op(now, false, |b| b.write_with(f)) {
+            Err(Error::WouldBlock) => Ok(0),
+            r => r,
+        }
+    }
+
+    /// The state checks of SEND, then `write` (unless `empty`: `Ok(0)`); `write`
+    /// returning 0 is `WouldBlock`.
+    fn send_op(
+        &mut self,
+        now: Instant,
+        empty: bool,
+        write: impl FnOnce(&mut SendBuffer) -> usize,
+    ) -> Result<usize, Error> {
         let _ = now;
         if let Some(e) = self.error {
             return Err(e);
@@ -866,10 +898,10 @@ impl Connection {
                 if self.fin_queued || self.orphaned {
                     return Err(Error::BrokenPipe);
                 }
-                if data.is_empty() {
+                if empty {
                     return Ok(0);
                 }
-                match self.sndbuf.write(data) {
+                match write(&mut self.sndbuf) {
                     0 => Err(Error::WouldBlock),
                     n => Ok(n),
                 }
@@ -890,10 +922,30 @@ impl Connection {
     /// `SO_OOBINLINE` is set, the urgent byte itself is skipped (it is read with
     /// [`Connection::recv_urgent`]).
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        let max = buf.len();
+        self.recv_op(max, |b, limit| b.read(&mut buf[..limit]))
+    }
+
+    /// RECEIVE without a copy: `f` reads in-order bytes straight from the receive buffer
+    /// (see [`RecvBuffer::read_with`]: the bytes up to the ring's end, then, only if `f`
+    /// took all of those, the rest) and returns how many it took each time; those are
+    /// consumed as by [`Connection::recv`], with the same stop at the urgent mark and the
+    /// same results otherwise (`Ok(0)` is the end of the stream, or `f` taking nothing).
+    pub fn recv_with<F: FnMut(&[u8]) -> usize>(&mut self, f: F) -> Result<usize, Error> {
+        self.recv_op(usize::MAX, |b, limit| b.read_with(limit, f))
+    }
+
+    /// RECEIVE of at most `max` bytes (0: nothing is read): the urgent-mark rules, then
+    /// `read(buffer, limit)` takes at most `limit` bytes.
+    fn recv_op(
+        &mut self,
+        max: usize,
+        read: impl FnOnce(&mut RecvBuffer, usize) -> usize,
+    ) -> Result<usize, Error> {
         if self.orphaned {
             return Err(Error::NotConnected);
         }
-        if !buf.is_empty() && !self.rcvbuf.is_empty() {
+        if max != 0 && !self.rcvbuf.is_empty() {
             let base = self.rcvbuf.read_offset();
             if self.urg_mark.get() == Some(base) && !self.oobinline {
                 // The urgent byte was taken out of band: skip it.
@@ -903,13 +955,13 @@ impl Connection {
         }
         if !self.rcvbuf.is_empty() {
             let base = self.rcvbuf.read_offset();
-            let mut limit = buf.len();
+            let mut limit = max;
             if let Some(mark) = self.urg_mark.get()
                 && mark > base
             {
                 limit = limit.min(usize::try_from(mark - base).unwrap_or(usize::MAX));
             }
-            let n = self.rcvbuf.read(&mut buf[..limit]);
+            let n = read(&mut self.rcvbuf, limit);
             if self
                 .urg_mark
                 .get()
@@ -2258,19 +2310,21 @@ impl Connection {
         {
             return;
         }
-        let Some(srtt) = self.rtt.srtt() else {
+        // In whole nanoseconds (this runs for every segment sent).
+        let Some(srtt) = self.rtt.srtt_nanos() else {
             return;
         };
-        let mut pto = srtt * 2;
+        let mut pto = srtt.saturating_mul(2);
         let mss = u32::from(self.eff_snd_mss());
         if self.snd_nxt.since(self.snd_una) <= mss {
             // RFC 8985 §7.2: WCDelAckT, the receiver's longest delayed ACK.
-            pto += self.cfg.delack_max;
+            let delack = u64::try_from(self.cfg.delack_max.as_nanos()).unwrap_or(u64::MAX);
+            pto = pto.saturating_add(delack);
         }
         // RFC 8985 §7.2: PTO = min(PTO, RTO) — as Linux, the probe goes at the RTO's time
         // at the latest, and the RTO runs behind it.
-        let pto = pto.max(Duration::from_millis(10)).min(self.current_rto());
-        self.rtx_deadline = Some(now + pto);
+        let pto = pto.max(10_000_000).min(self.current_rto_nanos());
+        self.rtx_deadline = Some(now.saturating_add_nanos(pto));
         self.tlp_armed = true;
     }
 
@@ -2458,17 +2512,20 @@ impl Connection {
     /// (40–200 ms as Linux, MUST-40's 0.5 s at most), unless data carries it sooner.
     fn data_ack(&mut self, now: Instant) {
         // Linux's ato estimate (tcp_event_data_recv) from the gap between data arrivals.
-        let min = self.cfg.delack_min;
-        let mut ato = self.ato.get();
+        // In whole nanoseconds (this runs for every data segment; the same figures as
+        // `Duration` arithmetic, whose halving floors the total nanoseconds too).
+        let min = crate::time::nanos_of(self.cfg.delack_min);
+        let mut ato = self.ato.nanos();
         if let Some(last) = self.last_data_at {
-            let m = now - last;
+            let m = now.as_nanos().saturating_sub(last.as_nanos());
             if m <= min / 2 {
-                ato = ato / 2 + min / 2;
+                ato = (ato / 2).saturating_add(min / 2);
             } else if m < ato {
-                ato = (ato / 2 + m).min(self.current_rto());
+                ato = (ato / 2).saturating_add(m).min(self.current_rto_nanos());
             }
         }
-        self.ato = Nanos::new(ato.clamp(min, self.cfg.delack_max.max(min)));
+        let max = crate::time::nanos_of(self.cfg.delack_max).max(min);
+        self.ato = Nanos::from_nanos(ato.clamp(min, max));
         self.last_data_at = Some(now);
         let unacked = self.rcv_nxt.since(self.last_ack_sent);
         if self.quickacks > 0 && !self.pingpong {
@@ -2539,7 +2596,7 @@ impl Connection {
             // A TSecr from the future or absurdly old is no sample.
             if ms < 1 << 30 {
                 let sample = Duration::from_millis(u64::from(ms));
-                self.rtt.sample(sample);
+                self.rtt.sample_nanos(u64::from(ms) * 1_000_000);
                 self.cc.on_rtt_sample(sample, seg.ack, self.snd_nxt);
                 self.rtt_timed = None;
                 return;
@@ -2556,13 +2613,20 @@ impl Connection {
 
     /// The retransmission timeout in force, with backoff (RFC 6298 §5.5).
     fn current_rto(&self) -> Duration {
-        let rto = self.rtt.backed_off(u32::from(self.rtx_count));
+        Duration::from_nanos(self.current_rto_nanos())
+    }
+
+    /// [`Connection::current_rto`] in nanoseconds (integer arithmetic: it is computed for
+    /// every segment sent and every ACK).
+    pub(super) fn current_rto_nanos(&self) -> u64 {
+        let rto = self.rtt.backed_off_nanos(u32::from(self.rtx_count));
         if self.cfg.flavor() == crate::config::Flavor::FreeBsd
-            && (self.rtx_count > 0 || self.rtt.srtt().is_some())
+            && (self.rtx_count > 0 || self.rtt.srtt_nanos().is_some())
         {
             // FreeBSD TCPT_RANGESET(): every timeout it computes (after an RTT sample or a
             // backoff; not the initial one) gets net.inet.tcp.rexmit_slop added.
-            return (rto + self.cfg.rexmit_slop).min(self.rtt.rto_max());
+            let slop = u64::try_from(self.cfg.rexmit_slop.as_nanos()).unwrap_or(u64::MAX);
+            return rto.saturating_add(slop).min(self.rtt.rto_max_nanos());
         }
         rto
     }

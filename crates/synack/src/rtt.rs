@@ -7,7 +7,7 @@ use crate::time::Duration;
 
 /// RFC 6298 §2: clock granularity G. The engine's clock is exact; Linux's is a jiffy, and
 /// its minimum RTO dominates anyway.
-const GRANULARITY: Duration = Duration::from_millis(1);
+const GRANULARITY_NS: u128 = 1_000_000;
 
 /// How the RTO is computed from SRTT and RTTVAR.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -23,8 +23,8 @@ pub enum RtoRule {
 
 /// A duration as stored in the estimator: whole nanoseconds in a `u64` (half the size of a
 /// `Duration`; 584 years at most), with `u64::MAX` reserved for "none". Arithmetic is done
-/// on `Duration`s and only the results are stored, so the figures are exactly those of
-/// `Duration` arithmetic.
+/// on whole nanoseconds in `u128`, which gives exactly the figures of `Duration` arithmetic
+/// (see [`RttEstimator::sample_nanos`]) for a fraction of the instructions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Nanos(u64);
 
@@ -33,6 +33,11 @@ impl Nanos {
 
     fn of(d: Duration) -> Nanos {
         Nanos(u64::try_from(d.as_nanos()).map_or(u64::MAX - 1, |n| n.min(u64::MAX - 1)))
+    }
+
+    /// A result of the `u128` arithmetic, saturated below `NONE`.
+    fn wide(n: u128) -> Nanos {
+        Nanos(n.min(u128::from(u64::MAX - 1)) as u64)
     }
 
     fn get(self) -> Duration {
@@ -96,34 +101,46 @@ impl RttEstimator {
 
     /// Takes one RTT measurement `r` (RFC 6298 §2.2 and §2.3).
     pub fn sample(&mut self, r: Duration) {
-        let r = Nanos::of(r).get();
-        self.latest = Nanos::of(r);
-        self.min_rtt = Nanos::of(self.min_rtt.opt().map_or(r, |m| m.min(r)));
-        let rttvar = self.rttvar.get();
-        let srtt = match self.srtt.opt() {
+        self.sample_nanos(Nanos::of(r).0);
+    }
+
+    /// [`RttEstimator::sample`] of `r` nanoseconds. The figures are computed on whole
+    /// nanoseconds in `u128` (no overflow), so they are exactly those of `Duration`
+    /// arithmetic: the divisors 2, 4 and 8 divide 10^9, so `Duration`'s division floors the
+    /// total nanoseconds just as integer division does.
+    pub(crate) fn sample_nanos(&mut self, r: u64) {
+        let r = r.min(u64::MAX - 1);
+        self.latest = Nanos(r);
+        self.min_rtt = Nanos(self.min_rtt.0.min(r));
+        let r = u128::from(r);
+        let srtt = match self.srtt {
             // §2.2: SRTT <- R, RTTVAR <- R/2.
-            None => {
-                self.rttvar = Nanos::of(r / 2);
+            Nanos::NONE => {
+                self.rttvar = Nanos::wide(r / 2);
                 r
             }
             // §2.3: RTTVAR <- 3/4 RTTVAR + 1/4 |SRTT - R'|; SRTT <- 7/8 SRTT + 1/8 R'.
-            Some(srtt) => {
+            Nanos(srtt) => {
+                let srtt = u128::from(srtt);
                 let delta = srtt.abs_diff(r);
-                self.rttvar = Nanos::of((rttvar * 3 + delta) / 4);
+                self.rttvar = Nanos::wide((u128::from(self.rttvar.0) * 3 + delta) / 4);
                 (srtt * 7 + r) / 8
             }
         };
-        self.srtt = Nanos::of(srtt);
-        let srtt = self.srtt.get();
-        let rttvar = self.rttvar.get();
+        self.srtt = Nanos::wide(srtt);
+        let srtt = u128::from(self.srtt.0);
+        let rttvar4 = u128::from(self.rttvar.0) * 4;
         let rto = match self.rule {
             // RTO <- SRTT + max(G, K*RTTVAR), K = 4; §2.4 lower bound.
-            RtoRule::Rfc6298 => srtt + GRANULARITY.max(rttvar * 4),
+            RtoRule::Rfc6298 => srtt + GRANULARITY_NS.max(rttvar4),
             // Linux: the variance term is never below RTO_min.
-            RtoRule::Linux => srtt + self.rto_min.get().max(rttvar * 4),
+            RtoRule::Linux => srtt + u128::from(self.rto_min.0).max(rttvar4),
         };
         // §2.5: an upper bound (Linux TCP_RTO_MAX, 120 s); never below the minimum.
-        self.rto = Nanos::of(rto.min(self.rto_max.get()).max(self.rto_min.get()));
+        self.rto = Nanos::wide(
+            rto.min(u128::from(self.rto_max.0))
+                .max(u128::from(self.rto_min.0)),
+        );
     }
 
     /// The current RTO before backoff.
@@ -133,11 +150,23 @@ impl RttEstimator {
 
     /// The RTO after `backoff` doublings (RFC 6298 §5.5), at most the maximum.
     pub fn backed_off(&self, backoff: u32) -> Duration {
+        Duration::from_nanos(self.backed_off_nanos(backoff))
+    }
+
+    /// [`RttEstimator::backed_off`] in nanoseconds.
+    pub(crate) fn backed_off_nanos(&self, backoff: u32) -> u64 {
         let factor = 1u32.checked_shl(backoff.min(31)).unwrap_or(u32::MAX);
-        self.rto
-            .get()
-            .saturating_mul(factor)
-            .min(self.rto_max.get())
+        (u128::from(self.rto.0) * u128::from(factor)).min(u128::from(self.rto_max.0)) as u64
+    }
+
+    /// The upper bound on the RTO in nanoseconds.
+    pub(crate) fn rto_max_nanos(&self) -> u64 {
+        self.rto_max.0
+    }
+
+    /// SRTT in nanoseconds, if a sample has been taken.
+    pub(crate) fn srtt_nanos(&self) -> Option<u64> {
+        (self.srtt != Nanos::NONE).then_some(self.srtt.0)
     }
 
     /// The upper bound on the RTO.
@@ -223,6 +252,74 @@ mod tests {
         assert_eq!(e.rto(), ms(200));
         assert_eq!(e.backed_off(3), ms(1600));
         assert_eq!(e.backed_off(40), ms(120_000));
+    }
+
+    /// The figures of the integer arithmetic against the `Duration` arithmetic the
+    /// estimator used before (kept here as the reference), for both rules, over samples
+    /// from a nanosecond to beyond the maximum RTO, including `Duration::MAX`.
+    #[test]
+    fn integer_arithmetic_matches_duration_arithmetic() {
+        struct Reference {
+            srtt: Option<Duration>,
+            rttvar: Duration,
+            min_rtt: Option<Duration>,
+            rto: Duration,
+        }
+        let clamp = |d: Duration| Nanos::of(d).get();
+        let (min, max) = (ms(200), ms(120_000));
+        for rule in [RtoRule::Rfc6298, RtoRule::Linux] {
+            let mut e = RttEstimator::new(ms(1000), min, max).with_rule(rule);
+            let mut r = Reference {
+                srtt: None,
+                rttvar: Duration::ZERO,
+                min_rtt: None,
+                rto: ms(1000),
+            };
+            // A deterministic xorshift over wide magnitudes.
+            let mut x = 0x9e37_79b9_7f4a_7c15u64;
+            for i in 0..20_000u32 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let sample = match i % 5 {
+                    0 => Duration::from_nanos(x % 1_000),
+                    1 => Duration::from_nanos(x % 1_000_000_000),
+                    2 => Duration::from_nanos(x % 400_000_000_000),
+                    3 => Duration::from_nanos(x),
+                    _ if i % 1000 == 4 => Duration::MAX,
+                    _ => Duration::from_micros(x % 300_000),
+                };
+                e.sample(sample);
+                let s = clamp(sample);
+                r.min_rtt = Some(r.min_rtt.map_or(s, |m| m.min(s)));
+                let srtt = match r.srtt {
+                    None => {
+                        r.rttvar = clamp(s / 2);
+                        s
+                    }
+                    Some(srtt) => {
+                        r.rttvar = clamp((r.rttvar * 3 + srtt.abs_diff(s)) / 4);
+                        (srtt * 7 + s) / 8
+                    }
+                };
+                r.srtt = Some(clamp(srtt));
+                let (srtt, var) = (r.srtt.unwrap_or_default(), r.rttvar);
+                let rto = match rule {
+                    RtoRule::Rfc6298 => srtt + ms(1).max(var * 4),
+                    RtoRule::Linux => srtt + min.max(var * 4),
+                };
+                r.rto = clamp(rto.min(max).max(min));
+                assert_eq!(
+                    (e.srtt(), e.rttvar(), e.min_rtt(), e.rto(), e.latest()),
+                    (r.srtt, r.rttvar, r.min_rtt, r.rto, s),
+                    "sample {i} of {sample:?} ({rule:?})"
+                );
+                for b in [0, 1, 5, 31, 40] {
+                    let factor = 1u32.checked_shl(b.min(31)).unwrap_or(u32::MAX);
+                    assert_eq!(e.backed_off(b), r.rto.saturating_mul(factor).min(max));
+                }
+            }
+        }
     }
 
     #[test]

@@ -68,6 +68,15 @@ impl Instant {
     }
 }
 
+impl Instant {
+    /// `self + ns` nanoseconds, saturating: the same as adding `Duration::from_nanos(ns)`
+    /// without converting to and from a `Duration`.
+    #[inline]
+    pub(crate) fn saturating_add_nanos(self, ns: u64) -> Instant {
+        Instant(self.0.saturating_add(ns))
+    }
+}
+
 impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, d: Duration) -> Instant {
@@ -121,6 +130,24 @@ impl Nanos {
     pub(crate) fn get(self) -> Duration {
         Duration::from_nanos(self.0)
     }
+
+    /// The stored duration in whole nanoseconds.
+    #[inline]
+    pub(crate) fn nanos(self) -> u64 {
+        self.0
+    }
+
+    /// Stores `ns` nanoseconds.
+    #[inline]
+    pub(crate) fn from_nanos(ns: u64) -> Nanos {
+        Nanos(ns)
+    }
+}
+
+/// `d` in whole nanoseconds, saturating at `u64::MAX`.
+#[inline]
+pub(crate) fn nanos_of(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// An optional duration stored in 8 bytes (`Option<Duration>` takes 16): as [`Nanos`],

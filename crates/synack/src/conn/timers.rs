@@ -260,7 +260,7 @@ impl Connection {
     /// Starts the retransmission timer if it is not running (RFC 6298 §5.1).
     pub(super) fn arm_rtx(&mut self, now: Instant) {
         if self.rtx_deadline.is_none() {
-            self.rtx_deadline = Some(now + self.current_rto());
+            self.rtx_deadline = Some(now.saturating_add_nanos(self.current_rto_nanos()));
         }
         if self.rtx_start.is_none() {
             self.rtx_start = Some(now);

@@ -808,6 +808,22 @@ impl Stack {
         self.send_inner(now, s, data, true)
     }
 
+    /// `send` without a copy: `f` writes the bytes straight into the connection's send
+    /// buffer (see [`Connection::send_with`]: the free space up to the ring's end, then,
+    /// only if `f` filled that, the free space wrapped to the front) and returns how many
+    /// it wrote each time. Returns the total (`Ok(0)` when `f` wrote nothing); EAGAIN
+    /// without calling `f` when the buffer is full; other errors as for [`Stack::send`].
+    ///
+    /// [`Connection::send_with`]: crate::Connection::send_with
+    pub fn send_with<F: FnMut(&mut [u8]) -> usize>(
+        &mut self,
+        now: Instant,
+        s: SocketId,
+        f: F,
+    ) -> Result<usize, Errno> {
+        self.send_op(now, s, |c| c.send_with(now, f))
+    }
+
     /// `send` with or without `MSG_OOB`: one path, so both report errors alike.
     fn send_inner(
         &mut self,
@@ -815,6 +831,22 @@ impl Stack {
         s: SocketId,
         data: &[u8],
         urgent: bool,
+    ) -> Result<usize, Errno> {
+        self.send_op(now, s, |c| {
+            if urgent {
+                c.send_urgent(now, data)
+            } else {
+                c.send(now, data)
+            }
+        })
+    }
+
+    /// The socket and state checks of `send`, then `op` on the connection.
+    fn send_op(
+        &mut self,
+        now: Instant,
+        s: SocketId,
+        op: impl FnOnce(&mut crate::Connection) -> Result<usize, Error>,
     ) -> Result<usize, Errno> {
         self.now = now;
         let sock = self.sock(s)?;
@@ -835,12 +867,7 @@ impl Stack {
             }
             _ => {}
         }
-        let r = if urgent {
-            slot.conn.send_urgent(now, data)
-        } else {
-            slot.conn.send(now, data)
-        };
-        let r = match r {
+        let r = match op(&mut slot.conn) {
             Ok(n) => Ok(n),
             Err(Error::WouldBlock) => Err(Errno::EAGAIN),
             Err(Error::NotConnected) => Err(Errno::EPIPE),
@@ -863,6 +890,22 @@ impl Stack {
             .is_some_and(|c| c.conn.at_mark()))
     }
 
+    /// `recv` without a copy: `f` reads in-order bytes straight from the connection's
+    /// receive buffer (see [`Connection::recv_with`]: the bytes up to the ring's end, then,
+    /// only if `f` took all of those, the rest) and returns how many it took each time;
+    /// those are consumed. Results as for [`Stack::recv`] without flags (`Ok(0)` is also
+    /// `f` taking nothing).
+    ///
+    /// [`Connection::recv_with`]: crate::Connection::recv_with
+    pub fn recv_with<F: FnMut(&[u8]) -> usize>(
+        &mut self,
+        now: Instant,
+        s: SocketId,
+        f: F,
+    ) -> Result<usize, Errno> {
+        self.recv_op(now, s, RecvFlags::default(), usize::MAX, |c| c.recv_with(f))
+    }
+
     /// `recv(buf, flags)`: bytes read; `Ok(0)` at end of stream (or after SHUT_RD); EAGAIN
     /// when nothing is there yet; ENOTCONN before a connection; the connection's error
     /// once (ECONNRESET, ...), then `Ok(0)`.
@@ -872,6 +915,29 @@ impl Stack {
         s: SocketId,
         buf: &mut [u8],
         flags: RecvFlags,
+    ) -> Result<usize, Errno> {
+        let max = buf.len();
+        self.recv_op(now, s, flags, max, |c| {
+            if flags.oob {
+                c.recv_urgent(buf)
+            } else if flags.peek {
+                // MSG_PEEK leaves the data in the connection (and its window unchanged).
+                c.peek(buf)
+            } else {
+                c.recv(buf)
+            }
+        })
+    }
+
+    /// The socket checks of `recv` for a read of at most `max` bytes, then `op` on the
+    /// connection (which reads as `flags` say).
+    fn recv_op(
+        &mut self,
+        now: Instant,
+        s: SocketId,
+        flags: RecvFlags,
+        max: usize,
+        op: impl FnOnce(&mut crate::Connection) -> Result<usize, Error>,
     ) -> Result<usize, Errno> {
         self.now = now;
         let sock = self.sock_mut(s)?;
@@ -883,7 +949,7 @@ impl Stack {
             let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
                 return Err(Errno::EINVAL);
             };
-            let r = match slot.conn.recv_urgent(buf) {
+            let r = match op(&mut slot.conn) {
                 Ok(n) => {
                     slot.urgent = false;
                     Ok(n)
@@ -895,7 +961,7 @@ impl Stack {
             self.after_mutation();
             return r;
         }
-        if buf.is_empty() {
+        if max == 0 {
             return Ok(0);
         }
         if sock.shut_rd {
@@ -905,13 +971,7 @@ impl Stack {
         let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
             return Ok(0);
         };
-        // MSG_PEEK leaves the data in the connection (and its window unchanged).
-        let r = if flags.peek {
-            slot.conn.peek(buf)
-        } else {
-            slot.conn.recv(buf)
-        };
-        let r = match r {
+        let r = match op(&mut slot.conn) {
             Ok(n) => Ok(n),
             Err(Error::WouldBlock) => Err(Errno::EAGAIN),
             Err(Error::NotConnected) if slot.conn.is_closed() => {
