@@ -63,6 +63,11 @@ impl Micros32 {
     fn get(self) -> Duration {
         Duration::from_micros(u64::from(self.0))
     }
+
+    #[inline]
+    fn nanos(self) -> u64 {
+        u64::from(self.0) * 1000
+    }
 }
 
 /// SRTT, RTTVAR and RTO of one connection (RFC 6298 §2).
@@ -134,12 +139,12 @@ impl RttEstimator {
             // RTO <- SRTT + max(G, K*RTTVAR), K = 4; §2.4 lower bound.
             RtoRule::Rfc6298 => srtt + GRANULARITY_NS.max(rttvar4),
             // Linux: the variance term is never below RTO_min.
-            RtoRule::Linux => srtt + u128::from(self.rto_min.0).max(rttvar4),
+            RtoRule::Linux => srtt + u128::from(self.rto_min.nanos()).max(rttvar4),
         };
         // §2.5: an upper bound (Linux TCP_RTO_MAX, 120 s); never below the minimum.
         self.rto = Nanos::wide(
-            rto.min(u128::from(self.rto_max.0))
-                .max(u128::from(self.rto_min.0)),
+            rto.min(u128::from(self.rto_max.nanos()))
+                .max(u128::from(self.rto_min.nanos())),
         );
     }
 
@@ -156,12 +161,12 @@ impl RttEstimator {
     /// [`RttEstimator::backed_off`] in nanoseconds.
     pub(crate) fn backed_off_nanos(&self, backoff: u32) -> u64 {
         let factor = 1u32.checked_shl(backoff.min(31)).unwrap_or(u32::MAX);
-        (u128::from(self.rto.0) * u128::from(factor)).min(u128::from(self.rto_max.0)) as u64
+        (u128::from(self.rto.0) * u128::from(factor)).min(u128::from(self.rto_max.nanos())) as u64
     }
 
     /// The upper bound on the RTO in nanoseconds.
     pub(crate) fn rto_max_nanos(&self) -> u64 {
-        self.rto_max.0
+        self.rto_max.nanos()
     }
 
     /// SRTT in nanoseconds, if a sample has been taken.
