@@ -3,7 +3,9 @@
 //! empty `Vec` (three words) for it.
 
 /// A `Vec<T>` behind an optional box: reads see an empty slice until the first write.
+/// The box is the point (one word in the owner instead of three), hence the allow.
 #[derive(Clone, Debug)]
+#[allow(clippy::box_collection)]
 pub(crate) struct LazyVec<T>(Option<Box<Vec<T>>>);
 
 impl<T> Default for LazyVec<T> {
