@@ -59,7 +59,6 @@ use crate::cubic::Cubic;
 use crate::error::Error;
 use crate::event::{DropReason, Event, EventQueue, SegSummary};
 use crate::isn::{FourTuple, IsnGenerator, PackedTuple};
-use crate::lazyvec::LazyVec;
 use crate::rtt::RttEstimator;
 use crate::sack::{Scoreboard, is_dsack};
 use crate::segment::{SegmentIn, SegmentOut, reset_for_no_connection};
@@ -295,10 +294,6 @@ pub struct Connection {
     ipv6: bool,
     /// Opened with a passive OPEN (decides SYN_RCVD → LISTEN, RFC 9293 §3.10.7.4).
     passive: bool,
-    /// RFC 6528's generator for a passive open that computes its ISS when the SYN arrives
-    /// (boxed: only an engine-level `listen` keeps one; a host computes the ISS itself and
-    /// an active open at once, so they store a fixed ISS in `iss` and `ts_offset`).
-    iss_gen: Option<Box<IsnGenerator>>,
 
     // RFC 9293 §3.3.1 send sequence variables.
     iss: Seq,
@@ -341,10 +336,6 @@ pub struct Connection {
     fin_queued: bool,
     /// Sequence number of our FIN once sent.
     fin_seq: Option<Seq>,
-    /// Text of a simultaneous open's SYN, held until ESTABLISHED (RFC 9293 §3.10.7.3:
-    /// "queue them for processing after the ESTABLISHED state has been reached"); FreeBSD
-    /// flavor only (Linux discards it). Empty (no allocation, one word) otherwise.
-    syn_text: LazyVec<u8>,
     /// The ACK owed is a challenge ACK (RFC 5961 §3.2, §4.2), which FreeBSD sends in
     /// `tcp_respond()`'s bare form, never with a resent FIN.
     challenge_due: bool,
@@ -420,7 +411,6 @@ pub struct Connection {
     loss: undo::LossBox,
     /// When the head was first retransmitted (TCP_USER_TIMEOUT).
     rtx_start: Option<Instant>,
-    user_timeout: OptNanos,
 
     // Interactive flow.
     nodelay: bool,
@@ -454,9 +444,6 @@ pub struct Connection {
 
     // Keepalive (RFC 9293 §3.8.4).
     keepalive: bool,
-    ka_idle: Nanos,
-    ka_intvl: Nanos,
-    ka_cnt: u8,
     ka_unanswered: u8,
     ka_deadline: Option<Instant>,
     ka_probe_due: bool,
@@ -464,18 +451,9 @@ pub struct Connection {
 
     // Urgent data (RFC 9293 §3.8.5, RFC 6093).
     oobinline: bool,
-    /// Urgent mode on the sending side: SND.UP, the byte after the urgent data.
-    snd_urg: Option<Seq>,
-    /// The urgent pointer arrived; the urgent byte (this sequence number) has not.
-    urg_pending: Option<Seq>,
-    /// The last urgent byte, readable out of band until read.
-    oob_byte: Option<u8>,
-    /// Stream offset of the urgent byte (the mark) while the reader has not passed it.
-    urg_mark: UrgMark,
-    /// The peer entered urgent mode since the application last asked (SIGURG).
-    urgent_signal: bool,
-    /// A FIN received beyond a gap, held until the gap fills (RFC 9293 §3.10.7.4).
-    fin_pending: Option<Seq>,
+    /// Urgent data, the held FIN, keepalive and user-timeout settings, the SYN text and
+    /// the ISS generator: out of line until first used (`Rare`).
+    rare: RareBox,
     /// The first sequence numbers of the out-of-order segments that arrived last, most
     /// recent first (RFC 2018 §4: their blocks are reported in that order); the first
     /// `sack_recent_len` are set (16 bytes and one, where `[Option<Seq>; 4]` takes 32).
@@ -497,14 +475,18 @@ impl Connection {
         let events = EventQueue::new(cfg.events, cfg.event_capacity);
         let (iss_gen, iss, ts_offset) = match iss_source {
             IssSource::Fixed { iss, ts_offset } => (None, iss, ts_offset),
-            IssSource::Generator(g) => (Some(Box::new(g)), Seq(0), 0),
+            IssSource::Generator(g) => (Some(g), Seq(0), 0),
         };
+        let mut rare = RareBox::default();
+        if iss_gen.is_some() {
+            rare.iss_gen = iss_gen;
+        }
         Connection {
             state: State::Closed,
             tuple: PackedTuple::new(tuple),
             ipv6,
             passive: false,
-            iss_gen,
+            rare,
             iss,
             snd_una: Seq(0),
             snd_nxt: Seq(0),
@@ -533,7 +515,6 @@ impl Connection {
             fin_queued: false,
             fin_seq: None,
             challenge_due: false,
-            syn_text: LazyVec::default(),
             fin_rcvd: false,
             orphaned: false,
             syn_due: false,
@@ -572,7 +553,6 @@ impl Connection {
             reduce_hold: None,
             loss: undo::LossBox::default(),
             rtx_start: None,
-            user_timeout: OptNanos::new(cfg.user_timeout),
             nodelay: cfg.nodelay,
             cork: false,
             cork_deadline: None,
@@ -590,20 +570,11 @@ impl Connection {
             persist_unanswered: 0,
             probe_due: false,
             keepalive: cfg.keepalive,
-            ka_idle: Nanos::new(cfg.keepalive_time),
-            ka_intvl: Nanos::new(cfg.keepalive_intvl),
-            ka_cnt: cfg.keepalive_probes,
             ka_unanswered: 0,
             ka_deadline: None,
             ka_probe_due: false,
             last_rcv_at: now,
             oobinline: cfg.oobinline,
-            snd_urg: None,
-            urg_pending: None,
-            oob_byte: None,
-            urg_mark: UrgMark::NONE,
-            urgent_signal: false,
-            fin_pending: None,
             sack_recent: [Seq(0); 4],
             sack_recent_len: 0,
             bytes_acked: 0,
@@ -719,7 +690,7 @@ impl Connection {
     }
 
     fn choose_iss(&mut self, now: Instant) {
-        let (iss, ts_offset) = match &self.iss_gen {
+        let (iss, ts_offset) = match &self.rare.iss_gen {
             None => (self.iss, self.ts_offset),
             Some(g) => {
                 let t = self.tuple.get();
@@ -947,28 +918,29 @@ impl Connection {
         }
         if max != 0 && !self.rcvbuf.is_empty() {
             let base = self.rcvbuf.read_offset();
-            if self.urg_mark.get() == Some(base) && !self.oobinline {
+            if self.rare.urg_mark.get() == Some(base) && !self.oobinline {
                 // The urgent byte was taken out of band: skip it.
                 self.rcvbuf.discard(1);
-                self.urg_mark = UrgMark::NONE;
+                self.rare.urg_mark = UrgMark::NONE;
             }
         }
         if !self.rcvbuf.is_empty() {
             let base = self.rcvbuf.read_offset();
             let mut limit = max;
-            if let Some(mark) = self.urg_mark.get()
+            if let Some(mark) = self.rare.urg_mark.get()
                 && mark > base
             {
                 limit = limit.min(usize::try_from(mark - base).unwrap_or(usize::MAX));
             }
             let n = read(&mut self.rcvbuf, limit);
             if self
+                .rare
                 .urg_mark
                 .get()
                 .is_some_and(|m| m < self.rcvbuf.read_offset())
             {
                 // Read past the (inline) urgent byte.
-                self.urg_mark = UrgMark::NONE;
+                self.rare.urg_mark = UrgMark::NONE;
             }
             if self.rcvbuf.is_empty() {
                 self.push_seen = false;
@@ -998,11 +970,11 @@ impl Connection {
         if !self.rcvbuf.is_empty() {
             let base = self.rcvbuf.read_offset();
             let mut skip = 0usize;
-            if self.urg_mark.get() == Some(base) && !self.oobinline {
+            if self.rare.urg_mark.get() == Some(base) && !self.oobinline {
                 skip = 1;
             }
             let mut end = self.rcvbuf.len();
-            if let Some(mark) = self.urg_mark.get()
+            if let Some(mark) = self.rare.urg_mark.get()
                 && mark > base
             {
                 end = end.min(usize::try_from(mark - base).unwrap_or(usize::MAX));
@@ -1070,7 +1042,7 @@ impl Connection {
     pub fn send_urgent(&mut self, now: Instant, data: &[u8]) -> Result<usize, Error> {
         let n = self.send(now, data)?;
         if n > 0 {
-            self.snd_urg = Some(self.snd_buf_seq + self.sndbuf.len());
+            self.rare.snd_urg = Some(self.snd_buf_seq + self.sndbuf.len());
         }
         Ok(n)
     }
@@ -1085,24 +1057,30 @@ impl Connection {
         if buf.is_empty() {
             return Ok(0);
         }
-        match self.oob_byte.take() {
+        let byte = match self.rare.oob_byte {
+            // Taken only when held: `rare` is not allocated by a read that finds nothing.
+            Some(_) => self.rare.oob_byte.take(),
+            None => None,
+        };
+        match byte {
             Some(b) => {
                 buf[0] = b;
                 Ok(1)
             }
-            None if self.urg_pending.is_some() => Err(Error::WouldBlock),
+            None if self.rare.urg_pending.is_some() => Err(Error::WouldBlock),
             None => Err(Error::InvalidState),
         }
     }
 
     /// `SIOCATMARK`: whether the next byte to read is at the urgent mark.
     pub fn at_mark(&self) -> bool {
-        self.urg_mark.get() == Some(self.rcvbuf.read_offset())
+        self.rare.urg_mark.get() == Some(self.rcvbuf.read_offset())
     }
 
     /// Whether the peer signalled urgent data since the last call (SIGURG); clears it.
     pub fn take_urgent_signal(&mut self) -> bool {
-        core::mem::take(&mut self.urgent_signal)
+        // Read first: `rare` is not allocated by a call that finds nothing.
+        self.rare.urgent_signal && core::mem::take(&mut self.rare.urgent_signal)
     }
 
     /// `TCP_NODELAY`: `true` turns Nagle's algorithm off (RFC 9293 §3.7.4 MUST-17 lets
@@ -1143,9 +1121,10 @@ impl Connection {
 
     /// `TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT` (Linux defaults 7200 s, 75 s, 9).
     pub fn set_keepalive_params(&mut self, now: Instant, idle: Duration, intvl: Duration, cnt: u8) {
-        self.ka_idle = Nanos::new(idle);
-        self.ka_intvl = Nanos::new(intvl);
-        self.ka_cnt = cnt.max(1);
+        let rare = &mut *self.rare;
+        rare.ka_idle = Some(Nanos::new(idle));
+        rare.ka_intvl = Some(Nanos::new(intvl));
+        rare.ka_cnt = Some(cnt.max(1));
         if self.keepalive && self.ka_unanswered == 0 {
             self.ka_deadline = None;
             self.rearm_keepalive(now);
@@ -1156,7 +1135,7 @@ impl Connection {
     /// unanswered) before the connection fails with ETIMEDOUT; `None` leaves it to
     /// `tcp_retries2`.
     pub fn set_user_timeout(&mut self, timeout: Option<Duration>) {
-        self.user_timeout = OptNanos::new(timeout.filter(|d| !d.is_zero()));
+        self.rare.user_timeout = Some(OptNanos::new(timeout.filter(|d| !d.is_zero())));
     }
 
     /// `SO_OOBINLINE`: leave the urgent byte in the stream.
@@ -1537,10 +1516,7 @@ impl Connection {
                 // FreeBSD keeps the text (not a FIN) and delivers it once the handshake
                 // completes; at most one buffer's worth.
                 let n = seg.payload.len().min(self.cfg.recv_buffer);
-                self.syn_text = LazyVec::default();
-                self.syn_text
-                    .get_mut(n)
-                    .extend_from_slice(&seg.payload[..n]);
+                self.rare.syn_text = seg.payload[..n].to_vec();
             }
             return self.set_state(now, State::SynReceived);
         }
@@ -1716,9 +1692,9 @@ impl Connection {
                 self.snd_wl1 = seg.seq;
                 self.snd_wl2 = seg.ack;
                 self.set_state(now, State::Established);
-                if !self.syn_text.is_empty() {
+                if !self.rare.syn_text.is_empty() {
                     // The simultaneous open's SYN text, queued until now.
-                    let text = std::mem::take(&mut self.syn_text);
+                    let text = std::mem::take(&mut self.rare.syn_text);
                     let n = self.rcvbuf.push(&text);
                     self.rcv_nxt += n;
                     self.bytes_received += n as u64;
@@ -1885,9 +1861,9 @@ impl Connection {
             if self.reduce_hold.is_some_and(|h| self.snd_una.ge(h)) {
                 self.reduce_hold = None;
             }
-            if self.snd_urg.is_some_and(|up| self.snd_una.ge(up)) {
+            if self.rare.snd_urg.is_some_and(|up| self.snd_una.ge(up)) {
                 // RFC 9293 §3.8.5: urgent mode ends once the urgent data is acknowledged.
-                self.snd_urg = None;
+                self.rare.snd_urg = None;
             }
             if let Some(p) = self.rtx_nxt
                 && p.lt(self.snd_una)
@@ -2446,8 +2422,8 @@ impl Connection {
         // a gap is held until the gap fills.
         let fin_now = if seg.flags.fin() && fin_ok && fin_seq == self.rcv_nxt {
             true
-        } else if receiving && self.fin_pending == Some(self.rcv_nxt) {
-            self.fin_pending = None;
+        } else if receiving && self.rare.fin_pending == Some(self.rcv_nxt) {
+            self.rare.fin_pending = None;
             true
         } else {
             false
@@ -2455,7 +2431,7 @@ impl Connection {
         if !fin_now {
             if seg.flags.fin() && fin_ok && receiving && fin_seq.gt(self.rcv_nxt) {
                 // Beyond a gap: remember it and send a duplicate ACK for what is missing.
-                self.fin_pending = Some(fin_seq);
+                self.rare.fin_pending = Some(fin_seq);
                 self.ack_due = true;
             }
             return;
@@ -2558,21 +2534,21 @@ impl Connection {
             // Points into data already received; Linux ignores such a pointer too.
             return;
         }
-        self.urg_pending = Some(byte);
-        self.urgent_signal = true;
+        self.rare.urg_pending = Some(byte);
+        self.rare.urgent_signal = true;
         self.events.push(Event::Urgent { at: now, seq: byte });
     }
 
     /// Once the urgent byte is in order, takes it out of band (or marks it inline).
     fn capture_urgent(&mut self, now: Instant) {
         let _ = now;
-        let Some(byte) = self.urg_pending else {
+        let Some(byte) = self.rare.urg_pending else {
             return;
         };
         if !byte.lt(self.rcv_nxt) {
             return;
         }
-        self.urg_pending = None;
+        self.rare.urg_pending = None;
         let behind = self.rcv_nxt.since(byte) as usize;
         let Some(offset) = self.rcvbuf.len().checked_sub(behind) else {
             // Already read (the pointer trailed its data): nothing to mark.
@@ -2580,8 +2556,8 @@ impl Connection {
         };
         if let Some(b) = self.rcvbuf.peek(offset) {
             // An earlier urgent byte not yet passed stays in the stream (one mark at a time).
-            self.oob_byte = if self.oobinline { None } else { Some(b) };
-            self.urg_mark = UrgMark::at(self.rcvbuf.read_offset() + offset as u64);
+            self.rare.oob_byte = if self.oobinline { None } else { Some(b) };
+            self.rare.urg_mark = UrgMark::at(self.rcvbuf.read_offset() + offset as u64);
         }
     }
 
@@ -2641,7 +2617,7 @@ impl Connection {
             )
         {
             let _ = now;
-            self.ka_deadline = Some(self.last_rcv_at + self.ka_idle.get());
+            self.ka_deadline = Some(self.last_rcv_at + self.ka_idle());
         }
     }
 
@@ -2828,6 +2804,109 @@ impl Connection {
         self.snd_wscale = 0;
         self.rcv_wscale = 0;
         self.set_state(now, State::Listen);
+    }
+}
+
+/// What few connections ever use: urgent data, a FIN held beyond a gap, keepalive and
+/// user-timeout settings changed after the connection was made (else `Config`'s apply), a
+/// simultaneous open's SYN text, an engine-level passive open's ISS generator. Out of line
+/// ([`RareBox`], reached through `Deref`): the others carry one word for all of it.
+#[derive(Debug)]
+struct Rare {
+    /// Urgent mode on the sending side: SND.UP, the byte after the urgent data.
+    pub(super) snd_urg: Option<Seq>,
+    /// The urgent pointer arrived; the urgent byte (this sequence number) has not.
+    pub(super) urg_pending: Option<Seq>,
+    /// The last urgent byte, readable out of band until read.
+    pub(super) oob_byte: Option<u8>,
+    /// Stream offset of the urgent byte (the mark) while the reader has not passed it.
+    pub(super) urg_mark: UrgMark,
+    /// The peer entered urgent mode since the application last asked (SIGURG).
+    pub(super) urgent_signal: bool,
+    /// A FIN received beyond a gap, held until the gap fills (RFC 9293 §3.10.7.4).
+    pub(super) fin_pending: Option<Seq>,
+    /// Text of a simultaneous open's SYN, held until ESTABLISHED (RFC 9293 §3.10.7.3:
+    /// "queue them for processing after the ESTABLISHED state has been reached"); FreeBSD
+    /// flavor only (Linux discards it).
+    pub(super) syn_text: Vec<u8>,
+    /// RFC 6528's generator for a passive open that computes its ISS when the SYN arrives
+    /// (only an engine-level `listen` keeps one; a host computes the ISS itself, an active
+    /// open at once, so they store a fixed ISS in `iss` and `ts_offset`).
+    pub(super) iss_gen: Option<IsnGenerator>,
+    /// `TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT` set on this connection.
+    pub(super) ka_idle: Option<Nanos>,
+    pub(super) ka_intvl: Option<Nanos>,
+    pub(super) ka_cnt: Option<u8>,
+    /// `TCP_USER_TIMEOUT` set on this connection.
+    pub(super) user_timeout: Option<OptNanos>,
+}
+
+/// What a connection that never used [`Rare`] state reads.
+static NO_RARE: Rare = Rare {
+    snd_urg: None,
+    urg_pending: None,
+    oob_byte: None,
+    urg_mark: UrgMark::NONE,
+    urgent_signal: false,
+    fin_pending: None,
+    syn_text: Vec::new(),
+    iss_gen: None,
+    ka_idle: None,
+    ka_intvl: None,
+    ka_cnt: None,
+    user_timeout: None,
+};
+
+/// [`Rare`] out of line: reads of a connection without it see [`NO_RARE`]; the first
+/// write allocates it.
+#[derive(Debug, Default)]
+struct RareBox(Option<Box<Rare>>);
+
+impl core::ops::Deref for RareBox {
+    type Target = Rare;
+    #[inline]
+    fn deref(&self) -> &Rare {
+        self.0.as_deref().unwrap_or(&NO_RARE)
+    }
+}
+
+impl core::ops::DerefMut for RareBox {
+    fn deref_mut(&mut self) -> &mut Rare {
+        self.0.get_or_insert_with(|| {
+            Box::new(Rare {
+                syn_text: Vec::new(),
+                ..NO_RARE
+            })
+        })
+    }
+}
+
+impl Connection {
+    /// Keepalive idle time (`TCP_KEEPIDLE`, else the configuration's).
+    fn ka_idle(&self) -> Duration {
+        self.rare
+            .ka_idle
+            .map_or(self.cfg.keepalive_time, |n| n.get())
+    }
+
+    /// Keepalive probe interval (`TCP_KEEPINTVL`, else the configuration's).
+    fn ka_intvl(&self) -> Duration {
+        self.rare
+            .ka_intvl
+            .map_or(self.cfg.keepalive_intvl, |n| n.get())
+    }
+
+    /// Keepalive probes before giving up (`TCP_KEEPCNT`, else the configuration's).
+    fn ka_cnt(&self) -> u8 {
+        self.rare.ka_cnt.unwrap_or(self.cfg.keepalive_probes)
+    }
+
+    /// `TCP_USER_TIMEOUT` (set on the connection, else the configuration's).
+    fn user_timeout(&self) -> Option<Duration> {
+        match self.rare.user_timeout {
+            Some(t) => t.get(),
+            None => self.cfg.user_timeout,
+        }
     }
 }
 

@@ -423,7 +423,7 @@ impl Connection {
             // data fits and no other small segment is unacknowledged, or when it is at
             // least half the largest window the peer offered; TCP_CORK holds it (200 ms
             // at most); urgent data is pushed at once.
-            let urgent = self.snd_urg.is_some_and(|up| up.gt(self.snd_nxt));
+            let urgent = self.rare.snd_urg.is_some_and(|up| up.gt(self.snd_nxt));
             let nagle_ok = self.nodelay || !self.snd_sml.gt(self.snd_una);
             let half_window = self.max_snd_wnd > 0 && n >= (self.max_snd_wnd / 2) as usize;
             let cork_expired = self.cork_deadline.is_some_and(|d| d <= now);
@@ -639,7 +639,7 @@ impl Connection {
         }
         let wnd = self.rcv_wnd() >> self.rcv_wscale;
         seg.wnd = wnd.min(65535) as u16;
-        if let Some(up) = self.snd_urg
+        if let Some(up) = self.rare.snd_urg
             && up.gt(seq)
             && !flags.rst()
         {
