@@ -694,7 +694,7 @@ impl Connection {
             None => (self.iss, self.ts_offset),
             Some(g) => {
                 let t = self.tuple.get();
-                (g.isn(now, &t), g.ts_offset(&t))
+                g.isn_and_ts_offset(now, &t)
             }
         };
         self.iss = iss;

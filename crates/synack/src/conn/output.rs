@@ -390,6 +390,10 @@ impl Connection {
         }
         let offset = self.snd_nxt.since(self.snd_buf_seq) as usize;
         let unsent = self.sndbuf.len().saturating_sub(offset);
+        if unsent == 0 && !self.fin_queued {
+            // Nothing to send (the common poll after every segment): skip the windows.
+            return None;
+        }
         let wnd_end = self.snd_una + self.snd_wnd;
         let usable = if wnd_end.gt(self.snd_nxt) {
             wnd_end.since(self.snd_nxt) as usize

@@ -11,7 +11,6 @@
 
 use super::hash::SeededState;
 use crate::isn::FourTuple;
-use core::hash::BuildHasher;
 
 /// Marks an empty entry.
 const EMPTY: u32 = u32::MAX;
@@ -51,7 +50,7 @@ impl DemuxTable {
     /// The keyed hash of a tuple, as the table uses it.
     #[inline]
     pub fn hash(&self, t: &FourTuple) -> u32 {
-        self.state.hash_one(t) as u32
+        self.state.hash_tuple(t) as u32
     }
 
     fn mask(&self) -> usize {

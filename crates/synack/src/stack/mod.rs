@@ -1592,10 +1592,31 @@ impl Stack {
 
     /// Housekeeping after every entry point: drop stale timer entries from the top of the
     /// heap (so `poll_timeout` is exact), rebuild it when stale entries pile up, and enforce
-    /// `tcp_max_orphans`.
+    /// `tcp_max_orphans`. Inline checks for the common case (nothing to do), the work out
+    /// of line.
+    #[inline]
     fn after_mutation(&mut self) {
-        let now = self.now;
-        self.enforce_orphan_limit(now);
+        if self.orphan_count > self.sysctl.tcp_max_orphans as usize
+            || self.orphans.len() > 2 * self.orphan_count + 64
+        {
+            self.enforce_orphan_limit(self.now);
+        }
+        self.counters.tcp_orphans = self.orphan_count as u64;
+        let top_live = match self.timers.peek() {
+            None => true,
+            Some(&Reverse((t, index, generation))) => self
+                .conns
+                .get(index, generation)
+                .is_some_and(|s| s.deadline == Some(t)),
+        };
+        if !top_live || self.timers.len() > 2 * self.conns.len + 64 {
+            self.prune_timers();
+        }
+    }
+
+    /// The timer half of [`Stack::after_mutation`].
+    #[cold]
+    fn prune_timers(&mut self) {
         while let Some(&Reverse((t, index, generation))) = self.timers.peek() {
             match self.conns.get(index, generation) {
                 Some(s) if s.deadline == Some(t) => break,
@@ -1615,6 +1636,7 @@ impl Stack {
     }
 
     /// tcp_max_orphans: beyond the limit the oldest orphans are reset (RFC 9293 §3.10.5).
+    #[cold]
     fn enforce_orphan_limit(&mut self, now: Instant) {
         let max = self.sysctl.tcp_max_orphans as usize;
         while self.orphan_count > max {
