@@ -600,10 +600,8 @@ impl Connection {
         isn: &IsnGenerator,
     ) -> Connection {
         // RFC 6528: the ISS is chosen now, so the generator is not kept.
-        let source = IssSource::Fixed {
-            iss: isn.isn(now, &tuple),
-            ts_offset: isn.ts_offset(&tuple),
-        };
+        let (iss, ts_offset) = isn.isn_and_ts_offset(now, &tuple);
+        let source = IssSource::Fixed { iss, ts_offset };
         let mut c = Connection::new(now, cfg.into(), tuple, source);
         c.open_active(now);
         c

@@ -997,7 +997,7 @@ impl Stack {
         let tuple = FourTuple::new(t.local, t.remote);
         let cfg = self.conn_config(&opts, t.local.is_ipv6());
         // RFC 6528: the ISS is chosen here, so the connection keeps no generator.
-        let (iss, ts_offset) = (self.isn.isn(now, &tuple), self.isn.ts_offset(&tuple));
+        let (iss, ts_offset) = self.isn.isn_and_ts_offset(now, &tuple);
         let mut conn = Connection::listen_with_iss(now, cfg, tuple, iss, ts_offset);
         // FreeBSD (syncache_add): a SYN that also carries FIN (drop_synfin off) opens a
         // connection like any SYN; the FIN is not remembered. Linux discards it.
