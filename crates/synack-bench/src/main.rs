@@ -334,10 +334,70 @@ fn scale_rows(o: &Opts, rows: &mut Vec<Row>) {
     };
     let mut setup = Vec::new();
     let mut mem = Vec::new();
-    let mut big = Vec::new();
-    let mut small = Vec::new();
-    let (mut big_batch, mut small_batch) = (Vec::new(), Vec::new());
-    let (mut big_lookup, mut small_lookup) = (Vec::new(), Vec::new());
+    // Per-packet figures, one vector of per-run values per row: (name, unit, values).
+    let n = o.conns;
+    let names: Vec<(String, &str)> = vec![
+        (
+            "lookup, uniform: demux (has_connection)".into(),
+            "ns/lookup",
+        ),
+        (
+            "lookup, uniform: oracle (slot by index)".into(),
+            "ns/lookup",
+        ),
+        (
+            "lookup, uniform: demux excess over oracle".into(),
+            "ns/lookup",
+        ),
+        (
+            format!("lookup, hot {}: demux", synack_pair::HOT),
+            "ns/lookup",
+        ),
+        (
+            format!("lookup, hot {}: oracle", synack_pair::HOT),
+            "ns/lookup",
+        ),
+        (
+            format!("lookup, hot {}: demux excess", synack_pair::HOT),
+            "ns/lookup",
+        ),
+        ("receive, uniform: with demux".into(), "ns/packet"),
+        ("receive, uniform: oracle".into(), "ns/packet"),
+        ("receive, uniform: demux excess".into(), "ns/packet"),
+        ("receive_batch (256), uniform".into(), "ns/packet"),
+        (
+            format!("receive, hot {}: with demux", synack_pair::HOT),
+            "ns/packet",
+        ),
+        (
+            format!("receive, hot {}: oracle", synack_pair::HOT),
+            "ns/packet",
+        ),
+        (
+            format!("receive, hot {}: demux excess", synack_pair::HOT),
+            "ns/packet",
+        ),
+    ];
+    let figures = |s: &synack_pair::Scale| {
+        let q = &s.oracle;
+        [
+            s.lookup_ns,
+            q.lookup_ns,
+            s.lookup_ns - q.lookup_ns,
+            q.hot_lookup_ns,
+            q.hot_lookup_oracle_ns,
+            q.hot_lookup_ns - q.hot_lookup_oracle_ns,
+            s.demux_ns,
+            q.receive_ns,
+            s.demux_ns - q.receive_ns,
+            s.demux_batch_ns,
+            q.hot_receive_ns,
+            q.hot_receive_oracle_ns,
+            q.hot_receive_ns - q.hot_receive_oracle_ns,
+        ]
+    };
+    let mut big: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let mut small: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     let mut failure = None;
     for _ in 0..o.runs {
         let packets = o.demux_packets;
@@ -350,12 +410,12 @@ fn scale_rows(o: &Opts, rows: &mut Vec<Row>) {
                 if let Some(m) = b.bytes_per_endpoint {
                     mem.push(m);
                 }
-                big.push(b.demux_ns);
-                small.push(s.demux_ns);
-                big_batch.push(b.demux_batch_ns);
-                small_batch.push(s.demux_batch_ns);
-                big_lookup.push(b.lookup_ns);
-                small_lookup.push(s.lookup_ns);
+                for (v, x) in big.iter_mut().zip(figures(&b)) {
+                    v.push(x);
+                }
+                for (v, x) in small.iter_mut().zip(figures(&s)) {
+                    v.push(x);
+                }
             }
             (Err(e), _) | (_, Err(e)) => {
                 failure = Some(e);
@@ -364,7 +424,6 @@ fn scale_rows(o: &Opts, rows: &mut Vec<Row>) {
         }
         eprintln!("  scale run done (load {})", loadavg());
     }
-    let n = o.conns;
     let mut after = Vec::new();
     if o.after_traffic && failure.is_none() {
         for _ in 0..o.runs {
@@ -414,36 +473,10 @@ fn scale_rows(o: &Opts, rows: &mut Vec<Row>) {
             &mut after,
         );
     }
-    push(
-        "scale: receive + demux, 10 connections".into(),
-        "ns/packet",
-        &mut small,
-    );
-    push(
-        format!("scale: receive + demux, {n} connections"),
-        "ns/packet",
-        &mut big,
-    );
-    push(
-        "scale: receive_batch (256), 10 connections".into(),
-        "ns/packet",
-        &mut small_batch,
-    );
-    push(
-        format!("scale: receive_batch (256), {n} connections"),
-        "ns/packet",
-        &mut big_batch,
-    );
-    push(
-        "scale: demux lookup alone, 10 connections".into(),
-        "ns/lookup",
-        &mut small_lookup,
-    );
-    push(
-        format!("scale: demux lookup alone, {n} connections"),
-        "ns/lookup",
-        &mut big_lookup,
-    );
+    for (((name, unit), s), b) in names.iter().zip(&mut small).zip(&mut big) {
+        push(format!("scale: {name}, 10 conns"), unit, s);
+        push(format!("scale: {name}, {n} conns"), unit, b);
+    }
 }
 
 fn run_callgrind(o: &Opts) -> Result<(), String> {

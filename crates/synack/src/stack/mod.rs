@@ -298,6 +298,9 @@ pub struct Stack {
     addrs: Vec<IpAddr>,
     conns: Slab<ConnSlot>,
     demux: demux::DemuxTable,
+    /// The connection [`Stack::bench_receive_oracle`] names for the datagram it passes in
+    /// (the demux lookup is skipped); `None` otherwise.
+    oracle: Option<ConnId>,
     listeners: HashMap<SocketAddr, Vec<SocketId>, SeededState>,
     ports: ports::PortTable,
     sockets: Slab<Socket>,
@@ -358,6 +361,7 @@ impl Stack {
             addrs: Vec::new(),
             conns: Slab::new(),
             demux: demux::DemuxTable::new(st(b"demux")),
+            oracle: None,
             listeners: HashMap::with_hasher(st(b"listeners")),
             ports: ports::PortTable::default(),
             sockets: Slab::new(),
@@ -706,7 +710,10 @@ impl Stack {
             Err(r) => return self.tcp_drop(r),
         };
         let tuple = FourTuple::new(t.local, t.remote);
-        let found = self.demux_get(&tuple);
+        let found = match self.oracle {
+            None => self.demux_get(&tuple),
+            oracle => oracle,
+        };
         let mut sum = wire::tcp_header_sum(ip, &t);
         let staged = match found {
             Some(id) if !t.seg.payload.is_empty() => self
@@ -836,6 +843,31 @@ impl Stack {
     /// 4-tuple `local` ↔ `remote`: the lookup every arriving segment makes.
     pub fn has_connection(&self, local: SocketAddr, remote: SocketAddr) -> bool {
         self.demux_get(&FourTuple::new(local, remote)).is_some()
+    }
+
+    /// The connection of a connected socket, for the oracle baselines below; `None` for a
+    /// socket without one.
+    #[doc(hidden)]
+    pub fn bench_socket_conn(&self, s: SocketId) -> Option<ConnId> {
+        self.sockets.get(s.index, s.generation)?.conn()
+    }
+
+    /// Benchmark baseline for [`Stack::has_connection`]: what a perfect demux that already
+    /// knew the slot would cost (no hash, no table, no tuple check; the connection's slot
+    /// is still read).
+    #[doc(hidden)]
+    pub fn bench_has_connection_oracle(&self, id: ConnId) -> bool {
+        self.conns.get(id.index, id.generation).is_some()
+    }
+
+    /// Benchmark baseline for [`Stack::receive`]: the same processing with the demux lookup
+    /// replaced by `id`, which the caller vouches is the connection of the datagram's
+    /// 4-tuple (what a perfect demux would return). Nothing checks it.
+    #[doc(hidden)]
+    pub fn bench_receive_oracle(&mut self, now: Instant, packet: &[u8], id: ConnId) {
+        self.oracle = Some(id);
+        self.receive(now, packet);
+        self.oracle = None;
     }
 
     /// The `IP_TTL` of a socket bound to `local` (exactly, or to its wildcard address), if
