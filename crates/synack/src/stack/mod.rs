@@ -270,7 +270,7 @@ enum Holder {
 }
 
 /// One binding of a local port.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Binding {
     ip: IpAddr,
     reuseaddr: bool,
@@ -481,6 +481,15 @@ impl Stack {
     /// Live connections (every state, orphans and half-open ones included).
     pub fn connection_count(&self) -> usize {
         self.conns.len
+    }
+
+    /// Bytes allocated for the data of every connection's send and receive rings (memory
+    /// accounting: what the connections hold beyond their state).
+    pub fn buffer_storage(&self) -> usize {
+        self.conns
+            .iter()
+            .map(|(_, _, s)| s.conn.buffer_storage())
+            .sum()
     }
 
     /// Open sockets.
@@ -1033,7 +1042,9 @@ impl Stack {
         }
         let tuple = FourTuple::new(t.local, t.remote);
         let cfg = self.conn_config(&opts, t.local.is_ipv6());
-        let mut conn = Connection::listen(now, cfg, tuple, &self.isn);
+        // RFC 6528: the ISS is chosen here, so the connection keeps no generator.
+        let (iss, ts_offset) = self.isn.isn_and_ts_offset(now, &tuple);
+        let mut conn = Connection::listen_with_iss(now, cfg, tuple, iss, ts_offset);
         // FreeBSD (syncache_add): a SYN that also carries FIN (drop_synfin off) opens a
         // connection like any SYN; the FIN is not remembered. Linux discards it.
         let synfin;
@@ -1863,8 +1874,13 @@ mod tests {
     fn connection_size_budget() {
         let conn = core::mem::size_of::<crate::conn::Connection>();
         let slot = core::mem::size_of::<super::ConnSlot>();
-        assert!(conn <= 936, "Connection is {conn} bytes");
-        assert!(slot <= 1008, "ConnSlot is {slot} bytes");
+        assert!(conn <= 704, "Connection is {conn} bytes");
+        assert!(slot <= 776, "ConnSlot is {slot} bytes");
+        // Rare counters, SACK scoreboard and reassembly ranges are one word until used.
+        let rcv = core::mem::size_of::<crate::buffer::RecvBuffer>();
+        assert!(rcv <= 72, "RecvBuffer is {rcv} bytes");
+        let sb = core::mem::size_of::<crate::sack::Scoreboard>();
+        assert!(sb <= 8, "Scoreboard is {sb} bytes");
         // Socket options are shared (Arc), CUBIC's HyStart++ RTTs are 8-byte nanoseconds.
         let sock = core::mem::size_of::<super::socket::Socket>();
         let cubic = core::mem::size_of::<crate::cubic::Cubic>();
