@@ -13,7 +13,8 @@
 //! (100000 timed receives per scale run), `--many-conns N` (10000 connections),
 //! `--many-bytes SIZE` (64K per connection each way), `--many-round SIZE` (16K per
 //! socket and round), `--many-buffer SIZE` (16K per socket), `--impls
-//! synack,smoltcp,linux`.
+//! synack,smoltcp,linux`, `--after-traffic` (scale also measures memory per endpoint once
+//! every connection moved 4 KiB each way and went idle, ring data storage excluded).
 
 use std::path::PathBuf;
 use synack_bench::{Bulk, BulkApi, Many, Run, callgrind, linux, smol, synack_pair};
@@ -42,6 +43,8 @@ struct Opts {
     churn_buffers: Vec<Option<usize>>,
     demux_packets: usize,
     many: Many,
+    /// `scale --after-traffic`: also measure memory after each connection moved data.
+    after_traffic: bool,
 }
 
 fn size(s: &str) -> Result<u64, String> {
@@ -79,6 +82,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         bulk_apis: vec![BulkApi::Copy, BulkApi::Lend],
         churn_buffers: vec![None, Some(4608)],
         demux_packets: 100_000,
+        after_traffic: false,
         many: Many {
             conns: 10_000,
             bytes: 64 << 10,
@@ -125,6 +129,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
                     .collect::<Result<_, _>>()?
             }
             "--demux-packets" => o.demux_packets = size(&val()?)? as usize,
+            "--after-traffic" => o.after_traffic = true,
             "--many-conns" => o.many.conns = size(&val()?)? as usize,
             "--many-bytes" => o.many.bytes = size(&val()?)?,
             "--many-round" => o.many.round = size(&val()?)? as usize,
@@ -316,6 +321,9 @@ fn print_table(rows: &[Row]) {
     }
 }
 
+/// Bytes each connection moves each way before `scale --after-traffic` measures it.
+const AFTER_TRAFFIC_BYTES: usize = 4096;
+
 fn scale_rows(o: &Opts, rows: &mut Vec<Row>) {
     let not = |why: &str| Err::<f64, String>(why.to_string());
     let other = || {
@@ -416,6 +424,20 @@ fn scale_rows(o: &Opts, rows: &mut Vec<Row>) {
         }
         eprintln!("  scale run done (load {})", loadavg());
     }
+    let mut after = Vec::new();
+    if o.after_traffic && failure.is_none() {
+        for _ in 0..o.runs {
+            match synack_pair::scale_after_traffic(o.conns, AFTER_TRAFFIC_BYTES) {
+                Ok(Some(m)) => after.push(m),
+                Ok(None) => {}
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+            eprintln!("  scale after-traffic run done (load {})", loadavg());
+        }
+    }
     let mut push = |name: String, unit, v: &mut Vec<f64>| {
         let first = match (&failure, v.is_empty()) {
             (Some(e), _) => Err(e.clone()),
@@ -441,6 +463,16 @@ fn scale_rows(o: &Opts, rows: &mut Vec<Row>) {
         "B/endpoint",
         &mut mem,
     );
+    if o.after_traffic {
+        push(
+            format!(
+                "scale: heap per endpoint at {n}, idle after {} B each way (no ring storage)",
+                AFTER_TRAFFIC_BYTES
+            ),
+            "B/endpoint",
+            &mut after,
+        );
+    }
     for (((name, unit), s), b) in names.iter().zip(&mut small).zip(&mut big) {
         push(format!("scale: {name}, 10 conns"), unit, s);
         push(format!("scale: {name}, {n} conns"), unit, b);
@@ -502,7 +534,7 @@ fn main() {
             }
             eprintln!(
                 "usage: synack-bench [bulk] [rr] [churn] [many] [scale] [--runs N] [--bytes SIZE] \
-                 [--rr N] [--churn N] [--conns N] [--many-conns N] [--many-bytes SIZE] [--many-round SIZE] [--many-buffer SIZE] [--mtus 1500,65535] [--bulk-api copy,lend] [--churn-buffers default,4608] [--demux-packets N] [--impls synack,smoltcp,linux]\n       \
+                 [--rr N] [--churn N] [--conns N] [--many-conns N] [--many-bytes SIZE] [--many-round SIZE] [--many-buffer SIZE] [--mtus 1500,65535] [--bulk-api copy,lend] [--churn-buffers default,4608] [--demux-packets N] [--after-traffic] [--impls synack,smoltcp,linux]\n       \
                  synack-bench callgrind [--check] [--update] [--threshold PCT] [--iters N] \
                  [--baseline FILE]"
             );

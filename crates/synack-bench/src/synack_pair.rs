@@ -944,6 +944,96 @@ fn match_servers(
         .collect()
 }
 
+/// Scale after traffic: `n` established connections that each moved `bytes` each way
+/// (written, read by the peer and acknowledged), then went idle; live heap bytes per
+/// endpoint, excluding the rings' data storage (the bytes of each send and receive ring's
+/// allocation, [`Stack::buffer_storage`]), or `None` without the counting allocator.
+pub fn scale_after_traffic(n: usize, bytes: usize) -> Result<Option<f64>, String> {
+    let mut s = Sysctl::linux();
+    s.ip_local_port_range = (1024, 65535);
+    s.somaxconn = 65535;
+    let mut p = Pair::with_sysctl(1500, Clock::Real, s);
+    let mut clients = Vec::with_capacity(n);
+    let mut servers = Vec::with_capacity(n);
+    let before = crate::counting::live_bytes();
+    open_many(&mut p, n, &mut clients, &mut servers)?;
+    let servers = match_servers(&p, &clients, &servers)?;
+    let app = vec![0x5au8; bytes];
+    let mut sink = vec![0u8; bytes.max(1)];
+    // Per socket (client i at 2i, server i at 2i + 1): bytes written and read.
+    let mut sent = vec![0usize; 2 * n];
+    let mut got = vec![0usize; 2 * n];
+    let mut open: Vec<usize> = (0..n).collect();
+    while !open.is_empty() {
+        let mut progress = false;
+        let now = p.now();
+        for &i in &open {
+            for (k, host, sock) in [
+                (2 * i, &mut p.a, clients[i]),
+                (2 * i + 1, &mut p.b, servers[i]),
+            ] {
+                if sent[k] < bytes {
+                    match host.send(now, sock, &app[sent[k]..]) {
+                        Ok(m) => {
+                            sent[k] += m;
+                            progress |= m > 0;
+                        }
+                        Err(Errno::EAGAIN) => {}
+                        Err(e) => return Err(err("send", e)),
+                    }
+                }
+            }
+        }
+        progress |= p.service() > 0;
+        let now = p.now();
+        for &i in &open {
+            // What client i sent, server i reads (k = 2i + 1), and the other way round.
+            for (k, host, sock) in [
+                (2 * i, &mut p.a, clients[i]),
+                (2 * i + 1, &mut p.b, servers[i]),
+            ] {
+                while got[k] < bytes {
+                    match host.recv(now, sock, &mut sink, RecvFlags::default()) {
+                        Ok(0) => return Err("synack: unexpected end of stream".into()),
+                        Ok(m) => {
+                            got[k] += m;
+                            progress = true;
+                        }
+                        Err(Errno::EAGAIN) => break,
+                        Err(e) => return Err(err("recv", e)),
+                    }
+                }
+            }
+        }
+        let (a, b) = (&p.a, &p.b);
+        let done = |i: usize| {
+            got[2 * i] == bytes
+                && got[2 * i + 1] == bytes
+                && a.ioctl_outq(clients[i]) == Ok(0)
+                && b.ioctl_outq(servers[i]) == Ok(0)
+        };
+        open.retain(|&i| !done(i));
+        if !open.is_empty() && !progress && !p.jump_to_timer() {
+            return Err("synack: after-traffic exchange stalled with no timer".into());
+        }
+    }
+    if bytes > 0 && sink[0] != 0x5a {
+        return Err("synack: received bytes differ".into());
+    }
+    // Idle: let the delayed ACKs and any other pending timers fire (no data moves).
+    for _ in 0..64 {
+        if !p.jump_to_timer() {
+            break;
+        }
+    }
+    let after = crate::counting::live_bytes();
+    let rings = p.a.buffer_storage() + p.b.buffer_storage();
+    Ok(match (before, after) {
+        (Some(b), Some(a)) => Some(a.saturating_sub(b + rings) as f64 / (2 * n) as f64),
+        _ => None,
+    })
+}
+
 /// Scale: `n` idle established connections (setup time, memory per endpoint), then the
 /// per-packet receive cost at `n` connections.
 pub fn scale(n: usize, demux_packets: usize) -> Result<Scale, String> {

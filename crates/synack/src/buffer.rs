@@ -3,7 +3,9 @@
 //! Both buffers are byte streams (字节流): writes and reads of any size, unrelated to segment
 //! boundaries. Each allocates its ring on first use, small at first ([`SMALL_RING`] bytes) and
 //! at its configured capacity (SO_SNDBUF / SO_RCVBUF) once it holds more, without zeroing
-//! either: at most two allocations per buffer, none per segment afterwards.
+//! either: at most two allocations per buffer, none per segment afterwards. Small rings
+//! freed by a closed connection are kept for the next one (a bounded per-thread pool), so
+//! a short connection's buffers need no allocator call at all.
 //!
 //! The receive buffer also holds out-of-order data (RFC 9293 §3.10.7.4 "Seventh": segments
 //! beyond RCV.NXT "may be held for later processing"): it is written straight into the ring
@@ -16,6 +18,7 @@
 //! it, before the segment is known to be valid; nothing is committed until the engine
 //! inserts those same bytes.
 
+use crate::lazyvec::LazyVec;
 use synack_wire::checksum::Checksum;
 
 /// Disjoint out-of-order ranges always allowed, and the range set's first allocation.
@@ -35,6 +38,38 @@ pub const OOO_BYTES_PER_RANGE: usize = 2048;
 /// response or a handshake's first bytes, so a short connection never touches its full
 /// SO_SNDBUF / SO_RCVBUF worth of memory.
 pub const SMALL_RING: usize = 4096;
+
+/// Most freed [`SMALL_RING`]-byte rings a thread keeps for reuse (256 KiB).
+const POOL_MAX: usize = 64;
+
+std::thread_local! {
+    /// Freed small rings, empty (length 0) with exactly [`SMALL_RING`] bytes of capacity.
+    static POOL: core::cell::RefCell<Vec<Vec<u8>>> = const { core::cell::RefCell::new(Vec::new()) };
+}
+
+/// A small ring's storage: a pooled one, or a new allocation.
+fn take_small() -> Vec<u8> {
+    POOL.try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Vec::with_capacity(SMALL_RING))
+}
+
+/// Returns a small ring's storage to the pool (or frees it when the pool is full).
+fn give_small(mut v: Vec<u8>) {
+    if v.capacity() != SMALL_RING {
+        return;
+    }
+    v.clear();
+    // During thread teardown the pool may be gone: the vector is then just freed.
+    let _ = POOL.try_with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut()
+            && p.len() < POOL_MAX
+        {
+            p.push(v);
+        }
+    });
+}
 
 /// `n` as a ring size: buffers are limited to 4 GiB - 1 (far above the 1 GiB a scaled
 /// window can offer, RFC 7323 §2.3).
@@ -60,6 +95,12 @@ struct Ring {
     cap32: u32,
 }
 
+impl Drop for Ring {
+    fn drop(&mut self) {
+        give_small(core::mem::take(&mut self.buf));
+    }
+}
+
 impl Ring {
     fn new(capacity: usize) -> Ring {
         Ring {
@@ -68,6 +109,11 @@ impl Ring {
             phys32: 0,
             cap32: clamp32(capacity),
         }
+    }
+
+    /// Bytes allocated for the data (0 before the first write).
+    fn storage(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// The physical ring size.
@@ -90,14 +136,18 @@ impl Ring {
         } else {
             self.capacity()
         };
-        let mut buf = Vec::with_capacity(phys);
+        let mut buf = if phys == SMALL_RING {
+            take_small()
+        } else {
+            Vec::with_capacity(phys)
+        };
         if live > 0 {
             let start = self.head;
             let first = live.min(self.phys() - start);
             buf.extend_from_slice(&self.buf[start..start + first]);
             buf.extend_from_slice(&self.buf[..live - first]);
         }
-        self.buf = buf;
+        give_small(core::mem::replace(&mut self.buf, buf));
         self.phys32 = clamp32(phys);
         self.head = 0;
     }
@@ -360,6 +410,11 @@ impl SendBuffer {
         self.ring.capacity()
     }
 
+    /// Bytes allocated for the ring's data (0 before the first write).
+    pub fn storage(&self) -> usize {
+        self.ring.storage()
+    }
+
     /// Whether the ring has been allocated yet.
     pub fn is_allocated(&self) -> bool {
         self.ring.phys() > 0
@@ -437,7 +492,7 @@ pub struct RecvBuffer {
     base: u64,
     /// Out-of-order ranges `[start, end)` as offsets past the in-order end, sorted and
     /// disjoint (never adjacent).
-    ooo: Vec<(usize, usize)>,
+    ooo: LazyVec<(usize, usize)>,
     /// The address of the source of the payload [`RecvBuffer::stage`] copied to the
     /// in-order end, 0 when none is staged: an in-order [`RecvBuffer::insert`] of a prefix
     /// of those same bytes needs no copy.
@@ -451,7 +506,7 @@ impl RecvBuffer {
             ring: Ring::new(capacity),
             len: 0,
             base: 0,
-            ooo: Vec::new(),
+            ooo: LazyVec::default(),
             staged: 0,
         }
     }
@@ -526,8 +581,10 @@ impl RecvBuffer {
                 break;
             }
         }
-        self.ooo.drain(..drop);
-        for r in &mut self.ooo {
+        if let Some(ooo) = self.ooo.as_vec_mut() {
+            ooo.drain(..drop);
+        }
+        for r in self.ooo.iter_mut() {
             r.0 -= advance;
             r.1 -= advance;
         }
@@ -570,25 +627,23 @@ impl RecvBuffer {
     }
 
     fn add_range(&mut self, start: usize, end: usize) {
-        if self.ooo.capacity() == 0 {
-            // One allocation for most connections' lifetime, never per segment; past
-            // MAX_OOO_RANGES (heavy loss in a large window) the set doubles as it grows.
-            self.ooo.reserve_exact(MAX_OOO_RANGES + 1);
-        }
+        // One allocation for most connections' lifetime, never per segment; past
+        // MAX_OOO_RANGES (heavy loss in a large window) the set doubles as it grows.
+        let ooo = self.ooo.get_mut(MAX_OOO_RANGES + 1);
         let (mut s, mut e) = (start, end);
-        let first = self.ooo.partition_point(|&(_, re)| re < s);
+        let first = ooo.partition_point(|&(_, re)| re < s);
         let mut last = first;
-        while last < self.ooo.len() && self.ooo[last].0 <= e {
-            s = s.min(self.ooo[last].0);
-            e = e.max(self.ooo[last].1);
+        while last < ooo.len() && ooo[last].0 <= e {
+            s = s.min(ooo[last].0);
+            e = e.max(ooo[last].1);
             last += 1;
         }
-        self.ooo.splice(first..last, [(s, e)]);
+        ooo.splice(first..last, [(s, e)]);
     }
 
     /// The out-of-order ranges held, as `(start, end)` offsets past RCV.NXT (for SACK).
     pub fn ooo_ranges(&self) -> &[(usize, usize)] {
-        &self.ooo
+        &self.ooo[..]
     }
 
     /// Whether out-of-order data is held (a gap exists).
@@ -658,6 +713,11 @@ impl RecvBuffer {
         self.ring.capacity()
     }
 
+    /// Bytes allocated for the ring's data (0 before the first write).
+    pub fn storage(&self) -> usize {
+        self.ring.storage()
+    }
+
     /// Whether the ring has been allocated yet.
     pub fn is_allocated(&self) -> bool {
         self.ring.phys() > 0
@@ -669,7 +729,9 @@ impl RecvBuffer {
         self.staged = 0;
         let capacity = capacity.max(self.len);
         let room = capacity - self.len;
-        self.ooo.retain(|&(_, e)| e <= room);
+        if let Some(ooo) = self.ooo.as_vec_mut() {
+            ooo.retain(|&(_, e)| e <= room);
+        }
         let keep = self.len + self.ooo.last().map_or(0, |r| r.1);
         self.ring.resize(capacity, keep);
     }
@@ -678,13 +740,46 @@ impl RecvBuffer {
     pub fn clear(&mut self) {
         self.staged = 0;
         self.discard(self.len);
-        self.ooo.clear();
+        if let Some(ooo) = self.ooo.as_vec_mut() {
+            ooo.clear();
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_rings_are_reused_empty() {
+        let mut a = SendBuffer::new(1 << 16);
+        assert_eq!(a.write(b"secret"), 6);
+        let first = a.ring.buf.as_ptr();
+        drop(a);
+        // The next buffer on this thread gets the same storage, holding nothing readable.
+        let mut r = RecvBuffer::new(1 << 16);
+        assert_eq!(r.push(b"xy"), 2);
+        assert_eq!(r.ring.buf.as_ptr(), first);
+        assert_eq!(r.ring.buf.len(), 2);
+        let mut out = [0u8; 8];
+        assert_eq!(r.read(&mut out), 2);
+        assert_eq!(&out[..2], b"xy");
+        // Growing to the full capacity hands the small ring back as well.
+        let mut b = SendBuffer::new(1 << 16);
+        assert_eq!(b.write(&[7; 5000]), 5000);
+        assert_eq!(b.ring.phys(), 1 << 16);
+        let mut c = SendBuffer::new(100_000);
+        assert_eq!(c.write(b"z"), 1);
+        assert_eq!(c.ring.phys(), SMALL_RING);
+        assert_eq!(c.ring.buf.len(), 1);
+        // A full-size ring is freed, not pooled; the small ones go back.
+        let pooled = || POOL.with(|p| p.borrow().len());
+        let before = pooled();
+        drop(b);
+        assert_eq!(pooled(), before);
+        drop(c);
+        assert_eq!(pooled(), before + 1);
+    }
 
     #[test]
     fn send_buffer_bounds_and_offsets() {

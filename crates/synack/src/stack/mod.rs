@@ -185,6 +185,20 @@ impl<T> Slab<T> {
         }
     }
 
+    /// Like [`Slab::remove`] but drops the occupant where it lies, without moving it out
+    /// first (a connection is large); whether there was one.
+    fn discard(&mut self, index: u32, generation: u32) -> bool {
+        match self.slot_mut(index) {
+            Some((g, slot @ Some(_))) if *g == generation => {
+                *slot = None;
+                self.len -= 1;
+                self.free.push(index);
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn iter(&self) -> impl Iterator<Item = (u32, u32, &T)> {
         self.chunks
             .iter()
@@ -256,7 +270,7 @@ enum Holder {
 }
 
 /// One binding of a local port.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Binding {
     ip: IpAddr,
     reuseaddr: bool,
@@ -467,6 +481,15 @@ impl Stack {
     /// Live connections (every state, orphans and half-open ones included).
     pub fn connection_count(&self) -> usize {
         self.conns.len
+    }
+
+    /// Bytes allocated for the data of every connection's send and receive rings (memory
+    /// accounting: what the connections hold beyond their state).
+    pub fn buffer_storage(&self) -> usize {
+        self.conns
+            .iter()
+            .map(|(_, _, s)| s.conn.buffer_storage())
+            .sum()
     }
 
     /// Open sockets.
@@ -1019,7 +1042,9 @@ impl Stack {
         }
         let tuple = FourTuple::new(t.local, t.remote);
         let cfg = self.conn_config(&opts, t.local.is_ipv6());
-        let mut conn = Connection::listen(now, cfg, tuple, &self.isn);
+        // RFC 6528: the ISS is chosen here, so the connection keeps no generator.
+        let (iss, ts_offset) = self.isn.isn_and_ts_offset(now, &tuple);
+        let mut conn = Connection::listen_with_iss(now, cfg, tuple, iss, ts_offset);
         // FreeBSD (syncache_add): a SYN that also carries FIN (drop_synfin off) opens a
         // connection like any SYN; the FIN is not remembered. Linux discards it.
         let synfin;
@@ -1291,8 +1316,8 @@ impl Stack {
         if to == State::TimeWait {
             slot.time_wait_since = Some(now);
         }
-        let tuple = slot.conn.tuple();
         if let Some(a) = self.annotations.as_mut() {
+            let tuple = slot.conn.tuple();
             a.push_back(format!(
                 "{}.{} > {}.{} {} -> {}",
                 tuple.local.ip(),
@@ -1393,7 +1418,7 @@ impl Stack {
     /// Frees a connection slot for good.
     fn free_conn(&mut self, id: ConnId) {
         self.unhash(id);
-        self.conns.remove(id.index, id.generation);
+        self.conns.discard(id.index, id.generation);
     }
 
     /// Whether a drained, closed connection can be freed (nobody refers to it).
@@ -1472,16 +1497,18 @@ impl Stack {
                 self.tx.pop_front();
                 continue;
             };
-            let tuple = slot.conn.tuple();
             // The payload is staged behind the TCP header and the options the segment is
             // expected to carry (the 12 bytes of timestamps when the last segment had them),
             // which is its final place in the common case, so `emit_tcp` need not move it;
             // when it carries more (SACK blocks), `emit_tcp` moves it further. A full-sized
             // segment (MSS already net of the timestamps) still fits an MTU-sized buffer.
             let opts = if slot.tx_ts { TS_OPTION_LEN } else { 0 };
-            let stage =
-                (wire::ip_header_len(tuple.local.ip()) + synack_wire::tcp::HEADER_LEN + opts)
-                    .min(buf.len());
+            let ip_len = if slot.conn.is_ipv6() {
+                synack_wire::ipv6::HEADER_LEN
+            } else {
+                synack_wire::ipv4::MIN_HEADER_LEN
+            };
+            let stage = (ip_len + synack_wire::tcp::HEADER_LEN + opts).min(buf.len());
             slot.conn.forget_payload_sum();
             let seg = slot.conn.poll_transmit(now, &mut buf[stage..]);
             let retrans = slot.conn.stats().retransmits;
@@ -1489,6 +1516,8 @@ impl Stack {
             slot.seen_retrans = retrans;
             match seg {
                 Some(seg) => {
+                    // The tuple is unpacked only for a segment that goes.
+                    let tuple = slot.conn.tuple();
                     slot.tx_ts = seg.options.timestamps.is_some();
                     self.counters.retrans_segs += delta;
                     self.counters.out_segs += 1;
@@ -1845,8 +1874,13 @@ mod tests {
     fn connection_size_budget() {
         let conn = core::mem::size_of::<crate::conn::Connection>();
         let slot = core::mem::size_of::<super::ConnSlot>();
-        assert!(conn <= 936, "Connection is {conn} bytes");
-        assert!(slot <= 1008, "ConnSlot is {slot} bytes");
+        assert!(conn <= 704, "Connection is {conn} bytes");
+        assert!(slot <= 776, "ConnSlot is {slot} bytes");
+        // Rare counters, SACK scoreboard and reassembly ranges are one word until used.
+        let rcv = core::mem::size_of::<crate::buffer::RecvBuffer>();
+        assert!(rcv <= 72, "RecvBuffer is {rcv} bytes");
+        let sb = core::mem::size_of::<crate::sack::Scoreboard>();
+        assert!(sb <= 8, "Scoreboard is {sb} bytes");
         // Socket options are shared (Arc), CUBIC's HyStart++ RTTs are 8-byte nanoseconds.
         let sock = core::mem::size_of::<super::socket::Socket>();
         let cubic = core::mem::size_of::<crate::cubic::Cubic>();
