@@ -13,7 +13,8 @@
 //! (100000 timed receives per scale run), `--many-conns N` (10000 connections),
 //! `--many-bytes SIZE` (64K per connection each way), `--many-round SIZE` (16K per
 //! socket and round), `--many-buffer SIZE` (16K per socket), `--impls
-//! synack,smoltcp,linux`.
+//! synack,smoltcp,linux`, `--after-traffic` (scale also measures memory per endpoint once
+//! every connection moved 4 KiB each way and went idle, ring data storage excluded).
 
 use std::path::PathBuf;
 use synack_bench::{Bulk, BulkApi, Many, Run, callgrind, linux, smol, synack_pair};
@@ -42,6 +43,8 @@ struct Opts {
     churn_buffers: Vec<Option<usize>>,
     demux_packets: usize,
     many: Many,
+    /// `scale --after-traffic`: also measure memory after each connection moved data.
+    after_traffic: bool,
 }
 
 fn size(s: &str) -> Result<u64, String> {
@@ -79,6 +82,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         bulk_apis: vec![BulkApi::Copy, BulkApi::Lend],
         churn_buffers: vec![None, Some(4608)],
         demux_packets: 100_000,
+        after_traffic: false,
         many: Many {
             conns: 10_000,
             bytes: 64 << 10,
@@ -125,6 +129,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
                     .collect::<Result<_, _>>()?
             }
             "--demux-packets" => o.demux_packets = size(&val()?)? as usize,
+            "--after-traffic" => o.after_traffic = true,
             "--many-conns" => o.many.conns = size(&val()?)? as usize,
             "--many-bytes" => o.many.bytes = size(&val()?)?,
             "--many-round" => o.many.round = size(&val()?)? as usize,
@@ -316,6 +321,9 @@ fn print_table(rows: &[Row]) {
     }
 }
 
+/// Bytes each connection moves each way before `scale --after-traffic` measures it.
+const AFTER_TRAFFIC_BYTES: usize = 4096;
+
 fn scale_rows(o: &Opts, rows: &mut Vec<Row>) {
     let not = |why: &str| Err::<f64, String>(why.to_string());
     let other = || {
@@ -326,10 +334,70 @@ fn scale_rows(o: &Opts, rows: &mut Vec<Row>) {
     };
     let mut setup = Vec::new();
     let mut mem = Vec::new();
-    let mut big = Vec::new();
-    let mut small = Vec::new();
-    let (mut big_batch, mut small_batch) = (Vec::new(), Vec::new());
-    let (mut big_lookup, mut small_lookup) = (Vec::new(), Vec::new());
+    // Per-packet figures, one vector of per-run values per row: (name, unit, values).
+    let n = o.conns;
+    let names: Vec<(String, &str)> = vec![
+        (
+            "lookup, uniform: demux (has_connection)".into(),
+            "ns/lookup",
+        ),
+        (
+            "lookup, uniform: oracle (slot by index)".into(),
+            "ns/lookup",
+        ),
+        (
+            "lookup, uniform: demux excess over oracle".into(),
+            "ns/lookup",
+        ),
+        (
+            format!("lookup, hot {}: demux", synack_pair::HOT),
+            "ns/lookup",
+        ),
+        (
+            format!("lookup, hot {}: oracle", synack_pair::HOT),
+            "ns/lookup",
+        ),
+        (
+            format!("lookup, hot {}: demux excess", synack_pair::HOT),
+            "ns/lookup",
+        ),
+        ("receive, uniform: with demux".into(), "ns/packet"),
+        ("receive, uniform: oracle".into(), "ns/packet"),
+        ("receive, uniform: demux excess".into(), "ns/packet"),
+        ("receive_batch (256), uniform".into(), "ns/packet"),
+        (
+            format!("receive, hot {}: with demux", synack_pair::HOT),
+            "ns/packet",
+        ),
+        (
+            format!("receive, hot {}: oracle", synack_pair::HOT),
+            "ns/packet",
+        ),
+        (
+            format!("receive, hot {}: demux excess", synack_pair::HOT),
+            "ns/packet",
+        ),
+    ];
+    let figures = |s: &synack_pair::Scale| {
+        let q = &s.oracle;
+        [
+            s.lookup_ns,
+            q.lookup_ns,
+            s.lookup_ns - q.lookup_ns,
+            q.hot_lookup_ns,
+            q.hot_lookup_oracle_ns,
+            q.hot_lookup_ns - q.hot_lookup_oracle_ns,
+            s.demux_ns,
+            q.receive_ns,
+            s.demux_ns - q.receive_ns,
+            s.demux_batch_ns,
+            q.hot_receive_ns,
+            q.hot_receive_oracle_ns,
+            q.hot_receive_ns - q.hot_receive_oracle_ns,
+        ]
+    };
+    let mut big: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let mut small: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     let mut failure = None;
     for _ in 0..o.runs {
         let packets = o.demux_packets;
@@ -342,12 +410,12 @@ fn scale_rows(o: &Opts, rows: &mut Vec<Row>) {
                 if let Some(m) = b.bytes_per_endpoint {
                     mem.push(m);
                 }
-                big.push(b.demux_ns);
-                small.push(s.demux_ns);
-                big_batch.push(b.demux_batch_ns);
-                small_batch.push(s.demux_batch_ns);
-                big_lookup.push(b.lookup_ns);
-                small_lookup.push(s.lookup_ns);
+                for (v, x) in big.iter_mut().zip(figures(&b)) {
+                    v.push(x);
+                }
+                for (v, x) in small.iter_mut().zip(figures(&s)) {
+                    v.push(x);
+                }
             }
             (Err(e), _) | (_, Err(e)) => {
                 failure = Some(e);
@@ -356,7 +424,20 @@ fn scale_rows(o: &Opts, rows: &mut Vec<Row>) {
         }
         eprintln!("  scale run done (load {})", loadavg());
     }
-    let n = o.conns;
+    let mut after = Vec::new();
+    if o.after_traffic && failure.is_none() {
+        for _ in 0..o.runs {
+            match synack_pair::scale_after_traffic(o.conns, AFTER_TRAFFIC_BYTES) {
+                Ok(Some(m)) => after.push(m),
+                Ok(None) => {}
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+            eprintln!("  scale after-traffic run done (load {})", loadavg());
+        }
+    }
     let mut push = |name: String, unit, v: &mut Vec<f64>| {
         let first = match (&failure, v.is_empty()) {
             (Some(e), _) => Err(e.clone()),
@@ -382,36 +463,20 @@ fn scale_rows(o: &Opts, rows: &mut Vec<Row>) {
         "B/endpoint",
         &mut mem,
     );
-    push(
-        "scale: receive + demux, 10 connections".into(),
-        "ns/packet",
-        &mut small,
-    );
-    push(
-        format!("scale: receive + demux, {n} connections"),
-        "ns/packet",
-        &mut big,
-    );
-    push(
-        "scale: receive_batch (256), 10 connections".into(),
-        "ns/packet",
-        &mut small_batch,
-    );
-    push(
-        format!("scale: receive_batch (256), {n} connections"),
-        "ns/packet",
-        &mut big_batch,
-    );
-    push(
-        "scale: demux lookup alone, 10 connections".into(),
-        "ns/lookup",
-        &mut small_lookup,
-    );
-    push(
-        format!("scale: demux lookup alone, {n} connections"),
-        "ns/lookup",
-        &mut big_lookup,
-    );
+    if o.after_traffic {
+        push(
+            format!(
+                "scale: heap per endpoint at {n}, idle after {} B each way (no ring storage)",
+                AFTER_TRAFFIC_BYTES
+            ),
+            "B/endpoint",
+            &mut after,
+        );
+    }
+    for (((name, unit), s), b) in names.iter().zip(&mut small).zip(&mut big) {
+        push(format!("scale: {name}, 10 conns"), unit, s);
+        push(format!("scale: {name}, {n} conns"), unit, b);
+    }
 }
 
 fn run_callgrind(o: &Opts) -> Result<(), String> {
@@ -469,7 +534,7 @@ fn main() {
             }
             eprintln!(
                 "usage: synack-bench [bulk] [rr] [churn] [many] [scale] [--runs N] [--bytes SIZE] \
-                 [--rr N] [--churn N] [--conns N] [--many-conns N] [--many-bytes SIZE] [--many-round SIZE] [--many-buffer SIZE] [--mtus 1500,65535] [--bulk-api copy,lend] [--churn-buffers default,4608] [--demux-packets N] [--impls synack,smoltcp,linux]\n       \
+                 [--rr N] [--churn N] [--conns N] [--many-conns N] [--many-bytes SIZE] [--many-round SIZE] [--many-buffer SIZE] [--mtus 1500,65535] [--bulk-api copy,lend] [--churn-buffers default,4608] [--demux-packets N] [--after-traffic] [--impls synack,smoltcp,linux]\n       \
                  synack-bench callgrind [--check] [--update] [--threshold PCT] [--iters N] \
                  [--baseline FILE]"
             );

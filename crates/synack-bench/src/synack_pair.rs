@@ -7,7 +7,7 @@
 
 use crate::{Bulk, BulkApi, CLIENT_ADDR, Many, RR_MESSAGE, Rng, Run, SERVER_ADDR};
 use core::net::{IpAddr, SocketAddr};
-use synack::stack::{Errno, Family, RecvFlags, SockOpt, SocketId, Stack, Sysctl};
+use synack::stack::{ConnId, Errno, Family, RecvFlags, SockOpt, SocketId, Stack, Sysctl};
 use synack::{Duration, Instant};
 
 /// The clock a [`Pair`] runs on.
@@ -511,14 +511,42 @@ pub struct Scale {
     /// counting allocator is not installed.
     pub bytes_per_endpoint: Option<f64>,
     /// Nanoseconds per `Stack::receive` of a one-byte segment to a random established
-    /// connection, at this many connections.
+    /// connection (uniform over a warmed subset of at most [`DEMUX_WARM`] connections),
+    /// at this many connections.
     pub demux_ns: f64,
     /// The same segments through `Stack::receive_batch` (one call per batch of 256).
     pub demux_batch_ns: f64,
     /// Nanoseconds per demux lookup alone (`Stack::has_connection` of a random
-    /// established 4-tuple: hash, table probe, tuple check in the connection).
+    /// established 4-tuple, uniform over all connections: hash, table probe, tuple check
+    /// in the connection).
     pub lookup_ns: f64,
+    /// The oracle baselines and the hot working set: see [`Oracle`].
+    pub oracle: Oracle,
 }
+
+/// What a perfect demux would cost, measured in the same run and access pattern as the
+/// demux itself (batches of each interleaved), and the same for a hot working set.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Oracle {
+    /// `Stack::bench_has_connection_oracle` (straight to the connection's slot by index)
+    /// over the same uniform pattern as [`Scale::lookup_ns`].
+    pub lookup_ns: f64,
+    /// `Stack::has_connection` over a hot working set of [`HOT`] connections among all.
+    pub hot_lookup_ns: f64,
+    /// The oracle lookup over the hot working set.
+    pub hot_lookup_oracle_ns: f64,
+    /// `Stack::bench_receive_oracle` (receive with the demux lookup replaced by the
+    /// connection's index) over the same uniform pattern as [`Scale::demux_ns`].
+    pub receive_ns: f64,
+    /// `Stack::receive` over the hot working set (batches of [`HOT`] packets, one to each
+    /// hot connection, in random order).
+    pub hot_receive_ns: f64,
+    /// The oracle receive over the hot working set.
+    pub hot_receive_oracle_ns: f64,
+}
+
+/// Connections in the hot working set (the active few among many idle ones).
+pub const HOT: usize = 64;
 
 /// Opens `n` idle connections between the pair (server ports from 10000, one listener per
 /// 60,000 connections, ephemeral ports 1024–65535) and returns the client sockets.
@@ -578,6 +606,48 @@ fn callgrind_demux_many(b: &mut Stack, now: Instant, frame: &[u8]) -> u64 {
     std::hint::black_box(0xdeu64)
 }
 
+/// `Stack::receive` of a demux packet to the hot working set with more than 10
+/// connections (`--toggle-collect=*callgrind_demux_hot*`).
+#[inline(never)]
+fn callgrind_demux_hot(b: &mut Stack, now: Instant, frame: &[u8]) {
+    b.receive(now, frame);
+    std::hint::black_box(0x407u32);
+}
+
+/// `Stack::bench_receive_oracle` of a demux packet, uniform pattern
+/// (`--toggle-collect=*callgrind_oracle_many*`).
+#[inline(never)]
+fn callgrind_oracle_many(b: &mut Stack, now: Instant, frame: &[u8], id: ConnId) {
+    b.bench_receive_oracle(now, frame, id);
+}
+
+/// `Stack::bench_receive_oracle` of a demux packet to the hot working set
+/// (`--toggle-collect=*callgrind_oracle_hot*`).
+#[inline(never)]
+fn callgrind_oracle_hot(b: &mut Stack, now: Instant, frame: &[u8], id: ConnId) {
+    b.bench_receive_oracle(now, frame, id);
+    std::hint::black_box(0x407u32);
+}
+
+/// How a batch of demux packets is received.
+#[derive(Clone, Copy)]
+enum How<'a> {
+    /// `Stack::receive`, one call per datagram (`hot`: to the hot working set).
+    Receive {
+        /// To the hot working set (a separate callgrind symbol).
+        hot: bool,
+    },
+    /// `Stack::receive_batch`, one call for the batch.
+    Batch,
+    /// `Stack::bench_receive_oracle`, with the server connection of each client.
+    Oracle {
+        /// Each client's server connection.
+        ids: &'a [ConnId],
+        /// To the hot working set (a separate callgrind symbol).
+        hot: bool,
+    },
+}
+
 /// Frames for one batch of demux packets.
 struct Batch {
     frames: Vec<Vec<u8>>,
@@ -595,8 +665,9 @@ fn one_batch(
     picked: &[usize],
     b: &mut Batch,
     timed: bool,
-    batched: bool,
+    how: How<'_>,
 ) -> Result<u128, String> {
+    let batched = matches!(how, How::Batch);
     let mut one = [0u8; 16];
     for (slot, &i) in picked.iter().enumerate() {
         let now = p.now();
@@ -627,16 +698,26 @@ fn one_batch(
     if batched {
         p.b.receive_batch(now, &slices);
     }
-    for (f, &len) in b.frames.iter().zip(&b.lens).take(picked.len()) {
+    for (k, (f, &len)) in b.frames.iter().zip(&b.lens).take(picked.len()).enumerate() {
         if batched {
             break;
         }
-        if !timed {
-            p.b.receive(now, &f[..len]);
-        } else if few {
-            callgrind_demux_few(&mut p.b, now, &f[..len]);
-        } else {
-            std::hint::black_box(callgrind_demux_many(&mut p.b, now, &f[..len]));
+        match how {
+            How::Oracle { ids, .. } if few => {
+                p.b.bench_receive_oracle(now, &f[..len], ids[picked[k]]);
+            }
+            How::Oracle { ids, hot: false } => {
+                callgrind_oracle_many(&mut p.b, now, &f[..len], ids[picked[k]]);
+            }
+            How::Oracle { ids, hot: true } => {
+                callgrind_oracle_hot(&mut p.b, now, &f[..len], ids[picked[k]]);
+            }
+            _ if !timed => p.b.receive(now, &f[..len]),
+            _ if few => callgrind_demux_few(&mut p.b, now, &f[..len]),
+            How::Receive { hot: true } => callgrind_demux_hot(&mut p.b, now, &f[..len]),
+            _ => {
+                std::hint::black_box(callgrind_demux_many(&mut p.b, now, &f[..len]));
+            }
         }
     }
     let ns = t0.elapsed().as_nanos();
@@ -656,29 +737,37 @@ fn one_batch(
 const DEMUX_WARM: usize = 100_000;
 
 /// Per-packet receive cost: a warm-up sends one byte on each connection of a random subset
-/// (at most [`DEMUX_WARM`]), untimed; then batches of one-byte segments (at most 256
-/// distinct connections of the subset per batch, chosen at random) are built by the
-/// client and the server's `receive` of each whole batch is timed. About `packets`
-/// segments are timed.
+/// (at most [`DEMUX_WARM`]; with `hot`, the [`HOT`] connections of the working set),
+/// untimed; then batches of one-byte segments (at most 256 distinct connections of the
+/// subset per batch, chosen at random; with `hot`, each hot connection once, in random
+/// order) are built by the client and the server's receive of each whole batch is timed.
+/// About `packets` segments are timed; the figure is the median over batches of the
+/// nanoseconds per packet. With `ids` (each client's server connection),
+/// batches alternate between `Stack::receive` and the oracle
+/// (`Stack::bench_receive_oracle`), and the second figure is the oracle's; otherwise it
+/// is 0.
 fn demux_cost(
     p: &mut Pair,
     clients: &[SocketId],
     servers: &[SocketId],
     packets: usize,
     batched: bool,
-) -> Result<f64, String> {
-    let mut rng = Rng::new(0x5eed);
+    hot: bool,
+    ids: Option<&[ConnId]>,
+) -> Result<(f64, f64), String> {
+    let mut rng = Rng::new(if hot { 0x407 } else { 0x5eed });
     let n = clients.len();
-    let subset: Vec<usize> = if n <= DEMUX_WARM {
+    let keep = if hot { HOT } else { DEMUX_WARM };
+    let subset: Vec<usize> = if n <= keep {
         (0..n).collect()
     } else {
         // A random subset, sampled without replacement (partial Fisher–Yates).
         let mut all: Vec<usize> = (0..n).collect();
-        for k in 0..DEMUX_WARM {
+        for k in 0..keep {
             let j = k + rng.below(n - k);
             all.swap(k, j);
         }
-        all.truncate(DEMUX_WARM);
+        all.truncate(keep);
         all
     };
     let batch = subset.len().min(256);
@@ -687,51 +776,142 @@ fn demux_cost(
         lens: vec![0; batch],
     };
     for chunk in subset.chunks(batch) {
-        one_batch(p, clients, servers, chunk, &mut b, false, false)?;
+        one_batch(
+            p,
+            clients,
+            servers,
+            chunk,
+            &mut b,
+            false,
+            How::Receive { hot },
+        )?;
     }
     let mut picked = Vec::with_capacity(batch);
-    let mut total_ns = 0u128;
-    let mut done = 0usize;
-    while done < packets {
+    let (mut total_ns, mut oracle_ns) = (Vec::new(), Vec::new());
+    let (mut done, mut oracle_done) = (0usize, 0usize);
+    let mut turn = 0usize;
+    while done + oracle_done < packets {
         picked.clear();
+        if batch == subset.len() {
+            // Every connection of the subset once, in random order.
+            picked.extend_from_slice(&subset);
+            for k in (1..picked.len()).rev() {
+                picked.swap(k, rng.below(k + 1));
+            }
+        }
         while picked.len() < batch {
-            let i = if batch == subset.len() {
-                subset[picked.len()]
-            } else {
-                subset[rng.below(subset.len())]
-            };
+            let i = subset[rng.below(subset.len())];
             if !picked.contains(&i) {
                 picked.push(i);
             }
         }
-        total_ns += one_batch(p, clients, servers, &picked, &mut b, true, batched)?;
-        done += batch;
+        turn += 1;
+        match ids {
+            Some(ids) if turn.is_multiple_of(2) => {
+                let ns = one_batch(
+                    p,
+                    clients,
+                    servers,
+                    &picked,
+                    &mut b,
+                    true,
+                    How::Oracle { ids, hot },
+                )?;
+                oracle_ns.push(ns as f64 / batch as f64);
+                oracle_done += batch;
+            }
+            _ => {
+                let how = if batched {
+                    How::Batch
+                } else {
+                    How::Receive { hot }
+                };
+                let ns = one_batch(p, clients, servers, &picked, &mut b, true, how)?;
+                total_ns.push(ns as f64 / batch as f64);
+                done += batch;
+            }
+        }
     }
-    Ok(total_ns as f64 / done as f64)
+    Ok((median_of(total_ns), median_of(oracle_ns)))
 }
 
 /// Nanoseconds per demux lookup of a random established 4-tuple on the server side
-/// (`Stack::has_connection`), over about `lookups` lookups; the tuples are read first,
-/// untimed.
-fn lookup_cost(p: &Pair, servers: &[SocketId], lookups: usize) -> Result<f64, String> {
-    let mut rng = Rng::new(0x100c);
+/// (`Stack::has_connection`) and per oracle lookup (`Stack::bench_has_connection_oracle`,
+/// straight to the connection by index), over about `lookups` lookups, the two
+/// interleaved in groups of 256 (the figures are medians over groups); the tuples are
+/// read first, untimed. Uniform over all
+/// connections, or with `hot` over [`HOT`] of them chosen at random.
+fn lookup_cost(
+    p: &Pair,
+    servers: &[SocketId],
+    ids: &[ConnId],
+    lookups: usize,
+    hot: bool,
+) -> Result<(f64, f64), String> {
+    let mut rng = Rng::new(if hot { 0x4077 } else { 0x100c });
+    let set: Vec<usize> = if hot && servers.len() > HOT {
+        let mut set = Vec::with_capacity(HOT);
+        while set.len() < HOT {
+            let i = rng.below(servers.len());
+            if !set.contains(&i) {
+                set.push(i);
+            }
+        }
+        set
+    } else {
+        (0..servers.len()).collect()
+    };
     let mut tuples = Vec::with_capacity(lookups);
     for _ in 0..lookups {
-        let s = servers[rng.below(servers.len())];
+        let i = set[rng.below(set.len())];
+        let s = servers[i];
         let local = p.b.local_addr(s).map_err(|e| err("getsockname", e))?;
         let peer = p.b.peer_addr(s).map_err(|e| err("getpeername", e))?;
-        tuples.push((local, peer));
+        tuples.push((local, peer, ids[i]));
     }
-    let t0 = std::time::Instant::now();
-    let mut found = 0usize;
-    for &(l, r) in &tuples {
-        found += usize::from(p.b.has_connection(std::hint::black_box(l), r));
+    let (mut ns, mut oracle_ns) = (Vec::new(), Vec::new());
+    let (mut found, mut oracle_found) = (0usize, 0usize);
+    let (mut done, mut oracle_done) = (0usize, 0usize);
+    // Each lookup's input depends on the previous result (`chain`, always 0, which the
+    // compiler cannot know), so lookups run one after another as the lookups of
+    // successive packets do, instead of overlapping their cache misses.
+    let zero = std::hint::black_box(0usize);
+    let mut chain = 0usize;
+    for (k, group) in tuples.chunks(256).enumerate() {
+        let t0 = std::time::Instant::now();
+        if k.is_multiple_of(2) {
+            for j in 0..group.len() {
+                let (l, r, _) = group[(j + chain).min(group.len() - 1)];
+                let hit = p.b.has_connection(l, r);
+                chain = usize::from(hit) & zero;
+                found += usize::from(hit);
+            }
+            ns.push(t0.elapsed().as_nanos() as f64 / group.len() as f64);
+            done += group.len();
+        } else {
+            for j in 0..group.len() {
+                let (_, _, id) = group[(j + chain).min(group.len() - 1)];
+                let hit = p.b.bench_has_connection_oracle(id);
+                chain = usize::from(hit) & zero;
+                oracle_found += usize::from(hit);
+            }
+            oracle_ns.push(t0.elapsed().as_nanos() as f64 / group.len() as f64);
+            oracle_done += group.len();
+        }
     }
-    let ns = t0.elapsed().as_nanos();
-    if found != tuples.len() {
-        return Err(format!("synack: {found} of {} lookups found", tuples.len()));
+    if found != done || oracle_found != oracle_done {
+        return Err(format!(
+            "synack: {found} of {done} lookups found, {oracle_found} of {oracle_done} oracle"
+        ));
     }
-    Ok(ns as f64 / tuples.len().max(1) as f64)
+    Ok((median_of(ns), median_of(oracle_ns)))
+}
+
+/// The median of per-batch figures (a batch the scheduler interrupted moves it little),
+/// 0 for none.
+fn median_of(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// Pairs each client with its accepted server socket (by the client's port).
@@ -764,6 +944,96 @@ fn match_servers(
         .collect()
 }
 
+/// Scale after traffic: `n` established connections that each moved `bytes` each way
+/// (written, read by the peer and acknowledged), then went idle; live heap bytes per
+/// endpoint, excluding the rings' data storage (the bytes of each send and receive ring's
+/// allocation, [`Stack::buffer_storage`]), or `None` without the counting allocator.
+pub fn scale_after_traffic(n: usize, bytes: usize) -> Result<Option<f64>, String> {
+    let mut s = Sysctl::linux();
+    s.ip_local_port_range = (1024, 65535);
+    s.somaxconn = 65535;
+    let mut p = Pair::with_sysctl(1500, Clock::Real, s);
+    let mut clients = Vec::with_capacity(n);
+    let mut servers = Vec::with_capacity(n);
+    let before = crate::counting::live_bytes();
+    open_many(&mut p, n, &mut clients, &mut servers)?;
+    let servers = match_servers(&p, &clients, &servers)?;
+    let app = vec![0x5au8; bytes];
+    let mut sink = vec![0u8; bytes.max(1)];
+    // Per socket (client i at 2i, server i at 2i + 1): bytes written and read.
+    let mut sent = vec![0usize; 2 * n];
+    let mut got = vec![0usize; 2 * n];
+    let mut open: Vec<usize> = (0..n).collect();
+    while !open.is_empty() {
+        let mut progress = false;
+        let now = p.now();
+        for &i in &open {
+            for (k, host, sock) in [
+                (2 * i, &mut p.a, clients[i]),
+                (2 * i + 1, &mut p.b, servers[i]),
+            ] {
+                if sent[k] < bytes {
+                    match host.send(now, sock, &app[sent[k]..]) {
+                        Ok(m) => {
+                            sent[k] += m;
+                            progress |= m > 0;
+                        }
+                        Err(Errno::EAGAIN) => {}
+                        Err(e) => return Err(err("send", e)),
+                    }
+                }
+            }
+        }
+        progress |= p.service() > 0;
+        let now = p.now();
+        for &i in &open {
+            // What client i sent, server i reads (k = 2i + 1), and the other way round.
+            for (k, host, sock) in [
+                (2 * i, &mut p.a, clients[i]),
+                (2 * i + 1, &mut p.b, servers[i]),
+            ] {
+                while got[k] < bytes {
+                    match host.recv(now, sock, &mut sink, RecvFlags::default()) {
+                        Ok(0) => return Err("synack: unexpected end of stream".into()),
+                        Ok(m) => {
+                            got[k] += m;
+                            progress = true;
+                        }
+                        Err(Errno::EAGAIN) => break,
+                        Err(e) => return Err(err("recv", e)),
+                    }
+                }
+            }
+        }
+        let (a, b) = (&p.a, &p.b);
+        let done = |i: usize| {
+            got[2 * i] == bytes
+                && got[2 * i + 1] == bytes
+                && a.ioctl_outq(clients[i]) == Ok(0)
+                && b.ioctl_outq(servers[i]) == Ok(0)
+        };
+        open.retain(|&i| !done(i));
+        if !open.is_empty() && !progress && !p.jump_to_timer() {
+            return Err("synack: after-traffic exchange stalled with no timer".into());
+        }
+    }
+    if bytes > 0 && sink[0] != 0x5a {
+        return Err("synack: received bytes differ".into());
+    }
+    // Idle: let the delayed ACKs and any other pending timers fire (no data moves).
+    for _ in 0..64 {
+        if !p.jump_to_timer() {
+            break;
+        }
+    }
+    let after = crate::counting::live_bytes();
+    let rings = p.a.buffer_storage() + p.b.buffer_storage();
+    Ok(match (before, after) {
+        (Some(b), Some(a)) => Some(a.saturating_sub(b + rings) as f64 / (2 * n) as f64),
+        _ => None,
+    })
+}
+
 /// Scale: `n` idle established connections (setup time, memory per endpoint), then the
 /// per-packet receive cost at `n` connections.
 pub fn scale(n: usize, demux_packets: usize) -> Result<Scale, String> {
@@ -783,10 +1053,53 @@ pub fn scale(n: usize, demux_packets: usize) -> Result<Scale, String> {
         _ => None,
     };
     let servers = match_servers(&p, &clients, &servers)?;
-    let lookup_ns = lookup_cost(&p, &servers, demux_packets)?;
-    let demux_ns = demux_cost(&mut p, &clients, &servers, demux_packets, false)?;
-    let demux_batch_ns = demux_cost(&mut p, &clients, &servers, demux_packets, true)?;
+    let ids = servers
+        .iter()
+        .map(|&s| {
+            p.b.bench_socket_conn(s)
+                .ok_or("synack: server socket without a connection")
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (lookup_ns, lookup_oracle_ns) = lookup_cost(&p, &servers, &ids, demux_packets, false)?;
+    let (hot_lookup_ns, hot_lookup_oracle_ns) =
+        lookup_cost(&p, &servers, &ids, demux_packets, true)?;
+    let (demux_ns, receive_oracle_ns) = demux_cost(
+        &mut p,
+        &clients,
+        &servers,
+        demux_packets,
+        false,
+        false,
+        Some(&ids),
+    )?;
+    let (demux_batch_ns, _) = demux_cost(
+        &mut p,
+        &clients,
+        &servers,
+        demux_packets / 2,
+        true,
+        false,
+        None,
+    )?;
+    let (hot_receive_ns, hot_receive_oracle_ns) = demux_cost(
+        &mut p,
+        &clients,
+        &servers,
+        demux_packets,
+        false,
+        true,
+        Some(&ids),
+    )?;
+    let oracle = Oracle {
+        lookup_ns: lookup_oracle_ns,
+        hot_lookup_ns,
+        hot_lookup_oracle_ns,
+        receive_ns: receive_oracle_ns,
+        hot_receive_ns,
+        hot_receive_oracle_ns,
+    };
     Ok(Scale {
+        oracle,
         demux_batch_ns,
         lookup_ns,
         conns: n,

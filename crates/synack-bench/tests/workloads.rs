@@ -57,6 +57,19 @@ fn synack_scale_opens_every_connection() {
     assert_eq!(s.conns, 3000);
     assert!(s.setup_secs > 0.0);
     assert!(s.demux_ns > 0.0);
+    // The oracle baselines and the hot working set ran (every lookup found, checked
+    // inside).
+    let q = s.oracle;
+    for x in [
+        q.lookup_ns,
+        q.hot_lookup_ns,
+        q.hot_lookup_oracle_ns,
+        q.receive_ns,
+        q.hot_receive_ns,
+        q.hot_receive_oracle_ns,
+    ] {
+        assert!(x > 0.0, "{q:?}");
+    }
     // The test binary does not install the counting allocator.
     assert_eq!(s.bytes_per_endpoint, None);
     let few = synack_pair::scale(10, 200).unwrap();

@@ -16,6 +16,7 @@
 //! it, before the segment is known to be valid; nothing is committed until the engine
 //! inserts those same bytes.
 
+use crate::lazyvec::LazyVec;
 use synack_wire::checksum::Checksum;
 
 /// Most disjoint out-of-order ranges kept; a segment that would create more is dropped
@@ -59,6 +60,11 @@ impl Ring {
             phys32: 0,
             cap32: clamp32(capacity),
         }
+    }
+
+    /// Bytes allocated for the data (0 before the first write).
+    fn storage(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// The physical ring size.
@@ -361,6 +367,11 @@ impl SendBuffer {
         self.ring.capacity()
     }
 
+    /// Bytes allocated for the ring's data (0 before the first write).
+    pub fn storage(&self) -> usize {
+        self.ring.storage()
+    }
+
     /// Whether the ring has been allocated yet.
     pub fn is_allocated(&self) -> bool {
         self.ring.phys() > 0
@@ -438,7 +449,7 @@ pub struct RecvBuffer {
     base: u64,
     /// Out-of-order ranges `[start, end)` as offsets past the in-order end, sorted and
     /// disjoint (never adjacent).
-    ooo: Vec<(usize, usize)>,
+    ooo: LazyVec<(usize, usize)>,
     /// The address of the source of the payload [`RecvBuffer::stage`] copied to the
     /// in-order end, 0 when none is staged: an in-order [`RecvBuffer::insert`] of a prefix
     /// of those same bytes needs no copy.
@@ -452,7 +463,7 @@ impl RecvBuffer {
             ring: Ring::new(capacity),
             len: 0,
             base: 0,
-            ooo: Vec::new(),
+            ooo: LazyVec::default(),
             staged: 0,
         }
     }
@@ -527,8 +538,10 @@ impl RecvBuffer {
                 break;
             }
         }
-        self.ooo.drain(..drop);
-        for r in &mut self.ooo {
+        if let Some(ooo) = self.ooo.as_vec_mut() {
+            ooo.drain(..drop);
+        }
+        for r in self.ooo.iter_mut() {
             r.0 -= advance;
             r.1 -= advance;
         }
@@ -571,24 +584,22 @@ impl RecvBuffer {
     }
 
     fn add_range(&mut self, start: usize, end: usize) {
-        if self.ooo.capacity() == 0 {
-            // One allocation for the connection's lifetime, never per segment.
-            self.ooo.reserve_exact(MAX_OOO_RANGES + 1);
-        }
+        // One allocation for the connection's lifetime, never per segment.
+        let ooo = self.ooo.get_mut(MAX_OOO_RANGES + 1);
         let (mut s, mut e) = (start, end);
-        let first = self.ooo.partition_point(|&(_, re)| re < s);
+        let first = ooo.partition_point(|&(_, re)| re < s);
         let mut last = first;
-        while last < self.ooo.len() && self.ooo[last].0 <= e {
-            s = s.min(self.ooo[last].0);
-            e = e.max(self.ooo[last].1);
+        while last < ooo.len() && ooo[last].0 <= e {
+            s = s.min(ooo[last].0);
+            e = e.max(ooo[last].1);
             last += 1;
         }
-        self.ooo.splice(first..last, [(s, e)]);
+        ooo.splice(first..last, [(s, e)]);
     }
 
     /// The out-of-order ranges held, as `(start, end)` offsets past RCV.NXT (for SACK).
     pub fn ooo_ranges(&self) -> &[(usize, usize)] {
-        &self.ooo
+        &self.ooo[..]
     }
 
     /// Whether out-of-order data is held (a gap exists).
@@ -658,6 +669,11 @@ impl RecvBuffer {
         self.ring.capacity()
     }
 
+    /// Bytes allocated for the ring's data (0 before the first write).
+    pub fn storage(&self) -> usize {
+        self.ring.storage()
+    }
+
     /// Whether the ring has been allocated yet.
     pub fn is_allocated(&self) -> bool {
         self.ring.phys() > 0
@@ -669,7 +685,9 @@ impl RecvBuffer {
         self.staged = 0;
         let capacity = capacity.max(self.len);
         let room = capacity - self.len;
-        self.ooo.retain(|&(_, e)| e <= room);
+        if let Some(ooo) = self.ooo.as_vec_mut() {
+            ooo.retain(|&(_, e)| e <= room);
+        }
         let keep = self.len + self.ooo.last().map_or(0, |r| r.1);
         self.ring.resize(capacity, keep);
     }
@@ -678,7 +696,9 @@ impl RecvBuffer {
     pub fn clear(&mut self) {
         self.staged = 0;
         self.discard(self.len);
-        self.ooo.clear();
+        if let Some(ooo) = self.ooo.as_vec_mut() {
+            ooo.clear();
+        }
     }
 }
 

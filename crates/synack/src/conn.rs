@@ -294,7 +294,6 @@ pub struct Connection {
     ipv6: bool,
     /// Opened with a passive OPEN (decides SYN_RCVD → LISTEN, RFC 9293 §3.10.7.4).
     passive: bool,
-    iss_source: IssSource,
 
     // RFC 9293 §3.3.1 send sequence variables.
     iss: Seq,
@@ -337,10 +336,6 @@ pub struct Connection {
     fin_queued: bool,
     /// Sequence number of our FIN once sent.
     fin_seq: Option<Seq>,
-    /// Text of a simultaneous open's SYN, held until ESTABLISHED (RFC 9293 §3.10.7.3:
-    /// "queue them for processing after the ESTABLISHED state has been reached"); FreeBSD
-    /// flavor only (Linux discards it). Empty (no allocation) otherwise.
-    syn_text: Box<[u8]>,
     /// The ACK owed is a challenge ACK (RFC 5961 §3.2, §4.2), which FreeBSD sends in
     /// `tcp_respond()`'s bare form, never with a resent FIN.
     challenge_due: bool,
@@ -382,10 +377,8 @@ pub struct Connection {
     scoreboard: Scoreboard,
     /// RFC 6675 HighRxt: the highest sequence number retransmitted during this recovery.
     high_rxt: Seq,
-    /// RFC 6937 prr_delivered, prr_out and RecoverFS.
-    prr_delivered: u32,
-    prr_out: u32,
-    recover_fs: u32,
+    // RFC 6937 prr_delivered, prr_out and RecoverFS, and when the recovery began: in
+    // `loss` (used only during recovery).
     /// RFC 6937 sndcnt: bytes recovery may still send before the next ACK.
     prr_budget: u32,
     /// Without SACK: bytes credited as delivered by duplicate ACKs (RFC 6937 DeliveredData,
@@ -407,8 +400,6 @@ pub struct Connection {
     dsack_due: Option<(Seq, Seq)>,
     /// RFC 3168 §6.1.1: ECN negotiated.
     ecn_ok: bool,
-    /// When the current recovery began (RACK tells retransmissions from originals by it).
-    recovery_start: Option<Instant>,
     /// RFC 3168 §6.1.3: CE arrived; ECE goes on every ACK until a CWR arrives.
     ece_due: bool,
     /// RFC 3168 §6.1.2: the window was reduced; the next new data carries CWR.
@@ -420,7 +411,6 @@ pub struct Connection {
     loss: undo::LossBox,
     /// When the head was first retransmitted (TCP_USER_TIMEOUT).
     rtx_start: Option<Instant>,
-    user_timeout: OptNanos,
 
     // Interactive flow.
     nodelay: bool,
@@ -454,9 +444,6 @@ pub struct Connection {
 
     // Keepalive (RFC 9293 §3.8.4).
     keepalive: bool,
-    ka_idle: Nanos,
-    ka_intvl: Nanos,
-    ka_cnt: u8,
     ka_unanswered: u8,
     ka_deadline: Option<Instant>,
     ka_probe_due: bool,
@@ -464,21 +451,14 @@ pub struct Connection {
 
     // Urgent data (RFC 9293 §3.8.5, RFC 6093).
     oobinline: bool,
-    /// Urgent mode on the sending side: SND.UP, the byte after the urgent data.
-    snd_urg: Option<Seq>,
-    /// The urgent pointer arrived; the urgent byte (this sequence number) has not.
-    urg_pending: Option<Seq>,
-    /// The last urgent byte, readable out of band until read.
-    oob_byte: Option<u8>,
-    /// Stream offset of the urgent byte (the mark) while the reader has not passed it.
-    urg_mark: UrgMark,
-    /// The peer entered urgent mode since the application last asked (SIGURG).
-    urgent_signal: bool,
-    /// A FIN received beyond a gap, held until the gap fills (RFC 9293 §3.10.7.4).
-    fin_pending: Option<Seq>,
+    /// Urgent data, the held FIN, keepalive and user-timeout settings, the SYN text and
+    /// the ISS generator: out of line until first used (`Rare`).
+    rare: RareBox,
     /// The first sequence numbers of the out-of-order segments that arrived last, most
-    /// recent first (RFC 2018 §4: their blocks are reported in that order).
-    sack_recent: [Option<Seq>; 4],
+    /// recent first (RFC 2018 §4: their blocks are reported in that order); the first
+    /// `sack_recent_len` are set (16 bytes and one, where `[Option<Seq>; 4]` takes 32).
+    sack_recent: [Seq; 4],
+    sack_recent_len: u8,
 
     // TCP_INFO counters.
     bytes_acked: u64,
@@ -493,13 +473,21 @@ impl Connection {
     fn new(now: Instant, cfg: Arc<Config>, tuple: FourTuple, iss_source: IssSource) -> Connection {
         let ipv6 = tuple.local.is_ipv6();
         let events = EventQueue::new(cfg.events, cfg.event_capacity);
+        let (iss_gen, iss, ts_offset) = match iss_source {
+            IssSource::Fixed { iss, ts_offset } => (None, iss, ts_offset),
+            IssSource::Generator(g) => (Some(g), Seq(0), 0),
+        };
+        let mut rare = RareBox::default();
+        if iss_gen.is_some() {
+            rare.iss_gen = iss_gen;
+        }
         Connection {
             state: State::Closed,
             tuple: PackedTuple::new(tuple),
             ipv6,
             passive: false,
-            iss_source,
-            iss: Seq(0),
+            rare,
+            iss,
             snd_una: Seq(0),
             snd_nxt: Seq(0),
             snd_wnd: 0,
@@ -519,7 +507,7 @@ impl Connection {
             ts_ok: false,
             ts_recent: 0,
             ts_recent_at: Instant::ZERO,
-            ts_offset: 0,
+            ts_offset,
             last_ack_sent: Seq(0),
             last_wnd_sent: 0,
             sndbuf: SendBuffer::new(cfg.send_buffer),
@@ -527,7 +515,6 @@ impl Connection {
             fin_queued: false,
             fin_seq: None,
             challenge_due: false,
-            syn_text: Box::default(),
             fin_rcvd: false,
             orphaned: false,
             syn_due: false,
@@ -552,9 +539,6 @@ impl Connection {
             recover: None,
             scoreboard: Scoreboard::new(),
             high_rxt: Seq(0),
-            prr_delivered: 0,
-            prr_out: 0,
-            recover_fs: 0,
             prr_budget: 0,
             dupack_credit: 0,
             sent_log: VecDeque::new(),
@@ -564,13 +548,11 @@ impl Connection {
             last_send_at: None,
             dsack_due: None,
             ecn_ok: false,
-            recovery_start: None,
             ece_due: false,
             cwr_due: false,
             reduce_hold: None,
             loss: undo::LossBox::default(),
             rtx_start: None,
-            user_timeout: OptNanos::new(cfg.user_timeout),
             nodelay: cfg.nodelay,
             cork: false,
             cork_deadline: None,
@@ -588,21 +570,13 @@ impl Connection {
             persist_unanswered: 0,
             probe_due: false,
             keepalive: cfg.keepalive,
-            ka_idle: Nanos::new(cfg.keepalive_time),
-            ka_intvl: Nanos::new(cfg.keepalive_intvl),
-            ka_cnt: cfg.keepalive_probes,
             ka_unanswered: 0,
             ka_deadline: None,
             ka_probe_due: false,
             last_rcv_at: now,
             oobinline: cfg.oobinline,
-            snd_urg: None,
-            urg_pending: None,
-            oob_byte: None,
-            urg_mark: UrgMark::NONE,
-            urgent_signal: false,
-            fin_pending: None,
-            sack_recent: [None; 4],
+            sack_recent: [Seq(0); 4],
+            sack_recent_len: 0,
             bytes_acked: 0,
             bytes_received: 0,
             error: None,
@@ -625,7 +599,10 @@ impl Connection {
         tuple: FourTuple,
         isn: &IsnGenerator,
     ) -> Connection {
-        let mut c = Connection::new(now, cfg.into(), tuple, IssSource::Generator(*isn));
+        // RFC 6528: the ISS is chosen now, so the generator is not kept.
+        let (iss, ts_offset) = isn.isn_and_ts_offset(now, &tuple);
+        let source = IssSource::Fixed { iss, ts_offset };
+        let mut c = Connection::new(now, cfg.into(), tuple, source);
         c.open_active(now);
         c
     }
@@ -711,11 +688,11 @@ impl Connection {
     }
 
     fn choose_iss(&mut self, now: Instant) {
-        let (iss, ts_offset) = match self.iss_source {
-            IssSource::Fixed { iss, ts_offset } => (iss, ts_offset),
-            IssSource::Generator(g) => {
+        let (iss, ts_offset) = match &self.rare.iss_gen {
+            None => (self.iss, self.ts_offset),
+            Some(g) => {
                 let t = self.tuple.get();
-                (g.isn(now, &t), g.ts_offset(&t))
+                g.isn_and_ts_offset(now, &t)
             }
         };
         self.iss = iss;
@@ -787,6 +764,11 @@ impl Connection {
             retransmits: self.rtx_count,
             error: self.error,
         }
+    }
+
+    /// Bytes allocated for the data of the send and receive rings (memory accounting).
+    pub fn buffer_storage(&self) -> usize {
+        self.sndbuf.storage() + self.rcvbuf.storage()
     }
 
     /// Counters.
@@ -934,28 +916,29 @@ impl Connection {
         }
         if max != 0 && !self.rcvbuf.is_empty() {
             let base = self.rcvbuf.read_offset();
-            if self.urg_mark.get() == Some(base) && !self.oobinline {
+            if self.rare.urg_mark.get() == Some(base) && !self.oobinline {
                 // The urgent byte was taken out of band: skip it.
                 self.rcvbuf.discard(1);
-                self.urg_mark = UrgMark::NONE;
+                self.rare.urg_mark = UrgMark::NONE;
             }
         }
         if !self.rcvbuf.is_empty() {
             let base = self.rcvbuf.read_offset();
             let mut limit = max;
-            if let Some(mark) = self.urg_mark.get()
+            if let Some(mark) = self.rare.urg_mark.get()
                 && mark > base
             {
                 limit = limit.min(usize::try_from(mark - base).unwrap_or(usize::MAX));
             }
             let n = read(&mut self.rcvbuf, limit);
             if self
+                .rare
                 .urg_mark
                 .get()
                 .is_some_and(|m| m < self.rcvbuf.read_offset())
             {
                 // Read past the (inline) urgent byte.
-                self.urg_mark = UrgMark::NONE;
+                self.rare.urg_mark = UrgMark::NONE;
             }
             if self.rcvbuf.is_empty() {
                 self.push_seen = false;
@@ -985,11 +968,11 @@ impl Connection {
         if !self.rcvbuf.is_empty() {
             let base = self.rcvbuf.read_offset();
             let mut skip = 0usize;
-            if self.urg_mark.get() == Some(base) && !self.oobinline {
+            if self.rare.urg_mark.get() == Some(base) && !self.oobinline {
                 skip = 1;
             }
             let mut end = self.rcvbuf.len();
-            if let Some(mark) = self.urg_mark.get()
+            if let Some(mark) = self.rare.urg_mark.get()
                 && mark > base
             {
                 end = end.min(usize::try_from(mark - base).unwrap_or(usize::MAX));
@@ -1057,7 +1040,7 @@ impl Connection {
     pub fn send_urgent(&mut self, now: Instant, data: &[u8]) -> Result<usize, Error> {
         let n = self.send(now, data)?;
         if n > 0 {
-            self.snd_urg = Some(self.snd_buf_seq + self.sndbuf.len());
+            self.rare.snd_urg = Some(self.snd_buf_seq + self.sndbuf.len());
         }
         Ok(n)
     }
@@ -1072,24 +1055,30 @@ impl Connection {
         if buf.is_empty() {
             return Ok(0);
         }
-        match self.oob_byte.take() {
+        let byte = match self.rare.oob_byte {
+            // Taken only when held: `rare` is not allocated by a read that finds nothing.
+            Some(_) => self.rare.oob_byte.take(),
+            None => None,
+        };
+        match byte {
             Some(b) => {
                 buf[0] = b;
                 Ok(1)
             }
-            None if self.urg_pending.is_some() => Err(Error::WouldBlock),
+            None if self.rare.urg_pending.is_some() => Err(Error::WouldBlock),
             None => Err(Error::InvalidState),
         }
     }
 
     /// `SIOCATMARK`: whether the next byte to read is at the urgent mark.
     pub fn at_mark(&self) -> bool {
-        self.urg_mark.get() == Some(self.rcvbuf.read_offset())
+        self.rare.urg_mark.get() == Some(self.rcvbuf.read_offset())
     }
 
     /// Whether the peer signalled urgent data since the last call (SIGURG); clears it.
     pub fn take_urgent_signal(&mut self) -> bool {
-        core::mem::take(&mut self.urgent_signal)
+        // Read first: `rare` is not allocated by a call that finds nothing.
+        self.rare.urgent_signal && core::mem::take(&mut self.rare.urgent_signal)
     }
 
     /// `TCP_NODELAY`: `true` turns Nagle's algorithm off (RFC 9293 §3.7.4 MUST-17 lets
@@ -1130,9 +1119,10 @@ impl Connection {
 
     /// `TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT` (Linux defaults 7200 s, 75 s, 9).
     pub fn set_keepalive_params(&mut self, now: Instant, idle: Duration, intvl: Duration, cnt: u8) {
-        self.ka_idle = Nanos::new(idle);
-        self.ka_intvl = Nanos::new(intvl);
-        self.ka_cnt = cnt.max(1);
+        let rare = &mut *self.rare;
+        rare.ka_idle = Some(Nanos::new(idle));
+        rare.ka_intvl = Some(Nanos::new(intvl));
+        rare.ka_cnt = Some(cnt.max(1));
         if self.keepalive && self.ka_unanswered == 0 {
             self.ka_deadline = None;
             self.rearm_keepalive(now);
@@ -1143,7 +1133,7 @@ impl Connection {
     /// unanswered) before the connection fails with ETIMEDOUT; `None` leaves it to
     /// `tcp_retries2`.
     pub fn set_user_timeout(&mut self, timeout: Option<Duration>) {
-        self.user_timeout = OptNanos::new(timeout.filter(|d| !d.is_zero()));
+        self.rare.user_timeout = Some(OptNanos::new(timeout.filter(|d| !d.is_zero())));
     }
 
     /// `SO_OOBINLINE`: leave the urgent byte in the stream.
@@ -1524,7 +1514,7 @@ impl Connection {
                 // FreeBSD keeps the text (not a FIN) and delivers it once the handshake
                 // completes; at most one buffer's worth.
                 let n = seg.payload.len().min(self.cfg.recv_buffer);
-                self.syn_text = seg.payload[..n].into();
+                self.rare.syn_text = seg.payload[..n].to_vec();
             }
             return self.set_state(now, State::SynReceived);
         }
@@ -1704,9 +1694,9 @@ impl Connection {
                 self.snd_wl1 = seg.seq;
                 self.snd_wl2 = seg.ack;
                 self.set_state(now, State::Established);
-                if !self.syn_text.is_empty() {
+                if !self.rare.syn_text.is_empty() {
                     // The simultaneous open's SYN text, queued until now.
-                    let text = std::mem::take(&mut self.syn_text);
+                    let text = std::mem::take(&mut self.rare.syn_text);
                     let n = self.rcvbuf.push(&text);
                     self.rcv_nxt += n;
                     self.bytes_received += n as u64;
@@ -1873,9 +1863,9 @@ impl Connection {
             if self.reduce_hold.is_some_and(|h| self.snd_una.ge(h)) {
                 self.reduce_hold = None;
             }
-            if self.snd_urg.is_some_and(|up| self.snd_una.ge(up)) {
+            if self.rare.snd_urg.is_some_and(|up| self.snd_una.ge(up)) {
                 // RFC 9293 §3.8.5: urgent mode ends once the urgent data is acknowledged.
-                self.snd_urg = None;
+                self.rare.snd_urg = None;
             }
             if let Some(p) = self.rtx_nxt
                 && p.lt(self.snd_una)
@@ -2098,13 +2088,13 @@ impl Connection {
         self.save_undo();
         self.cc.on_congestion(now, flight, mss);
         self.recover = Some(self.snd_nxt);
-        self.recovery_start = Some(now);
+        self.loss.recovery_start = Some(now);
         self.high_rxt = self.snd_una;
         self.loss.relost = None;
-        self.prr_delivered = 0;
-        self.prr_out = 0;
+        self.loss.prr_delivered = 0;
+        self.loss.prr_out = 0;
         // RFC 6937 §3: RecoverFS = snd.nxt - snd.una.
-        self.recover_fs = flight.max(1);
+        self.loss.recover_fs = flight.max(1);
         self.fast_rtx_due = true;
         self.tlp_due = false;
         if self.tlp_armed {
@@ -2126,22 +2116,23 @@ impl Connection {
             return;
         }
         let mss = u32::from(self.eff_snd_mss());
-        self.prr_delivered = self.prr_delivered.saturating_add(delivered);
+        self.loss.prr_delivered = self.loss.prr_delivered.saturating_add(delivered);
         let pipe = self.pipe(now);
         let ssthresh = self.cc.ssthresh();
         let sndcnt = if pipe > ssthresh {
             // Proportional part: CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out.
-            let fs = u64::from(self.recover_fs.max(1));
-            let target = (u64::from(self.prr_delivered) * u64::from(ssthresh)).div_ceil(fs);
+            let fs = u64::from(self.loss.recover_fs.max(1));
+            let target = (u64::from(self.loss.prr_delivered) * u64::from(ssthresh)).div_ceil(fs);
             target
-                .saturating_sub(u64::from(self.prr_out))
+                .saturating_sub(u64::from(self.loss.prr_out))
                 .min(u64::from(u32::MAX)) as u32
         } else {
             // Slow-start reduction bound: limit = MAX(prr_delivered - prr_out,
             // DeliveredData) + MSS; sndcnt = MIN(ssthresh - pipe, limit).
             let limit = self
+                .loss
                 .prr_delivered
-                .saturating_sub(self.prr_out)
+                .saturating_sub(self.loss.prr_out)
                 .max(delivered)
                 .saturating_add(mss);
             (ssthresh - pipe).min(limit)
@@ -2246,7 +2237,7 @@ impl Connection {
     /// when there is none.
     pub(super) fn next_lost_retransmission(&mut self) -> Option<(Seq, Seq)> {
         let (from, rack_xmit, reo_wnd) = self.loss.relost?;
-        let since = self.recovery_start?;
+        let since = self.loss.recovery_start?;
         let from = from.max(self.snd_una);
         // The log is in sequence order: skip what ends at or below the cursor.
         let base = self.snd_una;
@@ -2408,7 +2399,8 @@ impl Connection {
                     // out-of-order segment is acknowledged at once (a duplicate ACK).
                     self.stats.ooo_queued += 1;
                     self.sack_recent.rotate_right(1);
-                    self.sack_recent[0] = Some(data_seq.max(self.rcv_nxt));
+                    self.sack_recent[0] = data_seq.max(self.rcv_nxt);
+                    self.sack_recent_len = (self.sack_recent_len + 1).min(4);
                     self.ack_due = true;
                 }
                 None => {
@@ -2432,8 +2424,8 @@ impl Connection {
         // a gap is held until the gap fills.
         let fin_now = if seg.flags.fin() && fin_ok && fin_seq == self.rcv_nxt {
             true
-        } else if receiving && self.fin_pending == Some(self.rcv_nxt) {
-            self.fin_pending = None;
+        } else if receiving && self.rare.fin_pending == Some(self.rcv_nxt) {
+            self.rare.fin_pending = None;
             true
         } else {
             false
@@ -2441,7 +2433,7 @@ impl Connection {
         if !fin_now {
             if seg.flags.fin() && fin_ok && receiving && fin_seq.gt(self.rcv_nxt) {
                 // Beyond a gap: remember it and send a duplicate ACK for what is missing.
-                self.fin_pending = Some(fin_seq);
+                self.rare.fin_pending = Some(fin_seq);
                 self.ack_due = true;
             }
             return;
@@ -2544,21 +2536,21 @@ impl Connection {
             // Points into data already received; Linux ignores such a pointer too.
             return;
         }
-        self.urg_pending = Some(byte);
-        self.urgent_signal = true;
+        self.rare.urg_pending = Some(byte);
+        self.rare.urgent_signal = true;
         self.events.push(Event::Urgent { at: now, seq: byte });
     }
 
     /// Once the urgent byte is in order, takes it out of band (or marks it inline).
     fn capture_urgent(&mut self, now: Instant) {
         let _ = now;
-        let Some(byte) = self.urg_pending else {
+        let Some(byte) = self.rare.urg_pending else {
             return;
         };
         if !byte.lt(self.rcv_nxt) {
             return;
         }
-        self.urg_pending = None;
+        self.rare.urg_pending = None;
         let behind = self.rcv_nxt.since(byte) as usize;
         let Some(offset) = self.rcvbuf.len().checked_sub(behind) else {
             // Already read (the pointer trailed its data): nothing to mark.
@@ -2566,8 +2558,8 @@ impl Connection {
         };
         if let Some(b) = self.rcvbuf.peek(offset) {
             // An earlier urgent byte not yet passed stays in the stream (one mark at a time).
-            self.oob_byte = if self.oobinline { None } else { Some(b) };
-            self.urg_mark = UrgMark::at(self.rcvbuf.read_offset() + offset as u64);
+            self.rare.oob_byte = if self.oobinline { None } else { Some(b) };
+            self.rare.urg_mark = UrgMark::at(self.rcvbuf.read_offset() + offset as u64);
         }
     }
 
@@ -2627,7 +2619,7 @@ impl Connection {
             )
         {
             let _ = now;
-            self.ka_deadline = Some(self.last_rcv_at + self.ka_idle.get());
+            self.ka_deadline = Some(self.last_rcv_at + self.ka_idle());
         }
     }
 
@@ -2817,14 +2809,128 @@ impl Connection {
     }
 }
 
+/// What few connections ever use: urgent data, a FIN held beyond a gap, keepalive and
+/// user-timeout settings changed after the connection was made (else `Config`'s apply), a
+/// simultaneous open's SYN text, an engine-level passive open's ISS generator. Out of line
+/// ([`RareBox`], reached through `Deref`): the others carry one word for all of it.
+#[derive(Debug)]
+struct Rare {
+    /// Urgent mode on the sending side: SND.UP, the byte after the urgent data.
+    pub(super) snd_urg: Option<Seq>,
+    /// The urgent pointer arrived; the urgent byte (this sequence number) has not.
+    pub(super) urg_pending: Option<Seq>,
+    /// The last urgent byte, readable out of band until read.
+    pub(super) oob_byte: Option<u8>,
+    /// Stream offset of the urgent byte (the mark) while the reader has not passed it.
+    pub(super) urg_mark: UrgMark,
+    /// The peer entered urgent mode since the application last asked (SIGURG).
+    pub(super) urgent_signal: bool,
+    /// A FIN received beyond a gap, held until the gap fills (RFC 9293 §3.10.7.4).
+    pub(super) fin_pending: Option<Seq>,
+    /// Text of a simultaneous open's SYN, held until ESTABLISHED (RFC 9293 §3.10.7.3:
+    /// "queue them for processing after the ESTABLISHED state has been reached"); FreeBSD
+    /// flavor only (Linux discards it).
+    pub(super) syn_text: Vec<u8>,
+    /// RFC 6528's generator for a passive open that computes its ISS when the SYN arrives
+    /// (only an engine-level `listen` keeps one; a host computes the ISS itself, an active
+    /// open at once, so they store a fixed ISS in `iss` and `ts_offset`).
+    pub(super) iss_gen: Option<IsnGenerator>,
+    /// `TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT` set on this connection.
+    pub(super) ka_idle: Option<Nanos>,
+    pub(super) ka_intvl: Option<Nanos>,
+    pub(super) ka_cnt: Option<u8>,
+    /// `TCP_USER_TIMEOUT` set on this connection.
+    pub(super) user_timeout: Option<OptNanos>,
+}
+
+/// What a connection that never used [`Rare`] state reads.
+static NO_RARE: Rare = Rare {
+    snd_urg: None,
+    urg_pending: None,
+    oob_byte: None,
+    urg_mark: UrgMark::NONE,
+    urgent_signal: false,
+    fin_pending: None,
+    syn_text: Vec::new(),
+    iss_gen: None,
+    ka_idle: None,
+    ka_intvl: None,
+    ka_cnt: None,
+    user_timeout: None,
+};
+
+/// [`Rare`] out of line: reads of a connection without it see [`NO_RARE`]; the first
+/// write allocates it.
+#[derive(Debug, Default)]
+struct RareBox(Option<Box<Rare>>);
+
+impl core::ops::Deref for RareBox {
+    type Target = Rare;
+    #[inline]
+    fn deref(&self) -> &Rare {
+        self.0.as_deref().unwrap_or(&NO_RARE)
+    }
+}
+
+impl core::ops::DerefMut for RareBox {
+    fn deref_mut(&mut self) -> &mut Rare {
+        self.0.get_or_insert_with(|| {
+            Box::new(Rare {
+                syn_text: Vec::new(),
+                ..NO_RARE
+            })
+        })
+    }
+}
+
+impl Connection {
+    /// Keepalive idle time (`TCP_KEEPIDLE`, else the configuration's).
+    fn ka_idle(&self) -> Duration {
+        self.rare
+            .ka_idle
+            .map_or(self.cfg.keepalive_time, |n| n.get())
+    }
+
+    /// Keepalive probe interval (`TCP_KEEPINTVL`, else the configuration's).
+    fn ka_intvl(&self) -> Duration {
+        self.rare
+            .ka_intvl
+            .map_or(self.cfg.keepalive_intvl, |n| n.get())
+    }
+
+    /// Keepalive probes before giving up (`TCP_KEEPCNT`, else the configuration's).
+    fn ka_cnt(&self) -> u8 {
+        self.rare.ka_cnt.unwrap_or(self.cfg.keepalive_probes)
+    }
+
+    /// `TCP_USER_TIMEOUT` (set on the connection, else the configuration's).
+    fn user_timeout(&self) -> Option<Duration> {
+        match self.rare.user_timeout {
+            Some(t) => t.get(),
+            None => self.cfg.user_timeout,
+        }
+    }
+}
+
 /// [`Stats`] as a connection stores them: the per-segment counters and the retransmissions
 /// (which the host turns into deltas) in 64 bits, the others (events much rarer than
-/// segments) in 32 bits that wrap, as Linux's `tcp_info` counters do.
-#[derive(Clone, Copy, Debug, Default)]
+/// segments) in 32 bits that wrap, as Linux's `tcp_info` counters do. The rare ones live
+/// out of line ([`RareCounters`], reached through `Deref`): a connection that never counts
+/// one (most idle connections) carries 8 bytes for them, not 60.
+#[derive(Debug, Default)]
 struct StatCounters {
     segs_in: u64,
     segs_out: u64,
     retransmits: u64,
+    /// Counted on every delayed ACK sent, common in ordinary traffic: kept inline so that
+    /// traffic without loss or errors never allocates [`RareCounters`].
+    delayed_acks: Count32,
+    rare: Option<Box<RareCounters>>,
+}
+
+/// The counters of rarer events (errors, loss, probes); see [`StatCounters`].
+#[derive(Clone, Copy, Debug, Default)]
+struct RareCounters {
     rsts_out: Count32,
     challenge_acks: Count32,
     challenge_acks_limited: Count32,
@@ -2835,7 +2941,6 @@ struct StatCounters {
     timeouts: Count32,
     window_probes: Count32,
     keepalive_probes: Count32,
-    delayed_acks: Count32,
     dsacks_received: Count32,
     dsacks_sent: Count32,
     loss_probes: Count32,
@@ -2845,30 +2950,66 @@ struct StatCounters {
     spurious_undos: Count32,
 }
 
+/// What a connection that never counted a rare event reads.
+static NO_RARE_COUNTS: RareCounters = RareCounters {
+    rsts_out: Count32(0),
+    challenge_acks: Count32(0),
+    challenge_acks_limited: Count32(0),
+    paws_drops: Count32(0),
+    drops: Count32(0),
+    ooo_queued: Count32(0),
+    fast_retransmits: Count32(0),
+    timeouts: Count32(0),
+    window_probes: Count32(0),
+    keepalive_probes: Count32(0),
+    dsacks_received: Count32(0),
+    dsacks_sent: Count32(0),
+    loss_probes: Count32(0),
+    sack_retransmits: Count32(0),
+    ecn_ce_received: Count32(0),
+    ecn_reductions: Count32(0),
+    spurious_undos: Count32(0),
+};
+
+impl core::ops::Deref for StatCounters {
+    type Target = RareCounters;
+    fn deref(&self) -> &RareCounters {
+        self.rare.as_deref().unwrap_or(&NO_RARE_COUNTS)
+    }
+}
+
+impl core::ops::DerefMut for StatCounters {
+    /// Allocates the rare counters on the first count.
+    fn deref_mut(&mut self) -> &mut RareCounters {
+        self.rare.get_or_insert_with(Box::default)
+    }
+}
+
 impl StatCounters {
-    fn to_stats(self) -> Stats {
+    fn to_stats(&self) -> Stats {
+        let r: &RareCounters = self;
         Stats {
             segs_in: self.segs_in,
             segs_out: self.segs_out,
             retransmits: self.retransmits,
-            rsts_out: u64::from(self.rsts_out.0),
-            challenge_acks: u64::from(self.challenge_acks.0),
-            challenge_acks_limited: u64::from(self.challenge_acks_limited.0),
-            paws_drops: u64::from(self.paws_drops.0),
-            drops: u64::from(self.drops.0),
-            ooo_queued: u64::from(self.ooo_queued.0),
-            fast_retransmits: u64::from(self.fast_retransmits.0),
-            timeouts: u64::from(self.timeouts.0),
-            window_probes: u64::from(self.window_probes.0),
-            keepalive_probes: u64::from(self.keepalive_probes.0),
+            rsts_out: u64::from(r.rsts_out.0),
+            challenge_acks: u64::from(r.challenge_acks.0),
+            challenge_acks_limited: u64::from(r.challenge_acks_limited.0),
+            paws_drops: u64::from(r.paws_drops.0),
+            drops: u64::from(r.drops.0),
+            ooo_queued: u64::from(r.ooo_queued.0),
+            fast_retransmits: u64::from(r.fast_retransmits.0),
+            timeouts: u64::from(r.timeouts.0),
+            window_probes: u64::from(r.window_probes.0),
+            keepalive_probes: u64::from(r.keepalive_probes.0),
             delayed_acks: u64::from(self.delayed_acks.0),
-            dsacks_received: u64::from(self.dsacks_received.0),
-            dsacks_sent: u64::from(self.dsacks_sent.0),
-            loss_probes: u64::from(self.loss_probes.0),
-            sack_retransmits: u64::from(self.sack_retransmits.0),
-            ecn_ce_received: u64::from(self.ecn_ce_received.0),
-            ecn_reductions: u64::from(self.ecn_reductions.0),
-            spurious_undos: u64::from(self.spurious_undos.0),
+            dsacks_received: u64::from(r.dsacks_received.0),
+            dsacks_sent: u64::from(r.dsacks_sent.0),
+            loss_probes: u64::from(r.loss_probes.0),
+            sack_retransmits: u64::from(r.sack_retransmits.0),
+            ecn_ce_received: u64::from(r.ecn_ce_received.0),
+            ecn_reductions: u64::from(r.ecn_reductions.0),
+            spurious_undos: u64::from(r.spurious_undos.0),
         }
     }
 }

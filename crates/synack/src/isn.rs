@@ -223,25 +223,36 @@ impl IsnGenerator {
         }
     }
 
-    /// `F(tuple, secret)`: the keyed hash of the 4-tuple, truncated to 32 bits.
-    pub fn offset(&self, tuple: &FourTuple) -> u32 {
+    /// SipHash-2-4 of the serialised tuple: its low 32 bits are `F` of RFC 6528, its high
+    /// 32 bits the timestamp offset.
+    fn prf(&self, tuple: &FourTuple) -> u64 {
         let mut buf = [0u8; 40];
         let n = tuple.encode(&mut buf);
-        siphash24(self.k0, self.k1, &buf[..n]) as u32
+        siphash24(self.k0, self.k1, &buf[..n])
+    }
+
+    /// `F(tuple, secret)`: the keyed hash of the 4-tuple, truncated to 32 bits.
+    pub fn offset(&self, tuple: &FourTuple) -> u32 {
+        self.prf(tuple) as u32
     }
 
     /// RFC 6528 §3: `ISN = M + F(...)`, `M` a 4-microsecond clock.
     pub fn isn(&self, now: Instant, tuple: &FourTuple) -> Seq {
-        let m = (now.as_micros() / 4) as u32;
-        Seq(m.wrapping_add(self.offset(tuple)))
+        self.isn_and_ts_offset(now, tuple).0
     }
 
-    /// A per-connection TSval offset (RFC 7323 §5.4), a different keyed hash of the tuple.
+    /// A per-connection TSval offset (RFC 7323 §5.4): the other 32 bits of the keyed hash
+    /// whose low 32 are `F`. The halves of a PRF's output are independent, so seeing one
+    /// tells nothing about the other (as with two hashes under different keys).
     pub fn ts_offset(&self, tuple: &FourTuple) -> u32 {
-        let mut buf = [0u8; 40];
-        let n = tuple.encode(&mut buf);
-        // Domain separation from `offset`: a different key half order.
-        siphash24(self.k1, self.k0, &buf[..n]) as u32
+        (self.prf(tuple) >> 32) as u32
+    }
+
+    /// [`IsnGenerator::isn`] and [`IsnGenerator::ts_offset`] from one hash.
+    pub fn isn_and_ts_offset(&self, now: Instant, tuple: &FourTuple) -> (Seq, u32) {
+        let m = (now.as_micros() / 4) as u32;
+        let f = self.prf(tuple);
+        (Seq(m.wrapping_add(f as u32)), (f >> 32) as u32)
     }
 }
 
@@ -287,6 +298,11 @@ mod tests {
         let a = g.isn(Instant::from_secs(1), &t);
         let b = g.isn(Instant::from_secs(1) + crate::Duration::from_micros(40), &t);
         assert_eq!(b.since(a), 10);
+        // One hash gives both: F in the low half, the TSval offset in the high half.
+        let (isn, ts) = g.isn_and_ts_offset(Instant::from_secs(1), &t);
+        assert_eq!((isn, ts), (a, g.ts_offset(&t)));
+        assert_ne!(ts, g.offset(&t));
+        assert_ne!(g.ts_offset(&u), ts);
         assert_ne!(g.isn(Instant::from_secs(1), &u), a);
         assert_ne!(IsnGenerator::new([8; 16]).isn(Instant::from_secs(1), &t), a);
         let v6 = FourTuple::new("[::1]:1".parse().unwrap(), "[::2]:2".parse().unwrap());

@@ -14,6 +14,7 @@ pub mod cubic;
 pub mod error;
 pub mod event;
 pub mod isn;
+mod lazyvec;
 pub mod rate;
 pub mod rtt;
 pub mod sack;

@@ -49,6 +49,27 @@ impl Nanos {
     }
 }
 
+/// An RTO bound as stored in the estimator: whole microseconds in a `u32` (at most about
+/// 71 minutes, far above any RTO bound; larger ones saturate), so that both bounds take
+/// the room of one [`Nanos`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Micros32(u32);
+
+impl Micros32 {
+    fn of(d: Duration) -> Micros32 {
+        Micros32(u32::try_from(d.as_micros()).unwrap_or(u32::MAX))
+    }
+
+    fn get(self) -> Duration {
+        Duration::from_micros(u64::from(self.0))
+    }
+
+    #[inline]
+    fn nanos(self) -> u64 {
+        u64::from(self.0) * 1000
+    }
+}
+
 /// SRTT, RTTVAR and RTO of one connection (RFC 6298 §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RttEstimator {
@@ -57,8 +78,8 @@ pub struct RttEstimator {
     latest: Nanos,
     min_rtt: Nanos,
     rto: Nanos,
-    rto_min: Nanos,
-    rto_max: Nanos,
+    rto_min: Micros32,
+    rto_max: Micros32,
     rule: RtoRule,
 }
 
@@ -71,8 +92,8 @@ impl RttEstimator {
             latest: Nanos(0),
             min_rtt: Nanos::NONE,
             rto: Nanos::of(initial.min(max)),
-            rto_min: Nanos::of(min),
-            rto_max: Nanos::of(max),
+            rto_min: Micros32::of(min),
+            rto_max: Micros32::of(max),
             rule: RtoRule::Rfc6298,
         }
     }
@@ -118,12 +139,12 @@ impl RttEstimator {
             // RTO <- SRTT + max(G, K*RTTVAR), K = 4; §2.4 lower bound.
             RtoRule::Rfc6298 => srtt + GRANULARITY_NS.max(rttvar4),
             // Linux: the variance term is never below RTO_min.
-            RtoRule::Linux => srtt + u128::from(self.rto_min.0).max(rttvar4),
+            RtoRule::Linux => srtt + u128::from(self.rto_min.nanos()).max(rttvar4),
         };
         // §2.5: an upper bound (Linux TCP_RTO_MAX, 120 s); never below the minimum.
         self.rto = Nanos::wide(
-            rto.min(u128::from(self.rto_max.0))
-                .max(u128::from(self.rto_min.0)),
+            rto.min(u128::from(self.rto_max.nanos()))
+                .max(u128::from(self.rto_min.nanos())),
         );
     }
 
@@ -140,12 +161,12 @@ impl RttEstimator {
     /// [`RttEstimator::backed_off`] in nanoseconds.
     pub(crate) fn backed_off_nanos(&self, backoff: u32) -> u64 {
         let factor = 1u32.checked_shl(backoff.min(31)).unwrap_or(u32::MAX);
-        (u128::from(self.rto.0) * u128::from(factor)).min(u128::from(self.rto_max.0)) as u64
+        (u128::from(self.rto.0) * u128::from(factor)).min(u128::from(self.rto_max.nanos())) as u64
     }
 
     /// The upper bound on the RTO in nanoseconds.
     pub(crate) fn rto_max_nanos(&self) -> u64 {
-        self.rto_max.0
+        self.rto_max.nanos()
     }
 
     /// SRTT in nanoseconds, if a sample has been taken.

@@ -5,6 +5,7 @@
 //! sequence number SACKed, is it lost (`IsLost`), how many bytes are in flight (`SetPipe`)
 //! and which bytes to send next (`NextSeg`).
 
+use crate::lazyvec::LazyVec;
 use crate::seq::Seq;
 
 /// Most SACKed ranges remembered; a peer splitting its reports finer than this loses the
@@ -18,7 +19,8 @@ pub const DUP_THRESH: u32 = 3;
 /// SACKed ranges above SND.UNA, each `[left, right)`, sorted and disjoint.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Scoreboard {
-    ranges: Vec<(Seq, Seq)>,
+    /// One word until the first SACK block.
+    ranges: LazyVec<(Seq, Seq)>,
 }
 
 impl Scoreboard {
@@ -29,7 +31,9 @@ impl Scoreboard {
 
     /// Forgets everything (the connection left the established states).
     pub fn clear(&mut self) {
-        self.ranges.clear();
+        if let Some(v) = self.ranges.as_vec_mut() {
+            v.clear();
+        }
     }
 
     /// Whether nothing is SACKed.
@@ -39,7 +43,7 @@ impl Scoreboard {
 
     /// The SACKed ranges, in sequence order.
     pub fn ranges(&self) -> &[(Seq, Seq)] {
-        &self.ranges
+        &self.ranges[..]
     }
 
     /// Records the SACK blocks of an ACK for `[una, nxt)` and returns how many bytes became
@@ -63,14 +67,12 @@ impl Scoreboard {
     }
 
     fn insert(&mut self, l: Seq, r: Seq) {
-        if self.ranges.capacity() == 0 {
-            // Allocated once, on the first SACK block (nothing is allocated per segment).
-            self.ranges.reserve_exact(MAX_RANGES + 1);
-        }
+        // Allocated once, on the first SACK block (nothing is allocated per segment).
+        let ranges = self.ranges.get_mut(MAX_RANGES + 1);
         let mut l = l;
         let mut r = r;
         // Merge with every range overlapping or touching [l, r).
-        self.ranges.retain(|&(a, b)| {
+        ranges.retain(|&(a, b)| {
             if b.lt(l) || a.gt(r) {
                 true
             } else {
@@ -83,15 +85,14 @@ impl Scoreboard {
                 false
             }
         });
-        let at = self
-            .ranges
+        let at = ranges
             .iter()
             .position(|&(a, _)| a.gt(l))
-            .unwrap_or(self.ranges.len());
-        self.ranges.insert(at, (l, r));
-        if self.ranges.len() > MAX_RANGES {
+            .unwrap_or(ranges.len());
+        ranges.insert(at, (l, r));
+        if ranges.len() > MAX_RANGES {
             // Keep the ranges nearest SND.UNA: they decide what is retransmitted next.
-            self.ranges.truncate(MAX_RANGES);
+            ranges.truncate(MAX_RANGES);
         }
     }
 
@@ -101,7 +102,9 @@ impl Scoreboard {
     /// did not acknowledge it cumulatively, so it may have reneged (RFC 2018 §8); the sender
     /// must be ready to send it again.
     pub fn advance(&mut self, una: Seq) {
-        self.ranges.retain(|&(l, _)| l.gt(una));
+        if let Some(v) = self.ranges.as_vec_mut() {
+            v.retain(|&(l, _)| l.gt(una));
+        }
     }
 
     /// Bytes SACKed.

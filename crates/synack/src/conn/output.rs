@@ -390,6 +390,10 @@ impl Connection {
         }
         let offset = self.snd_nxt.since(self.snd_buf_seq) as usize;
         let unsent = self.sndbuf.len().saturating_sub(offset);
+        if unsent == 0 && !self.fin_queued {
+            // Nothing to send (the common poll after every segment): skip the windows.
+            return None;
+        }
         let wnd_end = self.snd_una + self.snd_wnd;
         let usable = if wnd_end.gt(self.snd_nxt) {
             wnd_end.since(self.snd_nxt) as usize
@@ -423,7 +427,7 @@ impl Connection {
             // data fits and no other small segment is unacknowledged, or when it is at
             // least half the largest window the peer offered; TCP_CORK holds it (200 ms
             // at most); urgent data is pushed at once.
-            let urgent = self.snd_urg.is_some_and(|up| up.gt(self.snd_nxt));
+            let urgent = self.rare.snd_urg.is_some_and(|up| up.gt(self.snd_nxt));
             let nagle_ok = self.nodelay || !self.snd_sml.gt(self.snd_una);
             let half_window = self.max_snd_wnd > 0 && n >= (self.max_snd_wnd / 2) as usize;
             let cork_expired = self.cork_deadline.is_some_and(|d| d <= now);
@@ -547,7 +551,7 @@ impl Connection {
         if self.recover.is_none() {
             return;
         }
-        self.prr_out = self.prr_out.saturating_add(len);
+        self.loss.prr_out = self.loss.prr_out.saturating_add(len);
         self.prr_budget = self.prr_budget.saturating_sub(len);
         let end = seq + len;
         if seq.lt(self.snd_nxt) && end.gt(self.high_rxt) {
@@ -639,7 +643,7 @@ impl Connection {
         }
         let wnd = self.rcv_wnd() >> self.rcv_wscale;
         seg.wnd = wnd.min(65535) as u16;
-        if let Some(up) = self.snd_urg
+        if let Some(up) = self.rare.snd_urg
             && up.gt(seq)
             && !flags.rst()
         {
@@ -691,7 +695,8 @@ impl Connection {
         // in sequence order.
         let mut order: [Option<usize>; 4] = [None; 4];
         let mut n = 0;
-        for r in self.sack_recent.iter().flatten() {
+        let recent = self.sack_recent.get(..usize::from(self.sack_recent_len));
+        for r in recent.unwrap_or_default() {
             let found = ranges
                 .iter()
                 .position(|&(s, e)| r.ge(self.rcv_nxt + s) && r.lt(self.rcv_nxt + e));

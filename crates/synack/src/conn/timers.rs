@@ -114,7 +114,7 @@ impl Connection {
 
     /// Whether TCP_USER_TIMEOUT has run out for data or probes outstanding since `since`.
     pub(super) fn user_timeout_expired(&self, now: Instant, since: Option<Instant>) -> bool {
-        match (self.user_timeout.get(), since) {
+        match (self.user_timeout(), since) {
             (Some(ut), Some(t)) => now - t >= ut,
             _ => false,
         }
@@ -149,12 +149,12 @@ impl Connection {
             self.cfg.retries2
         };
         let zero_window = !syn_unacked && self.snd_wnd == 0 && !self.orphaned;
-        let timed_out = if zero_window && self.user_timeout.get().is_none() {
+        let timed_out = if zero_window && self.user_timeout().is_none() {
             // Linux: retransmissions into a zero window are window probes; they time the
             // connection out only when the peer has been silent for longer than the
             // maximum RTO, never while it keeps answering (RFC 9293 §3.8.6.1).
             now - self.last_rcv_at > self.rtt.rto_max()
-        } else if self.user_timeout.get().is_some() && !syn_unacked {
+        } else if self.user_timeout().is_some() && !syn_unacked {
             self.user_timeout_expired(now, self.rtx_start)
         } else {
             self.rtx_count >= limit
@@ -197,7 +197,7 @@ impl Connection {
         }
         // RFC 6298 §5.6: restart the timer with the backed-off RTO.
         let mut deadline = now + self.current_rto();
-        if let (Some(ut), Some(start)) = (self.user_timeout.get(), self.rtx_start)
+        if let (Some(ut), Some(start)) = (self.user_timeout(), self.rtx_start)
             && !syn_unacked
         {
             deadline = deadline.min(start + ut);
@@ -217,7 +217,7 @@ impl Connection {
             self.persist_backoff = 0;
             return;
         }
-        let gave_up = match self.user_timeout.get() {
+        let gave_up = match self.user_timeout() {
             Some(ut) => self.persist_unanswered > 0 && now - self.last_rcv_at >= ut,
             None => self.persist_unanswered >= self.cfg.retries2,
         };
@@ -239,12 +239,12 @@ impl Connection {
         let unsent = !self.sndbuf.is_empty() || self.snd_una != self.snd_nxt;
         if unsent && self.ka_unanswered == 0 {
             // Linux: data in flight is watched by the retransmission timer instead.
-            self.ka_deadline = Some(now + self.ka_idle.get());
+            self.ka_deadline = Some(now + self.ka_idle());
             return;
         }
-        let expired = match self.user_timeout.get() {
+        let expired = match self.user_timeout() {
             Some(ut) => self.ka_unanswered > 0 && now - self.last_rcv_at >= ut,
-            None => self.ka_unanswered >= self.ka_cnt,
+            None => self.ka_unanswered >= self.ka_cnt(),
         };
         if expired {
             // Linux (tcp_keepalive_timer): the peer is told with a reset, `R.` at SND.NXT,
@@ -254,7 +254,7 @@ impl Connection {
         }
         self.ka_probe_due = true;
         self.ka_unanswered = self.ka_unanswered.saturating_add(1);
-        self.ka_deadline = Some(now + self.ka_intvl.get());
+        self.ka_deadline = Some(now + self.ka_intvl());
     }
 
     /// Starts the retransmission timer if it is not running (RFC 6298 §5.1).

@@ -76,6 +76,12 @@ pub(super) struct LossState {
     /// RFC 8985 §6.2 for retransmissions: where to look for the next lost retransmission,
     /// with the RACK.xmit_ts and reo_wnd of the ACK that found one.
     pub(super) relost: Option<(Seq, Instant, Duration)>,
+    /// RFC 6937 prr_delivered, prr_out and RecoverFS of the current recovery.
+    pub(super) prr_delivered: u32,
+    pub(super) prr_out: u32,
+    pub(super) recover_fs: u32,
+    /// When the current recovery began (RACK tells retransmissions from originals by it).
+    pub(super) recovery_start: Option<Instant>,
 }
 
 /// [`LossState`] out of line: idle connections (and pure receivers) read a shared default
@@ -100,13 +106,12 @@ impl core::ops::DerefMut for LossBox {
 }
 
 impl LossBox {
-    /// Allocates the state (with the range list) when the connection first sends data, so
-    /// that nothing is allocated per segment later.
+    /// Allocates the state when the connection first sends data, so that nothing is
+    /// allocated per segment later (the retransmitted-range list comes with the first
+    /// retransmission).
     pub(super) fn allocate(&mut self) {
         if self.0.is_none() {
-            let mut l = Box::new(LossState::IDLE);
-            l.rtx_ranges.reserve_exact(RTX_RANGES);
-            self.0 = Some(l);
+            self.0 = Some(Box::new(LossState::IDLE));
         }
     }
 }
@@ -137,6 +142,10 @@ impl LossState {
         reo_deadline: None,
         delivery: super::delivery::DeliveryRound::IDLE,
         relost: None,
+        prr_delivered: 0,
+        prr_out: 0,
+        recover_fs: 0,
+        recovery_start: None,
     };
 }
 
@@ -179,8 +188,9 @@ impl LossState {
             return;
         }
         if self.rtx_ranges.capacity() < RTX_RANGES {
-            self.rtx_untracked = true;
-            return;
+            // Allocated with the episode's first retransmission (not with the first data
+            // sent: a connection that never loses anything never holds it).
+            self.rtx_ranges.reserve_exact(RTX_RANGES);
         }
         self.rtx_ranges.push((l, r));
     }

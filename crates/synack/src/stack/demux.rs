@@ -8,13 +8,22 @@
 //! table is between 7/16 and 7/8 full), deletion by backward shift (no tombstones), so a
 //! probe sequence never grows with churn. The hash is the stack's keyed SipHash-1-3
 //! ([`super::hash`]), so peers cannot aim tuples at one run of the table.
+//!
+//! A table of [`HUGE_MIN_BYTES`] or more (about 250,000 connections and up) asks Linux
+//! for transparent huge pages (`madvise(MADV_HUGEPAGE)`, which works when THP is in
+//! `madvise` or `always` mode): with 4 KiB pages every lookup at random in a table of
+//! many megabytes also misses the TLB; a 16 MiB table on 2 MiB pages needs 8 TLB
+//! entries. Elsewhere, or if the kernel refuses, nothing changes.
 
 use super::hash::SeededState;
 use crate::isn::FourTuple;
-use core::hash::BuildHasher;
 
 /// Marks an empty entry.
 const EMPTY: u32 = u32::MAX;
+
+/// Tables of at least this many bytes ask for transparent huge pages (4 MiB: any range
+/// this long holds a whole aligned 2 MiB page whatever the allocator's alignment).
+pub(super) const HUGE_MIN_BYTES: usize = 4 << 20;
 
 /// One entry: hash bits and a slab index (`EMPTY` when unused).
 #[derive(Clone, Copy, Debug)]
@@ -51,7 +60,7 @@ impl DemuxTable {
     /// The keyed hash of a tuple, as the table uses it.
     #[inline]
     pub fn hash(&self, t: &FourTuple) -> u32 {
-        self.state.hash_one(t) as u32
+        self.state.hash_tuple(t) as u32
     }
 
     fn mask(&self) -> usize {
@@ -164,7 +173,13 @@ impl DemuxTable {
     /// Doubles the table (16 entries at first), re-placing entries by their stored hash.
     fn grow(&mut self) {
         let cap = (self.entries.len() * 2).max(16);
-        let old = core::mem::replace(&mut self.entries, vec![Entry::VACANT; cap]);
+        let mut fresh = Vec::with_capacity(cap);
+        // Advised before the first write, so the pages are faulted in huge.
+        if cap * core::mem::size_of::<Entry>() >= HUGE_MIN_BYTES {
+            advise_huge(fresh.as_ptr(), cap);
+        }
+        fresh.resize(cap, Entry::VACANT);
+        let old = core::mem::replace(&mut self.entries, fresh);
         let mask = cap - 1;
         for e in old.into_iter().filter(|e| e.index != EMPTY) {
             let mut i = e.tag as usize & mask;
@@ -173,6 +188,33 @@ impl DemuxTable {
             }
             self.entries[i] = e;
         }
+    }
+}
+
+/// Asks Linux to back the whole 2 MiB pages inside the `len` elements at `p` with
+/// transparent huge pages (`madvise(MADV_HUGEPAGE)` on the page-aligned part of the
+/// range); whether it did. Failure (THP disabled, an old kernel) changes nothing; so does
+/// this call on other systems. The memory's contents are never affected.
+pub(super) fn advise_huge<T>(p: *const T, len: usize) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        const PAGE: usize = 4096;
+        let start = (p as usize).next_multiple_of(PAGE);
+        let end = (p as usize).saturating_add(len.saturating_mul(core::mem::size_of::<T>()));
+        let end = end - end % PAGE;
+        if end <= start {
+            return false;
+        }
+        // SAFETY: madvise only changes how the kernel backs pages of our own allocation
+        // (`start..end` lies inside the `len` elements at `p`, page-aligned); with
+        // MADV_HUGEPAGE the contents stay as they are, and a failure is only a return
+        // value.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) == 0 }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (p, len);
+        false
     }
 }
 
@@ -261,6 +303,74 @@ mod tests {
         let absent = tuple(999_999);
         let h = t.hash(&absent) & 63;
         assert_eq!(t.find(h, |j| keys[j as usize] == Some(absent)), None);
+    }
+
+    /// A candidate whose stored hash bits differ is skipped without asking the
+    /// connection (the tuple check never touches it); equal bits with a different key
+    /// (a full 32-bit collision) are told apart by the key check.
+    #[test]
+    fn tag_mismatch_never_consults_the_connection() {
+        let mut t = DemuxTable::new(SeededState::new(3, 4));
+        let keys = [10u32, 20, 30];
+        // Same home entry (low bits), different tags; then a full collision with h1.
+        let (h0, h1) = (0x0000_0005u32, 0x0100_0005u32);
+        t.insert(h0, 0, |_| false);
+        t.insert(h1, 1, |_| false);
+        t.insert(h1, 2, |j| keys[j as usize] == 30);
+        assert_eq!(t.len, 3);
+        let mut asked = Vec::new();
+        let found = t.find(h1, |j| {
+            asked.push(j);
+            keys[j as usize] == 30
+        });
+        assert_eq!(found, Some(2));
+        // Entry 0 (other tag) was never asked about; entry 1 (same tag) was, and refused.
+        assert_eq!(asked, vec![1, 2]);
+        asked.clear();
+        let absent = t.find(0x0200_0005, |j| {
+            asked.push(j);
+            true
+        });
+        assert_eq!(absent, None);
+        assert!(asked.is_empty(), "asked about {asked:?}");
+        // Removal names the index: the colliding entry 1 stays.
+        assert!(t.remove(h1, 2));
+        assert!(!t.remove(h1, 2));
+        assert_eq!(t.find(h1, |j| keys[j as usize] == 20), Some(1));
+        assert_eq!(t.find(h0, |j| keys[j as usize] == 10), Some(0));
+    }
+
+    /// Growth past the huge-page size (the table is re-placed on fresh, advised memory)
+    /// keeps every entry, and removals after it leave the others reachable.
+    #[test]
+    fn grows_past_the_huge_page_threshold() {
+        let mut t = DemuxTable::new(SeededState::new(5, 6));
+        // 600,000 entries: the table ends at 2^20 entries, 8 MiB.
+        let n = 600_000u32;
+        let h = |i: u32| i.wrapping_mul(0x9e37_79b1) ^ (i >> 7);
+        for i in 0..n {
+            t.insert(h(i), i, |j| j == i);
+        }
+        assert!(t.entries.len() * core::mem::size_of::<Entry>() >= HUGE_MIN_BYTES);
+        assert_eq!(t.len, n as usize);
+        for i in (0..n).step_by(3) {
+            assert!(t.remove(h(i), i));
+        }
+        for i in 0..n {
+            let want = (i % 3 != 0).then_some(i);
+            assert_eq!(t.find(h(i), |j| j == i), want, "entry {i}");
+        }
+    }
+
+    /// Advising huge pages changes no byte of the memory; a range without a whole page
+    /// is not advised.
+    #[test]
+    fn advise_huge_keeps_contents() {
+        let v: Vec<u64> = (0..(HUGE_MIN_BYTES as u64 / 8)).collect();
+        advise_huge(v.as_ptr(), v.len());
+        assert!(v.iter().enumerate().all(|(i, &x)| x == i as u64));
+        let small = [0u8; 16];
+        assert!(!advise_huge(small.as_ptr(), small.len()));
     }
 
     #[test]

@@ -256,7 +256,7 @@ enum Holder {
 }
 
 /// One binding of a local port.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Binding {
     ip: IpAddr,
     reuseaddr: bool,
@@ -298,6 +298,9 @@ pub struct Stack {
     addrs: Vec<IpAddr>,
     conns: Slab<ConnSlot>,
     demux: demux::DemuxTable,
+    /// The connection [`Stack::bench_receive_oracle`] names for the datagram it passes in
+    /// (the demux lookup is skipped); `None` otherwise.
+    oracle: Option<ConnId>,
     listeners: HashMap<SocketAddr, Vec<SocketId>, SeededState>,
     ports: ports::PortTable,
     sockets: Slab<Socket>,
@@ -358,6 +361,7 @@ impl Stack {
             addrs: Vec::new(),
             conns: Slab::new(),
             demux: demux::DemuxTable::new(st(b"demux")),
+            oracle: None,
             listeners: HashMap::with_hasher(st(b"listeners")),
             ports: ports::PortTable::default(),
             sockets: Slab::new(),
@@ -463,6 +467,15 @@ impl Stack {
     /// Live connections (every state, orphans and half-open ones included).
     pub fn connection_count(&self) -> usize {
         self.conns.len
+    }
+
+    /// Bytes allocated for the data of every connection's send and receive rings (memory
+    /// accounting: what the connections hold beyond their state).
+    pub fn buffer_storage(&self) -> usize {
+        self.conns
+            .iter()
+            .map(|(_, _, s)| s.conn.buffer_storage())
+            .sum()
     }
 
     /// Open sockets.
@@ -699,7 +712,10 @@ impl Stack {
         // Set in place: `with_ce` would move the whole segment (with its options) again.
         t.ce = ce;
         let tuple = FourTuple::new(t.local, t.remote);
-        let found = self.demux_get(&tuple);
+        let found = match self.oracle {
+            None => self.demux_get(&tuple),
+            oracle => oracle,
+        };
         let mut sum = wire::tcp_header_sum(ip, &t);
         let staged = match found {
             Some(id) if !t.seg.payload.is_empty() => self
@@ -829,6 +845,31 @@ impl Stack {
     /// 4-tuple `local` ↔ `remote`: the lookup every arriving segment makes.
     pub fn has_connection(&self, local: SocketAddr, remote: SocketAddr) -> bool {
         self.demux_get(&FourTuple::new(local, remote)).is_some()
+    }
+
+    /// The connection of a connected socket, for the oracle baselines below; `None` for a
+    /// socket without one.
+    #[doc(hidden)]
+    pub fn bench_socket_conn(&self, s: SocketId) -> Option<ConnId> {
+        self.sockets.get(s.index, s.generation)?.conn()
+    }
+
+    /// Benchmark baseline for [`Stack::has_connection`]: what a perfect demux that already
+    /// knew the slot would cost (no hash, no table, no tuple check; the connection's slot
+    /// is still read).
+    #[doc(hidden)]
+    pub fn bench_has_connection_oracle(&self, id: ConnId) -> bool {
+        self.conns.get(id.index, id.generation).is_some()
+    }
+
+    /// Benchmark baseline for [`Stack::receive`]: the same processing with the demux lookup
+    /// replaced by `id`, which the caller vouches is the connection of the datagram's
+    /// 4-tuple (what a perfect demux would return). Nothing checks it.
+    #[doc(hidden)]
+    pub fn bench_receive_oracle(&mut self, now: Instant, packet: &[u8], id: ConnId) {
+        self.oracle = Some(id);
+        self.receive(now, packet);
+        self.oracle = None;
     }
 
     /// The `IP_TTL` of a socket bound to `local` (exactly, or to its wildcard address), if
@@ -989,7 +1030,9 @@ impl Stack {
         }
         let tuple = FourTuple::new(t.local, t.remote);
         let cfg = self.conn_config(&opts, t.local.is_ipv6());
-        let mut conn = Connection::listen(now, cfg, tuple, &self.isn);
+        // RFC 6528: the ISS is chosen here, so the connection keeps no generator.
+        let (iss, ts_offset) = self.isn.isn_and_ts_offset(now, &tuple);
+        let mut conn = Connection::listen_with_iss(now, cfg, tuple, iss, ts_offset);
         // FreeBSD (syncache_add): a SYN that also carries FIN (drop_synfin off) opens a
         // connection like any SYN; the FIN is not remembered. Linux discards it.
         let synfin;
@@ -1583,10 +1626,31 @@ impl Stack {
 
     /// Housekeeping after every entry point: drop stale timer entries from the top of the
     /// heap (so `poll_timeout` is exact), rebuild it when stale entries pile up, and enforce
-    /// `tcp_max_orphans`.
+    /// `tcp_max_orphans`. Inline checks for the common case (nothing to do), the work out
+    /// of line.
+    #[inline]
     fn after_mutation(&mut self) {
-        let now = self.now;
-        self.enforce_orphan_limit(now);
+        if self.orphan_count > self.sysctl.tcp_max_orphans as usize
+            || self.orphans.len() > 2 * self.orphan_count + 64
+        {
+            self.enforce_orphan_limit(self.now);
+        }
+        self.counters.tcp_orphans = self.orphan_count as u64;
+        let top_live = match self.timers.peek() {
+            None => true,
+            Some(&Reverse((t, index, generation))) => self
+                .conns
+                .get(index, generation)
+                .is_some_and(|s| s.deadline == Some(t)),
+        };
+        if !top_live || self.timers.len() > 2 * self.conns.len + 64 {
+            self.prune_timers();
+        }
+    }
+
+    /// The timer half of [`Stack::after_mutation`].
+    #[cold]
+    fn prune_timers(&mut self) {
         while let Some(&Reverse((t, index, generation))) = self.timers.peek() {
             match self.conns.get(index, generation) {
                 Some(s) if s.deadline == Some(t) => break,
@@ -1606,6 +1670,7 @@ impl Stack {
     }
 
     /// tcp_max_orphans: beyond the limit the oldest orphans are reset (RFC 9293 §3.10.5).
+    #[cold]
     fn enforce_orphan_limit(&mut self, now: Instant) {
         let max = self.sysctl.tcp_max_orphans as usize;
         while self.orphan_count > max {
@@ -1793,8 +1858,13 @@ mod tests {
     fn connection_size_budget() {
         let conn = core::mem::size_of::<crate::conn::Connection>();
         let slot = core::mem::size_of::<super::ConnSlot>();
-        assert!(conn <= 936, "Connection is {conn} bytes");
-        assert!(slot <= 1008, "ConnSlot is {slot} bytes");
+        assert!(conn <= 704, "Connection is {conn} bytes");
+        assert!(slot <= 776, "ConnSlot is {slot} bytes");
+        // Rare counters, SACK scoreboard and reassembly ranges are one word until used.
+        let rcv = core::mem::size_of::<crate::buffer::RecvBuffer>();
+        assert!(rcv <= 72, "RecvBuffer is {rcv} bytes");
+        let sb = core::mem::size_of::<crate::sack::Scoreboard>();
+        assert!(sb <= 8, "Scoreboard is {sb} bytes");
         // Socket options are shared (Arc), CUBIC's HyStart++ RTTs are 8-byte nanoseconds.
         let sock = core::mem::size_of::<super::socket::Socket>();
         let cubic = core::mem::size_of::<crate::cubic::Cubic>();

@@ -6,13 +6,48 @@ use crate::isn::{FourTuple, siphash24};
 use crate::state::State;
 use crate::time::Duration;
 use core::net::{IpAddr, SocketAddr};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Every port binding of the host, ordered by port and then holder: one tree for all
 /// ports, so a port held by one connection costs one entry, not a map of its own.
+/// The bindings of local ports: `(port, holder)` → [`Binding`], in `(port, holder)` order.
+///
+/// Compact, as a host holds one binding per connection (100,000 connections on one
+/// listening port each hold it): a key is the port and the holder in 11 big-endian bytes
+/// (so that byte order is `(port, Holder)` order) and a value the index of its binding in a
+/// table of the distinct bindings (a few per address), not the 21-byte binding itself.
 #[derive(Debug, Default)]
 pub(super) struct PortTable {
-    map: BTreeMap<(u16, Holder), Binding>,
+    map: BTreeMap<PortKey, u32>,
+    /// The distinct bindings ever seen (never shrinks; bounded by addresses × flags).
+    bindings: Vec<Binding>,
+    ids: HashMap<Binding, u32>,
+}
+
+/// A port and a holder: port, kind (0 socket, 1 connection), index, generation.
+type PortKey = [u8; 11];
+
+fn port_key(port: u16, h: Holder) -> PortKey {
+    let (kind, index, generation) = match h {
+        Holder::Sock(s) => (0, s.index, s.generation),
+        Holder::Conn(c) => (1, c.index, c.generation),
+    };
+    let mut k = [0u8; 11];
+    k[..2].copy_from_slice(&port.to_be_bytes());
+    k[2] = kind;
+    k[3..7].copy_from_slice(&index.to_be_bytes());
+    k[7..].copy_from_slice(&generation.to_be_bytes());
+    k
+}
+
+fn key_holder(k: &PortKey) -> Holder {
+    let word = |at: usize| u32::from_be_bytes([k[at], k[at + 1], k[at + 2], k[at + 3]]);
+    let (index, generation) = (word(3), word(7));
+    if k[2] == 0 {
+        Holder::Sock(SocketId { index, generation })
+    } else {
+        Holder::Conn(ConnId { index, generation })
+    }
 }
 
 impl PortTable {
@@ -28,24 +63,34 @@ impl PortTable {
 
     /// Records (or replaces) `h`'s binding of `port`.
     pub fn insert(&mut self, port: u16, h: Holder, b: Binding) {
-        self.map.insert((port, h), b);
+        let id = match self.ids.get(&b) {
+            Some(&id) => id,
+            None => {
+                let id = u32::try_from(self.bindings.len()).unwrap_or(u32::MAX);
+                self.bindings.push(b);
+                self.ids.insert(b, id);
+                id
+            }
+        };
+        self.map.insert(port_key(port, h), id);
     }
 
     /// Drops `h`'s binding of `port`, if any.
     pub fn remove(&mut self, port: u16, h: Holder) {
-        self.map.remove(&(port, h));
+        self.map.remove(&port_key(port, h));
     }
 
     /// `h`'s binding of `port`.
     pub fn get(&self, port: u16, h: Holder) -> Option<&Binding> {
-        self.map.get(&(port, h))
+        let id = *self.map.get(&port_key(port, h))?;
+        self.bindings.get(id as usize)
     }
 
     /// The holders of `port` and their bindings, in holder order.
     pub fn holders(&self, port: u16) -> impl Iterator<Item = (Holder, &Binding)> {
         self.map
-            .range((port, Self::LOW)..=(port, Self::HIGH))
-            .map(|(&(_, h), b)| (h, b))
+            .range(port_key(port, Self::LOW)..=port_key(port, Self::HIGH))
+            .filter_map(|(k, &id)| Some((key_holder(k), self.bindings.get(id as usize)?)))
     }
 
     /// Whether anybody holds `port`.
@@ -54,8 +99,6 @@ impl PortTable {
     }
 }
 
-/// Whether two local bindings overlap: equal, or one is the wildcard of the same family,
-/// or one is a dual-stack IPv6 wildcard (IPV6_V6ONLY off) and the other IPv4.
 fn overlap(a: IpAddr, a_dual: bool, b: IpAddr, b_dual: bool) -> bool {
     if a.is_ipv4() != b.is_ipv4() {
         return (a_dual && b.is_ipv4()) || (b_dual && a.is_ipv4());
