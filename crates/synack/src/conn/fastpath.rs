@@ -52,7 +52,7 @@ impl Connection {
                 || self.snd_una != self.snd_nxt
                 || seg.payload.len() > self.rcv_accept_wnd() as usize
                 || self.orphaned
-                || self.fin_pending.is_some()
+                || self.rare.fin_pending.is_some()
                 || self.rcvbuf.has_gap()
                 || !self.scoreboard.is_empty()
                 || self.recover.is_some()
@@ -62,7 +62,7 @@ impl Connection {
                 return false;
             }
         } else if !(seg.ack.gt(self.snd_una) && seg.ack.le(self.snd_nxt))
-            || self.fin_pending.is_some()
+            || self.rare.fin_pending.is_some()
         {
             // (a) A pure ACK that acknowledges new data (duplicate ACKs and window updates
             // take the general path).
