@@ -66,7 +66,10 @@ impl PortTable {
         // The first few distinct bindings (a host usually has no more) are found by
         // comparison, cheaper than hashing a binding; the map finds the rest.
         let first = self.bindings.iter().take(8).position(|x| *x == b);
-        let id = match first.map(|i| i as u32).or_else(|| self.ids.get(&b).copied()) {
+        let id = match first
+            .map(|i| i as u32)
+            .or_else(|| self.ids.get(&b).copied())
+        {
             Some(id) => id,
             None => {
                 let id = u32::try_from(self.bindings.len()).unwrap_or(u32::MAX);
