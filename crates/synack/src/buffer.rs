@@ -3,7 +3,9 @@
 //! Both buffers are byte streams (字节流): writes and reads of any size, unrelated to segment
 //! boundaries. Each allocates its ring on first use, small at first ([`SMALL_RING`] bytes) and
 //! at its configured capacity (SO_SNDBUF / SO_RCVBUF) once it holds more, without zeroing
-//! either: at most two allocations per buffer, none per segment afterwards.
+//! either: at most two allocations per buffer, none per segment afterwards. Small rings
+//! freed by a closed connection are kept for the next one (a bounded per-thread pool), so
+//! a short connection's buffers need no allocator call at all.
 //!
 //! The receive buffer also holds out-of-order data (RFC 9293 §3.10.7.4 "Seventh": segments
 //! beyond RCV.NXT "may be held for later processing"): it is written straight into the ring
@@ -28,6 +30,38 @@ pub const MAX_OOO_RANGES: usize = 32;
 /// SO_SNDBUF / SO_RCVBUF worth of memory.
 pub const SMALL_RING: usize = 4096;
 
+/// Most freed [`SMALL_RING`]-byte rings a thread keeps for reuse (256 KiB).
+const POOL_MAX: usize = 64;
+
+std::thread_local! {
+    /// Freed small rings, empty (length 0) with exactly [`SMALL_RING`] bytes of capacity.
+    static POOL: core::cell::RefCell<Vec<Vec<u8>>> = const { core::cell::RefCell::new(Vec::new()) };
+}
+
+/// A small ring's storage: a pooled one, or a new allocation.
+fn take_small() -> Vec<u8> {
+    POOL.try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Vec::with_capacity(SMALL_RING))
+}
+
+/// Returns a small ring's storage to the pool (or frees it when the pool is full).
+fn give_small(mut v: Vec<u8>) {
+    if v.capacity() != SMALL_RING {
+        return;
+    }
+    v.clear();
+    // During thread teardown the pool may be gone: the vector is then just freed.
+    let _ = POOL.try_with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut()
+            && p.len() < POOL_MAX
+        {
+            p.push(v);
+        }
+    });
+}
+
 /// `n` as a ring size: buffers are limited to 4 GiB - 1 (far above the 1 GiB a scaled
 /// window can offer, RFC 7323 §2.3).
 fn clamp32(n: usize) -> u32 {
@@ -50,6 +84,12 @@ struct Ring {
     /// capacity) keep the ring, and so each buffer, one word smaller.
     phys32: u32,
     cap32: u32,
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        give_small(core::mem::take(&mut self.buf));
+    }
 }
 
 impl Ring {
@@ -87,14 +127,18 @@ impl Ring {
         } else {
             self.capacity()
         };
-        let mut buf = Vec::with_capacity(phys);
+        let mut buf = if phys == SMALL_RING {
+            take_small()
+        } else {
+            Vec::with_capacity(phys)
+        };
         if live > 0 {
             let start = self.head;
             let first = live.min(self.phys() - start);
             buf.extend_from_slice(&self.buf[start..start + first]);
             buf.extend_from_slice(&self.buf[..live - first]);
         }
-        self.buf = buf;
+        give_small(core::mem::replace(&mut self.buf, buf));
         self.phys32 = clamp32(phys);
         self.head = 0;
     }
@@ -695,6 +739,37 @@ impl RecvBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_rings_are_reused_empty() {
+        let mut a = SendBuffer::new(1 << 16);
+        assert_eq!(a.write(b"secret"), 6);
+        let first = a.ring.buf.as_ptr();
+        drop(a);
+        // The next buffer on this thread gets the same storage, holding nothing readable.
+        let mut r = RecvBuffer::new(1 << 16);
+        assert_eq!(r.push(b"xy"), 2);
+        assert_eq!(r.ring.buf.as_ptr(), first);
+        assert_eq!(r.ring.buf.len(), 2);
+        let mut out = [0u8; 8];
+        assert_eq!(r.read(&mut out), 2);
+        assert_eq!(&out[..2], b"xy");
+        // Growing to the full capacity hands the small ring back as well.
+        let mut b = SendBuffer::new(1 << 16);
+        assert_eq!(b.write(&[7; 5000]), 5000);
+        assert_eq!(b.ring.phys(), 1 << 16);
+        let mut c = SendBuffer::new(100_000);
+        assert_eq!(c.write(b"z"), 1);
+        assert_eq!(c.ring.phys(), SMALL_RING);
+        assert_eq!(c.ring.buf.len(), 1);
+        // A full-size ring is freed, not pooled; the small ones go back.
+        let pooled = || POOL.with(|p| p.borrow().len());
+        let before = pooled();
+        drop(b);
+        assert_eq!(pooled(), before);
+        drop(c);
+        assert_eq!(pooled(), before + 1);
+    }
 
     #[test]
     fn send_buffer_bounds_and_offsets() {

@@ -721,6 +721,12 @@ impl Connection {
         self.tuple.get()
     }
 
+    /// Whether the connection runs over IPv6 (its local address is one).
+    #[inline]
+    pub fn is_ipv6(&self) -> bool {
+        self.ipv6
+    }
+
     /// Whether this connection's 4-tuple is `t` (cheaper than comparing [`Connection::tuple`]).
     #[inline]
     pub fn has_tuple(&self, t: &FourTuple) -> bool {

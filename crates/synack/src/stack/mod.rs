@@ -185,6 +185,20 @@ impl<T> Slab<T> {
         }
     }
 
+    /// Like [`Slab::remove`] but drops the occupant where it lies, without moving it out
+    /// first (a connection is large); whether there was one.
+    fn discard(&mut self, index: u32, generation: u32) -> bool {
+        match self.slot_mut(index) {
+            Some((g, slot @ Some(_))) if *g == generation => {
+                *slot = None;
+                self.len -= 1;
+                self.free.push(index);
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn iter(&self) -> impl Iterator<Item = (u32, u32, &T)> {
         self.chunks
             .iter()
@@ -1302,8 +1316,8 @@ impl Stack {
         if to == State::TimeWait {
             slot.time_wait_since = Some(now);
         }
-        let tuple = slot.conn.tuple();
         if let Some(a) = self.annotations.as_mut() {
+            let tuple = slot.conn.tuple();
             a.push_back(format!(
                 "{}.{} > {}.{} {} -> {}",
                 tuple.local.ip(),
@@ -1404,7 +1418,7 @@ impl Stack {
     /// Frees a connection slot for good.
     fn free_conn(&mut self, id: ConnId) {
         self.unhash(id);
-        self.conns.remove(id.index, id.generation);
+        self.conns.discard(id.index, id.generation);
     }
 
     /// Whether a drained, closed connection can be freed (nobody refers to it).
@@ -1483,16 +1497,18 @@ impl Stack {
                 self.tx.pop_front();
                 continue;
             };
-            let tuple = slot.conn.tuple();
             // The payload is staged behind the TCP header and the options the segment is
             // expected to carry (the 12 bytes of timestamps when the last segment had them),
             // which is its final place in the common case, so `emit_tcp` need not move it;
             // when it carries more (SACK blocks), `emit_tcp` moves it further. A full-sized
             // segment (MSS already net of the timestamps) still fits an MTU-sized buffer.
             let opts = if slot.tx_ts { TS_OPTION_LEN } else { 0 };
-            let stage =
-                (wire::ip_header_len(tuple.local.ip()) + synack_wire::tcp::HEADER_LEN + opts)
-                    .min(buf.len());
+            let ip_len = if slot.conn.is_ipv6() {
+                synack_wire::ipv6::HEADER_LEN
+            } else {
+                synack_wire::ipv4::MIN_HEADER_LEN
+            };
+            let stage = (ip_len + synack_wire::tcp::HEADER_LEN + opts).min(buf.len());
             slot.conn.forget_payload_sum();
             let seg = slot.conn.poll_transmit(now, &mut buf[stage..]);
             let retrans = slot.conn.stats().retransmits;
@@ -1500,6 +1516,8 @@ impl Stack {
             slot.seen_retrans = retrans;
             match seg {
                 Some(seg) => {
+                    // The tuple is unpacked only for a segment that goes.
+                    let tuple = slot.conn.tuple();
                     slot.tx_ts = seg.options.timestamps.is_some();
                     self.counters.retrans_segs += delta;
                     self.counters.out_segs += 1;
