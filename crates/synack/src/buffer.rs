@@ -305,8 +305,18 @@ impl Ring {
     }
 
     fn advance(&mut self, n: usize) {
-        if self.phys() > 0 {
-            self.head = (self.head + n) % self.phys();
+        let phys = self.phys();
+        if phys > 0 {
+            // `head < phys` and `n` is at most the bytes held, so one subtraction wraps it
+            // (a division per ACK and per read otherwise); `%` stays for anything larger.
+            let h = self.head + n;
+            self.head = if h < phys {
+                h
+            } else if h - phys < phys {
+                h - phys
+            } else {
+                h % phys
+            };
         }
     }
 

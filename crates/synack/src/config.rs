@@ -170,6 +170,11 @@ pub struct Config {
     /// The stack imitated where the RFCs leave a choice; `None` follows
     /// [`Config::option_layout`] (BSD layout: FreeBSD). See [`Config::flavor`].
     pub flavor: Option<Flavor>,
+    /// Header prediction (on by default): an in-order data segment or a pure ACK for new
+    /// data in ESTABLISHED, with nothing unusual about it, skips the general checks of
+    /// RFC 9293 §3.10.7.4 that cannot apply to it (see `conn/fastpath.rs`); the outcome is
+    /// the same either way, so turning it off only costs time (tests compare the two).
+    pub header_prediction: bool,
     /// Record [`crate::Event`]s (off by default: no cost when unused).
     pub events: bool,
     /// Most events kept before the oldest are dropped.
@@ -219,6 +224,7 @@ impl Default for Config {
             min_tso_segs: 2,
             tso_win_divisor: 3,
             flavor: None,
+            header_prediction: true,
             events: false,
             event_capacity: 4096,
         }

@@ -1520,6 +1520,10 @@ impl Connection {
 
     /// RFC 9293 §3.10.7.4, "Otherwise": SYN-RECEIVED and every synchronized state.
     fn seg_other(&mut self, now: Instant, seg: &SegmentIn<'_>) {
+        // Header prediction: the common in-order segment, with the same outcome.
+        if self.cfg.header_prediction && self.fast_path(now, seg) {
+            return;
+        }
         // Simultaneous open (RFC 9293 §3.5 figure 7): in SYN-RECEIVED of an active OPEN the
         // peer's SYN,ACK repeats its SYN (SEG.SEQ = IRS) and acknowledges ours. Like Linux
         // (RFC 5961 §4.2 exception) it is taken as the ACK completing the handshake, so the

@@ -1,13 +1,125 @@
-//! The host's fused copy-and-checksum hooks: the payload of an in-order segment is copied
-//! into the receive ring while its checksum is verified, and the payload of an outgoing
-//! segment is summed while it is copied out of the send ring.
+//! The receive fast path and the host's fused copy-and-checksum hooks.
+//!
+//! Header prediction (Van Jacobson's, as in 4.4BSD's and Linux's `tcp_rcv_established`):
+//! in ESTABLISHED, a segment carrying nothing but ACK (and PSH), the next expected
+//! sequence number, an acceptable timestamp and no SACK blocks is either (a) a pure ACK for
+//! new data, or (b) in-order data that fits the window, at a receiver with nothing in
+//! flight and no reassembly, recovery, F-RTO or D-SACK round under way. For those, most of
+//! RFC 9293 §3.10.7.4's checks are known to pass or to do nothing, and
+//! [`Connection::fast_path`] does only what they would have done: the same bookkeeping
+//! (RTT, RACK, delivery rate, congestion control, timers, window) in the same order, so the
+//! outcome is identical; `Config::header_prediction = false` forces the general path and
+//! `tests/fast_path.rs` compares the two segment by segment.
+//!
+//! The copy hooks: the payload of an in-order segment is copied into the receive ring while
+//! its checksum is verified, and the payload of an outgoing segment is summed while it is
+//! copied out of the send ring.
 
 use super::Connection;
+use crate::segment::SegmentIn;
 use crate::seq::Seq;
 use crate::state::State;
+use crate::time::Instant;
 use synack_wire::checksum::Checksum;
+use synack_wire::flags::TcpFlags;
 
 impl Connection {
+    /// Header prediction: processes `seg` and returns `true` when it is one of the two
+    /// predicted kinds (see the module documentation); otherwise changes nothing and
+    /// returns `false` (the general path then runs). Called from the general path's start
+    /// in a synchronized state, after `on_segment`'s common steps.
+    pub(super) fn fast_path(&mut self, now: Instant, seg: &SegmentIn<'_>) -> bool {
+        // The prediction. Not predicted: other states, SYN/FIN/RST/URG/ECE/CWR, anything
+        // but the next sequence number, SACK blocks, and (RFC 7323 §5.3 R1) a missing
+        // timestamp or one PAWS would look at.
+        if self.state != State::Established
+            || seg.flags.without(TcpFlags::PSH) != TcpFlags::ACK
+            || seg.seq != self.rcv_nxt
+            || !seg.options.sack_blocks.is_empty()
+        {
+            return false;
+        }
+        let ts = seg.options.timestamps;
+        if self.ts_ok && !ts.is_some_and(|ts| Seq(ts.tsval).ge(Seq(self.ts_recent))) {
+            return false;
+        }
+        let data = !seg.payload.is_empty();
+        if data {
+            // (b) In-order text that fits the window, acknowledging nothing new, with
+            // nothing in flight: the ACK processing has no loss, SACK, recovery, F-RTO or
+            // D-SACK state to update, and the text goes straight to the ring's end.
+            if seg.ack != self.snd_una
+                || self.snd_una != self.snd_nxt
+                || seg.payload.len() > self.rcv_accept_wnd() as usize
+                || self.orphaned
+                || self.rare.fin_pending.is_some()
+                || self.rcvbuf.has_gap()
+                || !self.scoreboard.is_empty()
+                || self.recover.is_some()
+                || self.loss.frto_active()
+                || self.loss.dsack_round_open()
+            {
+                return false;
+            }
+        } else if !(seg.ack.gt(self.snd_una) && seg.ack.le(self.snd_nxt))
+            || self.rare.fin_pending.is_some()
+        {
+            // (a) A pure ACK that acknowledges new data (duplicate ACKs and window updates
+            // take the general path).
+            return false;
+        }
+        // RFC 9293 §3.10.7.4 "First": SEG.SEQ = RCV.NXT is acceptable for a segment without
+        // text whatever the window, and for text when the window holds it all.
+        debug_assert!(self.acceptable(seg));
+        #[cfg(test)]
+        tests::FAST_HITS.with(|h| h.set(h.get() + 1));
+        // Predicted. RFC 7323 §4.3 (§5.3 R3): TS.Recent.
+        if self.ts_ok
+            && let Some(ts) = ts
+            && seg.seq.le(self.last_ack_sent)
+        {
+            self.ts_recent = ts.tsval;
+            self.ts_recent_at = now;
+        }
+        // "Second" to "Fourth" (RST, security, SYN) do not apply; "Fifth", the ACK field:
+        if !data {
+            // (a) The whole ACK processing. With no text and no FIN (none pending either),
+            // "Sixth" to "Eighth" have nothing to do in ESTABLISHED.
+            self.process_ack(now, seg);
+            return true;
+        }
+        // (b) What `process_ack` does for an ACK of nothing new with nothing in flight and
+        // no SACK, loss, F-RTO or D-SACK state: the rate sample, the reorder timer, the
+        // persist count and the window update (RFC 9293 §3.10.7.4 SND.WL1/SND.WL2).
+        self.rate_on_ack(now);
+        if self.rack_on() {
+            self.arm_reorder_timer(now);
+        }
+        self.persist_unanswered = 0;
+        if self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(seg.ack)) {
+            self.snd_wnd = self.scaled_wnd(seg.wnd);
+            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+        }
+        // "Seventh", the text: in order, within the window, no gap (so no D-SACK).
+        let len = u32::try_from(seg.payload.len()).unwrap_or(u32::MAX);
+        self.rcv_mss = self.rcv_mss.max(len.min(65535));
+        match self.rcvbuf.insert(0, seg.payload) {
+            Some(advance) => {
+                self.rcv_nxt += advance;
+                self.bytes_received += advance as u64;
+                if seg.flags.psh() {
+                    self.push_seen = true;
+                }
+                self.data_ack(now);
+            }
+            None => self.ack_due = true,
+        }
+        self.capture_urgent(now);
+        true
+    }
+
     /// Copies the payload of a segment starting at `seq` into the receive ring's free space
     /// while adding it to `sum`, before the segment's checksum is known to be good; the
     /// connection's state does not change. Only a segment at RCV.NXT in a state that
@@ -42,5 +154,183 @@ impl Connection {
     /// Forgets the sum of the last payload copied out (see [`Connection::payload_sum`]).
     pub fn forget_payload_sum(&mut self) {
         self.sndbuf.forget_copy_sum();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, Flavor, OptionLayout};
+    use crate::isn::FourTuple;
+    use crate::seq::Seq;
+    use crate::time::{Duration, Instant};
+    use crate::{Connection, SegmentOut};
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Segments the fast path took on this thread.
+        pub(super) static FAST_HITS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// A deterministic xorshift.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// Runs a two-way exchange under `cfg` (with header prediction as `fast` says): the
+    /// client streams, the server sometimes answers, the reader sometimes stalls (so the
+    /// window closes and zero-window probes go), and the link drops, reorders and
+    /// duplicates segments (so reassembly, SACK, recovery and RTOs take turns with the
+    /// predicted segments). Returns every segment sent and, after every round, both ends'
+    /// TCP_INFO and counters, as text; and how many segments the fast path took.
+    fn run(mut cfg: Config, fast: bool, seed: u64) -> (Vec<String>, u64) {
+        cfg.header_prediction = fast;
+        FAST_HITS.with(|h| h.set(0));
+        let tuple = FourTuple::new(
+            "10.0.0.1:40000".parse().unwrap(),
+            "10.0.0.2:80".parse().unwrap(),
+        );
+        let peer = FourTuple::new(tuple.remote, tuple.local);
+        let mut now = Instant::from_secs(1);
+        let mut c = Connection::connect_with_iss(now, cfg.clone(), tuple, Seq(1000), 7);
+        let mut s = Connection::listen_with_iss(now, cfg, peer, Seq(900_000), 99);
+        let mut rng = Rng(seed);
+        let mut log = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        let mut sink = vec![0u8; 20_000];
+        let data: Vec<u8> = (0..8000u32).map(|i| (i * 13) as u8).collect();
+        for round in 0..1000u32 {
+            if round > 2 {
+                let n = rng.below(8000) as usize;
+                let _ = c.send(now, &data[..n]);
+                if rng.below(8) == 0 {
+                    let _ = s.send(now, &data[..rng.below(3000) as usize]);
+                }
+            }
+            for _ in 0..50 {
+                let mut moved = false;
+                for from_client in [true, false] {
+                    let (src, dst) = if from_client {
+                        (&mut c, &mut s)
+                    } else {
+                        (&mut s, &mut c)
+                    };
+                    let mut out: Vec<(SegmentOut, Vec<u8>)> = Vec::new();
+                    while let Some(seg) = src.poll_transmit(now, &mut buf) {
+                        let bytes = buf[..seg.payload_len].to_vec();
+                        log.push(format!("{from_client} {seg:?} {bytes:?}"));
+                        out.push((seg, bytes));
+                    }
+                    moved |= !out.is_empty();
+                    // The link: 2% lost, 3% swapped with the next, 1% duplicated.
+                    let mut i = 0;
+                    while i < out.len() {
+                        let r = rng.below(100);
+                        if r < 2 {
+                            out.remove(i);
+                            continue;
+                        }
+                        if r < 5 && i + 1 < out.len() {
+                            out.swap(i, i + 1);
+                        } else if r < 6 {
+                            let d = out[i].clone();
+                            out.insert(i, d);
+                            i += 1;
+                        }
+                        i += 1;
+                    }
+                    for (seg, bytes) in &out {
+                        dst.on_segment(now, &seg.as_segment_in(bytes));
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+            // The readers: the server usually drains, sometimes stalls for a while.
+            if round % 97 > 80 {
+                // stalled
+            } else {
+                while let Ok(n) = s.recv(&mut sink) {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            }
+            while let Ok(n) = c.recv(&mut sink) {
+                if n == 0 {
+                    break;
+                }
+            }
+            now += Duration::from_micros(200 + rng.below(20_000));
+            for e in [&mut c, &mut s] {
+                if e.poll_timeout().is_some_and(|t| t <= now) {
+                    e.on_timeout(now);
+                }
+            }
+            log.push(format!(
+                "{round} {:?} {:?} {:?} {:?}",
+                c.info(),
+                s.info(),
+                c.stats(),
+                s.stats()
+            ));
+        }
+        (log, FAST_HITS.with(|h| h.get()))
+    }
+
+    fn compare(cfg: Config, what: &str) {
+        for seed in [0x9e37_79b9_7f4a_7c15, 0x0123_4567_89ab_cdef, 77] {
+            let (slow, none) = run(cfg.clone(), false, seed);
+            let (fast, hits) = run(cfg.clone(), true, seed);
+            assert_eq!(none, 0, "{what}: the fast path ran while off");
+            assert!(hits > 500, "{what}: the fast path ran only {hits} times");
+            assert_eq!(slow.len(), fast.len(), "{what}: seed {seed}");
+            for (i, (a, b)) in slow.iter().zip(&fast).enumerate() {
+                assert_eq!(a, b, "{what}: seed {seed}, line {i} differs");
+            }
+        }
+    }
+
+    /// Every segment and every TCP_INFO field is the same with and without header
+    /// prediction, with all options (Linux flavor), without SACK and timestamps, with BBR
+    /// (whose rate sampler sees every ACK) and under the FreeBSD flavor.
+    #[test]
+    fn header_prediction_changes_no_segment_and_no_info_field() {
+        let linux = Config {
+            send_buffer: 64 << 10,
+            recv_buffer: 32 << 10,
+            ..Config::default()
+        };
+        compare(linux.clone(), "linux");
+        compare(
+            Config {
+                sack: false,
+                timestamps: false,
+                ..linux.clone()
+            },
+            "no options",
+        );
+        compare(
+            Config {
+                congestion_control: "bbr",
+                ..linux.clone()
+            },
+            "bbr",
+        );
+        compare(
+            Config {
+                option_layout: OptionLayout::Bsd,
+                flavor: Some(Flavor::FreeBsd),
+                ..linux
+            },
+            "freebsd",
+        );
     }
 }

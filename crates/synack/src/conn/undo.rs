@@ -262,6 +262,12 @@ impl LossState {
     pub(super) fn frto_active(&self) -> bool {
         self.frto != Frto::Off
     }
+
+    /// Whether a D-SACK round (RFC 8985 §6.2 step 4) is being measured: every ACK then
+    /// updates it.
+    pub(super) fn dsack_round_open(&self) -> bool {
+        self.dsack_round.is_some()
+    }
 }
 
 impl Connection {

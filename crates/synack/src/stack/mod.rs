@@ -719,10 +719,12 @@ impl Stack {
     /// goes to free space and is committed only when the engine accepts the verified
     /// segment, so a segment that fails the checksum changes nothing.
     fn tcp_deliver(&mut self, now: Instant, ip: &wire::IpIn<'_>, ce: bool) {
-        let t = match wire::parse_tcp_unverified(ip) {
-            Ok(t) => t.with_ce(ce),
+        let mut t = match wire::parse_tcp_unverified(ip) {
+            Ok(t) => t,
             Err(r) => return self.tcp_drop(r),
         };
+        // Set in place: `with_ce` would move the whole segment (with its options) again.
+        t.ce = ce;
         let tuple = FourTuple::new(t.local, t.remote);
         let found = match self.oracle {
             None => self.demux_get(&tuple),

@@ -127,15 +127,8 @@ pub struct TcpIn<'a> {
     /// The segment as the engine sees it.
     pub seg: SegmentIn<'a>,
     /// The IP header's ECN field was CE (RFC 3168 §5); [`parse_tcp_unverified`] leaves it
-    /// false, the caller sets it from the datagram with [`TcpIn::with_ce`] and [`ecn_ce`].
+    /// false, the caller sets it from the datagram with [`ecn_ce`].
     pub ce: bool,
-}
-
-impl<'a> TcpIn<'a> {
-    /// The same segment with the CE mark `ce`.
-    pub fn with_ce(self, ce: bool) -> TcpIn<'a> {
-        TcpIn { ce, ..self }
-    }
 }
 
 /// Whether the raw IP datagram `pkt` is marked Congestion Experienced (RFC 3168 §5: ECN
