@@ -396,8 +396,6 @@ pub struct Connection {
     tlp_high: Option<Seq>,
     /// When data was last sent (tcp_slow_start_after_idle).
     last_send_at: Option<Instant>,
-    /// RFC 2883: a duplicate segment arrived; the next ACK reports it first (D-SACK).
-    dsack_due: Option<(Seq, Seq)>,
     /// RFC 3168 §6.1.1: ECN negotiated.
     ecn_ok: bool,
     /// RFC 3168 §6.1.3: CE arrived; ECE goes on every ACK until a CWR arrives.
@@ -454,11 +452,6 @@ pub struct Connection {
     /// Urgent data, the held FIN, keepalive and user-timeout settings, the SYN text and
     /// the ISS generator: out of line until first used (`Rare`).
     rare: RareBox,
-    /// The first sequence numbers of the out-of-order segments that arrived last, most
-    /// recent first (RFC 2018 §4: their blocks are reported in that order); the first
-    /// `sack_recent_len` are set (16 bytes and one, where `[Option<Seq>; 4]` takes 32).
-    sack_recent: [Seq; 4],
-    sack_recent_len: u8,
 
     // TCP_INFO counters.
     bytes_acked: u64,
@@ -546,7 +539,6 @@ impl Connection {
             tlp_due: false,
             tlp_high: None,
             last_send_at: None,
-            dsack_due: None,
             ecn_ok: false,
             ece_due: false,
             cwr_due: false,
@@ -575,8 +567,6 @@ impl Connection {
             ka_probe_due: false,
             last_rcv_at: now,
             oobinline: cfg.oobinline,
-            sack_recent: [Seq(0); 4],
-            sack_recent_len: 0,
             bytes_acked: 0,
             bytes_received: 0,
             error: None,
@@ -2092,7 +2082,7 @@ impl Connection {
     /// RFC 2883: remembers a duplicate `[l, r)` for the next ACK's first SACK block.
     fn note_dsack(&mut self, l: Seq, r: Seq) {
         if self.sack_ok && self.cfg.dsack && l.lt(r) {
-            self.dsack_due = Some((l, r));
+            self.rare.dsack_due = Some((l, r));
             if self.cfg.flavor() == crate::config::Flavor::FreeBsd {
                 // FreeBSD tcp_input(): "ACK now, as the next in-sequence segment will clear
                 // the DSACK block again".
@@ -2381,7 +2371,7 @@ impl Connection {
             if forced {
                 take = fresh.len();
             }
-            if self.dsack_due.is_none() {
+            if self.rare.dsack_due.is_none() {
                 // RFC 2883 §4.1.3 (and §5): bytes already held out of order are duplicates
                 // too; the first such run is reported in a D-SACK block.
                 let (lo, hi) = (offset, offset + take);
@@ -2419,9 +2409,9 @@ impl Connection {
                     // RFC 9293 §3.10.7.4: held for later processing; RFC 5681 §4.2: an
                     // out-of-order segment is acknowledged at once (a duplicate ACK).
                     self.stats.ooo_queued += 1;
-                    self.sack_recent.rotate_right(1);
-                    self.sack_recent[0] = data_seq.max(self.rcv_nxt);
-                    self.sack_recent_len = (self.sack_recent_len + 1).min(4);
+                    self.rare.sack_recent.rotate_right(1);
+                    self.rare.sack_recent[0] = data_seq.max(self.rcv_nxt);
+                    self.rare.sack_recent_len = (self.rare.sack_recent_len + 1).min(4);
                     self.ack_due = true;
                 }
                 None => {
@@ -2830,7 +2820,8 @@ impl Connection {
     }
 }
 
-/// What few connections ever use: urgent data, a FIN held beyond a gap, keepalive and
+/// What few connections ever use: urgent data, a FIN held beyond a gap, the D-SACK and
+/// SACK ordering of a receiver that saw duplicates or reordering, keepalive and
 /// user-timeout settings changed after the connection was made (else `Config`'s apply), a
 /// simultaneous open's SYN text, an engine-level passive open's ISS generator. Out of line
 /// ([`RareBox`], reached through `Deref`): the others carry one word for all of it.
@@ -2862,6 +2853,13 @@ struct Rare {
     pub(super) ka_cnt: Option<u8>,
     /// `TCP_USER_TIMEOUT` set on this connection.
     pub(super) user_timeout: Option<OptNanos>,
+    /// RFC 2883: a duplicate segment arrived; the next ACK reports it first (D-SACK).
+    pub(super) dsack_due: Option<(Seq, Seq)>,
+    /// The first sequence numbers of the out-of-order segments that arrived last, most
+    /// recent first (RFC 2018 §4: their blocks are reported in that order); the first
+    /// `sack_recent_len` are set (16 bytes and one, where `[Option<Seq>; 4]` takes 32).
+    pub(super) sack_recent: [Seq; 4],
+    pub(super) sack_recent_len: u8,
 }
 
 /// What a connection that never used [`Rare`] state reads.
@@ -2878,6 +2876,9 @@ static NO_RARE: Rare = Rare {
     ka_intvl: None,
     ka_cnt: None,
     user_timeout: None,
+    dsack_due: None,
+    sack_recent: [Seq(0); 4],
+    sack_recent_len: 0,
 };
 
 /// [`Rare`] out of line: reads of a connection without it see [`NO_RARE`]; the first

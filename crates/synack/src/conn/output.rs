@@ -36,7 +36,12 @@ impl Connection {
             self.delack_deadline = None;
             self.ack_due = false;
             self.challenge_due = false;
-            if self.dsack_due.take().is_some() && self.sack_ok && !seg.flags.syn() {
+            // Taken only when set: `rare` is not allocated by every segment sent.
+            if self.rare.dsack_due.is_some()
+                && self.rare.dsack_due.take().is_some()
+                && self.sack_ok
+                && !seg.flags.syn()
+            {
                 self.stats.dsacks_sent += 1;
             }
         }
@@ -681,7 +686,7 @@ impl Connection {
     /// RFC 2883 §4: a D-SACK block for a duplicate segment goes first.
     pub(super) fn sack_blocks(&self, opt: &mut SegOptions) {
         let mut max = if self.ts_ok { 3 } else { 4 };
-        if let Some((l, r)) = self.dsack_due {
+        if let Some((l, r)) = self.rare.dsack_due {
             opt.sack_blocks.push(l, r);
             max -= 1;
         }
@@ -695,7 +700,10 @@ impl Connection {
         // in sequence order.
         let mut order: [Option<usize>; 4] = [None; 4];
         let mut n = 0;
-        let recent = self.sack_recent.get(..usize::from(self.sack_recent_len));
+        let recent = self
+            .rare
+            .sack_recent
+            .get(..usize::from(self.rare.sack_recent_len));
         for r in recent.unwrap_or_default() {
             let found = ranges
                 .iter()

@@ -1876,8 +1876,8 @@ mod tests {
     fn connection_size_budget() {
         let conn = core::mem::size_of::<crate::conn::Connection>();
         let slot = core::mem::size_of::<super::ConnSlot>();
-        assert!(conn <= 704, "Connection is {conn} bytes");
-        assert!(slot <= 776, "ConnSlot is {slot} bytes");
+        assert!(conn <= 672, "Connection is {conn} bytes");
+        assert!(slot <= 744, "ConnSlot is {slot} bytes");
         // Rare counters, SACK scoreboard and reassembly ranges are one word until used.
         let rcv = core::mem::size_of::<crate::buffer::RecvBuffer>();
         assert!(rcv <= 72, "RecvBuffer is {rcv} bytes");
