@@ -63,8 +63,14 @@ impl PortTable {
 
     /// Records (or replaces) `h`'s binding of `port`.
     pub fn insert(&mut self, port: u16, h: Holder, b: Binding) {
-        let id = match self.ids.get(&b) {
-            Some(&id) => id,
+        // The first few distinct bindings (a host usually has no more) are found by
+        // comparison, cheaper than hashing a binding; the map finds the rest.
+        let first = self.bindings.iter().take(8).position(|x| *x == b);
+        let id = match first
+            .map(|i| i as u32)
+            .or_else(|| self.ids.get(&b).copied())
+        {
+            Some(id) => id,
             None => {
                 let id = u32::try_from(self.bindings.len()).unwrap_or(u32::MAX);
                 self.bindings.push(b);
