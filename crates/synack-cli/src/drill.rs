@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! synack drill [--profile linux|freebsd|auto] [--relax window,options-order,psh,timing]
-//!              [--define NAME]... [--strict-segments] [--tolerance_usecs N] [--verbose]
-//!              [--report-md FILE] [--write-passing FILE] PATHS...
+//!              [--define NAME]... [--sysctl NAME=VALUE]... [--strict-segments]
+//!              [--tolerance_usecs N] [--verbose] [--report-md FILE] [--write-passing FILE] PATHS...
 //! synack drill --check-passing FILE [--relax ...]
 //! ```
 //!
@@ -29,6 +29,8 @@ options:
                                 containing a `freebsd` directory)
   --relax LIST                  relax comparisons: window,options-order,psh,timing
   --define NAME                 define NAME for #ifdef (FreeBSD is defined by the profile)
+  --sysctl NAME=VALUE           configure the simulated host before each script (repeatable;
+                                the script's own sysctl lines still apply after it)
   --strict-segments             never aggregate segments into one expected line (no TSO)
   --tolerance_usecs N           override the scripts' timing tolerance
   --verbose                     print the trace of every script
@@ -89,6 +91,16 @@ fn parse(args: &[String]) -> Result<Args, String> {
             }
             "--relax" => a.cfg.relax = Relax::parse(&value(flag)?)?,
             "--define" => a.cfg.defines.push(value(flag)?),
+            "--sysctl" => {
+                let v = value(flag)?;
+                let (k, val) = v
+                    .split_once('=')
+                    .ok_or_else(|| format!("--sysctl needs NAME=VALUE, got {v:?}"))?;
+                a.cfg.host_sysctls.push((
+                    k.trim().to_string(),
+                    val.trim().trim_matches('"').to_string(),
+                ));
+            }
             "--strict-segments" => a.cfg.strict_segments = true,
             "--tolerance_usecs" | "--tolerance-usecs" => {
                 let v = value(flag)?;
@@ -222,6 +234,17 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A host setting the stack refuses would turn every script into UNSUPPORTED: refuse
+    // it here instead, under each profile it could run with.
+    for p in [Profile::Linux, Profile::FreeBsd] {
+        let mut t = StackTarget::new(p);
+        for (k, v) in &a.cfg.host_sysctls {
+            if let Err(e) = t.sysctl(k, v) {
+                eprintln!("synack drill: --sysctl {k}={v}: {e:?} ({} profile)", p.name());
+                return ExitCode::from(2);
+            }
+        }
+    }
     let mut factory = |p: Profile| -> Box<dyn Target> { Box::new(StackTarget::new(p)) };
     let mut suite = Suite::new(a.cfg.clone(), &mut factory);
     let report = if let Some(list) = &a.check_passing {

@@ -70,3 +70,48 @@ fn a_wrong_expectation_fails_against_the_stack() {
         other => panic!("expected FAIL, got {other:?}"),
     }
 }
+
+/// A passive open whose SYN-ACK must carry `wscale 6`: Linux picks the scale from
+/// max(tcp_rmem[2], rmem_max) (ilog2(space) - 15), so 6 means a host whose tcp_rmem[2] is
+/// between 2 and 4 MiB (Linux sizes it at boot from free memory, capped at 6 MiB).
+const WSCALE_6: &str = "\
+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
++0 bind(3, ..., ...) = 0
++0 listen(3, 1) = 0
++.1 < S 0:0(0) win 32792 <mss 1000,sackOK,nop,nop,nop,wscale 7>
++0 > S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK,nop,wscale 6>
++.1 < . 1:1(0) ack 1 win 257
++0 accept(3, ..., ...) = 4
+";
+
+fn run_wscale_6(prefix: &str, host: &[(&str, &str)]) -> Verdict {
+    let script = synack_drill::parse_script(&format!("{prefix}{WSCALE_6}")).unwrap();
+    let mut t = StackTarget::new(Profile::Linux);
+    let cfg = RunConfig {
+        host_sysctls: host
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..RunConfig::default()
+    };
+    synack_drill::run::run_script(&script, &mut t, &cfg).verdict
+}
+
+#[test]
+fn host_sysctls_configure_the_stack_before_the_script() {
+    let small = [("net.ipv4.tcp_rmem", "4096 131072 3145728")];
+    // Linux's defaults (tcp_rmem[2] = 6 MiB) give wscale 7: the script fails.
+    match run_wscale_6("", &[]) {
+        Verdict::Fail(f) => assert!(f.message.contains("wscale 7"), "{f}"),
+        other => panic!("expected FAIL, got {other:?}"),
+    }
+    // A host whose tcp_rmem[2] is 3 MiB gives wscale 6.
+    assert_eq!(run_wscale_6("", &small), Verdict::Pass);
+    // The script's own sysctl line comes after the host's and wins.
+    let own = "`sysctl -q net.ipv4.tcp_rmem=\"4096 131072 6291456\"`\n";
+    assert!(matches!(run_wscale_6(own, &small), Verdict::Fail(_)));
+    // A setting the stack refuses is reported, not ignored.
+    let bad = [("net.ipv4.tcp_rmem", "not a number")];
+    assert!(!matches!(run_wscale_6("", &bad), Verdict::Pass));
+}

@@ -120,6 +120,10 @@ pub struct RunConfig {
     pub tolerance_usecs: Option<u64>,
     /// Keep a trace of every event and packet in [`Outcome::log`].
     pub verbose: bool,
+    /// Sysctls of the host the scripts run on (`NAME`, `VALUE`), set on a fresh target
+    /// before the script's first line, as an administrator configures a host before running
+    /// packetdrill; the script's own sysctl lines still apply after them.
+    pub host_sysctls: Vec<(String, String)>,
 }
 
 /// The first mismatch of a failing script.
@@ -350,6 +354,10 @@ impl<'a, T: Target + ?Sized> Runner<'a, T> {
             log: Vec::new(),
             defined,
         };
+        for (k, v) in &cfg.host_sysctls {
+            r.t.sysctl(k, v)
+                .map_err(|e| format!("host sysctl {k}={v}: {e:?}"))?;
+        }
         if let Some(mtu) = script.option("mtu") {
             r.t.sysctl("net.ipv4.tcp_mtu", mtu)
                 .map_err(|_| format!("--mtu={mtu}"))?;
