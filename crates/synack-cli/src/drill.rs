@@ -240,7 +240,10 @@ pub fn main(args: &[String]) -> ExitCode {
         let mut t = StackTarget::new(p);
         for (k, v) in &a.cfg.host_sysctls {
             if let Err(e) = t.sysctl(k, v) {
-                eprintln!("synack drill: --sysctl {k}={v}: {e:?} ({} profile)", p.name());
+                eprintln!(
+                    "synack drill: --sysctl {k}={v}: {e:?} ({} profile)",
+                    p.name()
+                );
                 return ExitCode::from(2);
             }
         }
