@@ -185,6 +185,23 @@ impl Ring {
         }
     }
 
+    /// Makes room for `n` bytes at logical offset `at` (growing the storage, keeping the
+    /// first `live` logical bytes) and returns the physical size, the physical start and
+    /// how many of the `n` bytes fit before the physical end (the rest wraps to the front).
+    #[inline]
+    fn place(&mut self, at: usize, n: usize, live: usize) -> (usize, usize, usize) {
+        let end = at + n;
+        if end > self.phys() {
+            self.grow(end, live);
+        }
+        let phys = self.phys();
+        let mut start = self.head + at;
+        if start >= phys {
+            start -= phys;
+        }
+        (phys, start, n.min(phys - start))
+    }
+
     /// Writes `bytes` at logical offset `at` (from the head), keeping the first `live`
     /// logical bytes if the storage has to grow; the caller keeps `at + bytes.len()` within
     /// the capacity.
@@ -203,16 +220,7 @@ impl Ring {
         if bytes.is_empty() || self.capacity() == 0 {
             return;
         }
-        let end = at + bytes.len();
-        if end > self.phys() {
-            self.grow(end, live);
-        }
-        let phys = self.phys();
-        let mut start = self.head + at;
-        if start >= phys {
-            start -= phys;
-        }
-        let first = bytes.len().min(phys - start);
+        let (phys, start, first) = self.place(at, bytes.len(), live);
         if first < bytes.len() || start < self.head {
             // The write wraps to the front, past positions between the mark and the end
             // that may never have been written: define them so reads stay in bounds.
@@ -237,16 +245,7 @@ impl Ring {
         if n == 0 || self.capacity() == 0 {
             return 0;
         }
-        let end = at + n;
-        if end > self.phys() {
-            self.grow(end, live);
-        }
-        let phys = self.phys();
-        let mut start = self.head + at;
-        if start >= phys {
-            start -= phys;
-        }
-        let first = n.min(phys - start);
+        let (phys, start, first) = self.place(at, n, live);
         let second = n - first;
         // Lent bytes must be defined: those past the high-water mark are zeroed once (the
         // mark reaches the physical end after the first lap round the ring).
