@@ -5,30 +5,17 @@
 mod common;
 use common::data_offsets as offsets;
 use common::{A, CLIENT_ISS, F, S, SERVER_ISS, data, drain, one, plain, sack_ack, seg};
-use synack::{Config, Connection, Instant, SegOptions, SegmentIn, Seq, State, TcpFlags};
+use synack::{Config, Connection, Instant, SegOptions, SegmentIn, Seq, TcpFlags};
 
 const MSS: u32 = 1000;
 /// The client's first data byte.
 const BASE: u32 = common::DATA_BASE;
 
-fn ms(n: u64) -> Instant {
-    Instant::from_millis(n)
-}
+use common::ms;
 
 /// A SACK-permitted client (no timestamps, MSS 1000) whose handshake measured 100 ms.
 fn sack_client(cfg: Config) -> Connection {
-    let mut c = common::client(Config { sack: true, ..cfg }, Instant::ZERO);
-    let mut synack = seg(SERVER_ISS, CLIENT_ISS + 1, S | A, 65535);
-    synack.options = SegOptions {
-        mss: Some(MSS as u16),
-        sack_permitted: true,
-        ..SegOptions::default()
-    };
-    c.on_segment(ms(100), &synack);
-    assert_eq!(c.state(), State::Established);
-    drain(&mut c, ms(100));
-    assert!(c.status().sack_permitted);
-    c
+    common::established_at_100ms(Config { sack: true, ..cfg }, 65535)
 }
 
 #[test]

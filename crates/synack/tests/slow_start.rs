@@ -5,29 +5,23 @@
 
 mod common;
 use common::data_offsets as offsets;
-use common::{A, CLIENT_ISS, S, SERVER_ISS, drain, plain, sack_ack, seg};
-use synack::{Config, Connection, Flavor, Instant, SegOptions, State};
+use common::{drain, plain, sack_ack};
+use synack::{Config, Connection, Flavor};
 
 const MSS: u32 = 1000;
 
-fn ms(n: u64) -> Instant {
-    Instant::from_millis(n)
-}
+use common::ms;
 
 /// A SACK-permitted client (MSS 1000, no timestamps) running `cc`, whose peer offers
 /// `wnd` bytes; the handshake measured 100 ms.
-fn client(cfg: Config, cc: &str, wnd: u16) -> Connection {
-    let mut c = common::client(Config { sack: true, ..cfg }, Instant::ZERO);
-    c.set_congestion_control_by_name(cc).unwrap();
-    let mut synack = seg(SERVER_ISS, CLIENT_ISS + 1, S | A, wnd);
-    synack.options = SegOptions {
-        mss: Some(MSS as u16),
-        sack_permitted: true,
-        ..SegOptions::default()
+fn client(cfg: Config, cc: &'static str, wnd: u16) -> Connection {
+    let cfg = Config {
+        sack: true,
+        congestion_control: cc,
+        ..cfg
     };
-    c.on_segment(ms(100), &synack);
-    assert_eq!(c.state(), State::Established);
-    drain(&mut c, ms(100));
+    let c = common::established_at_100ms(cfg, wnd);
+    assert_eq!(c.info().congestion, cc);
     assert_eq!(c.info().cwnd, 10 * MSS, "IW10 (RFC 6928)");
     c
 }

@@ -6,30 +6,16 @@
 mod common;
 use common::data_offsets as offsets;
 use common::sack_ack as ack;
-use common::{A, CLIENT_ISS, S, SERVER_ISS, drain, plain, seg};
-use synack::{Config, Connection, Duration, Instant, SegOptions, State};
+use common::{drain, plain};
+use synack::{Config, Connection, Duration, Instant};
 
 const MSS: u32 = 1000;
 
-fn ms(n: u64) -> Instant {
-    Instant::from_millis(n)
-}
+use common::ms;
 
 /// A client without timestamps (MSS 1000) whose handshake measured 100 ms; SACK as asked.
 fn client(sack: bool) -> Connection {
-    let mut c = common::client(Config { sack, ..plain() }, Instant::ZERO);
-    let mut synack = seg(SERVER_ISS, CLIENT_ISS + 1, S | A, 65535);
-    synack.options = SegOptions {
-        mss: Some(MSS as u16),
-        sack_permitted: sack,
-        ..SegOptions::default()
-    };
-    c.on_segment(ms(100), &synack);
-    assert_eq!(c.state(), State::Established);
-    drain(&mut c, ms(100));
-    assert_eq!(c.status().sack_permitted, sack);
-    assert!(!c.status().timestamps);
-    c
+    common::established_at_100ms(Config { sack, ..plain() }, 65535)
 }
 
 /// Sends 10 segments and lets the timers run until the retransmission timeout has fired

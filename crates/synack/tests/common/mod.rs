@@ -146,6 +146,25 @@ pub fn client(cfg: Config, now: Instant) -> Connection {
     c
 }
 
+/// A client without timestamps whose handshake measured 100 ms: the peer's SYN-ACK offers
+/// MSS 1000, a window of `wnd`, and SACK when `cfg.sack` asks for it.
+pub fn established_at_100ms(cfg: Config, wnd: u16) -> Connection {
+    let sack = cfg.sack;
+    let mut c = client(cfg, Instant::ZERO);
+    let mut synack = seg(SERVER_ISS, CLIENT_ISS + 1, S | A, wnd);
+    synack.options = SegOptions {
+        mss: Some(1000),
+        sack_permitted: sack,
+        ..SegOptions::default()
+    };
+    c.on_segment(ms(100), &synack);
+    assert_eq!(c.state(), State::Established);
+    drain(&mut c, ms(100));
+    assert_eq!(c.status().sack_permitted, sack);
+    assert!(!c.status().timestamps);
+    c
+}
+
 /// A listener with the trace's server ISS.
 pub fn listener(cfg: Config, now: Instant) -> Connection {
     Connection::listen_with_iss(now, cfg, server_tuple(), Seq(SERVER_ISS), 0)
