@@ -100,18 +100,7 @@ impl DemuxTable {
     /// lookup proper still compares the tuple).
     #[inline]
     pub fn candidate(&self, h: u32) -> Option<u32> {
-        let mask = self.mask();
-        let mut i = h as usize & mask;
-        loop {
-            let e = self.entries.get(i)?;
-            if e.index == EMPTY {
-                return None;
-            }
-            if e.tag == h {
-                return Some(e.index);
-            }
-            i = (i + 1) & mask;
-        }
+        self.find(h, |_| true)
     }
 
     /// Maps hash `h` to `index`, replacing the entry of an equal key (`is_key` confirms
