@@ -944,15 +944,21 @@ fn match_servers(
         .collect()
 }
 
+/// The pair the scale workloads open their connections on: Linux defaults with the whole
+/// port range above 1023 and a listen backlog that never limits.
+fn scale_pair() -> Pair {
+    let mut s = Sysctl::linux();
+    s.ip_local_port_range = (1024, 65535);
+    s.somaxconn = 65535;
+    Pair::with_sysctl(1500, Clock::Real, s)
+}
+
 /// Scale after traffic: `n` established connections that each moved `bytes` each way
 /// (written, read by the peer and acknowledged), then went idle; live heap bytes per
 /// endpoint, excluding the rings' data storage (the bytes of each send and receive ring's
 /// allocation, [`Stack::buffer_storage`]), or `None` without the counting allocator.
 pub fn scale_after_traffic(n: usize, bytes: usize) -> Result<Option<f64>, String> {
-    let mut s = Sysctl::linux();
-    s.ip_local_port_range = (1024, 65535);
-    s.somaxconn = 65535;
-    let mut p = Pair::with_sysctl(1500, Clock::Real, s);
+    let mut p = scale_pair();
     let mut clients = Vec::with_capacity(n);
     let mut servers = Vec::with_capacity(n);
     let before = crate::counting::live_bytes();
@@ -1037,10 +1043,7 @@ pub fn scale_after_traffic(n: usize, bytes: usize) -> Result<Option<f64>, String
 /// Scale: `n` idle established connections (setup time, memory per endpoint), then the
 /// per-packet receive cost at `n` connections.
 pub fn scale(n: usize, demux_packets: usize) -> Result<Scale, String> {
-    let mut s = Sysctl::linux();
-    s.ip_local_port_range = (1024, 65535);
-    s.somaxconn = 65535;
-    let mut p = Pair::with_sysctl(1500, Clock::Real, s);
+    let mut p = scale_pair();
     let mut clients = Vec::with_capacity(n);
     let mut servers = Vec::with_capacity(n);
     let before = crate::counting::live_bytes();
