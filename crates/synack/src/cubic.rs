@@ -437,7 +437,7 @@ mod tests {
         for i in 0..200_000u32 {
             let r = next();
             let mss = [536, 1000, 1448, 1460, 8948][(r >> 8) as usize % 5];
-            now = now + Duration::from_micros(r >> 40 & 0xfff);
+            now += Duration::from_micros((r >> 40) & 0xfff);
             match r % 16 {
                 0 => c.on_established(mss),
                 1 => c.on_congestion(now, c.cwnd(), mss),
