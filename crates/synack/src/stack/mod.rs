@@ -1441,17 +1441,22 @@ impl Stack {
 
     /// Takes a closed connection out of the demux map and the port table (its tuple is
     /// free again); the slot itself lives until its output is drained and nobody holds it.
+    /// Once only: the first call clears `in_map`, and a connection's port binding is only
+    /// ever added while it is in the map (at insertion, or by `close` while it is alive),
+    /// so a second call (from `free_conn` after the transition to CLOSED) has nothing left
+    /// to release.
     fn unhash(&mut self, id: ConnId) {
         let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
             return;
         };
-        let tuple = slot.conn.tuple();
-        if slot.in_map {
-            slot.in_map = false;
-            // Only this connection's entry: a newer one may hold the tuple now.
-            let h = self.demux.hash(&tuple);
-            self.demux.remove(h, id.index);
+        if !slot.in_map {
+            return;
         }
+        slot.in_map = false;
+        let tuple = slot.conn.tuple();
+        // Only this connection's entry: a newer one may hold the tuple now.
+        let h = self.demux.hash(&tuple);
+        self.demux.remove(h, id.index);
         self.release_port(tuple.local.port(), Holder::Conn(id));
     }
 
