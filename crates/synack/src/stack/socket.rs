@@ -684,7 +684,7 @@ impl Stack {
             return Err(Errno::EINVAL);
         }
         let sock = self.sock(s)?;
-        let opts = *sock.opts;
+        let opts = sock.opts.clone();
         let bound = sock.local;
         let local_ip = match bound.map(|b| b.ip()) {
             Some(ip) if !ip.is_unspecified() => ip,
