@@ -526,14 +526,19 @@ impl Stack {
         let same = |o: &Arc<SockOpts>, v6: bool, ev: bool| {
             Arc::ptr_eq(o, opts) && v6 == ipv6 && ev == events
         };
-        if let Some((.., cfg)) = self.cfg_cache.iter().find(|(o, v6, ev, _)| same(o, *v6, *ev))
+        if let Some((.., cfg)) = self
+            .cfg_cache
+            .iter()
+            .find(|(o, v6, ev, _)| same(o, *v6, *ev))
         {
             return cfg.clone();
         }
-        let equal = |o: &Arc<SockOpts>, v6: bool, ev: bool| {
-            **o == **opts && v6 == ipv6 && ev == events
-        };
-        if let Some((.., cfg)) = self.cfg_cache.iter().find(|(o, v6, ev, _)| equal(o, *v6, *ev))
+        let equal =
+            |o: &Arc<SockOpts>, v6: bool, ev: bool| **o == **opts && v6 == ipv6 && ev == events;
+        if let Some((.., cfg)) = self
+            .cfg_cache
+            .iter()
+            .find(|(o, v6, ev, _)| equal(o, *v6, *ev))
         {
             return cfg.clone();
         }
@@ -541,7 +546,8 @@ impl Stack {
         if self.cfg_cache.len() >= Self::CFG_CACHE_MAX {
             self.cfg_cache.remove(0);
         }
-        self.cfg_cache.push((opts.clone(), ipv6, events, cfg.clone()));
+        self.cfg_cache
+            .push((opts.clone(), ipv6, events, cfg.clone()));
         cfg
     }
 
