@@ -211,10 +211,10 @@ pub fn tcp_header_sum(ip: &IpIn<'_>, t: &TcpIn<'_>) -> Checksum {
     // most 15): summed in native order into 64 bits (no overflow), folded to 32 with
     // end-around carry (2^32 ≡ 1 modulo 2^16 - 1), and added to the pseudo-header's
     // even-length sum as one word: the same sum as `add_bytes` of the header.
-    let (words, rest) = bytes.as_chunks::<4>();
+    let words = bytes.chunks_exact(4);
+    let rest = words.remainder();
     let wide: u64 = words
-        .iter()
-        .map(|w| u64::from(u32::from_ne_bytes(*w)))
+        .map(|w| u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]])))
         .sum();
     let (folded, carry) = (wide as u32).overflowing_add((wide >> 32) as u32);
     let folded = folded + u32::from(carry);
@@ -653,10 +653,8 @@ mod tests {
             if round % 2 == 1 {
                 seg[16..20].fill(0);
                 let rest: u64 = seg[..words * 4]
-                    .as_chunks::<4>()
-                    .0
-                    .iter()
-                    .map(|w| u64::from(u32::from_ne_bytes(*w)))
+                    .chunks_exact(4)
+                    .map(|w| u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]])))
                     .sum();
                 let w4 = u32::MAX - rest as u32;
                 seg[16..20].copy_from_slice(&w4.to_ne_bytes());
