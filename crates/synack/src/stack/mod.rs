@@ -673,11 +673,13 @@ impl Stack {
     pub fn receive(&mut self, now: Instant, packet: &[u8]) {
         self.now = now;
         self.counters.ip_in_receives += 1;
-        let ip = match wire::parse_ip(packet) {
+        // Used where it was parsed (no move out of the `Result`).
+        let parsed = wire::parse_ip(packet);
+        let ip = match &parsed {
             Ok(ip) => ip,
             Err(r) => {
                 self.counters.ip_in_hdr_errors += 1;
-                return self.counters.drop(r);
+                return self.counters.drop(*r);
             }
         };
         if wire::martian_source(ip.src, ip.dst)
@@ -711,7 +713,7 @@ impl Stack {
                     let whole = wire::IpIn {
                         payload: &data,
                         fragment: None,
-                        ..ip
+                        ..*ip
                     };
                     self.deliver(now, &whole, ce);
                     self.frag.recycle(data);
@@ -719,7 +721,7 @@ impl Stack {
                 }
             }
         }
-        self.deliver(now, &ip, ce);
+        self.deliver(now, ip, ce);
         self.after_mutation();
     }
 
@@ -750,17 +752,21 @@ impl Stack {
     /// goes to free space and is committed only when the engine accepts the verified
     /// segment, so a segment that fails the checksum changes nothing.
     fn tcp_deliver(&mut self, now: Instant, ip: &wire::IpIn<'_>, ce: bool) {
-        let mut t = match wire::parse_tcp_unverified(ip) {
+        // Used where it was parsed: moving the segment (with its options) out of the
+        // `Result` is a copy of over 150 bytes per segment.
+        let mut parsed = wire::parse_tcp_unverified(ip);
+        let t = match &mut parsed {
             Ok(t) => t,
-            Err(r) => return self.tcp_drop(r),
+            Err(r) => return self.tcp_drop(*r),
         };
         // Set in place: `with_ce` would move the whole segment (with its options) again.
         t.ce = ce;
+        let t: &wire::TcpIn<'_> = t;
         let found = match self.oracle {
-            None => self.demux_lookup(ip, &t),
+            None => self.demux_lookup(ip, t),
             oracle => oracle,
         };
-        let mut sum = wire::tcp_header_sum(ip, &t);
+        let mut sum = wire::tcp_header_sum(ip, t);
         let staged = match found {
             Some(id) if !t.seg.payload.is_empty() => self
                 .conns
@@ -774,12 +780,12 @@ impl Stack {
         let verdict = if sum.finish() != 0 {
             Err(DropReason::BadTcpChecksum)
         } else {
-            wire::check_ports(&t)
+            wire::check_ports(t)
         };
         match verdict {
             Ok(()) => {
                 self.counters.in_segs += 1;
-                self.tcp_input_found(now, &t, found);
+                self.tcp_input_found(now, t, found);
             }
             Err(r) => self.tcp_drop(r),
         }
