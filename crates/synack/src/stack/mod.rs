@@ -42,6 +42,7 @@ use core::net::{IpAddr, SocketAddr};
 use hash::SeededState;
 use socket::{SockOpts, Socket};
 use std::cmp::Reverse;
+use std::collections::binary_heap::PeekMut;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -206,6 +207,13 @@ impl<T> Slab<T> {
             .enumerate()
             .filter_map(|(i, (g, v))| v.as_ref().map(|v| (i as u32, *g, v)))
     }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.chunks
+            .iter_mut()
+            .flatten()
+            .filter_map(|(_, v)| v.as_mut())
+    }
 }
 
 /// Who holds a connection.
@@ -232,8 +240,11 @@ struct ConnSlot {
     owner: Owner,
     /// In the demux map under its tuple.
     in_map: bool,
-    /// The deadline last pushed to the timer heap.
-    deadline: Option<Instant>,
+    /// The key of its entry in the timer heap: no later than its deadline
+    /// (`Stack::slot_deadline`), `None` when it has none. A deadline that moves later
+    /// leaves the entry where it is until it reaches the top (see `Stack::set_deadline`);
+    /// other entries of the slot in the heap are stale.
+    heap_at: Option<Instant>,
     /// Queued for `poll_transmit`.
     queued_tx: bool,
     /// The state at the last look, to see transitions.
@@ -319,6 +330,8 @@ pub struct Stack {
     ports: ports::PortTable,
     sockets: Slab<Socket>,
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    /// An entry left the top of `timers` since the last look: the new top may be early.
+    timers_dirty: bool,
     tx: VecDeque<ConnId>,
     ctrl: VecDeque<Ctrl>,
     orphans: VecDeque<ConnId>,
@@ -380,6 +393,7 @@ impl Stack {
             ports: ports::PortTable::default(),
             sockets: Slab::new(),
             timers: BinaryHeap::new(),
+            timers_dirty: false,
             tx: VecDeque::new(),
             ctrl: VecDeque::new(),
             orphans: VecDeque::new(),
@@ -1206,7 +1220,7 @@ impl Stack {
             conn,
             owner,
             in_map: true,
-            deadline: None,
+            heap_at: None,
             queued_tx: false,
             last_state,
             time_wait_since: None,
@@ -1276,13 +1290,7 @@ impl Stack {
                 .unwrap_or(self.sysctl.tcp_keepinit);
             slot.keepinit_at = Some(now + Duration::from_secs(u64::from(secs)));
         }
-        let d = Stack::slot_deadline(slot);
-        if d != slot.deadline {
-            slot.deadline = d;
-            if let Some(d) = d {
-                self.timers.push(Reverse((d, id.index, id.generation)));
-            }
-        }
+        self.timers_dirty |= Stack::set_deadline(&mut self.timers, slot, id);
         if !slot.queued_tx {
             slot.queued_tx = true;
             self.tx.push_back(id);
@@ -1544,13 +1552,7 @@ impl Stack {
                     if Stack::reapable(slot) {
                         self.free_conn(id);
                     } else {
-                        let d = Stack::slot_deadline(slot);
-                        if d != slot.deadline {
-                            slot.deadline = d;
-                            if let Some(d) = d {
-                                self.timers.push(Reverse((d, id.index, id.generation)));
-                            }
-                        }
+                        self.timers_dirty |= Stack::set_deadline(&mut self.timers, slot, id);
                     }
                 }
             }
@@ -1581,14 +1583,55 @@ impl Stack {
             self.transition(now, id, from, state);
         }
         if let Some(slot) = self.conns.get_mut(id.index, id.generation) {
-            let d = Stack::slot_deadline(slot);
-            if d != slot.deadline {
-                slot.deadline = d;
-                if let Some(d) = d {
-                    self.timers.push(Reverse((d, id.index, id.generation)));
-                }
-            }
+            self.timers_dirty |= Stack::set_deadline(&mut self.timers, slot, id);
         }
+    }
+
+    /// Files `slot`'s deadline (`Stack::slot_deadline`) in the heap, lazily: the heap
+    /// gets an entry only when the deadline is earlier than the slot's entry already there
+    /// (or it has none), so the common move, a retransmission or delayed-ACK deadline
+    /// pushed later by every segment, costs no heap operation; when the slot's entry is
+    /// the top (one busy connection), it is moved to the deadline in place. An entry that
+    /// reaches the top early is moved to the real deadline then (`Stack::prune_timers`,
+    /// `Stack::handle_timeout`), so `poll_timeout` stays exact and timers fire at the same
+    /// instants as with one entry per change. Returns whether the top must be re-examined.
+    #[inline]
+    fn set_deadline(
+        timers: &mut BinaryHeap<Reverse<(Instant, u32, u32)>>,
+        slot: &mut ConnSlot,
+        id: ConnId,
+    ) -> bool {
+        let d = Stack::slot_deadline(slot);
+        if slot.heap_at == d {
+            return false;
+        }
+        let key = |t: Instant| Reverse((t, id.index, id.generation));
+        let others = timers.len() > 1;
+        if let Some(h) = slot.heap_at
+            && let Some(mut top) = timers.peek_mut()
+            && *top == key(h)
+        {
+            slot.heap_at = d;
+            return match d {
+                // Earlier: still the top. Later: one sift down, after which another slot's
+                // early entry may be on top.
+                Some(d) => {
+                    *top = key(d);
+                    others && d > h
+                }
+                None => {
+                    PeekMut::pop(top);
+                    others
+                }
+            };
+        }
+        if let Some(d) = d
+            && slot.heap_at.is_none_or(|h| d < h)
+        {
+            slot.heap_at = Some(d);
+            timers.push(key(d));
+        }
+        false
     }
 
     // ------------------------------------------------------------------------------------
@@ -1621,10 +1664,23 @@ impl Stack {
             let Some(slot) = self.conns.get_mut(index, generation) else {
                 continue;
             };
-            if slot.deadline != Some(t) {
+            if slot.heap_at != Some(t) {
+                // A stale entry: the slot's own one is elsewhere in the heap.
                 continue;
             }
-            slot.deadline = None;
+            slot.heap_at = None;
+            match Stack::slot_deadline(slot) {
+                Some(d) if d == t => {}
+                Some(d) => {
+                    // The deadline moved later since the entry was filed: the entry goes
+                    // to the real deadline instead of firing (and fires in this loop, in
+                    // order, if that is due too).
+                    slot.heap_at = Some(d);
+                    self.timers.push(Reverse((d, index, generation)));
+                    continue;
+                }
+                None => continue,
+            }
             let opening = slot.conn.state() == State::SynSent;
             if opening && slot.keepinit_at.is_some_and(|k| k <= now) {
                 // FreeBSD (tcp_timer_keep): the connection was not established within
@@ -1636,6 +1692,8 @@ impl Stack {
             }
             self.touch(now, id);
         }
+        // Entries were popped: the new top may be another slot's early entry.
+        self.timers_dirty = true;
         if self.frag.expire(now) > 0 {
             self.counters.ip_reasm_fails += 1;
         }
@@ -1643,7 +1701,8 @@ impl Stack {
     }
 
     /// Housekeeping after every entry point: drop stale timer entries from the top of the
-    /// heap (so `poll_timeout` is exact), rebuild it when stale entries pile up, and enforce
+    /// heap and move an early one to its slot's deadline (so `poll_timeout` is exact),
+    /// rebuild the heap when stale entries pile up, and enforce
     /// `tcp_max_orphans`. Inline checks for the common case (nothing to do), the work out
     /// of line.
     #[inline]
@@ -1654,37 +1713,61 @@ impl Stack {
             self.enforce_orphan_limit(self.now);
         }
         self.counters.tcp_orphans = self.orphan_count as u64;
+        // The top is the slot's own entry (its slot not freed, not a stale one), and exact
+        // unless an entry above it went since the last look (`timers_dirty`).
         let top_live = match self.timers.peek() {
             None => true,
             Some(&Reverse((t, index, generation))) => self
                 .conns
                 .get(index, generation)
-                .is_some_and(|s| s.deadline == Some(t)),
+                .is_some_and(|s| s.heap_at == Some(t)),
         };
-        if !top_live || self.timers.len() > 2 * self.conns.len + 64 {
+        if !top_live || self.timers_dirty || self.timers.len() > 2 * self.conns.len + 64 {
             self.prune_timers();
         }
     }
 
     /// The timer half of [`Stack::after_mutation`].
-    #[cold]
+    #[inline(never)]
     fn prune_timers(&mut self) {
-        while let Some(&Reverse((t, index, generation))) = self.timers.peek() {
-            match self.conns.get(index, generation) {
-                Some(s) if s.deadline == Some(t) => break,
+        self.timers_dirty = false;
+        while let Some(mut top) = self.timers.peek_mut() {
+            let Reverse((t, index, generation)) = *top;
+            match self.conns.get_mut(index, generation) {
+                Some(s) if s.heap_at == Some(t) => match Stack::slot_deadline(s) {
+                    Some(d) if d == t => break,
+                    Some(d) => {
+                        // Early: the entry moves to the real deadline (one sift down).
+                        s.heap_at = Some(d);
+                        *top = Reverse((d, index, generation));
+                    }
+                    None => {
+                        s.heap_at = None;
+                        PeekMut::pop(top);
+                    }
+                },
                 _ => {
-                    self.timers.pop();
+                    PeekMut::pop(top);
                 }
             }
         }
         if self.timers.len() > 2 * self.conns.len + 64 {
-            let live: Vec<_> = self
-                .conns
-                .iter()
-                .filter_map(|(i, g, s)| s.deadline.map(|d| Reverse((d, i, g))))
-                .collect();
-            self.timers = BinaryHeap::from(live);
+            self.rebuild_timers();
         }
+    }
+
+    /// One entry per slot with a deadline, at the deadline: the heap without stale entries.
+    #[cold]
+    fn rebuild_timers(&mut self) {
+        for s in self.conns.values_mut() {
+            s.heap_at = Stack::slot_deadline(s);
+        }
+        let live: Vec<_> = self
+            .conns
+            .iter()
+            .filter_map(|(i, g, s)| s.heap_at.map(|d| Reverse((d, i, g))))
+            .collect();
+        self.timers = BinaryHeap::from(live);
     }
 
     /// tcp_max_orphans: beyond the limit the oldest orphans are reset (RFC 9293 §3.10.5).
