@@ -1975,4 +1975,164 @@ mod tests {
         assert!(tuple <= 40, "PackedTuple is {tuple} bytes");
         assert_eq!(core::mem::size_of::<Option<crate::time::Instant>>(), 8);
     }
+
+    use super::{Family, RecvFlags, Reverse, SockOpt, Stack, Sysctl};
+    use crate::time::{Duration, Instant};
+    use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    /// The lazy heap's promises, checked against every slot: `poll_timeout` is the
+    /// earliest deadline exactly, and every slot with a deadline has its entry in the
+    /// heap no later than it.
+    fn check_timers(s: &Stack) {
+        let mut exact: Option<Instant> = None;
+        for (i, g, slot) in s.conns.iter() {
+            let Some(d) = Stack::slot_deadline(slot) else {
+                continue;
+            };
+            exact = Some(exact.map_or(d, |e| e.min(d)));
+            let h = slot
+                .heap_at
+                .expect("a slot with a deadline has a heap entry");
+            assert!(h <= d, "entry {h:?} after the deadline {d:?}");
+            assert!(s.timers.iter().any(|e| *e == Reverse((h, i, g))));
+        }
+        assert_eq!(s.poll_timeout(), exact);
+    }
+
+    /// Connections whose deadlines move both ways (data, delayed ACKs, losses and their
+    /// retransmission timers with backoff, closes into FIN-WAIT-2 and TIME-WAIT), with the
+    /// clock jumping to `poll_timeout` as a driver would: after every step both hosts'
+    /// heaps keep the promises of `check_timers`.
+    #[test]
+    fn lazy_timer_heap_stays_exact() {
+        let (ia, ib) = (
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+        );
+        let mut a = Stack::new([1; 16], Sysctl::linux());
+        a.add_address(ia);
+        let mut b = Stack::new([2; 16], Sysctl::linux());
+        b.add_address(ib);
+        let mut now = Instant::from_secs(1);
+        let l = b.socket(Family::V4).unwrap();
+        b.bind(l, SocketAddr::new(ib, 80)).unwrap();
+        b.listen(l, 64).unwrap();
+        let mut buf = vec![0u8; 2048];
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        // Moves datagrams both ways, dropping one in `loss` of them.
+        let pump = |a: &mut Stack,
+                    b: &mut Stack,
+                    now,
+                    buf: &mut [u8],
+                    r: &mut dyn FnMut() -> u64,
+                    loss: u64| {
+            for _ in 0..64 {
+                let mut moved = false;
+                while let Some(n) = a.poll_transmit(now, buf) {
+                    moved = true;
+                    if r() % loss != 0 {
+                        b.receive(now, &buf[..n]);
+                    }
+                    check_timers(a);
+                    check_timers(b);
+                }
+                while let Some(n) = b.poll_transmit(now, buf) {
+                    moved = true;
+                    if r() % loss != 0 {
+                        a.receive(now, &buf[..n]);
+                    }
+                    check_timers(a);
+                    check_timers(b);
+                }
+                if !moved {
+                    break;
+                }
+            }
+        };
+        let mut clients = Vec::new();
+        for _ in 0..6 {
+            let c = a.socket(Family::V4).unwrap();
+            a.setsockopt(c, SockOpt::NoDelay(true)).unwrap();
+            let _ = a.connect(now, c, SocketAddr::new(ib, 80));
+            clients.push(c);
+        }
+        pump(&mut a, &mut b, now, &mut buf, &mut next, u64::MAX);
+        let mut servers = Vec::new();
+        while let Ok((s, _)) = b.accept(l) {
+            servers.push(s);
+        }
+        assert_eq!(servers.len(), 6);
+        let mut fired = 0;
+        for step in 0..3000u32 {
+            let k = (next() % 6) as usize;
+            let (c, s) = (clients[k], servers[k]);
+            let loss = if step < 2400 { 7 } else { u64::MAX };
+            match next() % 8 {
+                0 | 1 => {
+                    let len = 1 + (next() % 3000) as usize;
+                    let _ = a.send(now, c, &vec![7u8; len]);
+                }
+                2 => {
+                    let _ = b.send(now, s, &[9u8; 100]);
+                }
+                3 | 4 => {
+                    let _ = b.recv(now, s, &mut buf, RecvFlags::default());
+                    let _ = a.recv(now, c, &mut buf, RecvFlags::default());
+                }
+                5 if step > 2600 => {
+                    let _ = a.close(now, c);
+                    let _ = b.close(now, s);
+                }
+                _ => {
+                    // A driver's wait: to the next deadline, or a little time passes.
+                    let t = [a.poll_timeout(), b.poll_timeout()]
+                        .into_iter()
+                        .flatten()
+                        .min();
+                    let small = now + Duration::from_micros(next() % 50_000);
+                    now = match t {
+                        Some(t) if next() % 2 == 0 || t <= small => {
+                            fired += 1;
+                            t.max(now)
+                        }
+                        _ => small,
+                    };
+                    a.handle_timeout(now);
+                    b.handle_timeout(now);
+                }
+            }
+            check_timers(&a);
+            check_timers(&b);
+            pump(&mut a, &mut b, now, &mut buf, &mut next, loss);
+        }
+        assert!(fired > 100, "only {fired} timer wake-ups");
+        // Everything closes and drains: the last timers (TIME-WAIT) fire, the heaps empty.
+        for (&c, &s) in clients.iter().zip(&servers) {
+            let _ = a.close(now, c);
+            let _ = b.close(now, s);
+        }
+        for _ in 0..10_000 {
+            let Some(t) = [a.poll_timeout(), b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+            else {
+                break;
+            };
+            now = t.max(now);
+            a.handle_timeout(now);
+            b.handle_timeout(now);
+            pump(&mut a, &mut b, now, &mut buf, &mut next, u64::MAX);
+            check_timers(&a);
+            check_timers(&b);
+        }
+        assert_eq!(a.connection_count() + b.connection_count(), 0);
+        assert_eq!((a.poll_timeout(), b.poll_timeout()), (None, None));
+    }
 }
