@@ -850,3 +850,98 @@ fn bad_checksum_in_order_data_changes_nothing() {
     assert_eq!(&buf[..n], b"abcdefghij");
     assert_eq!(b.counters().in_csum_errors, errs + 4);
 }
+
+/// The demux's one-behind cache (the last tuple found and its connection) never sends a
+/// segment where the table would not: segments alternating between two connections, a
+/// stale entry after the connection closes (its tuple is answered as no connection's),
+/// the same tuple reused by a new connection while the old one's slot is still held, and
+/// again after that slot is freed and reused under a new generation.
+#[test]
+fn demux_cache_follows_close_and_tuple_reuse() {
+    let mut b = host();
+    let now = Instant::from_secs(1);
+    let l = listener(&mut b, B, 80, 8);
+    let me = addr(B, 80);
+    // Handshake from `peer` with ISN `isn`: the accepted socket and the ACK to send with.
+    let open = |b: &mut Stack, peer, isn: u32| {
+        b.receive(now, &tcp_packet(peer, me, isn, 0, TcpFlags::SYN, None, &[]));
+        let out = drain(b, now);
+        assert_eq!(out.len(), 1);
+        let (flags, iss, ack) = tcp_of(&out[0]);
+        assert_eq!(flags, TcpFlags::SYN | TcpFlags::ACK);
+        assert_eq!(ack, isn.wrapping_add(1));
+        let ack = iss.wrapping_add(1);
+        b.receive(
+            now,
+            &tcp_packet(peer, me, isn.wrapping_add(1), ack, TcpFlags::ACK, None, &[]),
+        );
+        (b.accept(l).unwrap().0, ack)
+    };
+    let data = |peer, seq: u32, ack: u32, payload: &[u8]| {
+        tcp_packet(peer, me, seq, ack, TcpFlags::ACK, None, payload)
+    };
+    let read = |b: &mut Stack, s| {
+        let mut buf = [0u8; 64];
+        match b.recv(now, s, &mut buf, RecvFlags::default()) {
+            Ok(n) => buf[..n].to_vec(),
+            Err(e) => format!("{e:?}").into_bytes(),
+        }
+    };
+    let no_rst = |out: Vec<Vec<u8>>| out.iter().all(|p| !tcp_of(p).0.rst());
+    let (p1, p2) = (addr(A, 40001), addr(A, 40002));
+
+    // Two connections, segments alternating (each lookup replaces the cached tuple), and
+    // runs of two for one connection (the second is a cache hit).
+    let (s1, ack1) = open(&mut b, p1, 1000);
+    let (s2, ack2) = open(&mut b, p2, 5000);
+    for k in 0..4u32 {
+        b.receive(now, &data(p1, 1001 + k, ack1, b"a"));
+        b.receive(now, &data(p2, 5001 + 2 * k, ack2, b"b"));
+        b.receive(now, &data(p2, 5002 + 2 * k, ack2, b"c"));
+        assert!(no_rst(drain(&mut b, now)));
+    }
+    assert_eq!(read(&mut b, s1), b"aaaa");
+    assert_eq!(read(&mut b, s2), b"bcbcbcbc");
+
+    // p1's connection is reset by the peer right after a hit cached it: closed and out of
+    // the table, its slot still held by s1. The next segment on its tuple belongs to no
+    // connection and is answered with RST (RFC 9293 §3.10.7.1), not fed to the old TCB.
+    b.receive(now, &data(p1, 1005, ack1, b"d"));
+    b.receive(now, &tcp_packet(p1, me, 1006, 0, TcpFlags::RST, None, &[]));
+    let _ = drain(&mut b, now);
+    assert_eq!(b.take_error(s1), Ok(Some(Errno::ECONNRESET)));
+    assert!(!b.has_connection(me, p1));
+    b.receive(now, &data(p1, 1006, ack1, b"e"));
+    let out = drain(&mut b, now);
+    assert_eq!(out.len(), 1);
+    assert!(tcp_of(&out[0]).0.rst(), "stale tuple answered with RST");
+
+    // The same tuple reused by a new connection while s1 still holds the old slot: the
+    // SYN reaches the listener, and data the new connection.
+    let (s3, ack3) = open(&mut b, p1, 90_000);
+    b.receive(now, &data(p1, 90_001, ack3, b"new"));
+    assert!(no_rst(drain(&mut b, now)));
+    assert_eq!(read(&mut b, s3), b"new");
+    assert_ne!(read(&mut b, s1), b"new");
+
+    // Freed and reused: s1 and s3 closed, p1 cached again through p2's connection in
+    // between, then a third connection on p1's tuple (a slot freed above may come back
+    // under a new generation).
+    b.receive(now, &data(p1, 90_004, ack3, b"x"));
+    b.close(now, s3).unwrap();
+    b.receive(
+        now,
+        &tcp_packet(p1, me, 90_005, 0, TcpFlags::RST, None, &[]),
+    );
+    b.close(now, s1).unwrap();
+    let _ = drain(&mut b, now);
+    assert!(!b.has_connection(me, p1));
+    b.receive(now, &data(p2, 5009, ack2, b"z"));
+    assert!(no_rst(drain(&mut b, now)));
+    let (s4, ack4) = open(&mut b, p1, 300_000);
+    b.receive(now, &data(p1, 300_001, ack4, b"4"));
+    b.receive(now, &data(p1, 300_002, ack4, b"44"));
+    assert!(no_rst(drain(&mut b, now)));
+    assert_eq!(read(&mut b, s4), b"444");
+    assert_eq!(read(&mut b, s2), b"z");
+}

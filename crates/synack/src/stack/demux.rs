@@ -14,9 +14,16 @@
 //! `madvise` or `always` mode): with 4 KiB pages every lookup at random in a table of
 //! many megabytes also misses the TLB; a 16 MiB table on 2 MiB pages needs 8 TLB
 //! entries. Elsewhere, or if the kernel refuses, nothing changes.
+//!
+//! In front of the table sits a one-behind cache (4.4BSD's `tcp_last_inpcb`): the key of
+//! the last tuple a segment was demultiplexed to and the connection found, so a run of
+//! segments for one connection skips the hash and the probe. Every change to the table
+//! (insert, remove, growth) empties it, so it never names a connection the table would
+//! not return for that key.
 
 use super::hash::SeededState;
 use crate::isn::FourTuple;
+use core::net::IpAddr;
 
 /// Marks an empty entry.
 const EMPTY: u32 = u32::MAX;
@@ -39,12 +46,48 @@ impl Entry {
     };
 }
 
+/// An arriving segment's 4-tuple as the one-behind cache compares it, built from the
+/// header fields without `SocketAddr` values: each address as 128 bits (an IPv4 one in
+/// the low 32 with 4 in the top byte, so no IPv6 address equals it) and both ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct TupleKey {
+    local: u128,
+    remote: u128,
+    ports: u32,
+}
+
+impl TupleKey {
+    /// The key of `local_ip:local_port ↔ remote_ip:remote_port`.
+    #[inline]
+    pub fn new(local_ip: IpAddr, local_port: u16, remote_ip: IpAddr, remote_port: u16) -> Self {
+        let bits = |ip: IpAddr| match ip {
+            IpAddr::V4(a) => u128::from(a.to_bits()) | 4 << 120,
+            IpAddr::V6(a) => a.to_bits(),
+        };
+        TupleKey {
+            local: bits(local_ip),
+            remote: bits(remote_ip),
+            ports: u32::from(local_port) | u32::from(remote_port) << 16,
+        }
+    }
+}
+
+/// The one-behind cache's entry: a key and the slot (index, generation) found for it.
+#[derive(Clone, Copy, Debug)]
+struct Last {
+    key: TupleKey,
+    index: u32,
+    generation: u32,
+}
+
 /// The demux table (see the module documentation).
 #[derive(Debug)]
 pub(super) struct DemuxTable {
     entries: Vec<Entry>,
     len: usize,
     state: SeededState,
+    /// The one-behind cache; `None` after any change to the table.
+    last: Option<Last>,
 }
 
 impl DemuxTable {
@@ -54,7 +97,29 @@ impl DemuxTable {
             entries: Vec::new(),
             len: 0,
             state,
+            last: None,
         }
+    }
+
+    /// The slot `(index, generation)` last [`remember`](Self::remember)ed for `key`, if
+    /// the table has not changed since.
+    #[inline]
+    pub fn last(&self, key: &TupleKey) -> Option<(u32, u32)> {
+        match self.last {
+            Some(l) if l.key == *key => Some((l.index, l.generation)),
+            _ => None,
+        }
+    }
+
+    /// Caches that `key` was found at slot `(index, generation)` (the caller's lookup
+    /// confirmed the connection holds that tuple).
+    #[inline]
+    pub fn remember(&mut self, key: TupleKey, index: u32, generation: u32) {
+        self.last = Some(Last {
+            key,
+            index,
+            generation,
+        });
     }
 
     /// The keyed hash of a tuple, as the table uses it.
@@ -106,6 +171,8 @@ impl DemuxTable {
     /// Maps hash `h` to `index`, replacing the entry of an equal key (`is_key` confirms
     /// it), as a map insert does.
     pub fn insert(&mut self, h: u32, index: u32, mut is_key: impl FnMut(u32) -> bool) {
+        // A new connection may take over a cached tuple (TIME-WAIT reuse).
+        self.last = None;
         if (self.len + 1) * 8 > self.entries.len() * 7 {
             self.grow();
         }
@@ -127,6 +194,7 @@ impl DemuxTable {
 
     /// Removes the entry of hash `h` that points at `index`; whether there was one.
     pub fn remove(&mut self, h: u32, index: u32) -> bool {
+        self.last = None;
         if self.entries.is_empty() {
             return false;
         }
@@ -360,6 +428,52 @@ mod tests {
         assert!(v.iter().enumerate().all(|(i, &x)| x == i as u64));
         let small = [0u8; 16];
         assert!(!advise_huge(small.as_ptr(), small.len()));
+    }
+
+    /// The one-behind cache answers only its own key, with the slot and generation it was
+    /// given, and is emptied by every change to the table: a removal (the connection
+    /// closed: a stale entry must not outlive it), an insert (a new connection may take
+    /// the tuple over, under another slot or generation) and growth.
+    #[test]
+    fn last_found_cache_is_emptied_by_every_change() {
+        let mut t = DemuxTable::new(SeededState::new(7, 8));
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let k = TupleKey::new(ip("10.9.9.9"), 80, ip("10.0.0.1"), 1000);
+        let h = t.hash(&tuple(0));
+        t.insert(h, 3, |_| false);
+        assert_eq!(t.last(&k), None);
+        t.remember(k, 3, 7);
+        assert_eq!(t.last(&k), Some((3, 7)));
+        // Other keys: another port, ports swapped, the same bits as IPv6.
+        for other in [
+            TupleKey::new(ip("10.9.9.9"), 80, ip("10.0.0.1"), 1001),
+            TupleKey::new(ip("10.9.9.9"), 1000, ip("10.0.0.1"), 80),
+            TupleKey::new(ip("10.0.0.1"), 80, ip("10.9.9.9"), 1000),
+            TupleKey::new(ip("::a09:909"), 80, ip("::a00:1"), 1000),
+        ] {
+            assert_eq!(t.last(&other), None, "{other:?}");
+        }
+        // Closed: removed from the table, so no longer cached.
+        assert!(t.remove(h, 3));
+        assert_eq!(t.last(&k), None);
+        // Reused: a new connection (slot 5) inserted under the same tuple empties a cache
+        // that still named the old slot; the lookup then finds and caches the new one.
+        t.insert(h, 3, |_| false);
+        t.remember(k, 3, 7);
+        t.insert(h, 5, |i| i == 3);
+        assert_eq!(t.last(&k), None);
+        t.remember(k, 5, 8);
+        assert_eq!(t.last(&k), Some((5, 8)));
+        // A removal that finds nothing still empties it (the caller's state changed).
+        assert!(!t.remove(h ^ 1, 99));
+        assert_eq!(t.last(&k), None);
+        // Growth (any insert) empties it too.
+        t.remember(k, 5, 8);
+        for i in 0..40u32 {
+            t.insert(i.wrapping_mul(0x9e37_79b1), 100 + i, |_| false);
+            assert_eq!(t.last(&k), None);
+            t.remember(k, 5, 8);
+        }
     }
 
     #[test]

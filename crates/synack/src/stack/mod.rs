@@ -739,9 +739,8 @@ impl Stack {
         };
         // Set in place: `with_ce` would move the whole segment (with its options) again.
         t.ce = ce;
-        let tuple = FourTuple::new(t.local, t.remote);
         let found = match self.oracle {
-            None => self.demux_get(&tuple),
+            None => self.demux_lookup(ip, &t),
             oracle => oracle,
         };
         let mut sum = wire::tcp_header_sum(ip, &t);
@@ -850,6 +849,22 @@ impl Stack {
             return self.listener_input(now, t);
         }
         self.no_socket(t);
+    }
+
+    /// The connection of an arriving segment: the demux's one-behind cache when the
+    /// segment carries the same tuple as the last one found (no hash, no probe), else
+    /// [`Stack::demux_get`], whose hit is then cached.
+    #[inline]
+    fn demux_lookup(&mut self, ip: &wire::IpIn<'_>, t: &wire::TcpIn<'_>) -> Option<ConnId> {
+        let key = demux::TupleKey::new(ip.dst, t.local.port(), ip.src, t.remote.port());
+        if let Some((index, generation)) = self.demux.last(&key)
+            && self.conns.get(index, generation).is_some()
+        {
+            return Some(ConnId { index, generation });
+        }
+        let found = self.demux_get(&FourTuple::new(t.local, t.remote))?;
+        self.demux.remember(key, found.index, found.generation);
+        Some(found)
     }
 
     /// The connection demultiplexed by `tuple`: a table entry whose connection holds
