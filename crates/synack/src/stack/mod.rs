@@ -330,7 +330,8 @@ pub struct Stack {
     ports: ports::PortTable,
     sockets: Slab<Socket>,
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
-    /// An entry left the top of `timers` since the last look: the new top may be early.
+    /// An entry left the top of `timers` or a connection was freed since the last look:
+    /// the top may be early or stale (`Stack::prune_timers` looks).
     timers_dirty: bool,
     tx: VecDeque<ConnId>,
     ctrl: VecDeque<Ctrl>,
@@ -1444,6 +1445,8 @@ impl Stack {
     fn free_conn(&mut self, id: ConnId) {
         self.unhash(id);
         self.conns.discard(id.index, id.generation);
+        // Its timer entry may be the top.
+        self.timers_dirty = true;
     }
 
     /// Whether a drained, closed connection can be freed (nobody refers to it).
@@ -1610,7 +1613,7 @@ impl Stack {
     /// reaches the top early is moved to the real deadline then (`Stack::prune_timers`,
     /// `Stack::handle_timeout`), so `poll_timeout` stays exact and timers fire at the same
     /// instants as with one entry per change. Returns whether the top must be re-examined.
-    #[inline]
+    #[inline(always)]
     fn set_deadline(
         timers: &mut BinaryHeap<Reverse<(Instant, u32, u32)>>,
         slot: &mut ConnSlot,
@@ -1620,6 +1623,18 @@ impl Stack {
         if slot.heap_at == d {
             return false;
         }
+        Stack::refile(timers, slot, id, d)
+    }
+
+    /// The heap half of [`Stack::set_deadline`], out of line: `slot`'s deadline is now
+    /// `d`, not its entry's key.
+    #[inline(never)]
+    fn refile(
+        timers: &mut BinaryHeap<Reverse<(Instant, u32, u32)>>,
+        slot: &mut ConnSlot,
+        id: ConnId,
+        d: Option<Instant>,
+    ) -> bool {
         let key = |t: Instant| Reverse((t, id.index, id.generation));
         let others = timers.len() > 1;
         if let Some(h) = slot.heap_at
@@ -1728,16 +1743,9 @@ impl Stack {
             self.enforce_orphan_limit(self.now);
         }
         self.counters.tcp_orphans = self.orphan_count as u64;
-        // The top is the slot's own entry (its slot not freed, not a stale one), and exact
-        // unless an entry above it went since the last look (`timers_dirty`).
-        let top_live = match self.timers.peek() {
-            None => true,
-            Some(&Reverse((t, index, generation))) => self
-                .conns
-                .get(index, generation)
-                .is_some_and(|s| s.heap_at == Some(t)),
-        };
-        if !top_live || self.timers_dirty || self.timers.len() > 2 * self.conns.len + 64 {
+        // The top is exact (its slot's own entry, at its deadline) unless an entry above it
+        // went or its slot was freed since the last look (`timers_dirty`).
+        if self.timers_dirty || self.timers.len() > 2 * self.conns.len + 64 {
             self.prune_timers();
         }
     }
@@ -2149,5 +2157,22 @@ mod tests {
         }
         assert_eq!(a.connection_count() + b.connection_count(), 0);
         assert_eq!((a.poll_timeout(), b.poll_timeout()), (None, None));
+        // Connections freed with their timers running: half-open ones (their SYN-ACKs
+        // lost) go with their listener, and their entries with them.
+        let l2 = b.socket(Family::V4).unwrap();
+        b.bind(l2, SocketAddr::new(ib, 81)).unwrap();
+        b.listen(l2, 64).unwrap();
+        for _ in 0..3 {
+            let c = a.socket(Family::V4).unwrap();
+            let _ = a.connect(now, c, SocketAddr::new(ib, 81));
+        }
+        while let Some(n) = a.poll_transmit(now, &mut buf) {
+            b.receive(now, &buf[..n]);
+        }
+        while b.poll_transmit(now, &mut buf).is_some() {}
+        assert!(b.connection_count() == 3 && b.poll_timeout().is_some());
+        b.close(now, l2).unwrap();
+        check_timers(&b);
+        assert_eq!(b.poll_timeout(), None);
     }
 }
