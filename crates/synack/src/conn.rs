@@ -51,6 +51,7 @@ mod output;
 mod paced;
 mod timers;
 mod undo;
+mod wants;
 
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::cc::CongestionControl;

@@ -81,6 +81,11 @@ pub struct Cubic {
     prior_w_max: f64,
     /// Slow start's per-ACK limit in segments (0: none).
     ss_limit: u32,
+    /// `cwnd` in bytes as [`CongestionControl::cwnd`] reports it, recomputed by
+    /// [`Cubic::sync`] whenever `cwnd` or `mss` changes instead of in floating point on
+    /// every call (the send path asks for it several times per segment). It fills the
+    /// padding after `ss_limit`.
+    cwnd_bytes: u32,
 }
 
 impl Default for Cubic {
@@ -98,6 +103,8 @@ impl Default for Cubic {
             hystart: HyStart::default(),
             prior_w_max: -1.0,
             ss_limit: 1,
+            // 10 segments of 536 bytes.
+            cwnd_bytes: 5360,
         }
     }
 }
@@ -130,6 +137,13 @@ impl Cubic {
     fn set_mss(&mut self, mss: u32) {
         self.mss = f64::from(mss.max(1));
     }
+
+    /// Recomputes `cwnd_bytes` from `cwnd` and `mss`; called at the end of every method
+    /// that may change one of them, so the cached value is always exactly what the
+    /// floating-point conversion gives.
+    fn sync(&mut self) {
+        self.cwnd_bytes = self.to_bytes(self.cwnd);
+    }
 }
 
 impl CongestionControl for Cubic {
@@ -141,6 +155,7 @@ impl CongestionControl for Cubic {
         self.set_mss(mss);
         // RFC 6928: initial window of 10 segments.
         self.cwnd = 10.0;
+        self.sync();
     }
 
     fn on_rtt(&mut self, srtt: Duration) {
@@ -163,6 +178,7 @@ impl CongestionControl for Cubic {
             } else {
                 segs.min(f64::from(self.ss_limit))
             };
+            self.sync();
             return;
         }
         let start = match self.epoch_start {
@@ -197,6 +213,7 @@ impl CongestionControl for Cubic {
             // §4.4 / §4.5: concave and convex regions.
             self.cwnd += (target - self.cwnd) / self.cwnd * segs;
         }
+        self.sync();
     }
 
     fn on_rtt_sample(&mut self, rtt: Duration, ack: Seq, nxt: Seq) {
@@ -261,10 +278,12 @@ impl CongestionControl for Cubic {
         };
         // §4.6: ssthresh = cwnd·β (as Linux, from cwnd), at least 2 segments.
         self.ssthresh = (self.cwnd * BETA).max(2.0);
+        self.sync();
     }
 
     fn set_cwnd(&mut self, cwnd: u32) {
         self.cwnd = (f64::from(cwnd) / self.mss).max(1.0);
+        self.sync();
     }
 
     fn restore(&mut self, cwnd: u32, ssthresh: u32) {
@@ -279,10 +298,12 @@ impl CongestionControl for Cubic {
             self.w_max = core::mem::replace(&mut self.prior_w_max, -1.0);
         }
         self.epoch_start = None;
+        self.sync();
     }
 
     fn on_recovery_end(&mut self) {
         self.cwnd = self.ssthresh;
+        self.sync();
     }
 
     fn on_rto(&mut self, flight: u32, mss: u32) {
@@ -290,6 +311,7 @@ impl CongestionControl for Cubic {
         let _ = flight;
         self.on_congestion(Instant::ZERO, flight, mss);
         self.cwnd = 1.0;
+        self.sync();
     }
 
     fn on_idle_restart(&mut self, _now: Instant) {
@@ -299,7 +321,7 @@ impl CongestionControl for Cubic {
     }
 
     fn cwnd(&self) -> u32 {
-        self.to_bytes(self.cwnd)
+        self.cwnd_bytes
     }
 
     fn ssthresh(&self) -> u32 {
@@ -388,6 +410,57 @@ mod tests {
             c.on_rtt_sample(ms(120), Seq(una + 1), Seq(nxt));
         }
         assert_eq!(c.ssthresh(), c.cwnd());
+    }
+
+    /// The cached window is exactly the floating-point conversion of the state after
+    /// any sequence of calls (pseudo-random, MSS changes included).
+    #[test]
+    fn cached_windows_equal_the_conversion() {
+        let mut c = Cubic::default();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut now = Instant::ZERO;
+        let check = |c: &Cubic| {
+            let ss = if c.ssthresh.is_infinite() {
+                u32::MAX
+            } else {
+                c.to_bytes(c.ssthresh)
+            };
+            assert_eq!((c.cwnd(), c.ssthresh()), (c.to_bytes(c.cwnd), ss));
+        };
+        check(&c);
+        for i in 0..200_000u32 {
+            let r = next();
+            let mss = [536, 1000, 1448, 1460, 8948][(r >> 8) as usize % 5];
+            now += Duration::from_micros((r >> 40) & 0xfff);
+            match r % 16 {
+                0 => c.on_established(mss),
+                1 => c.on_congestion(now, c.cwnd(), mss),
+                2 => c.set_cwnd((r >> 20) as u32 % 2_000_000),
+                3 => c.restore(
+                    (r >> 20) as u32 % 2_000_000,
+                    [u32::MAX, 70_000][i as usize % 2],
+                ),
+                // Recovery ends only after a congestion event (a finite ssthresh).
+                4 if c.ssthresh.is_finite() => c.on_recovery_end(),
+                5 => c.on_rto(c.cwnd(), mss),
+                6 => c.on_idle_restart(now),
+                7 => c.on_rtt(Duration::from_micros(r >> 44)),
+                8 => c.on_rtt_sample(
+                    Duration::from_micros(r >> 46),
+                    Seq(i.wrapping_mul(1000)),
+                    Seq(i.wrapping_mul(1000).wrapping_add(20_000)),
+                ),
+                9 => c.set_slow_start_limit((r >> 30) as u32 % 3),
+                _ => c.on_ack(now, (r >> 24) as u32 % 3 * mss, mss),
+            }
+            check(&c);
+        }
     }
 
     #[test]

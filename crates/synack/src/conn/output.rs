@@ -466,13 +466,18 @@ impl Connection {
                 1
             };
             self.sndbuf.set_burst(pos);
-            let chunk = self.tso_chunk_segs(mss);
-            let in_chunk = (u32::from(pos) - 1) % chunk + 1;
-            let left = unsent.saturating_sub(n);
-            let room = usable.min(cwnd_room).saturating_sub(n);
-            let stops = left > 0 && room < mss.min(left);
-            if in_chunk >= 2 && (in_chunk == chunk || stops) {
-                flags |= TcpFlags::PSH;
+            // The first segment of a burst is the first of its chunk whatever the chunk
+            // size ((pos − 1) mod chunk = 0), and carries no PSH by this rule: the chunk
+            // size (five divisions) is worked out only from the second on.
+            if pos >= 2 {
+                let chunk = self.tso_chunk_segs(mss);
+                let in_chunk = (u32::from(pos) - 1) % chunk + 1;
+                let left = unsent.saturating_sub(n);
+                let room = usable.min(cwnd_room).saturating_sub(n);
+                let stops = left > 0 && room < mss.min(left);
+                if in_chunk >= 2 && (in_chunk == chunk || stops) {
+                    flags |= TcpFlags::PSH;
+                }
             }
         }
         if fin {

@@ -274,19 +274,68 @@ pub fn write_ipv4(
     id: u16,
     meta: IpMeta,
 ) {
+    let addrs = v4_addr_sum(src, dst);
+    write_ipv4_with(buf, src, dst, proto, total, id, meta, addrs);
+}
+
+/// The sum of two IPv4 addresses as numbers, carries not yet folded: the part that an
+/// IPv4 header and the TCP pseudo-header (RFC 9293 §3.1) have in common, summed once for
+/// both. Adding 32-bit numbers adds their 16-bit halves with the carries in the upper
+/// bits, which [`fold`] adds back (RFC 1071 §2(C): 2^16 ≡ 1 modulo 2^16 − 1).
+fn v4_addr_sum(src: Ipv4Addr, dst: Ipv4Addr) -> u64 {
+    u64::from(src.to_bits()) + u64::from(dst.to_bits())
+}
+
+/// A sum of 16- and 32-bit numbers (below 2^48) folded to 16 bits, end-around carry
+/// included (RFC 1071 §2(C)).
+fn fold(sum: u64) -> u16 {
+    // Each step halves the width: 48 → 33 → 17 → 16 bits plus at most one carry.
+    let s = (sum & 0xffff_ffff) + (sum >> 32);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    s as u16
+}
+
+/// The folded one's-complement sum of `bytes` (even length) as a number.
+fn checksum_sum(bytes: &[u8]) -> u16 {
+    Checksum::new().add_bytes(bytes).sum()
+}
+
+/// [`write_ipv4`] given `addrs`, the sum of the two addresses ([`v4_addr_sum`]): the
+/// header checksum adds the other fields' words to it (RFC 1071 §2(A): the sum is
+/// commutative and associative) instead of summing the 20 bytes written.
+#[allow(clippy::too_many_arguments)]
+fn write_ipv4_with(
+    buf: &mut [u8],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: u8,
+    total: u16,
+    id: u16,
+    meta: IpMeta,
+    addrs: u64,
+) {
     let h = &mut buf[..ipv4::MIN_HEADER_LEN];
+    let ecn = meta.ecn & 0b11;
+    let words = [
+        0x4500 | u16::from(ecn),
+        total,
+        id,
+        ipv4::FLAG_DF,
+        u16::from_be_bytes([meta.ttl, proto]),
+    ];
+    let ck = !fold(addrs + words.iter().map(|&w| u64::from(w)).sum::<u64>());
     h[0] = 0x45;
-    h[1] = meta.ecn & 0b11;
+    h[1] = ecn;
     h[2..4].copy_from_slice(&total.to_be_bytes());
     h[4..6].copy_from_slice(&id.to_be_bytes());
     h[6..8].copy_from_slice(&ipv4::FLAG_DF.to_be_bytes());
     h[8] = meta.ttl;
     h[9] = proto;
-    h[10..12].copy_from_slice(&[0, 0]);
+    h[10..12].copy_from_slice(&ck.to_be_bytes());
     h[12..16].copy_from_slice(&src.octets());
     h[16..20].copy_from_slice(&dst.octets());
-    let ck = checksum(h);
-    h[10..12].copy_from_slice(&ck.to_be_bytes());
 }
 
 /// Writes an IPv6 header (RFC 8200 §3).
@@ -453,15 +502,32 @@ fn emit_tcp_with(
         None => write_established_header(&mut buf[ip_len..start], local, remote, seg, blocks),
     }
     let tcp_len = u16::try_from(end - ip_len).ok()?;
+    // IPv4: the addresses are summed once, for the pseudo-header and the IP header.
+    let v4 = match (local.ip(), remote.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => Some((s, d, v4_addr_sum(s, d))),
+        _ => None,
+    };
     match payload_sum {
         Some(payload) if seg.payload_len > 0 => {
             // RFC 1071 §2(A): the sum is associative, so the payload's sum (the payload
             // starts at an even offset: TCP headers are multiples of four bytes) joins the
             // pseudo-header's and the header's (its checksum field still zero).
-            let mut c = pseudo(local.ip(), remote.ip()).checksum(ipv4::PROTO_TCP, tcp_len.into());
-            c.add_bytes(&buf[ip_len..start]);
-            c.add_u16(payload);
-            let ck = c.finish();
+            let ck = match v4 {
+                // RFC 9293 §3.1: the pseudo-header is the addresses, zero and the
+                // protocol, and the TCP length; the header is summed as bytes.
+                Some((_, _, addrs)) => {
+                    let header = checksum_sum(&buf[ip_len..start]);
+                    let rest = u64::from(ipv4::PROTO_TCP) + u64::from(tcp_len);
+                    !fold(addrs + rest + u64::from(header) + u64::from(payload))
+                }
+                None => {
+                    let mut c =
+                        pseudo(local.ip(), remote.ip()).checksum(ipv4::PROTO_TCP, tcp_len.into());
+                    c.add_bytes(&buf[ip_len..start]);
+                    c.add_u16(payload);
+                    c.finish()
+                }
+            };
             let at = ip_len + synack_wire::tcp::CHECKSUM_OFFSET;
             buf[at..at + 2].copy_from_slice(&ck.to_be_bytes());
         }
@@ -469,8 +535,8 @@ fn emit_tcp_with(
             fill_checksum(&mut buf[ip_len..end], &pseudo(local.ip(), remote.ip())).ok()?;
         }
     }
-    match (local.ip(), remote.ip()) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => write_ipv4(
+    match (v4, local.ip(), remote.ip()) {
+        (Some((s, d, addrs)), _, _) => write_ipv4_with(
             buf,
             s,
             d,
@@ -478,8 +544,11 @@ fn emit_tcp_with(
             u16::try_from(end).ok()?,
             ip_id,
             meta,
+            addrs,
         ),
-        (IpAddr::V6(s), IpAddr::V6(d)) => write_ipv6(buf, s, d, ipv4::PROTO_TCP, tcp_len, meta),
+        (None, IpAddr::V6(s), IpAddr::V6(d)) => {
+            write_ipv6(buf, s, d, ipv4::PROTO_TCP, tcp_len, meta)
+        }
         _ => return None,
     }
     Some(end)
@@ -611,6 +680,58 @@ mod tests {
             assert_eq!(fast.timestamps.map(|t| (t.tsval, t.tsecr)), want.0, "{b:?}");
             assert_eq!(fast.mss, want.1, "{b:?}");
             assert_eq!(fast.sack_blocks.as_slice().len(), want.2, "{b:?}");
+        }
+    }
+
+    /// The IPv4 header summed from its fields and the shared address sum equals the header
+    /// summed byte by byte (RFC 791 §3.1), and the TCP checksum from the shared address sum
+    /// and the payload's sum equals the one summed over the whole segment.
+    #[test]
+    fn ipv4_header_and_pseudo_header_sums_from_parts_match_byte_sums() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for i in 0..5000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let src = Ipv4Addr::from_bits(x as u32);
+            let dst = Ipv4Addr::from_bits((x >> 32) as u32 ^ i);
+            let meta = IpMeta {
+                ttl: (x >> 8) as u8,
+                ecn: (x >> 3) as u8,
+            };
+            let (total, id) = ((x >> 16) as u16, (x >> 48) as u16);
+            let mut h = [0u8; 20];
+            write_ipv4(&mut h, src, dst, ipv4::PROTO_TCP, total, id, meta);
+            let mut want = [0u8; 20];
+            want[0] = 0x45;
+            want[1] = meta.ecn & 0b11;
+            want[2..4].copy_from_slice(&total.to_be_bytes());
+            want[4..6].copy_from_slice(&id.to_be_bytes());
+            want[6..8].copy_from_slice(&ipv4::FLAG_DF.to_be_bytes());
+            want[8] = meta.ttl;
+            want[9] = ipv4::PROTO_TCP;
+            want[12..16].copy_from_slice(&src.octets());
+            want[16..20].copy_from_slice(&dst.octets());
+            let ck = checksum(&want);
+            want[10..12].copy_from_slice(&ck.to_be_bytes());
+            assert_eq!(h, want);
+            assert_eq!(checksum(&h), 0);
+            // A segment with the payload's sum given and without: the same datagram.
+            let local = SocketAddr::from((src, (x >> 5) as u16));
+            let remote = SocketAddr::from((dst, (x >> 21) as u16));
+            let mut seg = SegmentOut::bare(Seq(x as u32), Seq(i), TcpFlags::ACK, 0);
+            seg.payload_len = 1 + (x >> 40) as usize % 1400;
+            seg.wnd = (x >> 30) as u16;
+            let payload: Vec<u8> = (0..seg.payload_len).map(|k| (k as u64 ^ x) as u8).collect();
+            let at = 20 + 20;
+            let mut a = vec![0u8; 1500];
+            a[at..at + payload.len()].copy_from_slice(&payload);
+            let mut b = a.clone();
+            let psum = Checksum::new().add_bytes(&payload).sum();
+            let n = emit_tcp(&mut a, local, remote, &seg, at, Some(psum), id, meta.ttl);
+            let m = emit_tcp(&mut b, local, remote, &seg, at, None, id, meta.ttl);
+            assert_eq!(n, m);
+            assert_eq!(a, b);
         }
     }
 
