@@ -338,7 +338,9 @@ pub struct Stack {
     frag: icmp::Reassembly,
     /// Engine configurations handed out, shared by every connection opened with the same
     /// socket options, family and event setting (emptied when a sysctl changes).
-    cfg_cache: Vec<(SockOpts, bool, bool, Arc<Config>)>,
+    /// Keyed by the option set's allocation, found by pointer first (sockets share equal
+    /// option sets, see `share_opts`), by value otherwise.
+    cfg_cache: Vec<(Arc<SockOpts>, bool, bool, Arc<Config>)>,
     /// Socket option sets in use, shared by the sockets that set the same options.
     opts_cache: Vec<Arc<SockOpts>>,
 }
@@ -519,12 +521,24 @@ impl Stack {
     /// The engine configuration for a new connection with socket options `opts`, shared
     /// with the connections opened before with the same options (a pointer per connection
     /// instead of a copy).
-    fn conn_config(&mut self, opts: &SockOpts, ipv6: bool) -> Arc<Config> {
+    fn conn_config(&mut self, opts: &Arc<SockOpts>, ipv6: bool) -> Arc<Config> {
         let events = self.events;
+        let same = |o: &Arc<SockOpts>, v6: bool, ev: bool| {
+            Arc::ptr_eq(o, opts) && v6 == ipv6 && ev == events
+        };
         if let Some((.., cfg)) = self
             .cfg_cache
             .iter()
-            .find(|(o, v6, ev, _)| o == opts && *v6 == ipv6 && *ev == events)
+            .find(|(o, v6, ev, _)| same(o, *v6, *ev))
+        {
+            return cfg.clone();
+        }
+        let equal =
+            |o: &Arc<SockOpts>, v6: bool, ev: bool| **o == **opts && v6 == ipv6 && ev == events;
+        if let Some((.., cfg)) = self
+            .cfg_cache
+            .iter()
+            .find(|(o, v6, ev, _)| equal(o, *v6, *ev))
         {
             return cfg.clone();
         }
@@ -532,7 +546,8 @@ impl Stack {
         if self.cfg_cache.len() >= Self::CFG_CACHE_MAX {
             self.cfg_cache.remove(0);
         }
-        self.cfg_cache.push((*opts, ipv6, events, cfg.clone()));
+        self.cfg_cache
+            .push((opts.clone(), ipv6, events, cfg.clone()));
         cfg
     }
 
@@ -1049,7 +1064,7 @@ impl Stack {
         let (backlog, syn_queue, accept_len, opts) = match self
             .sockets
             .get(lid.index, lid.generation)
-            .and_then(|s| s.listener().map(|l| (l, *s.opts)))
+            .and_then(|s| s.listener().map(|l| (l, s.opts.clone())))
         {
             Some((l, o)) => (l.backlog, l.syn_queue, l.accept.len(), o),
             None => return self.no_socket(t),
@@ -1109,7 +1124,7 @@ impl Stack {
     }
 
     /// Answers a SYN statelessly with a cookie SYN-ACK.
-    fn send_cookie(&mut self, now: Instant, t: &wire::TcpIn<'_>, lopts: &SockOpts) {
+    fn send_cookie(&mut self, now: Instant, t: &wire::TcpIn<'_>, lopts: &Arc<SockOpts>) {
         let seg = &t.seg;
         let tuple = FourTuple::new(t.local, t.remote);
         let ipv6 = t.local.is_ipv6();
@@ -1165,7 +1180,7 @@ impl Stack {
         let Some(l) = ls.listener() else {
             return false;
         };
-        let opts = *ls.opts;
+        let opts = ls.opts.clone();
         // Linux (tcp_synq_no_recent_overflow): cookies are only checked within two
         // minutes of an overflow (or always with tcp_syncookies = 2).
         let recent = l
@@ -1447,17 +1462,22 @@ impl Stack {
 
     /// Takes a closed connection out of the demux map and the port table (its tuple is
     /// free again); the slot itself lives until its output is drained and nobody holds it.
+    /// Once only: the first call clears `in_map`, and a connection's port binding is only
+    /// ever added while it is in the map (at insertion, or by `close` while it is alive),
+    /// so a second call (from `free_conn` after the transition to CLOSED) has nothing left
+    /// to release.
     fn unhash(&mut self, id: ConnId) {
         let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
             return;
         };
-        let tuple = slot.conn.tuple();
-        if slot.in_map {
-            slot.in_map = false;
-            // Only this connection's entry: a newer one may hold the tuple now.
-            let h = self.demux.hash(&tuple);
-            self.demux.remove(h, id.index);
+        if !slot.in_map {
+            return;
         }
+        slot.in_map = false;
+        let tuple = slot.conn.tuple();
+        // Only this connection's entry: a newer one may hold the tuple now.
+        let h = self.demux.hash(&tuple);
+        self.demux.remove(h, id.index);
         self.release_port(tuple.local.port(), Holder::Conn(id));
     }
 
