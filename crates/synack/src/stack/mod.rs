@@ -118,6 +118,7 @@ impl<T> Slab<T> {
             .get_mut(i & (SLAB_CHUNK - 1))
     }
 
+    #[inline(always)]
     fn insert(&mut self, v: T) -> (u32, u32) {
         self.len += 1;
         if let Some(i) = self.free.pop()
@@ -1258,6 +1259,7 @@ impl Stack {
     }
 
     /// Adds a connection to the slab, the demux map and the port table.
+    #[inline(always)]
     fn insert_conn(
         &mut self,
         mut conn: Connection,
