@@ -52,6 +52,7 @@ pub use output::TxBurst;
 mod paced;
 mod timers;
 mod undo;
+mod wants;
 
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::cc::CongestionControl;

@@ -248,6 +248,10 @@ struct ConnSlot {
     deadline: Option<Instant>,
     /// Queued for `poll_transmit`.
     queued_tx: bool,
+    /// The transmit queue asks [`Connection::wants_transmit`] before polling it: it sent a
+    /// segment at its last poll, or was queued only to be reaped (queued because it said
+    /// yes, it is polled without asking again).
+    tx_check: bool,
     /// The state at the last look, to see transitions.
     last_state: State,
     /// When it entered TIME_WAIT.
@@ -359,6 +363,18 @@ impl core::fmt::Debug for Stack {
             .field("sockets", &self.sockets.len)
             .finish_non_exhaustive()
     }
+}
+
+/// Debug builds: a connection left out of the transmit queue because
+/// [`Connection::wants_transmit`] said no really has nothing to send.
+#[cfg(debug_assertions)]
+fn check_idle(conn: &mut Connection, now: Instant) {
+    let mut buf = [0u8; 2048];
+    let seg = conn.poll_transmit(now, &mut buf);
+    assert!(
+        seg.is_none(),
+        "wants_transmit() said no, poll_transmit sent {seg:?}"
+    );
 }
 
 fn derive_keys(secret: &[u8; 16], label: &[u8]) -> (u64, u64) {
@@ -1235,6 +1251,7 @@ impl Stack {
             in_map: true,
             deadline: None,
             queued_tx: false,
+            tx_check: false,
             last_state,
             time_wait_since: None,
             soft_error: None,
@@ -1310,9 +1327,19 @@ impl Stack {
                 self.timers.push(Reverse((d, id.index, id.generation)));
             }
         }
+        // Queued only when a poll can produce something (`wants_transmit` is exact when it
+        // says no), or to be reaped by the queue once drained.
         if !slot.queued_tx {
-            slot.queued_tx = true;
-            self.tx.push_back(id);
+            let wants = slot.conn.wants_transmit();
+            if wants || Stack::reapable(slot) {
+                slot.queued_tx = true;
+                slot.tx_check = !wants;
+                self.tx.push_back(id);
+            }
+        }
+        #[cfg(debug_assertions)]
+        if !slot.queued_tx {
+            check_idle(&mut slot.conn, now);
         }
     }
 
@@ -1582,37 +1609,48 @@ impl Stack {
                 self.tx.pop_front();
                 continue;
             };
-            // The payload is staged behind the TCP header and the options the segment is
-            // expected to carry (the 12 bytes of timestamps when the last segment had them),
-            // which is its final place in the common case, so `emit_tcp` need not move it;
-            // when it carries more (SACK blocks), `emit_tcp` moves it further. A full-sized
-            // segment (MSS already net of the timestamps) still fits an MTU-sized buffer.
-            let opts = if slot.tx_ts { TS_OPTION_LEN } else { 0 };
-            let ip_len = if slot.conn.is_ipv6() {
-                synack_wire::ipv6::HEADER_LEN
+            // Skipped when it would answer `None` (the poll that follows every segment sent).
+            let polled = !slot.tx_check || slot.conn.wants_transmit();
+            let seg = if polled {
+                // The payload is staged behind the TCP header and the options the segment
+                // is expected to carry (the 12 bytes of timestamps when the last segment had
+                // them), which is its final place in the common case, so `emit_tcp` need
+                // not move it; when it carries more (SACK blocks), `emit_tcp` moves it
+                // further. A full-sized segment (MSS already net of the timestamps) still
+                // fits an MTU-sized buffer.
+                let opts = if slot.tx_ts { TS_OPTION_LEN } else { 0 };
+                let ip_len = if slot.conn.is_ipv6() {
+                    synack_wire::ipv6::HEADER_LEN
+                } else {
+                    synack_wire::ipv4::MIN_HEADER_LEN
+                };
+                let stage = (ip_len + synack_wire::tcp::HEADER_LEN + opts).min(buf.len());
+                slot.conn.forget_payload_sum();
+                let seg = if burst.on {
+                    if burst.id != Some(id) {
+                        *burst = StackBurst {
+                            on: true,
+                            id: Some(id),
+                            ..StackBurst::default()
+                        };
+                    }
+                    slot.conn
+                        .poll_transmit_burst(now, &mut buf[stage..], &mut burst.tx)
+                } else {
+                    slot.conn.poll_transmit(now, &mut buf[stage..])
+                };
+                let retrans = slot.conn.stats().retransmits;
+                let delta = retrans.saturating_sub(slot.seen_retrans);
+                slot.seen_retrans = retrans;
+                seg.map(|seg| (seg, delta, stage))
             } else {
-                synack_wire::ipv4::MIN_HEADER_LEN
+                #[cfg(debug_assertions)]
+                check_idle(&mut slot.conn, now);
+                None
             };
-            let stage = (ip_len + synack_wire::tcp::HEADER_LEN + opts).min(buf.len());
-            slot.conn.forget_payload_sum();
-            let seg = if burst.on {
-                if burst.id != Some(id) {
-                    *burst = StackBurst {
-                        on: true,
-                        id: Some(id),
-                        ..StackBurst::default()
-                    };
-                }
-                slot.conn
-                    .poll_transmit_burst(now, &mut buf[stage..], &mut burst.tx)
-            } else {
-                slot.conn.poll_transmit(now, &mut buf[stage..])
-            };
-            let retrans = slot.conn.stats().retransmits;
-            let delta = retrans.saturating_sub(slot.seen_retrans);
-            slot.seen_retrans = retrans;
             match seg {
-                Some(seg) => {
+                Some((seg, delta, stage)) => {
+                    slot.tx_check = true;
                     // The tuple is unpacked only for a segment that goes.
                     let tuple = slot.conn.tuple();
                     slot.tx_ts = seg.options.timestamps.is_some();
@@ -1669,7 +1707,8 @@ impl Stack {
                     slot.queued_tx = false;
                     if Stack::reapable(slot) {
                         self.free_conn(id);
-                    } else {
+                    } else if polled {
+                        // An empty poll may have armed the persist timer.
                         let d = Stack::slot_deadline(slot);
                         if d != slot.deadline {
                             slot.deadline = d;
