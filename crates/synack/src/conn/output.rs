@@ -21,6 +21,9 @@ pub struct TxBurst {
     chunk: u32,
     /// The last segment was built from its predecessor.
     continued: bool,
+    /// The last segment was built from its predecessor, which had been built the same way,
+    /// and left every timer as it was (see [`TxBurst::timers_unchanged`]).
+    timers_unchanged: bool,
 }
 
 impl TxBurst {
@@ -28,6 +31,13 @@ impl TxBurst {
     /// that, apart from SEG.SEQ, the flags and the payload, it repeats its header).
     pub fn continued(&self) -> bool {
         self.continued
+    }
+
+    /// Whether the segment the last call returned left the connection's deadlines and
+    /// state exactly as the previous call had left them (so the host need not re-examine
+    /// its timers).
+    pub fn timers_unchanged(&self) -> bool {
+        self.timers_unchanged
     }
 }
 
@@ -49,13 +59,15 @@ impl Connection {
         payload: &mut [u8],
         burst: &mut TxBurst,
     ) -> Option<SegmentOut> {
-        burst.continued = false;
+        let after_continued = core::mem::take(&mut burst.continued);
+        burst.timers_unchanged = false;
         let prev = burst.prev.take();
         let seg = match prev {
             Some((prev, at)) if at == now && self.cfg.tx_burst => {
-                match self.burst_next(now, payload, &prev, &mut burst.chunk) {
-                    Some(seg) => {
+                match self.burst_next(now, payload, &prev, &mut burst.chunk, after_continued) {
+                    Some((seg, timers_unchanged)) => {
                         burst.continued = true;
+                        burst.timers_unchanged = timers_unchanged;
                         Some(seg)
                     }
                     None => {
@@ -76,14 +88,16 @@ impl Connection {
     /// The next segment of a burst when it is full-sized new data and `prev` (sent just
     /// before, at `now`) can serve as its template; `None`, having changed nothing, when
     /// the general path must decide. Mirrors [`Connection::poll_transmit`] →
-    /// [`Connection::next_segment`] → [`Connection::new_data`] step by step.
+    /// [`Connection::next_segment`] → [`Connection::new_data`] step by step. `after_burst`:
+    /// `prev` was built here too. Also answers whether the timers were left as they were.
     fn burst_next(
         &mut self,
         now: Instant,
         payload: &mut [u8],
         prev: &SegmentOut,
         chunk: &mut u32,
-    ) -> Option<SegmentOut> {
+        after_burst: bool,
+    ) -> Option<(SegmentOut, bool)> {
         // next_segment's branches ahead of new data: none may apply (they are set only by
         // arriving segments and timers, so after the previous call of the burst this is
         // rarely false). Without a rate sampler nothing is paced (`pace_hold`).
@@ -136,6 +150,12 @@ impl Connection {
         // RFC 3042 limited transmit, as in new_data (no recovery here).
         let limited = mss * self.dupacks.min(2) as usize;
         let flight = self.snd_nxt.since(self.snd_una) as usize;
+        // When `prev` was built here at `now` with more than an MSS already in flight, the
+        // timer steps below were taken in a state they cannot tell from this one: RFC
+        // 6298 §5.1 arms a running timer only once, and the probe timeout (RFC 8985 §7.2)
+        // depends on `now`, SRTT, the RTO and whether at most one MSS is in flight, none
+        // of which a burst changes; the other deadlines were cleared then.
+        let timers_unchanged = after_burst && flight > mss;
         let cwnd_room = (self.cc.cwnd() as usize + limited).saturating_sub(flight);
         let n = unsent
             .min(usable)
@@ -206,13 +226,22 @@ impl Connection {
         self.persist_deadline = None;
         self.persist_backoff = 0;
         self.probe_due = false;
-        self.arm_rtx(now);
-        self.tlp_armed = false;
-        self.arm_tlp(now);
-        // poll_transmit's bookkeeping for a data segment with ACK.
-        if seg.payload_len > 0 {
-            self.rate_on_send(now, &seg);
+        if timers_unchanged {
+            #[cfg(debug_assertions)]
+            {
+                let before = (self.rtx_deadline, self.rtx_start, self.tlp_armed);
+                self.arm_rtx(now);
+                self.tlp_armed = false;
+                self.arm_tlp(now);
+                debug_assert_eq!(before, (self.rtx_deadline, self.rtx_start, self.tlp_armed));
+            }
+        } else {
+            self.arm_rtx(now);
+            self.tlp_armed = false;
+            self.arm_tlp(now);
         }
+        // poll_transmit's bookkeeping for a data segment with ACK (no rate sampler:
+        // `rate_on_send` would do nothing).
         self.stats.segs_out += 1;
         self.last_ack_sent = seg.ack;
         self.delack_deadline = None;
@@ -228,7 +257,12 @@ impl Connection {
             at: now,
             seg: SegSummary::of_out(&seg),
         });
-        Some(seg)
+        Some((seg, timers_unchanged))
+    }
+
+    /// The retransmission counter of [`Connection::stats`], without assembling the rest.
+    pub fn retransmits(&self) -> u64 {
+        self.stats.retransmits
     }
 
     /// The next segment to send, if any; its payload is written to `payload`, which bounds
@@ -789,6 +823,7 @@ impl Connection {
     /// RFC 8985 §6: remembers when the data up to SND.NXT was sent (RACK's clock). The
     /// log is allocated once, when data is first sent, and never grows: past its capacity
     /// the oldest entry goes (that data then counts as sent long ago).
+    #[inline(always)]
     pub(super) fn log_sent(&mut self, now: Instant) {
         self.last_send_at = Some(now);
         self.loss.allocate();
@@ -809,6 +844,7 @@ impl Connection {
     /// tcp_slow_start_after_idle: nothing in flight and idle for longer than the RTO, the
     /// window is halved per RTO idle, not below the restart window min(IW, cwnd) (Linux
     /// `tcp_cwnd_restart`; RFC 7661 discusses the problem).
+    #[inline(always)]
     fn idle_restart(&mut self, now: Instant) {
         if !self.cfg.slow_start_after_idle || self.snd_una != self.snd_nxt {
             return;

@@ -77,8 +77,6 @@ pub struct ConnId {
 /// under way, the engine's side of it and the headers of its last datagram.
 #[derive(Default)]
 struct StackBurst {
-    /// Bursts are built (`false`: [`Stack::poll_transmit`], one datagram at a time).
-    on: bool,
     /// The connection the burst belongs to.
     id: Option<ConnId>,
     tx: crate::conn::TxBurst,
@@ -1525,16 +1523,13 @@ impl Stack {
         bufs: &mut [B],
         lens: &mut [usize],
     ) -> usize {
-        let mut burst = StackBurst {
-            on: true,
-            ..StackBurst::default()
-        };
+        let mut burst = StackBurst::default();
         let mut k = 0;
         while k < bufs.len() && k < lens.len() {
             self.now = now;
             let buf = bufs[k].as_mut();
             let out = loop {
-                let Some((n, dst)) = self.next_datagram_with(now, buf, &mut burst) else {
+                let Some((n, dst)) = self.next_datagram_with::<true>(now, buf, &mut burst) else {
                     break None;
                 };
                 self.counters.ip_out_requests += 1;
@@ -1563,11 +1558,12 @@ impl Stack {
 
     /// The next datagram written into `buf`: its length and destination address.
     fn next_datagram(&mut self, now: Instant, buf: &mut [u8]) -> Option<(usize, IpAddr)> {
-        self.next_datagram_with(now, buf, &mut StackBurst::default())
+        self.next_datagram_with::<false>(now, buf, &mut StackBurst::default())
     }
 
-    /// [`Stack::next_datagram`], within a transmit burst when `burst.on`.
-    fn next_datagram_with(
+    /// [`Stack::next_datagram`], within a transmit burst when `BURST` (a constant, so that
+    /// the one-at-a-time path compiles without the burst's steps).
+    fn next_datagram_with<const BURST: bool>(
         &mut self,
         now: Instant,
         buf: &mut [u8],
@@ -1626,10 +1622,9 @@ impl Stack {
                 };
                 let stage = (ip_len + synack_wire::tcp::HEADER_LEN + opts).min(buf.len());
                 slot.conn.forget_payload_sum();
-                let seg = if burst.on {
+                let seg = if BURST {
                     if burst.id != Some(id) {
                         *burst = StackBurst {
-                            on: true,
                             id: Some(id),
                             ..StackBurst::default()
                         };
@@ -1639,7 +1634,7 @@ impl Stack {
                 } else {
                     slot.conn.poll_transmit(now, &mut buf[stage..])
                 };
-                let retrans = slot.conn.stats().retransmits;
+                let retrans = slot.conn.retransmits();
                 let delta = retrans.saturating_sub(slot.seen_retrans);
                 slot.seen_retrans = retrans;
                 seg.map(|seg| (seg, delta, stage))
@@ -1668,7 +1663,7 @@ impl Stack {
                     // Within a burst: the headers from the previous datagram when the
                     // engine built the segment from the previous one.
                     let from_template = match &burst.tmpl {
-                        Some(t) if burst.tx.continued() => {
+                        Some(t) if BURST && burst.tx.continued() => {
                             t.emit(buf, &seg, stage, psum, ipid, ttl)
                         }
                         _ => None,
@@ -1678,7 +1673,7 @@ impl Stack {
                         None => {
                             let n =
                                 wire::emit_tcp(buf, local, remote, &seg, stage, psum, ipid, ttl);
-                            if burst.on {
+                            if BURST {
                                 burst.tmpl = n.and_then(|n| {
                                     wire::TxTemplate::capture(&buf[..n], local, remote, &seg, ttl)
                                 });
@@ -1686,9 +1681,18 @@ impl Stack {
                             n
                         }
                     };
-                    // Sending changes timers (and maybe state): re-examine.
-                    self.touch_after_send(now, id);
-                    if burst.on
+                    // Sending changes timers (and maybe state): re-examine — unless the engine
+                    // says this segment of a burst changed neither.
+                    if BURST && burst.tx.timers_unchanged() {
+                        #[cfg(debug_assertions)]
+                        if let Some(slot) = self.conns.get(id.index, id.generation) {
+                            debug_assert_eq!(Stack::slot_deadline(slot), slot.deadline);
+                            debug_assert_eq!(slot.conn.state(), slot.last_state);
+                        }
+                    } else {
+                        self.touch_after_send(now, id);
+                    }
+                    if BURST
                         && self
                             .conns
                             .get(id.index, id.generation)

@@ -298,6 +298,7 @@ fn fold(sum: u64) -> u16 {
 }
 
 /// The folded one's-complement sum of `bytes` (even length) as a number.
+#[inline]
 fn checksum_sum(bytes: &[u8]) -> u16 {
     Checksum::new().add_bytes(bytes).sum()
 }
@@ -640,10 +641,13 @@ impl TxTemplate {
     ) -> Option<usize> {
         let t = &self.seg;
         let payload = payload_sum?;
+        // Without SYN only the timestamps and SACK blocks are written (`capture` took a
+        // segment without blocks).
         let same = seg.ack == t.ack
             && seg.wnd == t.wnd
             && seg.up == t.up
-            && seg.options == t.options
+            && seg.options.timestamps == t.options.timestamps
+            && seg.options.sack_blocks.is_empty()
             && seg.ect == t.ect
             && seg.payload_len == t.payload_len
             && seg.flags.bits() >> 8 == t.flags.bits() >> 8
@@ -655,7 +659,12 @@ impl TxTemplate {
             return None;
         }
         let h = &mut buf[..self.len];
-        h.copy_from_slice(&self.hdr[..self.len]);
+        // The usual lengths as fixed-size copies (IPv4 + TCP, with and without timestamps).
+        match self.len {
+            52 => h.copy_from_slice(&self.hdr[..52]),
+            40 => h.copy_from_slice(&self.hdr[..40]),
+            n => h.copy_from_slice(&self.hdr[..n]),
+        }
         h[4..6].copy_from_slice(&ip_id.to_be_bytes());
         let ck = !fold(self.ip_base + u64::from(ip_id));
         h[10..12].copy_from_slice(&ck.to_be_bytes());
