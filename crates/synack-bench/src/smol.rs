@@ -190,11 +190,12 @@ impl Pair {
         Instant::from_micros(1_000_000 + real + self.offset)
     }
 
-    /// Polls both interfaces until the link is empty; returns whether anything moved.
+    /// Polls both interfaces until the link is empty (reading the clock once, as
+    /// `synack_pair::Pair::service` does); returns whether anything moved.
     pub fn service(&mut self) -> bool {
         let mut moved = false;
+        let now = self.now();
         loop {
-            let now = self.now();
             let mut dev = End {
                 rx: &mut self.ba,
                 tx: &mut self.ab,

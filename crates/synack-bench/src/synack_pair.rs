@@ -35,6 +35,8 @@ pub struct Pair {
     start: std::time::Instant,
     /// Nanoseconds added to the clock by jumps.
     offset: u64,
+    /// The clock as [`Pair::service`] last read it.
+    serviced_at: Instant,
     /// Datagrams moved so far.
     pub datagrams: u64,
     /// Clock jumps to a timer because nothing else could move.
@@ -80,6 +82,7 @@ impl Pair {
             clock,
             start: std::time::Instant::now(),
             offset: 0,
+            serviced_at: Instant::from_secs(1),
             datagrams: 0,
             stalls: 0,
         }
@@ -94,10 +97,18 @@ impl Pair {
         Instant::from_secs(1).saturating_add(Duration::from_nanos(real + self.offset))
     }
 
-    /// Fires due timers, then moves datagrams both ways until both hosts are quiet.
-    /// Returns the number of datagrams moved.
+    /// The time [`Pair::service`] last read from the clock: what the application's calls
+    /// between two services use, so that the request/response loop reads the clock once
+    /// per service, as the smoltcp pair does (`smol::Pair::service`).
+    pub fn clock(&self) -> Instant {
+        self.serviced_at
+    }
+
+    /// Fires due timers, then moves datagrams both ways until both hosts are quiet
+    /// (reading the clock once). Returns the number of datagrams moved.
     pub fn service(&mut self) -> u64 {
         let now = self.now();
+        self.serviced_at = now;
         for s in [&mut self.a, &mut self.b] {
             if s.poll_timeout().is_some_and(|t| t <= now) {
                 s.handle_timeout(now);
@@ -224,7 +235,7 @@ fn read_exact(p: &mut Pair, client: bool, s: SocketId, buf: &mut [u8]) -> Result
     let mut got = 0;
     let mut idle = 0;
     while got < buf.len() {
-        let now = p.now();
+        let now = p.clock();
         let host = if client { &mut p.a } else { &mut p.b };
         match host.recv(now, s, &mut buf[got..], RecvFlags::default()) {
             Ok(0) => return Err("synack: unexpected end of stream".into()),
@@ -441,13 +452,15 @@ pub fn request_response(count: u64) -> Result<Run, String> {
     let stalls0 = p.stalls;
     let t0 = std::time::Instant::now();
     for _ in 0..count {
-        let now = p.now();
+        // The clock is read once per `service` (as in `smol::request_response`): the
+        // application's calls use the time of the last one.
+        let now = p.clock();
         if p.a.send(now, c, &req) != Ok(RR_MESSAGE) {
             return Err("synack: request not accepted whole".into());
         }
         p.service();
         read_exact(&mut p, false, s, &mut buf)?;
-        let now = p.now();
+        let now = p.clock();
         if p.b.send(now, s, &resp) != Ok(RR_MESSAGE) {
             return Err("synack: response not accepted whole".into());
         }

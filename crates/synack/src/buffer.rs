@@ -227,7 +227,10 @@ impl Ring {
             self.buf.resize(phys, 0);
         }
         self.put(start, &bytes[..first], sum.as_deref_mut());
-        self.put(0, &bytes[first..], sum);
+        // The wrapped rest, when there is one (most writes end before the physical end).
+        if first < bytes.len() {
+            self.put(0, &bytes[first..], sum);
+        }
     }
 
     /// Lends the logical range `[at, at + n)` for writing, growing the storage as

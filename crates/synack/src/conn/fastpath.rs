@@ -116,7 +116,10 @@ impl Connection {
             }
             None => self.ack_due = true,
         }
-        self.capture_urgent(now);
+        // An urgent byte is pending only after an urgent pointer arrived (rare).
+        if self.rare.urg_pending.is_some() {
+            self.capture_urgent(now);
+        }
         true
     }
 

@@ -42,6 +42,7 @@ use core::net::{IpAddr, SocketAddr};
 use hash::SeededState;
 use socket::{SockOpts, Socket};
 use std::cmp::Reverse;
+use std::collections::binary_heap::PeekMut;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -216,6 +217,13 @@ impl<T> Slab<T> {
             .enumerate()
             .filter_map(|(i, (g, v))| v.as_ref().map(|v| (i as u32, *g, v)))
     }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.chunks
+            .iter_mut()
+            .flatten()
+            .filter_map(|(_, v)| v.as_mut())
+    }
 }
 
 /// Who holds a connection.
@@ -242,8 +250,11 @@ struct ConnSlot {
     owner: Owner,
     /// In the demux map under its tuple.
     in_map: bool,
-    /// The deadline last pushed to the timer heap.
-    deadline: Option<Instant>,
+    /// The key of its entry in the timer heap: no later than its deadline
+    /// (`Stack::slot_deadline`), `None` when it has none. A deadline that moves later
+    /// leaves the entry where it is until it reaches the top (see `Stack::set_deadline`);
+    /// other entries of the slot in the heap are stale.
+    heap_at: Option<Instant>,
     /// Queued for `poll_transmit`.
     queued_tx: bool,
     /// The transmit queue asks [`Connection::wants_transmit`] before polling it: it sent a
@@ -333,6 +344,9 @@ pub struct Stack {
     ports: ports::PortTable,
     sockets: Slab<Socket>,
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    /// An entry left the top of `timers` or a connection was freed since the last look:
+    /// the top may be early or stale (`Stack::prune_timers` looks).
+    timers_dirty: bool,
     tx: VecDeque<ConnId>,
     ctrl: VecDeque<Ctrl>,
     orphans: VecDeque<ConnId>,
@@ -348,7 +362,9 @@ pub struct Stack {
     frag: icmp::Reassembly,
     /// Engine configurations handed out, shared by every connection opened with the same
     /// socket options, family and event setting (emptied when a sysctl changes).
-    cfg_cache: Vec<(SockOpts, bool, bool, Arc<Config>)>,
+    /// Keyed by the option set's allocation, found by pointer first (sockets share equal
+    /// option sets, see `share_opts`), by value otherwise.
+    cfg_cache: Vec<(Arc<SockOpts>, bool, bool, Arc<Config>)>,
     /// Socket option sets in use, shared by the sockets that set the same options.
     opts_cache: Vec<Arc<SockOpts>>,
 }
@@ -406,6 +422,7 @@ impl Stack {
             ports: ports::PortTable::default(),
             sockets: Slab::new(),
             timers: BinaryHeap::new(),
+            timers_dirty: false,
             tx: VecDeque::new(),
             ctrl: VecDeque::new(),
             orphans: VecDeque::new(),
@@ -529,12 +546,24 @@ impl Stack {
     /// The engine configuration for a new connection with socket options `opts`, shared
     /// with the connections opened before with the same options (a pointer per connection
     /// instead of a copy).
-    fn conn_config(&mut self, opts: &SockOpts, ipv6: bool) -> Arc<Config> {
+    fn conn_config(&mut self, opts: &Arc<SockOpts>, ipv6: bool) -> Arc<Config> {
         let events = self.events;
+        let same = |o: &Arc<SockOpts>, v6: bool, ev: bool| {
+            Arc::ptr_eq(o, opts) && v6 == ipv6 && ev == events
+        };
         if let Some((.., cfg)) = self
             .cfg_cache
             .iter()
-            .find(|(o, v6, ev, _)| o == opts && *v6 == ipv6 && *ev == events)
+            .find(|(o, v6, ev, _)| same(o, *v6, *ev))
+        {
+            return cfg.clone();
+        }
+        let equal =
+            |o: &Arc<SockOpts>, v6: bool, ev: bool| **o == **opts && v6 == ipv6 && ev == events;
+        if let Some((.., cfg)) = self
+            .cfg_cache
+            .iter()
+            .find(|(o, v6, ev, _)| equal(o, *v6, *ev))
         {
             return cfg.clone();
         }
@@ -542,7 +571,8 @@ impl Stack {
         if self.cfg_cache.len() >= Self::CFG_CACHE_MAX {
             self.cfg_cache.remove(0);
         }
-        self.cfg_cache.push((*opts, ipv6, events, cfg.clone()));
+        self.cfg_cache
+            .push((opts.clone(), ipv6, events, cfg.clone()));
         cfg
     }
 
@@ -668,11 +698,13 @@ impl Stack {
     pub fn receive(&mut self, now: Instant, packet: &[u8]) {
         self.now = now;
         self.counters.ip_in_receives += 1;
-        let ip = match wire::parse_ip(packet) {
+        // Used where it was parsed (no move out of the `Result`).
+        let parsed = wire::parse_ip(packet);
+        let ip = match &parsed {
             Ok(ip) => ip,
             Err(r) => {
                 self.counters.ip_in_hdr_errors += 1;
-                return self.counters.drop(r);
+                return self.counters.drop(*r);
             }
         };
         if wire::martian_source(ip.src, ip.dst)
@@ -706,7 +738,7 @@ impl Stack {
                     let whole = wire::IpIn {
                         payload: &data,
                         fragment: None,
-                        ..ip
+                        ..*ip
                     };
                     self.deliver(now, &whole, ce);
                     self.frag.recycle(data);
@@ -714,7 +746,7 @@ impl Stack {
                 }
             }
         }
-        self.deliver(now, &ip, ce);
+        self.deliver(now, ip, ce);
         self.after_mutation();
     }
 
@@ -745,17 +777,21 @@ impl Stack {
     /// goes to free space and is committed only when the engine accepts the verified
     /// segment, so a segment that fails the checksum changes nothing.
     fn tcp_deliver(&mut self, now: Instant, ip: &wire::IpIn<'_>, ce: bool) {
-        let mut t = match wire::parse_tcp_unverified(ip) {
+        // Used where it was parsed: moving the segment (with its options) out of the
+        // `Result` is a copy of over 150 bytes per segment.
+        let mut parsed = wire::parse_tcp_unverified(ip);
+        let t = match &mut parsed {
             Ok(t) => t,
-            Err(r) => return self.tcp_drop(r),
+            Err(r) => return self.tcp_drop(*r),
         };
         // Set in place: `with_ce` would move the whole segment (with its options) again.
         t.ce = ce;
+        let t: &wire::TcpIn<'_> = t;
         let found = match self.oracle {
-            None => self.demux_lookup(ip, &t),
+            None => self.demux_lookup(ip, t),
             oracle => oracle,
         };
-        let mut sum = wire::tcp_header_sum(ip, &t);
+        let mut sum = wire::tcp_header_sum(ip, t);
         let staged = match found {
             Some(id) if !t.seg.payload.is_empty() => self
                 .conns
@@ -769,12 +805,12 @@ impl Stack {
         let verdict = if sum.finish() != 0 {
             Err(DropReason::BadTcpChecksum)
         } else {
-            wire::check_ports(&t)
+            wire::check_ports(t)
         };
         match verdict {
             Ok(()) => {
                 self.counters.in_segs += 1;
-                self.tcp_input_found(now, &t, found);
+                self.tcp_input_found(now, t, found);
             }
             Err(r) => self.tcp_drop(r),
         }
@@ -1053,7 +1089,7 @@ impl Stack {
         let (backlog, syn_queue, accept_len, opts) = match self
             .sockets
             .get(lid.index, lid.generation)
-            .and_then(|s| s.listener().map(|l| (l, *s.opts)))
+            .and_then(|s| s.listener().map(|l| (l, s.opts.clone())))
         {
             Some((l, o)) => (l.backlog, l.syn_queue, l.accept.len(), o),
             None => return self.no_socket(t),
@@ -1113,7 +1149,7 @@ impl Stack {
     }
 
     /// Answers a SYN statelessly with a cookie SYN-ACK.
-    fn send_cookie(&mut self, now: Instant, t: &wire::TcpIn<'_>, lopts: &SockOpts) {
+    fn send_cookie(&mut self, now: Instant, t: &wire::TcpIn<'_>, lopts: &Arc<SockOpts>) {
         let seg = &t.seg;
         let tuple = FourTuple::new(t.local, t.remote);
         let ipv6 = t.local.is_ipv6();
@@ -1169,7 +1205,7 @@ impl Stack {
         let Some(l) = ls.listener() else {
             return false;
         };
-        let opts = *ls.opts;
+        let opts = ls.opts.clone();
         // Linux (tcp_synq_no_recent_overflow): cookies are only checked within two
         // minutes of an overflow (or always with tcp_syncookies = 2).
         let recent = l
@@ -1247,7 +1283,7 @@ impl Stack {
             conn,
             owner,
             in_map: true,
-            deadline: None,
+            heap_at: None,
             queued_tx: false,
             tx_check: false,
             last_state,
@@ -1318,13 +1354,7 @@ impl Stack {
                 .unwrap_or(self.sysctl.tcp_keepinit);
             slot.keepinit_at = Some(now + Duration::from_secs(u64::from(secs)));
         }
-        let d = Stack::slot_deadline(slot);
-        if d != slot.deadline {
-            slot.deadline = d;
-            if let Some(d) = d {
-                self.timers.push(Reverse((d, id.index, id.generation)));
-            }
-        }
+        self.timers_dirty |= Stack::set_deadline(&mut self.timers, slot, id);
         // Queued only when a poll can produce something (`wants_transmit` is exact when it
         // says no), or to be reaped by the queue once drained.
         if !slot.queued_tx {
@@ -1451,17 +1481,22 @@ impl Stack {
 
     /// Takes a closed connection out of the demux map and the port table (its tuple is
     /// free again); the slot itself lives until its output is drained and nobody holds it.
+    /// Once only: the first call clears `in_map`, and a connection's port binding is only
+    /// ever added while it is in the map (at insertion, or by `close` while it is alive),
+    /// so a second call (from `free_conn` after the transition to CLOSED) has nothing left
+    /// to release.
     fn unhash(&mut self, id: ConnId) {
         let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
             return;
         };
-        let tuple = slot.conn.tuple();
-        if slot.in_map {
-            slot.in_map = false;
-            // Only this connection's entry: a newer one may hold the tuple now.
-            let h = self.demux.hash(&tuple);
-            self.demux.remove(h, id.index);
+        if !slot.in_map {
+            return;
         }
+        slot.in_map = false;
+        let tuple = slot.conn.tuple();
+        // Only this connection's entry: a newer one may hold the tuple now.
+        let h = self.demux.hash(&tuple);
+        self.demux.remove(h, id.index);
         self.release_port(tuple.local.port(), Holder::Conn(id));
     }
 
@@ -1473,6 +1508,8 @@ impl Stack {
     fn free_conn(&mut self, id: ConnId) {
         self.unhash(id);
         self.conns.discard(id.index, id.generation);
+        // Its timer entry may be the top.
+        self.timers_dirty = true;
     }
 
     /// Whether a drained, closed connection can be freed (nobody refers to it).
@@ -1713,13 +1750,7 @@ impl Stack {
                         self.free_conn(id);
                     } else if polled {
                         // An empty poll may have armed the persist timer.
-                        let d = Stack::slot_deadline(slot);
-                        if d != slot.deadline {
-                            slot.deadline = d;
-                            if let Some(d) = d {
-                                self.timers.push(Reverse((d, id.index, id.generation)));
-                            }
-                        }
+                        self.timers_dirty |= Stack::set_deadline(&mut self.timers, slot, id);
                     }
                 }
             }
@@ -1750,14 +1781,67 @@ impl Stack {
             self.transition(now, id, from, state);
         }
         if let Some(slot) = self.conns.get_mut(id.index, id.generation) {
-            let d = Stack::slot_deadline(slot);
-            if d != slot.deadline {
-                slot.deadline = d;
-                if let Some(d) = d {
-                    self.timers.push(Reverse((d, id.index, id.generation)));
-                }
-            }
+            self.timers_dirty |= Stack::set_deadline(&mut self.timers, slot, id);
         }
+    }
+
+    /// Files `slot`'s deadline (`Stack::slot_deadline`) in the heap, lazily: the heap
+    /// gets an entry only when the deadline is earlier than the slot's entry already there
+    /// (or it has none), so the common move, a retransmission or delayed-ACK deadline
+    /// pushed later by every segment, costs no heap operation; when the slot's entry is
+    /// the top (one busy connection), it is moved to the deadline in place. An entry that
+    /// reaches the top early is moved to the real deadline then (`Stack::prune_timers`,
+    /// `Stack::handle_timeout`), so `poll_timeout` stays exact and timers fire at the same
+    /// instants as with one entry per change. Returns whether the top must be re-examined.
+    #[inline(always)]
+    fn set_deadline(
+        timers: &mut BinaryHeap<Reverse<(Instant, u32, u32)>>,
+        slot: &mut ConnSlot,
+        id: ConnId,
+    ) -> bool {
+        let d = Stack::slot_deadline(slot);
+        if slot.heap_at == d {
+            return false;
+        }
+        Stack::refile(timers, slot, id, d)
+    }
+
+    /// The heap half of [`Stack::set_deadline`], out of line: `slot`'s deadline is now
+    /// `d`, not its entry's key.
+    #[inline(never)]
+    fn refile(
+        timers: &mut BinaryHeap<Reverse<(Instant, u32, u32)>>,
+        slot: &mut ConnSlot,
+        id: ConnId,
+        d: Option<Instant>,
+    ) -> bool {
+        let key = |t: Instant| Reverse((t, id.index, id.generation));
+        let others = timers.len() > 1;
+        if let Some(h) = slot.heap_at
+            && let Some(mut top) = timers.peek_mut()
+            && *top == key(h)
+        {
+            slot.heap_at = d;
+            return match d {
+                // Earlier: still the top. Later: one sift down, after which another slot's
+                // early entry may be on top.
+                Some(d) => {
+                    *top = key(d);
+                    others && d > h
+                }
+                None => {
+                    PeekMut::pop(top);
+                    others
+                }
+            };
+        }
+        if let Some(d) = d
+            && slot.heap_at.is_none_or(|h| d < h)
+        {
+            slot.heap_at = Some(d);
+            timers.push(key(d));
+        }
+        false
     }
 
     // ------------------------------------------------------------------------------------
@@ -1790,10 +1874,23 @@ impl Stack {
             let Some(slot) = self.conns.get_mut(index, generation) else {
                 continue;
             };
-            if slot.deadline != Some(t) {
+            if slot.heap_at != Some(t) {
+                // A stale entry: the slot's own one is elsewhere in the heap.
                 continue;
             }
-            slot.deadline = None;
+            slot.heap_at = None;
+            match Stack::slot_deadline(slot) {
+                Some(d) if d == t => {}
+                Some(d) => {
+                    // The deadline moved later since the entry was filed: the entry goes
+                    // to the real deadline instead of firing (and fires in this loop, in
+                    // order, if that is due too).
+                    slot.heap_at = Some(d);
+                    self.timers.push(Reverse((d, index, generation)));
+                    continue;
+                }
+                None => continue,
+            }
             let opening = slot.conn.state() == State::SynSent;
             if opening && slot.keepinit_at.is_some_and(|k| k <= now) {
                 // FreeBSD (tcp_timer_keep): the connection was not established within
@@ -1805,6 +1902,8 @@ impl Stack {
             }
             self.touch(now, id);
         }
+        // Entries were popped: the new top may be another slot's early entry.
+        self.timers_dirty = true;
         if self.frag.expire(now) > 0 {
             self.counters.ip_reasm_fails += 1;
         }
@@ -1812,7 +1911,8 @@ impl Stack {
     }
 
     /// Housekeeping after every entry point: drop stale timer entries from the top of the
-    /// heap (so `poll_timeout` is exact), rebuild it when stale entries pile up, and enforce
+    /// heap and move an early one to its slot's deadline (so `poll_timeout` is exact),
+    /// rebuild the heap when stale entries pile up, and enforce
     /// `tcp_max_orphans`. Inline checks for the common case (nothing to do), the work out
     /// of line.
     #[inline]
@@ -1823,37 +1923,54 @@ impl Stack {
             self.enforce_orphan_limit(self.now);
         }
         self.counters.tcp_orphans = self.orphan_count as u64;
-        let top_live = match self.timers.peek() {
-            None => true,
-            Some(&Reverse((t, index, generation))) => self
-                .conns
-                .get(index, generation)
-                .is_some_and(|s| s.deadline == Some(t)),
-        };
-        if !top_live || self.timers.len() > 2 * self.conns.len + 64 {
+        // The top is exact (its slot's own entry, at its deadline) unless an entry above it
+        // went or its slot was freed since the last look (`timers_dirty`).
+        if self.timers_dirty || self.timers.len() > 2 * self.conns.len + 64 {
             self.prune_timers();
         }
     }
 
     /// The timer half of [`Stack::after_mutation`].
-    #[cold]
+    #[inline(never)]
     fn prune_timers(&mut self) {
-        while let Some(&Reverse((t, index, generation))) = self.timers.peek() {
-            match self.conns.get(index, generation) {
-                Some(s) if s.deadline == Some(t) => break,
+        self.timers_dirty = false;
+        while let Some(mut top) = self.timers.peek_mut() {
+            let Reverse((t, index, generation)) = *top;
+            match self.conns.get_mut(index, generation) {
+                Some(s) if s.heap_at == Some(t) => match Stack::slot_deadline(s) {
+                    Some(d) if d == t => break,
+                    Some(d) => {
+                        // Early: the entry moves to the real deadline (one sift down).
+                        s.heap_at = Some(d);
+                        *top = Reverse((d, index, generation));
+                    }
+                    None => {
+                        s.heap_at = None;
+                        PeekMut::pop(top);
+                    }
+                },
                 _ => {
-                    self.timers.pop();
+                    PeekMut::pop(top);
                 }
             }
         }
         if self.timers.len() > 2 * self.conns.len + 64 {
-            let live: Vec<_> = self
-                .conns
-                .iter()
-                .filter_map(|(i, g, s)| s.deadline.map(|d| Reverse((d, i, g))))
-                .collect();
-            self.timers = BinaryHeap::from(live);
+            self.rebuild_timers();
         }
+    }
+
+    /// One entry per slot with a deadline, at the deadline: the heap without stale entries.
+    #[cold]
+    fn rebuild_timers(&mut self) {
+        for s in self.conns.values_mut() {
+            s.heap_at = Stack::slot_deadline(s);
+        }
+        let live: Vec<_> = self
+            .conns
+            .iter()
+            .filter_map(|(i, g, s)| s.heap_at.map(|d| Reverse((d, i, g))))
+            .collect();
+        self.timers = BinaryHeap::from(live);
     }
 
     /// tcp_max_orphans: beyond the limit the oldest orphans are reset (RFC 9293 §3.10.5).
@@ -2060,5 +2177,182 @@ mod tests {
         let tuple = core::mem::size_of::<crate::isn::PackedTuple>();
         assert!(tuple <= 40, "PackedTuple is {tuple} bytes");
         assert_eq!(core::mem::size_of::<Option<crate::time::Instant>>(), 8);
+    }
+
+    use super::{Family, RecvFlags, Reverse, SockOpt, Stack, Sysctl};
+    use crate::time::{Duration, Instant};
+    use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    /// The lazy heap's promises, checked against every slot: `poll_timeout` is the
+    /// earliest deadline exactly, and every slot with a deadline has its entry in the
+    /// heap no later than it.
+    fn check_timers(s: &Stack) {
+        let mut exact: Option<Instant> = None;
+        for (i, g, slot) in s.conns.iter() {
+            let Some(d) = Stack::slot_deadline(slot) else {
+                continue;
+            };
+            exact = Some(exact.map_or(d, |e| e.min(d)));
+            let h = slot
+                .heap_at
+                .expect("a slot with a deadline has a heap entry");
+            assert!(h <= d, "entry {h:?} after the deadline {d:?}");
+            assert!(s.timers.iter().any(|e| *e == Reverse((h, i, g))));
+        }
+        assert_eq!(s.poll_timeout(), exact);
+    }
+
+    /// Connections whose deadlines move both ways (data, delayed ACKs, losses and their
+    /// retransmission timers with backoff, closes into FIN-WAIT-2 and TIME-WAIT), with the
+    /// clock jumping to `poll_timeout` as a driver would: after every step both hosts'
+    /// heaps keep the promises of `check_timers`.
+    #[test]
+    fn lazy_timer_heap_stays_exact() {
+        let (ia, ib) = (
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+        );
+        let mut a = Stack::new([1; 16], Sysctl::linux());
+        a.add_address(ia);
+        let mut b = Stack::new([2; 16], Sysctl::linux());
+        b.add_address(ib);
+        let mut now = Instant::from_secs(1);
+        let l = b.socket(Family::V4).unwrap();
+        b.bind(l, SocketAddr::new(ib, 80)).unwrap();
+        b.listen(l, 64).unwrap();
+        let mut buf = vec![0u8; 2048];
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        // Moves datagrams both ways, dropping one in `loss` of them.
+        let pump = |a: &mut Stack,
+                    b: &mut Stack,
+                    now,
+                    buf: &mut [u8],
+                    r: &mut dyn FnMut() -> u64,
+                    loss: u64| {
+            for _ in 0..64 {
+                let mut moved = false;
+                while let Some(n) = a.poll_transmit(now, buf) {
+                    moved = true;
+                    if r() % loss != 0 {
+                        b.receive(now, &buf[..n]);
+                    }
+                    check_timers(a);
+                    check_timers(b);
+                }
+                while let Some(n) = b.poll_transmit(now, buf) {
+                    moved = true;
+                    if r() % loss != 0 {
+                        a.receive(now, &buf[..n]);
+                    }
+                    check_timers(a);
+                    check_timers(b);
+                }
+                if !moved {
+                    break;
+                }
+            }
+        };
+        let mut clients = Vec::new();
+        for _ in 0..6 {
+            let c = a.socket(Family::V4).unwrap();
+            a.setsockopt(c, SockOpt::NoDelay(true)).unwrap();
+            let _ = a.connect(now, c, SocketAddr::new(ib, 80));
+            clients.push(c);
+        }
+        pump(&mut a, &mut b, now, &mut buf, &mut next, u64::MAX);
+        let mut servers = Vec::new();
+        while let Ok((s, _)) = b.accept(l) {
+            servers.push(s);
+        }
+        assert_eq!(servers.len(), 6);
+        let mut fired = 0;
+        for step in 0..3000u32 {
+            let k = (next() % 6) as usize;
+            let (c, s) = (clients[k], servers[k]);
+            let loss = if step < 2400 { 7 } else { u64::MAX };
+            match next() % 8 {
+                0 | 1 => {
+                    let len = 1 + (next() % 3000) as usize;
+                    let _ = a.send(now, c, &vec![7u8; len]);
+                }
+                2 => {
+                    let _ = b.send(now, s, &[9u8; 100]);
+                }
+                3 | 4 => {
+                    let _ = b.recv(now, s, &mut buf, RecvFlags::default());
+                    let _ = a.recv(now, c, &mut buf, RecvFlags::default());
+                }
+                5 if step > 2600 => {
+                    let _ = a.close(now, c);
+                    let _ = b.close(now, s);
+                }
+                _ => {
+                    // A driver's wait: to the next deadline, or a little time passes.
+                    let t = [a.poll_timeout(), b.poll_timeout()]
+                        .into_iter()
+                        .flatten()
+                        .min();
+                    let small = now + Duration::from_micros(next() % 50_000);
+                    now = match t {
+                        Some(t) if next() % 2 == 0 || t <= small => {
+                            fired += 1;
+                            t.max(now)
+                        }
+                        _ => small,
+                    };
+                    a.handle_timeout(now);
+                    b.handle_timeout(now);
+                }
+            }
+            check_timers(&a);
+            check_timers(&b);
+            pump(&mut a, &mut b, now, &mut buf, &mut next, loss);
+        }
+        assert!(fired > 100, "only {fired} timer wake-ups");
+        // Everything closes and drains: the last timers (TIME-WAIT) fire, the heaps empty.
+        for (&c, &s) in clients.iter().zip(&servers) {
+            let _ = a.close(now, c);
+            let _ = b.close(now, s);
+        }
+        for _ in 0..10_000 {
+            let Some(t) = [a.poll_timeout(), b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+            else {
+                break;
+            };
+            now = t.max(now);
+            a.handle_timeout(now);
+            b.handle_timeout(now);
+            pump(&mut a, &mut b, now, &mut buf, &mut next, u64::MAX);
+            check_timers(&a);
+            check_timers(&b);
+        }
+        assert_eq!(a.connection_count() + b.connection_count(), 0);
+        assert_eq!((a.poll_timeout(), b.poll_timeout()), (None, None));
+        // Connections freed with their timers running: half-open ones (their SYN-ACKs
+        // lost) go with their listener, and their entries with them.
+        let l2 = b.socket(Family::V4).unwrap();
+        b.bind(l2, SocketAddr::new(ib, 81)).unwrap();
+        b.listen(l2, 64).unwrap();
+        for _ in 0..3 {
+            let c = a.socket(Family::V4).unwrap();
+            let _ = a.connect(now, c, SocketAddr::new(ib, 81));
+        }
+        while let Some(n) = a.poll_transmit(now, &mut buf) {
+            b.receive(now, &buf[..n]);
+        }
+        while b.poll_transmit(now, &mut buf).is_some() {}
+        assert!(b.connection_count() == 3 && b.poll_timeout().is_some());
+        b.close(now, l2).unwrap();
+        check_timers(&b);
+        assert_eq!(b.poll_timeout(), None);
     }
 }

@@ -684,7 +684,7 @@ impl Stack {
             return Err(Errno::EINVAL);
         }
         let sock = self.sock(s)?;
-        let opts = *sock.opts;
+        let opts = sock.opts.clone();
         let bound = sock.local;
         let local_ip = match bound.map(|b| b.ip()) {
             Some(ip) if !ip.is_unspecified() => ip,
@@ -1276,8 +1276,11 @@ impl Stack {
     }
 
     fn store_sockopt(&mut self, s: SocketId, opt: SockOpt) -> Result<(), Errno> {
-        let sock = self.sock_mut(s)?;
-        let o = Arc::make_mut(&mut sock.opts);
+        let sock = self.sock(s)?;
+        // Changed on a copy: the new set is usually one already in use (shared below), so
+        // no allocation for it.
+        let mut opts = *sock.opts;
+        let o = &mut opts;
         let range = |v: i32, lo: i32, hi: i32| {
             if (lo..=hi).contains(&v) {
                 Ok(v as u32)
@@ -1325,25 +1328,30 @@ impl Stack {
                 if sock.bound {
                     return Err(Errno::EINVAL);
                 }
-                Arc::make_mut(&mut sock.opts).v6only = v;
+                o.v6only = v;
             }
         }
-        self.share_opts(s);
+        self.share_opts(s, opts);
         Ok(())
     }
 
-    /// Points the socket at an equal option set already in use, so that sockets setting
-    /// the same options (every client of a server, say) share one copy as accepted
-    /// sockets share their listener's; a later change copies it again (`Arc::make_mut`).
-    fn share_opts(&mut self, s: SocketId) {
+    /// Gives the socket the option set `opts`: an equal one already in use if there is
+    /// one, so that sockets setting the same options (every client of a server, say)
+    /// share one copy as accepted sockets share their listener's; a later change makes a
+    /// new one.
+    fn share_opts(&mut self, s: SocketId, opts: SockOpts) {
         let Some(sock) = self.sockets.get_mut(s.index, s.generation) else {
             return;
         };
-        if let Some(o) = self.opts_cache.iter().find(|o| ***o == *sock.opts) {
+        if let Some(o) = self.opts_cache.iter().find(|o| ***o == opts) {
             if !Arc::ptr_eq(o, &sock.opts) {
                 sock.opts = o.clone();
             }
             return;
+        }
+        match Arc::get_mut(&mut sock.opts) {
+            Some(o) => *o = opts,
+            None => sock.opts = Arc::new(opts),
         }
         if self.opts_cache.len() >= Self::CFG_CACHE_MAX {
             self.opts_cache.remove(0);
@@ -1357,9 +1365,9 @@ impl Stack {
     /// `tcp_set_congestion_control()`); `newreno` is an alias of `reno`.
     pub fn set_congestion(&mut self, s: SocketId, name: &str) -> Result<(), Errno> {
         let canonical = crate::cc::by_name(name).ok_or(Errno::ENOENT)?.name();
-        let sock = self.sock_mut(s)?;
-        Arc::make_mut(&mut sock.opts).congestion = Some(canonical);
-        self.share_opts(s);
+        let mut opts = *self.sock(s)?.opts;
+        opts.congestion = Some(canonical);
+        self.share_opts(s, opts);
         let sock = self.sock_mut(s)?;
         let Some(id) = sock.conn() else {
             return Ok(());
