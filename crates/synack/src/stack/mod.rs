@@ -82,6 +82,10 @@ struct StackBurst {
     id: Option<ConnId>,
     tx: crate::conn::TxBurst,
     tmpl: Option<wire::TxTemplate>,
+    /// The connection's deadline after the last re-examination (checked when one is
+    /// skipped).
+    #[cfg(debug_assertions)]
+    deadline: Option<Option<Instant>>,
 }
 
 /// log2 of the entries in one slab chunk.
@@ -1719,15 +1723,23 @@ impl Stack {
                         }
                     };
                     // Sending changes timers (and maybe state): re-examine — unless the engine
-                    // says this segment of a burst changed neither.
+                    // says this segment of a burst changed neither: the deadline is the one
+                    // filed after the previous segment, and filing it again changes nothing.
                     if BURST && burst.tx.timers_unchanged() {
                         #[cfg(debug_assertions)]
                         if let Some(slot) = self.conns.get(id.index, id.generation) {
-                            debug_assert_eq!(Stack::slot_deadline(slot), slot.deadline);
+                            debug_assert_eq!(Some(Stack::slot_deadline(slot)), burst.deadline);
                             debug_assert_eq!(slot.conn.state(), slot.last_state);
                         }
                     } else {
                         self.touch_after_send(now, id);
+                        #[cfg(debug_assertions)]
+                        if BURST {
+                            burst.deadline = self
+                                .conns
+                                .get(id.index, id.generation)
+                                .map(Stack::slot_deadline);
+                        }
                     }
                     if BURST
                         && self
