@@ -719,7 +719,8 @@ impl Stack {
         if let Some(b) = self.sock_mut(s).ok().map(|x| x.local) {
             let _ = b;
         }
-        self.release_port(port, Holder::Sock(s));
+        // Replaces a binding the socket already has of this port (the key is port and
+        // holder), so nothing is released first.
         self.hold_port(s, local, auto);
         let tuple = FourTuple::new(local, addr);
         let cfg = self.conn_config(&opts, local.is_ipv6());
@@ -1094,7 +1095,11 @@ impl Stack {
                 }
             }
         }
-        if let Some(p) = port {
+        // Only a socket that bound the port holds it (an accepted one does not: its
+        // connection does).
+        if let Some(p) = port
+            && sock.bound
+        {
             self.release_port(p, Holder::Sock(s));
         }
         self.after_mutation();
