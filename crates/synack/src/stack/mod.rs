@@ -1594,6 +1594,15 @@ impl Stack {
         bufs: &mut [B],
         lens: &mut [usize],
     ) -> usize {
+        // Nothing queued (the last call of every drain): as `poll_transmit` does.
+        if self.tx.is_empty() && self.ctrl.is_empty() {
+            if bufs.is_empty() || lens.is_empty() {
+                return 0;
+            }
+            self.now = now;
+            self.after_mutation();
+            return 0;
+        }
         let mut burst = StackBurst::default();
         let mut k = 0;
         while k < bufs.len() && k < lens.len() {
