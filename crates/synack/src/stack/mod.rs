@@ -1015,10 +1015,10 @@ impl Stack {
                 }
             }
         };
-        if let Some(s) = self.listeners.get(&local).and_then(pick) {
+        if let Some(s) = self.listener_group(&local).and_then(pick) {
             return Some(s);
         }
-        if let Some(s) = self.listeners.get(&wildcard).and_then(pick) {
+        if let Some(s) = self.listener_group(&wildcard).and_then(pick) {
             return Some(s);
         }
         // RFC 4038 §4.2 / Linux: an IPv6 wildcard listener without IPV6_V6ONLY also takes
@@ -1026,8 +1026,7 @@ impl Stack {
         if local.is_ipv4() {
             let v6 = SocketAddr::new(IpAddr::V6(core::net::Ipv6Addr::UNSPECIFIED), local.port());
             let dual: Vec<SocketId> = self
-                .listeners
-                .get(&v6)?
+                .listener_group(&v6)?
                 .iter()
                 .copied()
                 .filter(|s| {
@@ -1040,6 +1039,22 @@ impl Stack {
         }
         None
     }
+
+    /// The listeners bound to exactly `addr`. A host has few listening addresses: up to
+    /// [`Self::LISTEN_SCAN_MAX`] are compared in turn, cheaper than hashing the address.
+    #[inline]
+    fn listener_group(&self, addr: &SocketAddr) -> Option<&Vec<SocketId>> {
+        if self.listeners.len() <= Self::LISTEN_SCAN_MAX {
+            return self
+                .listeners
+                .iter()
+                .find_map(|(k, v)| (k == addr).then_some(v));
+        }
+        self.listeners.get(addr)
+    }
+
+    /// Most listening addresses [`Stack::listener_group`] scans instead of hashing.
+    const LISTEN_SCAN_MAX: usize = 8;
 
     /// Whether the listener's accept queue is full (Linux: more than `backlog` waiting).
     fn accept_queue_full(&self, l: SocketId) -> bool {
