@@ -1,6 +1,6 @@
 //! synack: two host [`Stack`]s back to back in one process.
 //!
-//! Every segment crosses the link as a whole IPv4 datagram: [`Stack::poll_transmit`]
+//! Every segment crosses the link as a whole IPv4 datagram: [`Stack::poll_transmit_burst`]
 //! serialises it with `synack_wire` (IPv4 header checksum and TCP checksum computed) and
 //! [`Stack::receive`] parses it and verifies both checksums, the same work the stack does
 //! on a real interface.
@@ -19,13 +19,18 @@ pub enum Clock {
     Virtual,
 }
 
+/// Datagrams per transmit burst in [`Pair::pump`].
+pub const BURST: usize = 16;
+
 /// Two stacks, a client (10.0.0.1) and a server (10.0.0.2), and the link between them.
 pub struct Pair {
     /// The client host.
     pub a: Stack,
     /// The server host.
     pub b: Stack,
-    buf: Vec<u8>,
+    /// Frames for one transmit burst ([`Stack::poll_transmit_burst`]) and their lengths.
+    frames: Vec<Vec<u8>>,
+    lens: Vec<usize>,
     clock: Clock,
     start: std::time::Instant,
     /// Nanoseconds added to the clock by jumps.
@@ -72,7 +77,8 @@ impl Pair {
         Pair {
             a,
             b,
-            buf: vec![0; usize::from(mtu) + 64],
+            frames: vec![vec![0; usize::from(mtu) + 64]; BURST],
+            lens: vec![0; BURST],
             clock,
             start: std::time::Instant::now(),
             offset: 0,
@@ -111,18 +117,29 @@ impl Pair {
         self.pump(now)
     }
 
-    /// Moves datagrams both ways until both hosts are quiet.
+    /// Moves datagrams both ways until both hosts are quiet, in transmit bursts of up to
+    /// [`BURST`] datagrams (the same datagrams as one `poll_transmit` at a time: what the
+    /// receiver does cannot change what the sender has to send).
     pub fn pump(&mut self, now: Instant) -> u64 {
         let mut total = 0;
         loop {
             let mut n = 0;
-            while let Some(len) = self.a.poll_transmit(now, &mut self.buf) {
-                self.b.receive(now, &self.buf[..len]);
-                n += 1;
-            }
-            while let Some(len) = self.b.poll_transmit(now, &mut self.buf) {
-                self.a.receive(now, &self.buf[..len]);
-                n += 1;
+            for a_to_b in [true, false] {
+                let (src, dst) = if a_to_b {
+                    (&mut self.a, &mut self.b)
+                } else {
+                    (&mut self.b, &mut self.a)
+                };
+                loop {
+                    let k = src.poll_transmit_burst(now, &mut self.frames, &mut self.lens);
+                    for (f, &len) in self.frames.iter().zip(&self.lens).take(k) {
+                        dst.receive(now, &f[..len]);
+                    }
+                    n += k as u64;
+                    if k < self.frames.len() {
+                        break;
+                    }
+                }
             }
             total += n;
             if n == 0 {

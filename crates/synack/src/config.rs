@@ -175,6 +175,13 @@ pub struct Config {
     /// RFC 9293 §3.10.7.4 that cannot apply to it (see `conn/fastpath.rs`); the outcome is
     /// the same either way, so turning it off only costs time (tests compare the two).
     pub header_prediction: bool,
+    /// Transmit bursts (on by default): when [`crate::Connection::poll_transmit_burst`]
+    /// (and so [`crate::stack::Stack::poll_transmit_burst`]) sends full-sized segments
+    /// back to back at one instant, each after the first is built from the one before
+    /// (same ACK, window, timestamps) instead of anew, and the Linux flavor's TSO chunk
+    /// size is worked out once; the segments and the state afterwards are the same either
+    /// way (tests compare the two), so turning it off only costs time.
+    pub tx_burst: bool,
     /// Record [`crate::Event`]s (off by default: no cost when unused).
     pub events: bool,
     /// Most events kept before the oldest are dropped.
@@ -225,6 +232,7 @@ impl Default for Config {
             tso_win_divisor: 3,
             flavor: None,
             header_prediction: true,
+            tx_burst: true,
             events: false,
             event_capacity: 4096,
         }

@@ -48,6 +48,7 @@
 mod delivery;
 mod fastpath;
 mod output;
+pub use output::TxBurst;
 mod paced;
 mod timers;
 mod undo;

@@ -9,10 +9,261 @@ use crate::state::State;
 use crate::time::Instant;
 use synack_wire::TcpFlags;
 
+/// What one [`Connection::poll_transmit_burst`] call leaves for the next call of the same
+/// burst: the segment just sent (the template of the next) and the Linux flavor's TSO chunk
+/// size once worked out. A burst is consecutive calls at one instant with nothing else done
+/// to the connection in between; start each burst with [`TxBurst::default`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TxBurst {
+    /// The last segment sent and when; `None` at the start of a burst.
+    prev: Option<(SegmentOut, Instant)>,
+    /// The TSO chunk size in segments (0: not worked out in this burst yet).
+    chunk: u32,
+    /// The last segment was built from its predecessor.
+    continued: bool,
+    /// The last segment was built from its predecessor, which had been built the same way,
+    /// and left every timer as it was (see [`TxBurst::timers_unchanged`]).
+    timers_unchanged: bool,
+}
+
+impl TxBurst {
+    /// Whether the segment the last call returned was built from the one before it (so
+    /// that, apart from SEG.SEQ, the flags and the payload, it repeats its header).
+    pub fn continued(&self) -> bool {
+        self.continued
+    }
+
+    /// Whether the segment the last call returned left the connection's deadlines and
+    /// state exactly as the previous call had left them (so the host need not re-examine
+    /// its timers).
+    pub fn timers_unchanged(&self) -> bool {
+        self.timers_unchanged
+    }
+}
+
 impl Connection {
     // ------------------------------------------------------------------------------------
     // Output
     // ------------------------------------------------------------------------------------
+
+    /// [`Connection::poll_transmit`] within a burst: the same segments and the same state
+    /// afterwards, but when the previous call of `burst` (at the same `now`, nothing else
+    /// done to the connection since) sent a segment and this one is new full-sized data,
+    /// the decisions that cannot have changed are taken from that call: the segment's
+    /// header fields but SEG.SEQ and the flags ([`Connection::segment`] depends only on the
+    /// receive side, `now`, the sequence number and the flags) and the TSO chunk size
+    /// (its inputs change on ACKs and timers only). See [`crate::Config::tx_burst`].
+    pub fn poll_transmit_burst(
+        &mut self,
+        now: Instant,
+        payload: &mut [u8],
+        burst: &mut TxBurst,
+    ) -> Option<SegmentOut> {
+        let after_continued = core::mem::take(&mut burst.continued);
+        burst.timers_unchanged = false;
+        let prev = burst.prev.take();
+        let seg = match prev {
+            Some((prev, at)) if at == now && self.cfg.tx_burst => {
+                match self.burst_next(now, payload, &prev, &mut burst.chunk, after_continued) {
+                    Some((seg, timers_unchanged)) => {
+                        burst.continued = true;
+                        burst.timers_unchanged = timers_unchanged;
+                        Some(seg)
+                    }
+                    None => {
+                        burst.chunk = 0;
+                        self.poll_transmit(now, payload)
+                    }
+                }
+            }
+            _ => {
+                burst.chunk = 0;
+                self.poll_transmit(now, payload)
+            }
+        };
+        burst.prev = seg.map(|s| (s, now));
+        seg
+    }
+
+    /// The next segment of a burst when it is full-sized new data and `prev` (sent just
+    /// before, at `now`) can serve as its template; `None`, having changed nothing, when
+    /// the general path must decide. Mirrors [`Connection::poll_transmit`] →
+    /// [`Connection::next_segment`] → [`Connection::new_data`] step by step. `after_burst`:
+    /// `prev` was built here too. Also answers whether the timers were left as they were.
+    fn burst_next(
+        &mut self,
+        now: Instant,
+        payload: &mut [u8],
+        prev: &SegmentOut,
+        chunk: &mut u32,
+        after_burst: bool,
+    ) -> Option<(SegmentOut, bool)> {
+        // next_segment's branches ahead of new data: none may apply (they are set only by
+        // arriving segments and timers, so after the previous call of the burst this is
+        // rarely false). Without a rate sampler nothing is paced (`pace_hold`).
+        if self.rst_due.is_some()
+            || self.rtx_due
+            || self.fast_rtx_due
+            || self.tlp_due
+            || self.loss.frto_new > 0
+            || self.rtx_nxt.is_some()
+            || self.recover.is_some()
+            || self.cc.rate().is_some()
+        {
+            return None;
+        }
+        // The template: a segment built by `segment()` without SYN, FIN, RST or URG, with
+        // no SACK blocks (a D-SACK block goes once) and no urgent data pending, so that
+        // `segment()` would now give the same fields for another sequence number.
+        if !prev.flags.ack()
+            || prev
+                .flags
+                .intersects(TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST | TcpFlags::URG)
+            || !prev.options.sack_blocks.as_slice().is_empty()
+            || prev.options.mss.is_some()
+            || self.rare.snd_urg.is_some()
+            || self.rare.dsack_due.is_some()
+        {
+            return None;
+        }
+        // new_data, up to the point of no return: a full segment, no FIN.
+        let may_send = matches!(
+            self.state,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
+        );
+        if !may_send || self.fin_seq.is_some() || self.snd_una == self.iss {
+            return None;
+        }
+        let offset = self.snd_nxt.since(self.snd_buf_seq) as usize;
+        let unsent = self.sndbuf.len().saturating_sub(offset);
+        let wnd_end = self.snd_una + self.snd_wnd;
+        let usable = if wnd_end.gt(self.snd_nxt) {
+            wnd_end.since(self.snd_nxt) as usize
+        } else {
+            0
+        };
+        let mss = usize::from(self.eff_snd_mss());
+        // RFC 3042 limited transmit, as in new_data (no recovery here).
+        let limited = mss * self.dupacks.min(2) as usize;
+        let flight = self.snd_nxt.since(self.snd_una) as usize;
+        // When `prev` was built here at `now` with more than an MSS already in flight, the
+        // timer steps below were taken in a state they cannot tell from this one: RFC
+        // 6298 §5.1 arms a running timer only once, and the probe timeout (RFC 8985 §7.2)
+        // depends on `now`, SRTT, the RTO and whether at most one MSS is in flight, none
+        // of which a burst changes; the other deadlines were cleared then.
+        let timers_unchanged = after_burst && flight > mss;
+        let cwnd_room = (self.cc.cwnd() as usize + limited).saturating_sub(flight);
+        let n = unsent
+            .min(usable)
+            .min(cwnd_room)
+            .min(mss)
+            .min(payload.len());
+        let fin = self.fin_queued && n == unsent;
+        if n != mss || fin {
+            return None;
+        }
+        // From here on exactly new_data's steps for a full segment.
+        self.cork_deadline = None;
+        let n = self.sndbuf.copy_out(offset, &mut payload[..n]);
+        let mut flags = TcpFlags::ACK;
+        if n > 0 && n == unsent {
+            flags |= TcpFlags::PSH;
+        }
+        if n > 0 && self.cfg.flavor() == crate::config::Flavor::Linux {
+            let pos = if self.last_send_at == Some(now) {
+                self.sndbuf.burst().saturating_add(1)
+            } else {
+                1
+            };
+            self.sndbuf.set_burst(pos);
+            if pos >= 2 {
+                // The chunk's inputs (cwnd, ssthresh, SRTT, minimum RTT, MSS) change only
+                // on ACKs, timers and the idle restart, none of which runs within a burst
+                // after its first segment.
+                if *chunk == 0 {
+                    *chunk = self.tso_chunk_segs(mss);
+                }
+                debug_assert_eq!(*chunk, self.tso_chunk_segs(mss));
+                let in_chunk = (u32::from(pos) - 1) % *chunk + 1;
+                let left = unsent.saturating_sub(n);
+                let room = usable.min(cwnd_room).saturating_sub(n);
+                let stops = left > 0 && room < mss.min(left);
+                if in_chunk >= 2 && (in_chunk == *chunk || stops) {
+                    flags |= TcpFlags::PSH;
+                }
+            }
+        }
+        if n > 0 && self.last_data_at.is_some_and(|t| now - t < self.ato.get()) {
+            self.pingpong = true;
+        }
+        self.idle_restart(now);
+        // segment(now, SND.NXT, flags) from the template: ECE is the only flag it adds
+        // (URG needs urgent data, excluded above).
+        let mut seg = *prev;
+        seg.seq = self.snd_nxt;
+        seg.flags = flags | (prev.flags & TcpFlags::ECE);
+        seg.payload_len = 0;
+        seg.ect = false;
+        debug_assert_eq!(seg, self.segment(now, self.snd_nxt, flags));
+        seg.payload_len = n;
+        seg.ect = self.ecn_ok && n > 0;
+        if self.cwr_due && n > 0 {
+            seg.flags |= TcpFlags::CWR;
+            self.cwr_due = false;
+        }
+        self.snd_nxt += n;
+        if n < mss {
+            self.snd_sml = self.snd_nxt;
+        }
+        if self.rtt_timed.is_none() {
+            self.rtt_timed = Some((self.snd_nxt, now));
+        }
+        self.log_sent(now);
+        self.persist_deadline = None;
+        self.persist_backoff = 0;
+        self.probe_due = false;
+        if timers_unchanged {
+            #[cfg(debug_assertions)]
+            {
+                let before = (self.rtx_deadline, self.rtx_start, self.tlp_armed);
+                self.arm_rtx(now);
+                self.tlp_armed = false;
+                self.arm_tlp(now);
+                debug_assert_eq!(before, (self.rtx_deadline, self.rtx_start, self.tlp_armed));
+            }
+        } else {
+            self.arm_rtx(now);
+            self.tlp_armed = false;
+            self.arm_tlp(now);
+        }
+        // poll_transmit's bookkeeping for a data segment with ACK (no rate sampler:
+        // `rate_on_send` would do nothing).
+        self.stats.segs_out += 1;
+        self.last_ack_sent = seg.ack;
+        self.delack_deadline = None;
+        self.ack_due = false;
+        self.challenge_due = false;
+        let wnd = u32::from(seg.wnd) << self.rcv_wscale;
+        self.last_wnd_sent = wnd;
+        let edge = self.rcv_nxt + wnd;
+        if edge.gt(self.rcv_adv) {
+            self.rcv_adv = edge;
+        }
+        self.events.push(Event::Sent {
+            at: now,
+            seg: SegSummary::of_out(&seg),
+        });
+        Some((seg, timers_unchanged))
+    }
+
+    /// The retransmission counter of [`Connection::stats`], without assembling the rest.
+    pub fn retransmits(&self) -> u64 {
+        self.stats.retransmits
+    }
 
     /// The next segment to send, if any; its payload is written to `payload`, which bounds
     /// the payload size (pass at least the MSS). Call until it returns `None`.
@@ -572,6 +823,7 @@ impl Connection {
     /// RFC 8985 §6: remembers when the data up to SND.NXT was sent (RACK's clock). The
     /// log is allocated once, when data is first sent, and never grows: past its capacity
     /// the oldest entry goes (that data then counts as sent long ago).
+    #[inline(always)]
     pub(super) fn log_sent(&mut self, now: Instant) {
         self.last_send_at = Some(now);
         self.loss.allocate();
@@ -592,6 +844,7 @@ impl Connection {
     /// tcp_slow_start_after_idle: nothing in flight and idle for longer than the RTO, the
     /// window is halved per RTO idle, not below the restart window min(IW, cwnd) (Linux
     /// `tcp_cwnd_restart`; RFC 7661 discusses the problem).
+    #[inline(always)]
     fn idle_restart(&mut self, now: Instant) {
         if !self.cfg.slow_start_after_idle || self.snd_una != self.snd_nxt {
             return;
@@ -811,5 +1064,204 @@ impl Connection {
     /// SEG.WND << Snd.Wind.Shift (RFC 7323 §2.3); SYN windows are never scaled.
     pub(super) fn scaled_wnd(&self, wnd: u16) -> u32 {
         u32::from(wnd) << self.snd_wscale
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TxBurst;
+    use crate::config::{Config, Flavor, OptionLayout};
+    use crate::isn::FourTuple;
+    use crate::seq::Seq;
+    use crate::time::{Duration, Instant};
+    use crate::{Connection, SegmentOut};
+
+    /// A deterministic xorshift.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// Runs a two-way exchange under `cfg`, each end sending through
+    /// `poll_transmit_burst` (a fresh [`TxBurst`] per round of polling, as the stack does
+    /// per call) when `burst`, else through `poll_transmit`: the client streams (up to
+    /// 24 KB per round into a 64 KiB buffer, so full-sized segments go back to back), the
+    /// server sometimes answers, the reader sometimes stalls (the window closes, probes
+    /// go), the link drops 2%, swaps 3%, duplicates 1% and marks 2% CE (recovery, RTOs,
+    /// ECN reductions). Returns every segment with its payload, and after every round both
+    /// ends' TCP_INFO, counters and events, as text; and how many segments were built
+    /// from their predecessor.
+    fn run(mut cfg: Config, burst: bool, seed: u64) -> (Vec<String>, u64) {
+        cfg.tx_burst = burst;
+        let tuple = FourTuple::new(
+            "10.0.0.1:40000".parse().unwrap(),
+            "10.0.0.2:80".parse().unwrap(),
+        );
+        let peer = FourTuple::new(tuple.remote, tuple.local);
+        let mut now = Instant::from_secs(1);
+        let mut c = Connection::connect_with_iss(now, cfg.clone(), tuple, Seq(1000), 7);
+        let mut s = Connection::listen_with_iss(now, cfg, peer, Seq(900_000), 99);
+        let mut rng = Rng(seed);
+        let mut log = Vec::new();
+        let mut continued = 0;
+        let mut buf = vec![0u8; 65536];
+        let mut sink = vec![0u8; 20_000];
+        let data: Vec<u8> = (0..24_000u32).map(|i| (i * 13 + i / 7) as u8).collect();
+        for round in 0..600u32 {
+            if round > 2 {
+                let n = rng.below(24_000) as usize;
+                let _ = c.send(now, &data[..n]);
+                if rng.below(8) == 0 {
+                    let _ = s.send(now, &data[..rng.below(3000) as usize]);
+                }
+            }
+            for _ in 0..50 {
+                let mut moved = false;
+                for from_client in [true, false] {
+                    let (src, dst) = if from_client {
+                        (&mut c, &mut s)
+                    } else {
+                        (&mut s, &mut c)
+                    };
+                    let mut out: Vec<(SegmentOut, Vec<u8>)> = Vec::new();
+                    let mut tx = TxBurst::default();
+                    loop {
+                        let seg = if burst {
+                            src.poll_transmit_burst(now, &mut buf, &mut tx)
+                        } else {
+                            src.poll_transmit(now, &mut buf)
+                        };
+                        let Some(seg) = seg else {
+                            break;
+                        };
+                        continued += u64::from(tx.continued());
+                        let bytes = buf[..seg.payload_len].to_vec();
+                        log.push(format!("{from_client} {seg:?} {bytes:?}"));
+                        out.push((seg, bytes));
+                    }
+                    moved |= !out.is_empty();
+                    let mut i = 0;
+                    while i < out.len() {
+                        let r = rng.below(100);
+                        if r < 2 {
+                            out.remove(i);
+                            continue;
+                        }
+                        if r < 5 && i + 1 < out.len() {
+                            out.swap(i, i + 1);
+                        } else if r < 6 {
+                            let d = out[i].clone();
+                            out.insert(i, d);
+                            i += 1;
+                        }
+                        i += 1;
+                    }
+                    for (seg, bytes) in &out {
+                        let ce = seg.ect && rng.below(50) == 0;
+                        dst.on_segment_ecn(now, &seg.as_segment_in(bytes), ce);
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+            if round % 97 <= 80 {
+                while let Ok(n) = s.recv(&mut sink) {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            }
+            while let Ok(n) = c.recv(&mut sink) {
+                if n == 0 {
+                    break;
+                }
+            }
+            now += Duration::from_micros(200 + rng.below(20_000));
+            for e in [&mut c, &mut s] {
+                if e.poll_timeout().is_some_and(|t| t <= now) {
+                    e.on_timeout(now);
+                }
+            }
+            let mut events = Vec::new();
+            while let Some(e) = c.poll_event() {
+                events.push(format!("{e:?}"));
+            }
+            while let Some(e) = s.poll_event() {
+                events.push(format!("{e:?}"));
+            }
+            log.push(format!(
+                "{round} {:?} {:?} {:?} {:?} {events:?}",
+                c.info(),
+                s.info(),
+                c.stats(),
+                s.stats()
+            ));
+        }
+        (log, continued)
+    }
+
+    fn compare(cfg: Config, what: &str, min_continued: u64) {
+        for seed in [0x9e37_79b9_7f4a_7c15, 0x0123_4567_89ab_cdef, 77] {
+            let (one, none) = run(cfg.clone(), false, seed);
+            let (many, continued) = run(cfg.clone(), true, seed);
+            assert_eq!(none, 0, "{what}: bursts were built while off");
+            assert!(
+                continued >= min_continued,
+                "{what}: only {continued} segments were built from their predecessor"
+            );
+            assert_eq!(one.len(), many.len(), "{what}: seed {seed}");
+            for (i, (a, b)) in one.iter().zip(&many).enumerate() {
+                assert_eq!(a, b, "{what}: seed {seed}, line {i} differs");
+            }
+        }
+    }
+
+    /// Every segment, every TCP_INFO field, every counter and every event is the same
+    /// with transmit bursts on and off: Linux defaults with events recorded and ECN, without
+    /// SACK and timestamps, under the FreeBSD flavor, and with BBR (paced: no burst is
+    /// built, and none may change anything).
+    #[test]
+    fn transmit_bursts_change_no_segment_and_no_info_field() {
+        let linux = Config {
+            send_buffer: 64 << 10,
+            recv_buffer: 32 << 10,
+            ecn: 1,
+            events: true,
+            ..Config::default()
+        };
+        compare(linux.clone(), "linux", 1000);
+        compare(
+            Config {
+                sack: false,
+                timestamps: false,
+                ..linux.clone()
+            },
+            "no options",
+            1000,
+        );
+        compare(
+            Config {
+                option_layout: OptionLayout::Bsd,
+                flavor: Some(Flavor::FreeBsd),
+                ..linux.clone()
+            },
+            "freebsd",
+            1000,
+        );
+        compare(
+            Config {
+                congestion_control: "bbr",
+                ..linux
+            },
+            "bbr",
+            0,
+        );
     }
 }

@@ -74,6 +74,20 @@ pub struct ConnId {
     generation: u32,
 }
 
+/// The state of one [`Stack::poll_transmit_burst`] call: the connection whose burst is
+/// under way, the engine's side of it and the headers of its last datagram.
+#[derive(Default)]
+struct StackBurst {
+    /// The connection the burst belongs to.
+    id: Option<ConnId>,
+    tx: crate::conn::TxBurst,
+    tmpl: Option<wire::TxTemplate>,
+    /// The connection's deadline after the last re-examination (checked when one is
+    /// skipped).
+    #[cfg(debug_assertions)]
+    deadline: Option<Option<Instant>>,
+}
+
 /// log2 of the entries in one slab chunk.
 const SLAB_CHUNK_SHIFT: u32 = 8;
 /// Entries in one slab chunk.
@@ -1534,8 +1548,21 @@ impl Stack {
     ///
     /// Datagrams addressed to one of our own addresses (a connection to ourselves) are
     /// delivered internally, as a loopback interface would, and not returned.
+    #[inline]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.now = now;
+        // Nothing queued (most calls: an application polls until `None`): no need to enter
+        // the transmit loop.
+        if self.tx.is_empty() && self.ctrl.is_empty() {
+            self.after_mutation();
+            return None;
+        }
+        self.poll_transmit_queued(now, buf)
+    }
+
+    /// [`Stack::poll_transmit`] with something queued.
+    #[inline(never)]
+    fn poll_transmit_queued(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let out = loop {
             let Some((n, dst)) = self.next_datagram(now, buf) else {
                 break None;
@@ -1552,6 +1579,49 @@ impl Stack {
         out
     }
 
+    /// [`Stack::poll_transmit`] into each of `bufs` in turn: returns how many datagrams
+    /// were written, datagram `i` being `bufs[i][..lens[i]]`; fewer than `bufs.len()` (or
+    /// `lens.len()`) when nothing more is pending. The same datagrams and the same state
+    /// afterwards as that many calls of [`Stack::poll_transmit`] (and one more answering
+    /// `None` when fewer were written), but full-sized segments that one connection sends
+    /// back to back are built as a burst: the engine takes each from the one before
+    /// ([`Connection::poll_transmit_burst`], [`Config::tx_burst`]) and the headers are
+    /// copied from the previous datagram with SEG.SEQ, the flags, the IP identification
+    /// and the checksums patched.
+    pub fn poll_transmit_burst<B: AsMut<[u8]>>(
+        &mut self,
+        now: Instant,
+        bufs: &mut [B],
+        lens: &mut [usize],
+    ) -> usize {
+        let mut burst = StackBurst::default();
+        let mut k = 0;
+        while k < bufs.len() && k < lens.len() {
+            self.now = now;
+            let buf = bufs[k].as_mut();
+            let out = loop {
+                let Some((n, dst)) = self.next_datagram_with::<true>(now, buf, &mut burst) else {
+                    break None;
+                };
+                self.counters.ip_out_requests += 1;
+                if self.is_local(dst) {
+                    // Delivered here: the receive may change any connection.
+                    burst.id = None;
+                    self.receive(now, &buf[..n]);
+                } else {
+                    break Some(n);
+                }
+            };
+            self.after_mutation();
+            let Some(n) = out else {
+                break;
+            };
+            lens[k] = n;
+            k += 1;
+        }
+        k
+    }
+
     fn next_ip_id(&mut self) -> u16 {
         self.ip_id = self.ip_id.wrapping_add(1);
         self.ip_id
@@ -1559,6 +1629,17 @@ impl Stack {
 
     /// The next datagram written into `buf`: its length and destination address.
     fn next_datagram(&mut self, now: Instant, buf: &mut [u8]) -> Option<(usize, IpAddr)> {
+        self.next_datagram_with::<false>(now, buf, &mut StackBurst::default())
+    }
+
+    /// [`Stack::next_datagram`], within a transmit burst when `BURST` (a constant, so that
+    /// the one-at-a-time path compiles without the burst's steps).
+    fn next_datagram_with<const BURST: bool>(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        burst: &mut StackBurst,
+    ) -> Option<(usize, IpAddr)> {
         while let Some(c) = self.ctrl.pop_front() {
             let id = self.next_ip_id();
             let n = match c {
@@ -1612,8 +1693,19 @@ impl Stack {
                 };
                 let stage = (ip_len + synack_wire::tcp::HEADER_LEN + opts).min(buf.len());
                 slot.conn.forget_payload_sum();
-                let seg = slot.conn.poll_transmit(now, &mut buf[stage..]);
-                let retrans = slot.conn.stats().retransmits;
+                let seg = if BURST {
+                    if burst.id != Some(id) {
+                        *burst = StackBurst {
+                            id: Some(id),
+                            ..StackBurst::default()
+                        };
+                    }
+                    slot.conn
+                        .poll_transmit_burst(now, &mut buf[stage..], &mut burst.tx)
+                } else {
+                    slot.conn.poll_transmit(now, &mut buf[stage..])
+                };
+                let retrans = slot.conn.retransmits();
                 let delta = retrans.saturating_sub(slot.seen_retrans);
                 slot.seen_retrans = retrans;
                 seg.map(|seg| (seg, delta, stage))
@@ -1636,16 +1728,64 @@ impl Stack {
                     let ttl = slot.ttl;
                     // The payload was summed as it was copied out of the send ring.
                     let psum = slot.conn.payload_sum(seg.payload_len);
+                    let last_state = slot.last_state;
                     let ipid = self.next_ip_id();
                     let (local, remote) = (tuple.local, tuple.remote);
-                    let n = wire::emit_tcp(buf, local, remote, &seg, stage, psum, ipid, ttl);
-                    // Sending changes timers (and maybe state): re-examine.
-                    self.touch_after_send(now, id);
+                    // Within a burst: the headers from the previous datagram when the
+                    // engine built the segment from the previous one.
+                    let from_template = match &burst.tmpl {
+                        Some(t) if BURST && burst.tx.continued() => {
+                            t.emit(buf, &seg, stage, psum, ipid, ttl)
+                        }
+                        _ => None,
+                    };
+                    let n = match from_template {
+                        Some(n) => Some(n),
+                        None => {
+                            let n =
+                                wire::emit_tcp(buf, local, remote, &seg, stage, psum, ipid, ttl);
+                            if BURST {
+                                burst.tmpl = n.and_then(|n| {
+                                    wire::TxTemplate::capture(&buf[..n], local, remote, &seg, ttl)
+                                });
+                            }
+                            n
+                        }
+                    };
+                    // Sending changes timers (and maybe state): re-examine — unless the engine
+                    // says this segment of a burst changed neither: the deadline is the one
+                    // filed after the previous segment, and filing it again changes nothing.
+                    if BURST && burst.tx.timers_unchanged() {
+                        #[cfg(debug_assertions)]
+                        if let Some(slot) = self.conns.get(id.index, id.generation) {
+                            debug_assert_eq!(Some(Stack::slot_deadline(slot)), burst.deadline);
+                            debug_assert_eq!(slot.conn.state(), slot.last_state);
+                        }
+                    } else {
+                        self.touch_after_send(now, id);
+                        #[cfg(debug_assertions)]
+                        if BURST {
+                            burst.deadline = self
+                                .conns
+                                .get(id.index, id.generation)
+                                .map(Stack::slot_deadline);
+                        }
+                    }
+                    if BURST
+                        && self
+                            .conns
+                            .get(id.index, id.generation)
+                            .is_none_or(|s| s.last_state != last_state)
+                    {
+                        // A transition may do anything to the connection: no burst across.
+                        burst.id = None;
+                    }
                     if let Some(n) = n {
                         return Some((n, tuple.remote.ip()));
                     }
                 }
                 None => {
+                    burst.id = None;
                     self.tx.pop_front();
                     slot.queued_tx = false;
                     if Stack::reapable(slot) {

@@ -312,6 +312,7 @@ fn fold(sum: u64) -> u16 {
 }
 
 /// The folded one's-complement sum of `bytes` (even length) as a number.
+#[inline]
 fn checksum_sum(bytes: &[u8]) -> u16 {
     Checksum::new().add_bytes(bytes).sum()
 }
@@ -566,6 +567,134 @@ fn emit_tcp_with(
         _ => return None,
     }
     Some(end)
+}
+
+/// The headers of an IPv4 data segment just written by [`emit_tcp`], kept to write the next
+/// segments of a transmit burst: those repeat every header byte but the IP identification,
+/// SEG.SEQ, the flags and the two checksums (same length, ACK, window, timestamps), so
+/// the headers are copied and those fields patched, the checksums from the sums of the
+/// rest taken once (RFC 1071 §2(C): the sum is order independent; RFC 1624 §3 does the
+/// same with one field).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct TxTemplate {
+    /// The IPv4 and TCP headers with options, `len` bytes.
+    hdr: [u8; MAX_HEADERS],
+    len: usize,
+    /// The IPv4 header's words as numbers, the identification and checksum left out.
+    ip_base: u64,
+    /// The pseudo-header's and the TCP header's words, SEG.SEQ, the flags byte and the
+    /// checksum left out.
+    tcp_base: u64,
+    /// The segment the headers were written for.
+    seg: SegmentOut,
+    ttl: u8,
+}
+
+impl TxTemplate {
+    /// Takes the template from `datagram`, just written by [`emit_tcp`] for `seg`: IPv4, no
+    /// SYN, no SACK blocks, with payload; `None` otherwise.
+    pub(super) fn capture(
+        datagram: &[u8],
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &SegmentOut,
+        ttl: u8,
+    ) -> Option<TxTemplate> {
+        let (IpAddr::V4(s), IpAddr::V4(d)) = (local.ip(), remote.ip()) else {
+            return None;
+        };
+        if seg.flags.syn() || seg.payload_len == 0 || !seg.options.sack_blocks.is_empty() {
+            return None;
+        }
+        let ip_len = ipv4::MIN_HEADER_LEN;
+        let (opts, _) = established_options_len(seg);
+        let len = ip_len + synack_wire::tcp::HEADER_LEN + opts;
+        let total = len.checked_add(seg.payload_len)?;
+        if datagram.len() != total {
+            return None;
+        }
+        let mut hdr = [0u8; MAX_HEADERS];
+        hdr.get_mut(..len)?.copy_from_slice(datagram.get(..len)?);
+        let addrs = v4_addr_sum(s, d);
+        let words = [
+            u16::from_be_bytes([hdr[0], hdr[1]]),
+            u16::from_be_bytes([hdr[2], hdr[3]]),
+            u16::from_be_bytes([hdr[6], hdr[7]]),
+            u16::from_be_bytes([hdr[8], hdr[9]]),
+        ];
+        let ip_base = addrs + words.iter().map(|&w| u64::from(w)).sum::<u64>();
+        let mut tcp = [0u8; MAX_HEADERS];
+        let tcp = &mut tcp[..len - ip_len];
+        tcp.copy_from_slice(&hdr[ip_len..len]);
+        tcp[4..8].fill(0);
+        tcp[13] = 0;
+        tcp[16..18].fill(0);
+        let tcp_len = u64::try_from(total - ip_len).ok()?;
+        let tcp_base = addrs + u64::from(ipv4::PROTO_TCP) + tcp_len + u64::from(checksum_sum(tcp));
+        Some(TxTemplate {
+            hdr,
+            len,
+            ip_base,
+            tcp_base,
+            seg: *seg,
+            ttl,
+        })
+    }
+
+    /// Writes `seg` as [`emit_tcp`] would (its payload already at `buf[payload_at..]` with
+    /// the folded sum `payload_sum`) when it differs from the template's segment only in
+    /// SEG.SEQ and the flags; `None`, with `buf` untouched, otherwise.
+    pub(super) fn emit(
+        &self,
+        buf: &mut [u8],
+        seg: &SegmentOut,
+        payload_at: usize,
+        payload_sum: Option<u16>,
+        ip_id: u16,
+        ttl: u8,
+    ) -> Option<usize> {
+        let t = &self.seg;
+        let payload = payload_sum?;
+        // Without SYN only the timestamps and SACK blocks are written (`capture` took a
+        // segment without blocks).
+        let same = seg.ack == t.ack
+            && seg.wnd == t.wnd
+            && seg.up == t.up
+            && seg.options.timestamps == t.options.timestamps
+            && seg.options.sack_blocks.is_empty()
+            && seg.ect == t.ect
+            && seg.payload_len == t.payload_len
+            && seg.flags.bits() >> 8 == t.flags.bits() >> 8
+            && !seg.flags.syn()
+            && ttl == self.ttl
+            && payload_at == self.len;
+        let end = self.len + seg.payload_len;
+        if !same || end > buf.len() {
+            return None;
+        }
+        let h = &mut buf[..self.len];
+        // The usual lengths as fixed-size copies (IPv4 + TCP, with and without timestamps).
+        match self.len {
+            52 => h.copy_from_slice(&self.hdr[..52]),
+            40 => h.copy_from_slice(&self.hdr[..40]),
+            n => h.copy_from_slice(&self.hdr[..n]),
+        }
+        h[4..6].copy_from_slice(&ip_id.to_be_bytes());
+        let ck = !fold(self.ip_base + u64::from(ip_id));
+        h[10..12].copy_from_slice(&ck.to_be_bytes());
+        let th = &mut h[ipv4::MIN_HEADER_LEN..];
+        let seq = seg.seq.0;
+        th[4..8].copy_from_slice(&seq.to_be_bytes());
+        let flags = seg.flags.bits() as u8;
+        th[13] = flags;
+        let sum = self.tcp_base
+            + u64::from(seq >> 16)
+            + u64::from(seq & 0xffff)
+            + u64::from(flags)
+            + u64::from(payload);
+        th[16..18].copy_from_slice(&(!fold(sum)).to_be_bytes());
+        Some(end)
+    }
 }
 
 /// Writes an ICMP (v4) or ICMPv6 message `src → dst` whose body (everything after the
