@@ -1548,8 +1548,21 @@ impl Stack {
     ///
     /// Datagrams addressed to one of our own addresses (a connection to ourselves) are
     /// delivered internally, as a loopback interface would, and not returned.
+    #[inline]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.now = now;
+        // Nothing queued (most calls: an application polls until `None`): no need to enter
+        // the transmit loop.
+        if self.tx.is_empty() && self.ctrl.is_empty() {
+            self.after_mutation();
+            return None;
+        }
+        self.poll_transmit_queued(now, buf)
+    }
+
+    /// [`Stack::poll_transmit`] with something queued.
+    #[inline(never)]
+    fn poll_transmit_queued(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let out = loop {
             let Some((n, dst)) = self.next_datagram(now, buf) else {
                 break None;
