@@ -88,6 +88,16 @@ fn malformed_datagrams_are_dropped_and_counted() {
     let mut v = good.clone();
     v[8] ^= 1; // TTL changed, checksum now wrong
     cases.push((v, DropReason::BadIpChecksum));
+    let mut v = good.clone();
+    v[10] ^= 0xff; // the checksum field itself (the 20-byte header's straight sum)
+    cases.push((v, DropReason::BadIpChecksum));
+    // A header with options (IHL 6) takes the general checksum: good, then damaged.
+    let mut r = Ipv4Repr::new([10, 0, 0, 1].into(), [10, 0, 0, 2].into(), 6);
+    r.options = vec![1, 1, 1, 1];
+    let mut v = r.emit(&good[20..]);
+    assert!(Ipv4Packet::new_checked(&v).unwrap().checksum_ok());
+    v[8] ^= 0x40;
+    cases.push((v, DropReason::BadIpChecksum));
     let mut r = Ipv4Repr::new([10, 0, 0, 1].into(), [10, 0, 0, 2].into(), 6);
     r.total_len = Some(500);
     cases.push((r.emit(&good[20..]), DropReason::BadIpLength));
@@ -117,6 +127,13 @@ fn malformed_datagrams_are_dropped_and_counted() {
     }
     assert_eq!(b.counters().in_csum_errors, 1);
     assert!(b.nstat_text().contains("SynackDropBadTcpChecksum"));
+    // Intact with options (IHL 6): processed (a SYN to a closed port gets its RST).
+    let mut r = Ipv4Repr::new([10, 0, 0, 1].into(), [10, 0, 0, 2].into(), 6);
+    r.options = vec![1, 1, 1, 1];
+    b.receive(now, &r.emit(&good[20..]));
+    let out = drain(&mut b, now);
+    assert_eq!(out.len(), 1);
+    assert!(tcp_of(&out[0]).0.rst());
 }
 
 /// A deterministic xorshift generator for the mutation loop.

@@ -16,7 +16,7 @@
 //! entries. Elsewhere, or if the kernel refuses, nothing changes.
 //!
 //! In front of the table sits a one-behind cache (4.4BSD's `tcp_last_inpcb`): the key of
-//! the last tuple a segment was demultiplexed to and the connection found, so a run of
+//! the last IPv4 tuple a segment was demultiplexed to and the connection found, so a run of
 //! segments for one connection skips the hash and the probe. Every change to the table
 //! (insert, remove, growth) empties it, so it never names a connection the table would
 //! not return for that key.
@@ -46,28 +46,32 @@ impl Entry {
     };
 }
 
-/// An arriving segment's 4-tuple as the one-behind cache compares it, built from the
-/// header fields without `SocketAddr` values: each address as 128 bits (an IPv4 one in
-/// the low 32 with 4 in the top byte, so no IPv6 address equals it) and both ports.
+/// An arriving IPv4 segment's 4-tuple as the one-behind cache compares it, built from the
+/// header fields without `SocketAddr` values: both addresses in one `u64`, both ports in
+/// one `u32` (12 bytes, compared in two instructions). IPv6 tuples are not cached (a
+/// 36-byte key made every miss dearer than the hits it could save).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct TupleKey {
-    local: u128,
-    remote: u128,
+    addrs: u64,
     ports: u32,
 }
 
 impl TupleKey {
-    /// The key of `local_ip:local_port ↔ remote_ip:remote_port`.
+    /// The key of `local_ip:local_port ↔ remote_ip:remote_port`; `None` unless both
+    /// addresses are IPv4.
     #[inline]
-    pub fn new(local_ip: IpAddr, local_port: u16, remote_ip: IpAddr, remote_port: u16) -> Self {
-        let bits = |ip: IpAddr| match ip {
-            IpAddr::V4(a) => u128::from(a.to_bits()) | 4 << 120,
-            IpAddr::V6(a) => a.to_bits(),
-        };
-        TupleKey {
-            local: bits(local_ip),
-            remote: bits(remote_ip),
-            ports: u32::from(local_port) | u32::from(remote_port) << 16,
+    pub fn new(
+        local_ip: IpAddr,
+        local_port: u16,
+        remote_ip: IpAddr,
+        remote_port: u16,
+    ) -> Option<Self> {
+        match (local_ip, remote_ip) {
+            (IpAddr::V4(l), IpAddr::V4(r)) => Some(TupleKey {
+                addrs: u64::from(l.to_bits()) | u64::from(r.to_bits()) << 32,
+                ports: u32::from(local_port) | u32::from(remote_port) << 16,
+            }),
+            _ => None,
         }
     }
 }
@@ -438,21 +442,26 @@ mod tests {
     fn last_found_cache_is_emptied_by_every_change() {
         let mut t = DemuxTable::new(SeededState::new(7, 8));
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        let k = TupleKey::new(ip("10.9.9.9"), 80, ip("10.0.0.1"), 1000);
+        let k = TupleKey::new(ip("10.9.9.9"), 80, ip("10.0.0.1"), 1000).unwrap();
         let h = t.hash(&tuple(0));
         t.insert(h, 3, |_| false);
         assert_eq!(t.last(&k), None);
         t.remember(k, 3, 7);
         assert_eq!(t.last(&k), Some((3, 7)));
-        // Other keys: another port, ports swapped, the same bits as IPv6.
+        // Other keys: another port, ports swapped, addresses swapped; IPv6 has none.
         for other in [
             TupleKey::new(ip("10.9.9.9"), 80, ip("10.0.0.1"), 1001),
             TupleKey::new(ip("10.9.9.9"), 1000, ip("10.0.0.1"), 80),
             TupleKey::new(ip("10.0.0.1"), 80, ip("10.9.9.9"), 1000),
-            TupleKey::new(ip("::a09:909"), 80, ip("::a00:1"), 1000),
         ] {
+            let other = other.unwrap();
             assert_eq!(t.last(&other), None, "{other:?}");
         }
+        assert_eq!(
+            TupleKey::new(ip("::a09:909"), 80, ip("::a00:1"), 1000),
+            None
+        );
+        assert_eq!(TupleKey::new(ip("10.9.9.9"), 80, ip("::a00:1"), 1000), None);
         // Closed: removed from the table, so no longer cached.
         assert!(t.remove(h, 3));
         assert_eq!(t.last(&k), None);

@@ -910,19 +910,22 @@ impl Stack {
     #[inline]
     fn demux_lookup(&mut self, ip: &wire::IpIn<'_>, t: &wire::TcpIn<'_>) -> Option<ConnId> {
         let key = demux::TupleKey::new(ip.dst, t.local.port(), ip.src, t.remote.port());
-        if let Some((index, generation)) = self.demux.last(&key)
+        if let Some(key) = &key
+            && let Some((index, generation)) = self.demux.last(key)
             && self.conns.get(index, generation).is_some()
         {
             return Some(ConnId { index, generation });
         }
         let found = self.demux_get(&FourTuple::new(t.local, t.remote))?;
-        self.demux.remember(key, found.index, found.generation);
+        if let Some(key) = key {
+            self.demux.remember(key, found.index, found.generation);
+        }
         Some(found)
     }
 
     /// The connection demultiplexed by `tuple`: a table entry whose connection holds
     /// exactly this tuple.
-    #[inline]
+    #[inline(always)]
     fn demux_get(&self, tuple: &FourTuple) -> Option<ConnId> {
         let h = self.demux.hash(tuple);
         let conns = &self.conns;
