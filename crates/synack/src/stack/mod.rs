@@ -1146,7 +1146,7 @@ impl Stack {
         let cfg = self.conn_config(&opts, t.local.is_ipv6());
         // RFC 6528: the ISS is chosen here, so the connection keeps no generator.
         let (iss, ts_offset) = self.isn.isn_and_ts_offset(now, &tuple);
-        let mut conn = Connection::listen_with_iss(now, cfg, tuple, iss, ts_offset);
+        let conn = Connection::listen_with_iss(now, cfg, tuple, iss, ts_offset);
         // FreeBSD (syncache_add): a SYN that also carries FIN (drop_synfin off) opens a
         // connection like any SYN; the FIN is not remembered. Linux discards it.
         let synfin;
@@ -1159,7 +1159,12 @@ impl Stack {
         } else {
             seg
         };
-        conn.on_segment(now, seg);
+        // The SYN is processed in the connection's slot, not before it moves there: one
+        // copy of the `Connection` fewer (nothing `insert_conn` does depends on it).
+        let id = self.insert_conn(conn, Owner::SynQueue(lid), &opts, State::Listen);
+        if let Some(slot) = self.conns.get_mut(id.index, id.generation) {
+            slot.conn.on_segment(now, seg);
+        }
         if let Some(l) = self
             .sockets
             .get_mut(lid.index, lid.generation)
@@ -1167,7 +1172,6 @@ impl Stack {
         {
             l.syn_queue += 1;
         }
-        let id = self.insert_conn(conn, Owner::SynQueue(lid), &opts, State::Listen);
         self.touch(now, id);
     }
 
