@@ -86,10 +86,16 @@ impl PortTable {
         self.map.remove(&port_key(port, h));
     }
 
-    /// `h`'s binding of `port`.
-    pub fn get(&self, port: u16, h: Holder) -> Option<&Binding> {
-        let id = *self.map.get(&port_key(port, h))?;
-        self.bindings.get(id as usize)
+    /// Passes `from`'s binding of `port` to `to` (holding `to_port`), as one removal and
+    /// one insertion of the same binding; whether `from` held it.
+    pub fn hand_over(&mut self, port: u16, from: Holder, to_port: u16, to: Holder) -> bool {
+        match self.map.remove(&port_key(port, from)) {
+            Some(id) => {
+                self.map.insert(port_key(to_port, to), id);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The holders of `port` and their bindings, in holder order.

@@ -1034,6 +1034,8 @@ impl Stack {
             .remove(s.index, s.generation)
             .ok_or(Errno::EBADF)?;
         let port = sock.local.map(|l| l.port());
+        // Whether the socket's binding already passed to its connection.
+        let mut released = false;
         match sock.kind {
             Kind::Fresh => {}
             Kind::Listener(l) => {
@@ -1083,12 +1085,12 @@ impl Stack {
                         self.orphans.push_back(id);
                         // The port binding passes from the socket to its connection.
                         if sock.bound
-                            && let Some(b) = port
-                                .and_then(|p| self.ports.get(p, Holder::Sock(s)))
-                                .copied()
+                            && let Some(p) = port
                         {
-                            self.ports
-                                .insert(slot.conn.tuple().local.port(), Holder::Conn(id), b);
+                            let to = slot.conn.tuple().local.port();
+                            released =
+                                self.ports
+                                    .hand_over(p, Holder::Sock(s), to, Holder::Conn(id));
                         }
                     }
                     self.touch(now, id);
@@ -1099,6 +1101,7 @@ impl Stack {
         // connection does).
         if let Some(p) = port
             && sock.bound
+            && !released
         {
             self.release_port(p, Holder::Sock(s));
         }
