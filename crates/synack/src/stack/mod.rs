@@ -927,7 +927,12 @@ impl Stack {
     /// exactly this tuple.
     #[inline(always)]
     fn demux_get(&self, tuple: &FourTuple) -> Option<ConnId> {
-        let h = self.demux.hash(tuple);
+        self.demux_get_hashed(tuple, self.demux.hash(tuple))
+    }
+
+    /// [`Self::demux_get`] with the tuple's demux hash `h` already computed.
+    #[inline(always)]
+    fn demux_get_hashed(&self, tuple: &FourTuple, h: u32) -> Option<ConnId> {
         let conns = &self.conns;
         let mut generation = 0;
         let index = self.demux.find(h, |i| match conns.get_any(i) {
@@ -1146,6 +1151,7 @@ impl Stack {
         let cfg = self.conn_config(&opts, t.local.is_ipv6());
         // RFC 6528: the ISS is chosen here, so the connection keeps no generator.
         let (iss, ts_offset) = self.isn.isn_and_ts_offset(now, &tuple);
+        let h = self.demux.hash(&tuple);
         let conn = Connection::listen_with_iss(now, cfg, tuple, iss, ts_offset);
         // FreeBSD (syncache_add): a SYN that also carries FIN (drop_synfin off) opens a
         // connection like any SYN; the FIN is not remembered. Linux discards it.
@@ -1161,7 +1167,7 @@ impl Stack {
         };
         // The SYN is processed in the connection's slot, not before it moves there: one
         // copy of the `Connection` fewer (nothing `insert_conn` does depends on it).
-        let id = self.insert_conn(conn, Owner::SynQueue(lid), &opts, State::Listen);
+        let id = self.insert_conn(conn, h, Owner::SynQueue(lid), &opts, State::Listen);
         if let Some(slot) = self.conns.get_mut(id.index, id.generation) {
             slot.conn.on_segment(now, seg);
         }
@@ -1289,21 +1295,25 @@ impl Stack {
         {
             l.syn_queue += 1; // moved to the accept queue by `touch` below
         }
-        let id = self.insert_conn(conn, Owner::SynQueue(lid), &opts, State::SynReceived);
+        let h = self.demux.hash(&tuple);
+        let id = self.insert_conn(conn, h, Owner::SynQueue(lid), &opts, State::SynReceived);
         self.touch(now, id);
         true
     }
 
-    /// Adds a connection to the slab, the demux map and the port table.
+    /// Adds a connection to the slab, the demux map and the port table; `h` is the demux
+    /// hash of its tuple (computed by the caller, which usually needed it already).
     #[inline(always)]
     fn insert_conn(
         &mut self,
         mut conn: Connection,
+        h: u32,
         owner: Owner,
         opts: &SockOpts,
         last_state: State,
     ) -> ConnId {
         let tuple = conn.tuple();
+        debug_assert_eq!(h, self.demux.hash(&tuple));
         if opts.cork {
             conn.set_cork(true);
         }
@@ -1327,7 +1337,6 @@ impl Stack {
             keepinit_at: None,
         });
         let id = ConnId { index, generation };
-        let h = self.demux.hash(&tuple);
         let conns = &self.conns;
         self.demux.insert(h, index, |i| {
             conns

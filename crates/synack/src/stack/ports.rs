@@ -220,12 +220,12 @@ impl Stack {
 
     /// A port for `connect()` (RFC 6056 §3.3.4-style: a keyed offset per destination and a
     /// linear scan): one whose only holders are other connect()-chosen ports, such that the
-    /// 4-tuple is unused. `None` is EADDRNOTAVAIL.
+    /// 4-tuple is unused, and the demux hash of that 4-tuple. `None` is EADDRNOTAVAIL.
     pub(super) fn ephemeral_for_connect(
         &mut self,
         local: IpAddr,
         remote: SocketAddr,
-    ) -> Option<u16> {
+    ) -> Option<(u16, u32)> {
         let mut salt = [0u8; 36];
         let r = match remote.ip() {
             IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
@@ -240,15 +240,17 @@ impl Stack {
         salt[32..34].copy_from_slice(&remote.port().to_be_bytes());
         let (lo, start) = self.port_start(&salt);
         let n = u32::from(self.port_range().1 - lo) + 1;
-        (0..n).map(|i| lo + ((start + i) % n) as u16).find(|&p| {
+        (0..n).map(|i| lo + ((start + i) % n) as u16).find_map(|p| {
             let all_auto = self
                 .ports
                 .holders(p)
                 .all(|(_, b)| b.auto || !overlap(local, false, b.ip, b.dual));
-            all_auto
-                && self
-                    .demux_get(&FourTuple::new(SocketAddr::new(local, p), remote))
-                    .is_none()
+            if !all_auto {
+                return None;
+            }
+            let tuple = FourTuple::new(SocketAddr::new(local, p), remote);
+            let h = self.demux.hash(&tuple);
+            self.demux_get_hashed(&tuple, h).is_none().then_some((p, h))
         })
     }
 
