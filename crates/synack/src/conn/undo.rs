@@ -121,7 +121,9 @@ impl LossBox {
 const LOSS_POOL_MAX: usize = 64;
 
 std::thread_local! {
-    /// Freed loss-state boxes, each reset to [`LossState::IDLE`].
+    /// Freed loss-state boxes, each reset to [`LossState::IDLE`]. The boxes themselves are
+    /// what is kept (their allocations are reused), hence `Vec<Box<_>>`.
+    #[allow(clippy::vec_box)]
     static LOSS_POOL: core::cell::RefCell<Vec<Box<LossState>>> =
         const { core::cell::RefCell::new(Vec::new()) };
 }
