@@ -134,13 +134,23 @@ impl<T> Slab<T> {
 
     #[inline(always)]
     fn insert(&mut self, v: T) -> (u32, u32) {
+        let (index, generation, place) = self.vacant();
+        *place = Some(v);
+        (index, generation)
+    }
+
+    /// Takes a free slot (a freed one first) for a new occupant and returns its index, its
+    /// generation and the place to write the occupant to (`None` until then): the caller
+    /// builds the value there, not in a temporary that is then moved in.
+    #[inline(always)]
+    fn vacant(&mut self) -> (u32, u32, &mut Option<T>) {
         self.len += 1;
-        if let Some(i) = self.free.pop()
-            && let Some(e) = self.slot_mut(i)
-        {
+        if let Some(i) = self.free.pop() {
+            // A freed index always names an existing slot (slots are never removed).
+            let i_us = i as usize;
+            let e = &mut self.chunks[i_us >> SLAB_CHUNK_SHIFT][i_us & (SLAB_CHUNK - 1)];
             e.0 = e.0.wrapping_add(1);
-            e.1 = Some(v);
-            return (i, e.0);
+            return (i, e.0, &mut e.1);
         }
         let index = self.slots;
         if index & (SLAB_CHUNK - 1) == 0 && index >> SLAB_CHUNK_SHIFT == self.chunks.len() {
@@ -152,11 +162,11 @@ impl<T> Slab<T> {
             };
             self.chunks.push(Vec::with_capacity(cap));
         }
-        if let Some(chunk) = self.chunks.last_mut() {
-            chunk.push((0, Some(v)));
-        }
         self.slots += 1;
-        (index as u32, 0)
+        let chunk = self.chunks.last_mut().expect("a chunk was just ensured");
+        chunk.push((0, None));
+        let e = chunk.last_mut().expect("a slot was just pushed");
+        (index as u32, 0, &mut e.1)
     }
 
     /// The occupant of slot `index` and its generation, whatever the generation.
@@ -1317,7 +1327,8 @@ impl Stack {
         if opts.cork {
             conn.set_cork(true);
         }
-        let (index, generation) = self.conns.insert(ConnSlot {
+        let (index, generation, place) = self.conns.vacant();
+        *place = Some(ConnSlot {
             conn,
             owner,
             in_map: true,
