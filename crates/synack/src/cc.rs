@@ -25,7 +25,7 @@ pub const DEFAULT: &str = "cubic";
 pub fn by_name(name: &str) -> Option<Box<dyn CongestionControl>> {
     match name {
         "reno" | "newreno" => Some(Box::new(Reno::default())),
-        "cubic" => Some(Box::new(crate::cubic::Cubic::default())),
+        "cubic" => Some(crate::cubic::Cubic::boxed()),
         "bbr" => Some(Box::new(crate::bbr::Bbr::default())),
         _ => None,
     }
@@ -37,6 +37,9 @@ pub trait CongestionControl: Debug + Send {
     fn name(&self) -> &'static str;
     /// The connection is established with send MSS `mss` (sets the initial window).
     fn on_established(&mut self, mss: u32);
+    /// The connection lets the algorithm go: an algorithm may keep its allocation for the
+    /// next connection (CUBIC does, in a bounded per-thread pool); by default it is freed.
+    fn recycle(self: Box<Self>) {}
     /// `acked` new bytes were acknowledged outside recovery.
     fn on_ack(&mut self, now: Instant, acked: u32, mss: u32);
     /// RFC 3465 §2.2: the most one ACK may grow the window in slow start, in segments (L;
@@ -269,5 +272,40 @@ mod tests {
         r.set_cwnd(10_000);
         r.on_ack(Instant::ZERO, 5000, 1000);
         assert_eq!(r.cwnd(), 12_000);
+    }
+}
+
+/// A connection's algorithm: a box handed back through [`CongestionControl::recycle`] when
+/// the connection drops it, so that its allocation can serve the next connection.
+#[derive(Debug)]
+pub(crate) struct CcBox(core::mem::ManuallyDrop<Box<dyn CongestionControl>>);
+
+impl CcBox {
+    /// Holds `cc`.
+    pub(crate) fn new(cc: Box<dyn CongestionControl>) -> CcBox {
+        CcBox(core::mem::ManuallyDrop::new(cc))
+    }
+}
+
+impl core::ops::Deref for CcBox {
+    type Target = dyn CongestionControl;
+    #[inline(always)]
+    fn deref(&self) -> &(dyn CongestionControl + 'static) {
+        &**self.0
+    }
+}
+
+impl core::ops::DerefMut for CcBox {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut (dyn CongestionControl + 'static) {
+        &mut **self.0
+    }
+}
+
+impl Drop for CcBox {
+    fn drop(&mut self) {
+        // SAFETY: the box is taken once, here, and the field is never used again.
+        let cc = unsafe { core::mem::ManuallyDrop::take(&mut self.0) };
+        cc.recycle();
     }
 }

@@ -366,7 +366,7 @@ pub struct Connection {
     fin_wait_2_deadline: Option<Instant>,
 
     // Retransmission and congestion control.
-    cc: Box<dyn CongestionControl>,
+    cc: crate::cc::CcBox,
     /// After a timeout: the next sequence number to resend, going back over everything
     /// outstanding (up to SND.NXT) segment by segment as the window allows.
     rtx_nxt: Option<Seq>,
@@ -523,10 +523,10 @@ impl Connection {
             time_wait_deadline: None,
             fin_wait_2_deadline: None,
             cc: {
-                let mut cc = crate::cc::by_name(cfg.congestion_control)
-                    .unwrap_or_else(|| Box::new(Cubic::default()));
+                let mut cc =
+                    crate::cc::by_name(cfg.congestion_control).unwrap_or_else(|| Cubic::boxed());
                 cc.set_slow_start_limit(Self::slow_start_limit(&cfg));
-                cc
+                crate::cc::CcBox::new(cc)
             },
             rtx_nxt: None,
             fast_rtx_due: false,
@@ -1194,7 +1194,7 @@ impl Connection {
     /// Replaces the congestion-control algorithm (the default is
     /// [`Config::congestion_control`], CUBIC).
     pub fn set_congestion_control(&mut self, cc: Box<dyn CongestionControl>) {
-        self.cc = cc;
+        self.cc = crate::cc::CcBox::new(cc);
         self.cc
             .set_slow_start_limit(Self::slow_start_limit(&self.cfg));
         if self.state.is_synchronized() {
@@ -1997,7 +1997,8 @@ impl Connection {
         {
             let flight = self.snd_nxt.since(self.snd_una);
             self.cc.on_congestion(now, flight, mss);
-            self.cc.set_cwnd(self.cc.ssthresh().max(mss));
+            let ssthresh = self.cc.ssthresh();
+            self.cc.set_cwnd(ssthresh.max(mss));
             self.reduce_hold = Some(self.snd_nxt);
             self.cwr_due = true;
             self.stats.ecn_reductions += 1;

@@ -88,6 +88,28 @@ pub struct Cubic {
     cwnd_bytes: u32,
 }
 
+/// Most freed CUBIC boxes a thread keeps for reuse.
+const POOL_MAX: usize = 64;
+
+std::thread_local! {
+    /// Freed CUBIC boxes, each reset to [`Cubic::default`]. The boxes themselves are what is
+    /// kept (their allocations are reused), hence `Vec<Box<_>>`.
+    #[allow(clippy::vec_box)]
+    static POOL: core::cell::RefCell<Vec<Box<Cubic>>> =
+        const { core::cell::RefCell::new(Vec::new()) };
+}
+
+impl Cubic {
+    /// A boxed [`Cubic::default`]: a pooled box (see [`CongestionControl::recycle`]), or a
+    /// new allocation.
+    pub(crate) fn boxed() -> Box<Cubic> {
+        POOL.try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Box::new(Cubic::default()))
+    }
+}
+
 impl Default for Cubic {
     fn default() -> Cubic {
         Cubic {
@@ -149,6 +171,18 @@ impl Cubic {
 impl CongestionControl for Cubic {
     fn name(&self) -> &'static str {
         "cubic"
+    }
+
+    fn recycle(mut self: Box<Self>) {
+        *self = Cubic::default();
+        // During thread teardown the pool may be gone: the box is then just freed.
+        let _ = POOL.try_with(|p| {
+            if let Ok(mut p) = p.try_borrow_mut()
+                && p.len() < POOL_MAX
+            {
+                p.push(self);
+            }
+        });
     }
 
     fn on_established(&mut self, mss: u32) {
