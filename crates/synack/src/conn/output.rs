@@ -39,6 +39,13 @@ impl TxBurst {
     pub fn timers_unchanged(&self) -> bool {
         self.timers_unchanged
     }
+
+    /// Whether the segment the last call returned is kept as the template of the next
+    /// (so that the host may keep its headers too); when not, the next call is a plain
+    /// [`Connection::poll_transmit`].
+    pub fn keeps_template(&self) -> bool {
+        self.prev.is_some()
+    }
 }
 
 impl Connection {
@@ -59,30 +66,56 @@ impl Connection {
         payload: &mut [u8],
         burst: &mut TxBurst,
     ) -> Option<SegmentOut> {
+        let Some((prev, at)) = burst.prev else {
+            // The first segment of a burst (or one after a segment that could not be a
+            // template): a plain poll, and the burst's state only when another segment
+            // may follow from this one.
+            burst.continued = false;
+            burst.timers_unchanged = false;
+            let seg = self.poll_transmit(now, payload);
+            if let Some(s) = &seg
+                && self.may_continue(s)
+            {
+                burst.chunk = 0;
+                burst.prev = Some((*s, now));
+            }
+            return seg;
+        };
+        burst.prev = None;
         let after_continued = core::mem::take(&mut burst.continued);
         burst.timers_unchanged = false;
-        let prev = burst.prev.take();
-        let seg = match prev {
-            Some((prev, at)) if at == now && self.cfg.tx_burst => {
-                match self.burst_next(now, payload, &prev, &mut burst.chunk, after_continued) {
-                    Some((seg, timers_unchanged)) => {
-                        burst.continued = true;
-                        burst.timers_unchanged = timers_unchanged;
-                        Some(seg)
-                    }
-                    None => {
-                        burst.chunk = 0;
-                        self.poll_transmit(now, payload)
-                    }
+        let seg = if at == now && self.cfg.tx_burst {
+            match self.burst_next(now, payload, &prev, &mut burst.chunk, after_continued) {
+                Some((seg, timers_unchanged)) => {
+                    burst.continued = true;
+                    burst.timers_unchanged = timers_unchanged;
+                    Some(seg)
+                }
+                None => {
+                    burst.chunk = 0;
+                    self.poll_transmit(now, payload)
                 }
             }
-            _ => {
-                burst.chunk = 0;
-                self.poll_transmit(now, payload)
-            }
+        } else {
+            burst.chunk = 0;
+            self.poll_transmit(now, payload)
         };
-        burst.prev = seg.map(|s| (s, now));
+        burst.prev = match &seg {
+            Some(s) if self.may_continue(s) => Some((*s, now)),
+            _ => None,
+        };
         seg
+    }
+
+    /// Whether a burst may go on after `seg`, just sent: bursts are on and `seg` carried
+    /// data with more unsent data behind it (only then can the next segment be new data
+    /// built from it). Keeping `seg` as a template is all this decides: `burst_next`
+    /// checks every condition again, so a `false` costs a continuation, never a segment.
+    #[inline(always)]
+    fn may_continue(&self, seg: &SegmentOut) -> bool {
+        self.cfg.tx_burst
+            && seg.payload_len > 0
+            && self.sndbuf.len() > self.snd_nxt.since(self.snd_buf_seq) as usize
     }
 
     /// The next segment of a burst when it is full-sized new data and `prev` (sent just

@@ -1756,7 +1756,10 @@ impl Stack {
                         None => {
                             let n =
                                 wire::emit_tcp(buf, local, remote, &seg, stage, psum, ipid, ttl);
-                            if BURST {
+                            // Only when the engine keeps this segment as the template
+                            // of the next: otherwise the next segment is not a
+                            // continuation and cannot use the headers.
+                            if BURST && burst.tx.keeps_template() {
                                 burst.tmpl = n.and_then(|n| {
                                     wire::TxTemplate::capture(&buf[..n], local, remote, &seg, ttl)
                                 });
@@ -1823,7 +1826,10 @@ impl Stack {
         }
     }
 
-    /// Like `touch` but leaves the connection at the head of the transmit queue.
+    /// Like `touch` but leaves the connection at the head of the transmit queue. Inlined
+    /// into both instances of `next_datagram_with` (LLVM stopped doing it on its own once
+    /// there were two).
+    #[inline(always)]
     fn touch_after_send(&mut self, now: Instant, id: ConnId) {
         let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
             return;
