@@ -1707,10 +1707,11 @@ impl Stack {
                 slot.conn.forget_payload_sum();
                 let seg = if BURST {
                     if burst.id != Some(id) {
-                        *burst = StackBurst {
-                            id: Some(id),
-                            ..StackBurst::default()
-                        };
+                        // A new burst: the engine's side starts afresh; the headers are
+                        // used only for a continuation, which needs a segment of this
+                        // burst kept as a template, and keeping one captures them anew.
+                        burst.id = Some(id);
+                        burst.tx = crate::conn::TxBurst::default();
                     }
                     slot.conn
                         .poll_transmit_burst(now, &mut buf[stage..], &mut burst.tx)
