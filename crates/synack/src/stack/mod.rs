@@ -1787,7 +1787,10 @@ impl Stack {
                                 .map(Stack::slot_deadline);
                         }
                     }
+                    // (Only a kept template could carry a burst on: without one the next
+                    // poll is a plain one anyway.)
                     if BURST
+                        && burst.tx.keeps_template()
                         && self
                             .conns
                             .get(id.index, id.generation)
