@@ -101,7 +101,7 @@ impl core::ops::Deref for LossBox {
 
 impl core::ops::DerefMut for LossBox {
     fn deref_mut(&mut self) -> &mut LossState {
-        self.0.get_or_insert_with(|| Box::new(LossState::IDLE))
+        self.0.get_or_insert_with(take_idle)
     }
 }
 
@@ -111,8 +111,47 @@ impl LossBox {
     /// retransmission).
     pub(super) fn allocate(&mut self) {
         if self.0.is_none() {
-            self.0 = Some(Box::new(LossState::IDLE));
+            self.0 = Some(take_idle());
         }
+    }
+}
+
+/// Most freed [`LossState`] boxes a thread keeps for reuse (as the buffers' small-ring pool
+/// does: a short connection's loss state then needs no allocator call).
+const LOSS_POOL_MAX: usize = 64;
+
+std::thread_local! {
+    /// Freed loss-state boxes, each reset to [`LossState::IDLE`]. The boxes themselves are
+    /// what is kept (their allocations are reused), hence `Vec<Box<_>>`.
+    #[allow(clippy::vec_box)]
+    static LOSS_POOL: core::cell::RefCell<Vec<Box<LossState>>> =
+        const { core::cell::RefCell::new(Vec::new()) };
+}
+
+/// A box holding [`LossState::IDLE`]: a pooled one, or a new allocation.
+fn take_idle() -> Box<LossState> {
+    LOSS_POOL
+        .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Box::new(LossState::IDLE))
+}
+
+impl Drop for LossBox {
+    fn drop(&mut self) {
+        let Some(mut b) = self.0.take() else {
+            return;
+        };
+        // Reset (freeing anything the state itself holds) before it is kept.
+        *b = LossState::IDLE;
+        // During thread teardown the pool may be gone: the box is then just freed.
+        let _ = LOSS_POOL.try_with(|p| {
+            if let Ok(mut p) = p.try_borrow_mut()
+                && p.len() < LOSS_POOL_MAX
+            {
+                p.push(b);
+            }
+        });
     }
 }
 

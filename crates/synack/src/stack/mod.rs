@@ -134,13 +134,23 @@ impl<T> Slab<T> {
 
     #[inline(always)]
     fn insert(&mut self, v: T) -> (u32, u32) {
+        let (index, generation, place) = self.vacant();
+        *place = Some(v);
+        (index, generation)
+    }
+
+    /// Takes a free slot (a freed one first) for a new occupant and returns its index, its
+    /// generation and the place to write the occupant to (`None` until then): the caller
+    /// builds the value there, not in a temporary that is then moved in.
+    #[inline(always)]
+    fn vacant(&mut self) -> (u32, u32, &mut Option<T>) {
         self.len += 1;
-        if let Some(i) = self.free.pop()
-            && let Some(e) = self.slot_mut(i)
-        {
+        if let Some(i) = self.free.pop() {
+            // A freed index always names an existing slot (slots are never removed).
+            let i_us = i as usize;
+            let e = &mut self.chunks[i_us >> SLAB_CHUNK_SHIFT][i_us & (SLAB_CHUNK - 1)];
             e.0 = e.0.wrapping_add(1);
-            e.1 = Some(v);
-            return (i, e.0);
+            return (i, e.0, &mut e.1);
         }
         let index = self.slots;
         if index & (SLAB_CHUNK - 1) == 0 && index >> SLAB_CHUNK_SHIFT == self.chunks.len() {
@@ -152,11 +162,11 @@ impl<T> Slab<T> {
             };
             self.chunks.push(Vec::with_capacity(cap));
         }
-        if let Some(chunk) = self.chunks.last_mut() {
-            chunk.push((0, Some(v)));
-        }
         self.slots += 1;
-        (index as u32, 0)
+        let chunk = self.chunks.last_mut().expect("a chunk was just ensured");
+        chunk.push((0, None));
+        let e = chunk.last_mut().expect("a slot was just pushed");
+        (index as u32, 0, &mut e.1)
     }
 
     /// The occupant of slot `index` and its generation, whatever the generation.
@@ -927,7 +937,12 @@ impl Stack {
     /// exactly this tuple.
     #[inline(always)]
     fn demux_get(&self, tuple: &FourTuple) -> Option<ConnId> {
-        let h = self.demux.hash(tuple);
+        self.demux_get_hashed(tuple, self.demux.hash(tuple))
+    }
+
+    /// [`Self::demux_get`] with the tuple's demux hash `h` already computed.
+    #[inline(always)]
+    fn demux_get_hashed(&self, tuple: &FourTuple, h: u32) -> Option<ConnId> {
         let conns = &self.conns;
         let mut generation = 0;
         let index = self.demux.find(h, |i| match conns.get_any(i) {
@@ -1146,7 +1161,8 @@ impl Stack {
         let cfg = self.conn_config(&opts, t.local.is_ipv6());
         // RFC 6528: the ISS is chosen here, so the connection keeps no generator.
         let (iss, ts_offset) = self.isn.isn_and_ts_offset(now, &tuple);
-        let mut conn = Connection::listen_with_iss(now, cfg, tuple, iss, ts_offset);
+        let h = self.demux.hash(&tuple);
+        let conn = Connection::listen_with_iss(now, cfg, tuple, iss, ts_offset);
         // FreeBSD (syncache_add): a SYN that also carries FIN (drop_synfin off) opens a
         // connection like any SYN; the FIN is not remembered. Linux discards it.
         let synfin;
@@ -1159,7 +1175,12 @@ impl Stack {
         } else {
             seg
         };
-        conn.on_segment(now, seg);
+        // The SYN is processed in the connection's slot, not before it moves there: one
+        // copy of the `Connection` fewer (nothing `insert_conn` does depends on it).
+        let id = self.insert_conn(conn, h, Owner::SynQueue(lid), &opts, State::Listen);
+        if let Some(slot) = self.conns.get_mut(id.index, id.generation) {
+            slot.conn.on_segment(now, seg);
+        }
         if let Some(l) = self
             .sockets
             .get_mut(lid.index, lid.generation)
@@ -1167,7 +1188,6 @@ impl Stack {
         {
             l.syn_queue += 1;
         }
-        let id = self.insert_conn(conn, Owner::SynQueue(lid), &opts, State::Listen);
         self.touch(now, id);
     }
 
@@ -1285,25 +1305,30 @@ impl Stack {
         {
             l.syn_queue += 1; // moved to the accept queue by `touch` below
         }
-        let id = self.insert_conn(conn, Owner::SynQueue(lid), &opts, State::SynReceived);
+        let h = self.demux.hash(&tuple);
+        let id = self.insert_conn(conn, h, Owner::SynQueue(lid), &opts, State::SynReceived);
         self.touch(now, id);
         true
     }
 
-    /// Adds a connection to the slab, the demux map and the port table.
+    /// Adds a connection to the slab, the demux map and the port table; `h` is the demux
+    /// hash of its tuple (computed by the caller, which usually needed it already).
     #[inline(always)]
     fn insert_conn(
         &mut self,
         mut conn: Connection,
+        h: u32,
         owner: Owner,
         opts: &SockOpts,
         last_state: State,
     ) -> ConnId {
         let tuple = conn.tuple();
+        debug_assert_eq!(h, self.demux.hash(&tuple));
         if opts.cork {
             conn.set_cork(true);
         }
-        let (index, generation) = self.conns.insert(ConnSlot {
+        let (index, generation, place) = self.conns.vacant();
+        *place = Some(ConnSlot {
             conn,
             owner,
             in_map: true,
@@ -1323,7 +1348,6 @@ impl Stack {
             keepinit_at: None,
         });
         let id = ConnId { index, generation };
-        let h = self.demux.hash(&tuple);
         let conns = &self.conns;
         self.demux.insert(h, index, |i| {
             conns

@@ -86,10 +86,16 @@ impl PortTable {
         self.map.remove(&port_key(port, h));
     }
 
-    /// `h`'s binding of `port`.
-    pub fn get(&self, port: u16, h: Holder) -> Option<&Binding> {
-        let id = *self.map.get(&port_key(port, h))?;
-        self.bindings.get(id as usize)
+    /// Passes `from`'s binding of `port` to `to` (holding `to_port`), as one removal and
+    /// one insertion of the same binding; whether `from` held it.
+    pub fn hand_over(&mut self, port: u16, from: Holder, to_port: u16, to: Holder) -> bool {
+        match self.map.remove(&port_key(port, from)) {
+            Some(id) => {
+                self.map.insert(port_key(to_port, to), id);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The holders of `port` and their bindings, in holder order.
@@ -214,12 +220,12 @@ impl Stack {
 
     /// A port for `connect()` (RFC 6056 §3.3.4-style: a keyed offset per destination and a
     /// linear scan): one whose only holders are other connect()-chosen ports, such that the
-    /// 4-tuple is unused. `None` is EADDRNOTAVAIL.
+    /// 4-tuple is unused, and the demux hash of that 4-tuple. `None` is EADDRNOTAVAIL.
     pub(super) fn ephemeral_for_connect(
         &mut self,
         local: IpAddr,
         remote: SocketAddr,
-    ) -> Option<u16> {
+    ) -> Option<(u16, u32)> {
         let mut salt = [0u8; 36];
         let r = match remote.ip() {
             IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
@@ -234,15 +240,17 @@ impl Stack {
         salt[32..34].copy_from_slice(&remote.port().to_be_bytes());
         let (lo, start) = self.port_start(&salt);
         let n = u32::from(self.port_range().1 - lo) + 1;
-        (0..n).map(|i| lo + ((start + i) % n) as u16).find(|&p| {
+        (0..n).map(|i| lo + ((start + i) % n) as u16).find_map(|p| {
             let all_auto = self
                 .ports
                 .holders(p)
                 .all(|(_, b)| b.auto || !overlap(local, false, b.ip, b.dual));
-            all_auto
-                && self
-                    .demux_get(&FourTuple::new(SocketAddr::new(local, p), remote))
-                    .is_none()
+            if !all_auto {
+                return None;
+            }
+            let tuple = FourTuple::new(SocketAddr::new(local, p), remote);
+            let h = self.demux.hash(&tuple);
+            self.demux_get_hashed(&tuple, h).is_none().then_some((p, h))
         })
     }
 

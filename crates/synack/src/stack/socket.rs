@@ -690,10 +690,13 @@ impl Stack {
             Some(ip) if !ip.is_unspecified() => ip,
             _ => self.source_address(addr.ip()).ok_or(Errno::ENETUNREACH)?,
         };
-        let port = match bound {
+        // The demux hash of the 4-tuple, computed once for the check that it is free and
+        // for the connection's entry.
+        let (port, h) = match bound {
             Some(b) => {
                 let tuple = FourTuple::new(SocketAddr::new(local_ip, b.port()), addr);
-                if let Some(old) = self.demux_get(&tuple) {
+                let h = self.demux.hash(&tuple);
+                if let Some(old) = self.demux_get_hashed(&tuple, h) {
                     // The 4-tuple is taken: reuse a TIME_WAIT one only as tcp_tw_reuse allows.
                     if !self.tw_reusable(old) {
                         return Err(Errno::EADDRNOTAVAIL);
@@ -704,7 +707,7 @@ impl Stack {
                     self.counters.tcp_time_wait_reuse += 1;
                     self.touch(now, old);
                 }
-                b.port()
+                (b.port(), h)
             }
             None => self
                 .ephemeral_for_connect(local_ip, addr)
@@ -729,7 +732,7 @@ impl Stack {
             // TCP_CONGESTION set before connect(); the name was validated when set.
             let _ = conn.set_congestion_control_by_name(name);
         }
-        let id = self.insert_conn(conn, Owner::Socket(s), &opts, State::Closed);
+        let id = self.insert_conn(conn, h, Owner::Socket(s), &opts, State::Closed);
         if let Ok(sock) = self.sock_mut(s) {
             sock.kind = Kind::Stream(id, Phase::InProgress);
         }
@@ -1034,6 +1037,8 @@ impl Stack {
             .remove(s.index, s.generation)
             .ok_or(Errno::EBADF)?;
         let port = sock.local.map(|l| l.port());
+        // Whether the socket's binding already passed to its connection.
+        let mut released = false;
         match sock.kind {
             Kind::Fresh => {}
             Kind::Listener(l) => {
@@ -1083,12 +1088,12 @@ impl Stack {
                         self.orphans.push_back(id);
                         // The port binding passes from the socket to its connection.
                         if sock.bound
-                            && let Some(b) = port
-                                .and_then(|p| self.ports.get(p, Holder::Sock(s)))
-                                .copied()
+                            && let Some(p) = port
                         {
-                            self.ports
-                                .insert(slot.conn.tuple().local.port(), Holder::Conn(id), b);
+                            let to = slot.conn.tuple().local.port();
+                            released =
+                                self.ports
+                                    .hand_over(p, Holder::Sock(s), to, Holder::Conn(id));
                         }
                     }
                     self.touch(now, id);
@@ -1099,6 +1104,7 @@ impl Stack {
         // connection does).
         if let Some(p) = port
             && sock.bound
+            && !released
         {
             self.release_port(p, Holder::Sock(s));
         }
