@@ -39,6 +39,13 @@ impl TxBurst {
     pub fn timers_unchanged(&self) -> bool {
         self.timers_unchanged
     }
+
+    /// Whether the segment the last call returned is kept as the template of the next
+    /// (so that the host may keep its headers too); when not, the next call is a plain
+    /// [`Connection::poll_transmit`].
+    pub fn keeps_template(&self) -> bool {
+        self.prev.is_some()
+    }
 }
 
 impl Connection {
@@ -53,7 +60,34 @@ impl Connection {
     /// header fields but SEG.SEQ and the flags ([`Connection::segment`] depends only on the
     /// receive side, `now`, the sequence number and the flags) and the TSO chunk size
     /// (its inputs change on ACKs and timers only). See [`crate::Config::tx_burst`].
+    #[inline]
     pub fn poll_transmit_burst(
+        &mut self,
+        now: Instant,
+        payload: &mut [u8],
+        burst: &mut TxBurst,
+    ) -> Option<SegmentOut> {
+        if burst.prev.is_some() {
+            return self.poll_transmit_burst_next(now, payload, burst);
+        }
+        // The first segment of a burst (or one after a segment that cannot be a template):
+        // a plain poll, inlined into the caller, and the burst's state only when another
+        // segment may follow from this one.
+        burst.continued = false;
+        burst.timers_unchanged = false;
+        let seg = self.poll_transmit(now, payload);
+        if let Some(s) = &seg
+            && self.may_continue(s)
+        {
+            burst.chunk = 0;
+            burst.prev = Some((*s, now));
+        }
+        seg
+    }
+
+    /// [`Connection::poll_transmit_burst`] after a segment kept as a template.
+    #[inline(never)]
+    fn poll_transmit_burst_next(
         &mut self,
         now: Instant,
         payload: &mut [u8],
@@ -61,28 +95,41 @@ impl Connection {
     ) -> Option<SegmentOut> {
         let after_continued = core::mem::take(&mut burst.continued);
         burst.timers_unchanged = false;
-        let prev = burst.prev.take();
-        let seg = match prev {
-            Some((prev, at)) if at == now && self.cfg.tx_burst => {
-                match self.burst_next(now, payload, &prev, &mut burst.chunk, after_continued) {
-                    Some((seg, timers_unchanged)) => {
-                        burst.continued = true;
-                        burst.timers_unchanged = timers_unchanged;
-                        Some(seg)
-                    }
-                    None => {
-                        burst.chunk = 0;
-                        self.poll_transmit(now, payload)
-                    }
-                }
+        // The template is read in place; a continuation leaves it as it is (it differs
+        // from the segment built only in SEG.SEQ, the flags and the payload, which
+        // `burst_next` does not take from it), anything else replaces or drops it.
+        let next = match &burst.prev {
+            Some((prev, at)) if *at == now && self.cfg.tx_burst => {
+                self.burst_next(now, payload, prev, &mut burst.chunk, after_continued)
             }
-            _ => {
-                burst.chunk = 0;
-                self.poll_transmit(now, payload)
-            }
+            _ => None,
         };
-        burst.prev = seg.map(|s| (s, now));
+        if let Some((seg, timers_unchanged)) = next {
+            burst.continued = true;
+            burst.timers_unchanged = timers_unchanged;
+            if !self.may_continue(&seg) {
+                burst.prev = None;
+            }
+            return Some(seg);
+        }
+        burst.chunk = 0;
+        let seg = self.poll_transmit(now, payload);
+        burst.prev = match &seg {
+            Some(s) if self.may_continue(s) => Some((*s, now)),
+            _ => None,
+        };
         seg
+    }
+
+    /// Whether a burst may go on after `seg`, just sent: bursts are on and `seg` carried
+    /// data with more unsent data behind it (only then can the next segment be new data
+    /// built from it). Keeping `seg` as a template is all this decides: `burst_next`
+    /// checks every condition again, so a `false` costs a continuation, never a segment.
+    #[inline(always)]
+    fn may_continue(&self, seg: &SegmentOut) -> bool {
+        self.cfg.tx_burst
+            && seg.payload_len > 0
+            && self.sndbuf.len() > self.snd_nxt.since(self.snd_buf_seq) as usize
     }
 
     /// The next segment of a burst when it is full-sized new data and `prev` (sent just

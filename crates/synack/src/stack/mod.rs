@@ -1731,10 +1731,11 @@ impl Stack {
                 slot.conn.forget_payload_sum();
                 let seg = if BURST {
                     if burst.id != Some(id) {
-                        *burst = StackBurst {
-                            id: Some(id),
-                            ..StackBurst::default()
-                        };
+                        // A new burst: the engine's side starts afresh; the headers are
+                        // used only for a continuation, which needs a segment of this
+                        // burst kept as a template, and keeping one captures them anew.
+                        burst.id = Some(id);
+                        burst.tx = crate::conn::TxBurst::default();
                     }
                     slot.conn
                         .poll_transmit_burst(now, &mut buf[stage..], &mut burst.tx)
@@ -1780,7 +1781,10 @@ impl Stack {
                         None => {
                             let n =
                                 wire::emit_tcp(buf, local, remote, &seg, stage, psum, ipid, ttl);
-                            if BURST {
+                            // Only when the engine keeps this segment as the template
+                            // of the next: otherwise the next segment is not a
+                            // continuation and cannot use the headers.
+                            if BURST && burst.tx.keeps_template() {
                                 burst.tmpl = n.and_then(|n| {
                                     wire::TxTemplate::capture(&buf[..n], local, remote, &seg, ttl)
                                 });
@@ -1807,7 +1811,10 @@ impl Stack {
                                 .map(Stack::slot_deadline);
                         }
                     }
+                    // (Only a kept template could carry a burst on: without one the next
+                    // poll is a plain one anyway.)
                     if BURST
+                        && burst.tx.keeps_template()
                         && self
                             .conns
                             .get(id.index, id.generation)
@@ -1847,7 +1854,10 @@ impl Stack {
         }
     }
 
-    /// Like `touch` but leaves the connection at the head of the transmit queue.
+    /// Like `touch` but leaves the connection at the head of the transmit queue. Inlined
+    /// into both instances of `next_datagram_with` (LLVM stopped doing it on its own once
+    /// there were two).
+    #[inline(always)]
     fn touch_after_send(&mut self, now: Instant, id: ConnId) {
         let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
             return;
