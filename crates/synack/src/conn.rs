@@ -465,6 +465,7 @@ pub struct Connection {
 }
 
 impl Connection {
+    #[inline(always)]
     fn new(now: Instant, cfg: Arc<Config>, tuple: FourTuple, iss_source: IssSource) -> Connection {
         let ipv6 = tuple.local.is_ipv6();
         let events = EventQueue::new(cfg.events, cfg.event_capacity);
