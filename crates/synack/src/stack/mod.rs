@@ -108,6 +108,32 @@ struct Slab<T> {
     len: usize,
 }
 
+impl ConnSlot {
+    /// The slot of a connection just created.
+    #[inline(always)]
+    fn fresh(conn: Connection, owner: Owner, opts: &SockOpts, last_state: State) -> ConnSlot {
+        ConnSlot {
+            conn,
+            owner,
+            in_map: true,
+            heap_at: None,
+            queued_tx: false,
+            tx_check: false,
+            last_state,
+            time_wait_since: None,
+            soft_error: None,
+            hard_error: None,
+            urgent: false,
+            counted_orphan: false,
+            pmtu: None,
+            seen_retrans: 0,
+            tx_ts: false,
+            ttl: opts.ttl.unwrap_or(wire::DEFAULT_TTL),
+            keepinit_at: None,
+        }
+    }
+}
+
 impl<T> Slab<T> {
     fn new() -> Slab<T> {
         Slab {
@@ -1323,33 +1349,45 @@ impl Stack {
         last_state: State,
     ) -> ConnId {
         let tuple = conn.tuple();
-        debug_assert_eq!(h, self.demux.hash(&tuple));
         if opts.cork {
             conn.set_cork(true);
         }
         let (index, generation, place) = self.conns.vacant();
-        *place = Some(ConnSlot {
-            conn,
-            owner,
-            in_map: true,
-            heap_at: None,
-            queued_tx: false,
-            tx_check: false,
-            last_state,
-            time_wait_since: None,
-            soft_error: None,
-            hard_error: None,
-            urgent: false,
-            counted_orphan: false,
-            pmtu: None,
-            seen_retrans: 0,
-            tx_ts: false,
-            ttl: opts.ttl.unwrap_or(wire::DEFAULT_TTL),
-            keepinit_at: None,
-        });
+        *place = Some(ConnSlot::fresh(conn, owner, opts, last_state));
         let id = ConnId { index, generation };
+        self.index_conn(id, h, tuple, owner, opts);
+        id
+    }
+
+    /// [`Self::insert_conn`] for a connection `make` builds directly in its slot (no copy
+    /// of it through a temporary).
+    #[inline(always)]
+    fn insert_conn_with(
+        &mut self,
+        make: impl FnOnce() -> Connection,
+        h: u32,
+        owner: Owner,
+        opts: &SockOpts,
+        last_state: State,
+    ) -> ConnId {
+        let (index, generation, place) = self.conns.vacant();
+        let slot = place.insert(ConnSlot::fresh(make(), owner, opts, last_state));
+        if opts.cork {
+            slot.conn.set_cork(true);
+        }
+        let tuple = slot.conn.tuple();
+        let id = ConnId { index, generation };
+        self.index_conn(id, h, tuple, owner, opts);
+        id
+    }
+
+    /// Enters a connection just placed in slot `id` in the demux map (`h` is its tuple's
+    /// hash) and, unless a socket holds its port, in the port table.
+    #[inline(always)]
+    fn index_conn(&mut self, id: ConnId, h: u32, tuple: FourTuple, owner: Owner, opts: &SockOpts) {
+        debug_assert_eq!(h, self.demux.hash(&tuple));
         let conns = &self.conns;
-        self.demux.insert(h, index, |i| {
+        self.demux.insert(h, id.index, |i| {
             conns
                 .get_any(i)
                 .is_some_and(|(_, s)| s.conn.tuple() == tuple)
@@ -1367,7 +1405,6 @@ impl Stack {
                 },
             );
         }
-        id
     }
 
     /// After anything touched a connection: note state transitions, re-arm its timer and

@@ -727,12 +727,16 @@ impl Stack {
         self.hold_port(s, local, auto);
         let tuple = FourTuple::new(local, addr);
         let cfg = self.conn_config(&opts, local.is_ipv6());
-        let mut conn = Connection::connect(now, cfg, tuple, &self.isn);
-        if let Some(name) = opts.congestion {
+        // RFC 6528: the ISS is chosen now (as `Connection::connect` does).
+        let (iss, ts_offset) = self.isn.isn_and_ts_offset(now, &tuple);
+        let make = move || Connection::connect_with_iss(now, cfg, tuple, iss, ts_offset);
+        let id = self.insert_conn_with(make, h, Owner::Socket(s), &opts, State::Closed);
+        if let Some(name) = opts.congestion
+            && let Some(slot) = self.conns.get_mut(id.index, id.generation)
+        {
             // TCP_CONGESTION set before connect(); the name was validated when set.
-            let _ = conn.set_congestion_control_by_name(name);
+            let _ = slot.conn.set_congestion_control_by_name(name);
         }
-        let id = self.insert_conn(conn, h, Owner::Socket(s), &opts, State::Closed);
         if let Ok(sock) = self.sock_mut(s) {
             sock.kind = Kind::Stream(id, Phase::InProgress);
         }
