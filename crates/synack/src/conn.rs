@@ -50,6 +50,8 @@ mod fastpath;
 mod output;
 pub use output::TxBurst;
 mod paced;
+#[cfg(test)]
+mod testlink;
 mod timers;
 mod undo;
 mod wants;

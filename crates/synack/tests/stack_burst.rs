@@ -10,18 +10,6 @@ use stack_common::*;
 use synack::Duration;
 use synack::stack::{Family, RecvFlags, SockOpt, SocketId, Stack, Sysctl};
 
-/// A deterministic xorshift.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 /// Every datagram `src` has, through bursts of up to 8 or one at a time.
 fn drain(src: &mut Stack, now: synack::Instant, burst: bool, bufs: &mut [Vec<u8>]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
@@ -77,22 +65,7 @@ fn run(sysctl: Sysctl, burst: bool, seed: u64) -> Vec<String> {
                 }
                 moved |= !out.is_empty();
                 // The link: 2% lost, 3% swapped with the next, 1% duplicated.
-                let mut i = 0;
-                while i < out.len() {
-                    let r = rng.below(100);
-                    if r < 2 {
-                        out.remove(i);
-                        continue;
-                    }
-                    if r < 5 && i + 1 < out.len() {
-                        out.swap(i, i + 1);
-                    } else if r < 6 {
-                        let d = out[i].clone();
-                        out.insert(i, d);
-                        i += 1;
-                    }
-                    i += 1;
-                }
+                impair(&mut out, &mut rng);
                 for d in &out {
                     dst.receive(now, d);
                 }

@@ -163,6 +163,7 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use crate::config::{Config, Flavor, OptionLayout};
+    use crate::conn::testlink::{Rng, impair};
     use crate::isn::FourTuple;
     use crate::seq::Seq;
     use crate::time::{Duration, Instant};
@@ -172,18 +173,6 @@ mod tests {
     thread_local! {
         /// Segments the fast path took on this thread.
         pub(super) static FAST_HITS: Cell<u64> = const { Cell::new(0) };
-    }
-
-    /// A deterministic xorshift.
-    struct Rng(u64);
-
-    impl Rng {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0 % n
-        }
     }
 
     /// Runs a two-way exchange under `cfg` (with header prediction as `fast` says): the
@@ -232,22 +221,7 @@ mod tests {
                     }
                     moved |= !out.is_empty();
                     // The link: 2% lost, 3% swapped with the next, 1% duplicated.
-                    let mut i = 0;
-                    while i < out.len() {
-                        let r = rng.below(100);
-                        if r < 2 {
-                            out.remove(i);
-                            continue;
-                        }
-                        if r < 5 && i + 1 < out.len() {
-                            out.swap(i, i + 1);
-                        } else if r < 6 {
-                            let d = out[i].clone();
-                            out.insert(i, d);
-                            i += 1;
-                        }
-                        i += 1;
-                    }
+                    impair(&mut out, &mut rng);
                     for (seg, bytes) in &out {
                         dst.on_segment(now, &seg.as_segment_in(bytes));
                     }

@@ -1118,22 +1118,11 @@ impl Connection {
 mod tests {
     use super::TxBurst;
     use crate::config::{Config, Flavor, OptionLayout};
+    use crate::conn::testlink::{Rng, impair};
     use crate::isn::FourTuple;
     use crate::seq::Seq;
     use crate::time::{Duration, Instant};
     use crate::{Connection, SegmentOut};
-
-    /// A deterministic xorshift.
-    struct Rng(u64);
-
-    impl Rng {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0 % n
-        }
-    }
 
     /// Runs a two-way exchange under `cfg`, each end sending through
     /// `poll_transmit_burst` (a fresh [`TxBurst`] per round of polling, as the stack does
@@ -1193,22 +1182,8 @@ mod tests {
                         out.push((seg, bytes));
                     }
                     moved |= !out.is_empty();
-                    let mut i = 0;
-                    while i < out.len() {
-                        let r = rng.below(100);
-                        if r < 2 {
-                            out.remove(i);
-                            continue;
-                        }
-                        if r < 5 && i + 1 < out.len() {
-                            out.swap(i, i + 1);
-                        } else if r < 6 {
-                            let d = out[i].clone();
-                            out.insert(i, d);
-                            i += 1;
-                        }
-                        i += 1;
-                    }
+                    // The link: 2% lost, 3% swapped with the next, 1% duplicated.
+                    impair(&mut out, &mut rng);
                     for (seg, bytes) in &out {
                         let ce = seg.ect && rng.below(50) == 0;
                         dst.on_segment_ecn(now, &seg.as_segment_in(bytes), ce);

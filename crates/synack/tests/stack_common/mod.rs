@@ -172,3 +172,37 @@ pub fn tcp_packet(
     seg.truncate(n);
     Ipv4Repr::new(s, d, PROTO_TCP).emit(&seg)
 }
+
+/// A deterministic xorshift.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// An impaired link applied to one round's datagrams in order: 2% lost, 3% swapped with
+/// the next, 1% duplicated.
+pub fn impair<T: Clone>(out: &mut Vec<T>, rng: &mut Rng) {
+    let mut i = 0;
+    while i < out.len() {
+        let r = rng.below(100);
+        if r < 2 {
+            out.remove(i);
+            continue;
+        }
+        if r < 5 && i + 1 < out.len() {
+            out.swap(i, i + 1);
+        } else if r < 6 {
+            let d = out[i].clone();
+            out.insert(i, d);
+            i += 1;
+        }
+        i += 1;
+    }
+}
