@@ -220,29 +220,18 @@ impl Connection {
         if n > 0 && n == unsent {
             flags |= TcpFlags::PSH;
         }
-        if n > 0 && self.cfg.flavor() == crate::config::Flavor::Linux {
-            let pos = if self.last_send_at == Some(now) {
-                self.sndbuf.burst().saturating_add(1)
-            } else {
-                1
-            };
-            self.sndbuf.set_burst(pos);
-            if pos >= 2 {
-                // The chunk's inputs (cwnd, ssthresh, SRTT, minimum RTT, MSS) change only
-                // on ACKs, timers and the idle restart, none of which runs within a burst
-                // after its first segment.
-                if *chunk == 0 {
-                    *chunk = self.tso_chunk_segs(mss);
-                }
-                debug_assert_eq!(*chunk, self.tso_chunk_segs(mss));
-                let in_chunk = (u32::from(pos) - 1) % *chunk + 1;
-                let left = unsent.saturating_sub(n);
-                let room = usable.min(cwnd_room).saturating_sub(n);
-                let stops = left > 0 && room < mss.min(left);
-                if in_chunk >= 2 && (in_chunk == *chunk || stops) {
-                    flags |= TcpFlags::PSH;
-                }
+        let ends_chunk = self.tso_chunk_push(now, n, unsent, usable.min(cwnd_room), mss, |c| {
+            // The chunk's inputs (cwnd, ssthresh, SRTT, minimum RTT, MSS) change only on
+            // ACKs, timers and the idle restart, none of which runs within a burst after
+            // its first segment.
+            if *chunk == 0 {
+                *chunk = c.tso_chunk_segs(mss);
             }
+            debug_assert_eq!(*chunk, c.tso_chunk_segs(mss));
+            *chunk
+        });
+        if ends_chunk {
+            flags |= TcpFlags::PSH;
         }
         if n > 0 && self.last_data_at.is_some_and(|t| now - t < self.ato.get()) {
             self.pingpong = true;
@@ -749,34 +738,10 @@ impl Connection {
         if n > 0 && n == unsent {
             flags |= TcpFlags::PSH;
         }
-        if n > 0 && self.cfg.flavor() == crate::config::Flavor::Linux {
-            // Linux sends a burst as TSO chunks (`tcp_write_xmit()`: at most
-            // `tcp_tso_autosize()` segments and half the congestion window), and its
-            // packets carry PSH at the end of every chunk of two or more segments, whole
-            // or cut short by the windows; a one-segment chunk (a limited-transmit or PRR
-            // segment) carries none (observed in packetdrill's gtests and the kernel's
-            // selftests, e.g. `P. 1:10001(10000)` for a window-limited part of a longer
-            // write, `P. 1:5001(5000)` `P. 5001:10001(5000)` for cwnd 10).
-            // `last_send_at` is when new data last went out (set below, after this).
-            let pos = if self.last_send_at == Some(now) {
-                self.sndbuf.burst().saturating_add(1)
-            } else {
-                1
-            };
-            self.sndbuf.set_burst(pos);
-            // The first segment of a burst is the first of its chunk whatever the chunk
-            // size ((pos − 1) mod chunk = 0), and carries no PSH by this rule: the chunk
-            // size (five divisions) is worked out only from the second on.
-            if pos >= 2 {
-                let chunk = self.tso_chunk_segs(mss);
-                let in_chunk = (u32::from(pos) - 1) % chunk + 1;
-                let left = unsent.saturating_sub(n);
-                let room = usable.min(cwnd_room).saturating_sub(n);
-                let stops = left > 0 && room < mss.min(left);
-                if in_chunk >= 2 && (in_chunk == chunk || stops) {
-                    flags |= TcpFlags::PSH;
-                }
-            }
+        if self.tso_chunk_push(now, n, unsent, usable.min(cwnd_room), mss, |c| {
+            c.tso_chunk_segs(mss)
+        }) {
+            flags |= TcpFlags::PSH;
         }
         if fin {
             flags |= TcpFlags::FIN;
@@ -820,6 +785,48 @@ impl Connection {
         self.tlp_armed = false;
         self.arm_tlp(now);
         Some(seg)
+    }
+
+    /// The Linux flavor's PSH at the end of a TSO chunk, for `n` new bytes of `unsent` with
+    /// `room` bytes of window and congestion window left: advances the segment's position
+    /// in its burst and says whether the segment ends a chunk of two or more. Linux sends
+    /// a burst as TSO chunks (`tcp_write_xmit()`: at most `tcp_tso_autosize()` segments
+    /// and half the congestion window), and its packets carry PSH at the end of every
+    /// chunk of two or more segments, whole or cut short by the windows; a one-segment
+    /// chunk (a limited-transmit or PRR segment) carries none (observed in packetdrill's
+    /// gtests and the kernel's selftests, e.g. `P. 1:10001(10000)` for a window-limited
+    /// part of a longer write, `P. 1:5001(5000)` `P. 5001:10001(5000)` for cwnd 10).
+    /// `last_send_at` is when new data last went out (set after this). `chunk` gives the
+    /// chunk size, asked only from a burst's second segment on: the first is the first of
+    /// its chunk whatever the size ((pos − 1) mod chunk = 0), and carries no PSH by this
+    /// rule, so the size (five divisions) is not worked out for it.
+    #[inline(always)]
+    fn tso_chunk_push(
+        &mut self,
+        now: Instant,
+        n: usize,
+        unsent: usize,
+        room: usize,
+        mss: usize,
+        chunk: impl FnOnce(&mut Self) -> u32,
+    ) -> bool {
+        if n == 0 || self.cfg.flavor() != crate::config::Flavor::Linux {
+            return false;
+        }
+        let pos = if self.last_send_at == Some(now) {
+            self.sndbuf.burst().saturating_add(1)
+        } else {
+            1
+        };
+        self.sndbuf.set_burst(pos);
+        if pos < 2 {
+            return false;
+        }
+        let chunk = chunk(self);
+        let in_chunk = (u32::from(pos) - 1) % chunk + 1;
+        let left = unsent.saturating_sub(n);
+        let stops = left > 0 && room.saturating_sub(n) < mss.min(left);
+        in_chunk >= 2 && (in_chunk == chunk || stops)
     }
 
     /// Segments per TSO chunk: Linux's `tcp_tso_autosize()` — about a millisecond of the
