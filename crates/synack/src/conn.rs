@@ -2294,14 +2294,7 @@ impl Connection {
             || self.rtx_count > 0
             || self.tlp_high.is_some()
             || self.snd_una == self.snd_nxt
-            || !matches!(
-                self.state,
-                State::Established
-                    | State::CloseWait
-                    | State::FinWait1
-                    | State::Closing
-                    | State::LastAck
-            )
+            || !self.state_sends_data()
         {
             return;
         }

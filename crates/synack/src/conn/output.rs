@@ -174,15 +174,7 @@ impl Connection {
             return None;
         }
         // new_data, up to the point of no return: a full segment, no FIN.
-        let may_send = matches!(
-            self.state,
-            State::Established
-                | State::CloseWait
-                | State::FinWait1
-                | State::Closing
-                | State::LastAck
-        );
-        if !may_send || self.fin_seq.is_some() || self.snd_una == self.iss {
+        if !self.may_send_new_data() {
             return None;
         }
         let offset = self.snd_nxt.since(self.snd_buf_seq) as usize;
@@ -658,6 +650,29 @@ impl Connection {
         Some(seg)
     }
 
+    /// Whether the state lets data segments go (RFC 9293 §3.10.2: SEND is queued before
+    /// ESTABLISHED; after our FIN only what was queued ahead of it). CLOSING is reached
+    /// from FIN-WAIT-1 when the peer's FIN arrives before our FIN went out (data still
+    /// queued ahead of it): that data and the FIN still go.
+    #[inline(always)]
+    pub(super) fn state_sends_data(&self) -> bool {
+        matches!(
+            self.state,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
+        )
+    }
+
+    /// Whether new data (or the FIN) may be sent at all: a state that sends data, our FIN
+    /// not yet sent, and our SYN acknowledged.
+    #[inline(always)]
+    pub(super) fn may_send_new_data(&self) -> bool {
+        self.state_sends_data() && self.fin_seq.is_none() && self.snd_una != self.iss
+    }
+
     /// New data from SND.NXT within the peer's window and the congestion window, and the
     /// FIN after the last byte. `force` is the override of RFC 9293 §3.8.6.2.1 (persist
     /// timer): send whatever fits.
@@ -667,17 +682,7 @@ impl Connection {
         payload: &mut [u8],
         force: bool,
     ) -> Option<SegmentOut> {
-        // CLOSING is reached from FIN-WAIT-1 when the peer's FIN arrives before our FIN
-        // went out (data still queued ahead of it): that data and the FIN still go.
-        let may_send = matches!(
-            self.state,
-            State::Established
-                | State::CloseWait
-                | State::FinWait1
-                | State::Closing
-                | State::LastAck
-        );
-        if !may_send || self.fin_seq.is_some() || self.snd_una == self.iss {
+        if !self.may_send_new_data() {
             return None;
         }
         let offset = self.snd_nxt.since(self.snd_buf_seq) as usize;

@@ -32,15 +32,7 @@ impl Connection {
         }
         // New data or a FIN: `new_data`'s own early exits, which also make the persist
         // check of an empty poll a no-op.
-        let may_send = matches!(
-            self.state,
-            State::Established
-                | State::CloseWait
-                | State::FinWait1
-                | State::Closing
-                | State::LastAck
-        );
-        if may_send && self.fin_seq.is_none() && self.snd_una != self.iss {
+        if self.may_send_new_data() {
             let unsent = self
                 .sndbuf
                 .len()
