@@ -591,36 +591,28 @@ impl SynOptions {
     /// All on: `mss,sackOK,TS,nop,wscale`; no TS: `mss,nop,nop,sackOK,nop,wscale`; TS
     /// without SACK: `mss,nop,nop,TS,nop,wscale`. Always a multiple of 4 without padding.
     pub fn linux_layout(&self) -> TcpOptionBuf {
-        let mut list = [TcpOption::Nop; 12];
-        let mut n = 0;
-        let mut push = |o: TcpOption<'static>| {
-            list[n] = o;
-            n += 1;
-        };
+        // The bytes written in place (at most 24), not an option list encoded afterwards.
+        let mut w = OptionWriter::new();
         if let Some(mss) = self.mss {
-            push(TcpOption::Mss(mss));
+            w.mss(mss);
         }
         let mut sack_pending = self.sack_permitted;
         if let Some((tsval, tsecr)) = self.timestamps {
             if sack_pending {
-                push(TcpOption::SackPermitted);
+                w.put(&[kind::SACK_PERMITTED, SACK_PERMITTED_LEN]);
                 sack_pending = false;
             } else {
-                push(TcpOption::Nop);
-                push(TcpOption::Nop);
+                w.put(&[kind::NOP, kind::NOP]);
             }
-            push(TcpOption::Timestamps { tsval, tsecr });
+            w.timestamps(tsval, tsecr);
         }
         if sack_pending {
-            push(TcpOption::Nop);
-            push(TcpOption::Nop);
-            push(TcpOption::SackPermitted);
+            w.put(&[kind::NOP, kind::NOP, kind::SACK_PERMITTED, SACK_PERMITTED_LEN]);
         }
         if let Some(ws) = self.window_scale {
-            push(TcpOption::Nop);
-            push(TcpOption::WindowScale(ws));
+            w.put(&[kind::NOP, kind::WINDOW_SCALE, WINDOW_SCALE_LEN, ws]);
         }
-        layout_buf(&list[..n])
+        w.finish()
     }
 
     /// FreeBSD's layout (`tcp_addoptions`): options in the order mss, wscale, sackOK, TS,
@@ -629,36 +621,78 @@ impl SynOptions {
     /// `mss,nop,wscale,sackOK,TS`; no TS: `mss,nop,wscale,sackOK,eol,eol`; TS without
     /// SACK: `mss,nop,wscale,nop,nop,TS`; MSS and SACK only: `mss,sackOK,eol,eol`.
     pub fn bsd_layout(&self) -> TcpOptionBuf {
-        let mut list = [TcpOption::Nop; 12];
-        let mut n = 0;
-        let mut optlen = 0usize;
-        let mut push = |o: TcpOption<'static>, optlen: &mut usize| {
-            *optlen += o.wire_len();
-            list[n] = o;
-            n += 1;
-        };
+        // Written in place (at most 24 bytes with the padding).
+        let mut w = OptionWriter::new();
         if let Some(mss) = self.mss {
-            push(TcpOption::Mss(mss), &mut optlen);
+            w.mss(mss);
         }
         if let Some(ws) = self.window_scale {
-            while optlen == 0 || optlen % 2 != 1 {
-                push(TcpOption::Nop, &mut optlen);
+            while w.len == 0 || w.len % 2 != 1 {
+                w.put(&[kind::NOP]);
             }
-            push(TcpOption::WindowScale(ws), &mut optlen);
+            w.put(&[kind::WINDOW_SCALE, WINDOW_SCALE_LEN, ws]);
         }
         if self.sack_permitted {
-            while optlen % 2 != 0 {
-                push(TcpOption::Nop, &mut optlen);
+            while w.len % 2 != 0 {
+                w.put(&[kind::NOP]);
             }
-            push(TcpOption::SackPermitted, &mut optlen);
+            w.put(&[kind::SACK_PERMITTED, SACK_PERMITTED_LEN]);
         }
         if let Some((tsval, tsecr)) = self.timestamps {
-            while optlen == 0 || optlen % 4 != 2 {
-                push(TcpOption::Nop, &mut optlen);
+            while w.len == 0 || w.len % 4 != 2 {
+                w.put(&[kind::NOP]);
             }
-            push(TcpOption::Timestamps { tsval, tsecr }, &mut optlen);
+            w.timestamps(tsval, tsecr);
         }
-        layout_buf(&list[..n])
+        w.finish()
+    }
+}
+
+/// Option bytes written in place into a [`TcpOptionBuf`] by the SYN layouts, which know
+/// their total stays far below 40 bytes (at most 24).
+struct OptionWriter {
+    buf: TcpOptionBuf,
+    len: usize,
+}
+
+impl OptionWriter {
+    fn new() -> OptionWriter {
+        OptionWriter {
+            buf: TcpOptionBuf::new(),
+            len: 0,
+        }
+    }
+
+    /// Appends `bytes`; beyond 40 bytes (no layout gets there) they are dropped.
+    #[inline(always)]
+    fn put(&mut self, bytes: &[u8]) {
+        if let Some(out) = self.buf.bytes.get_mut(self.len..self.len + bytes.len()) {
+            out.copy_from_slice(bytes);
+            self.len += bytes.len();
+        }
+    }
+
+    /// Kind 2, length 4, the MSS (RFC 9293 §3.2).
+    #[inline(always)]
+    fn mss(&mut self, mss: u16) {
+        let [a, b] = mss.to_be_bytes();
+        self.put(&[kind::MSS, MSS_LEN, a, b]);
+    }
+
+    /// Kind 8, length 10, TSval, TSecr (RFC 7323 §3.2).
+    #[inline(always)]
+    fn timestamps(&mut self, tsval: u32, tsecr: u32) {
+        let [a, b, c, d] = tsval.to_be_bytes();
+        let [e, f, g, h] = tsecr.to_be_bytes();
+        self.put(&[kind::TIMESTAMPS, TIMESTAMPS_LEN, a, b, c, d, e, f, g, h]);
+    }
+
+    /// The options padded with EOL to a multiple of 4 (RFC 9293 §3.1); the buffer starts
+    /// zeroed and EOL is zero.
+    #[inline(always)]
+    fn finish(mut self) -> TcpOptionBuf {
+        self.buf.len = self.len.next_multiple_of(4) as u8;
+        self.buf
     }
 }
 
@@ -799,6 +833,88 @@ mod tests {
 
     fn parse_all(bytes: &[u8]) -> Vec<Result<TcpOption<'_>, OptionError>> {
         options(bytes).collect()
+    }
+
+    /// The SYN layouts as they were built before they were written in place: an option
+    /// list encoded by [`emit_options`]. The reference for `syn_layouts_match_the_encoder`.
+    fn layout_by_list(o: &SynOptions, linux: bool) -> TcpOptionBuf {
+        let mut list = Vec::new();
+        let len = |l: &Vec<TcpOption<'_>>| l.iter().map(|o| o.wire_len()).sum::<usize>();
+        if let Some(mss) = o.mss {
+            list.push(TcpOption::Mss(mss));
+        }
+        let ts = o
+            .timestamps
+            .map(|(tsval, tsecr)| TcpOption::Timestamps { tsval, tsecr });
+        if linux {
+            let mut sack_pending = o.sack_permitted;
+            if let Some(ts) = ts {
+                if sack_pending {
+                    list.push(TcpOption::SackPermitted);
+                    sack_pending = false;
+                } else {
+                    list.extend([TcpOption::Nop, TcpOption::Nop]);
+                }
+                list.push(ts);
+            }
+            if sack_pending {
+                list.extend([TcpOption::Nop, TcpOption::Nop, TcpOption::SackPermitted]);
+            }
+            if let Some(ws) = o.window_scale {
+                list.extend([TcpOption::Nop, TcpOption::WindowScale(ws)]);
+            }
+        } else {
+            if let Some(ws) = o.window_scale {
+                while len(&list) == 0 || len(&list) % 2 != 1 {
+                    list.push(TcpOption::Nop);
+                }
+                list.push(TcpOption::WindowScale(ws));
+            }
+            if o.sack_permitted {
+                while len(&list) % 2 != 0 {
+                    list.push(TcpOption::Nop);
+                }
+                list.push(TcpOption::SackPermitted);
+            }
+            if let Some(ts) = ts {
+                while len(&list) == 0 || len(&list) % 4 != 2 {
+                    list.push(TcpOption::Nop);
+                }
+                list.push(ts);
+            }
+        }
+        TcpOptionBuf::from_options(&list).unwrap()
+    }
+
+    #[test]
+    fn syn_layouts_match_the_encoder() {
+        let mut n = 0;
+        for mss in [None, Some(0), Some(536), Some(1460), Some(0xfffe), Some(u16::MAX)] {
+            for window_scale in [None, Some(0), Some(7), Some(14), Some(255)] {
+                for sack_permitted in [false, true] {
+                    for timestamps in [None, Some((0, 0)), Some((0xdead_beef, 0x0102_0304))] {
+                        let o = SynOptions {
+                            mss,
+                            window_scale,
+                            sack_permitted,
+                            timestamps,
+                        };
+                        for linux in [true, false] {
+                            let got = if linux {
+                                o.linux_layout()
+                            } else {
+                                o.bsd_layout()
+                            };
+                            let want = layout_by_list(&o, linux);
+                            assert!(got == want, "{o:?} linux {linux}: {got:?} != {want:?}");
+                            assert_eq!(got.len() % 4, 0);
+                            n += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(n, 6 * 5 * 2 * 3 * 2);
     }
 
     #[test]
