@@ -881,9 +881,20 @@ impl Stack {
             return self.counters.drop(DropReason::SynFin);
         }
         if let Some(id) = found {
-            let Some(slot) = self.conns.get(id.index, id.generation) else {
+            let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
                 return;
             };
+            // The common case in one slot lookup: neither TIME-WAIT (a reopening SYN,
+            // FreeBSD's drops) nor a handshake's ACK on a SYN queue (the accept-queue
+            // check) needs the host's attention first.
+            let state = slot.conn.state();
+            if state != State::TimeWait
+                && !(state == State::SynReceived && matches!(slot.owner, Owner::SynQueue(_)))
+            {
+                slot.conn.on_segment_ecn(now, &t.seg, t.ce);
+                return self.touch(now, id);
+            }
+            let slot = &*slot;
             // RFC 6191 / RFC 9293 §3.10.7.4: a SYN may reopen a TIME_WAIT tuple when its
             // ISN or timestamp is higher; the old incarnation goes and a listener answers.
             // The listener is looked up only for such a SYN, not for every segment.

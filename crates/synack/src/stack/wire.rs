@@ -172,8 +172,9 @@ pub fn parse_tcp_unverified<'a>(ip: &IpIn<'a>) -> Result<TcpIn<'a>, DropReason> 
 }
 
 /// The options of an arriving segment. The layout nearly every segment after the
-/// handshake carries, `nop,nop,TS` alone (RFC 7323 Appendix A), is read in place; anything
-/// else goes through the general option parser.
+/// handshake carries, `nop,nop,TS` alone (RFC 7323 Appendix A), and Linux's full SYN layout
+/// are read in place; anything else goes through the general option parser (which gives
+/// the same result for those two, `segment_options_shortcuts_match_the_parser`).
 fn segment_options(bytes: &[u8]) -> SegOptions {
     if let [1, 1, 8, 10, v0, v1, v2, v3, e0, e1, e2, e3] = *bytes {
         return SegOptions {
@@ -184,6 +185,47 @@ fn segment_options(bytes: &[u8]) -> SegOptions {
             ..SegOptions::default()
         };
     }
+    // Linux's SYN and SYN-ACK with every option (`SynOptions::linux_layout`):
+    // mss, sackOK, TS, nop, wscale.
+    if let [
+        2,
+        4,
+        m0,
+        m1,
+        4,
+        2,
+        8,
+        10,
+        v0,
+        v1,
+        v2,
+        v3,
+        e0,
+        e1,
+        e2,
+        e3,
+        1,
+        3,
+        3,
+        ws,
+    ] = *bytes
+    {
+        return SegOptions {
+            mss: Some(u16::from_be_bytes([m0, m1])),
+            wscale: Some(ws),
+            sack_permitted: true,
+            timestamps: Some(Timestamps {
+                tsval: u32::from_be_bytes([v0, v1, v2, v3]),
+                tsecr: u32::from_be_bytes([e0, e1, e2, e3]),
+            }),
+            ..SegOptions::default()
+        };
+    }
+    parsed_options(bytes)
+}
+
+/// [`segment_options`] through the general option parser.
+fn parsed_options(bytes: &[u8]) -> SegOptions {
     let sum = TcpOptionsSummary::parse(bytes);
     let mut options = SegOptions {
         mss: sum.mss,
@@ -950,6 +992,52 @@ pub fn peek_tuple(pkt: &[u8]) -> Option<crate::isn::FourTuple> {
 mod tests {
     use super::*;
     use crate::TcpFlags;
+
+    /// The two layouts `segment_options` reads in place (`nop,nop,TS` and Linux's full SYN
+    /// layout) give what the general parser gives, for random values and for every one-byte
+    /// change of those layouts (which must not be mistaken for them), and for random
+    /// option bytes.
+    #[test]
+    fn segment_options_shortcuts_match_the_parser() {
+        use synack_wire::tcp_options::{SynOptions, established_layout};
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let r = next();
+            let ts = ((r >> 7) as u32, (r >> 29) as u32);
+            let syn = SynOptions {
+                mss: Some(r as u16),
+                window_scale: Some((r >> 50) as u8),
+                sack_permitted: true,
+                timestamps: Some(ts),
+            }
+            .linux_layout();
+            let est = established_layout(Some(ts), &[]);
+            assert_eq!((syn.len(), est.len()), (20, 12));
+            for layout in [syn.as_bytes(), est.as_bytes()] {
+                let got = segment_options(layout);
+                assert_eq!(got, parsed_options(layout), "{layout:?}");
+                assert_eq!(got.timestamps.map(|t| (t.tsval, t.tsecr)), Some(ts));
+                let mut changed = layout.to_vec();
+                let at = (next() % layout.len() as u64) as usize;
+                changed[at] = changed[at].wrapping_add(1 + (next() % 255) as u8);
+                assert_eq!(
+                    segment_options(&changed),
+                    parsed_options(&changed),
+                    "{changed:?}"
+                );
+                changed.truncate(at);
+                assert_eq!(segment_options(&changed), parsed_options(&changed));
+            }
+            let random: Vec<u8> = (0..(next() % 41)).map(|_| next() as u8).collect();
+            assert_eq!(segment_options(&random), parsed_options(&random));
+        }
+    }
 
     /// `tcp_header_sum` (the header summed as 32-bit words) gives exactly the sum of the
     /// pseudo-header and the header bytes streamed through `add_bytes`, for both families,
