@@ -1421,7 +1421,7 @@ impl Stack {
     /// After anything touched a connection: note state transitions, re-arm its timer and
     /// queue it for transmission.
     fn touch(&mut self, now: Instant, id: ConnId) {
-        let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
+        let Some(mut slot) = self.conns.get_mut(id.index, id.generation) else {
             return;
         };
         let state = slot.conn.state();
@@ -1429,10 +1429,12 @@ impl Stack {
         if state != from {
             slot.last_state = state;
             self.transition(now, id, from, state);
+            // Looked up again only after a transition (which may have freed it).
+            slot = match self.conns.get_mut(id.index, id.generation) {
+                Some(s) => s,
+                None => return,
+            };
         }
-        let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
-            return;
-        };
         if slot.conn.take_urgent_signal() {
             slot.urgent = true;
         }
@@ -1927,7 +1929,7 @@ impl Stack {
     /// there were two).
     #[inline(always)]
     fn touch_after_send(&mut self, now: Instant, id: ConnId) {
-        let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
+        let Some(mut slot) = self.conns.get_mut(id.index, id.generation) else {
             return;
         };
         let state = slot.conn.state();
@@ -1935,10 +1937,12 @@ impl Stack {
         if state != from {
             slot.last_state = state;
             self.transition(now, id, from, state);
+            slot = match self.conns.get_mut(id.index, id.generation) {
+                Some(s) => s,
+                None => return,
+            };
         }
-        if let Some(slot) = self.conns.get_mut(id.index, id.generation) {
-            self.timers_dirty |= Stack::set_deadline(&mut self.timers, slot, id);
-        }
+        self.timers_dirty |= Stack::set_deadline(&mut self.timers, slot, id);
     }
 
     /// Files `slot`'s deadline (`Stack::slot_deadline`) in the heap, lazily: the heap
