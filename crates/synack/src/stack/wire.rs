@@ -487,6 +487,8 @@ fn emit_tcp_v4(
     if end > buf.len() || payload_at.checked_add(seg.payload_len)? > buf.len() {
         return None;
     }
+    // The IPv4 total length.
+    let total = u16::try_from(end).ok()?;
     if seg.payload_len > 0 && payload_at != start {
         buf.copy_within(payload_at..payload_at + seg.payload_len, start);
     }
@@ -497,6 +499,11 @@ fn emit_tcp_v4(
         Some(p) => p,
         None => checksum_sum(&buf[start..end]),
     };
+    if syn_options.is_none() && blocks == 0 {
+        // Nearly every segment: no SYN, no SACK blocks, 40 or 52 bytes of headers.
+        write_plain_v4_headers(buf, local, remote, seg, start, total, payload, ip_id, ttl);
+        return Some(end);
+    }
     let h = &mut buf[IP..start];
     match &syn_options {
         Some(o) => {
@@ -522,16 +529,7 @@ fn emit_tcp_v4(
         ttl,
         ecn: if seg.ect { ECT0 } else { 0 },
     };
-    write_ipv4_with(
-        buf,
-        s,
-        d,
-        ipv4::PROTO_TCP,
-        u16::try_from(end).ok()?,
-        ip_id,
-        meta,
-        addrs,
-    );
+    write_ipv4_with(buf, s, d, ipv4::PROTO_TCP, total, ip_id, meta, addrs);
     Some(end)
 }
 
@@ -546,6 +544,67 @@ fn established_options_len(seg: &SegmentOut) -> (usize, usize) {
     let blocks = o.sack_blocks.as_slice().len().min(max_blocks);
     let sack = if blocks > 0 { 4 + 8 * blocks } else { 0 };
     (ts + sack, blocks)
+}
+
+/// The IPv4 and TCP headers of a segment without SYN and without SACK blocks (the TCP
+/// options are the timestamps or nothing: `start` is 52 or 40) at the start of `buf`
+/// (at least `total` bytes, the payload already behind the headers with the folded sum
+/// `payload`): built in a fixed-size array with both checksums summed from the fields as
+/// numbers (RFC 1071 §2(A), (C)), then copied.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn write_plain_v4_headers(
+    buf: &mut [u8],
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    seg: &SegmentOut,
+    start: usize,
+    total: u16,
+    payload: u16,
+    ip_id: u16,
+    ttl: u8,
+) {
+    const IP: usize = ipv4::MIN_HEADER_LEN;
+    let mut h = [0u8; IP + synack_wire::tcp::HEADER_LEN + 12];
+    let ports = u32::from(local.port()) << 16 | u32::from(remote.port());
+    let flags = seg.flags.bits();
+    // Data offset, NS, the other flags, the window (RFC 9293 §3.1).
+    let offset = (((start - IP) / 4) as u32) << 28;
+    let word3 = offset | u32::from(flags & 0x1ff) << 16 | u32::from(seg.wnd);
+    h[20..24].copy_from_slice(&ports.to_be_bytes());
+    h[24..28].copy_from_slice(&seg.seq.0.to_be_bytes());
+    h[28..32].copy_from_slice(&seg.ack.0.to_be_bytes());
+    h[32..36].copy_from_slice(&word3.to_be_bytes());
+    h[38..40].copy_from_slice(&seg.up.to_be_bytes());
+    let mut sum = u64::from(ports)
+        + u64::from(seg.seq.0)
+        + u64::from(seg.ack.0)
+        + u64::from(word3)
+        + u64::from(seg.up);
+    if let Some(t) = seg.options.timestamps {
+        // NOP, NOP, kind 8, length 10, TSval, TSecr (RFC 7323 §3.2).
+        const TS_HEAD: u32 = u32::from_be_bytes([1, 1, 8, 10]);
+        h[40..44].copy_from_slice(&TS_HEAD.to_be_bytes());
+        h[44..48].copy_from_slice(&t.tsval.to_be_bytes());
+        h[48..52].copy_from_slice(&t.tsecr.to_be_bytes());
+        sum += u64::from(TS_HEAD) + u64::from(t.tsval) + u64::from(t.tsecr);
+    }
+    let (s, d) = (*local.ip(), *remote.ip());
+    let addrs = v4_addr_sum(s, d);
+    // RFC 9293 §3.1: the pseudo-header (addresses, zero and the protocol, TCP length).
+    let tcp_len = u64::from(total) - IP as u64;
+    let ck = !fold(addrs + u64::from(ipv4::PROTO_TCP) + tcp_len + sum + u64::from(payload));
+    h[36..38].copy_from_slice(&ck.to_be_bytes());
+    let meta = IpMeta {
+        ttl,
+        ecn: if seg.ect { ECT0 } else { 0 },
+    };
+    write_ipv4_with(&mut h, s, d, ipv4::PROTO_TCP, total, ip_id, meta, addrs);
+    if start == h.len() {
+        buf[..52].copy_from_slice(&h);
+    } else {
+        buf[..40].copy_from_slice(&h[..40]);
+    }
 }
 
 /// Writes the fixed 20 bytes of the TCP header at the start of `h`, whose length (the
@@ -1259,6 +1318,18 @@ mod tests {
             checked += 1;
         }
         assert_eq!(checked, 4000);
+        // A datagram longer than the IPv4 total length can say: both refuse.
+        let local = SocketAddr::from(([10, 0, 0, 1], 1));
+        let remote = SocketAddr::from(([10, 0, 0, 2], 2));
+        let mut seg = SegmentOut::bare(Seq(1), Seq(2), TcpFlags::ACK, 3);
+        seg.payload_len = 65536 - 40;
+        let mut big = vec![0u8; 70_000];
+        assert_eq!(
+            emit_tcp(&mut big, local, remote, &seg, 40, Some(0), 1, 64),
+            None
+        );
+        let generic = emit_tcp_with(&mut big, local, remote, &seg, 40, None, 1, 64, true);
+        assert_eq!(generic, None);
     }
 
     #[test]
