@@ -1912,10 +1912,13 @@ impl Stack {
         };
         let state = slot.conn.state();
         let from = slot.last_state;
-        if state != from {
-            slot.last_state = state;
-            self.transition(now, id, from, state);
+        if state == from {
+            // No transition (most segments): the slot found above is still the one.
+            self.timers_dirty |= Stack::set_deadline(&mut self.timers, slot, id);
+            return;
         }
+        slot.last_state = state;
+        self.transition(now, id, from, state);
         if let Some(slot) = self.conns.get_mut(id.index, id.generation) {
             self.timers_dirty |= Stack::set_deadline(&mut self.timers, slot, id);
         }
