@@ -130,7 +130,10 @@ impl Pair {
                 } else {
                     (&mut self.b, &mut self.a)
                 };
-                loop {
+                // A host with nothing to send is not polled (`has_pending_transmit` is
+                // exact when it says no), as the smoltcp pair stops polling once both
+                // directions are quiet.
+                while src.has_pending_transmit() {
                     let k = src.poll_transmit_burst(now, &mut self.frames, &mut self.lens);
                     for (f, &len) in self.frames.iter().zip(&self.lens).take(k) {
                         dst.receive(now, &f[..len]);

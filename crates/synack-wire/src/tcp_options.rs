@@ -591,36 +591,28 @@ impl SynOptions {
     /// All on: `mss,sackOK,TS,nop,wscale`; no TS: `mss,nop,nop,sackOK,nop,wscale`; TS
     /// without SACK: `mss,nop,nop,TS,nop,wscale`. Always a multiple of 4 without padding.
     pub fn linux_layout(&self) -> TcpOptionBuf {
-        let mut list = [TcpOption::Nop; 12];
-        let mut n = 0;
-        let mut push = |o: TcpOption<'static>| {
-            list[n] = o;
-            n += 1;
-        };
+        // The bytes written in place (at most 24), not an option list encoded afterwards.
+        let mut w = OptionWriter::new();
         if let Some(mss) = self.mss {
-            push(TcpOption::Mss(mss));
+            w.mss(mss);
         }
         let mut sack_pending = self.sack_permitted;
         if let Some((tsval, tsecr)) = self.timestamps {
             if sack_pending {
-                push(TcpOption::SackPermitted);
+                w.put(&[kind::SACK_PERMITTED, SACK_PERMITTED_LEN]);
                 sack_pending = false;
             } else {
-                push(TcpOption::Nop);
-                push(TcpOption::Nop);
+                w.put(&[kind::NOP, kind::NOP]);
             }
-            push(TcpOption::Timestamps { tsval, tsecr });
+            w.timestamps(tsval, tsecr);
         }
         if sack_pending {
-            push(TcpOption::Nop);
-            push(TcpOption::Nop);
-            push(TcpOption::SackPermitted);
+            w.put(&[kind::NOP, kind::NOP, kind::SACK_PERMITTED, SACK_PERMITTED_LEN]);
         }
         if let Some(ws) = self.window_scale {
-            push(TcpOption::Nop);
-            push(TcpOption::WindowScale(ws));
+            w.put(&[kind::NOP, kind::WINDOW_SCALE, WINDOW_SCALE_LEN, ws]);
         }
-        layout_buf(&list[..n])
+        w.finish()
     }
 
     /// FreeBSD's layout (`tcp_addoptions`): options in the order mss, wscale, sackOK, TS,
@@ -629,36 +621,78 @@ impl SynOptions {
     /// `mss,nop,wscale,sackOK,TS`; no TS: `mss,nop,wscale,sackOK,eol,eol`; TS without
     /// SACK: `mss,nop,wscale,nop,nop,TS`; MSS and SACK only: `mss,sackOK,eol,eol`.
     pub fn bsd_layout(&self) -> TcpOptionBuf {
-        let mut list = [TcpOption::Nop; 12];
-        let mut n = 0;
-        let mut optlen = 0usize;
-        let mut push = |o: TcpOption<'static>, optlen: &mut usize| {
-            *optlen += o.wire_len();
-            list[n] = o;
-            n += 1;
-        };
+        // Written in place (at most 24 bytes with the padding).
+        let mut w = OptionWriter::new();
         if let Some(mss) = self.mss {
-            push(TcpOption::Mss(mss), &mut optlen);
+            w.mss(mss);
         }
         if let Some(ws) = self.window_scale {
-            while optlen == 0 || optlen % 2 != 1 {
-                push(TcpOption::Nop, &mut optlen);
+            while w.len == 0 || w.len % 2 != 1 {
+                w.put(&[kind::NOP]);
             }
-            push(TcpOption::WindowScale(ws), &mut optlen);
+            w.put(&[kind::WINDOW_SCALE, WINDOW_SCALE_LEN, ws]);
         }
         if self.sack_permitted {
-            while optlen % 2 != 0 {
-                push(TcpOption::Nop, &mut optlen);
+            while w.len % 2 != 0 {
+                w.put(&[kind::NOP]);
             }
-            push(TcpOption::SackPermitted, &mut optlen);
+            w.put(&[kind::SACK_PERMITTED, SACK_PERMITTED_LEN]);
         }
         if let Some((tsval, tsecr)) = self.timestamps {
-            while optlen == 0 || optlen % 4 != 2 {
-                push(TcpOption::Nop, &mut optlen);
+            while w.len == 0 || w.len % 4 != 2 {
+                w.put(&[kind::NOP]);
             }
-            push(TcpOption::Timestamps { tsval, tsecr }, &mut optlen);
+            w.timestamps(tsval, tsecr);
         }
-        layout_buf(&list[..n])
+        w.finish()
+    }
+}
+
+/// Option bytes written in place into a [`TcpOptionBuf`] by the SYN layouts, which know
+/// their total stays far below 40 bytes (at most 24).
+struct OptionWriter {
+    buf: TcpOptionBuf,
+    len: usize,
+}
+
+impl OptionWriter {
+    fn new() -> OptionWriter {
+        OptionWriter {
+            buf: TcpOptionBuf::new(),
+            len: 0,
+        }
+    }
+
+    /// Appends `bytes`; beyond 40 bytes (no layout gets there) they are dropped.
+    #[inline(always)]
+    fn put(&mut self, bytes: &[u8]) {
+        if let Some(out) = self.buf.bytes.get_mut(self.len..self.len + bytes.len()) {
+            out.copy_from_slice(bytes);
+            self.len += bytes.len();
+        }
+    }
+
+    /// Kind 2, length 4, the MSS (RFC 9293 §3.2).
+    #[inline(always)]
+    fn mss(&mut self, mss: u16) {
+        let [a, b] = mss.to_be_bytes();
+        self.put(&[kind::MSS, MSS_LEN, a, b]);
+    }
+
+    /// Kind 8, length 10, TSval, TSecr (RFC 7323 §3.2).
+    #[inline(always)]
+    fn timestamps(&mut self, tsval: u32, tsecr: u32) {
+        let [a, b, c, d] = tsval.to_be_bytes();
+        let [e, f, g, h] = tsecr.to_be_bytes();
+        self.put(&[kind::TIMESTAMPS, TIMESTAMPS_LEN, a, b, c, d, e, f, g, h]);
+    }
+
+    /// The options padded with EOL to a multiple of 4 (RFC 9293 §3.1); the buffer starts
+    /// zeroed and EOL is zero.
+    #[inline(always)]
+    fn finish(mut self) -> TcpOptionBuf {
+        self.buf.len = self.len.next_multiple_of(4) as u8;
+        self.buf
     }
 }
 
@@ -713,23 +747,81 @@ pub struct TcpOptionsSummary {
 impl TcpOptionsSummary {
     /// Summarizes the options in `bytes`; never fails, malformed options are reported in
     /// [`TcpOptionsSummary::malformed`].
+    ///
+    /// The same walk as [`options`] (and the same result as folding its items), done in
+    /// place: no [`TcpOption`] or `Result` per option is built and moved, which cost a SYN
+    /// several hundred instructions.
     pub fn parse(bytes: &[u8]) -> TcpOptionsSummary {
         let mut s = TcpOptionsSummary::default();
-        for opt in options(bytes) {
-            match opt {
-                Ok(TcpOption::Mss(m)) => s.mss = Some(m),
-                Ok(TcpOption::WindowScale(w)) => s.window_scale = Some(w),
-                Ok(TcpOption::SackPermitted) => s.sack_permitted = true,
-                Ok(TcpOption::Timestamps { tsval, tsecr }) => s.timestamps = Some((tsval, tsecr)),
-                Ok(TcpOption::Sack(b)) => s.sack_blocks = b,
-                Ok(TcpOption::Unknown { .. } | TcpOption::Raw(_)) => {
-                    s.unknown = s.unknown.saturating_add(1);
+        let mut pos = 0;
+        while let Some(&k) = bytes.get(pos) {
+            match k {
+                // RFC 9293 §3.1: EOL ends the list; what follows is padding.
+                kind::EOL => break,
+                kind::NOP => {
+                    pos += 1;
+                    continue;
                 }
-                Ok(TcpOption::Eol | TcpOption::Nop) => {}
-                Err(e) => {
-                    s.malformed.get_or_insert(e);
-                }
+                _ => {}
             }
+            let err = |len, reason| OptionError {
+                offset: pos,
+                kind: k,
+                len,
+                reason,
+            };
+            // RFC 9293 §3.1: every other option is kind, length (including both), data.
+            // A missing, too small or overlong length ends the walk (fatal errors).
+            let Some(&len) = bytes.get(pos + 1) else {
+                s.malformed
+                    .get_or_insert(err(None, OptionErrorReason::MissingLength));
+                break;
+            };
+            if len < 2 {
+                s.malformed
+                    .get_or_insert(err(Some(len), OptionErrorReason::LengthTooSmall));
+                break;
+            }
+            let Some(data) = bytes.get(pos + 2..pos + len as usize) else {
+                s.malformed
+                    .get_or_insert(err(Some(len), OptionErrorReason::PastEnd));
+                break;
+            };
+            match (k, data) {
+                (kind::MSS, &[a, b]) => s.mss = Some(u16::from_be_bytes([a, b])),
+                (kind::WINDOW_SCALE, &[w]) => s.window_scale = Some(w),
+                (kind::SACK_PERMITTED, []) => s.sack_permitted = true,
+                (kind::TIMESTAMPS, &[v0, v1, v2, v3, e0, e1, e2, e3]) => {
+                    s.timestamps = Some((
+                        u32::from_be_bytes([v0, v1, v2, v3]),
+                        u32::from_be_bytes([e0, e1, e2, e3]),
+                    ));
+                }
+                (kind::SACK, d)
+                    if !d.is_empty() && d.len() % 8 == 0 && d.len() / 8 <= SackBlocks::MAX =>
+                {
+                    let mut blocks = SackBlocks::new();
+                    for b in d.chunks_exact(8) {
+                        blocks.push((be32(&b[..4]), be32(&b[4..])));
+                    }
+                    s.sack_blocks = blocks;
+                }
+                // A known kind with a length its definition does not allow: reported, and
+                // the walk goes on after it.
+                (
+                    kind::MSS
+                    | kind::WINDOW_SCALE
+                    | kind::SACK_PERMITTED
+                    | kind::TIMESTAMPS
+                    | kind::SACK,
+                    _,
+                ) => {
+                    s.malformed
+                        .get_or_insert(err(Some(len), OptionErrorReason::BadLength));
+                }
+                _ => s.unknown = s.unknown.saturating_add(1),
+            }
+            pos += len as usize;
         }
         s
     }
@@ -741,6 +833,88 @@ mod tests {
 
     fn parse_all(bytes: &[u8]) -> Vec<Result<TcpOption<'_>, OptionError>> {
         options(bytes).collect()
+    }
+
+    /// The SYN layouts as they were built before they were written in place: an option
+    /// list encoded by [`emit_options`]. The reference for `syn_layouts_match_the_encoder`.
+    fn layout_by_list(o: &SynOptions, linux: bool) -> TcpOptionBuf {
+        let mut list = Vec::new();
+        let len = |l: &Vec<TcpOption<'_>>| l.iter().map(|o| o.wire_len()).sum::<usize>();
+        if let Some(mss) = o.mss {
+            list.push(TcpOption::Mss(mss));
+        }
+        let ts = o
+            .timestamps
+            .map(|(tsval, tsecr)| TcpOption::Timestamps { tsval, tsecr });
+        if linux {
+            let mut sack_pending = o.sack_permitted;
+            if let Some(ts) = ts {
+                if sack_pending {
+                    list.push(TcpOption::SackPermitted);
+                    sack_pending = false;
+                } else {
+                    list.extend([TcpOption::Nop, TcpOption::Nop]);
+                }
+                list.push(ts);
+            }
+            if sack_pending {
+                list.extend([TcpOption::Nop, TcpOption::Nop, TcpOption::SackPermitted]);
+            }
+            if let Some(ws) = o.window_scale {
+                list.extend([TcpOption::Nop, TcpOption::WindowScale(ws)]);
+            }
+        } else {
+            if let Some(ws) = o.window_scale {
+                while len(&list) == 0 || len(&list) % 2 != 1 {
+                    list.push(TcpOption::Nop);
+                }
+                list.push(TcpOption::WindowScale(ws));
+            }
+            if o.sack_permitted {
+                while len(&list) % 2 != 0 {
+                    list.push(TcpOption::Nop);
+                }
+                list.push(TcpOption::SackPermitted);
+            }
+            if let Some(ts) = ts {
+                while len(&list) == 0 || len(&list) % 4 != 2 {
+                    list.push(TcpOption::Nop);
+                }
+                list.push(ts);
+            }
+        }
+        TcpOptionBuf::from_options(&list).unwrap()
+    }
+
+    #[test]
+    fn syn_layouts_match_the_encoder() {
+        let mut n = 0;
+        for mss in [None, Some(0), Some(536), Some(1460), Some(0xfffe), Some(u16::MAX)] {
+            for window_scale in [None, Some(0), Some(7), Some(14), Some(255)] {
+                for sack_permitted in [false, true] {
+                    for timestamps in [None, Some((0, 0)), Some((0xdead_beef, 0x0102_0304))] {
+                        let o = SynOptions {
+                            mss,
+                            window_scale,
+                            sack_permitted,
+                            timestamps,
+                        };
+                        for linux in [true, false] {
+                            let got = if linux {
+                                o.linux_layout()
+                            } else {
+                                o.bsd_layout()
+                            };
+                            let want = layout_by_list(&o, linux);
+                            assert!(got == want, "{o:?} linux {linux}: {got:?} != {want:?}");
+                            assert_eq!(got.len() % 4, 0);
+                            n += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(n, 6 * 5 * 2 * 3 * 2);
     }
 
     #[test]
@@ -905,6 +1079,111 @@ mod tests {
         assert_eq!(s.timestamps, Some((3913303147, 0)));
         assert!(s.sack_blocks.is_empty());
         assert_eq!(s.malformed, None);
+    }
+
+    /// The summary as a fold of [`options`]' items: what [`TcpOptionsSummary::parse`] did
+    /// before it walked the bytes itself, kept as the reference it must equal.
+    fn summary_by_iter(bytes: &[u8]) -> TcpOptionsSummary {
+        let mut s = TcpOptionsSummary::default();
+        for opt in options(bytes) {
+            match opt {
+                Ok(TcpOption::Mss(m)) => s.mss = Some(m),
+                Ok(TcpOption::WindowScale(w)) => s.window_scale = Some(w),
+                Ok(TcpOption::SackPermitted) => s.sack_permitted = true,
+                Ok(TcpOption::Timestamps { tsval, tsecr }) => s.timestamps = Some((tsval, tsecr)),
+                Ok(TcpOption::Sack(b)) => s.sack_blocks = b,
+                Ok(TcpOption::Unknown { .. } | TcpOption::Raw(_)) => {
+                    s.unknown = s.unknown.saturating_add(1);
+                }
+                Ok(TcpOption::Eol | TcpOption::Nop) => {}
+                Err(e) => {
+                    s.malformed.get_or_insert(e);
+                }
+            }
+        }
+        s
+    }
+
+    /// The in-place walk of `TcpOptionsSummary::parse` equals the fold of the option
+    /// iterator on 300,000 option strings built from option-like pieces (every known kind
+    /// with right and wrong lengths, EOL, NOP, unknown kinds, lengths 0, 1 and past the
+    /// end, repeated options, 255 unknown options for the saturating count) and on random
+    /// bytes.
+    #[test]
+    fn summary_walk_equals_the_iterator() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let known = [
+            kind::EOL,
+            kind::NOP,
+            kind::MSS,
+            kind::WINDOW_SCALE,
+            kind::SACK_PERMITTED,
+            kind::SACK,
+            kind::TIMESTAMPS,
+            kind::MD5,
+            kind::FAST_OPEN,
+        ];
+        let mut checked = 0;
+        for case in 0..300_000u32 {
+            let mut bytes = Vec::new();
+            let cap = (next() % 48) as usize;
+            while bytes.len() < cap {
+                let r = next();
+                if case % 10 == 0 {
+                    bytes.push(r as u8);
+                    continue;
+                }
+                let k = if r % 8 == 0 {
+                    (r >> 8) as u8
+                } else {
+                    known[(r >> 8) as usize % known.len()]
+                };
+                bytes.push(k);
+                if k == kind::EOL || k == kind::NOP {
+                    continue;
+                }
+                let right = match k {
+                    kind::MSS => 4,
+                    kind::WINDOW_SCALE => 3,
+                    kind::SACK_PERMITTED => 2,
+                    kind::TIMESTAMPS => 10,
+                    kind::SACK => 2 + 8 * (1 + (r >> 16) % 5) as u8,
+                    _ => 2 + ((r >> 16) % 9) as u8,
+                };
+                let len = match (r >> 24) % 6 {
+                    0 => ((r >> 32) % 12) as u8,
+                    1 => (r >> 32) as u8,
+                    _ => right,
+                };
+                if (r >> 40) % 16 != 0 {
+                    bytes.push(len);
+                }
+                for _ in 2..len.min(40) {
+                    bytes.push((next() >> 3) as u8);
+                }
+            }
+            assert_eq!(
+                TcpOptionsSummary::parse(&bytes),
+                summary_by_iter(&bytes),
+                "{bytes:?}"
+            );
+            checked += 1;
+        }
+        assert_eq!(checked, 300_000);
+        // Saturation of the unknown count and the last of repeated options.
+        let mut many = Vec::new();
+        for i in 0..300u32 {
+            many.extend_from_slice(&[99, 2, kind::MSS, 4, 0, i as u8]);
+        }
+        let s = TcpOptionsSummary::parse(&many);
+        assert_eq!(s, summary_by_iter(&many));
+        assert_eq!((s.unknown, s.mss), (255, Some(299 % 256)));
     }
 
     #[test]

@@ -69,7 +69,6 @@ use crate::segment::{SegmentIn, SegmentOut, reset_for_no_connection};
 use crate::seq::Seq;
 use crate::state::State;
 use crate::time::{Duration, Instant, Nanos, OptNanos};
-use std::collections::VecDeque;
 use std::sync::Arc;
 use synack_wire::TcpFlags;
 
@@ -391,7 +390,7 @@ pub struct Connection {
     /// RFC 8985 §6: when each segment of new data was sent (its end, the time), oldest
     /// first; RACK declares a hole lost once data sent after it was delivered and a round
     /// trip (plus the reordering window) has passed since it was sent.
-    sent_log: VecDeque<(Seq, Instant)>,
+    sent_log: output::SentLog,
     /// RFC 8985 §7: the retransmission timer currently runs as the probe timeout (PTO).
     tlp_armed: bool,
     /// A tail loss probe is owed.
@@ -539,7 +538,7 @@ impl Connection {
             high_rxt: Seq(0),
             prr_budget: 0,
             dupack_credit: 0,
-            sent_log: VecDeque::new(),
+            sent_log: output::SentLog::new(),
             tlp_armed: false,
             tlp_due: false,
             tlp_high: None,

@@ -193,7 +193,7 @@ impl CongestionControl for Cubic {
     }
 
     fn on_rtt(&mut self, srtt: Duration) {
-        self.srtt = srtt.as_nanos() as f64 / 1e9;
+        self.srtt = nanos_f64(srtt) / 1e9;
     }
 
     fn on_ack(&mut self, now: Instant, acked: u32, mss: u32) {
@@ -231,7 +231,7 @@ impl CongestionControl for Cubic {
                 now
             }
         };
-        let t = (now - start).as_nanos() as f64 / 1e9;
+        let t = nanos_f64(now - start) / 1e9;
         // §4.2: the target is W_cubic one RTT ahead, held within [cwnd, 1.5·cwnd].
         let target = self
             .w_cubic(t + self.srtt)
@@ -367,8 +367,51 @@ impl CongestionControl for Cubic {
     }
 }
 
+/// `d.as_nanos() as f64`, converted from a `u64` when the count fits one (always, for
+/// any duration under 584 years): the same value (both conversions round the same integer
+/// to the nearest `f64`), without the `u128` conversion's library call, which cost every
+/// ACK about 45 instructions.
+#[inline]
+fn nanos_f64(d: Duration) -> f64 {
+    match d
+        .as_secs()
+        .checked_mul(1_000_000_000)
+        .and_then(|n| n.checked_add(u64::from(d.subsec_nanos())))
+    {
+        Some(n) => n as f64,
+        None => nanos_f64_wide(d),
+    }
+}
+
+/// [`nanos_f64`] beyond `u64` nanoseconds (out of line: the compiler would otherwise
+/// compute it on every call).
+#[cold]
+#[inline(never)]
+fn nanos_f64_wide(d: Duration) -> f64 {
+    d.as_nanos() as f64
+}
+
 #[cfg(test)]
 mod tests {
+    /// `nanos_f64` equals the `u128` conversion, around every power of two (where
+    /// rounding to 53 bits changes) and at the `u64` limit.
+    #[test]
+    fn nanos_f64_equals_the_u128_conversion() {
+        for shift in 0..=80u32 {
+            for delta in [-3i64, -1, 0, 1, 2, 1025] {
+                let n = (1u128 << shift).saturating_add_signed(i128::from(delta));
+                let d = Duration::new((n / 1_000_000_000) as u64, (n % 1_000_000_000) as u32);
+                assert_eq!(
+                    nanos_f64(d).to_bits(),
+                    (d.as_nanos() as f64).to_bits(),
+                    "{n}"
+                );
+            }
+        }
+        let max = Duration::new(u64::MAX, 999_999_999);
+        assert_eq!(nanos_f64(max).to_bits(), (max.as_nanos() as f64).to_bits());
+    }
+
     use super::*;
 
     #[test]

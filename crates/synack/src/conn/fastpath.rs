@@ -3,8 +3,9 @@
 //! Header prediction (Van Jacobson's, as in 4.4BSD's and Linux's `tcp_rcv_established`):
 //! in ESTABLISHED, a segment carrying nothing but ACK (and PSH), the next expected
 //! sequence number, an acceptable timestamp and no SACK blocks is either (a) a pure ACK for
-//! new data, or (b) in-order data that fits the window, at a receiver with nothing in
-//! flight and no reassembly, recovery, F-RTO or D-SACK round under way. For those, most of
+//! new data, (b) in-order data that fits the window, at a receiver with nothing in
+//! flight and no reassembly, recovery, F-RTO or D-SACK round under way, or (c) such data
+//! (no reassembly) that also acknowledges new data, as a reply does. For those, most of
 //! RFC 9293 §3.10.7.4's checks are known to pass or to do nothing, and
 //! [`Connection::fast_path`] does only what they would have done: the same bookkeeping
 //! (RTT, RACK, delivery rate, congestion control, timers, window) in the same order, so the
@@ -44,22 +45,34 @@ impl Connection {
             return false;
         }
         let data = !seg.payload.is_empty();
+        // (c) In-order text as in (b) that also acknowledges new data (a reply in a
+        // request/response exchange): the whole ACK processing, then the text as in (b).
+        let mut full_ack = false;
         if data {
             // (b) In-order text that fits the window, acknowledging nothing new, with
             // nothing in flight: the ACK processing has no loss, SACK, recovery, F-RTO or
             // D-SACK state to update, and the text goes straight to the ring's end.
-            if seg.ack != self.snd_una
-                || self.snd_una != self.snd_nxt
-                || seg.payload.len() > self.rcv_accept_wnd() as usize
+            if seg.payload.len() > self.rcv_accept_wnd() as usize
                 || self.orphaned
                 || self.rare.fin_pending.is_some()
                 || self.rcvbuf.has_gap()
+            {
+                return false;
+            }
+            if seg.ack != self.snd_una
+                || self.snd_una != self.snd_nxt
                 || !self.scoreboard.is_empty()
                 || self.recover.is_some()
                 || self.loss.frto_active()
                 || self.loss.dsack_round_open()
             {
-                return false;
+                // Not (b); (c) when it acknowledges new data. The ACK processing reads
+                // and changes only the sending side, so the text checks above still hold
+                // after it, as they do for the general path's text step.
+                if !(seg.ack.gt(self.snd_una) && seg.ack.le(self.snd_nxt)) {
+                    return false;
+                }
+                full_ack = true;
             }
         } else if !(seg.ack.gt(self.snd_una) && seg.ack.le(self.snd_nxt))
             || self.rare.fin_pending.is_some()
@@ -88,19 +101,27 @@ impl Connection {
             self.process_ack(now, seg);
             return true;
         }
-        // (b) What `process_ack` does for an ACK of nothing new with nothing in flight and
-        // no SACK, loss, F-RTO or D-SACK state: the rate sample, the reorder timer, the
-        // persist count and the window update (RFC 9293 §3.10.7.4 SND.WL1/SND.WL2).
-        self.rate_on_ack(now);
-        if self.rack_on() {
-            self.arm_reorder_timer(now);
-        }
-        self.persist_unanswered = 0;
-        if self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(seg.ack)) {
-            self.snd_wnd = self.scaled_wnd(seg.wnd);
-            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
-            self.snd_wl1 = seg.seq;
-            self.snd_wl2 = seg.ack;
+        if full_ack {
+            // (c) The whole ACK processing; SND.UNA < SEG.ACK =< SND.NXT, so it keeps the
+            // segment (returns true) and the state stays ESTABLISHED.
+            #[cfg(test)]
+            tests::FAST_TEXT_ACK_HITS.with(|h| h.set(h.get() + 1));
+            self.process_ack(now, seg);
+        } else {
+            // (b) What `process_ack` does for an ACK of nothing new with nothing in flight
+            // and no SACK, loss, F-RTO or D-SACK state: the rate sample, the reorder timer,
+            // the persist count and the window update (RFC 9293 §3.10.7.4 SND.WL1/SND.WL2).
+            self.rate_on_ack(now);
+            if self.rack_on() {
+                self.arm_reorder_timer(now);
+            }
+            self.persist_unanswered = 0;
+            if self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(seg.ack)) {
+                self.snd_wnd = self.scaled_wnd(seg.wnd);
+                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+                self.snd_wl1 = seg.seq;
+                self.snd_wl2 = seg.ack;
+            }
         }
         // "Seventh", the text: in order, within the window, no gap (so no D-SACK).
         let len = u32::try_from(seg.payload.len()).unwrap_or(u32::MAX);
@@ -173,6 +194,8 @@ mod tests {
     thread_local! {
         /// Segments the fast path took on this thread.
         pub(super) static FAST_HITS: Cell<u64> = const { Cell::new(0) };
+        /// Of those, text segments that also acknowledged new data (case (c)).
+        pub(super) static FAST_TEXT_ACK_HITS: Cell<u64> = const { Cell::new(0) };
     }
 
     /// Runs a two-way exchange under `cfg` (with header prediction as `fast` says): the
@@ -184,6 +207,7 @@ mod tests {
     fn run(mut cfg: Config, fast: bool, seed: u64) -> (Vec<String>, u64) {
         cfg.header_prediction = fast;
         FAST_HITS.with(|h| h.set(0));
+        FAST_TEXT_ACK_HITS.with(|h| h.set(0));
         let tuple = FourTuple::new(
             "10.0.0.1:40000".parse().unwrap(),
             "10.0.0.2:80".parse().unwrap(),
@@ -266,7 +290,12 @@ mod tests {
         for seed in [0x9e37_79b9_7f4a_7c15, 0x0123_4567_89ab_cdef, 77] {
             let (slow, none) = run(cfg.clone(), false, seed);
             let (fast, hits) = run(cfg.clone(), true, seed);
+            let text_ack = FAST_TEXT_ACK_HITS.with(|h| h.get());
             assert_eq!(none, 0, "{what}: the fast path ran while off");
+            assert!(
+                text_ack > 100,
+                "{what}: text with a new ACK predicted only {text_ack} times"
+            );
             assert!(hits > 500, "{what}: the fast path ran only {hits} times");
             assert_eq!(slow.len(), fast.len(), "{what}: seed {seed}");
             for (i, (a, b)) in slow.iter().zip(&fast).enumerate() {

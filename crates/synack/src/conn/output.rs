@@ -7,6 +7,7 @@ use crate::segment::{SegOptions, SegmentOut, Timestamps};
 use crate::seq::Seq;
 use crate::state::State;
 use crate::time::Instant;
+use std::collections::VecDeque;
 use synack_wire::TcpFlags;
 
 /// What one [`Connection::poll_transmit_burst`] call leaves for the next call of the same
@@ -45,6 +46,97 @@ impl TxBurst {
     /// [`Connection::poll_transmit`].
     pub fn keeps_template(&self) -> bool {
         self.prev.is_some()
+    }
+}
+
+/// RFC 8985 §6: when each segment of new data was sent (its end, the time), oldest first
+/// ([`Connection::log_sent`]). A `VecDeque` of a fixed capacity, allocated when data is first
+/// sent; a small one's storage goes back to a per-thread pool when the connection is
+/// dropped, so that a short connection's first send takes it instead of calling the
+/// allocator (as the rings' and the loss state's pools do). A pooled log is empty and has
+/// the capacity asked for, exactly as a new one: nothing else can tell them apart.
+#[derive(Debug, Default)]
+pub(super) struct SentLog(VecDeque<(Seq, Instant)>);
+
+/// The largest log (in entries, 16 bytes each) whose storage is pooled: 4 KiB.
+const SENT_LOG_POOL_CAP: usize = 256;
+/// Most freed logs a thread keeps.
+const SENT_LOG_POOL_MAX: usize = 64;
+
+std::thread_local! {
+    /// Freed sent logs: empty, each with the capacity it was allocated with.
+    static SENT_LOG_POOL: core::cell::RefCell<Vec<VecDeque<(Seq, Instant)>>> =
+        const { core::cell::RefCell::new(Vec::new()) };
+}
+
+impl SentLog {
+    /// No log (no storage).
+    pub(super) const fn new() -> SentLog {
+        SentLog(VecDeque::new())
+    }
+
+    /// Gives an unallocated log storage for exactly `cap` entries: the most recently
+    /// pooled one when it has that capacity, otherwise a new allocation.
+    fn allocate(&mut self, cap: usize) {
+        debug_assert_eq!(self.0.capacity(), 0);
+        if cap <= SENT_LOG_POOL_CAP
+            && let Some(log) = SENT_LOG_POOL
+                .try_with(|p| {
+                    let mut p = p.try_borrow_mut().ok()?;
+                    if p.last()?.capacity() == cap {
+                        p.pop()
+                    } else {
+                        None
+                    }
+                })
+                .ok()
+                .flatten()
+        {
+            debug_assert!(log.is_empty());
+            self.0 = log;
+            return;
+        }
+        self.0.reserve_exact(cap);
+    }
+}
+
+impl Drop for SentLog {
+    fn drop(&mut self) {
+        let cap = self.0.capacity();
+        if cap == 0 || cap > SENT_LOG_POOL_CAP {
+            return;
+        }
+        let mut log = core::mem::take(&mut self.0);
+        log.clear();
+        // During thread teardown the pool may be gone: the log is then just freed.
+        let _ = SENT_LOG_POOL.try_with(|p| {
+            if let Ok(mut p) = p.try_borrow_mut()
+                && p.len() < SENT_LOG_POOL_MAX
+            {
+                p.push(log);
+            }
+        });
+    }
+}
+
+impl core::ops::Deref for SentLog {
+    type Target = VecDeque<(Seq, Instant)>;
+    fn deref(&self) -> &VecDeque<(Seq, Instant)> {
+        &self.0
+    }
+}
+
+impl core::ops::DerefMut for SentLog {
+    fn deref_mut(&mut self) -> &mut VecDeque<(Seq, Instant)> {
+        &mut self.0
+    }
+}
+
+impl<'a> IntoIterator for &'a SentLog {
+    type Item = &'a (Seq, Instant);
+    type IntoIter = std::collections::vec_deque::Iter<'a, (Seq, Instant)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
     }
 }
 
@@ -892,7 +984,7 @@ impl Connection {
         if self.sent_log.capacity() == 0 {
             let mss = usize::from(self.eff_snd_mss()).max(1);
             let cap = (self.sndbuf.capacity().max(self.cfg.send_buffer) / mss + 16).min(4096);
-            self.sent_log.reserve_exact(cap);
+            self.sent_log.allocate(cap);
         }
         if self.sent_log.len() == self.sent_log.capacity() {
             self.sent_log.pop_front();
@@ -1135,6 +1227,60 @@ mod tests {
     use crate::seq::Seq;
     use crate::time::{Duration, Instant};
     use crate::{Connection, SegmentOut};
+
+    /// A sent log whose storage came from the pool is what a new one would be: empty,
+    /// with exactly the capacity asked for (a fresh `reserve_exact` gives the same), and
+    /// it fills and evicts the same way; a capacity the pooled storage does not have gets
+    /// new storage; a large log is not pooled. Fails if a pooled log kept its entries or
+    /// were handed out for another capacity.
+    #[test]
+    fn pooled_sent_logs_are_new_ones() {
+        use super::{SENT_LOG_POOL, SENT_LOG_POOL_CAP, SentLog};
+        let pooled = || SENT_LOG_POOL.with(|p| p.borrow().len());
+        let fresh = |cap: usize| {
+            let mut v = std::collections::VecDeque::<(Seq, Instant)>::new();
+            v.reserve_exact(cap);
+            v.capacity()
+        };
+        let fill = |log: &mut SentLog, n: u32| {
+            for i in 0..n {
+                if log.len() == log.capacity() {
+                    log.pop_front();
+                }
+                log.push_back((Seq(i), Instant::from_nanos(u64::from(i))));
+            }
+        };
+        for cap in [1usize, 19, 27, SENT_LOG_POOL_CAP] {
+            let mut a = SentLog::new();
+            a.allocate(cap);
+            fill(&mut a, 3 * cap as u32 + 1);
+            let before = pooled();
+            drop(a);
+            assert_eq!(pooled(), before + 1, "cap {cap}");
+            let mut b = SentLog::new();
+            b.allocate(cap);
+            assert_eq!(pooled(), before, "cap {cap}: taken from the pool");
+            assert!(b.is_empty());
+            assert_eq!(b.capacity(), fresh(cap));
+            fill(&mut b, cap as u32 + 2);
+            let want: Vec<_> = (2..cap as u32 + 2)
+                .map(|i| (Seq(i), Instant::from_nanos(u64::from(i))))
+                .collect();
+            assert_eq!(b.iter().copied().collect::<Vec<_>>(), want);
+            // Another capacity does not take it.
+            drop(b);
+            let mut c = SentLog::new();
+            c.allocate(cap + 1);
+            assert_eq!(c.capacity(), fresh(cap + 1));
+            assert!(c.is_empty());
+            assert_eq!(pooled(), before + 1);
+            SENT_LOG_POOL.with(|p| p.borrow_mut().clear());
+        }
+        let mut big = SentLog::new();
+        big.allocate(SENT_LOG_POOL_CAP + 1);
+        drop(big);
+        assert_eq!(pooled(), 0);
+    }
 
     /// Runs a two-way exchange under `cfg`, each end sending through
     /// `poll_transmit_burst` (a fresh [`TxBurst`] per round of polling, as the stack does

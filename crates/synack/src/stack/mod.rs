@@ -329,7 +329,7 @@ struct ConnSlot {
 }
 
 /// Holder of a port binding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Holder {
     Sock(SocketId),
     Conn(ConnId),
@@ -881,9 +881,20 @@ impl Stack {
             return self.counters.drop(DropReason::SynFin);
         }
         if let Some(id) = found {
-            let Some(slot) = self.conns.get(id.index, id.generation) else {
+            let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
                 return;
             };
+            // The common case in one slot lookup: neither TIME-WAIT (a reopening SYN,
+            // FreeBSD's drops) nor a handshake's ACK on a SYN queue (the accept-queue
+            // check) needs the host's attention first.
+            let state = slot.conn.state();
+            if state != State::TimeWait
+                && !(state == State::SynReceived && matches!(slot.owner, Owner::SynQueue(_)))
+            {
+                slot.conn.on_segment_ecn(now, &t.seg, t.ce);
+                return self.touch(now, id);
+            }
+            let slot = &*slot;
             // RFC 6191 / RFC 9293 §3.10.7.4: a SYN may reopen a TIME_WAIT tuple when its
             // ISN or timestamp is higher; the old incarnation goes and a listener answers.
             // The listener is looked up only for such a SYN, not for every segment.
@@ -1622,6 +1633,26 @@ impl Stack {
             return None;
         }
         self.poll_transmit_queued(now, buf)
+    }
+
+    /// Whether a call of [`Stack::poll_transmit`] (or [`Stack::poll_transmit_burst`]) now
+    /// could do anything: `false` means it would return `None` (0) and leave every
+    /// observable state as it is, so an application driving several hosts may skip it.
+    /// `true` may still end in `None` (a queued connection can turn out to have nothing
+    /// left). O(1).
+    #[inline]
+    pub fn has_pending_transmit(&self) -> bool {
+        !self.tx.is_empty() || !self.ctrl.is_empty() || self.housekeeping_due()
+    }
+
+    /// Whether [`Stack::after_mutation`] has work to do (else it changes nothing).
+    #[inline]
+    fn housekeeping_due(&self) -> bool {
+        self.orphan_count > self.sysctl.tcp_max_orphans as usize
+            || self.orphans.len() > 2 * self.orphan_count + 64
+            || self.counters.tcp_orphans != self.orphan_count as u64
+            || self.timers_dirty
+            || self.timers.len() > 2 * self.conns.len + 64
     }
 
     /// [`Stack::poll_transmit`] with something queued.

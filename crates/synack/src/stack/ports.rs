@@ -1,72 +1,82 @@
 //! Ports: bind conflicts (EADDRINUSE, SO_REUSEADDR, SO_REUSEPORT) and the randomized,
 //! collision-free choice of ephemeral ports from `ip_local_port_range`.
 
-use super::{Binding, ConnId, Holder, SocketId, Stack};
+use super::{Binding, ConnId, Holder, Stack};
 use crate::isn::{FourTuple, siphash24};
 use crate::state::State;
 use crate::time::Duration;
 use core::net::{IpAddr, SocketAddr};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-/// Every port binding of the host, ordered by port and then holder: one tree for all
-/// ports, so a port held by one connection costs one entry, not a map of its own.
-/// The bindings of local ports: `(port, holder)` → [`Binding`], in `(port, holder)` order.
+/// Every port binding of the host: `(port, holder)` → [`Binding`], with every operation
+/// O(1) (a bind, a connect, a close each make a few).
 ///
-/// Compact, as a host holds one binding per connection (100,000 connections on one
-/// listening port each hold it): a key is the port and the holder in 11 big-endian bytes
-/// (so that byte order is `(port, Holder)` order) and a value the index of its binding in a
-/// table of the distinct bindings (a few per address), not the 21-byte binding itself.
+/// - An entry per binding, in a vector with a free list (entries are reused, never
+///   returned to the allocator), holding the index of its binding in a table of the
+///   distinct bindings (a few per address), not the 21-byte binding itself: a host holds
+///   one binding per connection (100,000 connections on one listening port each hold it).
+/// - The entries of one port form a doubly linked list, its head found through a table
+///   indexed by port (pages of 256 ports, made on first use), so a port's holders are
+///   listed without a search and an entry leaves its list in O(1).
+/// - An entry is found from its holder through a table indexed by the holder's slab index
+///   (one for sockets, one for connections): a socket or a connection holds one port, so
+///   this finds it. A second binding under the same slab index (another port, or another
+///   generation still listed) is found through a small map instead, so that the table
+///   means exactly a map keyed by `(port, holder)`.
+///
+/// The order of a port's holders is not kept (they are listed newest first): every use
+/// (`port_conflict`, the ephemeral port choices) asks whether any or all of them pass a
+/// test, so the answers do not depend on it.
 #[derive(Debug, Default)]
 pub(super) struct PortTable {
-    map: BTreeMap<PortKey, u32>,
+    entries: Vec<Entry>,
+    /// Entries not in use.
+    free: Vec<u32>,
+    /// Port → 1 + its first entry (0: no holder), 256 ports a page.
+    heads: Vec<Option<Box<[u32; 256]>>>,
+    /// Socket slab index → 1 + the entry of its binding (0: none found this way).
+    by_sock: Vec<u32>,
+    /// Connection slab index → 1 + the entry of its binding (0: none found this way).
+    by_conn: Vec<u32>,
+    /// The entries the two tables above do not name, by `(port, holder)`.
+    overflow: HashMap<(u16, Holder), u32>,
     /// The distinct bindings ever seen (never shrinks; bounded by addresses × flags).
     bindings: Vec<Binding>,
     ids: HashMap<Binding, u32>,
 }
 
-/// A port and a holder: port, kind (0 socket, 1 connection), index, generation.
-type PortKey = [u8; 11];
-
-fn port_key(port: u16, h: Holder) -> PortKey {
-    let (kind, index, generation) = match h {
-        Holder::Sock(s) => (0, s.index, s.generation),
-        Holder::Conn(c) => (1, c.index, c.generation),
-    };
-    let mut k = [0u8; 11];
-    k[..2].copy_from_slice(&port.to_be_bytes());
-    k[2] = kind;
-    k[3..7].copy_from_slice(&index.to_be_bytes());
-    k[7..].copy_from_slice(&generation.to_be_bytes());
-    k
+/// Grows a holder table to `len` slots (new ones empty).
+#[cold]
+fn grow(table: &mut Vec<u32>, len: usize) {
+    table.resize(len, 0);
 }
 
-fn key_holder(k: &PortKey) -> Holder {
-    let word = |at: usize| u32::from_be_bytes([k[at], k[at + 1], k[at + 2], k[at + 3]]);
-    let (index, generation) = (word(3), word(7));
-    if k[2] == 0 {
-        Holder::Sock(SocketId { index, generation })
-    } else {
-        Holder::Conn(ConnId { index, generation })
-    }
+/// A page of `PortTable::heads`: 256 ports without holders.
+#[cold]
+fn new_page() -> Box<[u32; 256]> {
+    Box::new([0; 256])
+}
+
+/// No entry (in [`Entry::prev`] and [`Entry::next`]).
+const NIL: u32 = u32::MAX;
+
+/// One binding: its holder, port, binding index and neighbours in the port's list.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    holder: Holder,
+    port: u16,
+    id: u32,
+    prev: u32,
+    next: u32,
 }
 
 impl PortTable {
-    /// The first and last holder in `Holder`'s order (sockets before connections).
-    const LOW: Holder = Holder::Sock(SocketId {
-        index: 0,
-        generation: 0,
-    });
-    const HIGH: Holder = Holder::Conn(ConnId {
-        index: u32::MAX,
-        generation: u32::MAX,
-    });
-
-    /// Records (or replaces) `h`'s binding of `port`.
-    pub fn insert(&mut self, port: u16, h: Holder, b: Binding) {
+    /// The binding index of `b` (added to the table of distinct bindings if new).
+    fn binding_id(&mut self, b: Binding) -> u32 {
         // The first few distinct bindings (a host usually has no more) are found by
         // comparison, cheaper than hashing a binding; the map finds the rest.
         let first = self.bindings.iter().take(8).position(|x| *x == b);
-        let id = match first
+        match first
             .map(|i| i as u32)
             .or_else(|| self.ids.get(&b).copied())
         {
@@ -77,37 +87,175 @@ impl PortTable {
                 self.ids.insert(b, id);
                 id
             }
+        }
+    }
+
+    /// The holder's slot in `by_sock` or `by_conn`, if the table reaches it.
+    #[inline(always)]
+    fn direct(&self, h: Holder) -> Option<u32> {
+        let (table, index) = match h {
+            Holder::Sock(s) => (&self.by_sock, s.index),
+            Holder::Conn(c) => (&self.by_conn, c.index),
         };
-        self.map.insert(port_key(port, h), id);
+        table.get(index as usize).copied()
+    }
+
+    /// The holder's slot in `by_sock` or `by_conn`, grown to reach it.
+    #[inline(always)]
+    fn direct_mut(&mut self, h: Holder) -> &mut u32 {
+        let (table, index) = match h {
+            Holder::Sock(s) => (&mut self.by_sock, s.index),
+            Holder::Conn(c) => (&mut self.by_conn, c.index),
+        };
+        let i = index as usize;
+        if i >= table.len() {
+            grow(table, i + 1);
+        }
+        &mut table[i]
+    }
+
+    /// The entry of `h`'s binding of `port`.
+    #[inline(always)]
+    fn find(&self, port: u16, h: Holder) -> Option<u32> {
+        if let Some(e) = self.direct(h).and_then(|d| d.checked_sub(1))
+            && let Some(x) = self.entries.get(e as usize)
+            && x.holder == h
+            && x.port == port
+        {
+            return Some(e);
+        }
+        if self.overflow.is_empty() {
+            return None;
+        }
+        self.overflow.get(&(port, h)).copied()
+    }
+
+    /// 1 + the first entry of `port`'s list (0: none).
+    #[inline(always)]
+    fn head(&self, port: u16) -> u32 {
+        match self.heads.get(usize::from(port >> 8)) {
+            Some(Some(page)) => page[usize::from(port & 0xff)],
+            _ => 0,
+        }
+    }
+
+    #[inline(always)]
+    fn head_mut(&mut self, port: u16) -> &mut u32 {
+        if self.heads.is_empty() {
+            self.heads.resize_with(256, || None);
+        }
+        let page = self.heads[usize::from(port >> 8)].get_or_insert_with(new_page);
+        &mut page[usize::from(port & 0xff)]
+    }
+
+    /// Records (or replaces) `h`'s binding of `port`.
+    #[inline(always)]
+    pub fn insert(&mut self, port: u16, h: Holder, b: Binding) {
+        let id = self.binding_id(b);
+        self.insert_id(port, h, id);
+    }
+
+    #[inline(always)]
+    fn insert_id(&mut self, port: u16, h: Holder, id: u32) {
+        if let Some(e) = self.find(port, h) {
+            self.entries[e as usize].id = id;
+            return;
+        }
+        let next = self.head(port).wrapping_sub(1);
+        let entry = Entry {
+            holder: h,
+            port,
+            id,
+            prev: NIL,
+            next,
+        };
+        let e = match self.free.pop() {
+            Some(e) => {
+                self.entries[e as usize] = entry;
+                e
+            }
+            None => {
+                self.entries.push(entry);
+                u32::try_from(self.entries.len() - 1).unwrap_or(NIL)
+            }
+        };
+        if let Some(n) = self.entries.get_mut(next as usize) {
+            n.prev = e;
+        }
+        *self.head_mut(port) = e + 1;
+        let d = self.direct_mut(h);
+        if *d == 0 {
+            *d = e + 1;
+        } else {
+            self.overflow.insert((port, h), e);
+        }
+    }
+
+    /// Takes entry `e` out of its port's list and its holder's index, and frees it.
+    #[inline(always)]
+    fn remove_entry(&mut self, e: u32) {
+        let Entry {
+            holder,
+            port,
+            prev,
+            next,
+            ..
+        } = self.entries[e as usize];
+        if self.direct(holder) == Some(e + 1) {
+            *self.direct_mut(holder) = 0;
+        } else {
+            self.overflow.remove(&(port, holder));
+        }
+        match self.entries.get_mut(prev as usize) {
+            Some(p) => p.next = next,
+            None => *self.head_mut(port) = next.wrapping_add(1),
+        }
+        if let Some(n) = self.entries.get_mut(next as usize) {
+            n.prev = prev;
+        }
+        self.free.push(e);
     }
 
     /// Drops `h`'s binding of `port`, if any.
+    #[inline(always)]
     pub fn remove(&mut self, port: u16, h: Holder) {
-        self.map.remove(&port_key(port, h));
+        if let Some(e) = self.find(port, h) {
+            self.remove_entry(e);
+        }
     }
 
     /// Passes `from`'s binding of `port` to `to` (holding `to_port`), as one removal and
     /// one insertion of the same binding; whether `from` held it.
+    #[inline(always)]
     pub fn hand_over(&mut self, port: u16, from: Holder, to_port: u16, to: Holder) -> bool {
-        match self.map.remove(&port_key(port, from)) {
-            Some(id) => {
-                self.map.insert(port_key(to_port, to), id);
+        match self.find(port, from) {
+            Some(e) => {
+                let id = self.entries[e as usize].id;
+                self.remove_entry(e);
+                self.insert_id(to_port, to, id);
                 true
             }
             None => false,
         }
     }
 
-    /// The holders of `port` and their bindings, in holder order.
+    /// The holders of `port` and their bindings (in no particular order).
     pub fn holders(&self, port: u16) -> impl Iterator<Item = (Holder, &Binding)> {
-        self.map
-            .range(port_key(port, Self::LOW)..=port_key(port, Self::HIGH))
-            .filter_map(|(k, &id)| Some((key_holder(k), self.bindings.get(id as usize)?)))
+        let mut e = self.head(port).wrapping_sub(1);
+        core::iter::from_fn(move || {
+            loop {
+                let x = self.entries.get(e as usize)?;
+                e = x.next;
+                if let Some(b) = self.bindings.get(x.id as usize) {
+                    return Some((x.holder, b));
+                }
+            }
+        })
     }
 
     /// Whether anybody holds `port`.
     pub fn is_held(&self, port: u16) -> bool {
-        self.holders(port).next().is_some()
+        self.head(port) != 0
     }
 }
 
@@ -274,5 +422,92 @@ impl Stack {
             && slot
                 .time_wait_since
                 .is_some_and(|t| self.now.saturating_duration_since(t) >= Duration::from_secs(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Binding, ConnId, Holder, SocketId};
+    use super::PortTable;
+    use core::net::{IpAddr, Ipv4Addr};
+    use std::collections::BTreeMap;
+
+    /// A holder as an ordered key: kind, index, generation.
+    type HolderKey = (u8, u32, u32);
+
+    fn key(h: Holder) -> HolderKey {
+        match h {
+            Holder::Sock(s) => (0, s.index, s.generation),
+            Holder::Conn(c) => (1, c.index, c.generation),
+        }
+    }
+
+    /// The table answers exactly as a map keyed by `(port, holder)` (what it replaced),
+    /// through random insertions, replacements, removals and hand-overs that reuse slab
+    /// indices under several generations and ports (so the overflow map is exercised).
+    #[test]
+    fn port_table_is_a_map_keyed_by_port_and_holder() {
+        let mut t = PortTable::default();
+        let mut model: BTreeMap<(u16, HolderKey), (Holder, Binding)> = BTreeMap::new();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let ports = [80u16, 81, 443, 1024, 40000, 40001, 65535, 0];
+        let mut overflowed = false;
+        for step in 0..20_000 {
+            let port = ports[rnd(ports.len() as u64) as usize];
+            let (index, generation) = (rnd(6) as u32, rnd(3) as u32);
+            let h = if rnd(2) == 0 {
+                Holder::Sock(SocketId { index, generation })
+            } else {
+                Holder::Conn(ConnId { index, generation })
+            };
+            let b = Binding {
+                ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, rnd(12) as u8)),
+                reuseaddr: rnd(2) == 0,
+                reuseport: rnd(2) == 0,
+                auto: rnd(2) == 0,
+                dual: false,
+            };
+            match rnd(4) {
+                0 | 1 => {
+                    t.insert(port, h, b);
+                    model.insert((port, key(h)), (h, b));
+                }
+                2 => {
+                    t.remove(port, h);
+                    model.remove(&(port, key(h)));
+                }
+                _ => {
+                    let to_port = ports[rnd(ports.len() as u64) as usize];
+                    let to = Holder::Conn(ConnId {
+                        index: rnd(6) as u32,
+                        generation: rnd(3) as u32,
+                    });
+                    let got = t.hand_over(port, h, to_port, to);
+                    let had = model.remove(&(port, key(h)));
+                    assert_eq!(got, had.is_some(), "step {step}");
+                    if let Some((_, b)) = had {
+                        model.insert((to_port, key(to)), (to, b));
+                    }
+                }
+            }
+            overflowed |= !t.overflow.is_empty();
+            for p in ports {
+                let mut got: Vec<_> = t.holders(p).map(|(h, b)| (key(h), *b)).collect();
+                got.sort_by_key(|g| g.0);
+                let want: Vec<_> = model
+                    .range((p, (0, 0, 0))..=(p, (1, u32::MAX, u32::MAX)))
+                    .map(|(k, (_, b))| (k.1, *b))
+                    .collect();
+                assert_eq!(got, want, "step {step}, port {p}");
+                assert_eq!(t.is_held(p), !want.is_empty());
+            }
+        }
+        assert!(overflowed, "the overflow map was never used");
     }
 }

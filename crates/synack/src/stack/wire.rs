@@ -5,7 +5,7 @@ use super::observe::DropReason;
 use crate::config::OptionLayout;
 use crate::segment::{SegOptions, SegmentIn, SegmentOut, Timestamps};
 use crate::seq::Seq;
-use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use synack_wire::checksum::{Checksum, PseudoHeader, checksum};
 use synack_wire::ipv4::{self, Ipv4Packet};
 use synack_wire::ipv6::{self, Ipv6Packet};
@@ -172,8 +172,9 @@ pub fn parse_tcp_unverified<'a>(ip: &IpIn<'a>) -> Result<TcpIn<'a>, DropReason> 
 }
 
 /// The options of an arriving segment. The layout nearly every segment after the
-/// handshake carries, `nop,nop,TS` alone (RFC 7323 Appendix A), is read in place; anything
-/// else goes through the general option parser.
+/// handshake carries, `nop,nop,TS` alone (RFC 7323 Appendix A), and Linux's full SYN layout
+/// are read in place; anything else goes through the general option parser (which gives
+/// the same result for those two, `segment_options_shortcuts_match_the_parser`).
 fn segment_options(bytes: &[u8]) -> SegOptions {
     if let [1, 1, 8, 10, v0, v1, v2, v3, e0, e1, e2, e3] = *bytes {
         return SegOptions {
@@ -184,6 +185,47 @@ fn segment_options(bytes: &[u8]) -> SegOptions {
             ..SegOptions::default()
         };
     }
+    // Linux's SYN and SYN-ACK with every option (`SynOptions::linux_layout`):
+    // mss, sackOK, TS, nop, wscale.
+    if let [
+        2,
+        4,
+        m0,
+        m1,
+        4,
+        2,
+        8,
+        10,
+        v0,
+        v1,
+        v2,
+        v3,
+        e0,
+        e1,
+        e2,
+        e3,
+        1,
+        3,
+        3,
+        ws,
+    ] = *bytes
+    {
+        return SegOptions {
+            mss: Some(u16::from_be_bytes([m0, m1])),
+            wscale: Some(ws),
+            sack_permitted: true,
+            timestamps: Some(Timestamps {
+                tsval: u32::from_be_bytes([v0, v1, v2, v3]),
+                tsecr: u32::from_be_bytes([e0, e1, e2, e3]),
+            }),
+            ..SegOptions::default()
+        };
+    }
+    parsed_options(bytes)
+}
+
+/// [`segment_options`] through the general option parser.
+fn parsed_options(bytes: &[u8]) -> SegOptions {
     let sum = TcpOptionsSummary::parse(bytes);
     let mut options = SegOptions {
         mss: sum.mss,
@@ -398,6 +440,9 @@ pub fn emit_tcp(
     ip_id: u16,
     ttl: u8,
 ) -> Option<usize> {
+    if let (SocketAddr::V4(l), SocketAddr::V4(r)) = (local, remote) {
+        return emit_tcp_v4(buf, l, r, seg, payload_at, payload_sum, ip_id, ttl);
+    }
     let generic = seg.flags.syn();
     emit_tcp_with(
         buf,
@@ -410,6 +455,82 @@ pub fn emit_tcp(
         ttl,
         generic,
     )
+}
+
+/// [`emit_tcp`] from one IPv4 address to another, every segment (SYN included) written
+/// directly: the fixed header as [`write_established_header`] writes it, then the options
+/// (a SYN's from its layout, [`encode_options`]); the TCP checksum from the header's 32-bit
+/// words, the pseudo-header's fields as numbers and the payload's sum (RFC 1071 §2(A), (C):
+/// the sum is associative and 2^16 ≡ 1 modulo 2^16 − 1), the payload summed here only when
+/// the caller had no sum for it. The same bytes as [`emit_tcp_with`]'s generic encoder with
+/// `fill_checksum` (`v4_fast_path_matches_the_generic_encoder`).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn emit_tcp_v4(
+    buf: &mut [u8],
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    seg: &SegmentOut,
+    payload_at: usize,
+    payload_sum: Option<u16>,
+    ip_id: u16,
+    ttl: u8,
+) -> Option<usize> {
+    const IP: usize = ipv4::MIN_HEADER_LEN;
+    let syn_options = seg.flags.syn().then(|| encode_options(seg));
+    let (opts, blocks) = match &syn_options {
+        Some(o) => (o.len(), 0),
+        None => established_options_len(seg),
+    };
+    let start = IP + synack_wire::tcp::HEADER_LEN + opts;
+    let end = start.checked_add(seg.payload_len)?;
+    if end > buf.len() || payload_at.checked_add(seg.payload_len)? > buf.len() {
+        return None;
+    }
+    // The IPv4 total length.
+    let total = u16::try_from(end).ok()?;
+    if seg.payload_len > 0 && payload_at != start {
+        buf.copy_within(payload_at..payload_at + seg.payload_len, start);
+    }
+    // The payload starts at an even offset (TCP headers are multiples of four bytes), so
+    // its sum on its own is its share of the segment's.
+    let payload = match payload_sum {
+        _ if seg.payload_len == 0 => 0,
+        Some(p) => p,
+        None => checksum_sum(&buf[start..end]),
+    };
+    if syn_options.is_none() && blocks == 0 {
+        // Nearly every segment: no SYN, no SACK blocks, 40 or 52 bytes of headers.
+        write_plain_v4_headers(buf, local, remote, seg, start, total, payload, ip_id, ttl);
+        return Some(end);
+    }
+    let h = &mut buf[IP..start];
+    match &syn_options {
+        Some(o) => {
+            write_fixed_header(h, local.port(), remote.port(), seg);
+            h[synack_wire::tcp::HEADER_LEN..].copy_from_slice(o.as_bytes());
+        }
+        None => write_established_header(h, local.port(), remote.port(), seg, blocks),
+    }
+    let words: u64 = h
+        .chunks_exact(4)
+        .map(|w| u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]])))
+        .sum();
+    let tcp_len = u16::try_from(end - IP).ok()?;
+    let (s, d) = (*local.ip(), *remote.ip());
+    let addrs = v4_addr_sum(s, d);
+    // RFC 9293 §3.1: the pseudo-header is the addresses, zero and the protocol, and the
+    // TCP length; the checksum field is still zero.
+    let ck =
+        !fold(addrs + u64::from(ipv4::PROTO_TCP) + u64::from(tcp_len) + words + u64::from(payload));
+    h[synack_wire::tcp::CHECKSUM_OFFSET..synack_wire::tcp::CHECKSUM_OFFSET + 2]
+        .copy_from_slice(&ck.to_be_bytes());
+    let meta = IpMeta {
+        ttl,
+        ecn: if seg.ect { ECT0 } else { 0 },
+    };
+    write_ipv4_with(buf, s, d, ipv4::PROTO_TCP, total, ip_id, meta, addrs);
+    Some(end)
 }
 
 /// The options of a segment without SYN, in [`established_layout`]'s layout (RFC 7323
@@ -425,26 +546,96 @@ fn established_options_len(seg: &SegmentOut) -> (usize, usize) {
     (ts + sack, blocks)
 }
 
+/// The IPv4 and TCP headers of a segment without SYN and without SACK blocks (the TCP
+/// options are the timestamps or nothing: `start` is 52 or 40) at the start of `buf`
+/// (at least `total` bytes, the payload already behind the headers with the folded sum
+/// `payload`): built in a fixed-size array with both checksums summed from the fields as
+/// numbers (RFC 1071 §2(A), (C)), then copied.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn write_plain_v4_headers(
+    buf: &mut [u8],
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    seg: &SegmentOut,
+    start: usize,
+    total: u16,
+    payload: u16,
+    ip_id: u16,
+    ttl: u8,
+) {
+    const IP: usize = ipv4::MIN_HEADER_LEN;
+    let mut h = [0u8; IP + synack_wire::tcp::HEADER_LEN + 12];
+    let ports = u32::from(local.port()) << 16 | u32::from(remote.port());
+    let flags = seg.flags.bits();
+    // Data offset, NS, the other flags, the window (RFC 9293 §3.1).
+    let offset = (((start - IP) / 4) as u32) << 28;
+    let word3 = offset | u32::from(flags & 0x1ff) << 16 | u32::from(seg.wnd);
+    h[20..24].copy_from_slice(&ports.to_be_bytes());
+    h[24..28].copy_from_slice(&seg.seq.0.to_be_bytes());
+    h[28..32].copy_from_slice(&seg.ack.0.to_be_bytes());
+    h[32..36].copy_from_slice(&word3.to_be_bytes());
+    h[38..40].copy_from_slice(&seg.up.to_be_bytes());
+    let mut sum = u64::from(ports)
+        + u64::from(seg.seq.0)
+        + u64::from(seg.ack.0)
+        + u64::from(word3)
+        + u64::from(seg.up);
+    if let Some(t) = seg.options.timestamps {
+        // NOP, NOP, kind 8, length 10, TSval, TSecr (RFC 7323 §3.2).
+        const TS_HEAD: u32 = u32::from_be_bytes([1, 1, 8, 10]);
+        h[40..44].copy_from_slice(&TS_HEAD.to_be_bytes());
+        h[44..48].copy_from_slice(&t.tsval.to_be_bytes());
+        h[48..52].copy_from_slice(&t.tsecr.to_be_bytes());
+        sum += u64::from(TS_HEAD) + u64::from(t.tsval) + u64::from(t.tsecr);
+    }
+    let (s, d) = (*local.ip(), *remote.ip());
+    let addrs = v4_addr_sum(s, d);
+    // RFC 9293 §3.1: the pseudo-header (addresses, zero and the protocol, TCP length).
+    let tcp_len = u64::from(total) - IP as u64;
+    let ck = !fold(addrs + u64::from(ipv4::PROTO_TCP) + tcp_len + sum + u64::from(payload));
+    h[36..38].copy_from_slice(&ck.to_be_bytes());
+    let meta = IpMeta {
+        ttl,
+        ecn: if seg.ect { ECT0 } else { 0 },
+    };
+    write_ipv4_with(&mut h, s, d, ipv4::PROTO_TCP, total, ip_id, meta, addrs);
+    if start == h.len() {
+        buf[..52].copy_from_slice(&h);
+    } else {
+        buf[..40].copy_from_slice(&h[..40]);
+    }
+}
+
+/// Writes the fixed 20 bytes of the TCP header at the start of `h`, whose length (the
+/// whole header with its options) gives the data offset; the checksum field zero.
+#[inline(always)]
+fn write_fixed_header(h: &mut [u8], local_port: u16, remote_port: u16, seg: &SegmentOut) {
+    let flags = seg.flags.bits();
+    let offset = ((h.len() / 4) as u8) << 4;
+    let h = &mut h[..synack_wire::tcp::HEADER_LEN];
+    h[0..2].copy_from_slice(&local_port.to_be_bytes());
+    h[2..4].copy_from_slice(&remote_port.to_be_bytes());
+    h[4..8].copy_from_slice(&seg.seq.0.to_be_bytes());
+    h[8..12].copy_from_slice(&seg.ack.0.to_be_bytes());
+    h[12] = offset | ((flags >> 8) as u8 & 1);
+    h[13] = flags as u8;
+    h[14..16].copy_from_slice(&seg.wnd.to_be_bytes());
+    h[16..18].copy_from_slice(&[0, 0]);
+    h[18..20].copy_from_slice(&seg.up.to_be_bytes());
+}
+
 /// Writes the TCP header of a segment without SYN and its options straight into `h` (its
 /// exact length), the checksum field zero (RFC 9293 §3.1), instead of building a
 /// [`TcpRepr`] and an option list first.
 fn write_established_header(
     h: &mut [u8],
-    local: SocketAddr,
-    remote: SocketAddr,
+    local_port: u16,
+    remote_port: u16,
     seg: &SegmentOut,
     blocks: usize,
 ) {
-    let flags = seg.flags.bits();
-    h[0..2].copy_from_slice(&local.port().to_be_bytes());
-    h[2..4].copy_from_slice(&remote.port().to_be_bytes());
-    h[4..8].copy_from_slice(&seg.seq.0.to_be_bytes());
-    h[8..12].copy_from_slice(&seg.ack.0.to_be_bytes());
-    h[12] = (((h.len() / 4) as u8) << 4) | ((flags >> 8) as u8 & 1);
-    h[13] = flags as u8;
-    h[14..16].copy_from_slice(&seg.wnd.to_be_bytes());
-    h[16..18].copy_from_slice(&[0, 0]);
-    h[18..20].copy_from_slice(&seg.up.to_be_bytes());
+    write_fixed_header(h, local_port, remote_port, seg);
     let mut at = synack_wire::tcp::HEADER_LEN;
     if let Some(t) = seg.options.timestamps {
         // NOP, NOP, kind 8, length 10, TSval, TSecr (RFC 7323 §3.2).
@@ -514,7 +705,13 @@ fn emit_tcp_with(
         Some(repr) => {
             repr.emit_header(&mut buf[ip_len..]).ok()?;
         }
-        None => write_established_header(&mut buf[ip_len..start], local, remote, seg, blocks),
+        None => write_established_header(
+            &mut buf[ip_len..start],
+            local.port(),
+            remote.port(),
+            seg,
+            blocks,
+        ),
     }
     let tcp_len = u16::try_from(end - ip_len).ok()?;
     // IPv4: the addresses are summed once, for the pseudo-header and the IP header.
@@ -796,6 +993,52 @@ mod tests {
     use super::*;
     use crate::TcpFlags;
 
+    /// The two layouts `segment_options` reads in place (`nop,nop,TS` and Linux's full SYN
+    /// layout) give what the general parser gives, for random values and for every one-byte
+    /// change of those layouts (which must not be mistaken for them), and for random
+    /// option bytes.
+    #[test]
+    fn segment_options_shortcuts_match_the_parser() {
+        use synack_wire::tcp_options::{SynOptions, established_layout};
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let r = next();
+            let ts = ((r >> 7) as u32, (r >> 29) as u32);
+            let syn = SynOptions {
+                mss: Some(r as u16),
+                window_scale: Some((r >> 50) as u8),
+                sack_permitted: true,
+                timestamps: Some(ts),
+            }
+            .linux_layout();
+            let est = established_layout(Some(ts), &[]);
+            assert_eq!((syn.len(), est.len()), (20, 12));
+            for layout in [syn.as_bytes(), est.as_bytes()] {
+                let got = segment_options(layout);
+                assert_eq!(got, parsed_options(layout), "{layout:?}");
+                assert_eq!(got.timestamps.map(|t| (t.tsval, t.tsecr)), Some(ts));
+                let mut changed = layout.to_vec();
+                let at = (next() % layout.len() as u64) as usize;
+                changed[at] = changed[at].wrapping_add(1 + (next() % 255) as u8);
+                assert_eq!(
+                    segment_options(&changed),
+                    parsed_options(&changed),
+                    "{changed:?}"
+                );
+                changed.truncate(at);
+                assert_eq!(segment_options(&changed), parsed_options(&changed));
+            }
+            let random: Vec<u8> = (0..(next() % 41)).map(|_| next() as u8).collect();
+            assert_eq!(segment_options(&random), parsed_options(&random));
+        }
+    }
+
     /// `tcp_header_sum` (the header summed as 32-bit words) gives exactly the sum of the
     /// pseudo-header and the header bytes streamed through `add_bytes`, for both families,
     /// every data offset, random (often all-ones) header bytes and odd payload lengths;
@@ -978,6 +1221,117 @@ mod tests {
     /// The direct header writer produces the same datagram, byte for byte, as the generic
     /// `TcpRepr` + option encoder path, for every combination of timestamps, 0 to 5 SACK
     /// blocks (beyond what fits), flags, families and payload placement.
+    /// The IPv4 path of `emit_tcp` (`emit_tcp_v4`: headers written directly, SYN options
+    /// from their layout, the checksum from words and numbers) writes exactly what the
+    /// generic encoder (`TcpRepr`, the option encoder, `fill_checksum` over the bytes)
+    /// writes: SYNs with every option combination in both layouts, segments with and
+    /// without timestamps and SACK blocks, payloads of 0, 1, 2 and 301 bytes staged before
+    /// their place or at it, with and without the caller's payload sum, ECT, TTLs; and
+    /// both refuse a buffer one byte short.
+    #[test]
+    fn v4_fast_path_matches_the_generic_encoder() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let payload: Vec<u8> = (0..301u32).map(|i| (i * 7 + 1) as u8).collect();
+        let mut checked = 0;
+        for round in 0..4000u32 {
+            let r = next();
+            let local =
+                SocketAddr::from((Ipv4Addr::from((r >> 32) as u32 | 1), (r >> 16) as u16 | 1));
+            let r2 = next();
+            let remote = SocketAddr::from((Ipv4Addr::from(r2 as u32 | 2), (r2 >> 48) as u16 | 1));
+            let flags = match round % 8 {
+                0 => TcpFlags::SYN,
+                1 => TcpFlags::SYN | TcpFlags::ACK,
+                2 => TcpFlags::SYN | TcpFlags::ECE | TcpFlags::CWR,
+                3 => TcpFlags::ACK | TcpFlags::PSH,
+                4 => TcpFlags::ACK | TcpFlags::FIN,
+                5 => TcpFlags::RST,
+                6 => TcpFlags::ACK | TcpFlags::URG | TcpFlags::ECE,
+                _ => TcpFlags::from_bits(next() as u16 & 0x1ff & !TcpFlags::SYN.bits()),
+            };
+            let mut seg =
+                SegmentOut::bare(Seq(next() as u32), Seq(next() as u32), flags, next() as u16);
+            seg.up = if round % 5 == 0 { next() as u16 } else { 0 };
+            seg.layout = if round % 2 == 0 {
+                OptionLayout::Linux
+            } else {
+                OptionLayout::Bsd
+            };
+            let bits = next();
+            if bits & 1 != 0 {
+                seg.options.timestamps = Some(Timestamps {
+                    tsval: next() as u32,
+                    tsecr: if bits & 2 != 0 { 0 } else { next() as u32 },
+                });
+            }
+            if flags.syn() {
+                seg.options.mss = (bits & 4 != 0).then_some(next() as u16);
+                seg.options.wscale = (bits & 8 != 0).then_some((next() % 15) as u8);
+                seg.options.sack_permitted = bits & 16 != 0;
+            } else {
+                for b in 0..(bits >> 5) % 6 {
+                    let l = next() as u32;
+                    seg.options
+                        .sack_blocks
+                        .push(Seq(l), Seq(l.wrapping_add(b as u32 * 9 + 1)));
+                }
+            }
+            let plen = [0usize, 1, 2, 301][(bits >> 9) as usize % 4];
+            seg.payload_len = plen;
+            seg.ect = bits & (1 << 11) != 0;
+            let ttl = (bits >> 12) as u8;
+            let ip_id = (bits >> 20) as u16;
+            let with_sum = bits & (1 << 36) != 0;
+            let sum = (with_sum && plen > 0).then(|| checksum_sum(&payload[..plen]));
+            // Staged where `Stack` stages it (behind 20 + 20 + 12 bytes) or further on.
+            let at = if bits & (1 << 37) != 0 { 52 } else { 130 };
+            let mut out = [vec![0u8; 600], vec![0u8; 600]];
+            let mut lens = [None, None];
+            for (k, out) in out.iter_mut().enumerate() {
+                out[at..at + plen].copy_from_slice(&payload[..plen]);
+                lens[k] = if k == 0 {
+                    emit_tcp_with(out, local, remote, &seg, at, None, ip_id, ttl, true)
+                } else {
+                    emit_tcp(out, local, remote, &seg, at, sum, ip_id, ttl)
+                };
+            }
+            let n = lens[0].expect("the generic encoder fits 600 bytes");
+            assert_eq!(lens[1], Some(n), "{seg:?}");
+            assert_eq!(out[0][..n], out[1][..n], "{seg:?}");
+            // One byte short: both refuse.
+            let mut short = vec![0u8; n - 1];
+            let at = at.min(n - 1 - plen);
+            assert_eq!(
+                emit_tcp(&mut short, local, remote, &seg, at, sum, ip_id, ttl),
+                None
+            );
+            assert_eq!(
+                emit_tcp_with(&mut short, local, remote, &seg, at, None, ip_id, ttl, true),
+                None
+            );
+            checked += 1;
+        }
+        assert_eq!(checked, 4000);
+        // A datagram longer than the IPv4 total length can say: both refuse.
+        let local = SocketAddr::from(([10, 0, 0, 1], 1));
+        let remote = SocketAddr::from(([10, 0, 0, 2], 2));
+        let mut seg = SegmentOut::bare(Seq(1), Seq(2), TcpFlags::ACK, 3);
+        seg.payload_len = 65536 - 40;
+        let mut big = vec![0u8; 70_000];
+        assert_eq!(
+            emit_tcp(&mut big, local, remote, &seg, 40, Some(0), 1, 64),
+            None
+        );
+        let generic = emit_tcp_with(&mut big, local, remote, &seg, 40, None, 1, 64, true);
+        assert_eq!(generic, None);
+    }
+
     #[test]
     fn direct_established_header_matches_the_generic_encoder() {
         let v4 = (
