@@ -409,6 +409,9 @@ pub struct Stack {
     port_perturb: u32,
     /// SipHash key for ephemeral port offsets (RFC 6056 §3.3.4), from the secret.
     port_key: (u64, u64),
+    /// The port choice's hash state after the 32 bytes of a destination and source
+    /// address, for the last pair seen (`Stack::ephemeral_for_connect`).
+    port_prefix: Option<([u8; 32], crate::isn::Sip24)>,
     annotations: Option<VecDeque<String>>,
     events: bool,
     now: Instant,
@@ -484,6 +487,7 @@ impl Stack {
             ip_id: 0,
             port_perturb: 0,
             port_key: derive_keys(&secret, b"ephemeral ports"),
+            port_prefix: None,
             annotations: None,
             events: false,
             now: Instant::ZERO,
