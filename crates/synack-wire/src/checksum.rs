@@ -478,55 +478,6 @@ fn copy_sum_tail(dst: &mut [u8], src: &[u8]) -> (u64, Option<u8>) {
     (acc, odd)
 }
 
-/// Copies of at least this many bytes go through [`copy_sum_avx2_aligned`].
-#[cfg(target_arch = "x86_64")]
-const ALIGN_FROM: usize = 256;
-
-/// [`copy_sum_avx2`] with the destination's vector stores 32-byte aligned, as `memcpy`
-/// arranges its stores (an unaligned 32-byte store that crosses a cache line costs two):
-/// the bytes before the first aligned address and the same number short of the end go
-/// through the scalar copy, the rest through the kernel. The same contract as
-/// [`copy_sum_portable`] (lengths a multiple of [`LANE_BYTES`]).
-///
-/// When that head is an odd number of bytes, the kernel's words straddle the stream's
-/// words: the part's true contribution is its native-order sum folded to 16 bits with
-/// the two bytes swapped (each byte's weight moves between 1 and 256, and 256 · 256 ≡ 1
-/// mod 65535: RFC 1071 §2(B), byte order independence). A fold is 0 only for all-zero
-/// bytes, so the result folds to exactly the bits the straight sum gives.
-///
-/// # Safety
-/// The CPU must support AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn copy_sum_avx2_aligned(dst: &mut [u8], src: &[u8]) -> u64 {
-    let n = src.len().min(dst.len()) & !(LANE_BYTES - 1);
-    let head = dst.as_ptr().align_offset(LANE_BYTES).min(n);
-    if n < ALIGN_FROM || head == 0 || head >= LANE_BYTES {
-        // SAFETY: the caller guarantees AVX2.
-        return unsafe { copy_sum_avx2(&mut dst[..n], &src[..n]) };
-    }
-    // `n` and the aligned middle are multiples of LANE_BYTES: the scalar ends together
-    // are one step, `head` bytes in front and `LANE_BYTES - head` behind.
-    let tail_at = n - (LANE_BYTES - head);
-    let (d_head, d_rest) = dst[..n].split_at_mut(head);
-    let (d_mid, d_tail) = d_rest.split_at_mut(tail_at - head);
-    let (s_head, s_rest) = src[..n].split_at(head);
-    let (s_mid, s_tail) = s_rest.split_at(tail_at - head);
-    let padded = |(sum, odd): (u64, Option<u8>)| {
-        sum + odd.map_or(0, |b| u64::from(u16::from_ne_bytes([b, 0])))
-    };
-    let front = padded(copy_sum_tail(d_head, s_head));
-    // SAFETY: the caller guarantees AVX2.
-    let mid = unsafe { copy_sum_avx2(d_mid, s_mid) };
-    // The middle is a whole number of words, so the tail pairs as the middle does.
-    let back = padded(copy_sum_tail(d_tail, s_tail));
-    if head % 2 == 0 {
-        front + mid + back
-    } else {
-        front + u64::from(fold_to_u16(mid + back).swap_bytes())
-    }
-}
-
 /// Copies and sums whole [`LANE_BYTES`] steps, with AVX2 when the CPU has it.
 #[inline]
 fn copy_sum_blocks(dst: &mut [u8], src: &[u8]) -> u64 {
@@ -536,7 +487,7 @@ fn copy_sum_blocks(dst: &mut [u8], src: &[u8]) -> u64 {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: AVX2 support was just detected.
-        return unsafe { copy_sum_avx2_aligned(dst, src) };
+        return unsafe { copy_sum_avx2(dst, src) };
     }
     copy_sum_portable(dst, src)
 }
@@ -705,28 +656,6 @@ mod tests {
             };
             assert_eq!(c.finish(), checksum(&data), "len {len}");
             assert_eq!(out, data);
-        }
-    }
-
-    #[test]
-    fn aligned_stores_sum_as_the_straight_copy() {
-        // Every destination alignment (odd heads swap the middle's bytes) for lengths at
-        // and above `ALIGN_FROM`, random bytes, all ones and all zeros.
-        let mut backing = vec![0u8; 8192 + 64];
-        let base = backing.as_ptr().align_offset(64);
-        for len in [256usize, 257, 1448, 1449, 4096] {
-            let data: Vec<u8> = (0..len).map(|i| (i * 151 + 7) as u8).collect();
-            for d in [data, vec![0xff; len], vec![0; len]] {
-                for off in 0..64 {
-                    let out = &mut backing[base + off..base + off + len];
-                    assert_eq!(
-                        copy_and_checksum(out, &d),
-                        naive(&d),
-                        "len {len} offset {off}"
-                    );
-                    assert_eq!(out, &d[..]);
-                }
-            }
         }
     }
 
