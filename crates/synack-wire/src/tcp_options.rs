@@ -607,7 +607,12 @@ impl SynOptions {
             w.timestamps(tsval, tsecr);
         }
         if sack_pending {
-            w.put(&[kind::NOP, kind::NOP, kind::SACK_PERMITTED, SACK_PERMITTED_LEN]);
+            w.put(&[
+                kind::NOP,
+                kind::NOP,
+                kind::SACK_PERMITTED,
+                SACK_PERMITTED_LEN,
+            ]);
         }
         if let Some(ws) = self.window_scale {
             w.put(&[kind::NOP, kind::WINDOW_SCALE, WINDOW_SCALE_LEN, ws]);
@@ -889,7 +894,14 @@ mod tests {
     #[test]
     fn syn_layouts_match_the_encoder() {
         let mut n = 0;
-        for mss in [None, Some(0), Some(536), Some(1460), Some(0xfffe), Some(u16::MAX)] {
+        for mss in [
+            None,
+            Some(0),
+            Some(536),
+            Some(1460),
+            Some(0xfffe),
+            Some(u16::MAX),
+        ] {
             for window_scale in [None, Some(0), Some(7), Some(14), Some(255)] {
                 for sack_permitted in [false, true] {
                     for timestamps in [None, Some((0, 0)), Some((0xdead_beef, 0x0102_0304))] {

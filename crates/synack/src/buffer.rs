@@ -295,8 +295,11 @@ impl Ring {
         let first = dst.len().min(self.phys() - start);
         let (a, b) = dst.split_at_mut(first);
         sum.add_copy(a, &self.buf[start..start + first]);
-        let n = b.len();
-        sum.add_copy(b, &self.buf[..n]);
+        // The wrapped rest, when there is one (most reads end before the physical end).
+        if !b.is_empty() {
+            let n = b.len();
+            sum.add_copy(b, &self.buf[..n]);
+        }
     }
 
     /// Copies from logical offset `at` into `dst`; the caller keeps it within the bytes

@@ -140,6 +140,17 @@ impl<'a> IntoIterator for &'a SentLog {
     }
 }
 
+/// Linux `tcp_cwnd_restart`: `cwnd` halved once per RTO of the `idle` time (nanoseconds,
+/// more than `rto` > 0), not below `restart`.
+fn restart_window(cwnd: u32, restart: u32, mut idle: u64, rto: u64) -> u32 {
+    let mut w = cwnd;
+    while idle > rto && w > restart {
+        w /= 2;
+        idle -= rto;
+    }
+    w.max(restart)
+}
+
 impl Connection {
     // ------------------------------------------------------------------------------------
     // Output
@@ -1003,21 +1014,20 @@ impl Connection {
         let Some(last) = self.last_send_at else {
             return;
         };
-        let rto = self.current_rto();
-        let mut idle = now - last;
-        if idle <= rto || rto.is_zero() {
+        // In whole nanoseconds (this runs for new data sent with nothing in flight, every
+        // request of an exchange): `Duration`s are whole nanoseconds, so the comparisons
+        // and subtractions are the same (`restart_window_in_nanos_matches_durations`).
+        let rto = self.current_rto_nanos();
+        let idle = now.as_nanos().saturating_sub(last.as_nanos());
+        if idle <= rto || rto == 0 {
             return;
         }
         let mss = u32::from(self.eff_snd_mss());
         let cwnd = self.cc.cwnd();
         let restart = cwnd.min(mss.saturating_mul(10));
-        let mut w = cwnd;
-        while idle > rto && w > restart {
-            w /= 2;
-            idle -= rto;
-        }
+        let w = restart_window(cwnd, restart, idle, rto);
         self.cc.on_idle_restart(now);
-        self.cc.set_cwnd(w.max(restart));
+        self.cc.set_cwnd(w);
     }
 
     /// Starts the persist timer when data waits, nothing is in flight and the window (or
@@ -1227,6 +1237,51 @@ mod tests {
     use crate::seq::Seq;
     use crate::time::{Duration, Instant};
     use crate::{Connection, SegmentOut};
+
+    /// The idle restart's window computed in nanoseconds is the one computed with
+    /// `Duration`s (the form it had): random and edge idle times, RTOs and windows.
+    #[test]
+    fn restart_window_in_nanos_matches_durations() {
+        fn by_durations(cwnd: u32, restart: u32, mut idle: Duration, rto: Duration) -> u32 {
+            let mut w = cwnd;
+            while idle > rto && w > restart {
+                w /= 2;
+                idle -= rto;
+            }
+            w.max(restart)
+        }
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut n = 0;
+        for i in 0..20_000u64 {
+            let rto = match i % 4 {
+                0 => 1 + rng.below(u64::MAX) % 1_000,
+                1 => 200_000_000 + rng.below(u64::MAX) % 1_000_000_000,
+                2 => u64::MAX / (2 + rng.below(u64::MAX) % 100),
+                _ => 1 + rng.below(u64::MAX) % 3_000_000_000,
+            };
+            let idle = match i % 3 {
+                0 => rto.saturating_add(1 + rng.below(u64::MAX) % rto.saturating_mul(40).max(1)),
+                1 => rto
+                    .saturating_mul(1 + rng.below(u64::MAX) % 64)
+                    .saturating_add(rng.below(u64::MAX) % 3),
+                _ => rto.saturating_add(1 + rng.below(u64::MAX) % (u64::MAX - rto).max(1)),
+            };
+            if idle <= rto {
+                continue;
+            }
+            let cwnd = (rng.below(u64::MAX) % (1 << (rng.below(u64::MAX) % 32))) as u32;
+            let restart = cwnd.min((rng.below(u64::MAX) % 20_000) as u32);
+            let want = by_durations(
+                cwnd,
+                restart,
+                Duration::from_nanos(idle),
+                Duration::from_nanos(rto),
+            );
+            assert_eq!(super::restart_window(cwnd, restart, idle, rto), want);
+            n += 1;
+        }
+        assert!(n > 15_000);
+    }
 
     /// A sent log whose storage came from the pool is what a new one would be: empty,
     /// with exactly the capacity asked for (a fresh `reserve_exact` gives the same), and

@@ -1850,7 +1850,10 @@ impl Stack {
                     // The payload was summed as it was copied out of the send ring.
                     let psum = slot.conn.payload_sum(seg.payload_len);
                     let last_state = slot.last_state;
-                    let ipid = self.next_ip_id();
+                    // `next_ip_id`, written out: `slot` stays borrowed until the deadline
+                    // is filed below.
+                    self.ip_id = self.ip_id.wrapping_add(1);
+                    let ipid = self.ip_id;
                     let (local, remote) = (tuple.local, tuple.remote);
                     // Within a burst: the headers from the previous datagram when the
                     // engine built the segment from the previous one.
@@ -1879,12 +1882,21 @@ impl Stack {
                     // Sending changes timers (and maybe state): re-examine — unless the engine
                     // says this segment of a burst changed neither: the deadline is the one
                     // filed after the previous segment, and filing it again changes nothing.
-                    if BURST && burst.tx.timers_unchanged() {
+                    let transition = if BURST && burst.tx.timers_unchanged() {
                         #[cfg(debug_assertions)]
                         if let Some(slot) = self.conns.get(id.index, id.generation) {
                             debug_assert_eq!(Some(Stack::slot_deadline(slot)), burst.deadline);
                             debug_assert_eq!(slot.conn.state(), slot.last_state);
                         }
+                        false
+                    } else if slot.conn.state() == last_state {
+                        // `touch_after_send` without a transition, on the slot in hand.
+                        self.timers_dirty |= Stack::set_deadline(&mut self.timers, slot, id);
+                        #[cfg(debug_assertions)]
+                        if BURST {
+                            burst.deadline = Some(Stack::slot_deadline(slot));
+                        }
+                        false
                     } else {
                         self.touch_after_send(now, id);
                         #[cfg(debug_assertions)]
@@ -1894,11 +1906,14 @@ impl Stack {
                                 .get(id.index, id.generation)
                                 .map(Stack::slot_deadline);
                         }
-                    }
+                        true
+                    };
                     // (Only a kept template could carry a burst on: without one the next
-                    // poll is a plain one anyway.)
+                    // poll is a plain one anyway. Without a transition the slot is there
+                    // with its state as it was.)
                     if BURST
                         && burst.tx.keeps_template()
+                        && transition
                         && self
                             .conns
                             .get(id.index, id.generation)
@@ -1948,10 +1963,13 @@ impl Stack {
         };
         let state = slot.conn.state();
         let from = slot.last_state;
-        if state != from {
-            slot.last_state = state;
-            self.transition(now, id, from, state);
+        if state == from {
+            // No transition (most segments): the slot found above is still the one.
+            self.timers_dirty |= Stack::set_deadline(&mut self.timers, slot, id);
+            return;
         }
+        slot.last_state = state;
+        self.transition(now, id, from, state);
         if let Some(slot) = self.conns.get_mut(id.index, id.generation) {
             self.timers_dirty |= Stack::set_deadline(&mut self.timers, slot, id);
         }
