@@ -992,6 +992,12 @@ impl Stack {
             && let Some((index, generation)) = self.demux.last(key)
             && self.conns.get(index, generation).is_some()
         {
+            // Debug builds check every hit against the table (a cached slot must be what
+            // the lookup would find, whoever remembered it).
+            debug_assert_eq!(
+                self.demux_get(&FourTuple::new(t.local, t.remote)),
+                Some(ConnId { index, generation })
+            );
             return Some(ConnId { index, generation });
         }
         let found = self.demux_get(&FourTuple::new(t.local, t.remote))?;
@@ -1434,6 +1440,16 @@ impl Stack {
                 .get_any(i)
                 .is_some_and(|(_, s)| s.conn.tuple() == tuple)
         });
+        // The table now maps the tuple to this slot: its next segment (the SYN-ACK of a
+        // connect, the ACK of a passive open) finds it in the one-behind cache.
+        if let Some(key) = demux::TupleKey::new(
+            tuple.local.ip(),
+            tuple.local.port(),
+            tuple.remote.ip(),
+            tuple.remote.port(),
+        ) {
+            self.demux.remember(key, id.index, id.generation);
+        }
         if !matches!(owner, Owner::Socket(_)) {
             self.ports.insert(
                 tuple.local.port(),
