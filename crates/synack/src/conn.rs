@@ -731,6 +731,12 @@ impl Connection {
         self.ipv6
     }
 
+    /// The local port (without unpacking [`Connection::tuple`]).
+    #[inline]
+    pub fn local_port(&self) -> u16 {
+        self.tuple.local_port()
+    }
+
     /// Whether this connection's 4-tuple is `t` (cheaper than comparing [`Connection::tuple`]).
     #[inline]
     pub fn has_tuple(&self, t: &FourTuple) -> bool {

@@ -111,6 +111,15 @@ impl PackedTuple {
         }
     }
 
+    /// The local port, without unpacking.
+    #[inline]
+    pub(crate) fn local_port(&self) -> u16 {
+        match self {
+            PackedTuple::Plain { ports, .. } => ports[0],
+            PackedTuple::Full(t) => t.local.port(),
+        }
+    }
+
     /// Whether this is `t`, without unpacking.
     #[inline]
     pub(crate) fn is(&self, t: &FourTuple) -> bool {
@@ -320,6 +329,7 @@ mod tests {
         for (l, r) in tuples {
             let t = FourTuple::new(l.parse().unwrap(), r.parse().unwrap());
             assert_eq!(PackedTuple::new(t).get(), t);
+            assert_eq!(PackedTuple::new(t).local_port(), t.local.port());
             assert!(PackedTuple::new(t).is(&t));
             let other = FourTuple::new(t.local, "198.18.0.9:80".parse().unwrap());
             assert!(!PackedTuple::new(t).is(&other));
@@ -329,6 +339,7 @@ mod tests {
         flow.set_flowinfo(7);
         let t = FourTuple::new(SocketAddr::V6(flow), "[fd00::2]:2".parse().unwrap());
         assert_eq!(PackedTuple::new(t).get(), t);
+        assert_eq!(PackedTuple::new(t).local_port(), 1);
         assert!(matches!(PackedTuple::new(t), PackedTuple::Full(_)));
     }
 }

@@ -111,11 +111,18 @@ struct Slab<T> {
 impl ConnSlot {
     /// The slot of a connection just created.
     #[inline(always)]
-    fn fresh(conn: Connection, owner: Owner, opts: &SockOpts, last_state: State) -> ConnSlot {
+    fn fresh(
+        conn: Connection,
+        owner: Owner,
+        opts: &SockOpts,
+        last_state: State,
+        hash: u32,
+    ) -> ConnSlot {
         ConnSlot {
             conn,
             owner,
             in_map: true,
+            hash,
             heap_at: None,
             queued_tx: false,
             tx_check: false,
@@ -291,6 +298,9 @@ struct ConnSlot {
     owner: Owner,
     /// In the demux map under its tuple.
     in_map: bool,
+    /// The demux hash of its tuple (`DemuxTable::hash`; the tuple never changes), so that
+    /// taking it out of the map does not hash the tuple again.
+    hash: u32,
     /// The key of its entry in the timer heap: no later than its deadline
     /// (`Stack::slot_deadline`), `None` when it has none. A deadline that moves later
     /// leaves the entry where it is until it reaches the top (see `Stack::set_deadline`);
@@ -316,8 +326,10 @@ struct ConnSlot {
     counted_orphan: bool,
     /// Path MTU learnt from ICMP (RFC 1191 / RFC 8201).
     pmtu: Option<u16>,
-    /// Retransmission counter seen last (for `TcpRetransSegs`).
-    seen_retrans: u64,
+    /// The low 32 bits of the retransmission counter seen last (for `TcpRetransSegs`):
+    /// the counter only grows, by a few between two looks, so the difference modulo 2^32
+    /// is the exact number of new retransmissions.
+    seen_retrans: u32,
     /// The last segment it sent carried timestamps (RFC 7323 §3.2: once negotiated, every
     /// segment but a RST does), so the next one's payload is staged behind their 12 bytes.
     tx_ts: bool,
@@ -961,6 +973,12 @@ impl Stack {
             && let Some((index, generation)) = self.demux.last(key)
             && self.conns.get(index, generation).is_some()
         {
+            // Debug builds check every hit against the table (a cached slot must be what
+            // the lookup would find, whoever remembered it).
+            debug_assert_eq!(
+                self.demux_get(&FourTuple::new(t.local, t.remote)),
+                Some(ConnId { index, generation })
+            );
             return Some(ConnId { index, generation });
         }
         let found = self.demux_get(&FourTuple::new(t.local, t.remote))?;
@@ -1364,7 +1382,7 @@ impl Stack {
             conn.set_cork(true);
         }
         let (index, generation, place) = self.conns.vacant();
-        *place = Some(ConnSlot::fresh(conn, owner, opts, last_state));
+        *place = Some(ConnSlot::fresh(conn, owner, opts, last_state, h));
         let id = ConnId { index, generation };
         self.index_conn(id, h, tuple, owner, opts);
         id
@@ -1382,7 +1400,7 @@ impl Stack {
         last_state: State,
     ) -> ConnId {
         let (index, generation, place) = self.conns.vacant();
-        let slot = place.insert(ConnSlot::fresh(make(), owner, opts, last_state));
+        let slot = place.insert(ConnSlot::fresh(make(), owner, opts, last_state, h));
         if opts.cork {
             slot.conn.set_cork(true);
         }
@@ -1403,6 +1421,16 @@ impl Stack {
                 .get_any(i)
                 .is_some_and(|(_, s)| s.conn.tuple() == tuple)
         });
+        // The table now maps the tuple to this slot: its next segment (the SYN-ACK of a
+        // connect, the ACK of a passive open) finds it in the one-behind cache.
+        if let Some(key) = demux::TupleKey::new(
+            tuple.local.ip(),
+            tuple.local.port(),
+            tuple.remote.ip(),
+            tuple.remote.port(),
+        ) {
+            self.demux.remember(key, id.index, id.generation);
+        }
         if !matches!(owner, Owner::Socket(_)) {
             self.ports.insert(
                 tuple.local.port(),
@@ -1421,7 +1449,7 @@ impl Stack {
     /// After anything touched a connection: note state transitions, re-arm its timer and
     /// queue it for transmission.
     fn touch(&mut self, now: Instant, id: ConnId) {
-        let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
+        let Some(mut slot) = self.conns.get_mut(id.index, id.generation) else {
             return;
         };
         let state = slot.conn.state();
@@ -1429,10 +1457,12 @@ impl Stack {
         if state != from {
             slot.last_state = state;
             self.transition(now, id, from, state);
+            // Looked up again only after a transition (which may have freed it).
+            slot = match self.conns.get_mut(id.index, id.generation) {
+                Some(s) => s,
+                None => return,
+            };
         }
-        let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
-            return;
-        };
         if slot.conn.take_urgent_signal() {
             slot.urgent = true;
         }
@@ -1589,11 +1619,13 @@ impl Stack {
             return;
         }
         slot.in_map = false;
-        let tuple = slot.conn.tuple();
+        let port = slot.conn.local_port();
+        let h = slot.hash;
+        #[cfg(debug_assertions)]
+        debug_assert_eq!(h, self.demux.hash(&slot.conn.tuple()));
         // Only this connection's entry: a newer one may hold the tuple now.
-        let h = self.demux.hash(&tuple);
         self.demux.remove(h, id.index);
-        self.release_port(tuple.local.port(), Holder::Conn(id));
+        self.release_port(port, Holder::Conn(id));
     }
 
     fn release_port(&mut self, port: u16, h: Holder) {
@@ -1811,8 +1843,8 @@ impl Stack {
                     slot.conn.poll_transmit(now, &mut buf[stage..])
                 };
                 let retrans = slot.conn.retransmits();
-                let delta = retrans.saturating_sub(slot.seen_retrans);
-                slot.seen_retrans = retrans;
+                let delta = u64::from((retrans as u32).wrapping_sub(slot.seen_retrans));
+                slot.seen_retrans = retrans as u32;
                 seg.map(|seg| (seg, delta, stage))
             } else {
                 #[cfg(debug_assertions)]

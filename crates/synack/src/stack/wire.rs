@@ -152,23 +152,32 @@ pub fn ecn_ce(pkt: &[u8]) -> bool {
 /// [`check_ports`] before acting on the segment.
 pub fn parse_tcp_unverified<'a>(ip: &IpIn<'a>) -> Result<TcpIn<'a>, DropReason> {
     let h = TcpHeader::parse(ip.payload).map_err(|_| DropReason::BadTcpHeader)?;
-    let options = segment_options(h.options_bytes());
-    let flags = h.flags();
-    let seg = SegmentIn {
-        seq: Seq(h.seq()),
-        ack: Seq(h.ack()),
-        flags,
-        wnd: h.window(),
-        up: h.urgent_ptr(),
-        options,
-        payload: h.payload(),
-    };
-    Ok(TcpIn {
+    let mut t = TcpIn {
         local: SocketAddr::new(ip.dst, h.dst_port()),
         remote: SocketAddr::new(ip.src, h.src_port()),
-        seg,
+        seg: SegmentIn {
+            seq: Seq(h.seq()),
+            ack: Seq(h.ack()),
+            flags: h.flags(),
+            wnd: h.window(),
+            up: h.urgent_ptr(),
+            options: SegOptions::default(),
+            payload: h.payload(),
+        },
         ce: false,
-    })
+    };
+    // The options are written into the segment in place (a `SegOptions` built apart and
+    // moved in cost every segment a copy of its fields); `nop,nop,TS` is the common case.
+    let bytes = h.options_bytes();
+    if let [1, 1, 8, 10, v0, v1, v2, v3, e0, e1, e2, e3] = *bytes {
+        t.seg.options.timestamps = Some(Timestamps {
+            tsval: u32::from_be_bytes([v0, v1, v2, v3]),
+            tsecr: u32::from_be_bytes([e0, e1, e2, e3]),
+        });
+    } else if !bytes.is_empty() {
+        t.seg.options = segment_options(bytes);
+    }
+    Ok(t)
 }
 
 /// The options of an arriving segment. The layout nearly every segment after the
