@@ -12,13 +12,40 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// SipHash-2-4 of `data` under the 128-bit key `(k0, k1)` (little-endian halves).
 pub fn siphash24(k0: u64, k1: u64, data: &[u8]) -> u64 {
-    let mut v0 = k0 ^ 0x736f_6d65_7073_6575;
-    let mut v1 = k1 ^ 0x646f_7261_6e64_6f6d;
-    let mut v2 = k0 ^ 0x6c79_6765_6e65_7261;
-    let mut v3 = k1 ^ 0x7465_6462_7974_6573;
+    let mut h = Sip24::new(k0, k1);
+    let mut chunks = data.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        h.block(u64::from_le_bytes(word));
+    }
+    h.finish(chunks.remainder(), data.len())
+}
+
+/// SipHash-2-4 one 8-byte block at a time, so that the state after a common prefix can be
+/// kept and continued (the same result as [`siphash24`] of the whole message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Sip24 {
+    v: [u64; 4],
+}
+
+impl Sip24 {
+    /// The initial state under the key `(k0, k1)`.
+    #[inline(always)]
+    pub(crate) fn new(k0: u64, k1: u64) -> Sip24 {
+        Sip24 {
+            v: [
+                k0 ^ 0x736f_6d65_7073_6575,
+                k1 ^ 0x646f_7261_6e64_6f6d,
+                k0 ^ 0x6c79_6765_6e65_7261,
+                k1 ^ 0x7465_6462_7974_6573,
+            ],
+        }
+    }
 
     #[inline(always)]
-    fn round(v0: &mut u64, v1: &mut u64, v2: &mut u64, v3: &mut u64) {
+    fn round(&mut self) {
+        let [v0, v1, v2, v3] = &mut self.v;
         *v0 = v0.wrapping_add(*v1);
         *v1 = v1.rotate_left(13);
         *v1 ^= *v0;
@@ -35,31 +62,32 @@ pub fn siphash24(k0: u64, k1: u64, data: &[u8]) -> u64 {
         *v2 = v2.rotate_left(32);
     }
 
-    let mut chunks = data.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let m = u64::from_le_bytes(word);
-        v3 ^= m;
-        round(&mut v0, &mut v1, &mut v2, &mut v3);
-        round(&mut v0, &mut v1, &mut v2, &mut v3);
-        v0 ^= m;
+    /// Absorbs one full block, the little-endian word `m` (two compression rounds).
+    #[inline(always)]
+    pub(crate) fn block(&mut self, m: u64) {
+        self.v[3] ^= m;
+        self.round();
+        self.round();
+        self.v[0] ^= m;
     }
-    // Last block: remaining bytes, zero padding, and the length's low byte on top.
-    let rest = chunks.remainder();
-    let mut last = [0u8; 8];
-    last[..rest.len()].copy_from_slice(rest);
-    last[7] = data.len() as u8;
-    let m = u64::from_le_bytes(last);
-    v3 ^= m;
-    round(&mut v0, &mut v1, &mut v2, &mut v3);
-    round(&mut v0, &mut v1, &mut v2, &mut v3);
-    v0 ^= m;
-    v2 ^= 0xff;
-    for _ in 0..4 {
-        round(&mut v0, &mut v1, &mut v2, &mut v3);
+
+    /// The hash of a message of `len` bytes whose full blocks were absorbed and whose
+    /// last `len % 8` bytes are `rest`.
+    #[inline(always)]
+    pub(crate) fn finish(mut self, rest: &[u8], len: usize) -> u64 {
+        // Last block: remaining bytes, zero padding, and the length's low byte on top.
+        let mut last = [0u8; 8];
+        let take = rest.len().min(7);
+        last[..take].copy_from_slice(&rest[..take]);
+        last[7] = len as u8;
+        self.block(u64::from_le_bytes(last));
+        self.v[2] ^= 0xff;
+        for _ in 0..4 {
+            self.round();
+        }
+        let [v0, v1, v2, v3] = self.v;
+        v0 ^ v1 ^ v2 ^ v3
     }
-    v0 ^ v1 ^ v2 ^ v3
 }
 
 /// A [`FourTuple`] as a connection stores it: 40 bytes instead of two 32-byte
@@ -291,6 +319,34 @@ mod tests {
         assert_eq!(siphash24(k0, k1, &msg[..0]), 0x726f_db47_dd0e_0e31);
         assert_eq!(siphash24(k0, k1, &msg[..1]), 0x74f8_39c5_93dc_67fd);
         assert_eq!(siphash24(k0, k1, &msg[..8]), 0x93f5_f579_9a93_2462);
+    }
+
+    /// Hashing block by block from a kept state gives what hashing the whole message does.
+    #[test]
+    fn sip24_blocks_match_the_whole_message() {
+        let (k0, k1) = paper_key();
+        let msg: Vec<u8> = (0..80u32).map(|i| (i * 37 + 11) as u8).collect();
+        for len in 0..msg.len() {
+            let data = &msg[..len];
+            let mut h = Sip24::new(k0, k1);
+            let mut prefix = h;
+            for (i, chunk) in data.chunks_exact(8).enumerate() {
+                h.block(u64::from_le_bytes(chunk.try_into().unwrap()));
+                if i == 1 {
+                    prefix = h;
+                }
+            }
+            let rest = &data[len / 8 * 8..];
+            assert_eq!(h.finish(rest, len), siphash24(k0, k1, data), "len {len}");
+            if len >= 24 {
+                // Continued from the state after two blocks.
+                let mut c = prefix;
+                for chunk in data[16..].chunks_exact(8) {
+                    c.block(u64::from_le_bytes(chunk.try_into().unwrap()));
+                }
+                assert_eq!(c.finish(rest, len), siphash24(k0, k1, data), "len {len}");
+            }
+        }
     }
 
     #[test]

@@ -1059,6 +1059,7 @@ impl Connection {
     }
 
     /// A segment with the connection's ACK, window, urgent pointer and timestamps.
+    #[inline(always)]
     pub(super) fn segment(&self, now: Instant, seq: Seq, flags: TcpFlags) -> SegmentOut {
         let mut seg = SegmentOut::bare(seq, Seq(0), flags, 0);
         seg.layout = self.cfg.option_layout;

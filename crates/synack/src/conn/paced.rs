@@ -11,6 +11,11 @@ impl Connection {
     /// Pacing: whether data waiting to go must wait for its departure time (the wake-up is
     /// then armed); `false` when nothing is waiting or the connection is not paced.
     pub(super) fn pace_hold(&mut self, now: Instant) -> bool {
+        // Without a rate sampler (every algorithm but BBR) nothing is paced: asked first,
+        // so an unpaced connection does not work out what is pending.
+        if self.cc.rate_mut().is_none() {
+            return false;
+        }
         let unsent = self
             .sndbuf
             .len()

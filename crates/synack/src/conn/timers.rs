@@ -29,6 +29,10 @@ impl Connection {
 
     /// The earliest instant at which [`Connection::on_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        // The pacing deadline first: it is behind a call (the congestion control's rate
+        // sampler), so the other deadlines are loaded after it instead of being kept on the
+        // stack across it.
+        let pace = self.pace_deadline();
         [
             self.rtx_deadline,
             self.time_wait_deadline,
@@ -38,7 +42,7 @@ impl Connection {
             self.delack_deadline,
             self.cork_deadline,
             self.loss.reo_deadline,
-            self.pace_deadline(),
+            pace,
         ]
         .into_iter()
         // The minimum over plain integers (an unarmed timer as u64::MAX, above any

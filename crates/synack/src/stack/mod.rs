@@ -404,11 +404,19 @@ pub struct Stack {
     ctrl: VecDeque<Ctrl>,
     orphans: VecDeque<ConnId>,
     orphan_count: usize,
+    /// `Stack::after_mutation` must run `Stack::enforce_orphan_limit` (over
+    /// `tcp_max_orphans`, or the orphan queue full of stale entries): recomputed wherever
+    /// its inputs change (`Stack::note_orphans`), so that the check after every entry
+    /// point reads one flag.
+    orphans_due: bool,
     counters: Counters,
     ip_id: u16,
     port_perturb: u32,
     /// SipHash key for ephemeral port offsets (RFC 6056 §3.3.4), from the secret.
     port_key: (u64, u64),
+    /// The port choice's hash state after the 32 bytes of a destination and source
+    /// address, for the last pair seen (`Stack::ephemeral_for_connect`).
+    port_prefix: Option<([u8; 32], crate::isn::Sip24)>,
     annotations: Option<VecDeque<String>>,
     events: bool,
     now: Instant,
@@ -442,6 +450,13 @@ fn check_idle(conn: &mut Connection, now: Instant) {
         seg.is_none(),
         "wants_transmit() said no, poll_transmit sent {seg:?}"
     );
+}
+
+/// Whether `count` live orphans, `queued` entries in the orphan queue, need
+/// `Stack::enforce_orphan_limit` (over `tcp_max_orphans`, or the queue mostly stale).
+#[inline]
+fn orphans_over(count: usize, queued: usize, sysctl: &Sysctl) -> bool {
+    count > sysctl.tcp_max_orphans as usize || queued > 2 * count + 64
 }
 
 fn derive_keys(secret: &[u8; 16], label: &[u8]) -> (u64, u64) {
@@ -480,10 +495,12 @@ impl Stack {
             ctrl: VecDeque::new(),
             orphans: VecDeque::new(),
             orphan_count: 0,
+            orphans_due: false,
             counters: Counters::default(),
             ip_id: 0,
             port_perturb: 0,
             port_key: derive_keys(&secret, b"ephemeral ports"),
+            port_prefix: None,
             annotations: None,
             events: false,
             now: Instant::ZERO,
@@ -536,6 +553,7 @@ impl Stack {
     /// host-wide ones such as `tcp_challenge_ack_limit` and `tcp_max_orphans`, at once).
     pub fn sysctl_set(&mut self, key: &str, value: &str) -> Result<(), SysctlError> {
         self.sysctl.set(key, value)?;
+        self.note_orphans();
         self.cfg_cache.clear();
         if self.limiter.limit() != self.sysctl.tcp_challenge_ack_limit {
             self.limiter = Arc::new(ChallengeAckLimiter::new(
@@ -548,6 +566,7 @@ impl Stack {
     /// Replaces the whole configuration (e.g. `Sysctl::freebsd()`).
     pub fn set_sysctl(&mut self, sysctl: Sysctl) {
         self.sysctl = sysctl;
+        self.note_orphans();
         self.cfg_cache.clear();
         self.limiter = Arc::new(ChallengeAckLimiter::new(
             self.sysctl.tcp_challenge_ack_limit,
@@ -1542,6 +1561,7 @@ impl Stack {
         if slot.counted_orphan && to == State::Closed {
             slot.counted_orphan = false;
             self.orphan_count = self.orphan_count.saturating_sub(1);
+            self.orphans_due = orphans_over(self.orphan_count, self.orphans.len(), &self.sysctl);
         }
         // A half-open child that completed the handshake moves to the accept queue.
         if let Owner::SynQueue(l) = owner {
@@ -1680,8 +1700,7 @@ impl Stack {
     /// Whether [`Stack::after_mutation`] has work to do (else it changes nothing).
     #[inline]
     fn housekeeping_due(&self) -> bool {
-        self.orphan_count > self.sysctl.tcp_max_orphans as usize
-            || self.orphans.len() > 2 * self.orphan_count + 64
+        self.orphans_due
             || self.counters.tcp_orphans != self.orphan_count as u64
             || self.timers_dirty
             || self.timers.len() > 2 * self.conns.len + 64
@@ -2123,9 +2142,8 @@ impl Stack {
     /// of line.
     #[inline]
     fn after_mutation(&mut self) {
-        if self.orphan_count > self.sysctl.tcp_max_orphans as usize
-            || self.orphans.len() > 2 * self.orphan_count + 64
-        {
+        debug_assert_eq!(self.orphans_due, self.orphans_over());
+        if self.orphans_due {
             self.enforce_orphan_limit(self.now);
         }
         self.counters.tcp_orphans = self.orphan_count as u64;
@@ -2179,6 +2197,18 @@ impl Stack {
         self.timers = BinaryHeap::from(live);
     }
 
+    /// Whether the orphans need `Stack::enforce_orphan_limit`.
+    #[inline]
+    fn orphans_over(&self) -> bool {
+        orphans_over(self.orphan_count, self.orphans.len(), &self.sysctl)
+    }
+
+    /// Recomputes `orphans_due` after its inputs changed.
+    #[inline]
+    fn note_orphans(&mut self) {
+        self.orphans_due = self.orphans_over();
+    }
+
     /// tcp_max_orphans: beyond the limit the oldest orphans are reset (RFC 9293 §3.10.5).
     #[cold]
     fn enforce_orphan_limit(&mut self, now: Instant) {
@@ -2206,6 +2236,7 @@ impl Stack {
                     .is_some_and(|s| s.owner == Owner::Orphan && !s.conn.is_closed())
             });
         }
+        self.note_orphans();
     }
 
     /// Drops the connection `local` ↔ `remote` at `now`, as FreeBSD's `tcpdrop` does

@@ -2,7 +2,7 @@
 //! collision-free choice of ephemeral ports from `ip_local_port_range`.
 
 use super::{Binding, ConnId, Holder, Stack};
-use crate::isn::{FourTuple, siphash24};
+use crate::isn::{FourTuple, Sip24, siphash24};
 use crate::state::State;
 use crate::time::Duration;
 use core::net::{IpAddr, SocketAddr};
@@ -357,6 +357,38 @@ impl Stack {
         (lo, h % n)
     }
 
+    /// [`Stack::port_start`] salted with the addresses, the remote port and two zero
+    /// bytes (36 bytes, 40 with the perturbation): the hash state after the 32 bytes of
+    /// addresses (four of its five blocks) is kept for the last pair of addresses, so a
+    /// host connecting to one peer again and again hashes one block and the last.
+    fn connect_port_start(&mut self, addrs: &[u8; 32], remote_port: u16) -> (u16, u32) {
+        let (lo, hi) = self.port_range();
+        let n = u32::from(hi - lo) + 1;
+        self.port_perturb = self.port_perturb.wrapping_add(1);
+        let prefix = match &self.port_prefix {
+            Some((a, h)) if a == addrs => *h,
+            _ => {
+                let (k0, k1) = self.port_key;
+                let mut h = Sip24::new(k0, k1);
+                for w in addrs.chunks_exact(8) {
+                    let mut word = [0u8; 8];
+                    word.copy_from_slice(w);
+                    h.block(u64::from_le_bytes(word));
+                }
+                self.port_prefix = Some((*addrs, h));
+                h
+            }
+        };
+        // Bytes 32..40: the remote port, two zero bytes, the perturbation.
+        let mut last = [0u8; 8];
+        last[..2].copy_from_slice(&remote_port.to_be_bytes());
+        last[4..].copy_from_slice(&self.port_perturb.to_le_bytes());
+        let mut h = prefix;
+        h.block(u64::from_le_bytes(last));
+        let h = h.finish(&[], 40) as u32;
+        (lo, h % n)
+    }
+
     /// An unused port for `bind(port 0)` / `listen()` without bind: one nobody holds.
     pub(super) fn ephemeral_for_bind(&mut self) -> Option<u16> {
         let (lo, start) = self.port_start(b"bind");
@@ -374,7 +406,7 @@ impl Stack {
         local: IpAddr,
         remote: SocketAddr,
     ) -> Option<(u16, u32)> {
-        let mut salt = [0u8; 36];
+        let mut addrs = [0u8; 32];
         let r = match remote.ip() {
             IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
             IpAddr::V6(a) => a.octets(),
@@ -383,10 +415,9 @@ impl Stack {
             IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
             IpAddr::V6(a) => a.octets(),
         };
-        salt[..16].copy_from_slice(&r);
-        salt[16..32].copy_from_slice(&l);
-        salt[32..34].copy_from_slice(&remote.port().to_be_bytes());
-        let (lo, start) = self.port_start(&salt);
+        addrs[..16].copy_from_slice(&r);
+        addrs[16..].copy_from_slice(&l);
+        let (lo, start) = self.connect_port_start(&addrs, remote.port());
         let n = u32::from(self.port_range().1 - lo) + 1;
         (0..n).map(|i| lo + ((start + i) % n) as u16).find_map(|p| {
             let all_auto = self
@@ -431,6 +462,32 @@ mod tests {
     use super::PortTable;
     use core::net::{IpAddr, Ipv4Addr};
     use std::collections::BTreeMap;
+
+    /// The connect port choice with its kept hash state starts where the plain salted
+    /// hash does (the ports chosen are the same), for changing and repeated addresses.
+    #[test]
+    fn connect_port_start_is_the_salted_hash() {
+        use super::super::{Stack, Sysctl};
+        let mut kept = Stack::new([9; 16], Sysctl::linux());
+        let mut plain = Stack::new([9; 16], Sysctl::linux());
+        for i in 0..300u32 {
+            let mut addrs = [0u8; 32];
+            addrs[15] = (i % 3) as u8;
+            addrs[31] = (i % 7 / 3) as u8;
+            if i % 11 == 0 {
+                addrs[0] = 0xfd;
+            }
+            let rport = (i * 7919) as u16;
+            let mut salt = [0u8; 36];
+            salt[..32].copy_from_slice(&addrs);
+            salt[32..34].copy_from_slice(&rport.to_be_bytes());
+            assert_eq!(
+                kept.connect_port_start(&addrs, rport),
+                plain.port_start(&salt),
+                "call {i}"
+            );
+        }
+    }
 
     /// A holder as an ordered key: kind, index, generation.
     type HolderKey = (u8, u32, u32);

@@ -1090,6 +1090,11 @@ impl Stack {
                         slot.counted_orphan = true;
                         self.orphan_count += 1;
                         self.orphans.push_back(id);
+                        self.orphans_due = super::orphans_over(
+                            self.orphan_count,
+                            self.orphans.len(),
+                            &self.sysctl,
+                        );
                         // The port binding passes from the socket to its connection.
                         if sock.bound
                             && let Some(p) = port
