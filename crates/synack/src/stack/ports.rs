@@ -72,14 +72,21 @@ struct Entry {
 
 impl PortTable {
     /// The binding index of `b` (added to the table of distinct bindings if new).
+    #[inline(always)]
     fn binding_id(&mut self, b: Binding) -> u32 {
         // The first few distinct bindings (a host usually has no more) are found by
         // comparison, cheaper than hashing a binding; the map finds the rest.
-        let first = self.bindings.iter().take(8).position(|x| *x == b);
-        match first
-            .map(|i| i as u32)
-            .or_else(|| self.ids.get(&b).copied())
-        {
+        match self.bindings.iter().take(8).position(|x| *x == b) {
+            Some(i) => i as u32,
+            None => self.binding_id_slow(b),
+        }
+    }
+
+    /// [`PortTable::binding_id`] beyond the first eight distinct bindings.
+    #[cold]
+    #[inline(never)]
+    fn binding_id_slow(&mut self, b: Binding) -> u32 {
+        match self.ids.get(&b).copied() {
             Some(id) => id,
             None => {
                 let id = u32::try_from(self.bindings.len()).unwrap_or(u32::MAX);
