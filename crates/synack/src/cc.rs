@@ -54,6 +54,12 @@ pub trait CongestionControl: Debug + Send {
     fn on_rtt(&mut self, srtt: Duration) {
         let _ = srtt;
     }
+    /// [`CongestionControl::on_rtt`] of `srtt_nanos` nanoseconds, as the engine's estimator
+    /// keeps it (an algorithm may take it without building a `Duration`; the effect must
+    /// be that of `on_rtt`).
+    fn on_rtt_nanos(&mut self, srtt_nanos: u64) {
+        self.on_rtt(Duration::from_nanos(srtt_nanos));
+    }
     /// One RTT sample from the ACK for `ack`, with `nxt` = SND.NXT (HyStart++ tracks rounds
     /// and the minimum RTT of each).
     fn on_rtt_sample(&mut self, rtt: Duration, ack: Seq, nxt: Seq) {

@@ -1840,8 +1840,8 @@ impl Connection {
                 self.bytes_acked += u64::from(data_acked);
             }
             self.rtt_on_ack(now, seg);
-            if let Some(srtt) = self.rtt.srtt() {
-                self.cc.on_rtt(srtt);
+            if let Some(srtt) = self.rtt.srtt_nanos() {
+                self.cc.on_rtt_nanos(srtt);
             }
             self.snd_una = seg.ack;
             self.scoreboard.advance(self.snd_una);

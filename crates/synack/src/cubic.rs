@@ -196,6 +196,11 @@ impl CongestionControl for Cubic {
         self.srtt = nanos_f64(srtt) / 1e9;
     }
 
+    fn on_rtt_nanos(&mut self, srtt_nanos: u64) {
+        // `nanos_f64` of `Duration::from_nanos(srtt_nanos)` is `srtt_nanos as f64`.
+        self.srtt = srtt_nanos as f64 / 1e9;
+    }
+
     fn on_ack(&mut self, now: Instant, acked: u32, mss: u32) {
         self.set_mss(mss);
         let segs = f64::from(acked) / self.mss;
@@ -410,6 +415,27 @@ mod tests {
         }
         let max = Duration::new(u64::MAX, 999_999_999);
         assert_eq!(nanos_f64(max).to_bits(), (max.as_nanos() as f64).to_bits());
+    }
+
+    /// `on_rtt_nanos` leaves CUBIC exactly as `on_rtt` of the same duration does.
+    #[test]
+    fn on_rtt_nanos_equals_on_rtt() {
+        for n in [
+            0u64,
+            1,
+            999_999_999,
+            1_000_000_000,
+            123_456_789_012,
+            1 << 53,
+            (1 << 53) + 1,
+            u64::MAX,
+        ] {
+            let mut a = Cubic::default();
+            let mut b = Cubic::default();
+            a.on_rtt(Duration::from_nanos(n));
+            b.on_rtt_nanos(n);
+            assert_eq!(a.srtt.to_bits(), b.srtt.to_bits(), "{n}");
+        }
     }
 
     use super::*;
