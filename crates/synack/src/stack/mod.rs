@@ -452,6 +452,23 @@ fn check_idle(conn: &mut Connection, now: Instant) {
     );
 }
 
+/// Records a state transition of `conn` for [`Stack::poll_annotation`] (out of line: the
+/// transition itself is on every connection's path, annotations are for the lab).
+#[cold]
+#[inline(never)]
+fn annotate_transition(a: &mut VecDeque<String>, conn: &Connection, from: State, to: State) {
+    let tuple = conn.tuple();
+    a.push_back(format!(
+        "{}.{} > {}.{} {} -> {}",
+        tuple.local.ip(),
+        tuple.local.port(),
+        tuple.remote.ip(),
+        tuple.remote.port(),
+        from,
+        to
+    ));
+}
+
 /// Whether `count` live orphans, `queued` entries in the orphan queue, need
 /// `Stack::enforce_orphan_limit` (over `tcp_max_orphans`, or the queue mostly stale).
 #[inline]
@@ -1546,16 +1563,7 @@ impl Stack {
             slot.time_wait_since = Some(now);
         }
         if let Some(a) = self.annotations.as_mut() {
-            let tuple = slot.conn.tuple();
-            a.push_back(format!(
-                "{}.{} > {}.{} {} -> {}",
-                tuple.local.ip(),
-                tuple.local.port(),
-                tuple.remote.ip(),
-                tuple.remote.port(),
-                from,
-                to
-            ));
+            annotate_transition(a, &slot.conn, from, to);
         }
         let owner = slot.owner;
         if slot.counted_orphan && to == State::Closed {
