@@ -7,6 +7,7 @@ use crate::segment::{SegOptions, SegmentOut, Timestamps};
 use crate::seq::Seq;
 use crate::state::State;
 use crate::time::Instant;
+use core::net::{Ipv4Addr, SocketAddrV4};
 use std::collections::VecDeque;
 use synack_wire::TcpFlags;
 
@@ -389,6 +390,27 @@ impl Connection {
             seg: SegSummary::of_out(&seg),
         });
         Some((seg, timers_unchanged))
+    }
+
+    /// The connection's local and remote IPv4 socket addresses straight from its packed
+    /// tuple, as [`Connection::tuple`] gives them, without building the `FourTuple` (the
+    /// host writes every segment's headers from them); `None` for any other tuple.
+    #[inline(always)]
+    pub(crate) fn tuple_v4(&self) -> Option<(SocketAddrV4, SocketAddrV4)> {
+        match &self.tuple {
+            crate::isn::PackedTuple::Plain {
+                v6: false,
+                ports,
+                ips,
+            } => {
+                let addr = |i: usize| {
+                    let [a, b, c, d, ..] = ips[i];
+                    SocketAddrV4::new(Ipv4Addr::new(a, b, c, d), ports[i])
+                };
+                Some((addr(0), addr(1)))
+            }
+            _ => None,
+        }
     }
 
     /// The retransmission counter of [`Connection::stats`], without assembling the rest.
@@ -1238,6 +1260,40 @@ mod tests {
     use crate::seq::Seq;
     use crate::time::{Duration, Instant};
     use crate::{Connection, SegmentOut};
+
+    /// `tuple_v4` gives exactly the addresses `tuple` unpacks for IPv4 tuples (random
+    /// addresses and ports, the extremes included), and nothing for IPv6 or mixed ones.
+    #[test]
+    fn tuple_v4_is_the_unpacked_tuple() {
+        use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        let cfg = std::sync::Arc::new(Config::default());
+        let check = |local: SocketAddr, remote: SocketAddr| {
+            let t = FourTuple::new(local, remote);
+            let c = Connection::listen_with_iss(Instant::ZERO, cfg.clone(), t, Seq(1), 0);
+            assert_eq!(c.tuple(), t);
+            match (local, remote) {
+                (SocketAddr::V4(l), SocketAddr::V4(r)) => assert_eq!(c.tuple_v4(), Some((l, r))),
+                _ => assert_eq!(c.tuple_v4(), None),
+            }
+        };
+        for i in 0..2000u64 {
+            let mut v4 = || {
+                let x = rng.below(u64::MAX);
+                let ip = match i % 4 {
+                    0 => Ipv4Addr::new(0, 0, 0, 0),
+                    1 => Ipv4Addr::new(255, 255, 255, 255),
+                    _ => Ipv4Addr::from(x as u32),
+                };
+                SocketAddr::from((ip, (x >> 32) as u16))
+            };
+            let (l, r) = (v4(), v4());
+            check(l, r);
+            let v6 = SocketAddr::from((Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, i as u16), 80));
+            check(l, v6);
+            check(v6, v6);
+        }
+    }
 
     /// The idle restart's window computed in nanoseconds is the one computed with
     /// `Duration`s (the form it had): random and edge idle times, RTOs and windows.

@@ -1881,8 +1881,13 @@ impl Stack {
             match seg {
                 Some((seg, delta, stage)) => {
                     slot.tx_check = true;
-                    // The tuple is unpacked only for a segment that goes.
-                    let tuple = slot.conn.tuple();
+                    // The addresses are read only for a segment that goes; IPv4 ones
+                    // straight from the packed tuple.
+                    let v4 = slot.conn.tuple_v4();
+                    let tuple = match v4 {
+                        Some((l, r)) => FourTuple::new(SocketAddr::V4(l), SocketAddr::V4(r)),
+                        None => slot.conn.tuple(),
+                    };
                     slot.tx_ts = seg.options.timestamps.is_some();
                     self.counters.retrans_segs += delta;
                     self.counters.out_segs += 1;
@@ -1909,8 +1914,14 @@ impl Stack {
                     let n = match from_template {
                         Some(n) => Some(n),
                         None => {
-                            let n =
-                                wire::emit_tcp(buf, local, remote, &seg, stage, psum, ipid, ttl);
+                            let n = match v4 {
+                                Some((l, r)) => {
+                                    wire::emit_tcp_v4(buf, l, r, &seg, stage, psum, ipid, ttl)
+                                }
+                                None => {
+                                    wire::emit_tcp(buf, local, remote, &seg, stage, psum, ipid, ttl)
+                                }
+                            };
                             // Only when the engine keeps this segment as the template
                             // of the next: otherwise the next segment is not a
                             // continuation and cannot use the headers.

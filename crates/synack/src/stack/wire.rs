@@ -475,7 +475,7 @@ pub fn emit_tcp(
 /// `fill_checksum` (`v4_fast_path_matches_the_generic_encoder`).
 #[allow(clippy::too_many_arguments)]
 #[inline]
-fn emit_tcp_v4(
+pub(super) fn emit_tcp_v4(
     buf: &mut [u8],
     local: SocketAddrV4,
     remote: SocketAddrV4,
