@@ -92,7 +92,8 @@ pub trait CongestionControl: Debug + Send {
     /// this call). With one, the engine samples rates ([`crate::rate`]), calls
     /// [`CongestionControl::on_rate_sample`] on every ACK that delivers data, leaves the
     /// window in recovery to the algorithm instead of PRR, and paces at the rate the
-    /// algorithm writes into it.
+    /// algorithm writes into it. Whether there is one must not change while the algorithm
+    /// is installed: the engine reads it once, when the algorithm is set.
     fn rate(&self) -> Option<&Rate> {
         None
     }

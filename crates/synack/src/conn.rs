@@ -368,6 +368,9 @@ pub struct Connection {
 
     // Retransmission and congestion control.
     cc: crate::cc::CcBox,
+    /// Whether `cc` keeps a rate sampler (`cc.rate().is_some()`, BBR), read once when the
+    /// algorithm is installed: the per-segment checks then need no call through the box.
+    cc_rate: bool,
     /// After a timeout: the next sequence number to resend, going back over everything
     /// outstanding (up to SND.NXT) segment by segment as the window allows.
     rtx_nxt: Option<Seq>,
@@ -478,6 +481,9 @@ impl Connection {
         if iss_gen.is_some() {
             rare.iss_gen = iss_gen;
         }
+        let mut cc = crate::cc::by_name(cfg.congestion_control).unwrap_or_else(|| Cubic::boxed());
+        cc.set_slow_start_limit(Self::slow_start_limit(&cfg));
+        let cc = crate::cc::CcBox::new(cc);
         Connection {
             state: State::Closed,
             tuple: PackedTuple::new(tuple),
@@ -524,12 +530,8 @@ impl Connection {
             rtx_deadline: None,
             time_wait_deadline: None,
             fin_wait_2_deadline: None,
-            cc: {
-                let mut cc =
-                    crate::cc::by_name(cfg.congestion_control).unwrap_or_else(|| Cubic::boxed());
-                cc.set_slow_start_limit(Self::slow_start_limit(&cfg));
-                crate::cc::CcBox::new(cc)
-            },
+            cc_rate: cc.rate().is_some(),
+            cc,
             rtx_nxt: None,
             fast_rtx_due: false,
             dupacks: 0,
@@ -1203,6 +1205,7 @@ impl Connection {
     /// [`Config::congestion_control`], CUBIC).
     pub fn set_congestion_control(&mut self, cc: Box<dyn CongestionControl>) {
         self.cc = crate::cc::CcBox::new(cc);
+        self.cc_rate = self.cc.rate().is_some();
         self.cc
             .set_slow_start_limit(Self::slow_start_limit(&self.cfg));
         if self.state.is_synchronized() {
@@ -1223,7 +1226,7 @@ impl Connection {
             rcv_mss: self.rcv_mss,
             cwnd: self.cc.cwnd(),
             // BBR has no slow-start threshold: "infinite", as Linux leaves it.
-            ssthresh: if self.cc.rate().is_some() {
+            ssthresh: if self.has_rate() {
                 u32::MAX
             } else {
                 self.cc.ssthresh()
@@ -1846,7 +1849,7 @@ impl Connection {
             self.snd_una = seg.ack;
             self.scoreboard.advance(self.snd_una);
             // Data was sent (its loss state exists): measure the round's delivery.
-            if self.bytes_acked > 0 && self.cc.rate().is_none() {
+            if self.bytes_acked > 0 && !self.has_rate() {
                 let (una, nxt, acked_all) = (self.snd_una, self.snd_nxt, self.bytes_acked);
                 let flight = nxt.since(una).saturating_add(acked);
                 self.loss.delivery.on_ack(now, una, nxt, acked_all, flight);
@@ -2040,7 +2043,7 @@ impl Connection {
         // BBR does not reduce its model on loss: nothing to undo (and an Eifel undo on an
         // ACK echoing an earlier episode's retransmission restarted recovery, resending
         // holes already resent).
-        if self.ts_ok && self.loss.eifel.is_none() && self.cc.rate().is_none() {
+        if self.ts_ok && self.loss.eifel.is_none() && !self.has_rate() {
             self.loss.eifel = Some((self.cc.cwnd(), self.cc.ssthresh()));
         }
         // Retransmissions of an earlier episode still outstanding keep their (older) stamp.
@@ -2133,7 +2136,7 @@ impl Connection {
     /// RFC 6937 §3 Proportional Rate Reduction, with the slow-start reduction bound
     /// (PRR-SSRB): how much may be sent on this ACK; cwnd = pipe + sndcnt.
     fn prr_update(&mut self, now: Instant, delivered: u32, entering: bool) {
-        if self.cc.rate().is_some() {
+        if self.has_rate() {
             // A rate-driven algorithm (BBR) sets the window in recovery itself.
             return;
         }

@@ -259,7 +259,7 @@ impl Connection {
             || self.loss.frto_new > 0
             || self.rtx_nxt.is_some()
             || self.recover.is_some()
-            || self.cc.rate().is_some()
+            || self.has_rate()
         {
             return None;
         }

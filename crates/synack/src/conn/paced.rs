@@ -8,12 +8,20 @@ use crate::segment::SegmentOut;
 use crate::time::Instant;
 
 impl Connection {
+    /// Whether the congestion control keeps a rate sampler (`cc.rate().is_some()`, BBR):
+    /// the flag set when the algorithm was installed, without a call through the box.
+    #[inline(always)]
+    pub(super) fn has_rate(&self) -> bool {
+        debug_assert_eq!(self.cc_rate, self.cc.rate().is_some());
+        self.cc_rate
+    }
+
     /// Pacing: whether data waiting to go must wait for its departure time (the wake-up is
     /// then armed); `false` when nothing is waiting or the connection is not paced.
     pub(super) fn pace_hold(&mut self, now: Instant) -> bool {
         // Without a rate sampler (every algorithm but BBR) nothing is paced: asked first,
         // so an unpaced connection does not work out what is pending.
-        if self.cc.rate_mut().is_none() {
+        if !self.has_rate() {
             return false;
         }
         let unsent = self
@@ -35,6 +43,9 @@ impl Connection {
     /// A data segment left: record it for rate sampling and advance the pacing clock
     /// (draft-cheng-iccrg-delivery-rate-estimation §3.2).
     pub(super) fn rate_on_send(&mut self, now: Instant, seg: &SegmentOut) {
+        if !self.has_rate() {
+            return;
+        }
         let idle = seg.seq == self.snd_una;
         let Some(rate) = self.cc.rate_mut() else {
             return;
@@ -48,7 +59,7 @@ impl Connection {
     /// Nothing went out: if the application has nothing more to send while the window has
     /// room, samples are app-limited until what is in flight is delivered (draft §3.4).
     pub(super) fn rate_check_app_limited(&mut self, now: Instant) {
-        if self.cc.rate().is_none_or(|r| r.pace_deadline.is_some()) {
+        if !self.has_rate() || self.cc.rate().is_none_or(|r| r.pace_deadline.is_some()) {
             return;
         }
         let unsent = self
@@ -71,6 +82,9 @@ impl Connection {
     /// rate), and during recovery the sending budget: the algorithm's window less what is
     /// in flight, in place of PRR.
     pub(super) fn rate_on_ack(&mut self, now: Instant) {
+        if !self.has_rate() {
+            return;
+        }
         let min_rtt = self.rtt.min_rtt();
         let Some(rate) = self.cc.rate_mut() else {
             return;
@@ -96,12 +110,16 @@ impl Connection {
 
     /// The pacing wake-up, if data waits for its departure time.
     pub(super) fn pace_deadline(&self) -> Option<Instant> {
+        if !self.has_rate() {
+            return None;
+        }
         self.cc.rate().and_then(|r| r.pace_deadline)
     }
 
     /// The pacing wake-up fired: the next `poll_transmit` sends.
     pub(super) fn pace_timeout(&mut self, now: Instant) {
-        if let Some(rate) = self.cc.rate_mut()
+        if self.has_rate()
+            && let Some(rate) = self.cc.rate_mut()
             && rate.pace_deadline.is_some_and(|d| d <= now)
         {
             rate.pace_deadline = None;
@@ -111,6 +129,9 @@ impl Connection {
     /// The pacing rate in force (bytes per second; 0 when not paced) and the latest
     /// delivery-rate sample, for TCP_INFO; `None` without rate sampling.
     pub(super) fn rates(&self) -> Option<(u64, u64)> {
+        if !self.has_rate() {
+            return None;
+        }
         self.cc.rate().map(|r| (r.pacing_rate, r.delivery_rate()))
     }
 }

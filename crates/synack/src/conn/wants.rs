@@ -43,6 +43,6 @@ impl Connection {
         }
         // An empty poll of a rate-sampled (BBR) connection runs the app-limited check
         // (draft-cheng-iccrg-delivery-rate-estimation §3.4): it must not be skipped.
-        self.cc.rate().is_some_and(|r| r.pace_deadline.is_none())
+        self.has_rate() && self.cc.rate().is_some_and(|r| r.pace_deadline.is_none())
     }
 }
