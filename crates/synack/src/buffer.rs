@@ -130,7 +130,23 @@ impl Ring {
 
     /// Grows the storage so that logical offsets `[0, need)` fit, keeping the first `live`
     /// logical bytes.
+    #[inline]
     fn grow(&mut self, need: usize, live: usize) {
+        if self.phys() == 0 && need <= SMALL_RING && self.capacity() >= SMALL_RING {
+            // The first write of a buffer of at least a small ring: a pooled small ring. No
+            // storage yet (`phys` 0), so nothing to keep and no allocation to give back.
+            debug_assert!(live == 0 && self.buf.capacity() == 0);
+            self.buf = take_small();
+            self.phys32 = SMALL_RING as u32;
+            self.head = 0;
+            return;
+        }
+        self.grow_general(need, live);
+    }
+
+    /// [`Ring::grow`] past the first small ring (or for a buffer smaller than one).
+    #[inline(never)]
+    fn grow_general(&mut self, need: usize, live: usize) {
         let phys = if need <= SMALL_RING && self.phys() == 0 {
             SMALL_RING.min(self.capacity())
         } else {
