@@ -51,7 +51,7 @@ mod output;
 pub use output::TxBurst;
 mod paced;
 #[cfg(test)]
-mod testlink;
+pub(crate) mod testlink;
 mod timers;
 mod undo;
 mod wants;

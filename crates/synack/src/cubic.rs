@@ -520,13 +520,8 @@ mod tests {
     #[test]
     fn cached_windows_equal_the_conversion() {
         let mut c = Cubic::default();
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::conn::testlink::Rng(0x9e37_79b9_7f4a_7c15);
+        let mut next = move || rng.next();
         let mut now = Instant::ZERO;
         let check = |c: &Cubic| {
             let ss = if c.ssthresh.is_infinite() {

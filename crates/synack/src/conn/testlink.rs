@@ -1,16 +1,22 @@
 //! Test support shared by the engine's equivalence tests (header prediction, transmit
-//! bursts): a deterministic random source and the impaired link they run over.
+//! bursts): a deterministic random source and the impaired link they run over. The random
+//! source also serves the crate's other randomised unit tests.
 
 /// A deterministic xorshift.
-pub(super) struct Rng(pub(super) u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    /// A number in `0..n`.
-    pub(super) fn below(&mut self, n: u64) -> u64 {
+    /// The next state (xorshift64: 13, 7, 17).
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
-        self.0 % n
+        self.0
+    }
+
+    /// A number in `0..n`.
+    pub(super) fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
     }
 }
 

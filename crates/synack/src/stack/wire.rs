@@ -1001,6 +1001,7 @@ pub fn peek_tuple(pkt: &[u8]) -> Option<crate::isn::FourTuple> {
 mod tests {
     use super::*;
     use crate::TcpFlags;
+    use crate::conn::testlink::Rng;
 
     /// The two layouts `segment_options` reads in place (`nop,nop,TS` and Linux's full SYN
     /// layout) give what the general parser gives, for random values and for every one-byte
@@ -1009,13 +1010,8 @@ mod tests {
     #[test]
     fn segment_options_shortcuts_match_the_parser() {
         use synack_wire::tcp_options::{SynOptions, established_layout};
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut next = move || rng.next();
         for _ in 0..20_000 {
             let r = next();
             let ts = ((r >> 7) as u32, (r >> 29) as u32);
@@ -1054,13 +1050,8 @@ mod tests {
     /// and on an intact segment header sum plus payload finishes to zero.
     #[test]
     fn header_sum_by_words_matches_the_byte_stream() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut next = move || rng.next();
         let addrs = [
             (
                 IpAddr::from([10, 0, 0, 1]),
@@ -1180,11 +1171,9 @@ mod tests {
     /// and the payload's sum equals the one summed over the whole segment.
     #[test]
     fn ipv4_header_and_pseudo_header_sums_from_parts_match_byte_sums() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
         for i in 0..5000u32 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next();
             let src = Ipv4Addr::from_bits(x as u32);
             let dst = Ipv4Addr::from_bits((x >> 32) as u32 ^ i);
             let meta = IpMeta {
