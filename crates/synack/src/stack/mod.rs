@@ -946,17 +946,22 @@ impl Stack {
             // RFC 6191 / RFC 9293 §3.10.7.4: a SYN may reopen a TIME_WAIT tuple when its
             // ISN or timestamp is higher; the old incarnation goes and a listener answers.
             // The listener is looked up only for such a SYN, not for every segment.
-            let reopen = slot.conn.state() == State::TimeWait
+            let reopen = if slot.conn.state() == State::TimeWait
                 && slot.conn.time_wait_accepts_syn(&t.seg)
-                && self.find_listener(t.local, t.remote).is_some();
+            {
+                self.find_listener(t.local, t.remote)
+            } else {
+                None
+            };
             let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
                 return;
             };
-            if reopen {
+            if let Some(lid) = reopen {
                 slot.conn.abort(now);
                 self.counters.tcp_time_wait_reuse += 1;
+                // (The listeners are as they were: a touch changes connections only.)
                 self.touch(now, id);
-                return self.listener_input(now, t);
+                return self.listener_input(now, t, lid);
             }
             // FreeBSD (tcp_twcheck): in TIME_WAIT, once a SYN could not reopen the tuple,
             // a segment without ACK is dropped without an answer (RST, SYN, bare FIN).
@@ -993,8 +998,8 @@ impl Stack {
             }
             return self.touch(now, id);
         }
-        if self.find_listener(t.local, t.remote).is_some() {
-            return self.listener_input(now, t);
+        if let Some(lid) = self.find_listener(t.local, t.remote) {
+            return self.listener_input(now, t, lid);
         }
         self.no_socket(t);
     }
@@ -1188,11 +1193,9 @@ impl Stack {
         }
     }
 
-    /// RFC 9293 §3.10.7.2 LISTEN, with Linux's SYN queue, accept queue and SYN cookies.
-    fn listener_input(&mut self, now: Instant, t: &wire::TcpIn<'_>) {
-        let Some(lid) = self.find_listener(t.local, t.remote) else {
-            return self.no_socket(t);
-        };
+    /// RFC 9293 §3.10.7.2 LISTEN, with Linux's SYN queue, accept queue and SYN cookies:
+    /// a segment for the listener `lid`, which [`Stack::find_listener`] chose for it.
+    fn listener_input(&mut self, now: Instant, t: &wire::TcpIn<'_>, lid: SocketId) {
         let seg = &t.seg;
         let flags = seg.flags;
         // First, an incoming RST to a listener is ignored.
