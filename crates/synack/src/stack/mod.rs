@@ -428,6 +428,12 @@ pub struct Stack {
     cfg_cache: Vec<(Arc<SockOpts>, bool, bool, Arc<Config>)>,
     /// Socket option sets in use, shared by the sockets that set the same options.
     opts_cache: Vec<Arc<SockOpts>>,
+    /// `setsockopt` results seen (see `Stack::sockopt_memo_hit`): the option set's
+    /// allocation before (one `opts_cache` holds, or the default one), the option, and the
+    /// `opts_cache` entry the search found for the result. Emptied whenever `opts_cache`
+    /// changes, so every allocation named here is alive and the search would find the
+    /// same entry.
+    opts_memo: Vec<(usize, SockOpt, Arc<SockOpts>)>,
 }
 
 impl core::fmt::Debug for Stack {
@@ -524,6 +530,7 @@ impl Stack {
             frag: icmp::Reassembly::default(),
             cfg_cache: Vec::new(),
             opts_cache: Vec::new(),
+            opts_memo: Vec::new(),
         }
     }
 
@@ -2613,5 +2620,87 @@ mod tests {
         b.close(now, l2).unwrap();
         check_timers(&b);
         assert_eq!(b.poll_timeout(), None);
+    }
+    /// `setsockopt` through the result memo (`opts_memo`) gives every socket the option
+    /// set, and the same shared allocation (the same `opts_cache` entry, or a private one),
+    /// as without it: two hosts take the same random calls on IPv4 and IPv6 sockets
+    /// (valid and refused values, `IPV6_V6ONLY`, sockets closed and opened), one with its
+    /// memo emptied before every call.
+    #[test]
+    fn sockopt_memo_gives_the_searched_sets() {
+        use super::socket::Linger;
+        let mut a = Stack::new([1; 16], Sysctl::linux());
+        let mut b = Stack::new([1; 16], Sysctl::linux());
+        let mut socks = Vec::new();
+        let mut rng = crate::conn::testlink::Rng(0x0b7_5e75_0c4e_7a11);
+        let mut hits = 0;
+        for round in 0..20_000u32 {
+            let r = rng.next();
+            if socks.len() < 4 || r % 16 == 0 {
+                let family = if r & 0x100 == 0 {
+                    Family::V4
+                } else {
+                    Family::V6
+                };
+                let (x, y) = (a.socket(family).unwrap(), b.socket(family).unwrap());
+                socks.push((x, y));
+            }
+            if r % 4 == 1 && socks.len() > 4 {
+                let (x, y) = socks.swap_remove((r >> 8) as usize % socks.len());
+                let now = a.now;
+                assert_eq!(a.close(now, x), b.close(now, y));
+            }
+            let v = if r % 8 < 6 { 1 } else { (r >> 20) as i32 % 4 };
+            // Mostly the two buffer sizes (as the churn benchmark sets them), the rest now
+            // and then.
+            let kind = if r % 8 < 6 {
+                (r >> 24) % 2
+            } else {
+                (r >> 24) % 9
+            };
+            let opt = match kind {
+                0 => SockOpt::RcvBuf(2304 * (v + 1)),
+                1 => SockOpt::SndBuf(2304 * (v + 1)),
+                2 => SockOpt::NoDelay(v & 1 == 1),
+                3 => SockOpt::KeepCnt(if v == 3 { 200 } else { v + 1 }),
+                4 => SockOpt::IpTtl(if v == 0 { -1 } else { 60 + v }),
+                5 => SockOpt::V6Only(v & 1 == 1),
+                6 => SockOpt::Linger(Linger {
+                    on: v & 1 == 1,
+                    secs: v as u32,
+                }),
+                7 => SockOpt::MaxSeg(if v == 0 { 0 } else { 1000 + v }),
+                _ => SockOpt::ReuseAddr(v & 2 == 2),
+            };
+            let (x, y) = socks[(r >> 32) as usize % socks.len()];
+            let from = std::sync::Arc::as_ptr(&a.sockets.get(x.index, x.generation).unwrap().opts);
+            if a.opts_memo
+                .iter()
+                .any(|(f, o, _)| *f == from as usize && *o == opt)
+            {
+                hits += 1;
+            }
+            b.opts_memo.clear();
+            let (ra, rb) = (a.setsockopt(x, opt), b.setsockopt(y, opt));
+            assert_eq!(ra, rb, "round {round}: {opt:?}");
+            for &(x, y) in &socks {
+                let (oa, ob) = (
+                    &a.sockets.get(x.index, x.generation).unwrap().opts,
+                    &b.sockets.get(y.index, y.generation).unwrap().opts,
+                );
+                assert_eq!(**oa, **ob, "round {round}: {opt:?}");
+                let at = |cache: &[std::sync::Arc<super::socket::SockOpts>], o| {
+                    cache.iter().position(|c| std::sync::Arc::ptr_eq(c, o))
+                };
+                assert_eq!(
+                    at(&a.opts_cache, oa),
+                    at(&b.opts_cache, ob),
+                    "round {round}"
+                );
+            }
+            assert_eq!(a.opts_cache.len(), b.opts_cache.len());
+        }
+        // Most calls repeat a result seen before.
+        assert!(hits > 2_500, "{hits} memo hits");
     }
 }
