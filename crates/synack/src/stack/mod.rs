@@ -800,14 +800,23 @@ impl Stack {
     /// SACK blocks, a state but ESTABLISHED, data in flight, ...) takes the ordinary path
     /// and ends the run.
     pub fn receive_batch<D: AsRef<[u8]>>(&mut self, now: Instant, datagrams: &[D]) {
+        match datagrams {
+            [] => return,
+            // Nothing to coalesce or to overlap.
+            [d] => return self.receive(now, d.as_ref()),
+            _ => {}
+        }
         self.in_batch = self.coalesce;
         self.receive_groups(now, datagrams);
         self.in_batch = false;
-        self.flush_run(now);
+        if self.pending_touch.is_some() {
+            self.flush_run(now);
+        }
     }
 
     /// The owed [`Stack::touch`] of the last coalesced run, if any, and the housekeeping
     /// that follows every entry point.
+    #[inline(never)]
     fn flush_run(&mut self, now: Instant) {
         if let Some(id) = self.pending_touch.take() {
             self.touch(now, id);
@@ -819,6 +828,12 @@ impl Stack {
     fn receive_groups<D: AsRef<[u8]>>(&mut self, now: Instant, datagrams: &[D]) {
         /// Datagrams whose lookups are in flight together.
         const GROUP: usize = 8;
+        if self.conns.len <= BATCH_PREFETCH_MIN {
+            for d in datagrams {
+                self.receive(now, d.as_ref());
+            }
+            return;
+        }
         for group in datagrams.chunks(GROUP) {
             if self.conns.len > BATCH_PREFETCH_MIN {
                 let mut hashes = [None; GROUP];
@@ -898,7 +913,7 @@ impl Stack {
     }
 
     fn deliver(&mut self, now: Instant, ip: &wire::IpIn<'_>, ce: bool) {
-        if ip.protocol != synack_wire::ipv4::PROTO_TCP {
+        if self.pending_touch.is_some() && ip.protocol != synack_wire::ipv4::PROTO_TCP {
             // A coalesced run ends before anything but TCP (ICMP may touch connections).
             self.flush_run(now);
         }
@@ -1006,26 +1021,7 @@ impl Stack {
                 && !(state == State::SynReceived && matches!(slot.owner, Owner::SynQueue(_)))
             {
                 if self.in_batch {
-                    let cont = self.pending_touch == Some(id);
-                    if slot.conn.on_segment_in_run(now, &t.seg, t.ce, cont) {
-                        // `touch` for such a segment: the state, the urgent signal and
-                        // the keepinit timer cannot change, and the transmit queue is
-                        // updated at once (as `touch` would, so its order stays); only
-                        // the timer refiling waits for the run's end.
-                        if !slot.queued_tx {
-                            let wants = slot.conn.wants_transmit();
-                            if wants || Stack::reapable(slot) {
-                                slot.queued_tx = true;
-                                slot.tx_check = !wants;
-                                self.tx.push_back(id);
-                            }
-                        }
-                        self.coalesced += u64::from(cont);
-                        self.pending_touch = Some(id);
-                        return;
-                    }
-                    // The run ends here: this `touch` is also the one it owed.
-                    self.pending_touch = None;
+                    return self.tcp_input_run(now, t, id);
                 }
                 slot.conn.on_segment_ecn(now, &t.seg, t.ce);
                 return self.touch(now, id);
@@ -1085,6 +1081,38 @@ impl Stack {
             return self.listener_input(now, t);
         }
         self.no_socket(t);
+    }
+
+    /// [`Stack::tcp_input_found`]'s common case inside a coalescing batch: the segment goes
+    /// through `Connection::on_segment_in_run` (continuing the run when the connection's
+    /// last segment did), or else the ordinary way, ending the run.
+    #[inline(always)]
+    fn tcp_input_run(&mut self, now: Instant, t: &wire::TcpIn<'_>, id: ConnId) {
+        let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
+            return;
+        };
+        let cont = self.pending_touch == Some(id);
+        if slot.conn.on_segment_in_run(now, &t.seg, t.ce, cont) {
+            // `touch` for such a segment: the state, the urgent signal and the keepinit
+            // timer cannot change, and the transmit queue is updated at once (as `touch`
+            // would, so its order and `has_pending_transmit` stay); only the timer
+            // refiling waits for the run's end.
+            if !slot.queued_tx {
+                let wants = slot.conn.wants_transmit();
+                if wants || Stack::reapable(slot) {
+                    slot.queued_tx = true;
+                    slot.tx_check = !wants;
+                    self.tx.push_back(id);
+                }
+            }
+            self.coalesced += u64::from(cont);
+            self.pending_touch = Some(id);
+            return;
+        }
+        // The run ends here: this `touch` is also the one it owed.
+        self.pending_touch = None;
+        slot.conn.on_segment_ecn(now, &t.seg, t.ce);
+        self.touch(now, id)
     }
 
     /// The connection of an arriving segment: the demux's one-behind cache when the
