@@ -74,7 +74,8 @@ pub trait CongestionControl: Debug + Send {
     /// The reduction was spurious (RFC 3522 / RFC 4015 undo): put back the window and
     /// ssthresh from before it.
     fn restore(&mut self, cwnd: u32, ssthresh: u32);
-    /// Recovery ended with a full acknowledgment (RFC 6937 §3: cwnd = ssthresh).
+    /// Recovery ended with a full acknowledgment (RFC 6937 §3: cwnd = ssthresh). With no
+    /// ssthresh set (`u32::MAX`, no congestion event yet) the window stays as it is.
     fn on_recovery_end(&mut self);
     /// A retransmission timeout with `flight` bytes outstanding (RFC 5681 §3.1 eq. 4).
     fn on_rto(&mut self, flight: u32, mss: u32);
@@ -202,7 +203,11 @@ impl CongestionControl for Reno {
     }
 
     fn on_recovery_end(&mut self) {
-        self.cwnd = self.ssthresh;
+        // RFC 6937 §3: cwnd = ssthresh, which exists only after a congestion event (an
+        // infinite one, after an undo to the initial ssthresh, leaves cwnd as it is).
+        if self.ssthresh != u32::MAX {
+            self.cwnd = self.ssthresh;
+        }
     }
 
     fn on_rto(&mut self, flight: u32, mss: u32) {
@@ -251,6 +256,23 @@ mod tests {
         assert_eq!(r.cwnd(), 11_000);
         r.on_rto(11_000, 1000);
         assert_eq!((r.ssthresh(), r.cwnd()), (5_500, 1000));
+    }
+
+    /// RFC 6937 §3's cwnd = ssthresh at the end of recovery needs an ssthresh: after an
+    /// undo back to the initial (infinite) one, no algorithm may take it as the window.
+    #[test]
+    fn recovery_end_without_ssthresh_keeps_the_window() {
+        for name in ["reno", "cubic"] {
+            let mut c = by_name(name).unwrap();
+            c.on_established(1000);
+            c.on_congestion(Instant::ZERO, 20_000, 1000);
+            c.restore(12_000, u32::MAX);
+            let before = c.cwnd();
+            c.on_recovery_end();
+            assert_eq!(c.ssthresh(), u32::MAX, "{name}");
+            assert_eq!(c.cwnd(), before, "{name}");
+            assert!(c.cwnd() < 1 << 20, "{name}: {}", c.cwnd());
+        }
     }
 
     /// RFC 3465 §2.2's L: one ACK for 4 segments grows slow start by 1 (the default), 2

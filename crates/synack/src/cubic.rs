@@ -341,8 +341,12 @@ impl CongestionControl for Cubic {
     }
 
     fn on_recovery_end(&mut self) {
-        self.cwnd = self.ssthresh;
-        self.sync();
+        // RFC 6937 §3: cwnd = ssthresh; an infinite ssthresh (no congestion event, or an
+        // undo back to the initial one) would make the window infinite: it stays.
+        if self.ssthresh.is_finite() {
+            self.cwnd = self.ssthresh;
+            self.sync();
+        }
     }
 
     fn on_rto(&mut self, flight: u32, mss: u32) {
@@ -544,8 +548,8 @@ mod tests {
                     (r >> 20) as u32 % 2_000_000,
                     [u32::MAX, 70_000][i as usize % 2],
                 ),
-                // Recovery ends only after a congestion event (a finite ssthresh).
-                4 if c.ssthresh.is_finite() => c.on_recovery_end(),
+                // Also with an infinite ssthresh (after an undo to the initial one).
+                4 => c.on_recovery_end(),
                 5 => c.on_rto(c.cwnd(), mss),
                 6 => c.on_idle_restart(now),
                 7 => c.on_rtt(Duration::from_micros(r >> 44)),

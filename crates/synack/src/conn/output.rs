@@ -489,6 +489,44 @@ impl Connection {
             }
             return None;
         }
+        // Retransmissions and recovery (rare in a transfer): out of line, so that the
+        // common path stays short. Each branch there tests its own condition again, in the
+        // same order; when none holds, none runs.
+        if (self.fast_rtx_due
+            || self.tlp_due
+            || self.loss.frto_new > 0
+            || self.rtx_nxt.is_some()
+            || (self.recover.is_some() && self.sack_ok && self.prr_budget > 0))
+            && let Some(seg) = self.next_segment_recovery(now, payload)
+        {
+            return Some(seg);
+        }
+        if let Some(seg) = self.new_data(now, payload, false) {
+            return Some(seg);
+        }
+        if (self.probe_due || self.ka_probe_due)
+            && let Some(seg) = self.next_segment_probe(now, payload)
+        {
+            return Some(seg);
+        }
+        if self.ack_due && self.state != State::SynSent {
+            if self.cfg.flavor() == crate::config::Flavor::FreeBsd
+                && matches!(self.state, State::Closing)
+                && let Some(seg) = self.freebsd_closing_ack(now)
+            {
+                return Some(seg);
+            }
+            return Some(self.segment(now, self.snd_nxt, TcpFlags::ACK));
+        }
+        None
+    }
+
+    /// [`Connection::next_segment`]'s retransmissions and loss recovery, in its order:
+    /// fast retransmit, the loss probe, F-RTO's new data, the resends after a timeout and
+    /// the SACK-based recovery. `None` when none of them sends.
+    #[cold]
+    #[inline(never)]
+    fn next_segment_recovery(&mut self, now: Instant, payload: &mut [u8]) -> Option<SegmentOut> {
         if self.fast_rtx_due {
             // RFC 5681 §3.2 / RFC 6675 §5 step 4.3: the segment at SND.UNA, now (up to the
             // first SACKed byte).
@@ -615,9 +653,13 @@ impl Connection {
                 }
             }
         }
-        if let Some(seg) = self.new_data(now, payload, false) {
-            return Some(seg);
-        }
+        None
+    }
+
+    /// [`Connection::next_segment`]'s window probe or keepalive probe, when one is due.
+    #[cold]
+    #[inline(never)]
+    fn next_segment_probe(&mut self, now: Instant, payload: &mut [u8]) -> Option<SegmentOut> {
         if self.probe_due {
             self.probe_due = false;
             // The window may have opened just enough: send what fits, SWS rules overridden
@@ -637,19 +679,21 @@ impl Connection {
             self.stats.keepalive_probes += 1;
             return Some(self.segment(now, self.snd_una - 1u32, TcpFlags::ACK));
         }
-        if self.ack_due && self.state != State::SynSent {
-            if self.cfg.flavor() == crate::config::Flavor::FreeBsd
-                && matches!(self.state, State::Closing)
-                && !self.challenge_due
-                && let Some(fin) = self.fin_seq
-                && self.snd_nxt == fin + 1u32
-                && self.snd_una.le(fin)
-            {
-                // FreeBSD tcp_output(): the state's flags include FIN, and with the FIN sent
-                // but unacknowledged SND.NXT is backed up over it, so the ACK resends it.
-                return Some(self.segment(now, fin, TcpFlags::ACK | TcpFlags::FIN));
-            }
-            return Some(self.segment(now, self.snd_nxt, TcpFlags::ACK));
+        None
+    }
+
+    /// [`Connection::next_segment`]'s ACK in FreeBSD's CLOSING, when it resends the FIN.
+    #[cold]
+    #[inline(never)]
+    fn freebsd_closing_ack(&mut self, now: Instant) -> Option<SegmentOut> {
+        if !self.challenge_due
+            && let Some(fin) = self.fin_seq
+            && self.snd_nxt == fin + 1u32
+            && self.snd_una.le(fin)
+        {
+            // FreeBSD tcp_output(): the state's flags include FIN, and with the FIN sent
+            // but unacknowledged SND.NXT is backed up over it, so the ACK resends it.
+            return Some(self.segment(now, fin, TcpFlags::ACK | TcpFlags::FIN));
         }
         None
     }
@@ -992,6 +1036,8 @@ impl Connection {
     }
 
     /// Records what recovery sent: PRR's prr_out and budget, and RFC 6675's HighRxt.
+    #[cold]
+    #[inline(never)]
     pub(super) fn recovery_sent(&mut self, seq: Seq, len: u32) {
         if self.recover.is_none() {
             return;
@@ -1015,14 +1061,21 @@ impl Connection {
             return;
         }
         if self.sent_log.capacity() == 0 {
-            let mss = usize::from(self.eff_snd_mss()).max(1);
-            let cap = (self.sndbuf.capacity().max(self.cfg.send_buffer) / mss + 16).min(4096);
-            self.sent_log.allocate(cap);
+            self.allocate_sent_log();
         }
         if self.sent_log.len() == self.sent_log.capacity() {
             self.sent_log.pop_front();
         }
         self.sent_log.push_back((self.snd_nxt, now));
+    }
+
+    /// The sent log's one allocation, when data is first sent ([`Connection::log_sent`]).
+    #[cold]
+    #[inline(never)]
+    fn allocate_sent_log(&mut self) {
+        let mss = usize::from(self.eff_snd_mss()).max(1);
+        let cap = (self.sndbuf.capacity().max(self.cfg.send_buffer) / mss + 16).min(4096);
+        self.sent_log.allocate(cap);
     }
 
     /// tcp_slow_start_after_idle: nothing in flight and idle for longer than the RTO, the

@@ -18,12 +18,19 @@ impl Connection {
 
     /// Pacing: whether data waiting to go must wait for its departure time (the wake-up is
     /// then armed); `false` when nothing is waiting or the connection is not paced.
+    #[inline(always)]
     pub(super) fn pace_hold(&mut self, now: Instant) -> bool {
         // Without a rate sampler (every algorithm but BBR) nothing is paced: asked first,
         // so an unpaced connection does not work out what is pending.
         if !self.has_rate() {
             return false;
         }
+        self.pace_hold_rate(now)
+    }
+
+    /// [`Connection::pace_hold`] with a rate sampler, out of line.
+    #[inline(never)]
+    fn pace_hold_rate(&mut self, now: Instant) -> bool {
         let unsent = self
             .sndbuf
             .len()
@@ -42,10 +49,17 @@ impl Connection {
 
     /// A data segment left: record it for rate sampling and advance the pacing clock
     /// (draft-cheng-iccrg-delivery-rate-estimation §3.2).
+    #[inline(always)]
     pub(super) fn rate_on_send(&mut self, now: Instant, seg: &SegmentOut) {
         if !self.has_rate() {
             return;
         }
+        self.rate_on_send_rate(now, seg);
+    }
+
+    /// [`Connection::rate_on_send`] with a rate sampler, out of line.
+    #[inline(never)]
+    fn rate_on_send_rate(&mut self, now: Instant, seg: &SegmentOut) {
         let idle = seg.seq == self.snd_una;
         let Some(rate) = self.cc.rate_mut() else {
             return;
@@ -58,8 +72,18 @@ impl Connection {
 
     /// Nothing went out: if the application has nothing more to send while the window has
     /// room, samples are app-limited until what is in flight is delivered (draft §3.4).
+    #[inline(always)]
     pub(super) fn rate_check_app_limited(&mut self, now: Instant) {
-        if !self.has_rate() || self.cc.rate().is_none_or(|r| r.pace_deadline.is_some()) {
+        if !self.has_rate() {
+            return;
+        }
+        self.rate_check_app_limited_rate(now);
+    }
+
+    /// [`Connection::rate_check_app_limited`] with a rate sampler, out of line.
+    #[inline(never)]
+    fn rate_check_app_limited_rate(&mut self, now: Instant) {
+        if self.cc.rate().is_none_or(|r| r.pace_deadline.is_some()) {
             return;
         }
         let unsent = self

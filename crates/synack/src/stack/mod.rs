@@ -886,30 +886,44 @@ impl Stack {
         // For a reassembled datagram this is the completing fragment's mark (§5.3 asks for
         // any fragment's; fragments of TCP are rare and carry no ECT in practice).
         let ce = wire::ecn_ce(packet);
-        if let Some((id, offset, more)) = ip.fragment {
-            // RFC 791 §3.2 / RFC 815: bounded reassembly; the whole datagram comes back.
-            let key = (ip.src, ip.dst, ip.protocol, id);
-            match self.frag.add(now, key, offset, more, ip.payload) {
-                icmp::FragResult::Pending => return,
-                icmp::FragResult::Dropped => {
-                    self.counters.ip_reasm_fails += 1;
-                    return self.counters.drop(DropReason::Fragment);
-                }
-                icmp::FragResult::Complete(data) => {
-                    self.counters.ip_reasm_oks += 1;
-                    let whole = wire::IpIn {
-                        payload: &data,
-                        fragment: None,
-                        ..*ip
-                    };
-                    self.deliver(now, &whole, ce);
-                    self.frag.recycle(data);
-                    return self.after_mutation();
-                }
-            }
+        if let Some(fragment) = ip.fragment {
+            return self.receive_fragment(now, ip, ce, fragment);
         }
         self.deliver(now, ip, ce);
         self.after_mutation();
+    }
+
+    /// [`Stack::receive`] of a fragment (`ip.fragment` is `(id, offset, more)`), out of
+    /// line: TCP over IP fragments is rare.
+    #[cold]
+    #[inline(never)]
+    fn receive_fragment(
+        &mut self,
+        now: Instant,
+        ip: &wire::IpIn<'_>,
+        ce: bool,
+        (id, offset, more): (u16, usize, bool),
+    ) {
+        // RFC 791 §3.2 / RFC 815: bounded reassembly; the whole datagram comes back.
+        let key = (ip.src, ip.dst, ip.protocol, id);
+        match self.frag.add(now, key, offset, more, ip.payload) {
+            icmp::FragResult::Pending => {}
+            icmp::FragResult::Dropped => {
+                self.counters.ip_reasm_fails += 1;
+                self.counters.drop(DropReason::Fragment);
+            }
+            icmp::FragResult::Complete(data) => {
+                self.counters.ip_reasm_oks += 1;
+                let whole = wire::IpIn {
+                    payload: &data,
+                    fragment: None,
+                    ..*ip
+                };
+                self.deliver(now, &whole, ce);
+                self.frag.recycle(data);
+                self.after_mutation();
+            }
+        }
     }
 
     fn deliver(&mut self, now: Instant, ip: &wire::IpIn<'_>, ce: bool) {
@@ -1026,56 +1040,7 @@ impl Stack {
                 slot.conn.on_segment_ecn(now, &t.seg, t.ce);
                 return self.touch(now, id);
             }
-            let slot = &*slot;
-            // RFC 6191 / RFC 9293 §3.10.7.4: a SYN may reopen a TIME_WAIT tuple when its
-            // ISN or timestamp is higher; the old incarnation goes and a listener answers.
-            // The listener is looked up only for such a SYN, not for every segment.
-            let reopen = slot.conn.state() == State::TimeWait
-                && slot.conn.time_wait_accepts_syn(&t.seg)
-                && self.find_listener(t.local, t.remote).is_some();
-            let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
-                return;
-            };
-            if reopen {
-                slot.conn.abort(now);
-                self.counters.tcp_time_wait_reuse += 1;
-                self.touch(now, id);
-                return self.listener_input(now, t);
-            }
-            // FreeBSD (tcp_twcheck): in TIME_WAIT, once a SYN could not reopen the tuple,
-            // a segment without ACK is dropped without an answer (RST, SYN, bare FIN).
-            if self.sysctl.profile == Profile::FreeBsd
-                && slot.conn.state() == State::TimeWait
-                && !t.seg.flags.ack()
-            {
-                return self.counters.drop(DropReason::TimeWaitNoAck);
-            }
-            // Linux: an ACK completing the handshake while the accept queue is full is
-            // dropped (the SYN-ACK will be retransmitted) unless tcp_abort_on_overflow.
-            if let Owner::SynQueue(l) = slot.owner
-                && slot.conn.state() == State::SynReceived
-                && t.seg.flags.ack()
-                && !t
-                    .seg
-                    .flags
-                    .intersects(crate::TcpFlags::RST | crate::TcpFlags::SYN)
-                && self.accept_queue_full(l)
-            {
-                self.counters.listen_overflows += 1;
-                self.counters.listen_drops += 1;
-                self.counters.drop(DropReason::ListenOverflow);
-                if self.sysctl.tcp_abort_on_overflow
-                    && let Some(slot) = self.conns.get_mut(id.index, id.generation)
-                {
-                    slot.conn.abort(now);
-                    self.touch(now, id);
-                }
-                return;
-            }
-            if let Some(slot) = self.conns.get_mut(id.index, id.generation) {
-                slot.conn.on_segment_ecn(now, &t.seg, t.ce);
-            }
-            return self.touch(now, id);
+            return self.tcp_input_held(now, t, id);
         }
         if self.find_listener(t.local, t.remote).is_some() {
             return self.listener_input(now, t);
@@ -1113,6 +1078,65 @@ impl Stack {
         self.pending_touch = None;
         slot.conn.on_segment_ecn(now, &t.seg, t.ce);
         self.touch(now, id)
+    }
+
+    /// [`Stack::tcp_input_found`] for a connection in TIME-WAIT, or in SYN-RECEIVED on a
+    /// listener's SYN queue: the cases where the host decides first. Out of line, so that
+    /// the common case stays short.
+    #[inline(never)]
+    fn tcp_input_held(&mut self, now: Instant, t: &wire::TcpIn<'_>, id: ConnId) {
+        let Some(slot) = self.conns.get(id.index, id.generation) else {
+            return;
+        };
+        // RFC 6191 / RFC 9293 §3.10.7.4: a SYN may reopen a TIME_WAIT tuple when its
+        // ISN or timestamp is higher; the old incarnation goes and a listener answers.
+        // The listener is looked up only for such a SYN, not for every segment.
+        let reopen = slot.conn.state() == State::TimeWait
+            && slot.conn.time_wait_accepts_syn(&t.seg)
+            && self.find_listener(t.local, t.remote).is_some();
+        let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
+            return;
+        };
+        if reopen {
+            slot.conn.abort(now);
+            self.counters.tcp_time_wait_reuse += 1;
+            self.touch(now, id);
+            return self.listener_input(now, t);
+        }
+        // FreeBSD (tcp_twcheck): in TIME_WAIT, once a SYN could not reopen the tuple,
+        // a segment without ACK is dropped without an answer (RST, SYN, bare FIN).
+        if self.sysctl.profile == Profile::FreeBsd
+            && slot.conn.state() == State::TimeWait
+            && !t.seg.flags.ack()
+        {
+            return self.counters.drop(DropReason::TimeWaitNoAck);
+        }
+        // Linux: an ACK completing the handshake while the accept queue is full is
+        // dropped (the SYN-ACK will be retransmitted) unless tcp_abort_on_overflow.
+        if let Owner::SynQueue(l) = slot.owner
+            && slot.conn.state() == State::SynReceived
+            && t.seg.flags.ack()
+            && !t
+                .seg
+                .flags
+                .intersects(crate::TcpFlags::RST | crate::TcpFlags::SYN)
+            && self.accept_queue_full(l)
+        {
+            self.counters.listen_overflows += 1;
+            self.counters.listen_drops += 1;
+            self.counters.drop(DropReason::ListenOverflow);
+            if self.sysctl.tcp_abort_on_overflow
+                && let Some(slot) = self.conns.get_mut(id.index, id.generation)
+            {
+                slot.conn.abort(now);
+                self.touch(now, id);
+            }
+            return;
+        }
+        if let Some(slot) = self.conns.get_mut(id.index, id.generation) {
+            slot.conn.on_segment_ecn(now, &t.seg, t.ce);
+        }
+        self.touch(now, id);
     }
 
     /// The connection of an arriving segment: the demux's one-behind cache when the
@@ -1919,36 +1943,11 @@ impl Stack {
         buf: &mut [u8],
         burst: &mut StackBurst,
     ) -> Option<(usize, IpAddr)> {
-        while let Some(c) = self.ctrl.pop_front() {
-            let id = self.next_ip_id();
-            let n = match c {
-                Ctrl::Tcp {
-                    local,
-                    remote,
-                    seg,
-                    ttl,
-                } => {
-                    self.counters.out_segs += 1;
-                    if seg.flags.rst() {
-                        self.counters.out_rsts += 1;
-                    }
-                    wire::emit_tcp(buf, local, remote, &seg, 0, None, id, ttl)
-                        .map(|n| (n, remote.ip()))
-                }
-                Ctrl::Icmp {
-                    src,
-                    dst,
-                    msg_type,
-                    code,
-                    body,
-                } => {
-                    self.counters.icmp_out_msgs += 1;
-                    wire::emit_icmp(buf, src, dst, msg_type, code, &body, id).map(|n| (n, dst))
-                }
-            };
-            if n.is_some() {
-                return n;
-            }
+        // Control segments and ICMP messages first (rare: resets, cookies, errors).
+        if !self.ctrl.is_empty()
+            && let Some(out) = self.next_ctrl_datagram(buf)
+        {
+            return Some(out);
         }
         while let Some(&id) = self.tx.front() {
             let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
@@ -2107,6 +2106,45 @@ impl Stack {
                         self.timers_dirty |= Stack::set_deadline(&mut self.timers, slot, id);
                     }
                 }
+            }
+        }
+        None
+    }
+
+    /// [`Stack::next_datagram_with`]'s queued control segments and ICMP messages: the
+    /// next one written into `buf`, out of line.
+    #[cold]
+    #[inline(never)]
+    fn next_ctrl_datagram(&mut self, buf: &mut [u8]) -> Option<(usize, IpAddr)> {
+        while let Some(c) = self.ctrl.pop_front() {
+            let id = self.next_ip_id();
+            let n = match c {
+                Ctrl::Tcp {
+                    local,
+                    remote,
+                    seg,
+                    ttl,
+                } => {
+                    self.counters.out_segs += 1;
+                    if seg.flags.rst() {
+                        self.counters.out_rsts += 1;
+                    }
+                    wire::emit_tcp(buf, local, remote, &seg, 0, None, id, ttl)
+                        .map(|n| (n, remote.ip()))
+                }
+                Ctrl::Icmp {
+                    src,
+                    dst,
+                    msg_type,
+                    code,
+                    body,
+                } => {
+                    self.counters.icmp_out_msgs += 1;
+                    wire::emit_icmp(buf, src, dst, msg_type, code, &body, id).map(|n| (n, dst))
+                }
+            };
+            if n.is_some() {
+                return n;
             }
         }
         None

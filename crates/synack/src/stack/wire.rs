@@ -89,6 +89,8 @@ fn parse_v4(pkt: &[u8]) -> Result<IpIn<'_>, DropReason> {
     })
 }
 
+// Out of line: the bulk paths are IPv4.
+#[inline(never)]
 fn parse_v6(pkt: &[u8]) -> Result<IpIn<'_>, DropReason> {
     let p = Ipv6Packet::new_checked(pkt).map_err(|_| DropReason::Truncated)?;
     if ipv6::HEADER_LEN + usize::from(p.payload_len()) > pkt.len() {
