@@ -393,6 +393,17 @@ pub struct Stack {
     /// The connection [`Stack::bench_receive_oracle`] names for the datagram it passes in
     /// (the demux lookup is skipped); `None` otherwise.
     oracle: Option<ConnId>,
+    /// Receive coalescing is on ([`Stack::set_receive_coalescing`]).
+    coalesce: bool,
+    /// Inside [`Stack::receive_batch`] with coalescing on: segments that header prediction
+    /// takes as in-order text defer the connection's timer refiling (see `pending_touch`).
+    in_batch: bool,
+    /// The connection whose last segment in this batch went through
+    /// `Connection::on_segment_in_run` and whose [`Stack::touch`] is still owed (only its
+    /// timer refiling: the transmit queue was updated at once).
+    pending_touch: Option<ConnId>,
+    /// Segments taken by `Connection::on_segment_in_run` after the first of their run.
+    coalesced: u64,
     listeners: HashMap<SocketAddr, Vec<SocketId>, SeededState>,
     ports: ports::PortTable,
     sockets: Slab<Socket>,
@@ -509,6 +520,10 @@ impl Stack {
             conns: Slab::new(),
             demux: demux::DemuxTable::new(st(b"demux")),
             oracle: None,
+            coalesce: true,
+            in_batch: false,
+            pending_touch: None,
+            coalesced: 0,
             listeners: HashMap::with_hasher(st(b"listeners")),
             ports: ports::PortTable::default(),
             sockets: Slab::new(),
@@ -595,6 +610,21 @@ impl Stack {
         self.limiter = Arc::new(ChallengeAckLimiter::new(
             self.sysctl.tcp_challenge_ack_limit,
         ));
+    }
+
+    /// Receive coalescing in [`Stack::receive_batch`] (on by default): consecutive
+    /// datagrams of one connection that header prediction takes as in-order text share
+    /// one timer update. It changes nothing observable; off, every datagram is processed
+    /// as by [`Stack::receive`] (the equivalence tests compare the two).
+    pub fn set_receive_coalescing(&mut self, on: bool) {
+        self.coalesce = on;
+    }
+
+    /// Segments [`Stack::receive_batch`] took as continuations of a coalesced run (after
+    /// the run's first), for tests and benchmarks; not a protocol counter.
+    #[doc(hidden)]
+    pub fn coalesced_segments(&self) -> u64 {
+        self.coalesced
     }
 
     /// Records engine events ([`crate::Event`]) on connections opened from now on.
@@ -761,13 +791,56 @@ impl Stack {
     // ------------------------------------------------------------------------------------
 
     /// Several datagrams that arrived at `now`, processed in order with exactly the effect
-    /// of [`Stack::receive`] on each in turn. With many connections the lookups of a batch
-    /// are overlapped: the 4-tuples of a few datagrams are read ahead (a header peek, no
-    /// validation), their demux entries and then their connections are prefetched, so
-    /// the cache misses of one datagram's lookup overlap those of the next.
+    /// of [`Stack::receive`] on each in turn: what a NIC driver hands over from one
+    /// interrupt or NAPI poll, or a TUN reader from one wake-up. With many connections the
+    /// lookups of a batch are overlapped: the 4-tuples of a few datagrams are read ahead
+    /// (a header peek, no validation), their demux entries and then their connections
+    /// are prefetched, so the cache misses of one datagram's lookup overlap those of the
+    /// next.
+    ///
+    /// Receive coalescing (GRO-like, [`Stack::set_receive_coalescing`]): a run of
+    /// consecutive in-order data segments of one connection, each parsed and verified
+    /// (IP and TCP checksums) on its own, goes through a lean engine entry that skips the
+    /// checks and steps the run's first segment already did, and the connection's timer
+    /// is refiled once per run instead of once per segment. Anything else (another
+    /// connection, a segment out of order or outside the window, any flag but ACK and PSH,
+    /// SACK blocks, a state but ESTABLISHED, data in flight, ...) takes the ordinary path
+    /// and ends the run.
     pub fn receive_batch<D: AsRef<[u8]>>(&mut self, now: Instant, datagrams: &[D]) {
+        match datagrams {
+            [] => return,
+            // Nothing to coalesce or to overlap.
+            [d] => return self.receive(now, d.as_ref()),
+            _ => {}
+        }
+        self.in_batch = self.coalesce;
+        self.receive_groups(now, datagrams);
+        self.in_batch = false;
+        if self.pending_touch.is_some() {
+            self.flush_run(now);
+        }
+    }
+
+    /// The owed [`Stack::touch`] of the last coalesced run, if any, and the housekeeping
+    /// that follows every entry point.
+    #[inline(never)]
+    fn flush_run(&mut self, now: Instant) {
+        if let Some(id) = self.pending_touch.take() {
+            self.touch(now, id);
+            self.after_mutation();
+        }
+    }
+
+    /// [`Stack::receive_batch`]'s loop.
+    fn receive_groups<D: AsRef<[u8]>>(&mut self, now: Instant, datagrams: &[D]) {
         /// Datagrams whose lookups are in flight together.
         const GROUP: usize = 8;
+        if self.conns.len <= BATCH_PREFETCH_MIN {
+            for d in datagrams {
+                self.receive(now, d.as_ref());
+            }
+            return;
+        }
         for group in datagrams.chunks(GROUP) {
             if self.conns.len > BATCH_PREFETCH_MIN {
                 let mut hashes = [None; GROUP];
@@ -861,6 +934,10 @@ impl Stack {
     }
 
     fn deliver(&mut self, now: Instant, ip: &wire::IpIn<'_>, ce: bool) {
+        if self.pending_touch.is_some() && ip.protocol != synack_wire::ipv4::PROTO_TCP {
+            // A coalesced run ends before anything but TCP (ICMP may touch connections).
+            self.flush_run(now);
+        }
         match ip.protocol {
             synack_wire::ipv4::PROTO_TCP => {
                 self.counters.ip_in_delivers += 1;
@@ -944,6 +1021,10 @@ impl Stack {
     /// A verified TCP segment with its demux lookup done: `found` is the connection whose
     /// 4-tuple it carries, if any (the table only returns live, matching connections).
     fn tcp_input_found(&mut self, now: Instant, t: &wire::TcpIn<'_>, found: Option<ConnId>) {
+        // A coalesced run ends at a segment for anything but its connection.
+        if self.pending_touch.is_some() && self.pending_touch != found {
+            self.flush_run(now);
+        }
         // FreeBSD (tcp_input.c, V_drop_synfin): with net.inet.tcp.drop_synfin set, a
         // segment with both SYN and FIN is dropped silently, whatever the state.
         if self.sysctl.tcp_drop_synfin && t.seg.flags.syn() && t.seg.flags.fin() {
@@ -960,6 +1041,9 @@ impl Stack {
             if state != State::TimeWait
                 && !(state == State::SynReceived && matches!(slot.owner, Owner::SynQueue(_)))
             {
+                if self.in_batch {
+                    return self.tcp_input_run(now, t, id);
+                }
                 slot.conn.on_segment_ecn(now, &t.seg, t.ce);
                 return self.touch(now, id);
             }
@@ -969,6 +1053,38 @@ impl Stack {
             return self.listener_input(now, t, lid);
         }
         self.no_socket(t);
+    }
+
+    /// [`Stack::tcp_input_found`]'s common case inside a coalescing batch: the segment goes
+    /// through `Connection::on_segment_in_run` (continuing the run when the connection's
+    /// last segment did), or else the ordinary way, ending the run.
+    #[inline(always)]
+    fn tcp_input_run(&mut self, now: Instant, t: &wire::TcpIn<'_>, id: ConnId) {
+        let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
+            return;
+        };
+        let cont = self.pending_touch == Some(id);
+        if slot.conn.on_segment_in_run(now, &t.seg, t.ce, cont) {
+            // `touch` for such a segment: the state, the urgent signal and the keepinit
+            // timer cannot change, and the transmit queue is updated at once (as `touch`
+            // would, so its order and `has_pending_transmit` stay); only the timer
+            // refiling waits for the run's end.
+            if !slot.queued_tx {
+                let wants = slot.conn.wants_transmit();
+                if wants || Stack::reapable(slot) {
+                    slot.queued_tx = true;
+                    slot.tx_check = !wants;
+                    self.tx.push_back(id);
+                }
+            }
+            self.coalesced += u64::from(cont);
+            self.pending_touch = Some(id);
+            return;
+        }
+        // The run ends here: this `touch` is also the one it owed.
+        self.pending_touch = None;
+        slot.conn.on_segment_ecn(now, &t.seg, t.ce);
+        self.touch(now, id)
     }
 
     /// [`Stack::tcp_input_found`] for a connection in TIME-WAIT, or in SYN-RECEIVED on a
