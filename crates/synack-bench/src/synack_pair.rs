@@ -19,6 +19,10 @@ pub enum Clock {
     Virtual,
 }
 
+/// Whether the pairs made from now on coalesce received runs
+/// (`Stack::set_receive_coalescing`; on unless `--no-coalesce`).
+pub static COALESCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
 /// Datagrams per transmit burst in [`Pair::pump`].
 pub const BURST: usize = 16;
 
@@ -74,6 +78,9 @@ impl Pair {
         a.add_address(IpAddr::V4(CLIENT_ADDR));
         let mut b = Stack::new([2; 16], sysctl);
         b.add_address(IpAddr::V4(SERVER_ADDR));
+        let coalesce = COALESCE.load(std::sync::atomic::Ordering::Relaxed);
+        a.set_receive_coalescing(coalesce);
+        b.set_receive_coalescing(coalesce);
         Pair {
             a,
             b,
