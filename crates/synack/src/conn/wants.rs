@@ -13,6 +13,7 @@ impl Connection {
     /// This mirrors the order of the checks in `next_segment` (conn/output.rs): each
     /// branch there that can produce a segment, or change state on the way to `None`, is
     /// reached only under one of the conditions below. Keep the two in step.
+    #[inline]
     pub fn wants_transmit(&self) -> bool {
         // Any of these may produce a segment (checked first: the cheap loads; in CLOSED or
         // LISTEN, where only a RST goes, a stale flag merely costs an empty poll).
