@@ -14,7 +14,9 @@
 //! `--many-bytes SIZE` (64K per connection each way), `--many-round SIZE` (16K per
 //! socket and round), `--many-buffer SIZE` (16K per socket), `--impls
 //! synack,smoltcp,linux`, `--after-traffic` (scale also measures memory per endpoint once
-//! every connection moved 4 KiB each way and went idle, ring data storage excluded).
+//! every connection moved 4 KiB each way and went idle, ring data storage excluded),
+//! `--no-coalesce` (synack's hosts process each received datagram on its own instead of
+//! coalescing runs, `Stack::set_receive_coalescing`).
 
 use std::path::PathBuf;
 use synack_bench::{Bulk, BulkApi, Many, Run, callgrind, linux, smol, synack_pair};
@@ -130,6 +132,9 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             }
             "--demux-packets" => o.demux_packets = size(&val()?)? as usize,
             "--after-traffic" => o.after_traffic = true,
+            "--no-coalesce" => {
+                synack_pair::COALESCE.store(false, std::sync::atomic::Ordering::Relaxed)
+            }
             "--many-conns" => o.many.conns = size(&val()?)? as usize,
             "--many-bytes" => o.many.bytes = size(&val()?)?,
             "--many-round" => o.many.round = size(&val()?)? as usize,
@@ -534,7 +539,7 @@ fn main() {
             }
             eprintln!(
                 "usage: synack-bench [bulk] [rr] [churn] [many] [scale] [--runs N] [--bytes SIZE] \
-                 [--rr N] [--churn N] [--conns N] [--many-conns N] [--many-bytes SIZE] [--many-round SIZE] [--many-buffer SIZE] [--mtus 1500,65535] [--bulk-api copy,lend] [--churn-buffers default,4608] [--demux-packets N] [--after-traffic] [--impls synack,smoltcp,linux]\n       \
+                 [--rr N] [--churn N] [--conns N] [--many-conns N] [--many-bytes SIZE] [--many-round SIZE] [--many-buffer SIZE] [--mtus 1500,65535] [--bulk-api copy,lend] [--churn-buffers default,4608] [--demux-packets N] [--after-traffic] [--no-coalesce] [--impls synack,smoltcp,linux]\n       \
                  synack-bench callgrind [--check] [--update] [--threshold PCT] [--iters N] \
                  [--baseline FILE]"
             );

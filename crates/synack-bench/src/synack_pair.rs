@@ -19,6 +19,10 @@ pub enum Clock {
     Virtual,
 }
 
+/// Whether the pairs made from now on coalesce received runs
+/// (`Stack::set_receive_coalescing`; on unless `--no-coalesce`).
+pub static COALESCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
 /// Datagrams per transmit burst in [`Pair::pump`].
 pub const BURST: usize = 16;
 
@@ -74,6 +78,9 @@ impl Pair {
         a.add_address(IpAddr::V4(CLIENT_ADDR));
         let mut b = Stack::new([2; 16], sysctl);
         b.add_address(IpAddr::V4(SERVER_ADDR));
+        let coalesce = COALESCE.load(std::sync::atomic::Ordering::Relaxed);
+        a.set_receive_coalescing(coalesce);
+        b.set_receive_coalescing(coalesce);
         Pair {
             a,
             b,
@@ -119,7 +126,10 @@ impl Pair {
 
     /// Moves datagrams both ways until both hosts are quiet, in transmit bursts of up to
     /// [`BURST`] datagrams (the same datagrams as one `poll_transmit` at a time: what the
-    /// receiver does cannot change what the sender has to send).
+    /// receiver does cannot change what the sender has to send). Each burst of several
+    /// datagrams reaches the receiver in one `Stack::receive_batch`, as a NIC driver hands
+    /// over one NAPI poll's datagrams, so that the receiver coalesces runs of in-order
+    /// data segments; a lone datagram goes to `Stack::receive`.
     pub fn pump(&mut self, now: Instant) -> u64 {
         let mut total = 0;
         loop {
@@ -135,8 +145,14 @@ impl Pair {
                 // directions are quiet.
                 while src.has_pending_transmit() {
                     let k = src.poll_transmit_burst(now, &mut self.frames, &mut self.lens);
-                    for (f, &len) in self.frames.iter().zip(&self.lens).take(k) {
-                        dst.receive(now, &f[..len]);
+                    if k == 1 {
+                        dst.receive(now, &self.frames[0][..self.lens[0]]);
+                    } else if k > 1 {
+                        let mut batch: [&[u8]; BURST] = [&[]; BURST];
+                        for ((b, f), &len) in batch.iter_mut().zip(&self.frames).zip(&self.lens) {
+                            *b = &f[..len];
+                        }
+                        dst.receive_batch(now, &batch[..k]);
                     }
                     n += k as u64;
                     if k < self.frames.len() {

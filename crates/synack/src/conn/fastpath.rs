@@ -144,6 +144,133 @@ impl Connection {
         true
     }
 
+    /// Receive coalescing (`Stack::receive_batch`): processes `seg`, whose IP header's CE
+    /// mark is `ce`, exactly as [`Connection::on_segment_ecn`] would, when header
+    /// prediction takes it as case (b) of the module documentation (in-order text within
+    /// the window, acknowledging nothing new, at a receiver with nothing in flight);
+    /// otherwise changes nothing and returns `false` (the caller then calls
+    /// `on_segment_ecn`).
+    ///
+    /// `cont`: the caller vouches that the last thing that happened to this connection
+    /// was an accepted call of this function at the same `now` (a run of segments of one
+    /// flow in one receive batch). Such a segment cannot change the connection-wide
+    /// conditions of case (b) (state, nothing in flight, no gap, no FIN, no urgent data),
+    /// so they are not checked again, and the steps whose effect the previous segment
+    /// already had at the same `now` are not repeated: the keepalive restart
+    /// (RFC 9293 §3.8.4; `last_rcv_at` is already `now`), the RACK reorder timer (nothing
+    /// in flight: it stays off) and the persist count (already 0). Everything RFC 9293
+    /// §3.10.7.4 and RFC 7323 make per segment stays per segment: the segment counter and
+    /// event, the sequence, timestamp (§5.3 R1) and window checks, TS.Recent (§4.3, which
+    /// only a segment at or before Last.ACK.sent updates), the send window update
+    /// (SND.WL1/SND.WL2), the rate sample, the text and its delayed-ACK accounting (the ato
+    /// estimate, quick ACKs, an ACK every second full-sized segment) and the CE mark
+    /// (RFC 3168 §6.1.3).
+    pub(crate) fn on_segment_in_run(
+        &mut self,
+        now: Instant,
+        seg: &SegmentIn<'_>,
+        ce: bool,
+        cont: bool,
+    ) -> bool {
+        if cont {
+            debug_assert!(self.run_ready() && self.last_rcv_at == now);
+        } else if !self.run_ready() {
+            return false;
+        }
+        // The per-segment half of the prediction (see `fast_path`), for case (b) only.
+        if seg.flags.without(TcpFlags::PSH) != TcpFlags::ACK
+            || seg.seq != self.rcv_nxt
+            || seg.ack != self.snd_una
+            || seg.payload.is_empty()
+            || !seg.options.sack_blocks.is_empty()
+        {
+            return false;
+        }
+        let ts = seg.options.timestamps;
+        if self.ts_ok && !ts.is_some_and(|ts| Seq(ts.tsval).ge(Seq(self.ts_recent))) {
+            return false;
+        }
+        if seg.payload.len() > self.rcv_accept_wnd() as usize {
+            return false;
+        }
+        debug_assert!(self.acceptable(seg));
+        // `on_segment`'s common steps.
+        self.stats.segs_in += 1;
+        self.events.push(crate::event::Event::Received {
+            at: now,
+            seg: crate::event::SegSummary::of_in(seg),
+        });
+        if !cont {
+            self.last_rcv_at = now;
+            if self.keepalive {
+                self.ka_unanswered = 0;
+                self.ka_probe_due = false;
+                self.ka_deadline = None;
+                self.rearm_keepalive(now);
+            }
+        }
+        // `fast_path` case (b). RFC 7323 §4.3 (§5.3 R3): TS.Recent.
+        if self.ts_ok
+            && let Some(ts) = ts
+            && seg.seq.le(self.last_ack_sent)
+        {
+            self.ts_recent = ts.tsval;
+            self.ts_recent_at = now;
+        }
+        self.rate_on_ack(now);
+        if !cont {
+            if self.rack_on() {
+                self.arm_reorder_timer(now);
+            }
+            self.persist_unanswered = 0;
+        }
+        // RFC 9293 §3.10.7.4: the send window from SND.WL1/SND.WL2.
+        if self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(seg.ack)) {
+            self.snd_wnd = self.scaled_wnd(seg.wnd);
+            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+        }
+        // "Seventh", the text.
+        let len = u32::try_from(seg.payload.len()).unwrap_or(u32::MAX);
+        self.rcv_mss = self.rcv_mss.max(len.min(65535));
+        match self.rcvbuf.insert(0, seg.payload) {
+            Some(advance) => {
+                self.rcv_nxt += advance;
+                self.bytes_received += advance as u64;
+                if seg.flags.psh() {
+                    self.push_seen = true;
+                }
+                self.data_ack(now);
+            }
+            None => self.ack_due = true,
+        }
+        // `on_segment_ecn`: RFC 3168 §6.1.3, a CE mark is echoed (and acknowledged at once).
+        if ce && self.ecn_ok {
+            self.stats.ecn_ce_received += 1;
+            self.ece_due = true;
+            self.ack_due = true;
+        }
+        true
+    }
+
+    /// The connection-wide conditions of header prediction's case (b) (see
+    /// [`Connection::on_segment_in_run`]), which a segment taken that way leaves as they
+    /// were.
+    fn run_ready(&self) -> bool {
+        self.state == State::Established
+            && self.cfg.header_prediction
+            && !self.orphaned
+            && self.rare.fin_pending.is_none()
+            && self.rare.urg_pending.is_none()
+            && !self.rcvbuf.has_gap()
+            && self.snd_una == self.snd_nxt
+            && self.scoreboard.is_empty()
+            && self.recover.is_none()
+            && !self.loss.frto_active()
+            && !self.loss.dsack_round_open()
+    }
+
     /// Copies the payload of a segment starting at `seq` into the receive ring's free space
     /// while adding it to `sum`, before the segment's checksum is known to be good; the
     /// connection's state does not change. Only a segment at RCV.NXT in a state that

@@ -393,6 +393,17 @@ pub struct Stack {
     /// The connection [`Stack::bench_receive_oracle`] names for the datagram it passes in
     /// (the demux lookup is skipped); `None` otherwise.
     oracle: Option<ConnId>,
+    /// Receive coalescing is on ([`Stack::set_receive_coalescing`]).
+    coalesce: bool,
+    /// Inside [`Stack::receive_batch`] with coalescing on: segments that header prediction
+    /// takes as in-order text defer the connection's timer refiling (see `pending_touch`).
+    in_batch: bool,
+    /// The connection whose last segment in this batch went through
+    /// `Connection::on_segment_in_run` and whose [`Stack::touch`] is still owed (only its
+    /// timer refiling: the transmit queue was updated at once).
+    pending_touch: Option<ConnId>,
+    /// Segments taken by `Connection::on_segment_in_run` after the first of their run.
+    coalesced: u64,
     listeners: HashMap<SocketAddr, Vec<SocketId>, SeededState>,
     ports: ports::PortTable,
     sockets: Slab<Socket>,
@@ -428,6 +439,12 @@ pub struct Stack {
     cfg_cache: Vec<(Arc<SockOpts>, bool, bool, Arc<Config>)>,
     /// Socket option sets in use, shared by the sockets that set the same options.
     opts_cache: Vec<Arc<SockOpts>>,
+    /// `setsockopt` results seen (see `Stack::sockopt_memo_hit`): the option set's
+    /// allocation before (one `opts_cache` holds, or the default one), the option, and the
+    /// `opts_cache` entry the search found for the result. Emptied whenever `opts_cache`
+    /// changes, so every allocation named here is alive and the search would find the
+    /// same entry.
+    opts_memo: Vec<(usize, SockOpt, Arc<SockOpts>)>,
 }
 
 impl core::fmt::Debug for Stack {
@@ -503,6 +520,10 @@ impl Stack {
             conns: Slab::new(),
             demux: demux::DemuxTable::new(st(b"demux")),
             oracle: None,
+            coalesce: true,
+            in_batch: false,
+            pending_touch: None,
+            coalesced: 0,
             listeners: HashMap::with_hasher(st(b"listeners")),
             ports: ports::PortTable::default(),
             sockets: Slab::new(),
@@ -524,6 +545,7 @@ impl Stack {
             frag: icmp::Reassembly::default(),
             cfg_cache: Vec::new(),
             opts_cache: Vec::new(),
+            opts_memo: Vec::new(),
         }
     }
 
@@ -588,6 +610,21 @@ impl Stack {
         self.limiter = Arc::new(ChallengeAckLimiter::new(
             self.sysctl.tcp_challenge_ack_limit,
         ));
+    }
+
+    /// Receive coalescing in [`Stack::receive_batch`] (on by default): consecutive
+    /// datagrams of one connection that header prediction takes as in-order text share
+    /// one timer update. It changes nothing observable; off, every datagram is processed
+    /// as by [`Stack::receive`] (the equivalence tests compare the two).
+    pub fn set_receive_coalescing(&mut self, on: bool) {
+        self.coalesce = on;
+    }
+
+    /// Segments [`Stack::receive_batch`] took as continuations of a coalesced run (after
+    /// the run's first), for tests and benchmarks; not a protocol counter.
+    #[doc(hidden)]
+    pub fn coalesced_segments(&self) -> u64 {
+        self.coalesced
     }
 
     /// Records engine events ([`crate::Event`]) on connections opened from now on.
@@ -754,13 +791,56 @@ impl Stack {
     // ------------------------------------------------------------------------------------
 
     /// Several datagrams that arrived at `now`, processed in order with exactly the effect
-    /// of [`Stack::receive`] on each in turn. With many connections the lookups of a batch
-    /// are overlapped: the 4-tuples of a few datagrams are read ahead (a header peek, no
-    /// validation), their demux entries and then their connections are prefetched, so
-    /// the cache misses of one datagram's lookup overlap those of the next.
+    /// of [`Stack::receive`] on each in turn: what a NIC driver hands over from one
+    /// interrupt or NAPI poll, or a TUN reader from one wake-up. With many connections the
+    /// lookups of a batch are overlapped: the 4-tuples of a few datagrams are read ahead
+    /// (a header peek, no validation), their demux entries and then their connections
+    /// are prefetched, so the cache misses of one datagram's lookup overlap those of the
+    /// next.
+    ///
+    /// Receive coalescing (GRO-like, [`Stack::set_receive_coalescing`]): a run of
+    /// consecutive in-order data segments of one connection, each parsed and verified
+    /// (IP and TCP checksums) on its own, goes through a lean engine entry that skips the
+    /// checks and steps the run's first segment already did, and the connection's timer
+    /// is refiled once per run instead of once per segment. Anything else (another
+    /// connection, a segment out of order or outside the window, any flag but ACK and PSH,
+    /// SACK blocks, a state but ESTABLISHED, data in flight, ...) takes the ordinary path
+    /// and ends the run.
     pub fn receive_batch<D: AsRef<[u8]>>(&mut self, now: Instant, datagrams: &[D]) {
+        match datagrams {
+            [] => return,
+            // Nothing to coalesce or to overlap.
+            [d] => return self.receive(now, d.as_ref()),
+            _ => {}
+        }
+        self.in_batch = self.coalesce;
+        self.receive_groups(now, datagrams);
+        self.in_batch = false;
+        if self.pending_touch.is_some() {
+            self.flush_run(now);
+        }
+    }
+
+    /// The owed [`Stack::touch`] of the last coalesced run, if any, and the housekeeping
+    /// that follows every entry point.
+    #[inline(never)]
+    fn flush_run(&mut self, now: Instant) {
+        if let Some(id) = self.pending_touch.take() {
+            self.touch(now, id);
+            self.after_mutation();
+        }
+    }
+
+    /// [`Stack::receive_batch`]'s loop.
+    fn receive_groups<D: AsRef<[u8]>>(&mut self, now: Instant, datagrams: &[D]) {
         /// Datagrams whose lookups are in flight together.
         const GROUP: usize = 8;
+        if self.conns.len <= BATCH_PREFETCH_MIN {
+            for d in datagrams {
+                self.receive(now, d.as_ref());
+            }
+            return;
+        }
         for group in datagrams.chunks(GROUP) {
             if self.conns.len > BATCH_PREFETCH_MIN {
                 let mut hashes = [None; GROUP];
@@ -854,6 +934,10 @@ impl Stack {
     }
 
     fn deliver(&mut self, now: Instant, ip: &wire::IpIn<'_>, ce: bool) {
+        if self.pending_touch.is_some() && ip.protocol != synack_wire::ipv4::PROTO_TCP {
+            // A coalesced run ends before anything but TCP (ICMP may touch connections).
+            self.flush_run(now);
+        }
         match ip.protocol {
             synack_wire::ipv4::PROTO_TCP => {
                 self.counters.ip_in_delivers += 1;
@@ -937,6 +1021,10 @@ impl Stack {
     /// A verified TCP segment with its demux lookup done: `found` is the connection whose
     /// 4-tuple it carries, if any (the table only returns live, matching connections).
     fn tcp_input_found(&mut self, now: Instant, t: &wire::TcpIn<'_>, found: Option<ConnId>) {
+        // A coalesced run ends at a segment for anything but its connection.
+        if self.pending_touch.is_some() && self.pending_touch != found {
+            self.flush_run(now);
+        }
         // FreeBSD (tcp_input.c, V_drop_synfin): with net.inet.tcp.drop_synfin set, a
         // segment with both SYN and FIN is dropped silently, whatever the state.
         if self.sysctl.tcp_drop_synfin && t.seg.flags.syn() && t.seg.flags.fin() {
@@ -953,15 +1041,50 @@ impl Stack {
             if state != State::TimeWait
                 && !(state == State::SynReceived && matches!(slot.owner, Owner::SynQueue(_)))
             {
+                if self.in_batch {
+                    return self.tcp_input_run(now, t, id);
+                }
                 slot.conn.on_segment_ecn(now, &t.seg, t.ce);
                 return self.touch(now, id);
             }
             return self.tcp_input_held(now, t, id);
         }
-        if self.find_listener(t.local, t.remote).is_some() {
-            return self.listener_input(now, t);
+        if let Some(lid) = self.find_listener(t.local, t.remote) {
+            return self.listener_input(now, t, lid);
         }
         self.no_socket(t);
+    }
+
+    /// [`Stack::tcp_input_found`]'s common case inside a coalescing batch: the segment goes
+    /// through `Connection::on_segment_in_run` (continuing the run when the connection's
+    /// last segment did), or else the ordinary way, ending the run.
+    #[inline(always)]
+    fn tcp_input_run(&mut self, now: Instant, t: &wire::TcpIn<'_>, id: ConnId) {
+        let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
+            return;
+        };
+        let cont = self.pending_touch == Some(id);
+        if slot.conn.on_segment_in_run(now, &t.seg, t.ce, cont) {
+            // `touch` for such a segment: the state, the urgent signal and the keepinit
+            // timer cannot change, and the transmit queue is updated at once (as `touch`
+            // would, so its order and `has_pending_transmit` stay); only the timer
+            // refiling waits for the run's end.
+            if !slot.queued_tx {
+                let wants = slot.conn.wants_transmit();
+                if wants || Stack::reapable(slot) {
+                    slot.queued_tx = true;
+                    slot.tx_check = !wants;
+                    self.tx.push_back(id);
+                }
+            }
+            self.coalesced += u64::from(cont);
+            self.pending_touch = Some(id);
+            return;
+        }
+        // The run ends here: this `touch` is also the one it owed.
+        self.pending_touch = None;
+        slot.conn.on_segment_ecn(now, &t.seg, t.ce);
+        self.touch(now, id)
     }
 
     /// [`Stack::tcp_input_found`] for a connection in TIME-WAIT, or in SYN-RECEIVED on a
@@ -975,17 +1098,21 @@ impl Stack {
         // RFC 6191 / RFC 9293 §3.10.7.4: a SYN may reopen a TIME_WAIT tuple when its
         // ISN or timestamp is higher; the old incarnation goes and a listener answers.
         // The listener is looked up only for such a SYN, not for every segment.
-        let reopen = slot.conn.state() == State::TimeWait
-            && slot.conn.time_wait_accepts_syn(&t.seg)
-            && self.find_listener(t.local, t.remote).is_some();
+        let reopen =
+            if slot.conn.state() == State::TimeWait && slot.conn.time_wait_accepts_syn(&t.seg) {
+                self.find_listener(t.local, t.remote)
+            } else {
+                None
+            };
         let Some(slot) = self.conns.get_mut(id.index, id.generation) else {
             return;
         };
-        if reopen {
+        if let Some(lid) = reopen {
             slot.conn.abort(now);
             self.counters.tcp_time_wait_reuse += 1;
+            // (The listeners are as they were: a touch changes connections only.)
             self.touch(now, id);
-            return self.listener_input(now, t);
+            return self.listener_input(now, t, lid);
         }
         // FreeBSD (tcp_twcheck): in TIME_WAIT, once a SYN could not reopen the tuple,
         // a segment without ACK is dropped without an answer (RST, SYN, bare FIN).
@@ -1212,11 +1339,9 @@ impl Stack {
         }
     }
 
-    /// RFC 9293 §3.10.7.2 LISTEN, with Linux's SYN queue, accept queue and SYN cookies.
-    fn listener_input(&mut self, now: Instant, t: &wire::TcpIn<'_>) {
-        let Some(lid) = self.find_listener(t.local, t.remote) else {
-            return self.no_socket(t);
-        };
+    /// RFC 9293 §3.10.7.2 LISTEN, with Linux's SYN queue, accept queue and SYN cookies:
+    /// a segment for the listener `lid`, which [`Stack::find_listener`] chose for it.
+    fn listener_input(&mut self, now: Instant, t: &wire::TcpIn<'_>, lid: SocketId) {
         let seg = &t.seg;
         let flags = seg.flags;
         // First, an incoming RST to a listener is ignored.
@@ -2648,5 +2773,87 @@ mod tests {
         b.close(now, l2).unwrap();
         check_timers(&b);
         assert_eq!(b.poll_timeout(), None);
+    }
+    /// `setsockopt` through the result memo (`opts_memo`) gives every socket the option
+    /// set, and the same shared allocation (the same `opts_cache` entry, or a private one),
+    /// as without it: two hosts take the same random calls on IPv4 and IPv6 sockets
+    /// (valid and refused values, `IPV6_V6ONLY`, sockets closed and opened), one with its
+    /// memo emptied before every call.
+    #[test]
+    fn sockopt_memo_gives_the_searched_sets() {
+        use super::socket::Linger;
+        let mut a = Stack::new([1; 16], Sysctl::linux());
+        let mut b = Stack::new([1; 16], Sysctl::linux());
+        let mut socks = Vec::new();
+        let mut rng = crate::conn::testlink::Rng(0x0b7_5e75_0c4e_7a11);
+        let mut hits = 0;
+        for round in 0..20_000u32 {
+            let r = rng.next();
+            if socks.len() < 4 || r % 16 == 0 {
+                let family = if r & 0x100 == 0 {
+                    Family::V4
+                } else {
+                    Family::V6
+                };
+                let (x, y) = (a.socket(family).unwrap(), b.socket(family).unwrap());
+                socks.push((x, y));
+            }
+            if r % 4 == 1 && socks.len() > 4 {
+                let (x, y) = socks.swap_remove((r >> 8) as usize % socks.len());
+                let now = a.now;
+                assert_eq!(a.close(now, x), b.close(now, y));
+            }
+            let v = if r % 8 < 6 { 1 } else { (r >> 20) as i32 % 4 };
+            // Mostly the two buffer sizes (as the churn benchmark sets them), the rest now
+            // and then.
+            let kind = if r % 8 < 6 {
+                (r >> 24) % 2
+            } else {
+                (r >> 24) % 9
+            };
+            let opt = match kind {
+                0 => SockOpt::RcvBuf(2304 * (v + 1)),
+                1 => SockOpt::SndBuf(2304 * (v + 1)),
+                2 => SockOpt::NoDelay(v & 1 == 1),
+                3 => SockOpt::KeepCnt(if v == 3 { 200 } else { v + 1 }),
+                4 => SockOpt::IpTtl(if v == 0 { -1 } else { 60 + v }),
+                5 => SockOpt::V6Only(v & 1 == 1),
+                6 => SockOpt::Linger(Linger {
+                    on: v & 1 == 1,
+                    secs: v as u32,
+                }),
+                7 => SockOpt::MaxSeg(if v == 0 { 0 } else { 1000 + v }),
+                _ => SockOpt::ReuseAddr(v & 2 == 2),
+            };
+            let (x, y) = socks[(r >> 32) as usize % socks.len()];
+            let from = std::sync::Arc::as_ptr(&a.sockets.get(x.index, x.generation).unwrap().opts);
+            if a.opts_memo
+                .iter()
+                .any(|(f, o, _)| *f == from as usize && *o == opt)
+            {
+                hits += 1;
+            }
+            b.opts_memo.clear();
+            let (ra, rb) = (a.setsockopt(x, opt), b.setsockopt(y, opt));
+            assert_eq!(ra, rb, "round {round}: {opt:?}");
+            for &(x, y) in &socks {
+                let (oa, ob) = (
+                    &a.sockets.get(x.index, x.generation).unwrap().opts,
+                    &b.sockets.get(y.index, y.generation).unwrap().opts,
+                );
+                assert_eq!(**oa, **ob, "round {round}: {opt:?}");
+                let at = |cache: &[std::sync::Arc<super::socket::SockOpts>], o| {
+                    cache.iter().position(|c| std::sync::Arc::ptr_eq(c, o))
+                };
+                assert_eq!(
+                    at(&a.opts_cache, oa),
+                    at(&b.opts_cache, ob),
+                    "round {round}"
+                );
+            }
+            assert_eq!(a.opts_cache.len(), b.opts_cache.len());
+        }
+        // Most calls repeat a result seen before.
+        assert!(hits > 2_500, "{hits} memo hits");
     }
 }

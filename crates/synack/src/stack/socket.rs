@@ -1254,12 +1254,14 @@ impl Stack {
     /// SO_RCVBUF; TCP_MAXSEG, TCP_SYNCNT and TCP_LINGER2 apply to the next connection.
     pub fn setsockopt_at(&mut self, now: Instant, s: SocketId, opt: SockOpt) -> Result<(), Errno> {
         self.now = self.now.max(now);
-        self.store_sockopt(s, opt)?;
+        if !self.sockopt_memo_hit(s, opt) {
+            self.store_sockopt(s, opt)?;
+        }
         let sock = self.sock(s)?;
-        let o = *sock.opts;
         let Some(id) = sock.conn() else {
             return Ok(());
         };
+        let o = *sock.opts;
         let s_ = &self.sysctl;
         let secs = |v: u32| crate::Duration::from_secs(u64::from(v));
         let ka = (
@@ -1295,8 +1297,40 @@ impl Stack {
         Ok(())
     }
 
+    /// `store_sockopt` from a result seen before: when the socket's option set is one
+    /// `opts_memo` names with `opt`, it gets the set the search found then, which the
+    /// search would find again (the cache has not changed since; an option's effect on
+    /// a set depends on the set and the option alone, `V6Only` aside, which is never
+    /// kept). `false` (nothing done) otherwise.
+    fn sockopt_memo_hit(&mut self, s: SocketId, opt: SockOpt) -> bool {
+        let Some(sock) = self.sockets.get_mut(s.index, s.generation) else {
+            return false;
+        };
+        let from = Arc::as_ptr(&sock.opts) as usize;
+        let Some((_, _, to)) = self
+            .opts_memo
+            .iter()
+            .find(|(f, o, _)| *f == from && *o == opt)
+        else {
+            return false;
+        };
+        if !Arc::ptr_eq(to, &sock.opts) {
+            sock.opts = to.clone();
+        }
+        true
+    }
+
+    /// Most results `opts_memo` keeps.
+    const OPTS_MEMO_MAX: usize = 4;
+
     fn store_sockopt(&mut self, s: SocketId, opt: SockOpt) -> Result<(), Errno> {
         let sock = self.sock(s)?;
+        // The result may be remembered (`opts_memo`) when the set it starts from stays
+        // alive as long as the memo: the default set, or one the cache holds.
+        let from = Arc::as_ptr(&sock.opts) as usize;
+        let memo = !matches!(opt, SockOpt::V6Only(_))
+            && (Arc::ptr_eq(&sock.opts, &DEFAULT_OPTS)
+                || self.opts_cache.iter().any(|c| Arc::ptr_eq(c, &sock.opts)));
         // Changed on a copy: the new set is usually one already in use (shared below), so
         // no allocation for it.
         let mut opts = *sock.opts;
@@ -1351,7 +1385,14 @@ impl Stack {
                 o.v6only = v;
             }
         }
-        self.share_opts(s, opts);
+        if let Some(to) = self.share_opts(s, opts)
+            && memo
+        {
+            if self.opts_memo.len() >= Self::OPTS_MEMO_MAX {
+                self.opts_memo.remove(0);
+            }
+            self.opts_memo.push((from, opt, to));
+        }
         Ok(())
     }
 
@@ -1359,24 +1400,27 @@ impl Stack {
     /// one, so that sockets setting the same options (every client of a server, say)
     /// share one copy as accepted sockets share their listener's; a later change makes a
     /// new one.
-    fn share_opts(&mut self, s: SocketId, opts: SockOpts) {
-        let Some(sock) = self.sockets.get_mut(s.index, s.generation) else {
-            return;
-        };
+    ///
+    /// Returns the cache entry found, `None` when the set is new (the cache then changes,
+    /// and `opts_memo` is emptied).
+    fn share_opts(&mut self, s: SocketId, opts: SockOpts) -> Option<Arc<SockOpts>> {
+        let sock = self.sockets.get_mut(s.index, s.generation)?;
         if let Some(o) = self.opts_cache.iter().find(|o| ***o == opts) {
             if !Arc::ptr_eq(o, &sock.opts) {
                 sock.opts = o.clone();
             }
-            return;
+            return Some(o.clone());
         }
         match Arc::get_mut(&mut sock.opts) {
             Some(o) => *o = opts,
             None => sock.opts = Arc::new(opts),
         }
+        self.opts_memo.clear();
         if self.opts_cache.len() >= Self::CFG_CACHE_MAX {
             self.opts_cache.remove(0);
         }
         self.opts_cache.push(sock.opts.clone());
+        None
     }
 
     /// `setsockopt(TCP_CONGESTION, name)`: the congestion-control algorithm of this
