@@ -1718,6 +1718,7 @@ impl Stack {
         if slot.counted_orphan && to == State::Closed {
             slot.counted_orphan = false;
             self.orphan_count = self.orphan_count.saturating_sub(1);
+            self.counters.tcp_orphans = self.orphan_count as u64;
             self.orphans_due = orphans_over(self.orphan_count, self.orphans.len(), &self.sysctl);
         }
         // A half-open child that completed the handshake moves to the accept queue.
@@ -1857,10 +1858,9 @@ impl Stack {
     /// Whether [`Stack::after_mutation`] has work to do (else it changes nothing).
     #[inline]
     fn housekeeping_due(&self) -> bool {
-        self.orphans_due
-            || self.counters.tcp_orphans != self.orphan_count as u64
-            || self.timers_dirty
-            || self.timers.len() > 2 * self.conns.len + 64
+        // (`tcp_orphans` follows `orphan_count` where it changes: nothing to store.)
+        debug_assert_eq!(self.counters.tcp_orphans, self.orphan_count as u64);
+        self.orphans_due || self.timers_dirty || self.timers.len() > 2 * self.conns.len + 64
     }
 
     /// [`Stack::poll_transmit`] with something queued.
@@ -2328,7 +2328,9 @@ impl Stack {
         if self.orphans_due {
             self.enforce_orphan_limit(self.now);
         }
-        self.counters.tcp_orphans = self.orphan_count as u64;
+        // `tcp_orphans` is stored where `orphan_count` changes (close, the transition to
+        // CLOSED, the enforcement), not here after every call.
+        debug_assert_eq!(self.counters.tcp_orphans, self.orphan_count as u64);
         // The top is exact (its slot's own entry, at its deadline) unless an entry above it
         // went or its slot was freed since the last look (`timers_dirty`).
         if self.timers_dirty || self.timers.len() > 2 * self.conns.len + 64 {

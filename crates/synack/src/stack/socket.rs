@@ -1089,6 +1089,7 @@ impl Stack {
                     if alive {
                         slot.counted_orphan = true;
                         self.orphan_count += 1;
+                        self.counters.tcp_orphans = self.orphan_count as u64;
                         self.orphans.push_back(id);
                         self.orphans_due = super::orphans_over(
                             self.orphan_count,
