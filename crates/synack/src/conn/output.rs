@@ -1167,7 +1167,13 @@ impl Connection {
                 tsecr: self.ts_recent,
             });
         }
-        if self.sack_ok && flags.ack() && !flags.intersects(TcpFlags::SYN | TcpFlags::RST) {
+        // Called only when there is a block to send (a D-SACK due or out-of-order data
+        // held): nearly every segment has none, and the call was most of the cost.
+        if self.sack_ok
+            && flags.ack()
+            && !flags.intersects(TcpFlags::SYN | TcpFlags::RST)
+            && (self.rcvbuf.has_gap() || self.rare.dsack_due.is_some())
+        {
             self.sack_blocks(&mut seg.options);
         }
         seg

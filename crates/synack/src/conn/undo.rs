@@ -571,8 +571,19 @@ impl Connection {
 
     /// RFC 8985 §6.3: arms the reorder timer for the earliest segment that is not yet lost
     /// but was sent before the latest delivered one: it fires at its xmit_ts + RACK.rtt +
-    /// reo_wnd.
+    /// reo_wnd. Inline: with no timer armed and RACK's time rule not in force (nearly
+    /// every ACK) there is nothing to do, and the call was most of the cost.
+    #[inline]
     pub(super) fn arm_reorder_timer(&mut self, now: Instant) {
+        if self.loss.reo_deadline.is_none() && !self.rack_active() {
+            return;
+        }
+        self.arm_reorder_timer_general(now);
+    }
+
+    /// [`Connection::arm_reorder_timer`] out of line.
+    #[inline(never)]
+    fn arm_reorder_timer_general(&mut self, now: Instant) {
         if self.loss.reo_deadline.is_some() {
             self.loss.reo_deadline = None;
         }

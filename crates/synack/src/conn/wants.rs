@@ -14,6 +14,14 @@ impl Connection {
     /// branch there that can produce a segment, or change state on the way to `None`, is
     /// reached only under one of the conditions below. Keep the two in step.
     pub fn wants_transmit(&self) -> bool {
+        self.wants_transmit_inline()
+    }
+
+    /// [`Connection::wants_transmit`], inlined into the host's `touch` (which asks it
+    /// after every call into a connection); elsewhere the call stays a call, so the
+    /// streaming paths' code does not grow.
+    #[inline(always)]
+    pub(crate) fn wants_transmit_inline(&self) -> bool {
         // Any of these may produce a segment (checked first: the cheap loads; in CLOSED or
         // LISTEN, where only a RST goes, a stale flag merely costs an empty poll).
         if (self.ack_due && self.state != State::SynSent)

@@ -1669,7 +1669,7 @@ impl Stack {
         // Queued only when a poll can produce something (`wants_transmit` is exact when it
         // says no), or to be reaped by the queue once drained.
         if !slot.queued_tx {
-            let wants = slot.conn.wants_transmit();
+            let wants = slot.conn.wants_transmit_inline();
             if wants || Stack::reapable(slot) {
                 slot.queued_tx = true;
                 slot.tx_check = !wants;
