@@ -479,13 +479,8 @@ pub fn emit_tcp(
 /// the sum is associative and 2^16 ≡ 1 modulo 2^16 − 1), the payload summed here only when
 /// the caller had no sum for it. The same bytes as [`emit_tcp_with`]'s generic encoder with
 /// `fill_checksum` (`v4_fast_path_matches_the_generic_encoder`).
-///
-/// Out of line, one copy: in a transmit burst only the first segment comes here (the rest
-/// from [`TxTemplate::emit`]), and inlined it split the burst loop's hot code (a call more
-/// per segment elsewhere: request/response +16 instructions a round trip, bulk's hot code
-/// 9 cache lines smaller; "Hot and cold code (session 6)" in BENCHMARKS.md).
 #[allow(clippy::too_many_arguments)]
-#[inline(never)]
+#[inline]
 pub(super) fn emit_tcp_v4(
     buf: &mut [u8],
     local: SocketAddrV4,
