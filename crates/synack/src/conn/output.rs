@@ -161,7 +161,7 @@ impl Connection {
     /// afterwards, but when the previous call of `burst` (at the same `now`, nothing else
     /// done to the connection since) sent a segment and this one is new full-sized data,
     /// the decisions that cannot have changed are taken from that call: the segment's
-    /// header fields but SEG.SEQ and the flags ([`Connection::segment`] depends only on the
+    /// header fields but SEG.SEQ and the flags (the segment builder depends only on the
     /// receive side, `now`, the sequence number and the flags) and the TSO chunk size
     /// (its inputs change on ACKs and timers only). See [`crate::Config::tx_burst`].
     #[inline]
