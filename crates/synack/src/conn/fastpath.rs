@@ -116,27 +116,10 @@ impl Connection {
                 self.arm_reorder_timer(now);
             }
             self.persist_unanswered = 0;
-            if self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(seg.ack)) {
-                self.snd_wnd = self.scaled_wnd(seg.wnd);
-                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
-                self.snd_wl1 = seg.seq;
-                self.snd_wl2 = seg.ack;
-            }
+            self.fast_window_update(seg);
         }
         // "Seventh", the text: in order, within the window, no gap (so no D-SACK).
-        let len = u32::try_from(seg.payload.len()).unwrap_or(u32::MAX);
-        self.rcv_mss = self.rcv_mss.max(len.min(65535));
-        match self.rcvbuf.insert(0, seg.payload) {
-            Some(advance) => {
-                self.rcv_nxt += advance;
-                self.bytes_received += advance as u64;
-                if seg.flags.psh() {
-                    self.push_seen = true;
-                }
-                self.data_ack(now);
-            }
-            None => self.ack_due = true,
-        }
+        self.fast_text(now, seg);
         // An urgent byte is pending only after an urgent pointer arrived (rare).
         if self.rare.urg_pending.is_some() {
             self.capture_urgent(now);
@@ -224,14 +207,34 @@ impl Connection {
             }
             self.persist_unanswered = 0;
         }
-        // RFC 9293 §3.10.7.4: the send window from SND.WL1/SND.WL2.
+        self.fast_window_update(seg);
+        // "Seventh", the text.
+        self.fast_text(now, seg);
+        // `on_segment_ecn`: RFC 3168 §6.1.3, a CE mark is echoed (and acknowledged at once).
+        if ce && self.ecn_ok {
+            self.stats.ecn_ce_received += 1;
+            self.ece_due = true;
+            self.ack_due = true;
+        }
+        true
+    }
+
+    /// RFC 9293 §3.10.7.4: the send window from a segment that SND.WL1/SND.WL2 say is
+    /// newer (header prediction's case (b) and run continuations).
+    #[inline(always)]
+    fn fast_window_update(&mut self, seg: &SegmentIn<'_>) {
         if self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(seg.ack)) {
             self.snd_wnd = self.scaled_wnd(seg.wnd);
             self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
             self.snd_wl1 = seg.seq;
             self.snd_wl2 = seg.ack;
         }
-        // "Seventh", the text.
+    }
+
+    /// "Seventh, process the segment text" (RFC 9293 §3.10.7.4) for text at RCV.NXT that
+    /// fits the window: into the ring, RCV.NXT advanced, the delayed-ACK accounting.
+    #[inline(always)]
+    fn fast_text(&mut self, now: Instant, seg: &SegmentIn<'_>) {
         let len = u32::try_from(seg.payload.len()).unwrap_or(u32::MAX);
         self.rcv_mss = self.rcv_mss.max(len.min(65535));
         match self.rcvbuf.insert(0, seg.payload) {
@@ -245,13 +248,6 @@ impl Connection {
             }
             None => self.ack_due = true,
         }
-        // `on_segment_ecn`: RFC 3168 §6.1.3, a CE mark is echoed (and acknowledged at once).
-        if ce && self.ecn_ok {
-            self.stats.ecn_ce_received += 1;
-            self.ece_due = true;
-            self.ack_due = true;
-        }
-        true
     }
 
     /// The connection-wide conditions of header prediction's case (b) (see
