@@ -7,8 +7,7 @@
 mod stack_common;
 
 use stack_common::*;
-use synack::Duration;
-use synack::stack::{Family, RecvFlags, SockOpt, SocketId, Stack, Sysctl};
+use synack::stack::{Family, SockOpt, SocketId, Stack, Sysctl};
 
 /// Every datagram `src` has, through bursts of up to 8 or one at a time.
 fn drain(src: &mut Stack, now: synack::Instant, burst: bool, bufs: &mut [Vec<u8>]) -> Vec<Vec<u8>> {
@@ -74,23 +73,7 @@ fn run(sysctl: Sysctl, burst: bool, seed: u64) -> Vec<String> {
                 break;
             }
         }
-        if round % 53 <= 40 {
-            while let Ok(n) = net.b.recv(now, s, &mut sink, RecvFlags::default()) {
-                if n == 0 {
-                    break;
-                }
-            }
-        }
-        while let Ok(n) = net.a.recv(now, c, &mut sink, RecvFlags::default()) {
-            if n == 0 {
-                break;
-            }
-        }
-        net.now = now + Duration::from_micros(300 + rng.below(15_000));
-        if net.next_deadline().is_some_and(|t| t <= net.now) {
-            net.a.handle_timeout(net.now);
-            net.b.handle_timeout(net.now);
-        }
+        read_and_tick(&mut net, (c, s), round, &mut sink, &mut rng);
         log.push(format!(
             "{round} {:?} {:?} {:?} {:?}",
             net.a.tcp_info(c),

@@ -206,3 +206,35 @@ pub fn impair<T: Clone>(out: &mut Vec<T>, rng: &mut Rng) {
         i += 1;
     }
 }
+
+/// The application side and the clock of one round of the equivalence tests
+/// (`stack_burst`, `stack_coalesce`): B's reader drains its socket except on 12 rounds of
+/// every 53 (so its window fills now and then), A's always; then the clock moves on by
+/// 0.3 to 15.3 ms and due timers fire at both hosts.
+pub fn read_and_tick(
+    net: &mut Net,
+    (c, s): (SocketId, SocketId),
+    round: u32,
+    sink: &mut [u8],
+    rng: &mut Rng,
+) {
+    let now = net.now;
+    let flags = synack::stack::RecvFlags::default();
+    if round % 53 <= 40 {
+        while let Ok(n) = net.b.recv(now, s, sink, flags) {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    while let Ok(n) = net.a.recv(now, c, sink, flags) {
+        if n == 0 {
+            break;
+        }
+    }
+    net.now = now + synack::Duration::from_micros(300 + rng.below(15_000));
+    if net.next_deadline().is_some_and(|t| t <= net.now) {
+        net.a.handle_timeout(net.now);
+        net.b.handle_timeout(net.now);
+    }
+}
