@@ -170,9 +170,11 @@ impl Connection {
             return false;
         }
         let ts = seg.options.timestamps;
+        // RFC 7323 §5.3 R1 (PAWS): only a segment PAWS accepts outright is taken here.
         if self.ts_ok && !ts.is_some_and(|ts| Seq(ts.tsval).ge(Seq(self.ts_recent))) {
             return false;
         }
+        // RFC 9293 §3.10.7.4, first check: the whole text within the receive window.
         if seg.payload.len() > self.rcv_accept_wnd() as usize {
             return false;
         }
